@@ -1,0 +1,102 @@
+"""`layerlab` command line: the same core as the app, without a browser.
+
+    layerlab train DATA --target COL [--spec SPEC.json] [--out DIR]
+    layerlab predict MODEL.keras DATA [--out PREDS.csv]
+
+Errors a user can cause print one message on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from core.errors import AppError
+
+EXIT_USER_ERROR = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="layerlab", description="Train and use Keras models on tables.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train a model on a table and print its test metrics as JSON")
+    train.add_argument("data", help="CSV, TSV, XLSX, Parquet or JSON file")
+    train.add_argument("--target", help="column to predict (overrides the spec's target)")
+    train.add_argument("--spec", help="run spec JSON file (as downloaded from the app)")
+    train.add_argument("--out", help="folder that holds run folders (default: $LAYERLAB_HOME/runs)")
+    predict = commands.add_parser("predict", help="add predictions to a table with a downloaded .keras model")
+    predict.add_argument("model", help="a .keras file made by LayerLab")
+    predict.add_argument("data", help="table with the model's input columns")
+    predict.add_argument("--out", help="CSV file to write (default: standard output)")
+    return parser
+
+
+def _train(args) -> dict:
+    from core.config import load_settings
+    from core.run_store import RunStore
+    from core.spec import DataSpec, RunSpec, parse_spec
+    from core.tables import TableLimits, load_table_file
+    from core.training import run_job
+
+    settings = load_settings()
+    table = load_table_file(args.data, limits=TableLimits.from_settings(settings)).frame
+    if args.spec:
+        spec_text = Path(args.spec).read_text(encoding="utf-8")
+        spec = parse_spec(spec_text)
+        if args.target:
+            spec = parse_spec({**spec.model_dump(), "data": {**spec.data.model_dump(), "target": args.target}})
+    elif args.target:
+        spec = RunSpec(data=DataSpec(target=args.target))
+    else:
+        raise AppError("No target column given. Expected --target COLUMN or a --spec file that names one.")
+    store = RunStore(Path(args.out) if args.out else settings.runs_dir)
+    run_id = store.create_run(spec, table, source_name=Path(args.data).name)
+    status = run_job(store, run_id)
+    if status["state"] == "failed":
+        raise AppError(status["message"])
+    metrics = store.metrics(run_id)
+    return {
+        "run_dir": str(store.path(run_id)),
+        "state": status["state"],
+        "task": metrics["task"],
+        "test": metrics["test"],
+        "epochs_run": metrics["epochs_run"],
+    }
+
+
+def _predict(args) -> None:
+    from core.export import load_model_file, predict_table
+    from core.tables import load_table_file
+
+    frame = load_table_file(args.data).frame
+    model = load_model_file(Path(args.model))
+    result = predict_table(model, frame)
+    if args.out:
+        result.to_csv(args.out, index=False)
+        print(json.dumps({"rows": len(result), "out": str(Path(args.out).resolve())}))
+    else:
+        result.to_csv(sys.stdout, index=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            print(json.dumps(_train(args)))
+        else:
+            _predict(args)
+    except AppError as error:
+        print(f"layerlab: {error.message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except FileNotFoundError as error:
+        print(f"layerlab: the file {error.filename!r} does not exist. Check the path and try again.", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

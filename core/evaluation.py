@@ -1,0 +1,88 @@
+"""Test-split metrics, computed with scikit-learn from the network's outputs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from core.datasets import TargetInfo
+
+METRIC_LABELS = {
+    "accuracy": "Accuracy",
+    "precision": "Precision (macro)",
+    "recall": "Recall (macro)",
+    "f1": "F1 (macro)",
+    "roc_auc": "ROC AUC",
+    "mae": "MAE",
+    "rmse": "RMSE",
+    "r2": "R²",
+}
+
+
+def probabilities_from_output(output: np.ndarray, target: TargetInfo) -> np.ndarray:
+    """Network output → one probability column per class (binary: the sigmoid is P(second class))."""
+    output = np.asarray(output, dtype="float64")
+    if target.task == "binary":
+        positive = output.reshape(-1)
+        return np.stack([1.0 - positive, positive], axis=1)
+    return output
+
+
+def compute_metrics(target: TargetInfo, y_encoded: np.ndarray, output: np.ndarray) -> dict[str, float | None]:
+    """Every test metric for the task. A metric that is undefined on this split (e.g. ROC AUC when the
+    test rows hold one class) is `None`, never a made-up number."""
+    if target.task == "regression":
+        y_true = np.asarray(y_encoded, dtype="float64") * target.std + target.mean
+        y_pred = np.asarray(output, dtype="float64").reshape(-1) * target.std + target.mean
+        return {
+            "mae": float(skm.mean_absolute_error(y_true, y_pred)),
+            "rmse": float(math.sqrt(skm.mean_squared_error(y_true, y_pred))),
+            "r2": float(skm.r2_score(y_true, y_pred)),
+        }
+    probabilities = probabilities_from_output(output, target)
+    y_true = np.asarray(y_encoded, dtype="int64")
+    y_pred = probabilities.argmax(axis=1)
+    labels = list(range(len(target.classes)))
+    result: dict[str, float | None] = {
+        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "precision": float(skm.precision_score(y_true, y_pred, average="macro", labels=labels, zero_division=0)),
+        "recall": float(skm.recall_score(y_true, y_pred, average="macro", labels=labels, zero_division=0)),
+        "f1": float(skm.f1_score(y_true, y_pred, average="macro", labels=labels, zero_division=0)),
+        "roc_auc": None,
+    }
+    present = np.unique(y_true)
+    if len(present) >= 2:
+        if target.task == "binary":
+            result["roc_auc"] = float(skm.roc_auc_score(y_true, probabilities[:, 1]))
+        elif len(present) == len(labels):
+            result["roc_auc"] = float(skm.roc_auc_score(y_true, probabilities, multi_class="ovr", average="macro"))
+    return result
+
+
+def predictions_frame(target: TargetInfo, y_encoded: np.ndarray, output: np.ndarray) -> pd.DataFrame:
+    """Test rows' true and predicted values in the user's label space, for the Evaluate page."""
+    if target.task == "regression":
+        return pd.DataFrame(
+            {
+                "actual": np.asarray(y_encoded, dtype="float64") * target.std + target.mean,
+                "predicted": np.asarray(output, dtype="float64").reshape(-1) * target.std + target.mean,
+            }
+        )
+    probabilities = probabilities_from_output(output, target)
+    classes = np.array(target.classes, dtype=object)
+    frame = pd.DataFrame(
+        {
+            "actual": classes[np.asarray(y_encoded, dtype="int64")],
+            "predicted": classes[probabilities.argmax(axis=1)],
+        }
+    )
+    for index, name in enumerate(target.classes):
+        frame[f"prob_{name}"] = probabilities[:, index]
+    return frame
+
+
+def confusion_matrix(predictions: pd.DataFrame, classes: tuple[str, ...]) -> np.ndarray:
+    return skm.confusion_matrix(predictions["actual"], predictions["predicted"], labels=list(classes))

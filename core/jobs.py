@@ -1,0 +1,171 @@
+"""Training jobs in worker processes, outside the web server.
+
+Why processes: Streamlit clears the Keras session and runs a full garbage collection after every script
+run, which breaks and slows training in a server thread (see docs/ARCHITECTURE.md). A process also keeps
+the server's memory flat and survives nothing a crash could take down.
+
+`JobManager` keeps `max_jobs` warm workers (Keras already imported, so the first chart point comes
+within a couple of seconds) and a FIFO queue. Each worker runs exactly one job, then exits and is
+replaced, so no state leaks from one user's run into the next.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.run_store import FINAL_STATES, RunStore
+
+POLL_INTERVAL_S = 0.1
+
+
+def _worker_main(connection, runs_root: str) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _warm_up()
+    connection.send("ready")
+    try:
+        run_id = connection.recv()
+    except (EOFError, OSError):
+        return  # the server went away before giving us work
+    from core.training import run_job
+
+    try:
+        run_job(RunStore(Path(runs_root)), run_id)
+    except BaseException:  # noqa: BLE001 - run_job already recorded the failure in the run directory
+        os._exit(1)
+
+
+def _warm_up() -> None:
+    """Import Keras and trace one tiny fit, so the user's first epoch does not pay for it."""
+    import keras
+    import numpy as np
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.zeros((8, 2), "float32"), np.zeros((8, 1), "float32"), epochs=1, batch_size=4, verbose=0)
+    keras.backend.clear_session()
+
+
+@dataclass
+class _Worker:
+    process: multiprocessing.Process
+    connection: object
+    ready: bool = False
+    run_id: str | None = None
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class JobManager:
+    """Runs queued training jobs in at most `max_jobs` worker processes at once.
+
+    Args:
+        store: where runs live.
+        max_jobs: jobs that train at the same time; the rest wait in order.
+    """
+
+    def __init__(self, store: RunStore, *, max_jobs: int = 2):
+        self.store = store
+        self.max_jobs = max_jobs
+        self._context = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()
+        self._queue: deque[str] = deque()
+        self._workers: list[_Worker] = []
+        self._closed = False
+        for run_id in store.reconcile():
+            self._queue.append(run_id)
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="layerlab-jobs")
+        with self._lock:
+            self._fill_pool()
+        self._thread.start()
+
+    def submit(self, run_id: str) -> None:
+        self.store.set_status(run_id, "queued", "Waiting for a free training slot.")
+        with self._lock:
+            self._queue.append(run_id)
+
+    def queue_position(self, run_id: str) -> int | None:
+        """1 for the next run to start; None when the run is not waiting."""
+        with self._lock:
+            try:
+                return list(self._queue).index(run_id) + 1
+            except ValueError:
+                return None
+
+    def stop(self, run_id: str) -> None:
+        """Stop a run: a waiting one is taken off the queue; a training one stops after its current step."""
+        with self._lock:
+            if run_id in self._queue:
+                self._queue.remove(run_id)
+                self.store.set_status(run_id, "stopped", "Stopped before training started.", finished_at=time.time())
+                return
+        self.store.request_stop(run_id)
+
+    def active_jobs(self) -> int:
+        with self._lock:
+            return sum(1 for worker in self._workers if worker.run_id is not None)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        self._closed = True
+        self._thread.join(timeout=timeout)
+        with self._lock:
+            for worker in self._workers:
+                if worker.run_id is None and worker.process.is_alive():
+                    worker.process.terminate()
+            for worker in self._workers:
+                worker.process.join(timeout=timeout)
+
+    def _fill_pool(self) -> None:
+        while not self._closed and len(self._workers) < self.max_jobs:
+            parent, child = self._context.Pipe()
+            process = self._context.Process(
+                target=_worker_main, args=(child, str(self.store.root)), daemon=True, name="layerlab-worker"
+            )
+            process.start()
+            child.close()
+            self._workers.append(_Worker(process=process, connection=parent))
+
+    def _loop(self) -> None:
+        while not self._closed:
+            with self._lock:
+                self._reap()
+                self._fill_pool()
+                self._dispatch()
+            time.sleep(POLL_INTERVAL_S)
+
+    def _reap(self) -> None:
+        alive = []
+        for worker in self._workers:
+            if worker.process.is_alive():
+                alive.append(worker)
+                continue
+            worker.process.join(timeout=0)
+            if worker.run_id is not None:
+                status = self.store.status(worker.run_id)
+                if status.get("state") not in FINAL_STATES:
+                    self.store.set_status(
+                        worker.run_id,
+                        "failed",
+                        f"The training process ended unexpectedly (exit code {worker.process.exitcode}). "
+                        "This can happen when the data or the model is too large for the server's memory. "
+                        "Try fewer rows, fewer units or a smaller batch size.",
+                        finished_at=time.time(),
+                    )
+        self._workers = alive
+
+    def _dispatch(self) -> None:
+        for worker in self._workers:
+            if not worker.ready and worker.connection.poll():
+                try:
+                    worker.ready = worker.connection.recv() == "ready"
+                except (EOFError, OSError):
+                    continue
+            if worker.ready and worker.run_id is None and self._queue:
+                run_id = self._queue.popleft()
+                worker.run_id = run_id
+                self.store.set_status(run_id, "running", "Starting…", pid=worker.process.pid)
+                worker.connection.send(run_id)

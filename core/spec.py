@@ -1,0 +1,191 @@
+"""The run specification: everything a user configures, as one JSON-serialisable object.
+
+The UI edits a `RunSpec`; core turns it into data splits, a preprocessing step, a model and a training
+run. Field names follow Keras (`units`, `rate`, `learning_rate`...). A spec file reproduces a run.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from core.errors import SpecError
+
+Task = Literal["binary", "multiclass", "regression"]
+Activation = Literal["relu", "sigmoid", "tanh", "elu", "selu", "gelu", "swish", "linear"]
+ACTIVATIONS: tuple[str, ...] = Activation.__args__  # type: ignore[attr-defined]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSpec(_Spec):
+    """Which columns to use and how to split the rows."""
+
+    target: str = Field(description="Column to predict.")
+    features: tuple[str, ...] = Field(
+        default=(), description="Input columns. Empty means every column except the target."
+    )
+    task: Task | None = Field(
+        default=None, description="binary, multiclass or regression. Empty means inferred from the target."
+    )
+    test_fraction: float = Field(
+        default=0.2, gt=0.0, lt=0.9, description="Share of rows held out for the final test (never trained on)."
+    )
+    validation_fraction: float = Field(
+        default=0.1,
+        gt=0.0,
+        lt=0.9,
+        description="Share of rows used to watch overfitting and for early stopping.",
+    )
+    seed: int = Field(default=42, ge=0, le=2**31 - 1, description="Random seed for the split and the weights.")
+
+    @model_validator(mode="after")
+    def _check_fractions(self) -> DataSpec:
+        if self.test_fraction + self.validation_fraction >= 0.9:
+            raise ValueError(
+                f"test_fraction ({self.test_fraction}) + validation_fraction ({self.validation_fraction}) "
+                "must leave at least 10% of the rows for training; lower one of them"
+            )
+        if self.target in self.features:
+            raise ValueError(f"the target column {self.target!r} cannot also be a feature; remove it from features")
+        return self
+
+
+class PreprocessingSpec(_Spec):
+    """How raw columns become numbers. Fitted on the training split only."""
+
+    max_categories: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        description="Most frequent categories kept per text column; rarer ones share one 'other' slot.",
+    )
+
+
+class DenseLayer(_Spec):
+    kind: Literal["dense"] = "dense"
+    units: int = Field(default=64, ge=1, le=8192, description="Number of neurons.")
+    activation: Activation = Field(default="relu", description="Nonlinearity applied to the output.")
+    l1: float = Field(default=0.0, ge=0.0, le=1.0, description="L1 weight penalty (0 = off).")
+    l2: float = Field(default=0.0, ge=0.0, le=1.0, description="L2 weight penalty (0 = off).")
+
+
+class DropoutLayer(_Spec):
+    kind: Literal["dropout"] = "dropout"
+    rate: float = Field(default=0.2, ge=0.0, lt=1.0, description="Fraction of inputs dropped while training.")
+
+
+class BatchNormalizationLayer(_Spec):
+    kind: Literal["batch_normalization"] = "batch_normalization"
+
+
+LayerSpec = Annotated[DenseLayer | DropoutLayer | BatchNormalizationLayer, Field(discriminator="kind")]
+LAYER_KINDS: dict[str, type[_Spec]] = {
+    "dense": DenseLayer,
+    "dropout": DropoutLayer,
+    "batch_normalization": BatchNormalizationLayer,
+}
+
+
+class ModelSpec(_Spec):
+    """The hidden layers. The output layer and the loss are derived from the task, never configured."""
+
+    layers: tuple[LayerSpec, ...] = Field(
+        default=(DenseLayer(units=64), DenseLayer(units=64)), max_length=64, description="Hidden layers, in order."
+    )
+
+
+Optimizer = Literal["adam", "adamw", "sgd", "rmsprop"]
+
+
+class TrainingSpec(_Spec):
+    optimizer: Optimizer = Field(default="adam", description="Algorithm that updates the weights.")
+    learning_rate: float = Field(default=0.001, gt=0.0, le=10.0, description="Step size of each update.")
+    momentum: float = Field(default=0.9, ge=0.0, lt=1.0, description="Momentum (SGD only).")
+    weight_decay: float = Field(default=0.004, ge=0.0, le=1.0, description="Weight decay (AdamW only).")
+    batch_size: int = Field(default=64, ge=1, le=65536, description="Rows per weight update.")
+    epochs: int = Field(default=20, ge=1, le=10000, description="Passes over the training rows.")
+    early_stopping: bool = Field(default=True, description="Stop when validation loss stops improving.")
+    patience: int = Field(default=4, ge=1, le=1000, description="Epochs without improvement before stopping.")
+    restore_best_weights: bool = Field(
+        default=True, description="Keep the weights of the epoch with the lowest validation loss."
+    )
+
+
+class RunSpec(_Spec):
+    """One training run, end to end. `RunSpec.model_validate_json(text)` reproduces it."""
+
+    version: Literal[1] = 1
+    data: DataSpec
+    preprocessing: PreprocessingSpec = PreprocessingSpec()
+    model: ModelSpec = ModelSpec()
+    training: TrainingSpec = TrainingSpec()
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+
+def _describe_location(location: tuple) -> str:
+    return ".".join(str(part) for part in location) or "spec"
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """Turn pydantic's error list into sentences that name the field, what was expected and how to fix it."""
+    sentences = []
+    for item in error.errors():
+        field = _describe_location(item.get("loc", ()))
+        received = item.get("input")
+        kind = item.get("type", "")
+        if kind == "extra_forbidden":
+            sentences.append(f"`{field}` is not a known setting. Remove it or check its spelling.")
+            continue
+        if kind == "missing":
+            sentences.append(f"`{field}` is required but missing. Add it to the spec.")
+            continue
+        message = item.get("msg", "is invalid").removeprefix("Value error, ")
+        shown = json.dumps(received, default=str) if not isinstance(received, dict) else "{...}"
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        sentences.append(f"`{field}`: {message} (received {shown}). Change `{field}` and try again.")
+    return " ".join(sentences)
+
+
+def parse_spec(text: str | bytes | dict) -> RunSpec:
+    """Parse a spec from JSON text or a dict; raises `SpecError` naming every bad field."""
+    try:
+        if isinstance(text, dict):
+            return RunSpec.model_validate(text)
+        return RunSpec.model_validate_json(text)
+    except ValidationError as error:
+        first = error.errors()[0].get("loc", ()) if error.errors() else ()
+        raise SpecError(
+            "The run spec is not valid: " + format_validation_error(error), field=_describe_location(first)
+        ) from None
+
+
+PRESETS: dict[str, ModelSpec] = {
+    "Balanced (default)": ModelSpec(),
+    "Textbook MLP": ModelSpec(layers=(DenseLayer(units=64), DenseLayer(units=64))),
+    "Wide with dropout": ModelSpec(
+        layers=(DenseLayer(units=256), DropoutLayer(rate=0.3), DenseLayer(units=128), DropoutLayer(rate=0.3))
+    ),
+    "Deep with batch norm": ModelSpec(
+        layers=(
+            DenseLayer(units=128, activation="linear"),
+            BatchNormalizationLayer(),
+            DenseLayer(units=128, activation="relu"),
+            BatchNormalizationLayer(),
+            DenseLayer(units=64, activation="relu"),
+        )
+    ),
+    "Linear (no hidden layer)": ModelSpec(layers=()),
+}
+
+TRAINING_PRESETS: dict[str, TrainingSpec] = {
+    # The classic Keras example: Adam at 0.001, batch 32, 10 epochs, no early stopping.
+    "Textbook MLP": TrainingSpec(optimizer="adam", learning_rate=0.001, batch_size=32, epochs=10, early_stopping=False),
+}

@@ -1,0 +1,311 @@
+"""One training run, start to finish, driven by the files in its run directory.
+
+The same `run_job` serves the app (inside a worker process, see `core.jobs`) and the CLI (in-process), so
+the same spec and seed give the same result in both.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from core.datasets import PreparedData, prepare_data
+from core.errors import AppError
+from core.evaluation import compute_metrics, predictions_frame
+from core.modeling import build_model, choose_steps_per_execution, derive_head, make_optimizer
+from core.run_store import RunStore, write_atomic, write_json
+from core.spec import RunSpec
+
+PROGRESS_INTERVAL_S = 0.25
+
+
+def make_live_callback(store: RunStore, run_id: str, *, steps_per_epoch: int, epochs: int, metric_scale: float):
+    """A Keras callback that writes progress and history to the run directory and obeys the Stop flag.
+
+    Defined in a factory so importing this module does not import Keras.
+    """
+    import keras
+
+    class LiveProgress(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.run_dir = store.path(run_id)
+            self.rows: list[dict] = []
+            self.stopped_by_user = False
+            self.diverged = False
+            self.best_loss = math.inf
+            self.best_epoch: int | None = None
+            self.best_weights = None
+            self._last_write = 0.0
+            self._epoch = 0
+            self._started = time.monotonic()
+            self._epoch_started = self._started
+
+        def on_train_begin(self, logs=None):
+            self._started = time.monotonic()
+            self._write_progress(0, force=True)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+            self._epoch_started = time.monotonic()
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                self.diverged = True
+                self.model.stop_training = True
+            if store.stop_requested(run_id):
+                self.stopped_by_user = True
+                self.model.stop_training = True
+            self._write_progress(batch + 1)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            metric_key = next((k for k in logs if k not in {"loss", "val_loss"} and not k.startswith("val_")), None)
+            row = {
+                "epoch": epoch + 1,
+                "loss": _finite(logs.get("loss")),
+                "val_loss": _finite(logs.get("val_loss")),
+                "metric": _scaled(logs.get(metric_key), metric_scale) if metric_key else None,
+                "val_metric": _scaled(logs.get(f"val_{metric_key}"), metric_scale) if metric_key else None,
+                "seconds": round(time.monotonic() - self._epoch_started, 3),
+            }
+            self.rows.append(row)
+            write_json(self.run_dir / "history.json", self.rows)
+            val_loss = row["val_loss"]
+            if val_loss is not None and val_loss < self.best_loss:
+                self.best_loss = val_loss
+                self.best_epoch = epoch + 1
+                self.best_weights = self.model.get_weights()
+            self._write_progress(steps_per_epoch, force=True, epoch_done=True)
+
+        def _write_progress(self, batch: int, *, force: bool = False, epoch_done: bool = False):
+            now = time.monotonic()
+            if not force and now - self._last_write < PROGRESS_INTERVAL_S:
+                return
+            self._last_write = now
+            elapsed = now - self._started
+            done = (self._epoch + (1 if epoch_done else 0)) * steps_per_epoch + (0 if epoch_done else batch)
+            total = epochs * steps_per_epoch
+            eta = elapsed / done * (total - done) if done else None
+            write_json(
+                self.run_dir / "progress.json",
+                {
+                    "epoch": self._epoch + 1,
+                    "epochs": epochs,
+                    "batch": min(batch, steps_per_epoch),
+                    "steps_per_epoch": steps_per_epoch,
+                    "fraction": min(done / total, 1.0) if total else 0.0,
+                    "elapsed_s": round(elapsed, 2),
+                    "eta_s": None if eta is None else round(eta, 1),
+                    "updated_at": time.time(),
+                },
+            )
+
+    return LiveProgress()
+
+
+def _finite(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _scaled(value, scale: float) -> float | None:
+    value = _finite(value)
+    return None if value is None else value * scale
+
+
+def _enable_determinism() -> None:
+    """Same seed → same weights, in the CLI and in a worker alike (TensorFlow needs to be told)."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+class _Heartbeat:
+    """Touches `heartbeat` every second so a reader can tell a live job from a dead process."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="layerlab-heartbeat")
+
+    def __enter__(self):
+        self.path.touch()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def _run(self):
+        while not self._stop.wait(1.0):
+            try:
+                self.path.touch()
+            except OSError:
+                return
+
+
+def run_job(store: RunStore, run_id: str) -> dict:
+    """Train, evaluate and export one run. Returns the final status; never leaves it `running`.
+
+    Errors a user can cause end as state `failed` with the error's message. Bugs end as `failed` too,
+    with the traceback in `log.txt`, and are re-raised so tests and the CLI see them.
+    """
+    run_dir = store.path(run_id)
+    with _Heartbeat(run_dir / "heartbeat"):
+        try:
+            return _run(store, run_id, run_dir)
+        except AppError as error:
+            store.set_status(run_id, "failed", error.message, finished_at=time.time())
+            return store.status(run_id)
+        except BaseException as error:
+            write_atomic(run_dir / "log.txt", traceback.format_exc())
+            store.set_status(
+                run_id,
+                "failed",
+                f"Training failed with an internal error ({type(error).__name__}). "
+                "This is a bug in LayerLab; the details are in the run's log.txt.",
+                finished_at=time.time(),
+            )
+            raise
+
+
+def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
+    from core.devices import describe_device
+
+    spec: RunSpec = store.spec(run_id)
+    started = time.time()
+    store.set_status(
+        run_id, "running", "Preparing data…", pid=os.getpid(), started_at=started, device=describe_device()
+    )
+    if store.stop_requested(run_id):
+        store.set_status(run_id, "stopped", "Stopped before training started.", finished_at=time.time())
+        return store.status(run_id)
+
+    import keras
+
+    keras.utils.set_random_seed(spec.data.seed)
+    _enable_determinism()
+    data: PreparedData = prepare_data(store.table(run_id), spec.data, spec.preprocessing)
+    write_json(run_dir / "target.json", data.target.to_dict())
+    write_atomic(run_dir / "preprocessing.json", data.preprocessing.to_json())
+
+    num_classes = len(data.target.classes)
+    head = derive_head(data.target.task, num_classes)
+    network = build_model(spec.model, data.x_train.shape[1], data.target.task, num_classes)
+    batch_size = min(spec.training.batch_size, len(data.x_train))
+    steps_per_epoch = math.ceil(len(data.x_train) / batch_size)
+    steps_per_execution = choose_steps_per_execution(
+        network.count_params(), batch_size, steps_per_epoch, keras.backend.backend()
+    )
+    network.compile(
+        optimizer=make_optimizer(spec.training),
+        loss=head.loss,
+        metrics=[head.metric],
+        steps_per_execution=steps_per_execution,
+    )
+    live = make_live_callback(
+        store,
+        run_id,
+        steps_per_epoch=steps_per_epoch,
+        epochs=spec.training.epochs,
+        metric_scale=data.target.std if data.target.task == "regression" else 1.0,
+    )
+    callbacks = [live]
+    if spec.training.early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.training.patience))
+    store.set_status(
+        run_id,
+        "running",
+        "Training…",
+        num_params=int(network.count_params()),
+        steps_per_execution=steps_per_execution,
+        notes=list(data.notes),
+        training_started_at=time.time(),
+    )
+    fit_started = time.monotonic()
+    network.fit(
+        data.x_train,
+        data.y_train,
+        validation_data=(data.x_validation, data.y_validation),
+        batch_size=batch_size,
+        epochs=spec.training.epochs,
+        callbacks=callbacks,
+        shuffle=True,
+        verbose=0,
+    )
+    train_seconds = time.monotonic() - fit_started
+    epochs_run = len(live.rows)
+    restored = False
+    if live.best_weights is not None and (
+        live.stopped_by_user or live.diverged or (spec.training.early_stopping and spec.training.restore_best_weights)
+    ):
+        network.set_weights(live.best_weights)
+        restored = True
+
+    store.set_status(run_id, "running", "Evaluating on the test rows…")
+    output = network.predict(data.x_test, batch_size=4096, verbose=0)
+    test_metrics = compute_metrics(data.target, data.y_test, output)
+    write_atomic(run_dir / "predictions.parquet", _to_parquet(predictions_frame(data.target, data.y_test, output)))
+    write_json(
+        run_dir / "metrics.json",
+        {
+            "task": data.target.task,
+            "target": data.target.name,
+            "test": test_metrics,
+            "num_rows": {"train": len(data.train), "validation": len(data.validation), "test": len(data.test)},
+            "features": list(data.features),
+            "num_params": int(network.count_params()),
+            "epochs_run": epochs_run,
+            "best_epoch": live.best_epoch,
+            "restored_best_weights": restored,
+            "train_seconds": round(train_seconds, 3),
+            "steps_per_execution": steps_per_execution,
+            "notes": list(data.notes),
+        },
+    )
+
+    store.set_status(run_id, "running", "Saving the model…")
+    if keras.backend.backend() == "tensorflow":
+        from core.export import build_serving_model, save_model_atomic
+
+        save_model_atomic(build_serving_model(network, data.preprocessing, data.target), run_dir / "model.keras")
+    network.save(run_dir / "network.keras")  # the bare network, for backends without string tensors
+
+    summary = _final_message(live, epochs_run, spec.training.epochs, restored)
+    state = "stopped" if live.stopped_by_user else "finished"
+    store.set_status(run_id, state, summary, finished_at=time.time(), metrics=test_metrics)
+    return store.status(run_id)
+
+
+def _final_message(live, epochs_run: int, epochs: int, restored: bool) -> str:
+    best = f" Kept the weights of epoch {live.best_epoch} (lowest validation loss)." if restored else ""
+    if live.stopped_by_user:
+        return f"Stopped by you after {epochs_run} of {epochs} epochs.{best}"
+    if live.diverged:
+        return (
+            f"Training diverged (the loss became infinite) in epoch {epochs_run}.{best} "
+            "Lower the learning rate and train again."
+        )
+    if epochs_run < epochs:
+        return f"Early stopping ended training after {epochs_run} of {epochs} epochs.{best}"
+    return f"Finished all {epochs} epochs.{best}"
+
+
+def _to_parquet(frame) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
