@@ -11,8 +11,10 @@ replaced, so no state leaks from one user's run into the next.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import select
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -24,13 +26,22 @@ from core.run_store import FINAL_STATES, RunStore
 POLL_INTERVAL_S = 0.1
 
 
-def _worker_main(connection, runs_root: str) -> None:
+def worker_main(runs_root: str) -> None:
+    """Entry point of a worker process (`python -m core.jobs RUNS_ROOT`).
+
+    Protocol on the pipes: the worker prints `ready` once Keras is warm, then reads one run id from
+    standard input, trains it and exits.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Keep standard output for the protocol only: whatever a library prints goes to standard error.
+    protocol = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     _warm_up()
-    connection.send("ready")
-    try:
-        run_id = connection.recv()
-    except (EOFError, OSError):
+    protocol.write("ready\n")
+    protocol.flush()
+    run_id = sys.stdin.readline().strip()
+    if not run_id:
         return  # the server went away before giving us work
     from core.training import run_job
 
@@ -53,8 +64,7 @@ def _warm_up() -> None:
 
 @dataclass
 class _Worker:
-    process: multiprocessing.Process
-    connection: object
+    process: subprocess.Popen
     ready: bool = False
     run_id: str | None = None
     started_at: float = field(default_factory=time.monotonic)
@@ -71,7 +81,6 @@ class JobManager:
     def __init__(self, store: RunStore, *, max_jobs: int = 2):
         self.store = store
         self.max_jobs = max_jobs
-        self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._queue: deque[str] = deque()
         self._workers: list[_Worker] = []
@@ -114,20 +123,28 @@ class JobManager:
         self._thread.join(timeout=timeout)
         with self._lock:
             for worker in self._workers:
-                if worker.run_id is None and worker.process.is_alive():
+                if worker.run_id is None and worker.process.poll() is None:
                     worker.process.terminate()
             for worker in self._workers:
-                worker.process.join(timeout=timeout)
+                try:
+                    worker.process.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    worker.process.kill()
 
     def _fill_pool(self) -> None:
         while not self._closed and len(self._workers) < self.max_jobs:
-            parent, child = self._context.Pipe()
-            process = self._context.Process(
-                target=_worker_main, args=(child, str(self.store.root)), daemon=True, name="layerlab-worker"
+            # A fresh interpreter, not multiprocessing: under Streamlit, spawn would re-run the app script
+            # as the child's __main__.
+            process = subprocess.Popen(
+                [sys.executable, "-m", "core.jobs", str(self.store.root)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL if os.environ.get("LAYERLAB_WORKER_LOGS") is None else None,
+                text=True,
+                cwd=str(Path(__file__).resolve().parent.parent),
+                env={**os.environ, "PYTHONPATH": _python_path()},
             )
-            process.start()
-            child.close()
-            self._workers.append(_Worker(process=process, connection=parent))
+            self._workers.append(_Worker(process=process))
 
     def _loop(self) -> None:
         while not self._closed:
@@ -140,17 +157,16 @@ class JobManager:
     def _reap(self) -> None:
         alive = []
         for worker in self._workers:
-            if worker.process.is_alive():
+            if worker.process.poll() is None:
                 alive.append(worker)
                 continue
-            worker.process.join(timeout=0)
             if worker.run_id is not None:
                 status = self.store.status(worker.run_id)
                 if status.get("state") not in FINAL_STATES:
                     self.store.set_status(
                         worker.run_id,
                         "failed",
-                        f"The training process ended unexpectedly (exit code {worker.process.exitcode}). "
+                        f"The training process ended unexpectedly (exit code {worker.process.returncode}). "
                         "This can happen when the data or the model is too large for the server's memory. "
                         "Try fewer rows, fewer units or a smaller batch size.",
                         finished_at=time.time(),
@@ -159,13 +175,24 @@ class JobManager:
 
     def _dispatch(self) -> None:
         for worker in self._workers:
-            if not worker.ready and worker.connection.poll():
-                try:
-                    worker.ready = worker.connection.recv() == "ready"
-                except (EOFError, OSError):
-                    continue
+            if not worker.ready and select.select([worker.process.stdout], [], [], 0)[0]:
+                worker.ready = worker.process.stdout.readline().strip() == "ready"
             if worker.ready and worker.run_id is None and self._queue:
                 run_id = self._queue.popleft()
                 worker.run_id = run_id
                 self.store.set_status(run_id, "running", "Starting…", pid=worker.process.pid)
-                worker.connection.send(run_id)
+                try:
+                    worker.process.stdin.write(run_id + "\n")
+                    worker.process.stdin.flush()
+                except OSError:
+                    pass  # the worker died just now; _reap marks the run failed on the next turn
+
+
+def _python_path() -> str:
+    root = str(Path(__file__).resolve().parent.parent)
+    existing = os.environ.get("PYTHONPATH")
+    return root if not existing else f"{root}{os.pathsep}{existing}"
+
+
+if __name__ == "__main__":
+    worker_main(sys.argv[1])

@@ -1,0 +1,38 @@
+"""The short code a user copies to run a downloaded model outside LayerLab (keras and pandas only)."""
+
+from __future__ import annotations
+
+from core.datasets import TargetInfo
+from core.preprocessing import NumericColumn, PreprocessingState
+
+
+def prediction_snippet(state: PreprocessingState, target: TargetInfo, file_name: str = "model.keras") -> str:
+    numeric = [c.name for c in state.columns if isinstance(c, NumericColumn)]
+    text = [c.name for c in state.columns if not isinstance(c, NumericColumn)]
+    lines = [
+        "import keras",
+        "import pandas as pd",
+        "",
+        f'model = keras.saving.load_model("{file_name}")',
+        'rows = pd.read_csv("new_rows.csv")  # the same columns as the training table; the target is not needed',
+        "",
+        "# One (rows, 1) array per input column: numbers as float32 (NaN = missing), text as strings.",
+        f"numeric = {numeric!r}",
+        f"text = {text!r}",
+        "inputs = {name: rows[[name]].astype('float32').to_numpy() for name in numeric}",
+        "inputs |= {name: rows[[name]].fillna('').astype(str).to_numpy(dtype=object) for name in text}",
+        "outputs = model(inputs)",
+        "",
+    ]
+    if target.task == "regression":
+        lines += [f"rows['predicted_{target.name}'] = keras.ops.convert_to_numpy(outputs['prediction'])[:, 0]"]
+    else:
+        lines += [
+            "classes = model.get_layer('label_lookup').get_vocabulary()",
+            "probabilities = keras.ops.convert_to_numpy(outputs['probabilities'])",
+            f"rows['predicted_{target.name}'] = [classes[i] for i in probabilities.argmax(axis=1)]",
+            "for i, name in enumerate(classes):",
+            "    rows[f'prob_{name}'] = probabilities[:, i]",
+        ]
+    lines += ["print(rows.head())"]
+    return "\n".join(lines) + "\n"

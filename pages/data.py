@@ -1,0 +1,122 @@
+import pandas as pd
+import streamlit as st
+
+from core.errors import AppError
+from core.profiling import infer_task, profile_table
+from core.samples import SAMPLES
+from core.tables import SUPPORTED_EXTENSIONS, TableLimits, list_sheets, load_table
+from ui.components import show_error
+from ui.services import settings
+from ui.state import current_table, get_state, store_table
+
+state = get_state()
+config = settings()
+st.title("Data")
+st.write("Upload a table or pick a sample, then choose the column to predict.")
+
+source = st.radio("Source", ["Sample data", "Upload a file"], horizontal=True, key="data.source")
+if source == "Sample data":
+    name = st.selectbox("Sample", list(SAMPLES), key="data.sample")
+    sample = SAMPLES[name]
+    st.caption(sample.description)
+    if st.button("Load sample", type="primary", key="data.load_sample"):
+        try:
+            loaded = load_table(sample.path.read_bytes(), sample.file_name)
+            store_table(config, state, loaded.frame, sample.file_name, loaded.notes)
+            state.target = sample.target
+        except AppError as error:
+            show_error(error)
+else:
+    upload = st.file_uploader(
+        f"Table file (up to {config.max_upload_mb} MB)",
+        type=list(SUPPORTED_EXTENSIONS),
+        key="data.upload",
+        help="CSV/TSV/TXT, Excel .xlsx, Parquet, JSON records or JSON Lines.",
+    )
+    if upload is not None:
+        data = upload.getvalue()
+        sheet = None
+        if upload.name.lower().endswith(".xlsx"):
+            try:
+                sheets = list_sheets(data)
+            except AppError as error:
+                sheets = []
+                show_error(error)
+            if len(sheets) > 1:
+                sheet = st.selectbox("Sheet", sheets, key="data.sheet")
+        marker = (upload.file_id, sheet)
+        if st.session_state.get("data.loaded_upload") != marker:
+            try:
+                loaded = load_table(data, upload.name, limits=TableLimits.from_settings(config), sheet=sheet)
+                store_table(config, state, loaded.frame, upload.name, loaded.notes)
+                st.session_state["data.loaded_upload"] = marker
+            except AppError as error:
+                show_error(error)
+
+try:
+    frame = current_table(config, state)
+except AppError as error:
+    show_error(error)
+    frame = None
+if frame is None:
+    st.stop()
+
+st.subheader(state.table_name or "Table")
+for note in state.table_notes:
+    st.info(note, icon=":material/info:")
+left, middle, right = st.columns(3)
+left.metric("Rows", f"{len(frame):,}")
+middle.metric("Columns", f"{frame.shape[1]:,}")
+right.metric("Missing cells", f"{int(frame.isna().sum().sum()):,}")
+st.dataframe(frame.head(200), width="stretch", height=260)
+
+with st.expander("Column profile", expanded=True):
+    profile = pd.DataFrame(
+        [
+            {
+                "column": p.name,
+                "type": p.kind,
+                "missing %": round(100 * p.missing_fraction, 1),
+                "distinct values": p.num_distinct,
+                "example": p.example,
+            }
+            for p in profile_table(frame)
+        ]
+    )
+    st.dataframe(profile, width="stretch", hide_index=True)
+
+st.subheader("What to predict")
+columns = [str(c) for c in frame.columns]
+target_index = columns.index(state.target) if state.target in columns else len(columns) - 1
+target = st.selectbox("Target column", columns, index=target_index, key=f"data.target.{state.table_key}")
+if target != state.target:
+    state.target, state.task, state.features = target, None, None
+try:
+    inferred = infer_task(frame[target])
+except AppError as error:
+    show_error(error)
+    st.stop()
+task_options = ["binary", "multiclass", "regression"]
+task_labels = {t: f"{t} (inferred)" if t == inferred else t for t in task_options}
+chosen_task = st.selectbox(
+    "Task",
+    task_options,
+    index=task_options.index(state.task or inferred),
+    format_func=task_labels.get,
+    key=f"data.task.{state.table_key}.{target}",
+    help="Inferred from the target's values; override it if LayerLab guessed wrong.",
+)
+state.task = None if chosen_task == inferred else chosen_task
+candidates = [c for c in columns if c != target]
+features = st.multiselect(
+    "Feature columns (inputs)",
+    candidates,
+    default=[c for c in (state.features or candidates) if c in candidates],
+    key=f"data.features.{state.table_key}.{target}",
+)
+state.features = features if len(features) != len(candidates) else None
+if not features:
+    st.warning("Select at least one feature column.")
+else:
+    st.success(f"Predict **{target}** ({chosen_task}) from {len(features)} column(s).")
+    st.page_link("pages/model.py", label="Next: build the model", icon=":material/layers:")

@@ -1,0 +1,64 @@
+import json
+
+import pandas as pd
+import streamlit as st
+
+from core.evaluation import METRIC_LABELS, confusion_matrix
+from ui.charts import confusion_heatmap, predicted_vs_actual, training_curves
+from ui.components import pick_run
+from ui.live_run import metric_label
+from ui.services import run_store
+from ui.state import get_state
+
+state = get_state()
+store = run_store()
+st.title("Evaluate")
+st.write("Scores on the **test rows**: held out before training, never used for training or early stopping.")
+
+record = pick_run(store, state, key="evaluate.run", only_done=True)
+if record is None:
+    st.info("No finished run yet. Train a model first.")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+metrics = store.metrics(record.run_id)
+if metrics is None:
+    st.warning("This run has no test results (it ended before evaluation).")
+    st.stop()
+
+st.caption(record.message)
+test = metrics["test"]
+counts = metrics["num_rows"]
+st.write(
+    f"Task **{metrics['task']}** · target **{metrics['target']}** · "
+    f"{counts['train']:,} training, {counts['validation']:,} validation and {counts['test']:,} test rows · "
+    f"{metrics['epochs_run']} epochs · {metrics['num_params']:,} parameters"
+)
+cards = st.columns(len(test))
+for card, (name, value) in zip(cards, test.items(), strict=True):
+    shown = "n/a" if value is None else (f"{value:,.2f}" if name in {"mae", "rmse"} else f"{value:.4f}")
+    card.metric(METRIC_LABELS.get(name, name), shown)
+if any(value is None for value in test.values()):
+    st.caption("n/a: not defined on this test split (for example ROC AUC when the test rows hold one class).")
+
+predictions = store.predictions(record.run_id)
+if predictions is not None:
+    if metrics["task"] == "regression":
+        st.subheader("Predicted vs actual")
+        st.plotly_chart(predicted_vs_actual(predictions, metrics["target"]), width="stretch")
+    else:
+        target_info = json.loads((record.path / "target.json").read_text(encoding="utf-8"))
+        classes = tuple(target_info["classes"])
+        st.subheader("Confusion matrix")
+        st.plotly_chart(confusion_heatmap(confusion_matrix(predictions, classes), classes), width="stretch")
+    with st.expander("Test predictions"):
+        st.dataframe(predictions.head(1000), hide_index=True, width="stretch")
+
+history = store.history(record.run_id)
+if history:
+    st.subheader("Training curves")
+    st.plotly_chart(training_curves(history, metric_label(store, record.run_id)), width="stretch")
+    st.dataframe(pd.DataFrame(history), hide_index=True, width="stretch")
+for note in metrics.get("notes", []):
+    st.info(note, icon=":material/info:")
+st.page_link("pages/download.py", label="Next: download the model", icon=":material/download:")

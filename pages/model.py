@@ -1,0 +1,67 @@
+import pandas as pd
+import streamlit as st
+
+from core.modeling import count_params, derive_head, describe_model
+from core.profiling import infer_task
+from core.spec import PRESETS, TRAINING_PRESETS
+from ui.components import require_table
+from ui.layer_editor import layer_editor
+from ui.state import get_state
+
+state = get_state()
+st.title("Model")
+frame = require_table(state)
+if frame is None:
+    st.stop()
+
+task = state.task or infer_task(frame[state.target])
+features = state.features or [c for c in frame.columns if c != state.target]
+classes = frame[state.target].dropna().astype(str).nunique() if task != "regression" else 0
+# One input per numeric column, one-hot width (capped, plus an 'other' slot) per text column.
+num_inputs = 0
+for name in features:
+    column = frame[name]
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        num_inputs += 1
+    elif column.notna().any():
+        num_inputs += min(int(column.nunique()), state.max_categories) + 1
+
+preset_col, apply_col = st.columns([3, 1])
+preset = preset_col.selectbox("Start from a preset", list(PRESETS), key="model.preset")
+apply_col.write("")
+if apply_col.button("Apply preset", key="model.apply_preset", width="stretch"):
+    state.set_model(PRESETS[preset])
+    if preset in TRAINING_PRESETS:
+        state.training = TRAINING_PRESETS[preset]
+    st.rerun()
+if preset == "Textbook MLP":
+    st.caption(
+        "The classic Keras example: Dense 64 relu → Dense 64 relu, Adam at 0.001, batch 32, 10 epochs. "
+        "Its listing pairs a softmax output with `from_logits=True`; here the output layer and loss are "
+        "derived from the task, so that mistake cannot happen."
+    )
+
+editor, summary = st.columns([3, 2], gap="large")
+with editor:
+    st.subheader("Hidden layers")
+    layer_editor(state)
+with summary:
+    head = derive_head(task, classes)
+    rows = describe_model(state.model_spec(), num_inputs, task, classes)
+    st.subheader("Summary")
+    st.metric("Parameters", f"{count_params(rows):,}")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {"layer": r.name, "type": r.layer_type, "output shape": r.output_shape, "params": r.num_params}
+                for r in rows
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption(
+        f"Output layer and loss come from the task ({task}): {head.units} unit(s), {head.activation}, "
+        f"loss {head.loss}. Input width is estimated from the whole table ({num_inputs} encoded features)."
+    )
+st.page_link("pages/train.py", label="Next: train it", icon=":material/model_training:")

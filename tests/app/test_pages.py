@@ -1,0 +1,126 @@
+"""Pages driven through Streamlit's AppTest: what a user sees after each click."""
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+PAGES = ["pages/data.py", "pages/model.py", "pages/train.py", "pages/evaluate.py", "pages/download.py"]
+RUN_TIMEOUT_S = 30
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def new_app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [e.value for e in at.info] + [e.value for e in at.error]
+    parts += [e.value for e in at.success] + [e.value for e in at.warning] + [c.value for c in at.caption]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_empty_state(app_env, page):
+    at = new_app()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    if page != "pages/data.py":
+        assert "Data page" in texts(at) or "No finished run" in texts(at) or "No runs yet" in texts(at)
+
+
+def load_sample(at: AppTest, name: str) -> None:
+    at.run()
+    at.radio(key="data.source").set_value("Sample data").run()
+    at.selectbox(key="data.sample").set_value(name).run()
+    at.button(key="data.load_sample").click().run()
+    assert not at.exception, at.exception
+
+
+def wait_for_run(at: AppTest, timeout: float = 120.0) -> str:
+    """Rerun the page until the run is no longer active (AppTest never fires run_every)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        assert not at.exception, at.exception
+        shown = texts(at)
+        for state in ("finished", "stopped", "failed"):
+            if f" {state}]" in shown:
+                return state
+        time.sleep(0.5)
+    raise AssertionError(f"run did not end in {timeout} s; page shows: {texts(at)[:500]}")
+
+
+def test_sample_loads_with_profile_and_inferred_task(app_env):
+    at = new_app()
+    load_sample(at, "Wine cultivars")
+    assert at.metric[0].value == "178"  # rows
+    target_box = next(s for s in at.selectbox if str(s.key).startswith("data.target."))
+    assert target_box.value == "cultivar"
+    task_box = next(s for s in at.selectbox if str(s.key).startswith("data.task."))
+    assert task_box.format_func(task_box.value) == "multiclass (inferred)"
+    assert "Predict **cultivar** (multiclass) from 13 column(s)." in texts(at)
+
+
+def test_model_page_updates_parameter_count_when_a_layer_is_added(app_env):
+    at = new_app()
+    load_sample(at, "Wine cultivars")
+    at.switch_page("pages/model.py").run()
+    # 13 inputs → 64 → 64 → 3 classes.
+    expected = (13 + 1) * 64 + (64 + 1) * 64 + (64 + 1) * 3
+    assert at.metric[0].value == f"{expected:,}"
+    at.button(key="model.add.dropout").click().run()
+    assert at.metric[0].value == f"{expected:,}"  # dropout adds no parameters
+    at.button(key="model.add.dense").click().run()
+    assert at.metric[0].value == f"{(13 + 1) * 64 + (64 + 1) * 64 + (64 + 1) * 64 + (64 + 1) * 3:,}"
+    assert "softmax" in texts(at)
+
+
+def test_upload_train_two_epochs_then_evaluate_shows_metrics(app_env, tmp_path):
+    rng = pd.Series(range(400))
+    frame = pd.DataFrame(
+        {
+            "amount": (rng * 7 % 100).astype(float),
+            "channel": ["web", "shop", "phone", None][0:1] * 100 + ["shop"] * 100 + ["phone"] * 100 + [None] * 100,
+            "label": ["yes" if (i * 7 % 100) > 50 else "no" for i in range(400)],
+        }
+    )
+    at = new_app()
+    at.run()
+    at.radio(key="data.source").set_value("Upload a file").run()
+    at.file_uploader(key="data.upload").set_value(("orders.csv", frame.to_csv(index=False).encode(), "text/csv"))
+    at.run()
+    assert not at.exception, at.exception
+    assert at.metric[0].value == "400"
+    assert "Predict **label** (binary)" in texts(at)
+
+    at.switch_page("pages/train.py").run()
+    at.number_input(key="train.epochs").set_value(2)
+    at.toggle(key="train.early_stopping").set_value(False)
+    at.button(key="train.start").click().run()
+    assert not at.exception, at.exception
+    assert wait_for_run(at) == "finished"
+    assert "Finished all 2 epochs." in texts(at)
+
+    at.switch_page("pages/evaluate.py").run()
+    assert not at.exception, at.exception
+    labels = {m.label: m.value for m in at.metric}
+    assert set(labels) >= {"Accuracy", "Precision (macro)", "Recall (macro)", "F1 (macro)", "ROC AUC"}
+    assert 0.0 <= float(labels["Accuracy"]) <= 1.0
+
+    at.switch_page("pages/download.py").run()
+    assert not at.exception, at.exception
+    assert any("keras.saving.load_model" in c.value for c in at.code)
+
+
+def test_bad_file_shows_message_not_traceback(app_env):
+    at = new_app()
+    at.run()
+    at.radio(key="data.source").set_value("Upload a file").run()
+    at.file_uploader(key="data.upload").set_value(("empty.csv", b"", "text/csv"))
+    at.run()
+    assert not at.exception
+    assert any("empty" in e.value for e in at.error)

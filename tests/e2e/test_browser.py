@@ -1,0 +1,120 @@
+"""The real app in headless Chromium: upload, train live, refresh, Stop, download, load the model elsewhere."""
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+# While a fragment re-renders, the outgoing chart can briefly sit beside the new one: take the newest.
+POINTS_JS = """() => {
+  const plots = [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.data && p.data.length);
+  return plots.length ? Math.max(...plots.map(p => p.data[0].x.length)) : 0;
+}"""
+
+
+def make_csv(path):
+    rng = np.random.default_rng(0)
+    rows = 6000
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, rows).astype(float),
+            "balance": rng.normal(1000, 400, rows),
+            "region": rng.choice(["north", "south", "east", "west"], rows),
+            "plan": rng.choice(["basic", "plus", None], rows),
+        }
+    )
+    frame.loc[::50, "age"] = np.nan
+    score = (frame["age"].fillna(40) - 45) / 15 + (frame["balance"] - 1000) / 400 + (frame["region"] == "north")
+    frame["churned"] = np.where(score + rng.normal(0, 0.7, rows) > 0.5, "yes", "no")
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def chart_points(page) -> int:
+    return page.evaluate(POINTS_JS)
+
+
+def wait_for_growth(page, times: int, timeout: float = 60.0) -> list[int]:
+    """Poll the chart; return the distinct point counts seen until it has grown `times` times."""
+    seen = [chart_points(page)]
+    deadline = time.monotonic() + timeout
+    while len(set(seen)) <= times and time.monotonic() < deadline:
+        time.sleep(0.3)
+        count = chart_points(page)
+        if count != seen[-1]:
+            seen.append(count)
+    return seen
+
+
+def test_upload_train_live_refresh_stop_download(page, app_url, tmp_path):
+    data_path = tmp_path / "customers.csv"
+    make_csv(data_path)
+
+    page.goto(app_url)
+    page.get_by_text("Upload a file").click()
+    page.locator("input[type=file]").set_input_files(str(data_path))
+    page.get_by_text("What to predict").wait_for()
+    page.get_by_text("Predict churned (binary) from 4 column(s).").wait_for()
+
+    page.get_by_role("link", name="Train").first.click()
+    epochs = page.get_by_label("Epochs", exact=True)  # the settings are open while no run exists
+    epochs.wait_for()
+    epochs.fill("2000")
+    epochs.press("Enter")
+    page.get_by_text("Early stopping").click()  # off: this run must still be going when we press Stop
+    time.sleep(0.5)
+    page.get_by_role("button", name="Train").last.click()
+
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    seen = wait_for_growth(page, times=2)
+    assert len(set(seen)) >= 3 and seen == sorted(seen), f"chart did not gain points twice while training: {seen}"
+
+    # A refresh re-attaches to the running job (the run id is in the URL).
+    page.reload()
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    after_refresh = wait_for_growth(page, times=1)
+    assert after_refresh[-1] > seen[-1], f"no new points after refresh: {seen} then {after_refresh}"
+
+    started = time.monotonic()
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("Stopped by you after").first.wait_for(timeout=30_000)
+    assert time.monotonic() - started < 10
+    stopped_points = chart_points(page)
+    assert 0 < stopped_points < 2000
+
+    page.get_by_role("link", name="Download").first.click()
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Model").click()
+    model_path = tmp_path / "model.keras"
+    download_info.value.save_as(model_path)
+    assert model_path.stat().st_size > 1000
+
+    # Load it the way a user would: a fresh Python with keras and pandas only.
+    script = f"""
+import json, sys
+import keras, numpy as np
+model = keras.saving.load_model({str(model_path)!r})
+out = model({{
+    "age": np.array([[35.0], [np.nan]], dtype="float32"),
+    "balance": np.array([[1500.0], [200.0]], dtype="float32"),
+    "region": np.array([["north"], ["atlantis"]], dtype=object),
+    "plan": np.array([["plus"], [""]], dtype=object),
+}})
+assert "core" not in sys.modules
+print(json.dumps({{
+    "labels": [v.decode() for v in keras.ops.convert_to_numpy(out["label"]).tolist()],
+    "probabilities": keras.ops.convert_to_numpy(out["probabilities"]).tolist(),
+}}))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(output["labels"]) <= {"no", "yes"}
+    for row in output["probabilities"]:
+        assert len(row) == 2 and abs(sum(row) - 1.0) < 1e-5

@@ -1,0 +1,83 @@
+"""Small Streamlit pieces shared by pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from core.errors import AppError
+from core.run_store import RunRecord, RunStore
+from ui.services import settings
+from ui.state import AppState, current_table
+
+
+def show_error(error: AppError) -> None:
+    st.error(error.message, icon=":material/error:")
+
+
+def require_table(state: AppState):
+    """The session's table, or a message with a link back to the Data page (and None)."""
+    try:
+        frame = current_table(settings(), state)
+    except AppError as error:
+        show_error(error)
+        frame = None
+    if frame is None:
+        st.info("No table yet. Start on the Data page: upload a file or pick a sample.")
+        st.page_link("pages/data.py", label="Go to Data", icon=":material/table:")
+        return None
+    if not state.target:
+        st.info("Pick the column to predict on the Data page.")
+        st.page_link("pages/data.py", label="Go to Data", icon=":material/table:")
+        return None
+    return frame
+
+
+def visible_runs(store: RunStore, state: AppState) -> list[RunRecord]:
+    return store.list_runs(owner=state.owner, shared=settings().shared)
+
+
+STATE_BADGES = {
+    "created": ":gray-badge[created]",
+    "queued": ":gray-badge[:material/schedule: queued]",
+    "running": ":blue-badge[:material/autorenew: running]",
+    "finished": ":green-badge[:material/check_circle: finished]",
+    "stopped": ":orange-badge[:material/stop_circle: stopped]",
+    "failed": ":red-badge[:material/error: failed]",
+}
+
+
+def run_label(record: RunRecord) -> str:
+    when = dt.datetime.fromtimestamp(record.created_at).strftime("%b %d %H:%M:%S")
+    return f"{when} · {record.source_name} · run {record.run_id[:6]}"
+
+
+def pick_run(store: RunStore, state: AppState, *, key: str, only_done: bool = False) -> RunRecord | None:
+    """A run picker defaulting to the session's current run."""
+    records = visible_runs(store, state)
+    if state.run_id and all(r.run_id != state.run_id for r in records):
+        try:
+            records.insert(0, store.record(state.run_id))
+        except AppError:
+            state.run_id = None
+    if only_done:
+        records = [r for r in records if r.state in {"finished", "stopped"}]
+    if not records:
+        return None
+    ids = [r.run_id for r in records]
+    index = ids.index(state.run_id) if state.run_id in ids else 0
+    labels = {r.run_id: run_label(r) for r in records}
+    # Keyed by the current run, so a new run (or a refresh) re-selects it instead of a stale choice.
+    chosen = st.selectbox("Run", ids, index=index, format_func=labels.get, key=f"{key}.{state.run_id}")
+    if chosen != state.run_id:
+        state.run_id = chosen
+    return records[ids.index(chosen)]
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = int(round(seconds))
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes}:{seconds:02d}" if minutes else f"{seconds} s"

@@ -1,0 +1,121 @@
+"""The one typed state object of a browser session, under one session key.
+
+The disk is the truth: the session keeps only ids (table, run) and the spec being edited. The ids are
+mirrored in the URL's query parameters, so a browser refresh finds the same table and re-attaches to
+the same run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+from dataclasses import dataclass, field
+
+import pandas as pd
+import streamlit as st
+
+from core.config import Settings
+from core.errors import DataError
+from core.run_store import write_atomic
+from core.spec import ModelSpec, Task, TrainingSpec
+
+STATE_KEY = "layerlab"
+_TOKEN_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+@dataclass
+class Layer:
+    """A hidden layer being edited; `uid` keeps widget keys stable when layers move."""
+
+    uid: str
+    spec: object
+
+
+@dataclass
+class AppState:
+    owner: str
+    table_key: str | None = None
+    table_name: str | None = None
+    table_notes: tuple[str, ...] = ()
+    target: str | None = None
+    task: Task | None = None
+    features: list[str] | None = None
+    layers: list[Layer] = field(default_factory=list)
+    training: TrainingSpec = field(default_factory=TrainingSpec)
+    test_fraction: float = 0.2
+    validation_fraction: float = 0.1
+    seed: int = 42
+    max_categories: int = 50
+    run_id: str | None = None
+    frame_cache: pd.DataFrame | None = None
+
+    def model_spec(self) -> ModelSpec:
+        return ModelSpec(layers=tuple(layer.spec for layer in self.layers))
+
+    def set_model(self, spec: ModelSpec) -> None:
+        self.layers = [Layer(uid=secrets.token_hex(4), spec=layer) for layer in spec.layers]
+
+
+def _valid_token(value: str | None, length: int | None = None) -> bool:
+    return bool(value) and set(value) <= _TOKEN_CHARS and (length is None or len(value) == length)
+
+
+def get_state() -> AppState:
+    """The session's state, created on first use from the URL (so a refresh restores it)."""
+    if STATE_KEY not in st.session_state:
+        params = st.query_params
+        owner = params.get("session")
+        state = AppState(owner=owner if _valid_token(owner) and len(owner) >= 16 else secrets.token_urlsafe(16))
+        state.set_model(ModelSpec())
+        table = params.get("table")
+        if _valid_token(table, 64):
+            state.table_key = table
+            state.table_name = params.get("name") or "table"
+        run = params.get("run")
+        if _valid_token(run, 24):
+            state.run_id = run
+        st.session_state[STATE_KEY] = state
+    return st.session_state[STATE_KEY]
+
+
+def sync_query_params(state: AppState) -> None:
+    """Write the ids to the URL; page switches clear query parameters, so this runs on every script run."""
+    wanted = {"session": state.owner}
+    if state.table_key:
+        wanted["table"] = state.table_key
+        wanted["name"] = state.table_name or "table"
+    if state.run_id:
+        wanted["run"] = state.run_id
+    if dict(st.query_params) != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def store_table(settings: Settings, state: AppState, frame: pd.DataFrame, name: str, notes: tuple[str, ...]) -> None:
+    """Keep the loaded table on disk (parquet) so a refresh or restart does not lose it."""
+    buffer = io.BytesIO()
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object:
+            safe[column] = safe[column].map(lambda v: v if v is None or isinstance(v, str) or pd.isna(v) else str(v))
+    safe.to_parquet(buffer, index=False)
+    data = buffer.getvalue()
+    key = hashlib.sha256(data).hexdigest()
+    path = settings.tables_dir / f"{key}.parquet"
+    if not path.exists():
+        write_atomic(path, data)
+    state.table_key, state.table_name, state.table_notes = key, name, notes
+    state.frame_cache = safe
+    state.target, state.task, state.features = None, None, None
+
+
+def current_table(settings: Settings, state: AppState) -> pd.DataFrame | None:
+    if state.table_key is None:
+        return None
+    if state.frame_cache is None:
+        path = settings.tables_dir / f"{state.table_key}.parquet"
+        if not path.exists():
+            state.table_key = None
+            raise DataError("The table you were working on is no longer on the server. Load it again.")
+        state.frame_cache = pd.read_parquet(path)
+    return state.frame_cache
