@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ import pandas as pd
 from core.datasets import TargetInfo
 from core.errors import ModelFileError
 from core.preprocessing import MISSING_TOKENS, NumericColumn, PreprocessingState
+
+SERVING_MODEL_NAME = "layerlab_model"
 
 
 def build_serving_model(network, state: PreprocessingState, target: TargetInfo):
@@ -27,7 +30,7 @@ def build_serving_model(network, state: PreprocessingState, target: TargetInfo):
     encoded = []
     for column in state.columns:
         if isinstance(column, NumericColumn):
-            raw = keras.Input(shape=(1,), name=column.name, dtype="float32")
+            raw = keras.Input(shape=(1,), name=_tensor_name(column.name), dtype="float32")
             missing = ops.logical_or(ops.isnan(raw), ops.isinf(raw))
             filled = ops.where(missing, np.float32(column.median), raw)
             scaled = layers.Normalization(mean=[column.mean], variance=[column.std**2], name=f"scale_{len(inputs)}")(
@@ -35,7 +38,7 @@ def build_serving_model(network, state: PreprocessingState, target: TargetInfo):
             )
             encoded.append(scaled)
         else:
-            raw = keras.Input(shape=(1,), name=column.name, dtype="string")
+            raw = keras.Input(shape=(1,), name=_tensor_name(column.name), dtype="string")
             extra_tokens = [t for t in MISSING_TOKENS if t not in column.vocabulary]
             lookup = layers.StringLookup(
                 vocabulary=list(column.vocabulary) + extra_tokens,
@@ -72,7 +75,15 @@ def build_serving_model(network, state: PreprocessingState, target: TargetInfo):
             vocabulary=list(target.classes), invert=True, num_oov_indices=0, name="label_lookup"
         )(ops.argmax(probabilities, axis=-1))
         outputs = {"label": label, "probabilities": probabilities}
-    return keras.Model(inputs, outputs, name="layerlab_model")
+    with warnings.catch_warnings():
+        # Keras warns when a dict key differs from its tensor's name; that is intended for names with "/".
+        warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
+        return keras.Model(inputs, outputs, name=SERVING_MODEL_NAME)
+
+
+def _tensor_name(column: str) -> str:
+    """Keras forbids "/" in names; the model is still called with the column's own name as the dict key."""
+    return column.replace("/", "_")
 
 
 def save_model_atomic(model, path: Path) -> None:
@@ -90,7 +101,7 @@ def save_model_atomic(model, path: Path) -> None:
 
 def model_inputs(model, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """A DataFrame → the dict of (rows, 1) arrays a LayerLab model takes (strings as objects, numbers as float32)."""
-    specs = {tensor.name: tensor for tensor in _input_tensors(model)}
+    specs = _input_tensors(model)
     missing = [name for name in specs if name not in frame.columns]
     if missing:
         raise ModelFileError(
@@ -109,9 +120,13 @@ def model_inputs(model, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _input_tensors(model):
-    inputs = model.inputs
-    return list(inputs.values()) if isinstance(inputs, dict) else list(inputs)
+def _input_tensors(model) -> dict:
+    """Column name → input tensor (the model's input dict keys are the raw column names)."""
+    structure = model.input
+    if isinstance(structure, dict):
+        return dict(structure)
+    tensors = structure if isinstance(structure, list | tuple) else [structure]
+    return {tensor.name: tensor for tensor in tensors}
 
 
 def predict_table(model, frame: pd.DataFrame, *, batch_size: int = 8192) -> pd.DataFrame:
@@ -159,9 +174,9 @@ def load_model_file(path: Path):
             f"{path.name!r} could not be loaded as a Keras model ({type(error).__name__}: {str(error)[:200]}). "
             "Only models downloaded from LayerLab are supported."
         ) from None
-    try:
-        model.get_layer("label_lookup")
-    except ValueError:
-        if "prediction" not in getattr(model, "output_names", ["prediction"]):
-            raise ModelFileError(f"{path.name!r} is a Keras model but not one made by LayerLab.") from None
+    if model.name != SERVING_MODEL_NAME:
+        raise ModelFileError(
+            f"{path.name!r} is a Keras model but not one made by LayerLab (it has no raw-column inputs). "
+            "Use a model from LayerLab's Download page."
+        )
     return model

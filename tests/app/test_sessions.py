@@ -1,0 +1,46 @@
+"""Shared-demo mode: two browser sessions train at once and neither sees the other's run."""
+
+from streamlit.testing.v1 import AppTest
+
+from tests.app.test_pages import APP, RUN_TIMEOUT_S, load_sample, texts, wait_for_run
+
+
+def start_run(at: AppTest) -> str:
+    load_sample(at, "Wine cultivars")
+    at.switch_page("pages/train.py").run()
+    at.number_input(key="train.epochs").set_value(3)
+    at.button(key="train.start").click().run()
+    assert not at.exception, at.exception
+    return at.session_state["layerlab"].run_id
+
+
+def test_two_sessions_train_at_once_and_see_only_their_own_runs(app_env, monkeypatch):
+    monkeypatch.setenv("LAYERLAB_SHARED", "1")
+    alice = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
+    bob = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
+    alice_run = start_run(alice)
+    bob_run = start_run(bob)
+    assert alice_run != bob_run
+    assert wait_for_run(alice) == "finished"
+    assert wait_for_run(bob) == "finished"
+
+    for at, own, other in ((alice, alice_run, bob_run), (bob, bob_run, alice_run)):
+        at.switch_page("pages/evaluate.py").run()
+        options = next(s for s in at.selectbox if str(s.key).startswith("evaluate.run")).options
+        shown = " ".join(options)
+        assert own[:6] in shown
+        assert other[:6] not in shown
+        assert "Accuracy" in [m.label for m in at.metric]
+
+
+def test_refresh_reattaches_to_the_run_in_the_url(app_env):
+    first = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
+    run_id = start_run(first)
+    # A refresh is a new session that only has the URL's query parameters.
+    refreshed = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
+    refreshed.query_params["run"] = run_id
+    refreshed.query_params["session"] = first.session_state["layerlab"].owner
+    refreshed.switch_page("pages/train.py")
+    assert wait_for_run(refreshed) == "finished"
+    assert run_id[:6] in " ".join(next(s for s in refreshed.selectbox if str(s.key).startswith("train.run")).options)
+    assert "Finished all 3 epochs." in texts(refreshed) or "Early stopping" in texts(refreshed)
