@@ -31,7 +31,7 @@ class TargetInfo:
         if self.task == "regression":
             return ((numeric_values(series) - self.mean) / self.std).astype("float32")
         index = {name: i for i, name in enumerate(self.classes)}
-        return series.map(lambda value: index[str(value)]).to_numpy(dtype="int32")
+        return series.map(lambda value: index[class_name(value)]).to_numpy(dtype="int32")
 
     def to_dict(self) -> dict:
         return {"name": self.name, "task": self.task, "classes": list(self.classes), "mean": self.mean, "std": self.std}
@@ -136,7 +136,7 @@ def prepare_data(frame: pd.DataFrame, data_spec: DataSpec, preprocessing_spec: P
         values = numeric_values(target_series)
         target = TargetInfo(name=data_spec.target, task=task)
     else:
-        labels = target_series.map(str)
+        labels = target_series.map(class_name)
         counts = labels.value_counts()
         if len(counts) > MAX_CLASSES:
             raise DataError(
@@ -152,15 +152,13 @@ def prepare_data(frame: pd.DataFrame, data_spec: DataSpec, preprocessing_spec: P
             notes.append(f"Some classes have fewer than 3 rows ({rare}), so the split is not stratified.")
         classes = sorted(counts.index, key=_natural_key)
         target = TargetInfo(name=data_spec.target, task=task, classes=tuple(classes))
-    holdout = data_spec.test_fraction + data_spec.validation_fraction
-    train, rest = train_test_split(frame, test_size=holdout, random_state=data_spec.seed, stratify=stratify)
-    rest_stratify = None if stratify is None else stratify.loc[rest.index]
-    validation, test = train_test_split(
-        rest,
-        test_size=data_spec.test_fraction / holdout,
-        random_state=data_spec.seed,
-        stratify=rest_stratify,
-    )
+    if stratify is not None and not _can_stratify(len(frame), stratify.nunique(), data_spec):
+        notes.append(
+            f"There are too many classes ({stratify.nunique()}) for the validation and test rows to hold one of "
+            "each, so the split is not stratified. Use more rows or larger validation/test fractions."
+        )
+        stratify = None
+    train, validation, test = _split(frame, data_spec, stratify)
     if task == "regression":
         values = numeric_values(train[data_spec.target])
         std = float(values.std())
@@ -181,6 +179,32 @@ def prepare_data(frame: pd.DataFrame, data_spec: DataSpec, preprocessing_spec: P
         y_test=target.encode(test[data_spec.target]),
         notes=tuple(notes),
     )
+
+
+def class_name(value) -> str:
+    """How a class is named to the user: integer-valued floats (pandas' reading of an int column with a gap)
+    keep their integer name, so labels 0/1 do not become "0.0"/"1.0"."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _can_stratify(num_rows: int, num_classes: int, spec: DataSpec) -> bool:
+    """scikit-learn needs at least one row per class on each side of each stratified cut."""
+    smallest_part = min(spec.test_fraction, spec.validation_fraction, 1 - spec.test_fraction - spec.validation_fraction)
+    return int(num_rows * smallest_part) >= num_classes
+
+
+def _split(frame: pd.DataFrame, spec: DataSpec, stratify: pd.Series | None):
+    holdout = spec.test_fraction + spec.validation_fraction
+    train, rest = train_test_split(frame, test_size=holdout, random_state=spec.seed, stratify=stratify)
+    validation, test = train_test_split(
+        rest,
+        test_size=spec.test_fraction / holdout,
+        random_state=spec.seed,
+        stratify=None if stratify is None else stratify.loc[rest.index],
+    )
+    return train, validation, test
 
 
 def _natural_key(name: str) -> tuple:

@@ -23,6 +23,18 @@ SERVING_MODEL_NAME = "layerlab_model"
 
 
 def build_serving_model(network, state: PreprocessingState, target: TargetInfo):
+    """The network wrapped with its preprocessing and label decoding; inputs keyed by raw column name."""
+    try:
+        return _build_serving_model(network, state, target, suffix="")
+    except ValueError as error:
+        if "is used" not in str(error):
+            raise
+        # A column is named like one of the graph's own layers ("where", "add", "label_lookup"...): the
+        # tensors get distinct names; callers still pass a dict keyed by the column names.
+        return _build_serving_model(network, state, target, suffix="__column")
+
+
+def _build_serving_model(network, state: PreprocessingState, target: TargetInfo, *, suffix: str):
     import keras
     from keras import layers, ops
 
@@ -30,21 +42,21 @@ def build_serving_model(network, state: PreprocessingState, target: TargetInfo):
     encoded = []
     for column in state.columns:
         if isinstance(column, NumericColumn):
-            raw = keras.Input(shape=(1,), name=_tensor_name(column.name), dtype="float32")
+            raw = keras.Input(shape=(1,), name=_tensor_name(column.name) + suffix, dtype="float32")
             missing = ops.logical_or(ops.isnan(raw), ops.isinf(raw))
             filled = ops.where(missing, np.float32(column.median), raw)
-            scaled = layers.Normalization(mean=[column.mean], variance=[column.std**2], name=f"scale_{len(inputs)}")(
-                filled
-            )
+            scaled = layers.Normalization(
+                mean=[column.mean], variance=[column.std**2], name=f"layerlab_scale_{len(inputs)}"
+            )(filled)
             encoded.append(scaled)
         else:
-            raw = keras.Input(shape=(1,), name=_tensor_name(column.name), dtype="string")
+            raw = keras.Input(shape=(1,), name=_tensor_name(column.name) + suffix, dtype="string")
             extra_tokens = [t for t in MISSING_TOKENS if t not in column.vocabulary]
             lookup = layers.StringLookup(
                 vocabulary=list(column.vocabulary) + extra_tokens,
                 num_oov_indices=1,
                 output_mode="int",
-                name=f"lookup_{len(inputs)}",
+                name=f"layerlab_lookup_{len(inputs)}",
             )(raw)
             # A fixed table maps each index to its one-hot row: vocabulary → its slot, unseen → slot 0,
             # missing tokens → the most frequent category (the imputation learned from training rows).
@@ -55,20 +67,22 @@ def build_serving_model(network, state: PreprocessingState, target: TargetInfo):
             fill_slot = 0 if column.most_frequent is None else column.vocabulary.index(column.most_frequent) + 1
             table[1 + len(column.vocabulary) :, fill_slot] = 1.0
             one_hot_layer = layers.Embedding(
-                table.shape[0], table.shape[1], trainable=False, name=f"one_hot_{len(inputs)}"
+                table.shape[0], table.shape[1], trainable=False, name=f"layerlab_one_hot_{len(inputs)}"
             )
-            one_hot = layers.Reshape((column.width,), name=f"flatten_{len(inputs)}")(one_hot_layer(lookup))
+            one_hot = layers.Reshape((column.width,), name=f"layerlab_flatten_{len(inputs)}")(one_hot_layer(lookup))
             one_hot_layer.set_weights([table])
             encoded.append(one_hot)
         inputs[column.name] = raw
-    features = encoded[0] if len(encoded) == 1 else layers.Concatenate(name="features")(encoded)
+    features = encoded[0] if len(encoded) == 1 else layers.Concatenate(name="layerlab_features")(encoded)
     output = network(features)
     if target.task == "regression":
         value = ops.add(ops.multiply(output, np.float32(target.std)), np.float32(target.mean))
         outputs = {"prediction": value}
     else:
         if target.task == "binary":
-            probabilities = layers.Concatenate(name="binary_probabilities")([ops.subtract(1.0, output), output])
+            probabilities = layers.Concatenate(name="layerlab_binary_probabilities")(
+                [ops.subtract(1.0, output), output]
+            )
         else:
             probabilities = output
         label = layers.StringLookup(
@@ -168,7 +182,9 @@ def load_model_file(path: Path):
             "Download the model from LayerLab again."
         )
     try:
-        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
+            model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as error:  # noqa: BLE001 - any loader failure means an unusable file
         raise ModelFileError(
             f"{path.name!r} could not be loaded as a Keras model ({type(error).__name__}: {str(error)[:200]}). "

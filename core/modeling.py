@@ -94,7 +94,7 @@ def build_model(spec: ModelSpec, num_inputs: int, task: Task, num_classes: int =
             raise TypeError(f"Unknown layer spec {layer!r}")
     head = derive_head(task, num_classes)
     outputs = keras.layers.Dense(head.units, activation=head.activation, name="output")(x)
-    return keras.Model(inputs, outputs, name="network")
+    return keras.Model(inputs, outputs, name="layerlab_network")
 
 
 def make_optimizer(spec: TrainingSpec):

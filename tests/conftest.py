@@ -1,0 +1,76 @@
+"""Shared fixtures: tiny frames built in code with seeded randomness, and an isolated LAYERLAB_HOME."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def tmp_home(tmp_path, monkeypatch) -> Path:
+    """A fresh LAYERLAB_HOME for one test, so no test sees another's runs or the developer's."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("LAYERLAB_HOME", str(home))
+    monkeypatch.delenv("LAYERLAB_SHARED", raising=False)
+    return home
+
+
+def make_binary_frame(num_rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Two informative numeric columns (with NaN and inf), a noisy one, a colour category with gaps,
+    and a text target ("no"/"yes") that a small network learns well."""
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=num_rows)
+    x2 = rng.normal(loc=5.0, scale=2.0, size=num_rows)
+    noise = rng.uniform(-1, 1, size=num_rows)
+    colour = rng.choice(["red", "green", "blue"], size=num_rows, p=[0.5, 0.3, 0.2]).astype(object)
+    score = 2.0 * x1 + (x2 - 5.0) + np.where(colour == "red", 1.0, -0.5)
+    label = np.where(score > 0.2, "yes", "no").astype(object)
+    x1[::37] = np.nan
+    x2[5::41] = np.inf
+    x2[9::53] = -np.inf
+    colour[3::29] = None
+    return pd.DataFrame({"x1": x1, "x2": x2, "noise": noise, "colour": colour, "label": label})
+
+
+def make_regression_frame(num_rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    """An easy linear target in units far from 0/1, so forgetting to undo the scaling shows."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=num_rows)
+    b = rng.uniform(0, 10, size=num_rows)
+    size = rng.choice(["small", "large"], size=num_rows).astype(object)
+    price = 100.0 + 30.0 * a + 5.0 * b + np.where(size == "large", 20.0, 0.0) + rng.normal(scale=1.0, size=num_rows)
+    return pd.DataFrame({"a": a, "b": b, "size": size, "price": price})
+
+
+def make_multiclass_frame(num_rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Three well-separated text classes from two numeric columns."""
+    rng = np.random.default_rng(seed)
+    species = rng.choice(["setosa", "versicolor", "virginica"], size=num_rows)
+    centres = {"setosa": (0.0, 0.0), "versicolor": (3.0, 0.0), "virginica": (0.0, 3.0)}
+    centre = np.array([centres[name] for name in species])
+    points = centre + rng.normal(scale=0.5, size=(num_rows, 2))
+    return pd.DataFrame({"length": points[:, 0], "width": points[:, 1], "species": species.astype(object)})
+
+
+@pytest.fixture
+def small_binary_frame() -> pd.DataFrame:
+    return make_binary_frame()
+
+
+@pytest.fixture
+def small_regression_frame() -> pd.DataFrame:
+    return make_regression_frame()
+
+
+@pytest.fixture
+def small_multiclass_frame() -> pd.DataFrame:
+    return make_multiclass_frame()

@@ -1,0 +1,127 @@
+"""Training jobs in worker processes: a FIFO queue, Stop for waiting runs, and honest failure when a worker dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from core.jobs import JobManager
+from core.run_store import FINAL_STATES, RunStore
+from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
+from tests.conftest import make_binary_frame
+
+pytestmark = pytest.mark.slow
+
+TINY = ModelSpec(layers=(DenseLayer(units=8),))
+
+
+def _spec(epochs: int) -> RunSpec:
+    return RunSpec(
+        data=DataSpec(target="label"),
+        model=TINY,
+        training=TrainingSpec(epochs=epochs, batch_size=32, early_stopping=False),
+    )
+
+
+def _wait_for(predicate, timeout: float, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+@pytest.fixture
+def store(tmp_path) -> RunStore:
+    return RunStore(tmp_path / "runs")
+
+
+@pytest.fixture
+def manager(store):
+    jobs = JobManager(store, max_jobs=1)
+    try:
+        yield jobs
+    finally:
+        for record in store.list_runs():
+            if record.is_active:
+                store.request_stop(record.run_id)
+        jobs.shutdown()
+
+
+def test_runs_wait_in_order_and_a_waiting_run_can_be_stopped(store, manager):
+    long_frame = make_binary_frame(3000, seed=1)
+    short_frame = make_binary_frame(200, seed=2)
+    first = store.create_run(_spec(epochs=25), long_frame, source_name="long.csv")
+    second = store.create_run(_spec(epochs=2), short_frame, source_name="short.csv")
+    third = store.create_run(_spec(epochs=2), short_frame, source_name="short.csv")
+    for run_id in (first, second, third):
+        manager.submit(run_id)
+    assert store.status(second)["state"] == "queued"
+
+    _wait_for(lambda: store.history(first), timeout=60)
+    assert store.status(first)["state"] == "running"
+    assert manager.queue_position(first) is None
+    assert manager.queue_position(second) == 1
+    assert manager.queue_position(third) == 2
+    assert manager.active_jobs() == 1
+
+    manager.stop(third)
+    status = store.status(third)
+    assert status["state"] == "stopped"
+    assert "before training started" in status["message"]
+    assert manager.queue_position(third) is None
+    assert manager.queue_position(second) == 1
+
+    _wait_for(lambda: store.status(second)["state"] in FINAL_STATES, timeout=120, interval=0.2)
+    assert store.status(first)["state"] == "finished"
+    assert store.status(second)["state"] == "finished"
+    assert store.metrics(first)["epochs_run"] == 25
+    assert store.metrics(second)["epochs_run"] == 2
+    # The second run started only after the first had finished.
+    assert store.status(second)["started_at"] >= store.status(first)["finished_at"]
+    assert store.model_path(second) is not None
+
+    # The stopped run never trained.
+    assert store.status(third)["state"] == "stopped"
+    assert store.history(third) == []
+    assert store.model_path(third) is None
+    # Each run trained in its own worker process.
+    assert store.status(first)["pid"] != store.status(second)["pid"]
+    assert store.status(first)["pid"] != os.getpid()
+
+
+def test_a_killed_worker_fails_its_run_and_the_manager_keeps_serving(store, manager):
+    doomed = store.create_run(_spec(epochs=500), make_binary_frame(3000, seed=1), source_name="long.csv")
+    manager.submit(doomed)
+    _wait_for(lambda: store.history(doomed), timeout=60)
+    pid = store.status(doomed)["pid"]
+    assert pid != os.getpid()
+
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    _wait_for(lambda: store.status(doomed)["state"] == "failed", timeout=10)
+    assert time.monotonic() - killed_at < 5
+    assert "ended unexpectedly" in store.status(doomed)["message"]
+
+    survivor = store.create_run(_spec(epochs=2), make_binary_frame(200, seed=2), source_name="short.csv")
+    manager.submit(survivor)
+    _wait_for(lambda: store.status(survivor)["state"] in FINAL_STATES, timeout=90, interval=0.2)
+    assert store.status(survivor)["state"] == "finished"
+    assert store.status(doomed)["state"] == "failed"
+
+
+def test_a_running_run_stops_when_asked(store, manager):
+    run_id = store.create_run(_spec(epochs=500), make_binary_frame(3000, seed=1), source_name="long.csv")
+    manager.submit(run_id)
+    _wait_for(lambda: store.history(run_id), timeout=60)
+    manager.stop(run_id)
+    _wait_for(lambda: store.status(run_id)["state"] in FINAL_STATES, timeout=30, interval=0.1)
+    status = store.status(run_id)
+    assert status["state"] == "stopped"
+    assert store.metrics(run_id)["epochs_run"] < 500
+    assert store.model_path(run_id) is not None
