@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from core.config import Settings
-from core.errors import DataError
+from core.errors import AppError, DataError
 from core.run_store import write_atomic
 from core.spec import ModelSpec, Task, TrainingSpec
 
@@ -75,6 +75,7 @@ def get_state() -> AppState:
         run = params.get("run")
         if _valid_token(run, 24):
             state.run_id = run
+            _restore_spec(state, run)
         st.session_state[STATE_KEY] = state
     return st.session_state[STATE_KEY]
 
@@ -119,3 +120,23 @@ def current_table(settings: Settings, state: AppState) -> pd.DataFrame | None:
             raise DataError("The table you were working on is no longer on the server. Load it again.")
         state.frame_cache = pd.read_parquet(path)
     return state.frame_cache
+
+
+def _restore_spec(state: AppState, run_id: str) -> None:
+    """After a refresh, the run's spec on disk brings back the target, features, layers and settings."""
+    from ui.services import run_store
+
+    try:
+        spec = run_store().spec(run_id)
+    except (AppError, OSError, ValueError):
+        return
+    state.target, state.task = spec.data.target, spec.data.task
+    state.features = list(spec.data.features) or None
+    state.test_fraction, state.validation_fraction, state.seed = (
+        spec.data.test_fraction,
+        spec.data.validation_fraction,
+        spec.data.seed,
+    )
+    state.max_categories = spec.preprocessing.max_categories
+    state.set_model(spec.model)
+    state.training = spec.training

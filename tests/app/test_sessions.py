@@ -44,3 +44,4 @@ def test_refresh_reattaches_to_the_run_in_the_url(app_env):
     assert wait_for_run(refreshed) == "finished"
     assert run_id[:6] in " ".join(next(s for s in refreshed.selectbox if str(s.key).startswith("train.run")).options)
     assert "Finished all 3 epochs." in texts(refreshed) or "Early stopping" in texts(refreshed)
+    assert refreshed.session_state["layerlab"].target == "cultivar"  # the spec came back from disk
