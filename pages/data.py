@@ -19,7 +19,9 @@ if source == "Sample data":
     name = st.selectbox("Sample", list(SAMPLES), key="data.sample")
     sample = SAMPLES[name]
     st.caption(sample.description)
-    if st.button("Load sample", type="primary", key="data.load_sample"):
+    clicked = st.button("Load sample", type="primary", key="data.load_sample")
+    # The app opens on a sample, so a first-time visitor sees real data without hunting for a file.
+    if clicked or state.table_key is None:
         try:
             loaded = load_table(sample.path.read_bytes(), sample.file_name)
             store_table(config, state, loaded.frame, sample.file_name, loaded.notes)
