@@ -96,8 +96,7 @@ class RunStore:
         path.mkdir(parents=True)
         columns = list(spec.data.features) or [c for c in table.columns if c != spec.data.target]
         subset = table[[*columns, spec.data.target]]
-        buffer = _parquet_bytes(subset)
-        write_atomic(path / "data.parquet", buffer)
+        write_atomic(path / "data.parquet", to_parquet(subset)[0])
         write_atomic(path / "spec.json", spec.to_json())
         write_json(
             path / "meta.json",
@@ -208,14 +207,17 @@ class RunStore:
         return sorted(queued, key=lambda run_id: self.meta(run_id).get("created_at", 0.0))
 
 
-def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+def to_parquet(frame: pd.DataFrame) -> tuple[bytes, pd.DataFrame]:
+    """The frame as Parquet bytes, and the frame exactly as stored (what a later read gives back).
+
+    Parquet needs one type per column, so a mixed-type text column (numbers and strings) is stored as text.
+    """
     import io
 
-    buffer = io.BytesIO()
     safe = frame.copy()
-    # Parquet needs one type per column; a mixed-type object column is stored as text.
     for name in safe.columns:
         if safe[name].dtype == object:
             safe[name] = safe[name].map(lambda v: v if v is None or isinstance(v, str) or pd.isna(v) else str(v))
+    buffer = io.BytesIO()
     safe.to_parquet(buffer, index=False)
-    return buffer.getvalue()
+    return buffer.getvalue(), safe

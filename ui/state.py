@@ -8,7 +8,6 @@ the same run.
 from __future__ import annotations
 
 import hashlib
-import io
 import secrets
 from dataclasses import dataclass, field
 
@@ -17,7 +16,7 @@ import streamlit as st
 
 from core.config import Settings
 from core.errors import AppError, DataError
-from core.run_store import write_atomic
+from core.run_store import to_parquet, write_atomic
 from core.spec import ModelSpec, Task, TrainingSpec
 
 STATE_KEY = "layerlab"
@@ -94,13 +93,7 @@ def sync_query_params(state: AppState) -> None:
 
 def store_table(settings: Settings, state: AppState, frame: pd.DataFrame, name: str, notes: tuple[str, ...]) -> None:
     """Keep the loaded table on disk (parquet) so a refresh or restart does not lose it."""
-    buffer = io.BytesIO()
-    safe = frame.copy()
-    for column in safe.columns:
-        if safe[column].dtype == object:
-            safe[column] = safe[column].map(lambda v: v if v is None or isinstance(v, str) or pd.isna(v) else str(v))
-    safe.to_parquet(buffer, index=False)
-    data = buffer.getvalue()
+    data, safe = to_parquet(frame)
     key = hashlib.sha256(data).hexdigest()
     path = settings.tables_dir / f"{key}.parquet"
     if not path.exists():
