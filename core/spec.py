@@ -42,6 +42,18 @@ class DataSpec(_Spec):
         description="Share of rows used to watch overfitting and for early stopping.",
     )
     seed: int = Field(default=42, ge=0, le=2**31 - 1, description="Random seed for the split and the weights.")
+    group_column: str | None = Field(
+        default=None,
+        description="Rows that share a value here (a customer, a patient) stay on one side of every split.",
+    )
+    drop_duplicates: bool = Field(default=False, description="Remove exact duplicate rows before splitting.")
+    cross_validation_folds: int = Field(
+        default=0,
+        ge=0,
+        le=20,
+        description="0: one train/validation/test split. k >= 2: also train k models on k folds and report the "
+        "mean ± std of every metric.",
+    )
 
     @model_validator(mode="after")
     def _check_fractions(self) -> DataSpec:
@@ -52,6 +64,64 @@ class DataSpec(_Spec):
             )
         if self.target in self.features:
             raise ValueError(f"the target column {self.target!r} cannot also be a feature; remove it from features")
+        if self.cross_validation_folds == 1:
+            raise ValueError("cross_validation_folds must be 0 (off) or at least 2")
+        if self.group_column is not None and self.group_column == self.target:
+            raise ValueError("the group column cannot be the target")
+        return self
+
+
+ColumnKind = Literal["auto", "numeric", "categorical", "datetime"]
+MissingStrategy = Literal["auto", "mean", "median", "most_frequent", "constant", "drop_rows"]
+OutlierStrategy = Literal["none", "clip_iqr", "clip_zscore"]
+Scaling = Literal["auto", "standard", "minmax", "robust", "log1p", "none"]
+CategoryEncoding = Literal["auto", "one_hot", "ordinal"]
+
+
+class ColumnSpec(_Spec):
+    """How one column is used and prepared. Anything left at "auto" follows the column's profile."""
+
+    name: str = Field(description="Column name, as in the table.")
+    role: Literal["feature", "ignore"] = Field(default="feature", description="Use the column as an input or not.")
+    kind: ColumnKind = Field(
+        default="auto",
+        description="numeric, categorical or datetime. auto: from the column's type. numeric on a text column "
+        "turns values that are not numbers into missing values.",
+    )
+    missing: MissingStrategy = Field(
+        default="auto",
+        description="How missing values are filled: auto = median for numbers, most frequent for categories; "
+        "drop_rows leaves training rows with a missing value out (predictions still impute the median).",
+    )
+    fill_value: float | str | None = Field(default=None, description="The value used by missing='constant'.")
+    missing_indicator: bool = Field(default=False, description="Add a 0/1 input saying whether the value was missing.")
+    outliers: OutlierStrategy = Field(
+        default="none",
+        description="clip_iqr: clip to [Q1 - 1.5 IQR, Q3 + 1.5 IQR]; clip_zscore: clip to mean ± 3 std (training rows).",
+    )
+    scaling: Scaling = Field(
+        default="auto",
+        description="standard (z-score), minmax (0..1), robust (median/IQR), log1p (log, then z-score; for "
+        "skewed positive amounts), none. auto = standard.",
+    )
+    encoding: CategoryEncoding = Field(
+        default="auto",
+        description="one_hot over the most frequent values (+1 'other' slot); ordinal uses `order` (unknown "
+        "values count as the middle of the order). auto = one_hot.",
+    )
+    max_categories: int | None = Field(
+        default=None, ge=1, le=1000, description="Most frequent categories kept (one_hot). Empty: the global cap."
+    )
+    order: tuple[str, ...] = Field(
+        default=(), description="Category order for ordinal encoding, lowest first (e.g. Fair, Good, Ideal)."
+    )
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> ColumnSpec:
+        if self.missing == "constant" and self.fill_value is None:
+            raise ValueError(f"column {self.name!r}: missing='constant' needs a fill_value; set one")
+        if self.encoding == "ordinal" and len(self.order) < 2:
+            raise ValueError(f"column {self.name!r}: ordinal encoding needs an order of at least two categories")
         return self
 
 
@@ -64,6 +134,23 @@ class PreprocessingSpec(_Spec):
         le=1000,
         description="Most frequent categories kept per text column; rarer ones share one 'other' slot.",
     )
+    columns: tuple[ColumnSpec, ...] = Field(
+        default=(), description="Per-column choices; a column not listed uses the automatic defaults."
+    )
+
+    @model_validator(mode="after")
+    def _unique_columns(self) -> PreprocessingSpec:
+        names = [column.name for column in self.columns]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(f"columns {duplicated} are listed more than once; keep one entry per column")
+        return self
+
+    def column(self, name: str) -> ColumnSpec:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        return ColumnSpec(name=name)
 
 
 class DenseLayer(_Spec):
@@ -113,6 +200,9 @@ class TrainingSpec(_Spec):
     patience: int = Field(default=4, ge=1, le=1000, description="Epochs without improvement before stopping.")
     restore_best_weights: bool = Field(
         default=True, description="Keep the weights of the epoch with the lowest validation loss."
+    )
+    class_weight: Literal["none", "balanced"] = Field(
+        default="none", description="balanced: weight classes inversely to their frequency in the training rows."
     )
 
 
