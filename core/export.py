@@ -17,7 +17,7 @@ import pandas as pd
 
 from core.datasets import TargetInfo
 from core.errors import ModelFileError
-from core.preprocessing import MISSING_TOKENS, NumericColumn, PreprocessingState
+from core.preprocessing import MISSING_TOKENS, DatetimeColumn, NumericColumn, PreprocessingState, datetime_seconds
 
 SERVING_MODEL_NAME = "layerlab_model"
 
@@ -34,46 +34,54 @@ def build_serving_model(network, state: PreprocessingState, target: TargetInfo):
         return _build_serving_model(network, state, target, suffix="__column")
 
 
+def build_preprocessing_model(state: PreprocessingState):
+    """Raw columns → the encoded float32 matrix, exactly as `preprocessing.transform` computes it."""
+    import keras
+
+    inputs, features = _preprocessing_graph(state, "")
+    return keras.Model(inputs, features, name="layerlab_preprocessing")
+
+
+def _preprocessing_graph(state: PreprocessingState, suffix: str):
+    import keras
+    from keras import layers
+
+    inputs = {}
+    encoded = []
+    for position, column in enumerate(state.columns):
+        name = _tensor_name(column.name) + suffix
+        if isinstance(column, NumericColumn):
+            raw = keras.Input(shape=(1,), name=name, dtype="float32")
+            encoded.append(_numeric_graph(raw, column))
+        elif isinstance(column, DatetimeColumn):
+            # Dates arrive as seconds since 1970 (float64: float32 would round them to minutes).
+            raw = keras.Input(shape=(1,), name=name, dtype="float64")
+            encoded.append(_datetime_graph(raw, column))
+        else:
+            raw = keras.Input(shape=(1,), name=name, dtype="string")
+            tokens = list(column.vocabulary) + [t for t in MISSING_TOKENS if t not in column.vocabulary]
+            lookup = layers.StringLookup(
+                vocabulary=tokens, num_oov_indices=1, output_mode="int", name=f"layerlab_lookup_{position}"
+            )(raw)
+            # A fixed table maps each index to its encoded row: vocabulary → its slot or position, unseen →
+            # "other", missing tokens → the fill value learned from the training rows (+ the missing flag).
+            table = column.table(tokens)
+            table_layer = layers.Embedding(
+                table.shape[0], table.shape[1], trainable=False, name=f"layerlab_encode_{position}"
+            )
+            rows = layers.Reshape((column.width,), name=f"layerlab_flatten_{position}")(table_layer(lookup))
+            table_layer.set_weights([table])
+            encoded.append(rows)
+        inputs[column.name] = raw
+    features = encoded[0] if len(encoded) == 1 else layers.Concatenate(name="layerlab_features")(encoded)
+    return inputs, features
+
+
 def _build_serving_model(network, state: PreprocessingState, target: TargetInfo, *, suffix: str):
     import keras
     from keras import layers, ops
 
-    inputs = {}
-    encoded = []
-    for column in state.columns:
-        if isinstance(column, NumericColumn):
-            raw = keras.Input(shape=(1,), name=_tensor_name(column.name) + suffix, dtype="float32")
-            missing = ops.logical_or(ops.isnan(raw), ops.isinf(raw))
-            filled = ops.where(missing, np.float32(column.median), raw)
-            scaled = layers.Normalization(
-                mean=[column.mean], variance=[column.std**2], name=f"layerlab_scale_{len(inputs)}"
-            )(filled)
-            encoded.append(scaled)
-        else:
-            raw = keras.Input(shape=(1,), name=_tensor_name(column.name) + suffix, dtype="string")
-            extra_tokens = [t for t in MISSING_TOKENS if t not in column.vocabulary]
-            lookup = layers.StringLookup(
-                vocabulary=list(column.vocabulary) + extra_tokens,
-                num_oov_indices=1,
-                output_mode="int",
-                name=f"layerlab_lookup_{len(inputs)}",
-            )(raw)
-            # A fixed table maps each index to its one-hot row: vocabulary → its slot, unseen → slot 0,
-            # missing tokens → the most frequent category (the imputation learned from training rows).
-            table = np.zeros((1 + len(column.vocabulary) + len(extra_tokens), column.width), dtype="float32")
-            table[0, 0] = 1.0
-            for i in range(len(column.vocabulary)):
-                table[i + 1, i + 1] = 1.0
-            fill_slot = 0 if column.most_frequent is None else column.vocabulary.index(column.most_frequent) + 1
-            table[1 + len(column.vocabulary) :, fill_slot] = 1.0
-            one_hot_layer = layers.Embedding(
-                table.shape[0], table.shape[1], trainable=False, name=f"layerlab_one_hot_{len(inputs)}"
-            )
-            one_hot = layers.Reshape((column.width,), name=f"layerlab_flatten_{len(inputs)}")(one_hot_layer(lookup))
-            one_hot_layer.set_weights([table])
-            encoded.append(one_hot)
-        inputs[column.name] = raw
-    features = encoded[0] if len(encoded) == 1 else layers.Concatenate(name="layerlab_features")(encoded)
+    inputs, features = _preprocessing_graph(state, suffix)
     output = network(features)
     if target.task == "regression":
         value = ops.add(ops.multiply(output, np.float32(target.std)), np.float32(target.mean))
@@ -93,6 +101,51 @@ def _build_serving_model(network, state: PreprocessingState, target: TargetInfo,
         # Keras warns when a dict key differs from its tensor's name; that is intended for names with "/".
         warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
         return keras.Model(inputs, outputs, name=SERVING_MODEL_NAME)
+
+
+def _numeric_graph(raw, column: NumericColumn):
+    """The Keras twin of `preprocessing._transform_column` for numbers (float32, same order of operations)."""
+    from keras import ops
+
+    missing = ops.logical_or(ops.isnan(raw), ops.isinf(raw))
+    x = ops.where(missing, np.float32(column.fill), raw)
+    if column.clip_low is not None:
+        x = ops.clip(x, np.float32(column.clip_low), np.float32(column.clip_high))
+    if column.log_shift is not None:
+        x = ops.log1p(ops.maximum(ops.subtract(x, np.float32(column.log_shift)), np.float32(0.0)))
+    x = ops.divide(ops.subtract(x, np.float32(column.center)), np.float32(column.scale))
+    if column.indicator:
+        x = ops.concatenate([x, ops.cast(missing, "float32")], axis=-1)
+    return x
+
+
+def _datetime_graph(raw, column: DatetimeColumn):
+    """The Keras twin of `preprocessing.datetime_parts` + scaling, in float64 like numpy."""
+    from keras import ops
+
+    missing = ops.logical_or(ops.isnan(raw), ops.isinf(raw))
+    seconds = ops.where(missing, np.float64(column.fill_seconds), raw)
+    floor, constant = ops.floor, float  # Python floats keep the tensors float64 (numpy scalars would not)
+    days = floor(seconds / constant(86400.0))
+    hour = floor((seconds - days * constant(86400.0)) / constant(3600.0))
+    weekday = ops.mod(days + constant(3.0), constant(7.0))
+    z = days + constant(719468.0)
+    era = floor(z / constant(146097.0))
+    doe = z - era * constant(146097.0)
+    yoe = floor(
+        (doe - floor(doe / constant(1460.0)) + floor(doe / constant(36524.0)) - floor(doe / constant(146096.0)))
+        / constant(365.0)
+    )
+    doy = doe - (constant(365.0) * yoe + floor(yoe / constant(4.0)) - floor(yoe / constant(100.0)))
+    mp = floor((constant(5.0) * doy + constant(2.0)) / constant(153.0))
+    day = doy - floor((constant(153.0) * mp + constant(2.0)) / constant(5.0)) + constant(1.0)
+    month = ops.where(mp < constant(10.0), mp + constant(3.0), mp - constant(9.0))
+    year = yoe + era * constant(400.0) + ops.cast(month <= constant(2.0), "float64")
+    parts = ops.concatenate([year, month, day, weekday, hour], axis=-1)
+    scaled = ops.cast((parts - np.array(column.centers)) / np.array(column.scales), "float32")
+    if column.indicator:
+        scaled = ops.concatenate([scaled, ops.cast(missing, "float32")], axis=-1)
+    return scaled
 
 
 def _tensor_name(column: str) -> str:
@@ -128,6 +181,8 @@ def model_inputs(model, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         if "string" in str(tensor.dtype):
             text = column.astype("object").where(column.notna(), "").map(str)
             arrays[name] = text.to_numpy(dtype=object).reshape(-1, 1)
+        elif "float64" in str(tensor.dtype):  # a datetime column: seconds since 1970
+            arrays[name] = datetime_seconds(column).reshape(-1, 1)
         else:
             values = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float32", na_value=np.nan)
             arrays[name] = values.reshape(-1, 1)

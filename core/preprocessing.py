@@ -1,8 +1,10 @@
 """Turn raw columns into a float matrix, fitted on the training split only.
 
-Numbers: median imputation (infinities count as missing), then standardisation.
-Categories: most-frequent imputation, then one-hot over the most frequent values plus one
-out-of-vocabulary slot, so unseen categories at prediction time are tolerated.
+Per column (`ColumnSpec`, defaults in brackets): numbers get imputation [median] (infinities and values
+beyond float32 count as missing), optional clipping of outliers, scaling [standard] and a missing flag;
+categories get imputation [most frequent], then one-hot over the most frequent values plus an "other"
+slot (so unseen categories at prediction time are tolerated) or an ordinal position; datetimes become
+year, month, day, weekday and hour.
 
 `transform` here is plain numpy (fast, backend-independent, used for training); `core.export`
 rebuilds the very same computation from built-in Keras layers inside the exported model.
@@ -17,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import DataError
+from core.spec import ColumnSpec, PreprocessingSpec
 
 # pandas' default NA strings: a file read by pandas turns these into missing values, so the exported
 # model treats them as missing too.
@@ -27,30 +30,95 @@ MISSING_TOKENS: tuple[str, ...] = (
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+DATETIME_PARTS: tuple[str, ...] = ("year", "month", "day", "weekday", "hour")
 
 
 @dataclass(frozen=True, slots=True)
 class NumericColumn:
+    """x → missing? fill → clip → log1p(max(x - log_shift, 0)) → (x - center) / scale [+ missing flag]."""
+
     name: str
-    median: float
-    mean: float
-    std: float
+    fill: float
+    center: float
+    scale: float
+    clip_low: float | None = None
+    clip_high: float | None = None
+    log_shift: float | None = None
+    indicator: bool = False
     kind: str = "numeric"
+
+    @property
+    def width(self) -> int:
+        return 1 + int(self.indicator)
 
 
 @dataclass(frozen=True, slots=True)
 class CategoricalColumn:
+    """one_hot: slot 0 = other/unseen, slot i+1 = vocabulary[i]. ordinal: position in `vocabulary` / (n - 1),
+    unseen = 0.5. Missing values become `fill` (the most frequent value, or a constant)."""
+
     name: str
-    vocabulary: tuple[str, ...]  # most frequent first; index i+1 in the one-hot (slot 0 = other/unseen)
+    vocabulary: tuple[str, ...]  # one_hot: most frequent first; ordinal: the user's order
     most_frequent: str | None
+    encoding: str = "one_hot"
+    fill: str | None = None
+    indicator: bool = False
     kind: str = "categorical"
 
     @property
+    def fill_value(self) -> str | None:
+        return self.fill if self.fill is not None else self.most_frequent
+
+    @property
+    def encoded_width(self) -> int:
+        return len(self.vocabulary) + 1 if self.encoding == "one_hot" else 1
+
+    @property
     def width(self) -> int:
-        return len(self.vocabulary) + 1
+        return self.encoded_width + int(self.indicator)
+
+    def table(self, tokens: list[str]) -> np.ndarray:
+        """The encoding of each token (rows) as the exported model's fixed lookup table; row 0 = unseen."""
+        rows = np.zeros((1 + len(tokens), self.width), dtype="float32")
+        rows[0] = self.encode_values([None], missing=np.array([False]))[0]
+        for i, token in enumerate(tokens, start=1):
+            missing = token not in self.vocabulary and token in MISSING_TOKENS
+            rows[i] = self.encode_values([self.fill_value if missing else token], missing=np.array([missing]))[0]
+        return rows
+
+    def encode_values(self, values, missing: np.ndarray) -> np.ndarray:
+        """Category strings (None = unseen) → encoded rows; `missing` marks values that were missing."""
+        index = {value: i for i, value in enumerate(self.vocabulary)}
+        positions = np.array([index.get(v, -1) if v is not None else -1 for v in values], dtype="int64")
+        out = np.zeros((len(positions), self.width), dtype="float32")
+        if self.encoding == "one_hot":
+            out[np.arange(len(positions)), positions + 1] = 1.0
+        else:
+            span = max(len(self.vocabulary) - 1, 1)
+            out[:, 0] = np.where(positions >= 0, positions / span, 0.5)
+        if self.indicator:
+            out[:, -1] = missing.astype("float32")
+        return out
 
 
-ColumnEncoder = NumericColumn | CategoricalColumn
+@dataclass(frozen=True, slots=True)
+class DatetimeColumn:
+    """Seconds since 1970 → year, month, day, weekday (Monday = 0), hour, each standardised."""
+
+    name: str
+    fill_seconds: float
+    centers: tuple[float, ...]
+    scales: tuple[float, ...]
+    indicator: bool = False
+    kind: str = "datetime"
+
+    @property
+    def width(self) -> int:
+        return len(DATETIME_PARTS) + int(self.indicator)
+
+
+ColumnEncoder = NumericColumn | CategoricalColumn | DatetimeColumn
+_ENCODERS = {"numeric": NumericColumn, "categorical": CategoricalColumn, "datetime": DatetimeColumn}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +129,7 @@ class PreprocessingState:
 
     @property
     def num_features(self) -> int:
-        return sum(1 if isinstance(c, NumericColumn) else c.width for c in self.columns)
+        return sum(column.width for column in self.columns)
 
     @property
     def feature_names(self) -> list[str]:
@@ -69,9 +137,15 @@ class PreprocessingState:
         for column in self.columns:
             if isinstance(column, NumericColumn):
                 names.append(column.name)
-            else:
+            elif isinstance(column, DatetimeColumn):
+                names.extend(f"{column.name}.{part}" for part in DATETIME_PARTS)
+            elif column.encoding == "one_hot":
                 names.append(f"{column.name}=<other>")
                 names.extend(f"{column.name}={value}" for value in column.vocabulary)
+            else:
+                names.append(f"{column.name} (ordinal)")
+            if column.indicator:
+                names.append(f"{column.name} is missing")
         return names
 
     def to_json(self) -> str:
@@ -81,11 +155,10 @@ class PreprocessingState:
     def from_json(cls, text: str) -> PreprocessingState:
         columns: list[ColumnEncoder] = []
         for item in json.loads(text)["columns"]:
-            if item["kind"] == "numeric":
-                columns.append(NumericColumn(**item))
-            else:
-                item["vocabulary"] = tuple(item["vocabulary"])
-                columns.append(CategoricalColumn(**item))
+            for key in ("vocabulary", "centers", "scales"):
+                if key in item:
+                    item[key] = tuple(item[key])
+            columns.append(_ENCODERS[item["kind"]](**item))
         return cls(columns=tuple(columns))
 
 
@@ -109,34 +182,163 @@ def category_strings(series: pd.Series) -> pd.Series:
     return text.where(~text.isin(MISSING_TOKENS), None)
 
 
-def fit_preprocessing(train: pd.DataFrame, features: list[str], *, max_categories: int) -> PreprocessingState:
-    """Learn imputation values, scales and vocabularies from the training rows only."""
+def resolve_kind(series: pd.Series, column: ColumnSpec) -> str:
+    """numeric, categorical or datetime: the user's choice, else from the column's type."""
+    if column.kind != "auto":
+        return column.kind
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "datetime"
+    return "numeric" if is_numeric_column(series) else "categorical"
+
+
+def datetime_seconds(series: pd.Series) -> np.ndarray:
+    """Seconds since 1970-01-01 (UTC for zone-aware values) as float64; unparseable → NaN."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        values = series
+    else:
+        values = pd.to_datetime(series, errors="coerce", format="mixed", utc=True)
+    if getattr(values.dt, "tz", None) is not None:
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    seconds = (values - pd.Timestamp("1970-01-01")).dt.total_seconds()
+    return np.array(seconds.to_numpy(dtype="float64", na_value=np.nan))
+
+
+def datetime_parts(seconds: np.ndarray) -> np.ndarray:
+    """(rows, 5) float64: year, month, day, weekday, hour — the arithmetic the exported model repeats."""
+    days = np.floor(seconds / 86400.0)
+    hour = np.floor((seconds - days * 86400.0) / 3600.0)
+    weekday = np.mod(days + 3.0, 7.0)  # 1970-01-01 was a Thursday (Monday = 0)
+    # Howard Hinnant's civil_from_days, in floats so the Keras graph can do the same.
+    z = days + 719468.0
+    era = np.floor(z / 146097.0)
+    doe = z - era * 146097.0
+    yoe = np.floor((doe - np.floor(doe / 1460.0) + np.floor(doe / 36524.0) - np.floor(doe / 146096.0)) / 365.0)
+    doy = doe - (365.0 * yoe + np.floor(yoe / 4.0) - np.floor(yoe / 100.0))
+    mp = np.floor((5.0 * doy + 2.0) / 153.0)
+    day = doy - np.floor((153.0 * mp + 2.0) / 5.0) + 1.0
+    month = np.where(mp < 10.0, mp + 3.0, mp - 9.0)
+    year = yoe + era * 400.0 + (month <= 2.0)
+    return np.stack([year, month, day, weekday, hour], axis=1)
+
+
+def _fit_numeric(name: str, values: np.ndarray, column: ColumnSpec) -> NumericColumn:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        raise DataError(
+            f"The column {name!r} has no usable numbers in the training rows. "
+            "Expected at least one finite value. Deselect it on the Data page or treat it as categorical.",
+            field=name,
+        )
+    if column.missing == "mean":
+        fill = float(finite.mean())
+    elif column.missing == "most_frequent":
+        uniques, counts = np.unique(finite, return_counts=True)
+        fill = float(uniques[np.argmax(counts)])
+    elif column.missing == "constant":
+        try:
+            fill = float(column.fill_value)
+        except (TypeError, ValueError):
+            raise DataError(
+                f"The fill value {column.fill_value!r} of the numeric column {name!r} is not a number. "
+                "Enter a number as its constant fill value.",
+                field=name,
+            ) from None
+    else:  # auto, median, drop_rows (rows are dropped in training; predictions impute the median)
+        fill = float(np.median(finite))
+    filled = np.where(np.isnan(values), fill, values)
+    clip_low = clip_high = None
+    if column.outliers == "clip_iqr":
+        q1, q3 = np.percentile(finite, [25, 75])
+        clip_low, clip_high = float(q1 - 1.5 * (q3 - q1)), float(q3 + 1.5 * (q3 - q1))
+    elif column.outliers == "clip_zscore":
+        mean, std = float(finite.mean()), float(finite.std())
+        clip_low, clip_high = mean - 3 * std, mean + 3 * std
+    if clip_low is not None:
+        filled = np.clip(filled, clip_low, clip_high)
+    log_shift = None
+    scaling = "standard" if column.scaling == "auto" else column.scaling
+    if scaling == "log1p":
+        log_shift = min(float(filled.min()), 0.0)
+        filled = np.log1p(np.maximum(filled - log_shift, 0.0))
+    if scaling == "minmax":
+        center, scale = float(filled.min()), float(filled.max() - filled.min())
+    elif scaling == "robust":
+        q1, median, q3 = np.percentile(filled, [25, 50, 75])
+        center, scale = float(median), float(q3 - q1)
+    elif scaling == "none":
+        center, scale = 0.0, 1.0
+    else:  # standard, and log1p followed by standardisation
+        center, scale = float(filled.mean()), float(filled.std())
+    return NumericColumn(
+        name=name,
+        fill=fill,
+        center=center,
+        scale=scale if scale > 1e-12 and np.isfinite(scale) else 1.0,
+        clip_low=clip_low,
+        clip_high=clip_high,
+        log_shift=log_shift,
+        indicator=column.missing_indicator,
+    )
+
+
+def _fit_categorical(name: str, series: pd.Series, column: ColumnSpec, max_categories: int) -> CategoricalColumn:
+    text = category_strings(series)
+    fill = None
+    if column.missing == "constant":
+        fill = str(column.fill_value)
+        text = text.fillna(fill)
+    counts = text.value_counts(dropna=True)
+    # Ties broken by the value itself so the same data always gives the same vocabulary.
+    ordered = [value for value, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+    most_frequent = ordered[0] if ordered else None
+    if column.encoding == "ordinal":
+        vocabulary = tuple(column.order)
+        if most_frequent not in vocabulary:
+            most_frequent = next((value for value in ordered if value in vocabulary), None)
+        return CategoricalColumn(
+            name, vocabulary, most_frequent, encoding="ordinal", fill=fill, indicator=column.missing_indicator
+        )
+    limit = column.max_categories or max_categories
+    return CategoricalColumn(name, tuple(ordered[:limit]), most_frequent, fill=fill, indicator=column.missing_indicator)
+
+
+def _fit_datetime(name: str, series: pd.Series, column: ColumnSpec) -> DatetimeColumn:
+    seconds = datetime_seconds(series)
+    finite = seconds[np.isfinite(seconds)]
+    if finite.size == 0:
+        raise DataError(
+            f"None of the training values of {name!r} could be read as dates. "
+            "Expected dates like 2024-03-01 or 2024-03-01 14:30. Treat the column as categorical instead.",
+            field=name,
+        )
+    fill = float(np.median(finite))
+    parts = datetime_parts(np.where(np.isnan(seconds), fill, seconds))
+    stds = parts.std(axis=0)
+    return DatetimeColumn(
+        name=name,
+        fill_seconds=fill,
+        centers=tuple(float(v) for v in parts.mean(axis=0)),
+        scales=tuple(float(v) if v > 1e-12 else 1.0 for v in stds),
+        indicator=column.missing_indicator,
+    )
+
+
+def fit_preprocessing(
+    train: pd.DataFrame, features: list[str], *, max_categories: int, spec: PreprocessingSpec | None = None
+) -> PreprocessingState:
+    """Learn imputation values, clip bounds, scales and vocabularies from the training rows only."""
+    spec = spec or PreprocessingSpec(max_categories=max_categories)
     columns: list[ColumnEncoder] = []
     for name in features:
         series = train[name]
-        if is_numeric_column(series):
-            values = numeric_values(series)
-            finite = values[np.isfinite(values)]
-            if finite.size == 0:
-                raise DataError(
-                    f"The column {name!r} has no usable numbers in the training rows. "
-                    "Expected at least one finite value. Deselect it on the Data page.",
-                    field=name,
-                )
-            median = float(np.median(finite))
-            filled = np.where(np.isnan(values), median, values)
-            std = float(filled.std())
-            columns.append(
-                NumericColumn(name=name, median=median, mean=float(filled.mean()), std=std if std > 1e-12 else 1.0)
-            )
+        column = spec.column(name)
+        kind = resolve_kind(series, column)
+        if kind == "numeric":
+            columns.append(_fit_numeric(name, numeric_values(series), column))
+        elif kind == "datetime":
+            columns.append(_fit_datetime(name, series, column))
         else:
-            counts = category_strings(series).value_counts(dropna=True)
-            # Ties broken by the value itself so the same data always gives the same vocabulary.
-            ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-            vocabulary = tuple(value for value, _ in ordered[:max_categories])
-            columns.append(
-                CategoricalColumn(name=name, vocabulary=vocabulary, most_frequent=vocabulary[0] if vocabulary else None)
-            )
+            columns.append(_fit_categorical(name, series, column, max_categories))
     return PreprocessingState(columns=tuple(columns))
 
 
@@ -149,23 +351,37 @@ def transform(state: PreprocessingState, frame: pd.DataFrame) -> np.ndarray:
             "Add them (empty values are allowed) and try again.",
             field=missing[0],
         )
-    blocks = []
-    for column in state.columns:
-        series = frame[column.name]
-        if isinstance(column, NumericColumn):
-            values = numeric_values(series).astype("float32")
-            values = np.where(np.isnan(values), np.float32(column.median), values)
-            std = np.float32(column.std)
-            blocks.append(((values - np.float32(column.mean)) / std).reshape(-1, 1))
-        else:
-            text = category_strings(series)
-            if column.most_frequent is not None:
-                text = text.fillna(column.most_frequent)
-            index = {value: i + 1 for i, value in enumerate(column.vocabulary)}
-            positions = text.map(index).fillna(0).to_numpy(dtype="int64")
-            one_hot = np.zeros((len(frame), column.width), dtype="float32")
-            one_hot[np.arange(len(frame)), positions] = 1.0
-            blocks.append(one_hot)
+    blocks = [_transform_column(column, frame[column.name]) for column in state.columns]
     if not blocks:
         return np.zeros((len(frame), 0), dtype="float32")
     return np.concatenate(blocks, axis=1).astype("float32", copy=False)
+
+
+def _transform_column(column: ColumnEncoder, series: pd.Series) -> np.ndarray:
+    if isinstance(column, NumericColumn):
+        # float32 throughout, as in the exported model, so both give the same numbers.
+        values = numeric_values(series).astype("float32")
+        is_missing = np.isnan(values)
+        values = np.where(is_missing, np.float32(column.fill), values)
+        if column.clip_low is not None:
+            values = np.clip(values, np.float32(column.clip_low), np.float32(column.clip_high))
+        if column.log_shift is not None:
+            values = np.log1p(np.maximum(values - np.float32(column.log_shift), np.float32(0.0)))
+        scaled = (values - np.float32(column.center)) / np.float32(column.scale)
+        out = [scaled.reshape(-1, 1)]
+        if column.indicator:
+            out.append(is_missing.astype("float32").reshape(-1, 1))
+        return np.concatenate(out, axis=1)
+    if isinstance(column, DatetimeColumn):
+        seconds = datetime_seconds(series)
+        is_missing = np.isnan(seconds)
+        parts = datetime_parts(np.where(is_missing, column.fill_seconds, seconds))
+        scaled = ((parts - np.array(column.centers)) / np.array(column.scales)).astype("float32")
+        if column.indicator:
+            scaled = np.concatenate([scaled, is_missing.astype("float32").reshape(-1, 1)], axis=1)
+        return scaled
+    text = category_strings(series)
+    is_missing = text.isna().to_numpy()
+    if column.fill_value is not None:
+        text = text.fillna(column.fill_value)
+    return column.encode_values(text.tolist(), missing=is_missing)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from core.datasets import TargetInfo
-from core.preprocessing import NumericColumn, PreprocessingState
+from core.preprocessing import DatetimeColumn, NumericColumn, PreprocessingState
 
 
 def prediction_snippet(state: PreprocessingState, target: TargetInfo, file_name: str = "model.keras") -> str:
     numeric = [c.name for c in state.columns if isinstance(c, NumericColumn)]
-    text = [c.name for c in state.columns if not isinstance(c, NumericColumn)]
+    dates = [c.name for c in state.columns if isinstance(c, DatetimeColumn)]
+    text = [c.name for c in state.columns if not isinstance(c, NumericColumn | DatetimeColumn)]
     lines = [
         "import keras",
         "import pandas as pd",
@@ -19,8 +20,19 @@ def prediction_snippet(state: PreprocessingState, target: TargetInfo, file_name:
         "# One (rows, 1) array per input column: numbers as float32 (NaN = missing), text as strings.",
         f"numeric = {numeric!r}",
         f"text = {text!r}",
-        "inputs = {name: rows[[name]].astype('float32').to_numpy() for name in numeric}",
+        "inputs = {name: pd.to_numeric(rows[name], errors='coerce').to_numpy('float32').reshape(-1, 1) for name in numeric}",
         "inputs |= {name: rows[[name]].fillna('').astype(str).to_numpy(dtype=object) for name in text}",
+    ]
+    if dates:
+        lines += [
+            "# Dates as seconds since 1970 (float64); unreadable or missing dates become NaN.",
+            f"dates = {dates!r}",
+            "for name in dates:",
+            "    when = pd.to_datetime(rows[name], errors='coerce', format='mixed', utc=True).dt.tz_localize(None)",
+            "    seconds = (when - pd.Timestamp('1970-01-01')).dt.total_seconds()",
+            "    inputs[name] = seconds.to_numpy('float64').reshape(-1, 1)",
+        ]
+    lines += [
         "outputs = model(inputs)",
         "",
     ]

@@ -40,6 +40,14 @@ from core.errors import DataError
 _LOG = logging.getLogger(__name__)
 
 SUPPORTED_EXTENSIONS: tuple[str, ...] = ("csv", "tsv", "txt", "xlsx", "parquet", "json", "jsonl")
+# Encodings a user can force for a text file when detection guessed wrong (codec → name shown).
+ENCODING_CHOICES: dict[str, str] = {
+    "utf-8": "UTF-8",
+    "gb18030": "GB18030 / GBK (Chinese)",
+    "utf-16": "UTF-16 (with byte order mark)",
+    "cp1252": "Windows-1252 (Western European)",
+    "latin-1": "Latin-1 (ISO-8859-1)",
+}
 
 # Every sentence shown to a user lives here, keyed by id and filled with `str.format`, so that the
 # whole catalogue can be translated at once. `name` is always the file name as the user knows it.
@@ -198,6 +206,11 @@ MESSAGES: dict[str, str] = {
         "can parse. Export the table again as CSV (UTF-8) and re-upload; if that fails too, report this message."
     ),
     "note_encoding": "Read `{name}` as {encoding} text, because it is not UTF-8.",
+    "note_forced_encoding": "Read `{name}` as {encoding} text, as you chose.",
+    "forced_encoding_failed": (
+        "`{name}` is not valid {encoding} text (the encoding you chose). Expected a file saved in that "
+        "encoding. Pick another encoding, or leave the choice on automatic detection."
+    ),
     "note_delimiter": "Values in `{name}` are separated by {delimiter_name}.",
     "note_decimal_comma": (
         "Numbers in `{name}` use a decimal comma (e.g. {example}); we read them as numbers{thousands}."
@@ -225,6 +238,7 @@ _DELIMITER_NAMES = {",": "commas (,)", ";": "semicolons (;)", "\t": "tabs", "|":
 _DELIMITER_SINGULAR = {",": "a comma", ";": "a semicolon", "\t": "a tab", "|": "a vertical bar"}
 _FORMAT_NAMES = {"csv": "CSV", "excel": "Excel", "parquet": "Parquet", "json": "JSON", "uploaded": "uploaded"}
 _ENCODING_NAMES = {
+    "utf-8": "UTF-8",
     "utf-16": "UTF-16",
     "utf-16-le": "UTF-16 (little-endian, no byte order mark)",
     "utf-16-be": "UTF-16 (big-endian, no byte order mark)",
@@ -357,7 +371,12 @@ class _Parsed:
 
 
 def load_table(
-    data: bytes, filename: str, *, limits: TableLimits | None = None, sheet: str | None = None
+    data: bytes,
+    filename: str,
+    *,
+    limits: TableLimits | None = None,
+    sheet: str | None = None,
+    encoding: str | None = None,
 ) -> LoadedTable:
     """Read an uploaded file into a table, deciding the format from its content.
 
@@ -367,6 +386,7 @@ def load_table(
             (CSV or JSON) and names the file in messages.
         limits: size caps; `TableLimits()` when omitted.
         sheet: for Excel workbooks, the sheet to read; the first worksheet when omitted.
+        encoding: for text files, a codec from `ENCODING_CHOICES` that overrides detection.
 
     Returns:
         The table, with notes about anything we changed or assumed while reading it.
@@ -387,7 +407,7 @@ def load_table(
     kind = "uploaded"
     try:
         kind = _sniff_format(data, filename, name)
-        parsed = _read(kind, data, filename, name, limits, sheet)
+        parsed = _read(kind, data, filename, name, limits, sheet, encoding)
         frame = _finish_frame(parsed, name, limits)
     except DataError:
         raise
@@ -411,7 +431,7 @@ def load_table(
 
 
 def load_table_file(
-    path: str | os.PathLike, *, limits: TableLimits | None = None, sheet: str | None = None
+    path: str | os.PathLike, *, limits: TableLimits | None = None, sheet: str | None = None, encoding: str | None = None
 ) -> LoadedTable:
     """Read a table from disk, refusing files over `limits.max_bytes` before reading them.
 
@@ -438,7 +458,7 @@ def load_table_file(
             data = handle.read(limits.max_bytes + 1)
     except OSError as err:
         raise _error("cannot_open", name=name, reason=err.strerror or type(err).__name__) from None
-    return load_table(data, filename, limits=limits, sheet=sheet)
+    return load_table(data, filename, limits=limits, sheet=sheet, encoding=encoding)
 
 
 def list_sheets(data: bytes, *, filename: str = "workbook.xlsx") -> list[str]:
@@ -578,14 +598,16 @@ def _classify_zip(data: bytes, name: str, extension: str) -> None:
     raise _error("not_a_table", name=name, what=what, fix=MESSAGES[fix])
 
 
-def _read(kind: str, data: bytes, filename: str, name: str, limits: TableLimits, sheet: str | None) -> _Parsed:
+def _read(
+    kind: str, data: bytes, filename: str, name: str, limits: TableLimits, sheet: str | None, encoding: str | None
+) -> _Parsed:
     if kind == "excel":
         return _read_excel(data, name, limits, sheet)
     if kind == "parquet":
         return _read_parquet(data, name, limits)
     if kind == "json":
         return _read_json(data, name, _extension(filename), limits)
-    return _read_delimited(data, name, limits)
+    return _read_delimited(data, name, limits, encoding)
 
 
 def _finish_frame(parsed: _Parsed, name: str, limits: TableLimits) -> pd.DataFrame:
@@ -691,9 +713,12 @@ def _check_cell_lengths(frame: pd.DataFrame, name: str, limit: int) -> None:
             )
 
 
-def _read_delimited(data: bytes, name: str, limits: TableLimits) -> _Parsed:
+def _read_delimited(data: bytes, name: str, limits: TableLimits, forced_encoding: str | None = None) -> _Parsed:
     notes: list[str] = []
-    data, encoding = _detect_encoding(data, name, notes)
+    if forced_encoding:
+        data, encoding = _forced_encoding(data, name, notes, forced_encoding)
+    else:
+        data, encoding = _detect_encoding(data, name, notes)
     sample = _sample_text(data, encoding)
     if not sample.strip() and len(data) <= _MAX_SAMPLE_BYTES:
         raise _error("empty", name=name, detail="only blank space")
@@ -746,6 +771,17 @@ def _read_delimited(data: bytes, name: str, limits: TableLimits) -> _Parsed:
     if truncated:
         notes.append(_note("note_rows_truncated", name=name, limit=limits.max_rows))
     return _Parsed(frame=frame, file_format="csv", notes=notes, encoding=encoding, delimiter=delimiter)
+
+
+def _forced_encoding(data: bytes, name: str, notes: list[str], encoding: str) -> tuple[bytes, str]:
+    """The user's choice of encoding, checked: a wrong choice is a message, never garbled columns."""
+    label = _ENCODING_NAMES.get(encoding, encoding)
+    if encoding not in ENCODING_CHOICES or not _decodes(data, encoding):
+        raise _error("forced_encoding_failed", name=name, encoding=label)
+    if encoding == "utf-8":
+        data = _strip_boms(data)
+    notes.append(_note("note_forced_encoding", name=name, encoding=label))
+    return data, encoding
 
 
 def _detect_encoding(data: bytes, name: str, notes: list[str]) -> tuple[bytes, str]:
