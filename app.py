@@ -9,6 +9,7 @@ st.set_page_config(page_title="LayerLab", page_icon=":material/layers:", layout=
 
 pages = [
     st.Page("pages/data.py", title="Data", icon=":material/table:", default=True),
+    st.Page("pages/prepare.py", title="Prepare", icon=":material/tune:"),
     st.Page("pages/model.py", title="Model", icon=":material/layers:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),

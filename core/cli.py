@@ -2,6 +2,7 @@
 
     layerlab train DATA --target COL [--spec SPEC.json] [--out DIR]
     layerlab predict MODEL.keras DATA [--out PREDS.csv]
+    layerlab profile DATA [--target COL] [--spec SPEC.json]
 
 Errors a user can cause print one message on stderr and exit with status 2.
 """
@@ -31,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("model", help="a .keras file made by LayerLab")
     predict.add_argument("data", help="table with the model's input columns")
     predict.add_argument("--out", help="CSV file to write (default: standard output)")
+    profile = commands.add_parser("profile", help="describe a table's columns and data problems as JSON")
+    profile.add_argument("data", help="CSV, TSV, XLSX, Parquet or JSON file")
+    profile.add_argument("--target", help="column to predict (overrides the spec's target)")
+    profile.add_argument("--spec", help="run spec JSON file; its features, ignored columns and fixes are honoured")
     return parser
 
 
@@ -58,13 +63,16 @@ def _train(args) -> dict:
     if status["state"] == "failed":
         raise AppError(status["message"])
     metrics = store.metrics(run_id)
-    return {
+    result = {
         "run_dir": str(store.path(run_id)),
         "state": status["state"],
         "task": metrics["task"],
         "test": metrics["test"],
         "epochs_run": metrics["epochs_run"],
     }
+    if "cross_validation" in metrics:  # k-fold cross-validation ran: mean ± std of every metric over the folds
+        result["cross_validation"] = metrics["cross_validation"]
+    return result
 
 
 def _predict(args) -> None:
@@ -81,12 +89,33 @@ def _predict(args) -> None:
         result.to_csv(sys.stdout, index=False)
 
 
+def _profile(args) -> dict:
+    from core.config import load_settings
+    from core.profiling import profile_frame
+    from core.quality import assess_quality
+    from core.spec import parse_spec
+    from core.tables import TableLimits, load_table_file
+
+    table = load_table_file(args.data, limits=TableLimits.from_settings(load_settings())).frame
+    spec = None
+    if args.spec:
+        spec = parse_spec(Path(args.spec).read_text(encoding="utf-8"))
+        if args.target:
+            spec = parse_spec({**spec.model_dump(), "data": {**spec.data.model_dump(), "target": args.target}})
+    target = spec.data.target if spec is not None else args.target
+    profile = profile_frame(table, target if target in table.columns else None)
+    findings = assess_quality(table, spec, target=target, profile=profile)
+    return {**profile.to_dict(), "findings": [finding.to_dict() for finding in findings]}
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = _parser().parse_args(argv)
     try:
         if args.command == "train":
             print(json.dumps(_train(args)))
+        elif args.command == "profile":
+            print(json.dumps(_profile(args)))
         else:
             _predict(args)
     except AppError as error:

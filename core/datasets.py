@@ -1,20 +1,46 @@
-"""From a loaded table and a `DataSpec` to checked, split, encoded arrays."""
+"""From a loaded table and a `DataSpec` to checked, split, encoded arrays.
+
+Every split is seeded by `DataSpec.seed`:
+
+* Without a group column, rows go to training / validation / test with `train_test_split`, stratified by
+  class for classification when every class has enough rows.
+* With a group column, `GroupShuffleSplit` puts every value of that column (a customer, a patient) entirely
+  in one of training, validation or test. It counts groups, not rows, so the row shares are approximate, and
+  it cannot also stratify by class (a note says so). A row with no group value is a group of its own: a
+  missing value says nothing about which entity the row belongs to, and lumping all of them into one
+  "missing" group could push a large block of unrelated rows to one side.
+* Cross-validation (`cross_validation_folds = k >= 2`) cuts the non-test rows (training + validation, before
+  `drop_rows`) into k folds: `GroupKFold` with a group column, else `StratifiedKFold` for classification when
+  every class has at least k such rows, else `KFold`; all shuffled with the seed. The test rows never enter
+  a fold. `prepare_fold` encodes one fold the way `prepare_data` encodes the main split.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import GroupKFold, GroupShuffleSplit, KFold, StratifiedKFold, train_test_split
 
 from core.errors import DataError
-from core.preprocessing import PreprocessingState, fit_preprocessing, numeric_values, transform
+from core.preprocessing import (
+    PreprocessingState,
+    category_strings,
+    fit_preprocessing,
+    is_numeric_column,
+    numeric_values,
+    transform,
+)
 from core.profiling import infer_task
-from core.spec import DataSpec, PreprocessingSpec, Task
+from core.spec import ColumnSpec, DataSpec, PreprocessingSpec, Task
 
 MAX_CLASSES = 100
 MIN_ROWS = 20
+MIN_TRAIN_ROWS = 10  # after a group split or dropping rows with missing values
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +70,20 @@ class TargetInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class CrossValidationPlan:
+    """The k folds of the non-test rows. `folds[i]` = (positions of fold i's training rows, positions of
+    its held-out rows) in `rows`. Held-out folds are disjoint and together cover `rows`."""
+
+    rows: pd.DataFrame  # training + validation rows, before drop_rows (a fold drops them from its own training)
+    folds: tuple[tuple[np.ndarray, np.ndarray], ...]
+    method: str  # "GroupKFold", "StratifiedKFold" or "KFold"
+
+    @property
+    def k(self) -> int:
+        return len(self.folds)
+
+
+@dataclass(frozen=True, slots=True)
 class PreparedData:
     features: tuple[str, ...]
     target: TargetInfo
@@ -58,9 +98,15 @@ class PreparedData:
     x_test: np.ndarray
     y_test: np.ndarray
     notes: tuple[str, ...]
+    cross_validation: CrossValidationPlan | None = None
+    group_column: str | None = None
 
 
-def resolve_features(frame: pd.DataFrame, spec: DataSpec) -> list[str]:
+def resolve_features(
+    frame: pd.DataFrame, spec: DataSpec, preprocessing_spec: PreprocessingSpec | None = None
+) -> list[str]:
+    """The input columns: the chosen ones (or every column but the target), less ignored columns and the
+    group column, which only decides the split."""
     if spec.target not in frame.columns:
         raise DataError(
             f"The target column {spec.target!r} is not in the table. "
@@ -75,8 +121,12 @@ def resolve_features(frame: pd.DataFrame, spec: DataSpec) -> list[str]:
                 "Select features from the table's columns on the Data page.",
                 field="data.features",
             )
-        return list(spec.features)
-    return [str(name) for name in frame.columns if name != spec.target]
+        features = list(spec.features)
+    else:
+        features = [str(name) for name in frame.columns if name != spec.target]
+    if preprocessing_spec is not None:
+        features = [name for name in features if preprocessing_spec.column(name).role != "ignore"]
+    return [name for name in features if name != spec.group_column]
 
 
 def resolve_task(frame: pd.DataFrame, spec: DataSpec) -> Task:
@@ -105,8 +155,19 @@ def prepare_data(frame: pd.DataFrame, data_spec: DataSpec, preprocessing_spec: P
         DataError: with every problem the user must fix before training.
     """
     notes: list[str] = []
-    features = resolve_features(frame, data_spec)
-    frame = frame[[*features, data_spec.target]]
+    features = resolve_features(frame, data_spec, preprocessing_spec)
+    group_column = data_spec.group_column
+    if group_column is not None:
+        if group_column not in frame.columns:
+            raise DataError(
+                f"The group column {group_column!r} is not in the table. "
+                f"Expected one of: {', '.join(map(repr, list(frame.columns)[:10]))}. "
+                "Pick the group column again on the Data page, or clear it.",
+                field="data.group_column",
+            )
+        if group_column in data_spec.features:
+            notes.append(f"The group column {group_column!r} decides the split, so it is not used as an input.")
+    frame = frame[[*features, data_spec.target, *([group_column] if group_column else [])]]
     has_target = frame[data_spec.target].notna()
     if pd.api.types.is_numeric_dtype(frame[data_spec.target]):
         has_target &= np.isfinite(numeric_values(frame[data_spec.target]))
@@ -123,6 +184,14 @@ def prepare_data(frame: pd.DataFrame, data_spec: DataSpec, preprocessing_spec: P
             "Select feature columns on the Data page.",
             field="data.features",
         )
+    if data_spec.drop_duplicates:
+        duplicated = _duplicated(frame[[*features, data_spec.target]])
+        if duplicated.any():
+            notes.append(
+                f"{int(duplicated.sum()):,} duplicate rows (identical in every input column and the target) "
+                "were removed before splitting."
+            )
+            frame = frame[~duplicated.to_numpy()]
     if len(frame) < MIN_ROWS:
         raise DataError(
             f"The table has {len(frame)} usable rows; LayerLab needs at least {MIN_ROWS} to split them into "
@@ -130,14 +199,12 @@ def prepare_data(frame: pd.DataFrame, data_spec: DataSpec, preprocessing_spec: P
             field="data",
         )
     task = resolve_task(frame, data_spec)
-    target_series = frame[data_spec.target]
-    stratify = None
+    labels: np.ndarray | None = None
     if task == "regression":
-        values = numeric_values(target_series)
-        target = TargetInfo(name=data_spec.target, task=task)
+        target = TargetInfo(name=data_spec.target, task=task)  # mean and std come from the training rows
     else:
-        labels = target_series.map(class_name)
-        counts = labels.value_counts()
+        label_series = frame[data_spec.target].map(class_name)
+        counts = label_series.value_counts()
         if len(counts) > MAX_CLASSES:
             raise DataError(
                 f"The target {data_spec.target!r} has {len(counts):,} different values; classification supports "
@@ -145,40 +212,90 @@ def prepare_data(frame: pd.DataFrame, data_spec: DataSpec, preprocessing_spec: P
                 "otherwise pick another target or group rare values.",
                 field="data.target",
             )
-        if counts.min() >= 3:
-            stratify = labels
-        else:
-            rare = ", ".join(repr(name) for name in counts[counts < 3].index[:5])
-            notes.append(f"Some classes have fewer than 3 rows ({rare}), so the split is not stratified.")
-        classes = sorted(counts.index, key=_natural_key)
-        target = TargetInfo(name=data_spec.target, task=task, classes=tuple(classes))
-    if stratify is not None and not _can_stratify(len(frame), stratify.nunique(), data_spec):
+        labels = label_series.to_numpy(dtype=object)
+        target = TargetInfo(name=data_spec.target, task=task, classes=tuple(sorted(counts.index, key=_natural_key)))
+
+    groups: np.ndarray | None = None
+    if group_column is None:
+        train_pos, validation_pos, test_pos = _split(len(frame), data_spec, _stratify_labels(labels, data_spec, notes))
+    else:
+        groups = _group_ids(frame[group_column])
+        num_groups = len(np.unique(groups))
+        if num_groups < 3:
+            raise DataError(
+                f"The group column {group_column!r} has {num_groups} different value(s); splitting by group needs "
+                "at least 3 (one each for training, validation and test). Choose a column with more groups "
+                "(for example a customer or patient id), or clear the group column.",
+                field="data.group_column",
+            )
+        no_group = int(category_strings(frame[group_column]).isna().sum())
+        if no_group:
+            notes.append(
+                f"{no_group:,} rows have no value in the group column {group_column!r}; each counts as a group "
+                "of its own."
+            )
+        train_pos, validation_pos, test_pos = _group_split(groups, data_spec)
+        if len(train_pos) < MIN_TRAIN_ROWS:
+            raise DataError(
+                f"Splitting by the group column {group_column!r} left {len(train_pos)} training rows; expected at "
+                f"least {MIN_TRAIN_ROWS}: a few groups hold most of the rows. Lower the validation and test "
+                "fractions, or choose a column with more, smaller groups.",
+                field="data.group_column",
+            )
         notes.append(
-            f"There are too many classes ({stratify.nunique()}) for the validation and test rows to hold one of "
-            "each, so the split is not stratified. Use more rows or larger validation/test fractions."
+            f"Rows are split by the group column {group_column!r} ({num_groups:,} groups): each group is entirely "
+            "in training, validation or test. The split counts groups, so the row shares are approximate "
+            f"({len(train_pos):,} training, {len(validation_pos):,} validation, {len(test_pos):,} test rows)"
+            + (", and it is not stratified by class." if labels is not None else ".")
         )
-        stratify = None
-    train, validation, test = _split(frame, data_spec, stratify)
-    if task == "regression":
-        values = numeric_values(train[data_spec.target])
-        std = float(values.std())
-        target = TargetInfo(name=data_spec.target, task=task, mean=float(values.mean()), std=std if std > 0 else 1.0)
-    state = fit_preprocessing(train, features, max_categories=preprocessing_spec.max_categories)
-    return PreparedData(
-        features=tuple(features),
+
+    plan = None
+    if data_spec.cross_validation_folds >= 2:
+        non_test = np.concatenate([train_pos, validation_pos])
+        plan = _plan_cross_validation(
+            frame.iloc[non_test],
+            groups=None if groups is None else groups[non_test],
+            labels=None if labels is None else labels[non_test],
+            data_spec=data_spec,
+            features=features,
+            preprocessing_spec=preprocessing_spec,
+            notes=notes,
+        )
+    prepared = _encode(
+        frame.iloc[train_pos],
+        frame.iloc[validation_pos],
+        frame.iloc[test_pos],
+        features=features,
         target=target,
-        preprocessing=state,
-        train=train,
-        validation=validation,
-        test=test,
-        x_train=transform(state, train),
-        y_train=target.encode(train[data_spec.target]),
-        x_validation=transform(state, validation),
-        y_validation=target.encode(validation[data_spec.target]),
-        x_test=transform(state, test),
-        y_test=target.encode(test[data_spec.target]),
-        notes=tuple(notes),
+        preprocessing_spec=preprocessing_spec,
+        notes=notes,
     )
+    return dataclasses.replace(prepared, cross_validation=plan, group_column=group_column)
+
+
+def prepare_fold(prepared: PreparedData, fold: int, preprocessing_spec: PreprocessingSpec) -> PreparedData:
+    """Fold `fold` (0-based) of `prepared.cross_validation`, encoded exactly like the main split.
+
+    The fold's training rows lose their rows with a missing value in a `drop_rows` column; preprocessing (and a
+    regression target's mean and std) is re-fitted on what is left. `validation` and `test` are both the
+    held-out fold: it drives early stopping and is what the fold's model is scored on. The main test split
+    is not used. The classes are those of the whole table, so every fold encodes labels the same way.
+    """
+    plan = prepared.cross_validation
+    if plan is None:
+        raise ValueError("prepare_fold needs data prepared with cross_validation_folds >= 2")
+    train_pos, held_out_pos = plan.folds[fold]
+    held_out = plan.rows.iloc[held_out_pos]
+    fold_data = _encode(
+        plan.rows.iloc[train_pos],
+        held_out,
+        held_out,
+        features=list(prepared.features),
+        target=prepared.target,
+        preprocessing_spec=preprocessing_spec,
+        notes=[],
+    )
+    return dataclasses.replace(fold_data, group_column=prepared.group_column)
 
 
 def class_name(value) -> str:
@@ -189,22 +306,223 @@ def class_name(value) -> str:
     return str(value)
 
 
+def drop_rows_columns(features: list[str] | tuple[str, ...], preprocessing_spec: PreprocessingSpec) -> list[str]:
+    """Features whose rows with a missing value are left out of training (`missing == "drop_rows"`)."""
+    return [name for name in features if preprocessing_spec.column(name).missing == "drop_rows"]
+
+
+def _encode(
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    test: pd.DataFrame,
+    *,
+    features: list[str],
+    target: TargetInfo,
+    preprocessing_spec: PreprocessingSpec,
+    notes: list[str],
+) -> PreparedData:
+    """Drop training rows for drop_rows columns, fit target scaling and preprocessing on the training rows,
+    encode all three parts. `test` may be `validation` itself (a cross-validation fold): encoded once."""
+    dropped = _drop_rows_mask(train, features, preprocessing_spec)
+    if dropped.any():
+        columns = ", ".join(map(repr, drop_rows_columns(features, preprocessing_spec)))
+        train = train[~dropped]
+        if len(train) < MIN_TRAIN_ROWS:
+            raise DataError(
+                f"Leaving out the training rows with a missing value in {columns} (missing values: drop rows) "
+                f"leaves {len(train)} training rows; expected at least {MIN_TRAIN_ROWS}. Fill those values "
+                "instead (for example with the median) on the Preprocess page, or upload more rows.",
+                field="preprocessing.columns",
+            )
+        notes.append(
+            f"{int(dropped.sum()):,} training rows with a missing value in {columns} were left out of training "
+            "(missing values: drop rows). Validation and test rows keep them; the model fills in the value."
+        )
+    if target.task == "regression":
+        values = numeric_values(train[target.name])
+        std = float(values.std())
+        target = TargetInfo(name=target.name, task=target.task, mean=float(values.mean()), std=std if std > 0 else 1.0)
+    state = _fit_preprocessing(train, features, preprocessing_spec)
+    x_validation = _transform(state, validation, preprocessing_spec)
+    y_validation = target.encode(validation[target.name])
+    same = test is validation
+    return PreparedData(
+        features=tuple(features),
+        target=target,
+        preprocessing=state,
+        train=train,
+        validation=validation,
+        test=test,
+        x_train=_transform(state, train, preprocessing_spec),
+        y_train=target.encode(train[target.name]),
+        x_validation=x_validation,
+        y_validation=y_validation,
+        x_test=x_validation if same else _transform(state, test, preprocessing_spec),
+        y_test=y_validation if same else target.encode(test[target.name]),
+        notes=tuple(notes),
+    )
+
+
+def _fit_preprocessing(train: pd.DataFrame, features: list[str], spec: PreprocessingSpec) -> PreprocessingState:
+    if "spec" in inspect.signature(fit_preprocessing).parameters:
+        return fit_preprocessing(train, features, max_categories=spec.max_categories, spec=spec)
+    return fit_preprocessing(train, features, max_categories=spec.max_categories)
+
+
+def _transform(state: PreprocessingState, frame: pd.DataFrame, spec: PreprocessingSpec) -> np.ndarray:
+    if "spec" in inspect.signature(transform).parameters:
+        return transform(state, frame, spec=spec)
+    return transform(state, frame)
+
+
+def _drop_rows_mask(frame: pd.DataFrame, features, preprocessing_spec: PreprocessingSpec) -> np.ndarray:
+    """True for the rows with a missing value in any drop_rows column."""
+    mask = np.zeros(len(frame), dtype=bool)
+    for name in drop_rows_columns(features, preprocessing_spec):
+        mask |= _missing_mask(frame[name], preprocessing_spec.column(name))
+    return mask
+
+
+def _missing_mask(series: pd.Series, column: ColumnSpec) -> np.ndarray:
+    """Missing as preprocessing sees it: NaN/inf/unparseable numbers, NA tokens in text, unreadable dates."""
+    kind = column.kind
+    if kind == "auto":
+        if pd.api.types.is_datetime64_any_dtype(series):
+            kind = "datetime"
+        else:
+            kind = "numeric" if is_numeric_column(series) else "categorical"
+    if kind == "numeric":
+        return np.isnan(numeric_values(series))
+    if kind == "datetime":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pd.to_datetime(series, errors="coerce", format="mixed", utc=True).isna().to_numpy()
+    return category_strings(series).isna().to_numpy()
+
+
+def _duplicated(frame: pd.DataFrame) -> pd.Series:
+    """Rows equal to an earlier row in every column (missing equals missing)."""
+    try:
+        return frame.duplicated(keep="first")
+    except TypeError:  # unhashable cells (lists, dicts): compare their text
+        return frame.astype(str).duplicated(keep="first")
+
+
+def _stratify_labels(labels: np.ndarray | None, spec: DataSpec, notes: list[str]) -> np.ndarray | None:
+    """The labels to stratify the split by, or None (regression, or too few rows per class: noted)."""
+    if labels is None:
+        return None
+    counts = pd.Series(labels).value_counts()
+    if counts.min() < 3:
+        rare = ", ".join(repr(name) for name in counts[counts < 3].index[:5])
+        notes.append(f"Some classes have fewer than 3 rows ({rare}), so the split is not stratified.")
+        return None
+    if not _can_stratify(len(labels), len(counts), spec):
+        notes.append(
+            f"There are too many classes ({len(counts)}) for the validation and test rows to hold one of "
+            "each, so the split is not stratified. Use more rows or larger validation/test fractions."
+        )
+        return None
+    return labels
+
+
 def _can_stratify(num_rows: int, num_classes: int, spec: DataSpec) -> bool:
     """scikit-learn needs at least one row per class on each side of each stratified cut."""
     smallest_part = min(spec.test_fraction, spec.validation_fraction, 1 - spec.test_fraction - spec.validation_fraction)
     return int(num_rows * smallest_part) >= num_classes
 
 
-def _split(frame: pd.DataFrame, spec: DataSpec, stratify: pd.Series | None):
+def _split(num_rows: int, spec: DataSpec, stratify: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row positions of training, validation and test (the same rows `train_test_split` on the frame gives)."""
+    positions = np.arange(num_rows)
     holdout = spec.test_fraction + spec.validation_fraction
-    train, rest = train_test_split(frame, test_size=holdout, random_state=spec.seed, stratify=stratify)
+    train, rest = train_test_split(positions, test_size=holdout, random_state=spec.seed, stratify=stratify)
     validation, test = train_test_split(
         rest,
         test_size=spec.test_fraction / holdout,
         random_state=spec.seed,
-        stratify=None if stratify is None else stratify.loc[rest.index],
+        stratify=None if stratify is None else stratify[rest],
     )
     return train, validation, test
+
+
+def _group_ids(series: pd.Series) -> np.ndarray:
+    """One integer per group value; every row without a value gets an id of its own."""
+    codes = np.array(pd.factorize(category_strings(series))[0], dtype="int64")
+    missing = codes < 0
+    codes[missing] = codes.max(initial=-1) + 1 + np.arange(int(missing.sum()))
+    return codes
+
+
+def _group_split(groups: np.ndarray, spec: DataSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row positions of training, validation and test with no group on two sides (needs >= 3 groups).
+
+    The fractions apply to the number of groups; each side gets at least one group."""
+    num_groups = len(np.unique(groups))
+    holdout = spec.test_fraction + spec.validation_fraction
+    holdout_groups = min(max(round(num_groups * holdout), 2), num_groups - 1)
+    positions = np.arange(len(groups))
+    first = GroupShuffleSplit(n_splits=1, test_size=holdout_groups, random_state=spec.seed)
+    train, rest = next(first.split(positions, groups=groups))
+    rest_groups = groups[rest]
+    test_groups = min(max(round(holdout_groups * spec.test_fraction / holdout), 1), holdout_groups - 1)
+    second = GroupShuffleSplit(n_splits=1, test_size=test_groups, random_state=spec.seed)
+    validation, test = next(second.split(rest, groups=rest_groups))
+    return train, rest[validation], rest[test]
+
+
+def _plan_cross_validation(
+    rows: pd.DataFrame,
+    *,
+    groups: np.ndarray | None,
+    labels: np.ndarray | None,
+    data_spec: DataSpec,
+    features: list[str],
+    preprocessing_spec: PreprocessingSpec,
+    notes: list[str],
+) -> CrossValidationPlan:
+    """k seeded folds of the non-test rows; refuses up front what would fail later in a fold."""
+    k = data_spec.cross_validation_folds
+    positions = np.arange(len(rows))
+    if groups is not None:
+        num_groups = len(np.unique(groups))
+        if num_groups < k:
+            raise DataError(
+                f"Cross-validation with {k} folds needs at least {k} groups outside the test rows; the group "
+                f"column {data_spec.group_column!r} has {num_groups} there. Lower the number of folds, or switch "
+                "cross-validation off.",
+                field="data.cross_validation_folds",
+            )
+        method = "GroupKFold"
+        splits = GroupKFold(n_splits=k, shuffle=True, random_state=data_spec.seed).split(positions, groups=groups)
+    else:
+        if len(rows) < k:
+            raise DataError(
+                f"Cross-validation with {k} folds needs at least {k} rows outside the test rows; there are "
+                f"{len(rows)}. Lower the number of folds or upload more rows.",
+                field="data.cross_validation_folds",
+            )
+        if labels is not None and pd.Series(labels).value_counts().min() >= k:
+            method = "StratifiedKFold"
+            splits = StratifiedKFold(n_splits=k, shuffle=True, random_state=data_spec.seed).split(positions, labels)
+        else:
+            if labels is not None:
+                notes.append(
+                    f"Some classes have fewer than {k} rows outside the test rows, so the cross-validation folds "
+                    "are not stratified."
+                )
+            method = "KFold"
+            splits = KFold(n_splits=k, shuffle=True, random_state=data_spec.seed).split(positions)
+    folds = tuple((np.asarray(train), np.asarray(held_out)) for train, held_out in splits)
+    dropped = _drop_rows_mask(rows, features, preprocessing_spec)
+    fewest = min(int((~dropped[train]).sum()) for train, _ in folds)
+    if fewest < MIN_TRAIN_ROWS:
+        raise DataError(
+            f"Cross-validation with {k} folds leaves a fold with {fewest} training rows; expected at least "
+            f"{MIN_TRAIN_ROWS}. Lower the number of folds or upload more rows.",
+            field="data.cross_validation_folds",
+        )
+    return CrossValidationPlan(rows=rows, folds=folds, method=method)
 
 
 def _natural_key(name: str) -> tuple:

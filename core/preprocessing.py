@@ -385,3 +385,13 @@ def _transform_column(column: ColumnEncoder, series: pd.Series) -> np.ndarray:
     if column.fill_value is not None:
         text = text.fillna(column.fill_value)
     return column.encode_values(text.tolist(), missing=is_missing)
+
+
+def estimate_num_features(frame: pd.DataFrame, features: list[str], spec: PreprocessingSpec) -> int:
+    """Width of the encoded input, from a fit on a sample (the Model page's summary; training refits)."""
+    used = [name for name in features if spec.column(name).role != "ignore" and frame[name].notna().any()]
+    sample = frame[used].sample(min(len(frame), 5000), random_state=0) if len(frame) else frame[used]
+    try:
+        return fit_preprocessing(sample, used, max_categories=spec.max_categories, spec=spec).num_features
+    except DataError:
+        return len(used)

@@ -95,6 +95,8 @@ class RunStore:
         path = self.root / run_id
         path.mkdir(parents=True)
         columns = list(spec.data.features) or [c for c in table.columns if c != spec.data.target]
+        if spec.data.group_column and spec.data.group_column not in columns and spec.data.group_column in table:
+            columns.append(spec.data.group_column)  # the split needs it even though it is not an input
         subset = table[[*columns, spec.data.target]]
         write_atomic(path / "data.parquet", to_parquet(subset)[0])
         write_atomic(path / "spec.json", spec.to_json())

@@ -2,15 +2,21 @@
 
 The same `run_job` serves the app (inside a worker process, see `core.jobs`) and the CLI (in-process), so
 the same spec and seed give the same result in both.
+
+With `data.cross_validation_folds = k >= 2`, k more models are trained after the main one is exported and
+scored on their held-out folds (`_cross_validate`); the main run, its test metrics and its model are unchanged.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +31,20 @@ from core.spec import RunSpec
 PROGRESS_INTERVAL_S = 0.25
 
 
-def make_live_callback(store: RunStore, run_id: str, *, steps_per_epoch: int, epochs: int, metric_scale: float):
+def make_live_callback(
+    store: RunStore,
+    run_id: str,
+    *,
+    steps_per_epoch: int,
+    epochs: int,
+    metric_scale: float,
+    record_history: bool = True,
+    progress_extra: dict | None = None,
+):
     """A Keras callback that writes progress and history to the run directory and obeys the Stop flag.
 
+    `record_history=False` keeps the epoch rows in memory only (cross-validation folds must not overwrite the
+    main run's `history.json`); `progress_extra` is merged into every `progress.json` (e.g. the fold number).
     Defined in a factory so importing this module does not import Keras.
     """
     import keras
@@ -77,7 +94,8 @@ def make_live_callback(store: RunStore, run_id: str, *, steps_per_epoch: int, ep
                 "seconds": round(time.monotonic() - self._epoch_started, 3),
             }
             self.rows.append(row)
-            write_json(self.run_dir / "history.json", self.rows)
+            if record_history:
+                write_json(self.run_dir / "history.json", self.rows)
             val_loss = row["val_loss"]
             if val_loss is not None and val_loss < self.best_loss:
                 self.best_loss = val_loss
@@ -105,6 +123,7 @@ def make_live_callback(store: RunStore, run_id: str, *, steps_per_epoch: int, ep
                     "elapsed_s": round(elapsed, 2),
                     "eta_s": None if eta is None else round(eta, 1),
                     "updated_at": time.time(),
+                    **(progress_extra or {}),
                 },
             )
 
@@ -193,6 +212,105 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     data: PreparedData = prepare_data(store.table(run_id), spec.data, spec.preprocessing)
     write_json(run_dir / "target.json", data.target.to_dict())
     write_atomic(run_dir / "preprocessing.json", data.preprocessing.to_json())
+    notes = list(data.notes)
+    if spec.training.class_weight == "balanced" and data.target.task == "regression":
+        notes.append("Balanced class weights apply to classification only, so they were not used for this target.")
+
+    def announce_training(network, steps_per_execution: int) -> None:
+        store.set_status(
+            run_id,
+            "running",
+            "Training…",
+            num_params=int(network.count_params()),
+            steps_per_execution=steps_per_execution,
+            notes=notes,
+            training_started_at=time.time(),
+        )
+
+    trained = _train_and_predict(
+        store, run_id, spec, data, before_fit=announce_training, evaluating_message="Evaluating on the test rows…"
+    )
+    live, network = trained.live, trained.network
+    test_metrics = compute_metrics(data.target, data.y_test, trained.output)
+    write_atomic(
+        run_dir / "predictions.parquet", _to_parquet(predictions_frame(data.target, data.y_test, trained.output))
+    )
+    metrics = {
+        "task": data.target.task,
+        "target": data.target.name,
+        "test": test_metrics,
+        "num_rows": {"train": len(data.train), "validation": len(data.validation), "test": len(data.test)},
+        "features": list(data.features),
+        "num_params": int(network.count_params()),
+        "epochs_run": trained.epochs_run,
+        "best_epoch": live.best_epoch,
+        "restored_best_weights": trained.restored,
+        "train_seconds": round(trained.train_seconds, 3),
+        "steps_per_execution": trained.steps_per_execution,
+        "class_weight": trained.class_weight,
+        "notes": notes,
+    }
+    write_json(run_dir / "metrics.json", metrics)
+
+    store.set_status(run_id, "running", "Saving the model…")
+    if keras.backend.backend() == "tensorflow":
+        from core.export import build_serving_model, save_model_atomic
+
+        save_model_atomic(build_serving_model(network, data.preprocessing, data.target), run_dir / "model.keras")
+    network.save(run_dir / "network.keras")  # the bare network, for backends without string tensors
+    del trained, network
+
+    summary = _final_message(live, metrics["epochs_run"], spec.training.epochs, metrics["restored_best_weights"])
+    stopped = live.stopped_by_user
+    extra = {}
+    if data.cross_validation is not None:
+        if stopped:
+            notes.append("Cross-validation was skipped because you stopped training.")
+        else:
+            result = _cross_validate(store, run_id, spec, data)
+            write_json(run_dir / "cross_validation.json", result)
+            notes.extend(result["notes"])
+            metrics["cross_validation"] = {key: result[key] for key in CROSS_VALIDATION_SUMMARY_KEYS}
+            extra["cross_validation"] = metrics["cross_validation"]
+            summary = f"{summary} {_cross_validation_message(result)}"
+            stopped = result["stopped"]
+        write_json(run_dir / "metrics.json", metrics)
+
+    state = "stopped" if stopped else "finished"
+    store.set_status(run_id, state, summary, finished_at=time.time(), metrics=test_metrics, notes=notes, **extra)
+    return store.status(run_id)
+
+
+@dataclass
+class _Trained:
+    network: object
+    live: object
+    output: np.ndarray  # the network's raw output on `data.x_test`
+    epochs_run: int
+    restored: bool
+    train_seconds: float
+    steps_per_execution: int
+    class_weight: dict[str, float] | None  # class name → weight, when balanced class weights were used
+
+
+def _train_and_predict(
+    store: RunStore,
+    run_id: str,
+    spec: RunSpec,
+    data: PreparedData,
+    *,
+    record_history: bool = True,
+    progress_extra: dict | None = None,
+    before_fit: Callable[[object, int], None] | None = None,
+    evaluating_message: str | None = None,
+) -> _Trained:
+    """Build, compile and fit one network on prepared data, then predict `data.x_test`.
+
+    Shared by the main run and every cross-validation fold (whose data comes from `prepare_fold`). The
+    validation rows drive early stopping and the best-epoch weights; the Stop flag ends `fit` within a batch
+    (`live.stopped_by_user`). Raises `TrainingError` when training diverged with no usable weights.
+    """
+    import keras
 
     num_classes = len(data.target.classes)
     head = derive_head(data.target.task, num_classes)
@@ -214,19 +332,15 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
         steps_per_epoch=steps_per_epoch,
         epochs=spec.training.epochs,
         metric_scale=data.target.std if data.target.task == "regression" else 1.0,
+        record_history=record_history,
+        progress_extra=progress_extra,
     )
     callbacks = [live]
     if spec.training.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.training.patience))
-    store.set_status(
-        run_id,
-        "running",
-        "Training…",
-        num_params=int(network.count_params()),
-        steps_per_execution=steps_per_execution,
-        notes=list(data.notes),
-        training_started_at=time.time(),
-    )
+    keras_weights, named_weights = balanced_class_weights(spec, data)
+    if before_fit is not None:
+        before_fit(network, steps_per_execution)
     fit_started = time.monotonic()
     network.fit(
         data.x_train,
@@ -235,11 +349,11 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
         batch_size=batch_size,
         epochs=spec.training.epochs,
         callbacks=callbacks,
+        class_weight=keras_weights,
         shuffle=True,
         verbose=0,
     )
     train_seconds = time.monotonic() - fit_started
-    epochs_run = len(live.rows)
     restored = False
     if live.best_weights is not None and (
         live.stopped_by_user or live.diverged or (spec.training.early_stopping and spec.training.restore_best_weights)
@@ -254,44 +368,163 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
             f"{spec.training.optimizer}. Lower the learning rate (for example to "
             f"{spec.training.learning_rate / 10:g}) and train again."
         )
-    store.set_status(run_id, "running", "Evaluating on the test rows…")
+    if evaluating_message:
+        store.set_status(run_id, "running", evaluating_message)
     output = network.predict(data.x_test, batch_size=4096, verbose=0)
     if not np.all(np.isfinite(output)):
         raise TrainingError(
             "The trained network predicts infinite or undefined values on the test rows: training diverged. "
             "Lower the learning rate and train again."
         )
-    test_metrics = compute_metrics(data.target, data.y_test, output)
-    write_atomic(run_dir / "predictions.parquet", _to_parquet(predictions_frame(data.target, data.y_test, output)))
-    write_json(
-        run_dir / "metrics.json",
-        {
-            "task": data.target.task,
-            "target": data.target.name,
-            "test": test_metrics,
-            "num_rows": {"train": len(data.train), "validation": len(data.validation), "test": len(data.test)},
-            "features": list(data.features),
-            "num_params": int(network.count_params()),
-            "epochs_run": epochs_run,
-            "best_epoch": live.best_epoch,
-            "restored_best_weights": restored,
-            "train_seconds": round(train_seconds, 3),
-            "steps_per_execution": steps_per_execution,
-            "notes": list(data.notes),
-        },
+    return _Trained(
+        network=network,
+        live=live,
+        output=output,
+        epochs_run=len(live.rows),
+        restored=restored,
+        train_seconds=train_seconds,
+        steps_per_execution=steps_per_execution,
+        class_weight=named_weights,
     )
 
-    store.set_status(run_id, "running", "Saving the model…")
-    if keras.backend.backend() == "tensorflow":
-        from core.export import build_serving_model, save_model_atomic
 
-        save_model_atomic(build_serving_model(network, data.preprocessing, data.target), run_dir / "model.keras")
-    network.save(run_dir / "network.keras")  # the bare network, for backends without string tensors
+def balanced_class_weights(
+    spec: RunSpec, data: PreparedData
+) -> tuple[dict[int, float] | None, dict[str, float] | None]:
+    """`class_weight="balanced"` on a classification task: scikit-learn's n_rows / (n_classes * class_count)
+    from the training rows, as Keras wants it (class index → weight) and as shown (class name → weight).
+    Classes absent from the training rows get no entry (Keras weighs them 1)."""
+    if spec.training.class_weight != "balanced" or data.target.task == "regression":
+        return None, None
+    from sklearn.utils.class_weight import compute_class_weight
 
-    summary = _final_message(live, epochs_run, spec.training.epochs, restored)
-    state = "stopped" if live.stopped_by_user else "finished"
-    store.set_status(run_id, state, summary, finished_at=time.time(), metrics=test_metrics)
-    return store.status(run_id)
+    present = np.unique(data.y_train)
+    weights = compute_class_weight("balanced", classes=present, y=data.y_train)
+    by_index = {int(index): float(weight) for index, weight in zip(present, weights, strict=True)}
+    return by_index, {data.target.classes[index]: weight for index, weight in by_index.items()}
+
+
+CROSS_VALIDATION_SUMMARY_KEYS = ("folds", "completed", "method", "scored_on", "mean", "std")
+
+
+def _cross_validate(store: RunStore, run_id: str, spec: RunSpec, data: PreparedData) -> dict:
+    """Train k more models, one per fold of the non-test rows, and score each on its own held-out fold.
+
+    Why the held-out fold and not the shared test split: the k scores then come from k disjoint sets of rows,
+    each unseen by its model's weights, so their mean estimates how well this spec does on new rows and their
+    std how much that depends on which rows it trained on. Scoring all k models on the one test split would
+    only measure the training variability on one fixed set of rows, and would spend the test rows k more
+    times. The test split stays the untouched final estimate of the exported model (metrics.json "test").
+    As in the main run, the held-out fold also watches early stopping (and picks the best epoch's weights),
+    which makes the fold scores slightly optimistic when early stopping is on.
+
+    Each fold re-fits preprocessing on its own training rows and uses the spec's model, epochs, early stopping
+    and class weights; its seed is `seed + fold`. The Stop flag ends the running fold, which is then not
+    counted: the result holds the folds done. Returns what `cross_validation.json` holds:
+    {"folds": k, "completed", "method", "scored_on", "per_fold": [{metric: value}], "mean", "std",
+    "fold_details", "stopped", "notes"}; mean and std (numpy's, ddof=0) skip folds where a metric is undefined.
+    """
+    # k fresh models retrace tf.functions by design; TensorFlow's "retracing" warning would only alarm users.
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)
+    try:
+        return _cross_validate_folds(store, run_id, spec, data)
+    finally:
+        tf_logger.setLevel(level)
+
+
+def _cross_validate_folds(store: RunStore, run_id: str, spec: RunSpec, data: PreparedData) -> dict:
+    import keras
+
+    from core.datasets import prepare_fold
+
+    plan = data.cross_validation
+    k = plan.k
+    per_fold: list[dict] = []
+    details: list[dict] = []
+    notes: list[str] = []
+    stopped = False
+    for fold in range(k):
+        if store.stop_requested(run_id):
+            stopped = True
+            break
+        store.set_status(run_id, "running", f"Cross-validation: fold {fold + 1} of {k}…")
+        keras.utils.set_random_seed(spec.data.seed + fold + 1)
+        try:
+            fold_data = prepare_fold(data, fold, spec.preprocessing)
+            trained = _train_and_predict(
+                store,
+                run_id,
+                spec,
+                fold_data,
+                record_history=False,
+                progress_extra={"phase": "cross_validation", "fold": fold + 1, "folds": k},
+            )
+        except AppError as error:
+            notes.append(f"Cross-validation fold {fold + 1} of {k} was left out: {error.message}")
+            continue
+        if trained.live.stopped_by_user:
+            stopped = True
+            break
+        scores = compute_metrics(fold_data.target, fold_data.y_test, trained.output)
+        per_fold.append({name: _finite(value) for name, value in scores.items()})
+        details.append(
+            {
+                "fold": fold + 1,
+                "train_rows": len(fold_data.train),
+                "held_out_rows": len(fold_data.test),
+                "epochs_run": trained.epochs_run,
+                "best_epoch": trained.live.best_epoch,
+                "class_weight": trained.class_weight,
+            }
+        )
+        del trained, fold_data
+    if stopped:
+        notes.append(
+            f"You stopped cross-validation after {len(per_fold)} of {k} folds; "
+            + ("its mean ± std cover those folds only." if per_fold else "no fold finished, so it has no results.")
+        )
+    mean, std = _mean_and_std(per_fold)
+    return {
+        "folds": k,
+        "completed": len(per_fold),
+        "method": plan.method,
+        "scored_on": "held-out fold",
+        "per_fold": per_fold,
+        "mean": mean,
+        "std": std,
+        "fold_details": details,
+        "stopped": stopped,
+        "notes": notes,
+    }
+
+
+def _mean_and_std(per_fold: list[dict]) -> tuple[dict, dict]:
+    mean: dict[str, float | None] = {}
+    std: dict[str, float | None] = {}
+    for name in per_fold[0] if per_fold else ():
+        values = [scores[name] for scores in per_fold if scores.get(name) is not None]
+        mean[name] = float(np.mean(values)) if values else None
+        std[name] = float(np.std(values)) if values else None
+    return mean, std
+
+
+def _cross_validation_message(result: dict) -> str:
+    k, done = result["folds"], result["completed"]
+    if result["stopped"]:
+        return f"Cross-validation stopped by you after {done} of {k} folds."
+    if not done:
+        return f"Cross-validation: none of the {k} folds could be trained (see the notes)."
+    from core.evaluation import METRIC_LABELS
+
+    name = next((name for name, value in result["mean"].items() if value is not None), None)
+    if name is None:
+        return f"Cross-validation over {done} folds done."
+    return (
+        f"Cross-validation over {done} folds: {METRIC_LABELS.get(name, name)} "
+        f"{result['mean'][name]:.4g} ± {result['std'][name]:.2g}."
+    )
 
 
 def _final_message(live, epochs_run: int, epochs: int, restored: bool) -> str:

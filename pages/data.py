@@ -1,11 +1,11 @@
-import pandas as pd
 import streamlit as st
 
 from core.errors import AppError
-from core.profiling import infer_task, profile_table
+from core.profiling import infer_task
 from core.samples import SAMPLES
-from core.tables import SUPPORTED_EXTENSIONS, TableLimits, list_sheets, load_table
-from ui.components import show_error
+from core.tables import ENCODING_CHOICES, SUPPORTED_EXTENSIONS, TableLimits, list_sheets, load_table
+from ui.components import cached_profile, show_error
+from ui.profile_view import render_profile
 from ui.services import settings
 from ui.state import current_table, get_state, store_table
 
@@ -46,10 +46,22 @@ else:
                 show_error(error)
             if len(sheets) > 1:
                 sheet = st.selectbox("Sheet", sheets, key="data.sheet")
-        marker = (upload.file_id, sheet)
+        encoding = None
+        if not upload.name.lower().endswith((".xlsx", ".parquet")):
+            choices = [None, *ENCODING_CHOICES]
+            encoding = st.selectbox(
+                "Text encoding",
+                choices,
+                format_func=lambda c: "detect automatically" if c is None else ENCODING_CHOICES[c],
+                key="data.encoding",
+                help="If accents or Chinese characters look garbled, pick the encoding the file was saved in.",
+            )
+        marker = (upload.file_id, sheet, encoding)
         if st.session_state.get("data.loaded_upload") != marker:
             try:
-                loaded = load_table(data, upload.name, limits=TableLimits.from_settings(config), sheet=sheet)
+                loaded = load_table(
+                    data, upload.name, limits=TableLimits.from_settings(config), sheet=sheet, encoding=encoding
+                )
                 store_table(config, state, loaded.frame, upload.name, loaded.notes)
                 st.session_state["data.loaded_upload"] = marker
             except AppError as error:
@@ -71,21 +83,6 @@ left.metric("Rows", f"{len(frame):,}")
 middle.metric("Columns", f"{frame.shape[1]:,}")
 right.metric("Missing cells", f"{int(frame.isna().sum().sum()):,}")
 st.dataframe(frame.head(200), width="stretch", height=260)
-
-with st.expander("Column profile", expanded=True):
-    profile = pd.DataFrame(
-        [
-            {
-                "column": p.name,
-                "type": p.kind,
-                "missing %": round(100 * p.missing_fraction, 1),
-                "distinct values": p.num_distinct,
-                "example": p.example,
-            }
-            for p in profile_table(frame)
-        ]
-    )
-    st.dataframe(profile, width="stretch", hide_index=True)
 
 st.subheader("What to predict")
 columns = [str(c) for c in frame.columns]
@@ -121,4 +118,7 @@ if not features:
     st.warning("Select at least one feature column.")
 else:
     st.success(f"Predict **{target}** ({chosen_task}) from {len(features)} column(s).")
-    st.page_link("pages/model.py", label="Next: build the model", icon=":material/layers:")
+    st.page_link("pages/prepare.py", label="Next: check and prepare the columns", icon=":material/tune:")
+
+st.subheader("Profile")
+render_profile(cached_profile(state, frame, target))

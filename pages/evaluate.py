@@ -38,6 +38,25 @@ cards = st.columns(len(test))
 for card, (name, value) in zip(cards, test.items(), strict=True):
     shown = "n/a" if value is None else (f"{value:,.2f}" if name in {"mae", "rmse"} else f"{value:.4f}")
     card.metric(METRIC_LABELS.get(name, name), shown)
+cross_validation = metrics.get("cross_validation")
+if cross_validation:
+    st.subheader(f"{cross_validation['folds']}-fold cross-validation")
+    if cross_validation.get("completed", cross_validation["folds"]) < cross_validation["folds"]:
+        st.warning(f"Stopped after {cross_validation['completed']} of {cross_validation['folds']} folds.")
+    st.caption(
+        "Each fold's model was trained on the other folds of the training rows and scored on its own "
+        "held-out fold: the spread shows how much the score depends on which rows were used. The cards above "
+        "are the downloadable model on test rows nobody touched."
+    )
+    folds = st.columns(len(cross_validation["mean"]))
+    for card, (name, mean) in zip(folds, cross_validation["mean"].items(), strict=True):
+        spread = cross_validation["std"].get(name)
+        if mean is None:
+            card.metric(METRIC_LABELS.get(name, name), "n/a")
+        elif name in {"mae", "rmse"}:
+            card.metric(METRIC_LABELS.get(name, name), f"{mean:,.2f} ± {spread:,.2f}")
+        else:
+            card.metric(METRIC_LABELS.get(name, name), f"{mean:.4f} ± {spread:.4f}")
 if any(value is None for value in test.values()):
     st.caption("n/a: not defined on this test split (for example ROC AUC when the test rows hold one class).")
 

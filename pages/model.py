@@ -2,6 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from core.modeling import count_params, derive_head, describe_model
+from core.preprocessing import estimate_num_features
 from core.profiling import infer_task
 from core.spec import PRESETS, TRAINING_PRESETS
 from ui.components import require_table
@@ -17,14 +18,7 @@ if frame is None:
 task = state.task or infer_task(frame[state.target])
 features = state.features or [c for c in frame.columns if c != state.target]
 classes = frame[state.target].dropna().astype(str).nunique() if task != "regression" else 0
-# One input per numeric column, one-hot width (capped, plus an 'other' slot) per text column.
-num_inputs = 0
-for name in features:
-    column = frame[name]
-    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        num_inputs += 1
-    elif column.notna().any():
-        num_inputs += min(int(column.nunique()), state.max_categories) + 1
+num_inputs = estimate_num_features(frame, features, state.preprocessing)
 
 preset_col, apply_col = st.columns([3, 1])
 preset = preset_col.selectbox("Start from a preset", list(PRESETS), key="model.preset")
@@ -62,6 +56,6 @@ with summary:
     )
     st.caption(
         f"Output layer and loss come from the task ({task}): {head.units} unit(s), {head.activation}, "
-        f"loss {head.loss}. Input width is estimated from the whole table ({num_inputs} encoded features)."
+        f"loss {head.loss}. Input width: {num_inputs} encoded features (estimated on a sample of rows; training fits on the training rows)."
     )
 st.page_link("pages/train.py", label="Next: train it", icon=":material/model_training:")

@@ -3,8 +3,9 @@ import streamlit as st
 from pydantic import ValidationError
 
 from core.errors import AppError, SpecError
-from core.spec import DataSpec, PreprocessingSpec, RunSpec, TrainingSpec, format_validation_error, parse_spec
-from ui.components import pick_run, require_table, show_error, visible_runs
+from core.quality import assess_quality
+from core.spec import TrainingSpec, format_validation_error, parse_spec
+from ui.components import cached_profile, pick_run, require_table, show_error, visible_runs
 from ui.live_run import live_run
 from ui.services import job_manager, run_store
 from ui.state import get_state
@@ -38,17 +39,20 @@ if frame is not None:
         batch_size = second.number_input("Batch size", 1, 65536, t.batch_size, key="train.batch_size")
         epochs = second.number_input("Epochs", 1, 10000, t.epochs, key="train.epochs")
         seed = second.number_input("Random seed", 0, 2**31 - 1, state.seed, key="train.seed")
-        validation_fraction = third.slider(
-            "Validation fraction", 0.05, 0.4, state.validation_fraction, step=0.05, key="train.validation_fraction"
-        )
-        test_fraction = third.slider(
-            "Test fraction", 0.05, 0.4, state.test_fraction, step=0.05, key="train.test_fraction"
-        )
         early_stopping = third.toggle("Early stopping", t.early_stopping, key="train.early_stopping")
         patience, restore = t.patience, t.restore_best_weights
         if early_stopping:
             patience = third.number_input("Patience (epochs)", 1, 1000, t.patience, key="train.patience")
             restore = third.checkbox("Restore best weights", t.restore_best_weights, key="train.restore")
+        class_weight = t.class_weight
+        if (state.task or "") != "regression":
+            class_weight = first.selectbox(
+                "Class weights",
+                ["none", "balanced"],
+                index=["none", "balanced"].index(t.class_weight),
+                key="train.class_weight",
+                help="balanced: rare classes count more in the loss (weights from the training rows).",
+            )
     spec = None
     try:
         state.training = TrainingSpec(
@@ -61,21 +65,10 @@ if frame is not None:
             early_stopping=bool(early_stopping),
             patience=int(patience),
             restore_best_weights=bool(restore),
+            class_weight=class_weight,
         )
-        state.seed, state.test_fraction, state.validation_fraction = int(seed), test_fraction, validation_fraction
-        spec = RunSpec(
-            data=DataSpec(
-                target=state.target,
-                features=tuple(state.features or ()),
-                task=state.task,
-                test_fraction=test_fraction,
-                validation_fraction=validation_fraction,
-                seed=int(seed),
-            ),
-            preprocessing=PreprocessingSpec(max_categories=state.max_categories),
-            model=state.model_spec(),
-            training=state.training,
-        )
+        state.seed = int(seed)
+        spec = state.run_spec()
     except ValidationError as error:
         show_error(SpecError("These settings cannot be used: " + format_validation_error(error)))
 
@@ -88,16 +81,7 @@ if frame is not None:
         imported = st.file_uploader("Import a spec.json", type=["json"], key="train.import_spec")
         if imported is not None and st.session_state.get("train.imported") != imported.file_id:
             try:
-                loaded = parse_spec(imported.getvalue())
-                state.set_model(loaded.model)
-                state.training = loaded.training
-                state.target, state.task = loaded.data.target, loaded.data.task
-                state.features = list(loaded.data.features) or None
-                state.seed = loaded.data.seed
-                state.test_fraction, state.validation_fraction = (
-                    loaded.data.test_fraction,
-                    loaded.data.validation_fraction,
-                )
+                state.apply_spec(parse_spec(imported.getvalue()))
                 st.session_state["train.imported"] = imported.file_id
                 for key in [k for k in st.session_state if str(k).startswith("train.") and k != "train.imported"]:
                     del st.session_state[key]
@@ -105,7 +89,21 @@ if frame is not None:
             except AppError as error:
                 show_error(error)
 
-    if st.button("Train", icon=":material/play_arrow:", type="primary", disabled=spec is None, key="train.start"):
+    blocking = []
+    if spec is not None:
+        blocking = [f for f in assess_quality(frame, spec, profile=cached_profile(state, frame, state.target))
+                    if f.severity == "error"]  # fmt: skip
+    for finding in blocking:
+        st.error(finding.message, icon=":material/block:")
+    if blocking:
+        st.page_link("pages/prepare.py", label="Fix it on the Prepare page", icon=":material/tune:")
+    if st.button(
+        "Train",
+        icon=":material/play_arrow:",
+        type="primary",
+        disabled=spec is None or bool(blocking),
+        key="train.start",
+    ):
         try:
             run_id = store.create_run(spec, frame, source_name=state.table_name or "table", owner=state.owner)
             job_manager().submit(run_id)

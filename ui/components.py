@@ -81,3 +81,15 @@ def format_seconds(seconds: float | None) -> str:
     seconds = int(round(seconds))
     minutes, seconds = divmod(seconds, 60)
     return f"{minutes}:{seconds:02d}" if minutes else f"{seconds} s"
+
+
+def cached_profile(state: AppState, frame, target: str | None):
+    """The table's profile, computed once per table and target in this session."""
+    from core.profiling import profile_frame
+
+    key = (state.table_key, target)
+    cache = st.session_state.setdefault("profile.cache", {})
+    if key not in cache:
+        cache.clear()
+        cache[key] = profile_frame(frame, target)
+    return cache[key]

@@ -36,7 +36,9 @@ def _render(store: RunStore, run_id: str) -> bool:
             "Stop", icon=":material/stop:", key=f"train.stop.{run_id}", type="secondary", width="stretch"
         ):
             job_manager().stop(run_id)
-            st.toast("Stopping… the best weights so far are kept.")
+            st.toast(
+                "Stopping… the best weights so far are kept (during cross-validation: the main model and the folds done)."
+            )
     if state == "queued":
         position = job_manager().queue_position(run_id)
         if position:
@@ -45,10 +47,11 @@ def _render(store: RunStore, run_id: str) -> bool:
     if status.get("device"):
         st.caption(f"Device: {status['device']}")
     if progress and state in {"running", "queued"}:
+        fold = f"Fold {progress['fold']}/{progress['folds']} · " if progress.get("phase") == "cross_validation" else ""
         st.progress(
             float(progress.get("fraction", 0.0)),
             text=(
-                f"Epoch {progress['epoch']}/{progress['epochs']} · batch {progress['batch']}/"
+                fold + f"Epoch {progress['epoch']}/{progress['epochs']} · batch {progress['batch']}/"
                 f"{progress['steps_per_epoch']} · elapsed {format_seconds(progress.get('elapsed_s'))} · "
                 f"ETA {format_seconds(progress.get('eta_s'))}"
             ),

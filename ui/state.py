@@ -17,7 +17,7 @@ import streamlit as st
 from core.config import Settings
 from core.errors import AppError, DataError
 from core.run_store import to_parquet, write_atomic
-from core.spec import ModelSpec, Task, TrainingSpec
+from core.spec import DataSpec, ModelSpec, PreprocessingSpec, RunSpec, Task, TrainingSpec
 
 STATE_KEY = "layerlab"
 _TOKEN_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
@@ -45,7 +45,10 @@ class AppState:
     test_fraction: float = 0.2
     validation_fraction: float = 0.1
     seed: int = 42
-    max_categories: int = 50
+    preprocessing: PreprocessingSpec = field(default_factory=PreprocessingSpec)
+    group_column: str | None = None
+    drop_duplicates: bool = False
+    cross_validation_folds: int = 0
     run_id: str | None = None
     frame_cache: pd.DataFrame | None = None
 
@@ -54,6 +57,40 @@ class AppState:
 
     def set_model(self, spec: ModelSpec) -> None:
         self.layers = [Layer(uid=secrets.token_hex(4), spec=layer) for layer in spec.layers]
+
+    def run_spec(self) -> RunSpec:
+        """The spec being edited; raises pydantic's ValidationError when a setting is invalid."""
+        return RunSpec(
+            data=DataSpec(
+                target=self.target,
+                features=tuple(self.features or ()),
+                task=self.task,
+                test_fraction=self.test_fraction,
+                validation_fraction=self.validation_fraction,
+                seed=self.seed,
+                group_column=self.group_column,
+                drop_duplicates=self.drop_duplicates,
+                cross_validation_folds=self.cross_validation_folds,
+            ),
+            preprocessing=self.preprocessing,
+            model=self.model_spec(),
+            training=self.training,
+        )
+
+    def apply_spec(self, spec: RunSpec) -> None:
+        """Load a spec (imported, restored after a refresh, or with a quality fix applied) into the editor."""
+        data = spec.data
+        self.target, self.task, self.features = data.target, data.task, list(data.features) or None
+        self.test_fraction, self.validation_fraction, self.seed = (
+            data.test_fraction,
+            data.validation_fraction,
+            data.seed,
+        )
+        self.group_column, self.drop_duplicates = data.group_column, data.drop_duplicates
+        self.cross_validation_folds = data.cross_validation_folds
+        self.preprocessing = spec.preprocessing
+        self.set_model(spec.model)
+        self.training = spec.training
 
 
 def _valid_token(value: str | None, length: int | None = None) -> bool:
@@ -101,6 +138,7 @@ def store_table(settings: Settings, state: AppState, frame: pd.DataFrame, name: 
     state.table_key, state.table_name, state.table_notes = key, name, notes
     state.frame_cache = safe
     state.target, state.task, state.features = None, None, None
+    state.preprocessing, state.group_column, state.drop_duplicates = PreprocessingSpec(), None, False
 
 
 def current_table(settings: Settings, state: AppState) -> pd.DataFrame | None:
@@ -123,13 +161,4 @@ def _restore_spec(state: AppState, run_id: str) -> None:
         spec = run_store().spec(run_id)
     except (AppError, OSError, ValueError):
         return
-    state.target, state.task = spec.data.target, spec.data.task
-    state.features = list(spec.data.features) or None
-    state.test_fraction, state.validation_fraction, state.seed = (
-        spec.data.test_fraction,
-        spec.data.validation_fraction,
-        spec.data.seed,
-    )
-    state.max_categories = spec.preprocessing.max_categories
-    state.set_model(spec.model)
-    state.training = spec.training
+    state.apply_spec(spec)

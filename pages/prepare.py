@@ -1,0 +1,81 @@
+import streamlit as st
+from pydantic import ValidationError
+
+from core.errors import AppError, SpecError
+from core.quality import apply_fix, assess_quality
+from core.spec import format_validation_error
+from ui.components import cached_profile, require_table, show_error
+from ui.preprocessing_editor import preprocessing_editor
+from ui.profile_view import render_findings
+from ui.state import get_state
+
+state = get_state()
+st.title("Prepare")
+st.write(
+    "Check the data before training, choose how each column is prepared, and how rows are split. "
+    "Everything here is fitted on the training rows only and travels inside the downloaded model."
+)
+frame = require_table(state)
+if frame is None:
+    st.stop()
+
+st.subheader("Data quality")
+try:
+    spec = state.run_spec()
+    findings = assess_quality(frame, spec, profile=cached_profile(state, frame, state.target))
+except ValidationError as error:
+    show_error(SpecError("The current settings are not valid: " + format_validation_error(error)))
+    st.stop()
+except AppError as error:
+    show_error(error)
+    st.stop()
+if not findings:
+    st.success("No problems found: no ID-like, constant or leaking columns, no duplicates, no mixed types.")
+fix = render_findings(findings)
+if fix is not None:
+    state.apply_spec(apply_fix(spec, fix))
+    st.rerun()
+
+st.subheader("Columns")
+st.caption(
+    "auto follows the column's type (shown as 'detected'). Missing values: auto = median for numbers, most "
+    "frequent for categories. Scaling auto = standard. Categories: one-hot over the most frequent values plus "
+    "an 'other' slot, or ordinal with your order. Dates become year, month, day, weekday and hour."
+)
+features = state.features or [c for c in frame.columns if c != state.target]
+edited = preprocessing_editor(
+    frame, features, state.preprocessing, key=f"prepare.columns.{state.table_key}.{state.target}"
+)
+if edited != state.preprocessing:
+    state.preprocessing = edited
+    st.rerun()
+
+st.subheader("Splits")
+left, middle, right = st.columns(3)
+state.validation_fraction = left.slider(
+    "Validation fraction", 0.05, 0.4, state.validation_fraction, step=0.05, key="prepare.validation_fraction",
+    help="Rows watched during training (curves, early stopping).",
+)  # fmt: skip
+state.test_fraction = left.slider(
+    "Test fraction", 0.05, 0.4, state.test_fraction, step=0.05, key="prepare.test_fraction",
+    help="Rows held out until the end: the honest score on the Evaluate page.",
+)  # fmt: skip
+group_options = [None] + [c for c in frame.columns if c != state.target]
+state.group_column = middle.selectbox(
+    "Group column",
+    group_options,
+    index=group_options.index(state.group_column) if state.group_column in group_options else 0,
+    format_func=lambda c: "none" if c is None else c,
+    key="prepare.group_column",
+    help="Rows with the same value (a customer, a patient) stay on one side of every split.",
+)
+state.drop_duplicates = middle.checkbox(
+    "Remove duplicate rows", state.drop_duplicates, key="prepare.drop_duplicates",
+    help="Identical rows on both sides of the split make the test score look better than it is.",
+)  # fmt: skip
+folds = right.number_input(
+    "Cross-validation folds (0 = off)", 0, 20, state.cross_validation_folds, key="prepare.folds",
+    help="k ≥ 2 also trains k models on k folds and reports the mean ± std of every metric.",
+)  # fmt: skip
+state.cross_validation_folds = 0 if folds == 1 else int(folds)
+st.page_link("pages/model.py", label="Next: build the model", icon=":material/layers:")

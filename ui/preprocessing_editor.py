@@ -1,0 +1,95 @@
+"""The per-column preprocessing form: one row per column, one cell per choice (a table-like form)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+from pydantic import ValidationError
+
+from core.errors import SpecError
+from core.preprocessing import resolve_kind
+from core.spec import ColumnSpec, PreprocessingSpec, format_validation_error
+from ui.components import show_error
+
+AUTO = "auto"
+CHOICES = {
+    "role": ["feature", "ignore"],
+    "kind": ["auto", "numeric", "categorical", "datetime"],
+    "missing": ["auto", "median", "mean", "most_frequent", "constant", "drop_rows"],
+    "outliers": ["none", "clip_iqr", "clip_zscore"],
+    "scaling": ["auto", "standard", "minmax", "robust", "log1p", "none"],
+    "encoding": ["auto", "one_hot", "ordinal"],
+}
+DEFAULT = ColumnSpec(name="-")
+
+
+def _rows(frame: pd.DataFrame, columns: list[str], spec: PreprocessingSpec) -> pd.DataFrame:
+    rows = []
+    for name in columns:
+        column = spec.column(name)
+        rows.append(
+            {
+                "column": name,
+                "detected": resolve_kind(frame[name], ColumnSpec(name=name)),
+                "role": column.role,
+                "kind": column.kind,
+                "missing": column.missing,
+                "fill value": "" if column.fill_value is None else str(column.fill_value),
+                "missing flag": column.missing_indicator,
+                "outliers": column.outliers,
+                "scaling": column.scaling,
+                "encoding": column.encoding,
+                "max categories": column.max_categories,
+                "order (ordinal)": ", ".join(column.order),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _column_spec(row: pd.Series) -> ColumnSpec:
+    fill = str(row["fill value"]).strip() if pd.notna(row["fill value"]) else ""
+    if fill and row["kind"] != "categorical" and row["detected"] != "categorical":
+        try:
+            fill = float(fill)
+        except ValueError:
+            pass
+    max_categories = row["max categories"]
+    return ColumnSpec(
+        name=row["column"],
+        role=row["role"],
+        kind=row["kind"],
+        missing=row["missing"],
+        fill_value=fill if fill != "" else None,
+        missing_indicator=bool(row["missing flag"]),
+        outliers=row["outliers"],
+        scaling=row["scaling"],
+        encoding=row["encoding"],
+        max_categories=None if pd.isna(max_categories) else int(max_categories),
+        order=tuple(part.strip() for part in str(row["order (ordinal)"] or "").split(",") if part.strip()),
+    )
+
+
+def preprocessing_editor(frame: pd.DataFrame, columns: list[str], spec: PreprocessingSpec, *, key: str):
+    """Returns the edited PreprocessingSpec (unchanged when an edit is invalid, with the reason shown)."""
+    config = {
+        "column": st.column_config.TextColumn("column", disabled=True),
+        "detected": st.column_config.TextColumn("detected", disabled=True, help="What 'auto' means for this column."),
+        "fill value": st.column_config.TextColumn("fill value", help="Used when missing = constant."),
+        "missing flag": st.column_config.CheckboxColumn("missing flag", help="Add a 0/1 'was missing' input."),
+        "max categories": st.column_config.NumberColumn("max categories", min_value=1, max_value=1000, step=1),
+        "order (ordinal)": st.column_config.TextColumn(
+            "order (ordinal)", help="Categories from lowest to highest, separated by commas (e.g. Fair, Good, Ideal)."
+        ),
+    }
+    for name, options in CHOICES.items():
+        config[name] = st.column_config.SelectboxColumn(name, options=options, required=True)
+    edited = st.data_editor(
+        _rows(frame, columns, spec), column_config=config, hide_index=True, width="stretch", key=key
+    )
+    try:
+        chosen = [_column_spec(row) for _, row in edited.iterrows()]
+        changed = tuple(c for c in chosen if c.model_dump(exclude={"name"}) != DEFAULT.model_dump(exclude={"name"}))
+        return PreprocessingSpec(max_categories=spec.max_categories, columns=changed)
+    except ValidationError as error:
+        show_error(SpecError("That preprocessing choice cannot be used: " + format_validation_error(error)))
+        return spec

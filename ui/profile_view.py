@@ -1,0 +1,178 @@
+"""Show a table profile and its data-quality findings (the figures and widgets only; the logic lives in
+`core.profiling` and `core.quality`)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.profiling import ASSOCIATION_EXPLANATION, ColumnProfile, Histogram, TableProfile, TargetProfile
+from core.quality import Finding, Fix
+
+BAR_COLOR = "#1f77b4"
+KIND_LABELS = {
+    "numeric": "numbers",
+    "categorical": "categories",
+    "boolean": "true/false",
+    "datetime": "dates",
+    "text": "free text",
+    "id": "identifier",
+    "empty": "empty",
+}
+_SEVERITY_ICONS = {"error": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
+
+
+def _kind_label(column: ColumnProfile) -> str:
+    label = KIND_LABELS.get(column.kind, column.kind)
+    if column.mixed:
+        label += " (mixed with text)" if column.kind == "numeric" else " (some numbers)"
+    elif column.kind == "numeric" and column.treated_as == "categorical":
+        label += " (stored as text)"
+    return label
+
+
+def profile_rows(profile: TableProfile) -> pd.DataFrame:
+    """The overview table: one row per column."""
+    target = profile.target.name if profile.target is not None else None
+    return pd.DataFrame(
+        [
+            {
+                "column": column.name + (" (target)" if column.name == target else ""),
+                "kind": _kind_label(column),
+                "missing %": round(100 * column.missing_fraction, 1),
+                "distinct": column.num_distinct,
+                "association with target": column.association,
+                "example": column.example,
+            }
+            for column in profile.columns
+        ]
+    )
+
+
+def _layout(figure: go.Figure, x_title: str) -> go.Figure:
+    figure.update_layout(
+        height=280,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis_title=x_title,
+        yaxis_title="rows",
+        bargap=0.05,
+        showlegend=False,
+    )
+    return figure
+
+
+def histogram_figure(histogram: Histogram, x_title: str) -> go.Figure:
+    edges = histogram.edges
+    centres = [(low + high) / 2 for low, high in zip(edges[:-1], edges[1:], strict=True)]
+    widths = [high - low for low, high in zip(edges[:-1], edges[1:], strict=True)]
+    ranges = [f"{low:.4g} to {high:.4g}" for low, high in zip(edges[:-1], edges[1:], strict=True)]
+    bar = go.Bar(
+        x=centres,
+        y=list(histogram.counts),
+        width=widths,
+        customdata=ranges,
+        marker_color=BAR_COLOR,
+        hovertemplate="%{customdata}<br>%{y:,} rows<extra></extra>",
+    )
+    return _layout(go.Figure(bar), x_title)
+
+
+def top_values_figure(pairs: tuple[tuple[str, int], ...], x_title: str) -> go.Figure:
+    labels = [value if len(value) <= 30 else value[:29] + "…" for value, _ in pairs]
+    bar = go.Bar(
+        x=labels,
+        y=[count for _, count in pairs],
+        marker_color=BAR_COLOR,
+        hovertemplate="%{x}<br>%{y:,} rows<extra></extra>",
+    )
+    figure = _layout(go.Figure(bar), x_title)
+    figure.update_xaxes(type="category")
+    return figure
+
+
+def _column_chart(column: ColumnProfile) -> go.Figure | None:
+    if column.histogram is not None:
+        return histogram_figure(column.histogram, column.name)
+    if column.top_values:
+        return top_values_figure(column.top_values, f"{column.name} (most frequent values)")
+    return None
+
+
+def _render_target(target: TargetProfile, key: str) -> None:
+    st.markdown(f"**Target: {target.name}**")
+    if target.problem:
+        st.error(target.problem, icon=":material/error:")
+        return
+    if target.class_counts:
+        total = sum(count for _, count in target.class_counts)
+        shown = ", ".join(f"{name}: {count:,} ({count / max(total, 1):.0%})" for name, count in target.class_counts[:5])
+        st.caption(f"{target.task} · {target.num_distinct:,} classes · {shown}")
+        st.plotly_chart(top_values_figure(target.class_counts, target.name), width="stretch", key=f"{key}.target")
+    elif target.histogram is not None:
+        st.caption(f"{target.task} · {target.num_distinct:,} distinct values")
+        st.plotly_chart(histogram_figure(target.histogram, target.name), width="stretch", key=f"{key}.target")
+    if target.missing_count:
+        st.caption(f"{target.missing_count:,} rows have no target value; training leaves them out.")
+
+
+def render_profile(profile: TableProfile, *, key: str = "profile") -> None:
+    """The column overview, a chart of one chosen column, and the target's class balance or histogram."""
+    if profile.sampled_rows is not None:
+        st.caption(
+            f":material/info: Profiled on a sample of {profile.sampled_rows:,} of {profile.num_rows:,} rows "
+            "(missing values counted on all rows)."
+        )
+    st.dataframe(
+        profile_rows(profile),
+        width="stretch",
+        hide_index=True,
+        column_config={
+            "association with target": st.column_config.ProgressColumn(
+                "association with target",
+                help=ASSOCIATION_EXPLANATION,
+                min_value=0.0,
+                max_value=1.0,
+                format="%.2f",
+            ),
+            "missing %": st.column_config.NumberColumn(format="%.1f"),
+        },
+    )
+    if profile.target is not None and profile.association_rows:
+        st.caption(f"Association measured on {profile.association_rows:,} rows. {ASSOCIATION_EXPLANATION}")
+    names = [column.name for column in profile.columns]
+    if not names:
+        return
+    left, right = st.columns(2)
+    with left:
+        chosen = st.selectbox("Show column", names, key=f"{key}.column")
+        column = profile.columns[names.index(chosen)]
+        figure = _column_chart(column)
+        if figure is None:
+            st.caption("This column has no values to show.")
+        else:
+            st.plotly_chart(figure, width="stretch", key=f"{key}.chart")
+        if column.mixed:
+            st.caption(
+                f"{column.mixed_count:,} values are not numbers, for example: "
+                + ", ".join(f"`{value}`" for value in column.mixed_examples)
+            )
+    with right:
+        if profile.target is not None:
+            _render_target(profile.target, key)
+
+
+def render_findings(findings: list[Finding], *, key: str = "quality") -> Fix | None:
+    """Each finding as an error, warning or info box with its one-click fix; returns the fix clicked, if any."""
+    if not findings:
+        st.success("No data problems found.", icon=":material/check_circle:")
+        return None
+    clicked = None
+    for index, finding in enumerate(findings):
+        box = {"error": st.error, "warning": st.warning, "info": st.info}[finding.severity]
+        box(finding.message, icon=_SEVERITY_ICONS[finding.severity])
+        if finding.fix is not None:
+            button_key = f"{key}.fix.{index}.{finding.kind}.{finding.column}"
+            if st.button(finding.fix.label, key=button_key, icon=":material/build:"):
+                clicked = finding.fix
+    return clicked
