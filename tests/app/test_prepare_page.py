@@ -1,0 +1,61 @@
+"""The Prepare page: the quality gate's one-click fixes and the per-column form change what is trained."""
+
+import numpy as np
+import pandas as pd
+from streamlit.testing.v1 import AppTest
+
+from tests.app.test_pages import APP, RUN_TIMEOUT_S, texts, wait_for_run
+
+
+def upload(at: AppTest, frame: pd.DataFrame, name: str = "leaky.csv") -> None:
+    at.run()
+    at.radio(key="data.source").set_value("Upload a file").run()
+    at.file_uploader(key="data.upload").set_value((name, frame.to_csv(index=False).encode(), "text/csv"))
+    at.run()
+    assert not at.exception, at.exception
+
+
+def leaky_frame(rows: int = 600) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=rows)
+    label = np.where(x + rng.normal(0, 1, rows) > 0, "yes", "no")
+    return pd.DataFrame({"x": x, "noise": rng.normal(size=rows), "outcome_code": label, "label": label})
+
+
+def test_leak_is_flagged_and_one_click_ignores_the_column_for_training(app_env):
+    at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
+    upload(at, leaky_frame())
+    at.switch_page("pages/prepare.py").run()
+    assert not at.exception, at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "outcome_code" in warnings
+    fix = next(b for b in at.button if "outcome_code" in str(b.label) and "Ignore" in str(b.label))
+    fix.click().run()
+    assert not at.exception, at.exception
+    assert "outcome_code" not in " ".join(w.value for w in at.warning)
+    spec = at.session_state["layerlab"].run_spec()
+    assert spec.preprocessing.column("outcome_code").role == "ignore"
+
+    at.switch_page("pages/train.py").run()
+    at.number_input(key="train.epochs").set_value(2)
+    at.button(key="train.start").click().run()
+    assert wait_for_run(at) == "finished"
+    run_id = at.session_state["layerlab"].run_id
+    from ui.services import run_store
+
+    assert "outcome_code" not in run_store().metrics(run_id)["features"]
+    assert run_store().metrics(run_id)["test"]["accuracy"] < 0.95  # the honest score, not the leaked one
+
+
+def test_column_form_choices_reach_the_spec(app_env):
+    at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
+    upload(at, leaky_frame(), "plain.csv")
+    at.switch_page("pages/prepare.py").run()
+    assert not at.exception, at.exception
+    assert "Columns" in [h.value for h in at.subheader]
+    at.checkbox(key="prepare.drop_duplicates").check().run()
+    at.number_input(key="prepare.folds").set_value(3).run()
+    spec = at.session_state["layerlab"].run_spec()
+    assert spec.data.drop_duplicates is True
+    assert spec.data.cross_validation_folds == 3
+    assert "fitted on the training rows only" in texts(at)
