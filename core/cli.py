@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _train(args) -> dict:
     from core.config import load_settings
+    from core.quality import assess_quality
     from core.run_store import RunStore
     from core.spec import DataSpec, RunSpec, parse_spec
     from core.tables import TableLimits, load_table_file
@@ -57,6 +58,14 @@ def _train(args) -> dict:
         spec = RunSpec(data=DataSpec(target=args.target))
     else:
         raise AppError("No target column given. Expected --target COLUMN or a --spec file that names one.")
+    # The same gate as the Train page: errors refuse with the same messages; warnings go to stderr.
+    findings = assess_quality(table, spec)
+    errors = [finding.message for finding in findings if finding.severity == "error"]
+    if errors:
+        raise AppError(" ".join(errors))
+    for finding in findings:
+        if finding.severity == "warning":
+            print(f"layerlab: warning: {finding.message}", file=sys.stderr)
     store = RunStore(Path(args.out) if args.out else settings.runs_dir)
     run_id = store.create_run(spec, table, source_name=Path(args.data).name)
     status = run_job(store, run_id)

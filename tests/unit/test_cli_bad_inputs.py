@@ -53,3 +53,22 @@ def test_cli_single_class_target_says_what_to_do(tmp_path, capsys):
     _, err = capsys.readouterr()
     assert code == 2
     assert "two different values" in err
+
+
+@pytest.mark.skipif(not table_files(), reason="../shared/bad_inputs is not present")
+def test_cli_refuses_with_the_same_message_as_the_train_page(tmp_path, capsys):
+    from core.quality import assess_quality
+    from core.spec import DataSpec, RunSpec
+
+    path = BAD_INPUTS / "csv" / "05_single_class_target.csv"
+    frame = load_table_file(path).frame
+    target = str(frame.columns[-1])
+    page_errors = [
+        f.message for f in assess_quality(frame, RunSpec(data=DataSpec(target=target))) if f.severity == "error"
+    ]
+    assert page_errors
+    code = main(["train", str(path), "--target", target, "--out", str(tmp_path)])
+    _, err = capsys.readouterr()
+    assert code == 2
+    for message in page_errors:
+        assert message in err
