@@ -36,13 +36,23 @@ class LayerRow:
     details: str
 
 
-def describe_model(spec: ModelSpec, num_inputs: int, task: Task, num_classes: int = 0) -> list[LayerRow]:
+def describe_model(
+    spec: ModelSpec, num_inputs: int, task: Task, num_classes: int = 0, embeddings: tuple = ()
+) -> list[LayerRow]:
     """The network as Keras' `model.summary()` would list it, computed without importing Keras.
 
     Lets the Model page update instantly; `tests/unit/test_modeling.py` checks it against Keras.
     """
     rows = [LayerRow("inputs", "InputLayer", f"(None, {num_inputs})", 0, f"{num_inputs} encoded features")]
     width = num_inputs
+    for position, slot in enumerate(embeddings, start=1):
+        rows.append(
+            LayerRow(
+                f"embedding_{position}", "Embedding", f"(None, {slot.output_dim})", slot.input_dim * slot.output_dim,
+                f"{slot.name}: {slot.input_dim} categories → {slot.output_dim} numbers",
+            )
+        )  # fmt: skip
+        width += slot.output_dim - 1
     for position, layer in enumerate(spec.layers, start=1):
         name = _layer_name(position, layer)
         if isinstance(layer, DenseLayer):
@@ -73,12 +83,16 @@ def _layer_name(position: int, layer) -> str:
     return f"hidden_{position}_{layer.kind}"
 
 
-def build_model(spec: ModelSpec, num_inputs: int, task: Task, num_classes: int = 0):
-    """A functional Keras model from encoded features (float32, shape (None, num_inputs)) to the task's output."""
+def build_model(spec: ModelSpec, num_inputs: int, task: Task, num_classes: int = 0, embeddings: tuple = ()):
+    """A functional Keras model from encoded features (float32, shape (None, num_inputs)) to the task's output.
+
+    `embeddings` (from `PreprocessingState.embeddings()`) name the matrix columns that hold category indices:
+    each is taken out, looked up in its own learned `Embedding` table and joined to the other inputs.
+    """
     import keras
 
     inputs = keras.Input(shape=(num_inputs,), name="inputs")
-    x = inputs
+    x = _embed(inputs, num_inputs, embeddings) if embeddings else inputs
     for position, layer in enumerate(spec.layers, start=1):
         name = _layer_name(position, layer)
         if isinstance(layer, DenseLayer):
@@ -95,6 +109,20 @@ def build_model(spec: ModelSpec, num_inputs: int, task: Task, num_classes: int =
     head = derive_head(task, num_classes)
     outputs = keras.layers.Dense(head.units, activation=head.activation, name="output")(x)
     return keras.Model(inputs, outputs, name="layerlab_network")
+
+
+def _embed(inputs, num_inputs: int, embeddings: tuple):
+    import keras
+    from keras import ops
+
+    embedded = {slot.position for slot in embeddings}
+    plain = [i for i in range(num_inputs) if i not in embedded]
+    parts = [ops.take(inputs, plain, axis=1)] if plain else []
+    for position, slot in enumerate(embeddings, start=1):
+        index = ops.cast(ops.take(inputs, [slot.position], axis=1), "int32")
+        vectors = keras.layers.Embedding(slot.input_dim, slot.output_dim, name=f"embedding_{position}")(index)
+        parts.append(keras.layers.Reshape((slot.output_dim,), name=f"embedding_{position}_flat")(vectors))
+    return parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="embedded_inputs")(parts)
 
 
 def make_optimizer(spec: TrainingSpec):

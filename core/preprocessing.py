@@ -31,6 +31,7 @@ MISSING_TOKENS: tuple[str, ...] = (
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 DATETIME_PARTS: tuple[str, ...] = ("year", "month", "day", "weekday", "hour")
+EMBEDDING_MAX_CATEGORIES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +59,12 @@ class CategoricalColumn:
     unseen = 0.5. Missing values become `fill` (the most frequent value, or a constant)."""
 
     name: str
-    vocabulary: tuple[str, ...]  # one_hot: most frequent first; ordinal: the user's order
+    vocabulary: tuple[str, ...]  # one_hot / embedding: most frequent first; ordinal: the user's order
     most_frequent: str | None
     encoding: str = "one_hot"
     fill: str | None = None
     indicator: bool = False
+    embedding_dim: int = 0
     kind: str = "categorical"
 
     @property
@@ -72,6 +74,10 @@ class CategoricalColumn:
     @property
     def encoded_width(self) -> int:
         return len(self.vocabulary) + 1 if self.encoding == "one_hot" else 1
+
+    @property
+    def embedding_input_dim(self) -> int:
+        return len(self.vocabulary) + 1
 
     @property
     def width(self) -> int:
@@ -93,6 +99,10 @@ class CategoricalColumn:
         out = np.zeros((len(positions), self.width), dtype="float32")
         if self.encoding == "one_hot":
             out[np.arange(len(positions)), positions + 1] = 1.0
+        elif self.encoding == "embedding":
+            # The row index of the learned table (0 = other/unseen), carried as an exact float; the network
+            # takes this column out of the matrix and looks it up (core.modeling.build_model).
+            out[:, 0] = positions + 1
         else:
             span = max(len(self.vocabulary) - 1, 1)
             out[:, 0] = np.where(positions >= 0, positions / span, 0.5)
@@ -118,6 +128,18 @@ class DatetimeColumn:
 
 
 ColumnEncoder = NumericColumn | CategoricalColumn | DatetimeColumn
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingSlot:
+    """One embedded column: its index sits at `position` of the encoded matrix."""
+
+    name: str
+    position: int
+    input_dim: int
+    output_dim: int
+
+
 _ENCODERS = {"numeric": NumericColumn, "categorical": CategoricalColumn, "datetime": DatetimeColumn}
 
 
@@ -142,11 +164,22 @@ class PreprocessingState:
             elif column.encoding == "one_hot":
                 names.append(f"{column.name}=<other>")
                 names.extend(f"{column.name}={value}" for value in column.vocabulary)
+            elif column.encoding == "embedding":
+                names.append(f"{column.name} (embedding index)")
             else:
                 names.append(f"{column.name} (ordinal)")
             if column.indicator:
                 names.append(f"{column.name} is missing")
         return names
+
+    def embeddings(self) -> tuple[EmbeddingSlot, ...]:
+        """Where the embedding indices sit in the encoded matrix, for the network builder."""
+        slots, position = [], 0
+        for column in self.columns:
+            if isinstance(column, CategoricalColumn) and column.encoding == "embedding":
+                slots.append(EmbeddingSlot(column.name, position, column.embedding_input_dim, column.embedding_dim))
+            position += column.width
+        return tuple(slots)
 
     def to_json(self) -> str:
         return json.dumps({"columns": [asdict(c) for c in self.columns]}, indent=2, ensure_ascii=False)
@@ -298,6 +331,15 @@ def _fit_categorical(name: str, series: pd.Series, column: ColumnSpec, max_categ
         return CategoricalColumn(
             name, vocabulary, most_frequent, encoding="ordinal", fill=fill, indicator=column.missing_indicator
         )
+    if column.encoding == "embedding":
+        # Embeddings scale to many categories; keep every value seen at least twice (up to 10,000).
+        limit = column.max_categories or EMBEDDING_MAX_CATEGORIES
+        kept = tuple(value for value in ordered[:limit] if counts[value] >= 2) or tuple(ordered[:1])
+        dim = column.embedding_dim or int(min(32, max(2, round(1.6 * (len(kept) + 1) ** 0.56))))
+        return CategoricalColumn(
+            name, kept, most_frequent, encoding="embedding", fill=fill, indicator=column.missing_indicator,
+            embedding_dim=dim,
+        )  # fmt: skip
     limit = column.max_categories or max_categories
     return CategoricalColumn(name, tuple(ordered[:limit]), most_frequent, fill=fill, indicator=column.missing_indicator)
 
@@ -387,11 +429,11 @@ def _transform_column(column: ColumnEncoder, series: pd.Series) -> np.ndarray:
     return column.encode_values(text.tolist(), missing=is_missing)
 
 
-def estimate_num_features(frame: pd.DataFrame, features: list[str], spec: PreprocessingSpec) -> int:
-    """Width of the encoded input, from a fit on a sample (the Model page's summary; training refits)."""
+def estimate_preprocessing(frame: pd.DataFrame, features: list[str], spec: PreprocessingSpec) -> PreprocessingState:
+    """The encoding fitted on a sample of rows (the Model page's summary; training refits on training rows)."""
     used = [name for name in features if spec.column(name).role != "ignore" and frame[name].notna().any()]
     sample = frame[used].sample(min(len(frame), 5000), random_state=0) if len(frame) else frame[used]
     try:
-        return fit_preprocessing(sample, used, max_categories=spec.max_categories, spec=spec).num_features
+        return fit_preprocessing(sample, used, max_categories=spec.max_categories, spec=spec)
     except DataError:
-        return len(used)
+        return PreprocessingState(columns=())

@@ -72,7 +72,13 @@ from core.spec import ColumnSpec, PreprocessingSpec, RunSpec, Task
 
 Severity = Literal["error", "warning", "info"]
 FixAction = Literal[
-    "ignore_column", "coerce_numeric", "drop_duplicates", "class_weights", "group_split", "use_datetime"
+    "ignore_column",
+    "coerce_numeric",
+    "drop_duplicates",
+    "class_weights",
+    "group_split",
+    "use_datetime",
+    "use_embedding",
 ]
 
 MIN_ROWS = 20  # as core.datasets.MIN_ROWS: fewer rows cannot be split into training, validation and test
@@ -204,8 +210,8 @@ MESSAGES: dict[str, str] = {
     ),
     "high_cardinality": (
         "'{column}' has {distinct:,} different text values; only the {limit:,} most frequent get their own "
-        "input and the rest ({other_share:.1%} of the rows) go to one 'other' slot. Ignoring the column trains "
-        "without it; alternatively, raise the category limit or group rare values before uploading."
+        "input and the rest ({other_share:.1%} of the rows) go to one 'other' slot. An embedding instead learns a "
+        "small vector for every value seen at least twice; or ignore the column, or raise the category limit."
     ),
     "datetime_text": (
         "'{column}' holds dates written as text, which would be treated as categories (every date its own). "
@@ -235,6 +241,7 @@ MESSAGES: dict[str, str] = {
     "fix_ignore_column": "Ignore column '{column}'",
     "fix_coerce_numeric": "Treat '{column}' as numeric",
     "fix_use_datetime": "Treat '{column}' as a date",
+    "fix_use_embedding": "Learn an embedding for '{column}'",
     "fix_drop_duplicates": "Drop duplicate rows",
     "fix_class_weights": "Use balanced class weights",
     "fix_group_split": "Keep rows of each '{column}' together",
@@ -503,7 +510,7 @@ def _check_column(
         found.append(_finding("datetime_text", name, "info", make_fix("use_datetime", name)))
         return found
     covered = column.kind == "numeric" and choice.kind == "auto"  # by mixed_types / numbers_as_text
-    if kind == "categorical" and choice.encoding != "ordinal" and not covered:
+    if kind == "categorical" and choice.encoding not in {"ordinal", "embedding"} and not covered:
         limit = choice.max_categories or preprocessing.max_categories
         if column.num_distinct > limit:
             other_share = _other_share(frame[name], limit)
@@ -513,7 +520,7 @@ def _check_column(
                     "high_cardinality",
                     name,
                     severity,
-                    ignore,
+                    make_fix("use_embedding", name),
                     distinct=column.num_distinct,
                     limit=limit,
                     other_share=other_share,
@@ -733,6 +740,8 @@ def apply_fix(spec: RunSpec, fix: Fix) -> RunSpec:
         _set_column(data, fix.column, kind="numeric")
     elif fix.action == "use_datetime":
         _set_column(data, fix.column, kind="datetime")
+    elif fix.action == "use_embedding":
+        _set_column(data, fix.column, encoding="embedding")
     elif fix.action == "drop_duplicates":
         data["data"]["drop_duplicates"] = True
     elif fix.action == "class_weights":

@@ -75,7 +75,7 @@ ColumnKind = Literal["auto", "numeric", "categorical", "datetime"]
 MissingStrategy = Literal["auto", "mean", "median", "most_frequent", "constant", "drop_rows"]
 OutlierStrategy = Literal["none", "clip_iqr", "clip_zscore"]
 Scaling = Literal["auto", "standard", "minmax", "robust", "log1p", "none"]
-CategoryEncoding = Literal["auto", "one_hot", "ordinal"]
+CategoryEncoding = Literal["auto", "one_hot", "ordinal", "embedding"]
 
 
 class ColumnSpec(_Spec):
@@ -107,10 +107,14 @@ class ColumnSpec(_Spec):
     encoding: CategoryEncoding = Field(
         default="auto",
         description="one_hot over the most frequent values (+1 'other' slot); ordinal uses `order` (unknown "
-        "values count as the middle of the order). auto = one_hot.",
+        "values count as the middle of the order); embedding learns a small vector per category (for columns "
+        "with many categories: cities, products). auto = one_hot.",
     )
     max_categories: int | None = Field(
         default=None, ge=1, le=1000, description="Most frequent categories kept (one_hot). Empty: the global cap."
+    )
+    embedding_dim: int | None = Field(
+        default=None, ge=1, le=256, description="Size of each learned vector (embedding). Empty: chosen from the count."
     )
     order: tuple[str, ...] = Field(
         default=(), description="Category order for ordinal encoding, lowest first (e.g. Fair, Good, Ideal)."

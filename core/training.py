@@ -314,7 +314,9 @@ def _train_and_predict(
 
     num_classes = len(data.target.classes)
     head = derive_head(data.target.task, num_classes)
-    network = build_model(spec.model, data.x_train.shape[1], data.target.task, num_classes)
+    network = build_model(
+        spec.model, data.x_train.shape[1], data.target.task, num_classes, data.preprocessing.embeddings()
+    )
     batch_size = min(spec.training.batch_size, len(data.x_train))
     steps_per_epoch = math.ceil(len(data.x_train) / batch_size)
     steps_per_execution = choose_steps_per_execution(

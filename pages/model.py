@@ -2,7 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from core.modeling import count_params, derive_head, describe_model
-from core.preprocessing import estimate_num_features
+from core.preprocessing import estimate_preprocessing
 from core.profiling import infer_task
 from core.spec import PRESETS, TRAINING_PRESETS
 from ui.components import require_table
@@ -18,7 +18,8 @@ if frame is None:
 task = state.task or infer_task(frame[state.target])
 features = state.features or [c for c in frame.columns if c != state.target]
 classes = frame[state.target].dropna().astype(str).nunique() if task != "regression" else 0
-num_inputs = estimate_num_features(frame, features, state.preprocessing)
+estimated = estimate_preprocessing(frame, features, state.preprocessing)
+num_inputs = estimated.num_features
 
 preset_col, apply_col = st.columns([3, 1])
 preset = preset_col.selectbox("Start from a preset", list(PRESETS), key="model.preset")
@@ -41,7 +42,7 @@ with editor:
     layer_editor(state)
 with summary:
     head = derive_head(task, classes)
-    rows = describe_model(state.model_spec(), num_inputs, task, classes)
+    rows = describe_model(state.model_spec(), num_inputs, task, classes, estimated.embeddings())
     st.subheader("Summary")
     st.metric("Parameters", f"{count_params(rows):,}")
     st.dataframe(
