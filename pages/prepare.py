@@ -40,7 +40,8 @@ st.subheader("Columns")
 st.caption(
     "auto follows the column's type (shown as 'detected'). Missing values: auto = median for numbers, most "
     "frequent for categories. Scaling auto = standard. Categories: one-hot over the most frequent values plus "
-    "an 'other' slot, or ordinal with your order. Dates become year, month, day, weekday and hour."
+    "an 'other' slot, ordinal with your order, or a learned embedding (for many categories). Dates become "
+    "year, month, day, weekday and hour."
 )
 features = state.features or [c for c in frame.columns if c != state.target]
 edited = preprocessing_editor(

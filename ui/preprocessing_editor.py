@@ -18,7 +18,7 @@ CHOICES = {
     "missing": ["auto", "median", "mean", "most_frequent", "constant", "drop_rows"],
     "outliers": ["none", "clip_iqr", "clip_zscore"],
     "scaling": ["auto", "standard", "minmax", "robust", "log1p", "none"],
-    "encoding": ["auto", "one_hot", "ordinal"],
+    "encoding": ["auto", "one_hot", "ordinal", "embedding"],
 }
 DEFAULT = ColumnSpec(name="-")
 
