@@ -57,7 +57,7 @@ class TargetInfo:
         if self.task == "regression":
             return ((numeric_values(series) - self.mean) / self.std).astype("float32")
         index = {name: i for i, name in enumerate(self.classes)}
-        return series.map(lambda value: index[class_name(value)]).to_numpy(dtype="int32")
+        return class_names(series).map(index).to_numpy(dtype="int32")
 
     def to_dict(self) -> dict:
         return {"name": self.name, "task": self.task, "classes": list(self.classes), "mean": self.mean, "std": self.std}
@@ -203,7 +203,7 @@ def prepare_data(frame: pd.DataFrame, data_spec: DataSpec, preprocessing_spec: P
     if task == "regression":
         target = TargetInfo(name=data_spec.target, task=task)  # mean and std come from the training rows
     else:
-        label_series = frame[data_spec.target].map(class_name)
+        label_series = class_names(frame[data_spec.target])
         counts = label_series.value_counts()
         if len(counts) > MAX_CLASSES:
             raise DataError(
@@ -296,6 +296,12 @@ def prepare_fold(prepared: PreparedData, fold: int, preprocessing_spec: Preproce
         notes=[],
     )
     return dataclasses.replace(fold_data, group_column=prepared.group_column)
+
+
+def class_names(series: pd.Series) -> pd.Series:
+    """`class_name` of every value, computed once per distinct value (a dict lookup per row)."""
+    names = {value: class_name(value) for value in series.dropna().unique()}
+    return series.map(names)
 
 
 def class_name(value) -> str:
@@ -423,7 +429,8 @@ def _stratify_labels(labels: np.ndarray | None, spec: DataSpec, notes: list[str]
             "each, so the split is not stratified. Use more rows or larger validation/test fractions."
         )
         return None
-    return labels
+    # Integer codes: scikit-learn sorts Python strings row by row, several times slower on big tables.
+    return pd.factorize(labels)[0]
 
 
 def _can_stratify(num_rows: int, num_classes: int, spec: DataSpec) -> bool:

@@ -94,8 +94,8 @@ class CategoricalColumn:
 
     def encode_values(self, values, missing: np.ndarray) -> np.ndarray:
         """Category strings (None = unseen) → encoded rows; `missing` marks values that were missing."""
-        index = {value: i for i, value in enumerate(self.vocabulary)}
-        positions = np.array([index.get(v, -1) if v is not None else -1 for v in values], dtype="int64")
+        # get_indexer is a vectorised hash lookup: -1 for anything not in the vocabulary (and for None).
+        positions = pd.Index(self.vocabulary, dtype=object).get_indexer(pd.Index(values, dtype=object))
         out = np.zeros((len(positions), self.width), dtype="float32")
         if self.encoding == "one_hot":
             out[np.arange(len(positions)), positions + 1] = 1.0
@@ -210,9 +210,12 @@ def numeric_values(series: pd.Series) -> np.ndarray:
 
 def category_strings(series: pd.Series) -> pd.Series:
     """Categories as strings, with missing values (and pandas' NA tokens) as None."""
-    text = series.astype("object").where(series.notna(), None)
-    text = text.map(lambda value: None if value is None else str(value))
-    return text.where(~text.isin(MISSING_TOKENS), None)
+    present = series.notna()
+    if pd.api.types.is_string_dtype(series) and not pd.api.types.is_object_dtype(series):
+        text = series.astype("object")  # already strings: no per-value str() needed
+    else:
+        text = series.astype("object").map(str, na_action="ignore")
+    return text.where(present & ~text.isin(MISSING_TOKENS), None)
 
 
 def resolve_kind(series: pd.Series, column: ColumnSpec) -> str:
@@ -321,8 +324,10 @@ def _fit_categorical(name: str, series: pd.Series, column: ColumnSpec, max_categ
         fill = str(column.fill_value)
         text = text.fillna(fill)
     counts = text.value_counts(dropna=True)
-    # Ties broken by the value itself so the same data always gives the same vocabulary.
-    ordered = [value for value, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+    # Ties broken by the value itself so the same data always gives the same vocabulary (a vectorised sort:
+    # a date-like text column can hold hundreds of thousands of distinct values).
+    table = pd.DataFrame({"value": counts.index.astype(str), "count": counts.to_numpy()})
+    ordered = table.sort_values(["count", "value"], ascending=[False, True], kind="stable")["value"].tolist()
     most_frequent = ordered[0] if ordered else None
     if column.encoding == "ordinal":
         vocabulary = tuple(column.order)
@@ -393,10 +398,13 @@ def transform(state: PreprocessingState, frame: pd.DataFrame) -> np.ndarray:
             "Add them (empty values are allowed) and try again.",
             field=missing[0],
         )
-    blocks = [_transform_column(column, frame[column.name]) for column in state.columns]
-    if not blocks:
-        return np.zeros((len(frame), 0), dtype="float32")
-    return np.concatenate(blocks, axis=1).astype("float32", copy=False)
+    # Each column writes into its slice of one preallocated matrix: no second copy of the whole matrix.
+    matrix = np.empty((len(frame), state.num_features), dtype="float32")
+    position = 0
+    for column in state.columns:
+        matrix[:, position : position + column.width] = _transform_column(column, frame[column.name])
+        position += column.width
+    return matrix
 
 
 def _transform_column(column: ColumnEncoder, series: pd.Series) -> np.ndarray:
