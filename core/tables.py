@@ -980,10 +980,19 @@ def _read_csv_pyarrow(data: bytes, options: dict[str, Any], header: list[str], w
         if temporal:
             if len(set(header)) != len(header) or any(not field for field in header):
                 return None
-            as_text = {header[position]: "str" for position in temporal}
-            frame = pd.read_csv(io.BytesIO(data), engine="pyarrow", header=0, dtype=as_text, **options)
-            if frame.shape[1] != width:
-                return None
+            # Only those columns: a whole-file re-read with a dtype map also re-converts integer columns,
+            # which fails in pandas 3 when they have gaps, and then the slow C engine reads everything.
+            names = [header[position] for position in temporal]
+            text = pd.read_csv(
+                io.BytesIO(data),
+                engine="pyarrow",
+                header=0,
+                usecols=names,
+                dtype=dict.fromkeys(names, "str"),
+                **options,
+            )
+            for position, column in zip(temporal, names, strict=True):
+                frame.isetitem(position, text[column].to_numpy())
     except Exception:  # noqa: BLE001 - any pyarrow failure is retried by the C engine, which explains it
         return None
     return frame
