@@ -260,6 +260,13 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     network.save(run_dir / "network.keras")  # the bare network, for backends without string tensors
     del trained, network
 
+    store.set_status(run_id, "running", "Comparing with simple models on the same split…")
+    from core.baselines import compare_baselines, gap_sentence
+
+    metrics["baselines"] = compare_baselines(data, spec.data.seed)
+    metrics["baseline_summary"] = gap_sentence(data.target.task, test_metrics, metrics["baselines"])
+    write_json(run_dir / "metrics.json", metrics)
+
     summary = _final_message(live, metrics["epochs_run"], spec.training.epochs, metrics["restored_best_weights"])
     stopped = live.stopped_by_user
     extra = {}

@@ -38,6 +38,15 @@ cards = st.columns(len(test))
 for card, (name, value) in zip(cards, test.items(), strict=True):
     shown = "n/a" if value is None else (f"{value:,.2f}" if name in {"mae", "rmse"} else f"{value:.4f}")
     card.metric(METRIC_LABELS.get(name, name), shown)
+baselines = metrics.get("baselines")
+if baselines:
+    st.subheader("Against simple models on the same split")
+    if metrics.get("baseline_summary"):
+        st.info(metrics["baseline_summary"], icon=":material/balance:")
+    table = [{"model": "Your network", **test}] + [{"model": b["name"], **b["test"]} for b in baselines]
+    st.dataframe(pd.DataFrame(table).rename(columns=METRIC_LABELS).round(4), hide_index=True, width="stretch")
+    st.caption("Each simple model was fitted on the same training rows and scored on the same test rows.")
+
 cross_validation = metrics.get("cross_validation")
 if cross_validation:
     st.subheader(f"{cross_validation['folds']}-fold cross-validation")

@@ -110,6 +110,8 @@ def test_upload_train_two_epochs_then_evaluate_shows_metrics(app_env, tmp_path):
     labels = {m.label: m.value for m in at.metric}
     assert set(labels) >= {"Accuracy", "Precision (macro)", "Recall (macro)", "F1 (macro)", "ROC AUC"}
     assert 0.0 <= float(labels["Accuracy"]) <= 1.0
+    assert "Against simple models on the same split" in [h.value for h in at.subheader]
+    assert any(i.value.startswith("Your network") for i in at.info)
 
     at.switch_page("pages/download.py").run()
     assert not at.exception, at.exception
