@@ -13,6 +13,7 @@ pages = [
     st.Page("pages/model.py", title="Model", icon=":material/layers:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
+    st.Page("pages/predict.py", title="Predict", icon=":material/online_prediction:"),
     st.Page("pages/download.py", title="Download", icon=":material/download:"),
 ]
 page = st.navigation(pages)

@@ -86,13 +86,17 @@ def _train(args) -> dict:
 
 def _predict(args) -> None:
     from core.export import load_model_file, predict_table
+    from core.prediction import escape_formulas
     from core.tables import load_table_file
 
     frame = load_table_file(args.data).frame
     model = load_model_file(Path(args.model))
     result = predict_table(model, frame)
-    if args.out:
-        result.to_csv(args.out, index=False)
+    if args.out and args.out.endswith(".parquet"):
+        result.to_parquet(args.out, index=False)
+        print(json.dumps({"rows": len(result), "out": str(Path(args.out).resolve())}))
+    elif args.out:
+        escape_formulas(result).to_csv(args.out, index=False)
         print(json.dumps({"rows": len(result), "out": str(Path(args.out).resolve())}))
     else:
         result.to_csv(sys.stdout, index=False)

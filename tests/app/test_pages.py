@@ -7,7 +7,15 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-PAGES = ["pages/data.py", "pages/model.py", "pages/train.py", "pages/evaluate.py", "pages/download.py"]
+PAGES = [
+    "pages/data.py",
+    "pages/prepare.py",
+    "pages/model.py",
+    "pages/train.py",
+    "pages/evaluate.py",
+    "pages/predict.py",
+    "pages/download.py",
+]
 RUN_TIMEOUT_S = 30
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -116,6 +124,14 @@ def test_upload_train_two_epochs_then_evaluate_shows_metrics(app_env, tmp_path):
     at.switch_page("pages/download.py").run()
     assert not at.exception, at.exception
     assert any("keras.saving.load_model" in c.value for c in at.code)
+
+    at.switch_page("pages/predict.py").run()
+    new_rows = frame.drop(columns=["label"]).head(5).assign(note=["=cmd()", "ok", "@x", "-", "fine"])
+    at.file_uploader(key="predict.upload").set_value(("new.csv", new_rows.to_csv(index=False).encode(), "text/csv"))
+    at.run(timeout=120)
+    assert not at.exception, at.exception
+    assert "Predicted 5 rows." in texts(at)
+    assert "note" in " ".join(i.value for i in at.info)  # the extra column is reported
 
 
 def test_bad_file_shows_message_not_traceback(app_env):
