@@ -56,7 +56,8 @@ if st.session_state.get("predict.marker") != marker:
             st.stop()
 result = st.session_state["predict.result"]
 st.success(f"Predicted {len(result):,} rows.")
-st.dataframe(result.head(500), hide_index=True, width="stretch")
+added = [name for name in result.columns if name not in frame.columns]
+st.dataframe(result[added + list(frame.columns)].head(500), hide_index=True, width="stretch")
 st.download_button(
     "Predictions (CSV)",
     escape_formulas(result).to_csv(index=False).encode("utf-8-sig"),
