@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ METRIC_LABELS = {
     "mae": "MAE",
     "rmse": "RMSE",
     "r2": "R²",
+    "mape": "MAPE",
 }
 
 
@@ -37,10 +39,15 @@ def compute_metrics(target: TargetInfo, y_encoded: np.ndarray, output: np.ndarra
     if target.task == "regression":
         y_true = np.asarray(y_encoded, dtype="float64") * target.std + target.mean
         y_pred = np.asarray(output, dtype="float64").reshape(-1) * target.std + target.mean
+        nonzero = np.abs(y_true) > 1e-12
         return {
             "mae": float(skm.mean_absolute_error(y_true, y_pred)),
             "rmse": float(math.sqrt(skm.mean_squared_error(y_true, y_pred))),
             "r2": float(skm.r2_score(y_true, y_pred)),
+            # Undefined when every actual value is zero; rows with an actual of zero are left out of it.
+            "mape": float(np.mean(np.abs((y_true[nonzero] - y_pred[nonzero]) / y_true[nonzero])))
+            if nonzero.any()
+            else None,
         }
     probabilities = probabilities_from_output(output, target)
     y_true = np.asarray(y_encoded, dtype="int64")
@@ -86,3 +93,37 @@ def predictions_frame(target: TargetInfo, y_encoded: np.ndarray, output: np.ndar
 
 def confusion_matrix(predictions: pd.DataFrame, classes: tuple[str, ...]) -> np.ndarray:
     return skm.confusion_matrix(predictions["actual"], predictions["predicted"], labels=list(classes))
+
+
+def per_class_report(predictions: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFrame:
+    """Precision, recall, F1 and support of each class on the test rows."""
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        predictions["actual"], predictions["predicted"], labels=list(classes), zero_division=0
+    )
+    return pd.DataFrame(
+        {"class": list(classes), "precision": precision, "recall": recall, "F1": f1, "support": support}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Curve:
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    area: float
+
+
+def roc_and_pr_curves(predictions: pd.DataFrame, classes: tuple[str, ...]) -> tuple[list[Curve], list[Curve]]:
+    """ROC and precision-recall curves, one-vs-rest: for binary tasks only the second (positive) class."""
+    chosen = classes[1:] if len(classes) == 2 else classes
+    roc, pr = [], []
+    for name in chosen:
+        truth = (predictions["actual"] == name).to_numpy()
+        if truth.all() or not truth.any():
+            continue  # a class absent from (or alone in) the test rows has no curve
+        scores = predictions[f"prob_{name}"].to_numpy()
+        fpr, tpr, _ = skm.roc_curve(truth, scores)
+        roc.append(Curve(name, fpr, tpr, float(skm.auc(fpr, tpr))))
+        precision, recall, _ = skm.precision_recall_curve(truth, scores)
+        pr.append(Curve(name, recall, precision, float(skm.average_precision_score(truth, scores))))
+    return roc, pr

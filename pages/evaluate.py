@@ -3,8 +3,8 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core.evaluation import METRIC_LABELS, confusion_matrix
-from ui.charts import confusion_heatmap, predicted_vs_actual, training_curves
+from core.evaluation import METRIC_LABELS, confusion_matrix, per_class_report, roc_and_pr_curves
+from ui.charts import confusion_heatmap, curve_figure, predicted_vs_actual, residual_figures, training_curves
 from ui.components import pick_run
 from ui.live_run import metric_label
 from ui.services import run_store
@@ -36,7 +36,12 @@ st.write(
 )
 cards = st.columns(len(test))
 for card, (name, value) in zip(cards, test.items(), strict=True):
-    shown = "n/a" if value is None else (f"{value:,.2f}" if name in {"mae", "rmse"} else f"{value:.4f}")
+    if value is None:
+        shown = "n/a"
+    elif name == "mape":
+        shown = f"{value:.1%}"
+    else:
+        shown = f"{value:,.2f}" if name in {"mae", "rmse"} else f"{value:.4f}"
     card.metric(METRIC_LABELS.get(name, name), shown)
 baselines = metrics.get("baselines")
 if baselines:
@@ -74,11 +79,31 @@ if predictions is not None:
     if metrics["task"] == "regression":
         st.subheader("Predicted vs actual")
         st.plotly_chart(predicted_vs_actual(predictions, metrics["target"]), width="stretch")
+        scatter, histogram = residual_figures(predictions, metrics["target"])
+        left, right = st.columns(2)
+        left.plotly_chart(scatter, width="stretch")
+        right.plotly_chart(histogram, width="stretch")
     else:
         target_info = json.loads((record.path / "target.json").read_text(encoding="utf-8"))
         classes = tuple(target_info["classes"])
         st.subheader("Confusion matrix")
         st.plotly_chart(confusion_heatmap(confusion_matrix(predictions, classes), classes), width="stretch")
+        st.subheader("Per class")
+        st.dataframe(per_class_report(predictions, classes).round(4), hide_index=True, width="stretch")
+        roc, pr = roc_and_pr_curves(predictions, classes)
+        if roc:
+            left, right = st.columns(2)
+            left.plotly_chart(
+                curve_figure(roc, title="ROC curve", x_title="false positive rate", y_title="true positive rate",
+                             diagonal=True),
+                width="stretch",
+            )  # fmt: skip
+            right.plotly_chart(
+                curve_figure(pr, title="Precision-recall curve", x_title="recall", y_title="precision",
+                             diagonal=False),
+                width="stretch",
+            )  # fmt: skip
+            st.caption("One curve per class against all others (for two classes: the second class); areas in brackets.")
     with st.expander("Test predictions"):
         st.dataframe(predictions.head(1000), hide_index=True, width="stretch")
 

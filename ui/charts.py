@@ -76,3 +76,42 @@ def predicted_vs_actual(predictions: pd.DataFrame, target: str) -> go.Figure:
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
     )
     return figure
+
+
+def curve_figure(curves, *, title: str, x_title: str, y_title: str, diagonal: bool) -> go.Figure:
+    """ROC (with the chance diagonal) or precision-recall curves, the area in each legend entry."""
+    figure = go.Figure()
+    for curve in curves:
+        figure.add_trace(go.Scatter(x=curve.x, y=curve.y, mode="lines", name=f"{curve.name} ({curve.area:.3f})"))
+    if diagonal:
+        figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"dash": "dash"}))
+    figure.update_layout(
+        title=title,
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        height=380,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis_range=[0, 1],
+        yaxis_range=[0, 1.02],
+    )
+    return figure
+
+
+def residual_figures(predictions: pd.DataFrame, target: str) -> tuple[go.Figure, go.Figure]:
+    """Residuals against predictions (patterns mean systematic errors) and the distribution of errors."""
+    sample = predictions.sample(min(len(predictions), 5000), random_state=0)
+    residuals = sample["actual"] - sample["predicted"]
+    scatter = go.Figure(
+        go.Scattergl(x=sample["predicted"], y=residuals, mode="markers", marker={"size": 4, "opacity": 0.5})
+    )
+    scatter.add_hline(y=0, line_dash="dash")
+    scatter.update_layout(
+        title="Residuals vs predicted", xaxis_title=f"predicted {target}", yaxis_title="actual − predicted",
+        height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )  # fmt: skip
+    histogram = go.Figure(go.Histogram(x=predictions["actual"] - predictions["predicted"], nbinsx=60))
+    histogram.update_layout(
+        title="Errors", xaxis_title="actual − predicted", yaxis_title="test rows",
+        height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )  # fmt: skip
+    return scatter, histogram

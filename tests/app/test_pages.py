@@ -142,3 +142,18 @@ def test_bad_file_shows_message_not_traceback(app_env):
     at.run()
     assert not at.exception
     assert any("empty" in e.value for e in at.error)
+
+
+def test_evaluate_shows_regression_and_multiclass_details(app_env):
+    for sample, expected in (("Wine cultivars", "Per class"), ("Diamond prices", "Predicted vs actual")):
+        at = new_app()
+        load_sample(at, sample)
+        at.switch_page("pages/train.py").run()
+        at.number_input(key="train.epochs").set_value(2)
+        at.button(key="train.start").click().run()
+        assert wait_for_run(at) == "finished"
+        at.switch_page("pages/evaluate.py").run()
+        assert not at.exception, at.exception
+        assert expected in [h.value for h in at.subheader]
+        if sample == "Diamond prices":
+            assert {"MAE", "RMSE", "R²", "MAPE"} <= {m.label for m in at.metric}

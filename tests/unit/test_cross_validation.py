@@ -184,7 +184,7 @@ def test_regression_cross_validation_with_groups(store):
     assert run_job(store, run_id)["state"] == "finished"
     result = _cross_validation(store, run_id)
     assert result["method"] == "GroupKFold"
-    assert [set(scores) for scores in result["per_fold"]] == [{"mae", "rmse", "r2"}] * 3
+    assert [set(scores) for scores in result["per_fold"]] == [{"mae", "rmse", "r2", "mape"}] * 3
     assert result["mean"]["mae"] == pytest.approx(np.mean([scores["mae"] for scores in result["per_fold"]]))
 
 

@@ -96,7 +96,7 @@ def test_regression_run_learns_an_easy_linear_target(store, small_regression_fra
     assert status["state"] == "finished"
     metrics = store.metrics(run_id)
     assert metrics["task"] == "regression"
-    assert set(metrics["test"]) == {"mae", "rmse", "r2"}
+    assert set(metrics["test"]) == {"mae", "rmse", "r2", "mape"}
     assert metrics["test"]["r2"] > 0.8
     assert 0 < metrics["test"]["mae"] <= metrics["test"]["rmse"]
     predictions = store.predictions(run_id)
