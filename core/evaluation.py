@@ -127,3 +127,28 @@ def roc_and_pr_curves(predictions: pd.DataFrame, classes: tuple[str, ...]) -> tu
         precision, recall, _ = skm.precision_recall_curve(truth, scores)
         pr.append(Curve(name, recall, precision, float(skm.average_precision_score(truth, scores))))
     return roc, pr
+
+
+def threshold_metrics(predictions: pd.DataFrame, classes: tuple[str, ...], threshold: float) -> dict:
+    """Binary only: the labels and scores when the second class is predicted at P >= threshold."""
+    positive = classes[1]
+    truth = (predictions["actual"] == positive).to_numpy()
+    chosen = predictions[f"prob_{positive}"].to_numpy() >= threshold
+    return {
+        "accuracy": float(np.mean(truth == chosen)),
+        "precision": float(skm.precision_score(truth, chosen, zero_division=0)),
+        "recall": float(skm.recall_score(truth, chosen, zero_division=0)),
+        "f1": float(skm.f1_score(truth, chosen, zero_division=0)),
+        "confusion": skm.confusion_matrix(truth, chosen, labels=[False, True]),
+    }
+
+
+def calibration(predictions: pd.DataFrame, classes: tuple[str, ...], bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Binary only: (mean predicted probability, observed share of the second class) per probability bin."""
+    from sklearn.calibration import calibration_curve
+
+    positive = classes[1]
+    observed, predicted = calibration_curve(
+        predictions["actual"] == positive, predictions[f"prob_{positive}"], n_bins=bins, strategy="quantile"
+    )
+    return predicted, observed

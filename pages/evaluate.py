@@ -3,8 +3,22 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core.evaluation import METRIC_LABELS, confusion_matrix, per_class_report, roc_and_pr_curves
-from ui.charts import confusion_heatmap, curve_figure, predicted_vs_actual, residual_figures, training_curves
+from core.evaluation import (
+    METRIC_LABELS,
+    calibration,
+    confusion_matrix,
+    per_class_report,
+    roc_and_pr_curves,
+    threshold_metrics,
+)
+from ui.charts import (
+    calibration_figure,
+    confusion_heatmap,
+    curve_figure,
+    predicted_vs_actual,
+    residual_figures,
+    training_curves,
+)
 from ui.components import pick_run
 from ui.live_run import metric_label
 from ui.services import run_store
@@ -88,6 +102,26 @@ if predictions is not None:
         classes = tuple(target_info["classes"])
         st.subheader("Confusion matrix")
         st.plotly_chart(confusion_heatmap(confusion_matrix(predictions, classes), classes), width="stretch")
+        if metrics["task"] == "binary":
+            st.subheader("Decision threshold")
+            threshold = st.slider(
+                f"Predict '{classes[1]}' when its probability is at least",
+                0.01, 0.99, 0.5, 0.01, key=f"evaluate.threshold.{record.run_id}",
+                help="Lower it to catch more of this class (recall up, precision down); raise it for the opposite.",
+            )  # fmt: skip
+            at = threshold_metrics(predictions, classes, threshold)
+            cards = st.columns(4)
+            for card, name in zip(cards, ("accuracy", "precision", "recall", "f1"), strict=True):
+                card.metric(METRIC_LABELS.get(name, name).replace(" (macro)", f" of '{classes[1]}'"), f"{at[name]:.4f}")
+            st.plotly_chart(
+                confusion_heatmap(at["confusion"], classes), width="stretch", key="evaluate.threshold_matrix"
+            )
+            st.caption(
+                "This explores the trade-off on the test rows; the downloaded model reports probabilities, so "
+                "you can apply the threshold you choose to them."
+            )
+            predicted, observed = calibration(predictions, classes)
+            st.plotly_chart(calibration_figure(predicted, observed, classes[1]), width="stretch")
         st.subheader("Per class")
         st.dataframe(per_class_report(predictions, classes).round(4), hide_index=True, width="stretch")
         roc, pr = roc_and_pr_curves(predictions, classes)

@@ -115,3 +115,18 @@ def residual_figures(predictions: pd.DataFrame, target: str) -> tuple[go.Figure,
         height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )  # fmt: skip
     return scatter, histogram
+
+
+def calibration_figure(predicted, observed, positive: str) -> go.Figure:
+    """Are the probabilities honest? Points on the diagonal mean "70%" happens 70% of the time."""
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=predicted, y=observed, mode="lines+markers", name="model"))
+    figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated", line={"dash": "dash"}))
+    figure.update_layout(
+        title="Calibration",
+        xaxis_title=f"predicted probability of '{positive}'",
+        yaxis_title=f"share that really is '{positive}'",
+        height=380,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return figure

@@ -119,6 +119,12 @@ def test_upload_train_two_epochs_then_evaluate_shows_metrics(app_env, tmp_path):
     assert set(labels) >= {"Accuracy", "Precision (macro)", "Recall (macro)", "F1 (macro)", "ROC AUC"}
     assert 0.0 <= float(labels["Accuracy"]) <= 1.0
     assert "Against simple models on the same split" in [h.value for h in at.subheader]
+    slider = next(s for s in at.slider if str(s.key).startswith("evaluate.threshold"))
+    recall_at = {}
+    for threshold in (0.2, 0.8):
+        slider.set_value(threshold).run()
+        recall_at[threshold] = next(m.value for m in at.metric if m.label == "Recall of 'yes'")
+    assert float(recall_at[0.2]) >= float(recall_at[0.8])
     assert any(i.value.startswith("Your network") for i in at.info)
 
     at.switch_page("pages/download.py").run()

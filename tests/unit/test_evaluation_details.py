@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from core.datasets import TargetInfo
-from core.evaluation import compute_metrics, per_class_report, roc_and_pr_curves
+from core.evaluation import calibration, compute_metrics, per_class_report, roc_and_pr_curves, threshold_metrics
 
 
 def predictions() -> pd.DataFrame:
@@ -47,3 +47,23 @@ def test_mape_leaves_out_zero_actuals():
     target = TargetInfo(name="y", task="regression", mean=0.0, std=1.0)
     metrics = compute_metrics(target, np.array([100.0, 200.0, 0.0]), np.array([110.0, 180.0, 5.0]))
     assert metrics["mape"] == pytest.approx((0.1 + 0.1) / 2)
+
+
+def test_threshold_trades_precision_for_recall():
+    frame = pd.DataFrame({"actual": ["no", "yes", "yes", "no", "yes"], "predicted": ["no"] * 5})
+    frame["prob_yes"] = [0.1, 0.35, 0.8, 0.4, 0.6]
+    frame["prob_no"] = 1 - frame["prob_yes"]
+    strict = threshold_metrics(frame, ("no", "yes"), 0.7)
+    lenient = threshold_metrics(frame, ("no", "yes"), 0.3)
+    assert strict["recall"] == pytest.approx(1 / 3) and strict["precision"] == 1.0
+    assert lenient["recall"] == 1.0 and lenient["precision"] == pytest.approx(3 / 4)
+    assert lenient["confusion"].tolist() == [[1, 1], [0, 3]]
+
+
+def test_calibration_bins_compare_predicted_and_observed():
+    rng = np.random.default_rng(0)
+    probability = rng.uniform(size=4000)
+    frame = pd.DataFrame({"actual": np.where(rng.uniform(size=4000) < probability, "yes", "no")})
+    frame["prob_yes"] = probability
+    predicted, observed = calibration(frame, ("no", "yes"))
+    assert np.max(np.abs(predicted - observed)) < 0.08  # honest probabilities lie on the diagonal
