@@ -100,10 +100,11 @@ if predictions is not None:
     else:
         target_info = json.loads((record.path / "target.json").read_text(encoding="utf-8"))
         classes = tuple(target_info["classes"])
-        st.subheader("Confusion matrix")
-        st.plotly_chart(confusion_heatmap(confusion_matrix(predictions, classes), classes), width="stretch")
-        if metrics["task"] == "binary":
-            st.subheader("Decision threshold")
+        if metrics["task"] != "binary":
+            st.subheader("Confusion matrix")
+            st.plotly_chart(confusion_heatmap(confusion_matrix(predictions, classes), classes), width="stretch")
+        else:
+            st.subheader("Confusion matrix and decision threshold")
             threshold = st.slider(
                 f"Predict '{classes[1]}' when its probability is at least",
                 0.01, 0.99, 0.5, 0.01, key=f"evaluate.threshold.{record.run_id}",
