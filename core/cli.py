@@ -85,11 +85,12 @@ def _train(args) -> dict:
 
 
 def _predict(args) -> None:
+    from core.config import load_settings
     from core.export import load_model_file, predict_table
     from core.prediction import escape_formulas
-    from core.tables import load_table_file
+    from core.tables import TableLimits, load_table_file
 
-    frame = load_table_file(args.data).frame
+    frame = load_table_file(args.data, limits=TableLimits.from_settings(load_settings())).frame
     model = load_model_file(Path(args.model))
     result = predict_table(model, frame)
     if args.out and args.out.endswith(".parquet"):

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.run_store import FINAL_STATES, RunStore
@@ -67,7 +67,6 @@ class _Worker:
     process: subprocess.Popen
     ready: bool = False
     run_id: str | None = None
-    started_at: float = field(default_factory=time.monotonic)
 
 
 class JobManager:

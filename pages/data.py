@@ -66,6 +66,12 @@ else:
                 st.session_state["data.loaded_upload"] = marker
             except AppError as error:
                 show_error(error)
+                # Show nothing below that could be mistaken for this file; the earlier table is not lost.
+                if state.table_name:
+                    st.caption(
+                        f"The table loaded before, {state.table_name}, is still the one used on the other pages."
+                    )
+                st.stop()
 
 try:
     frame = current_table(config, state)

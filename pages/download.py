@@ -5,7 +5,7 @@ import streamlit as st
 from core.datasets import TargetInfo
 from core.preprocessing import PreprocessingState
 from core.snippets import prediction_snippet
-from ui.components import pick_run
+from ui.components import require_finished_run
 from ui.services import run_store
 from ui.state import get_state
 
@@ -18,11 +18,7 @@ st.write(
     "probabilities, or values in the target's units. No LayerLab needed to use it."
 )
 
-record = pick_run(store, state, key="download.run", only_done=True)
-if record is None:
-    st.info("No finished run yet. Train a model first.")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
-    st.stop()
+record = require_finished_run(store, state, key="download.run")
 
 model_path = store.model_path(record.run_id)
 spec_text = (record.path / "spec.json").read_text(encoding="utf-8")

@@ -19,7 +19,7 @@ from ui.charts import (
     residual_figures,
     training_curves,
 )
-from ui.components import pick_run
+from ui.components import require_finished_run
 from ui.live_run import metric_label
 from ui.services import run_store
 from ui.state import get_state
@@ -29,11 +29,7 @@ store = run_store()
 st.title("Evaluate")
 st.write("Scores on the **test rows**: held out before training, never used for training or early stopping.")
 
-record = pick_run(store, state, key="evaluate.run", only_done=True)
-if record is None:
-    st.info("No finished run yet. Train a model first.")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
-    st.stop()
+record = require_finished_run(store, state, key="evaluate.run")
 
 metrics = store.metrics(record.run_id)
 if metrics is None:

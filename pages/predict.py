@@ -4,7 +4,7 @@ from core.errors import AppError
 from core.prediction import column_report, escape_formulas, predict_rows
 from core.preprocessing import PreprocessingState
 from core.tables import SUPPORTED_EXTENSIONS, TableLimits, load_table
-from ui.components import pick_run, show_error
+from ui.components import require_finished_run, show_error
 from ui.services import run_store, settings
 from ui.state import get_state
 
@@ -13,11 +13,7 @@ store = run_store()
 st.title("Predict")
 st.write("Upload new rows with the same columns as the training table (the target is not needed) to get predictions.")
 
-record = pick_run(store, state, key="predict.run", only_done=True)
-if record is None:
-    st.info("No finished run yet. Train a model first.")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
-    st.stop()
+record = require_finished_run(store, state, key="predict.run")
 model_path = store.model_path(record.run_id)
 preprocessing_path = record.path / "preprocessing.json"
 if model_path is None or not preprocessing_path.exists():

@@ -75,6 +75,16 @@ def pick_run(store: RunStore, state: AppState, *, key: str, only_done: bool = Fa
     return records[ids.index(chosen)]
 
 
+def require_finished_run(store: RunStore, state: AppState, *, key: str) -> RunRecord:
+    """The chosen finished (or stopped) run; otherwise a message with a link to Train, and the page stops."""
+    record = pick_run(store, state, key=key, only_done=True)
+    if record is None:
+        st.info("No finished run yet. Train a model first.")
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+        st.stop()
+    return record
+
+
 def format_seconds(seconds: float | None) -> str:
     if seconds is None:
         return "–"
