@@ -48,14 +48,15 @@ else:
                 sheet = st.selectbox("Sheet", sheets, key="data.sheet")
         encoding = None
         if not upload.name.lower().endswith((".xlsx", ".parquet")):
-            choices = [None, *ENCODING_CHOICES]
-            encoding = st.selectbox(
+            # A sentinel, not None: a selectbox treats None as "nothing chosen" and shows a placeholder.
+            choice = st.selectbox(
                 "Text encoding",
-                choices,
-                format_func=lambda c: "detect automatically" if c is None else ENCODING_CHOICES[c],
+                ["auto", *ENCODING_CHOICES],
+                format_func=lambda c: "detect automatically" if c == "auto" else ENCODING_CHOICES[c],
                 key="data.encoding",
                 help="If accents or Chinese characters look garbled, pick the encoding the file was saved in.",
             )
+            encoding = None if choice == "auto" else choice
         marker = (upload.file_id, sheet, encoding)
         if st.session_state.get("data.loaded_upload") != marker:
             try:
