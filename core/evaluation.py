@@ -33,9 +33,19 @@ def probabilities_from_output(output: np.ndarray, target: TargetInfo) -> np.ndar
     return output
 
 
-def compute_metrics(target: TargetInfo, y_encoded: np.ndarray, output: np.ndarray) -> dict[str, float | None]:
+def predicted_classes(probabilities: np.ndarray, task: str, threshold: float = 0.5) -> np.ndarray:
+    """Class index per row: binary → the second class when its probability is at least `threshold`
+    (exactly what the exported model's label does); multiclass → the most probable class."""
+    if task == "binary":
+        return (probabilities[:, 1] >= np.float32(threshold)).astype("int64")
+    return probabilities.argmax(axis=1)
+
+
+def compute_metrics(
+    target: TargetInfo, y_encoded: np.ndarray, output: np.ndarray, *, threshold: float = 0.5
+) -> dict[str, float | None]:
     """Every test metric for the task. A metric that is undefined on this split (e.g. ROC AUC when the
-    test rows hold one class) is `None`, never a made-up number."""
+    test rows hold one class) is `None`, never a made-up number. `threshold`: binary tasks only."""
     if target.task == "regression":
         y_true = np.asarray(y_encoded, dtype="float64") * target.std + target.mean
         y_pred = np.asarray(output, dtype="float64").reshape(-1) * target.std + target.mean
@@ -51,7 +61,7 @@ def compute_metrics(target: TargetInfo, y_encoded: np.ndarray, output: np.ndarra
         }
     probabilities = probabilities_from_output(output, target)
     y_true = np.asarray(y_encoded, dtype="int64")
-    y_pred = probabilities.argmax(axis=1)
+    y_pred = predicted_classes(probabilities, target.task, threshold)
     labels = list(range(len(target.classes)))
     result: dict[str, float | None] = {
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
@@ -83,7 +93,7 @@ def predictions_frame(target: TargetInfo, y_encoded: np.ndarray, output: np.ndar
     frame = pd.DataFrame(
         {
             "actual": classes[np.asarray(y_encoded, dtype="int64")],
-            "predicted": classes[probabilities.argmax(axis=1)],
+            "predicted": classes[predicted_classes(probabilities, target.task)],
         }
     )
     for index, name in enumerate(target.classes):

@@ -17,21 +17,36 @@ import pandas as pd
 
 from core.datasets import TargetInfo
 from core.errors import ModelFileError
-from core.preprocessing import MISSING_TOKENS, DatetimeColumn, NumericColumn, PreprocessingState, datetime_seconds
+from core.preprocessing import (
+    MISSING_TOKENS,
+    CategoricalColumn,
+    DatetimeColumn,
+    NumericColumn,
+    PreprocessingState,
+    datetime_seconds,
+    hash_buckets,
+)
 
 SERVING_MODEL_NAME = "layerlab_model"
+# A date column read day first (03/04/2024 = 3 April) passes through an Identity layer of this name + its
+# input's name, so whoever turns its text into seconds (`model_inputs`) reads it the way training did.
+DAYFIRST_LAYER_PREFIX = "layerlab_dayfirst__"
 
 
-def build_serving_model(network, state: PreprocessingState, target: TargetInfo):
-    """The network wrapped with its preprocessing and label decoding; inputs keyed by raw column name."""
+def build_serving_model(network, state: PreprocessingState, target: TargetInfo, *, threshold: float = 0.5):
+    """The network wrapped with its preprocessing and label decoding; inputs keyed by raw column name.
+
+    `threshold` (binary only): the second class is the label when its probability is at least this
+    (`core.decision` saves a run's choice and rebuilds `model.keras` with it).
+    """
     try:
-        return _build_serving_model(network, state, target, suffix="")
+        return _build_serving_model(network, state, target, suffix="", threshold=threshold)
     except ValueError as error:
         if "is used" not in str(error):
             raise
         # A column is named like one of the graph's own layers ("where", "add", "label_lookup"...): the
         # tensors get distinct names; callers still pass a dict keyed by the column names.
-        return _build_serving_model(network, state, target, suffix="__column")
+        return _build_serving_model(network, state, target, suffix="__column", threshold=threshold)
 
 
 def build_preprocessing_model(state: PreprocessingState):
@@ -56,7 +71,11 @@ def _preprocessing_graph(state: PreprocessingState, suffix: str):
         elif isinstance(column, DatetimeColumn):
             # Dates arrive as seconds since 1970 (float64: float32 would round them to minutes).
             raw = keras.Input(shape=(1,), name=name, dtype="float64")
-            encoded.append(_datetime_graph(raw, column))
+            source = layers.Identity(name=DAYFIRST_LAYER_PREFIX + name)(raw) if column.dayfirst else raw
+            encoded.append(_datetime_graph(source, column))
+        elif column.encoding == "hashing":
+            raw = keras.Input(shape=(1,), name=name, dtype="string")
+            encoded.append(_hashing_graph(raw, column, position))
         else:
             raw = keras.Input(shape=(1,), name=name, dtype="string")
             tokens = list(column.vocabulary) + [t for t in MISSING_TOKENS if t not in column.vocabulary]
@@ -77,7 +96,7 @@ def _preprocessing_graph(state: PreprocessingState, suffix: str):
     return inputs, features
 
 
-def _build_serving_model(network, state: PreprocessingState, target: TargetInfo, *, suffix: str):
+def _build_serving_model(network, state: PreprocessingState, target: TargetInfo, *, suffix: str, threshold: float):
     import keras
     from keras import layers, ops
 
@@ -91,16 +110,40 @@ def _build_serving_model(network, state: PreprocessingState, target: TargetInfo,
             probabilities = layers.Concatenate(name="layerlab_binary_probabilities")(
                 [ops.subtract(1.0, output), output]
             )
+            index = ops.reshape(ops.cast(ops.greater_equal(output, float(threshold)), "int32"), (-1,))
         else:
             probabilities = output
+            index = ops.argmax(probabilities, axis=-1)
         label = layers.StringLookup(
             vocabulary=list(target.classes), invert=True, num_oov_indices=0, name="label_lookup"
-        )(ops.argmax(probabilities, axis=-1))
+        )(index)
         outputs = {"label": label, "probabilities": probabilities}
     with warnings.catch_warnings():
         # Keras warns when a dict key differs from its tensor's name; that is intended for names with "/".
         warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
         return keras.Model(inputs, outputs, name=SERVING_MODEL_NAME)
+
+
+def _hashing_graph(raw, column: CategoricalColumn, position: int):
+    """The Keras twin of hashing in `preprocessing.transform`: missing tokens → the fill value's bucket,
+    anything else → `Hashing(num_bins)` (the same FarmHash64 as `preprocessing.hash_buckets`) → one-hot."""
+    from keras import layers, ops
+
+    # 0 = a real value; 1.. = one of pandas' missing tokens ("", "NA", "nan"...).
+    missing_index = layers.StringLookup(
+        vocabulary=list(MISSING_TOKENS), num_oov_indices=1, output_mode="int", name=f"layerlab_missing_{position}"
+    )(raw)
+    missing = ops.greater(missing_index, 0)
+    fill = column.fill_value
+    fill_bucket = int(hash_buckets([fill], column.num_bins)[0]) if fill is not None else 0
+    hashed = layers.Hashing(num_bins=column.num_bins, name=f"layerlab_hash_{position}")(raw)
+    bucket = ops.where(missing, ops.cast(fill_bucket, hashed.dtype), hashed)
+    rows = layers.CategoryEncoding(
+        num_tokens=column.num_bins, output_mode="one_hot", name=f"layerlab_buckets_{position}"
+    )(bucket)
+    if column.indicator:
+        rows = ops.concatenate([rows, ops.cast(missing, "float32")], axis=-1)
+    return rows
 
 
 def _numeric_graph(raw, column: NumericColumn):
@@ -176,13 +219,15 @@ def model_inputs(model, frame: pd.DataFrame) -> dict[str, np.ndarray]:
             f"Expected all of: {', '.join(map(repr, specs))}. Add the missing columns (empty values are allowed).",
         )
     arrays = {}
+    layer_names = {layer.name for layer in model.layers}
     for name, tensor in specs.items():
         column = frame[name]
         if "string" in str(tensor.dtype):
             text = column.astype("object").where(column.notna(), "").map(str)
             arrays[name] = text.to_numpy(dtype=object).reshape(-1, 1)
         elif "float64" in str(tensor.dtype):  # a datetime column: seconds since 1970
-            arrays[name] = datetime_seconds(column).reshape(-1, 1)
+            dayfirst = DAYFIRST_LAYER_PREFIX + str(tensor.name) in layer_names
+            arrays[name] = datetime_seconds(column, dayfirst=dayfirst).reshape(-1, 1)
         else:
             values = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float32", na_value=np.nan)
             arrays[name] = values.reshape(-1, 1)

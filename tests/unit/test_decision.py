@@ -1,0 +1,98 @@
+"""A saved decision threshold labels rows in the downloaded model exactly as thresholding its probabilities."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from core.decision import DEFAULT_THRESHOLD, apply_threshold, load_threshold, save_threshold
+from core.errors import AppError
+from core.run_store import RunStore
+from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
+from core.training import run_job
+from tests.conftest import make_binary_frame
+
+FRESH_PROCESS_SCRIPT = r"""
+import json, sys
+import numpy as np, pandas as pd, keras
+model = keras.saving.load_model(sys.argv[1], safe_mode=True)
+rows = pd.read_parquet(sys.argv[2])
+inputs = {name: rows[[name]].astype("float32").to_numpy() for name in ("x1", "x2", "noise")}
+inputs["colour"] = rows[["colour"]].fillna("").astype(str).to_numpy(dtype=object)
+outputs = model(inputs)
+labels = [v.decode() for v in keras.ops.convert_to_numpy(outputs["label"]).reshape(-1)]
+probabilities = keras.ops.convert_to_numpy(outputs["probabilities"])
+assert "core" not in sys.modules
+print(json.dumps({"labels": labels, "yes": probabilities[:, 1].tolist()}))
+"""
+
+
+def test_threshold_defaults_to_one_half_and_round_trips(tmp_path):
+    assert load_threshold(tmp_path) == DEFAULT_THRESHOLD
+    assert save_threshold(tmp_path, 0.8) == 0.8
+    assert load_threshold(tmp_path) == 0.8
+    assert json.loads((tmp_path / "decision.json").read_text())["threshold"] == 0.8
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, -0.2, 3, "high", None, float("nan")])
+def test_a_threshold_outside_zero_and_one_is_refused(tmp_path, value):
+    with pytest.raises(AppError, match="strictly between 0 and 1"):
+        save_threshold(tmp_path, value)
+    assert not (tmp_path / "decision.json").exists()
+
+
+def test_an_unreadable_decision_file_falls_back_to_one_half(tmp_path):
+    (tmp_path / "decision.json").write_text('{"threshold": 7}')
+    assert load_threshold(tmp_path) == DEFAULT_THRESHOLD
+
+
+def _train(store: RunStore, frame, target: str) -> str:
+    spec = RunSpec(
+        data=DataSpec(target=target),
+        model=ModelSpec(layers=(DenseLayer(units=8),)),
+        training=TrainingSpec(epochs=2, batch_size=32, learning_rate=0.01),
+    )
+    run_id = store.create_run(spec, frame, source_name="t.csv")
+    assert run_job(store, run_id)["state"] == "finished"
+    return run_id
+
+
+def _fresh_predictions(model_path, rows_path) -> dict:
+    completed = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS_SCRIPT, str(model_path), str(rows_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=rows_path.parent,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def test_saving_a_threshold_relabels_the_downloaded_model(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    frame = make_binary_frame()
+    run_id = _train(store, frame, "label")
+    run_dir = store.path(run_id)
+    rows_path = tmp_path / "rows.parquet"
+    frame.drop(columns=["label"]).to_parquet(rows_path, index=False)
+
+    before = _fresh_predictions(run_dir / "model.keras", rows_path)
+    assert apply_threshold(run_dir, 0.8) == 0.8
+    after = _fresh_predictions(run_dir / "model.keras", rows_path)
+
+    probability = np.asarray(after["yes"], dtype="float32")
+    np.testing.assert_allclose(probability, before["yes"], atol=1e-6)  # same network, only the labels move
+    assert after["labels"] == np.where(probability >= np.float32(0.8), "yes", "no").tolist()
+    assert before["labels"] == np.where(probability >= np.float32(0.5), "yes", "no").tolist()
+    assert before["labels"] != after["labels"], "no row has a probability between 0.5 and 0.8"
+    assert load_threshold(run_dir) == 0.8
+
+
+def test_a_threshold_for_a_regression_run_is_refused(tmp_path):
+    (tmp_path / "target.json").write_text(json.dumps({"name": "price", "task": "regression", "classes": []}))
+    with pytest.raises(AppError, match="binary"):
+        apply_threshold(tmp_path, 0.7)
+    assert not (tmp_path / "decision.json").exists()
