@@ -13,7 +13,9 @@ rebuilds the very same computation from built-in Keras layers inside the exporte
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -32,6 +34,11 @@ MISSING_TOKENS: tuple[str, ...] = (
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 DATETIME_PARTS: tuple[str, ...] = ("year", "month", "day", "weekday", "hour")
 EMBEDDING_MAX_CATEGORIES = 10_000
+DEFAULT_NUM_BINS = 64
+DATE_ORDER_SAMPLE = 50_000
+# d/m/y or m/d/y at the start of a value (separators / . -); a 4-digit first field (ISO) never matches.
+_NUMERIC_DATE = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}(?:\D|$)"
+DateOrder = Literal["day_first", "month_first", "ambiguous", "conflicting", "unambiguous"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +72,7 @@ class CategoricalColumn:
     fill: str | None = None
     indicator: bool = False
     embedding_dim: int = 0
+    num_bins: int = 0  # hashing: the number of buckets
     kind: str = "categorical"
 
     @property
@@ -73,6 +81,8 @@ class CategoricalColumn:
 
     @property
     def encoded_width(self) -> int:
+        if self.encoding == "hashing":
+            return self.num_bins
         return len(self.vocabulary) + 1 if self.encoding == "one_hot" else 1
 
     @property
@@ -92,12 +102,20 @@ class CategoricalColumn:
             rows[i] = self.encode_values([self.fill_value if missing else token], missing=np.array([missing]))[0]
         return rows
 
-    def encode_values(self, values, missing: np.ndarray) -> np.ndarray:
-        """Category strings (None = unseen) → encoded rows; `missing` marks values that were missing."""
-        # get_indexer is a vectorised hash lookup: -1 for anything not in the vocabulary (and for None).
-        positions = pd.Index(self.vocabulary, dtype=object).get_indexer(pd.Index(values, dtype=object))
-        out = np.zeros((len(positions), self.width), dtype="float32")
-        if self.encoding == "one_hot":
+    def encode_values(self, values, missing: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Category strings (None = unseen) → encoded rows; `missing` marks values that were missing.
+
+        `out` (rows, width), when given, is written in place (a slice of the training matrix)."""
+        if self.encoding == "hashing":
+            positions = hash_buckets(values, self.num_bins) - 1  # bucket b sits in slot b (no "other" slot)
+        else:
+            # get_indexer is a vectorised hash lookup: -1 for anything not in the vocabulary (and for None).
+            positions = pd.Index(self.vocabulary, dtype=object).get_indexer(pd.Index(values, dtype=object))
+        if out is None:
+            out = np.zeros((len(positions), self.width), dtype="float32")
+        else:
+            out[:] = 0.0
+        if self.encoding in {"one_hot", "hashing"}:
             out[np.arange(len(positions)), positions + 1] = 1.0
         elif self.encoding == "embedding":
             # The row index of the learned table (0 = other/unseen), carried as an exact float; the network
@@ -120,6 +138,7 @@ class DatetimeColumn:
     centers: tuple[float, ...]
     scales: tuple[float, ...]
     indicator: bool = False
+    dayfirst: bool = False  # how dates written as text are read: 03/04/2024 = 3 April when True
     kind: str = "datetime"
 
     @property
@@ -166,6 +185,8 @@ class PreprocessingState:
                 names.extend(f"{column.name}={value}" for value in column.vocabulary)
             elif column.encoding == "embedding":
                 names.append(f"{column.name} (embedding index)")
+            elif column.encoding == "hashing":
+                names.extend(f"{column.name}#bucket{i}" for i in range(column.num_bins))
             else:
                 names.append(f"{column.name} (ordinal)")
             if column.indicator:
@@ -212,10 +233,27 @@ def category_strings(series: pd.Series) -> pd.Series:
     """Categories as strings, with missing values (and pandas' NA tokens) as None."""
     present = series.notna()
     if pd.api.types.is_string_dtype(series) and not pd.api.types.is_object_dtype(series):
-        text = series.astype("object")  # already strings: no per-value str() needed
-    else:
-        text = series.astype("object").map(str, na_action="ignore")
+        # Already strings (pandas' str dtype): test and mask in that dtype, convert once at the end.
+        keep = present & ~series.isin(MISSING_TOKENS)
+        return series.astype("object").where(keep, None)
+    text = series.astype("object").map(str, na_action="ignore")
     return text.where(present & ~text.isin(MISSING_TOKENS), None)
+
+
+def hash_buckets(values, num_bins: int) -> np.ndarray:
+    """Bucket (0..num_bins-1) of each category string, exactly as Keras' `Hashing(num_bins)` layer computes it
+    in the exported model: FarmHash64 of the UTF-8 bytes modulo num_bins (`tf.strings.to_hash_bucket_fast`).
+
+    Each distinct value is hashed once. Needs TensorFlow (as the export does)."""
+    import tensorflow as tf
+
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    if len(uniques) == 0:
+        return np.zeros(len(codes), dtype="int64")
+    with tf.device("CPU:0"):
+        unique_buckets = tf.strings.to_hash_bucket_fast(np.asarray(uniques, dtype=object).astype(str), num_bins)
+    # None (unseen, or missing without a fill) never happens after filling; keep bucket 0 for it anyway.
+    return np.concatenate([np.asarray(unique_buckets, dtype="int64"), [0]])[codes]
 
 
 def resolve_kind(series: pd.Series, column: ColumnSpec) -> str:
@@ -227,12 +265,60 @@ def resolve_kind(series: pd.Series, column: ColumnSpec) -> str:
     return "numeric" if is_numeric_column(series) else "categorical"
 
 
-def datetime_seconds(series: pd.Series) -> np.ndarray:
+def date_order(series: pd.Series) -> DateOrder:
+    """How the text dates of a column order day and month: a first number above 12 (25/04/2024) means day
+    first, a second one above 12 (04/25/2024) month first; only numbers up to 12 (03/04/2024) is ambiguous.
+    Dates that do not start with two such numbers (ISO 2024-04-03, "3 April 2024") are unambiguous."""
+    if pd.api.types.is_datetime64_any_dtype(series) or is_numeric_column(series):
+        return "unambiguous"
+    values = pd.Series(series.dropna().unique())
+    if len(values) > DATE_ORDER_SAMPLE:
+        values = values.sample(DATE_ORDER_SAMPLE, random_state=0)
+    fields = values.astype(str).str.extract(_NUMERIC_DATE).dropna()
+    if fields.empty:
+        return "unambiguous"
+    day_first = bool((fields[0].astype(int) > 12).any())
+    month_first = bool((fields[1].astype(int) > 12).any())
+    if day_first and month_first:
+        return "conflicting"
+    if day_first or month_first:
+        return "day_first" if day_first else "month_first"
+    return "ambiguous"
+
+
+def resolve_dayfirst(series: pd.Series, column: ColumnSpec) -> bool:
+    """The user's choice, else day first only when the values prove it (month first otherwise, as pandas)."""
+    if column.dayfirst is not None:
+        return column.dayfirst
+    return date_order(series) == "day_first"
+
+
+def parse_dates(series: pd.Series, *, dayfirst: bool = False) -> pd.Series:
+    """Text → zone-aware UTC timestamps (NaT when unreadable). The format is guessed once from the first
+    value and applied to every row (fast, and one reading of day and month for the whole column); values in
+    another format are parsed one by one with the same day/month order."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "could not infer format" and dayfirst hints: handled below
+        first = series.first_valid_index()
+        text_like = pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)
+        guessed = None
+        if first is not None and text_like:
+            guessed = pd.tseries.api.guess_datetime_format(str(series.loc[first]), dayfirst=dayfirst)
+        if guessed is None:
+            return pd.to_datetime(series, errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
+        parsed = pd.to_datetime(series, errors="coerce", format=guessed, utc=True)
+        rest = parsed.isna().to_numpy() & series.notna().to_numpy()
+        if rest.any():
+            parsed[rest] = pd.to_datetime(series[rest], errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
+        return parsed
+
+
+def datetime_seconds(series: pd.Series, *, dayfirst: bool = False) -> np.ndarray:
     """Seconds since 1970-01-01 (UTC for zone-aware values) as float64; unparseable → NaN."""
     if pd.api.types.is_datetime64_any_dtype(series):
         values = series
     else:
-        values = pd.to_datetime(series, errors="coerce", format="mixed", utc=True)
+        values = parse_dates(series, dayfirst=dayfirst)
     if getattr(values.dt, "tz", None) is not None:
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
     seconds = (values - pd.Timestamp("1970-01-01")).dt.total_seconds()
@@ -345,12 +431,19 @@ def _fit_categorical(name: str, series: pd.Series, column: ColumnSpec, max_categ
             name, kept, most_frequent, encoding="embedding", fill=fill, indicator=column.missing_indicator,
             embedding_dim=dim,
         )  # fmt: skip
+    if column.encoding == "hashing":
+        # No vocabulary: any value, seen or not, lands in its bucket. Only the fill value is learned.
+        return CategoricalColumn(
+            name, (), most_frequent, encoding="hashing", fill=fill, indicator=column.missing_indicator,
+            num_bins=column.num_bins or DEFAULT_NUM_BINS,
+        )  # fmt: skip
     limit = column.max_categories or max_categories
     return CategoricalColumn(name, tuple(ordered[:limit]), most_frequent, fill=fill, indicator=column.missing_indicator)
 
 
 def _fit_datetime(name: str, series: pd.Series, column: ColumnSpec) -> DatetimeColumn:
-    seconds = datetime_seconds(series)
+    dayfirst = resolve_dayfirst(series, column)
+    seconds = datetime_seconds(series, dayfirst=dayfirst)
     finite = seconds[np.isfinite(seconds)]
     if finite.size == 0:
         raise DataError(
@@ -367,6 +460,7 @@ def _fit_datetime(name: str, series: pd.Series, column: ColumnSpec) -> DatetimeC
         centers=tuple(float(v) for v in parts.mean(axis=0)),
         scales=tuple(float(v) if v > 1e-12 else 1.0 for v in stds),
         indicator=column.missing_indicator,
+        dayfirst=dayfirst,
     )
 
 
@@ -402,9 +496,21 @@ def transform(state: PreprocessingState, frame: pd.DataFrame) -> np.ndarray:
     matrix = np.empty((len(frame), state.num_features), dtype="float32")
     position = 0
     for column in state.columns:
-        matrix[:, position : position + column.width] = _transform_column(column, frame[column.name])
+        block = matrix[:, position : position + column.width]
+        if isinstance(column, CategoricalColumn):
+            _encode_categories(column, frame[column.name], block)  # written in place: no temporary block
+        else:
+            block[:] = _transform_column(column, frame[column.name])
         position += column.width
     return matrix
+
+
+def _encode_categories(column: CategoricalColumn, series: pd.Series, out: np.ndarray) -> None:
+    text = category_strings(series)
+    is_missing = text.isna().to_numpy()
+    if column.fill_value is not None:
+        text = text.fillna(column.fill_value)
+    column.encode_values(text.to_numpy(dtype=object), missing=is_missing, out=out)
 
 
 def _transform_column(column: ColumnEncoder, series: pd.Series) -> np.ndarray:
@@ -423,18 +529,16 @@ def _transform_column(column: ColumnEncoder, series: pd.Series) -> np.ndarray:
             out.append(is_missing.astype("float32").reshape(-1, 1))
         return np.concatenate(out, axis=1)
     if isinstance(column, DatetimeColumn):
-        seconds = datetime_seconds(series)
+        seconds = datetime_seconds(series, dayfirst=column.dayfirst)
         is_missing = np.isnan(seconds)
         parts = datetime_parts(np.where(is_missing, column.fill_seconds, seconds))
         scaled = ((parts - np.array(column.centers)) / np.array(column.scales)).astype("float32")
         if column.indicator:
             scaled = np.concatenate([scaled, is_missing.astype("float32").reshape(-1, 1)], axis=1)
         return scaled
-    text = category_strings(series)
-    is_missing = text.isna().to_numpy()
-    if column.fill_value is not None:
-        text = text.fillna(column.fill_value)
-    return column.encode_values(text.tolist(), missing=is_missing)
+    out = np.empty((len(series), column.width), dtype="float32")
+    _encode_categories(column, series, out)
+    return out
 
 
 def estimate_preprocessing(frame: pd.DataFrame, features: list[str], spec: PreprocessingSpec) -> PreprocessingState:

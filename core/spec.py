@@ -75,7 +75,7 @@ ColumnKind = Literal["auto", "numeric", "categorical", "datetime"]
 MissingStrategy = Literal["auto", "mean", "median", "most_frequent", "constant", "drop_rows"]
 OutlierStrategy = Literal["none", "clip_iqr", "clip_zscore"]
 Scaling = Literal["auto", "standard", "minmax", "robust", "log1p", "none"]
-CategoryEncoding = Literal["auto", "one_hot", "ordinal", "embedding"]
+CategoryEncoding = Literal["auto", "one_hot", "ordinal", "embedding", "hashing"]
 
 
 class ColumnSpec(_Spec):
@@ -108,7 +108,16 @@ class ColumnSpec(_Spec):
         default="auto",
         description="one_hot over the most frequent values (+1 'other' slot); ordinal uses `order` (unknown "
         "values count as the middle of the order); embedding learns a small vector per category (for columns "
-        "with many categories: cities, products). auto = one_hot.",
+        "with many categories: cities, products); hashing sends each value to one of `num_bins` buckets by a "
+        "fixed hash (any number of categories, new ones included, in a fixed width). auto = one_hot.",
+    )
+    num_bins: int | None = Field(
+        default=None, ge=2, le=1024, description="Buckets of the hashing encoding (Keras' `num_bins`). Empty: 64."
+    )
+    dayfirst: bool | None = Field(
+        default=None,
+        description="Dates written as text: True reads 03/04/2024 as 3 April (day first), False as March 4 "
+        "(month first). Empty: detected from the values (a first number above 12 means day first).",
     )
     max_categories: int | None = Field(
         default=None, ge=1, le=1000, description="Most frequent categories kept (one_hot). Empty: the global cap."

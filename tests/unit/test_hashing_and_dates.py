@@ -1,0 +1,119 @@
+"""Hashing for many categories and day-first dates: training's numpy transform and the exported graph agree."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.export import build_preprocessing_model, model_inputs
+from core.preprocessing import (
+    date_order,
+    datetime_parts,
+    datetime_seconds,
+    fit_preprocessing,
+    hash_buckets,
+    transform,
+)
+from core.spec import ColumnSpec, PreprocessingSpec
+
+
+def graph_matrix(state, rows: pd.DataFrame) -> np.ndarray:
+    import keras
+
+    model = build_preprocessing_model(state)
+    return keras.ops.convert_to_numpy(model(model_inputs(model, rows)))
+
+
+def cities(rows: int = 300, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    values = np.array([f"city-{i}" for i in rng.integers(0, 400, rows)], dtype=object)
+    values[::9] = None
+    values[3] = "Zürich"
+    values[4] = "北京"
+    return pd.DataFrame({"city": values})
+
+
+def test_hash_buckets_are_keras_hashing_buckets():
+    import keras
+
+    values = np.array(["a", "b", "Zürich", "北京", "", "a"], dtype=object)
+    expected = keras.ops.convert_to_numpy(keras.layers.Hashing(num_bins=7)(values.reshape(-1, 1))).reshape(-1)
+    np.testing.assert_array_equal(hash_buckets(values, 7), expected)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"num_bins": 5, "missing_indicator": True}, {"missing": "constant", "fill_value": "unknown"}],
+    ids=str,
+)
+def test_hashing_matches_the_exported_graph_on_unseen_and_missing_values(options):
+    data = cities()
+    spec = PreprocessingSpec(columns=(ColumnSpec(name="city", encoding="hashing", **options),))
+    state = fit_preprocessing(data.iloc[:200], ["city"], max_categories=50, spec=spec)
+    (column,) = state.columns
+    assert column.width == options.get("num_bins", 64) + int(options.get("missing_indicator", False))
+    rows = pd.concat(
+        [data.iloc[200:], pd.DataFrame({"city": ["never seen", "", "NA", None, "Zürich"]})], ignore_index=True
+    )
+    expected = transform(state, rows)
+    assert expected[:, : column.num_bins].sum(axis=1).tolist() == [1.0] * len(rows)  # one bucket per row
+    np.testing.assert_array_equal(graph_matrix(state, rows), expected)
+    # A missing value lands in the fill value's bucket.
+    fill = options.get("fill_value", column.most_frequent)
+    missing_row = expected[len(rows) - 2, : column.num_bins]
+    assert int(np.argmax(missing_row)) == int(hash_buckets([fill], column.num_bins)[0])
+
+
+@pytest.mark.parametrize(
+    ("values", "order"),
+    [
+        (["25/04/2024", "03/04/2024", None], "day_first"),
+        (["04/25/2024", "03/04/2024"], "month_first"),
+        (["03/04/2024", "01.02.2023 10:00"], "ambiguous"),
+        (["25/04/2024", "04/25/2024"], "conflicting"),
+        (["2024-04-03", "2024-12-01 10:00"], "unambiguous"),
+    ],
+)
+def test_date_order_is_read_from_the_values(values, order):
+    assert date_order(pd.Series(values, dtype="str")) == order
+
+
+def dates(rows: int = 120) -> pd.DataFrame:
+    days = pd.to_datetime("2023-01-01") + pd.to_timedelta(np.arange(rows) * 3, unit="D")
+    text = pd.Series(days.strftime("%d/%m/%Y"), dtype="str")
+    text[::10] = None
+    return pd.DataFrame({"when": text})
+
+
+def test_day_first_dates_are_detected_and_the_exported_model_reads_them_the_same_way():
+    data = dates()
+    spec = PreprocessingSpec(columns=(ColumnSpec(name="when", kind="datetime"),))
+    state = fit_preprocessing(data.iloc[:100], ["when"], max_categories=50, spec=spec)
+    (column,) = state.columns
+    assert column.dayfirst  # 13/01/2023 and later prove it
+    rows = pd.DataFrame({"when": ["03/04/2024", "25/12/2023", "not a date", ""]})
+    expected = transform(state, rows)
+    month_and_day = expected[:2, 1:3] * np.array(column.scales[1:3]) + np.array(column.centers[1:3])
+    np.testing.assert_allclose(month_and_day, [[4, 3], [12, 25]], atol=1e-4)  # 3 April, 25 December
+    np.testing.assert_allclose(graph_matrix(state, rows), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("dayfirst", [True, False])
+def test_the_users_date_order_decides_ambiguous_dates_in_training_and_in_the_export(dayfirst):
+    data = pd.DataFrame({"when": pd.Series(["03/04/2024", "01/02/2024 10:30", "05/06/2023", None] * 10, dtype="str")})
+    spec = PreprocessingSpec(columns=(ColumnSpec(name="when", kind="datetime", dayfirst=dayfirst),))
+    state = fit_preprocessing(data, ["when"], max_categories=50, spec=spec)
+    seconds = datetime_seconds(data["when"].iloc[:1], dayfirst=dayfirst)
+    month, day = datetime_parts(seconds)[0, 1:3]
+    assert (month, day) == ((4.0, 3.0) if dayfirst else (3.0, 4.0))
+    np.testing.assert_allclose(graph_matrix(state, data), transform(state, data), atol=1e-5)
+
+
+def test_iso_text_dates_parse_as_before_with_one_guessed_format():
+    text = pd.Series(["2021-05-05 11:27:55", None, "2021-05-06", "2021-05-05T01:02:03+02:00", "junk"], dtype="str")
+    seconds = datetime_seconds(text)
+    expected = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
+    np.testing.assert_array_equal(np.isnan(seconds), expected.isna().to_numpy())
+    np.testing.assert_allclose(
+        seconds[~np.isnan(seconds)],
+        (expected.dropna().dt.tz_localize(None) - pd.Timestamp("1970-01-01")).dt.total_seconds(),
+    )
