@@ -14,7 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from core.errors import SpecError
 
 Task = Literal["binary", "multiclass", "regression"]
-Activation = Literal["relu", "sigmoid", "tanh", "elu", "selu", "gelu", "swish", "linear"]
+Activation = Literal["relu", "leaky_relu", "elu", "selu", "gelu", "swish", "sigmoid", "tanh", "softplus", "linear"]
+KernelInitializer = Literal[
+    "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal", "orthogonal"
+]
 ACTIVATIONS: tuple[str, ...] = Activation.__args__  # type: ignore[attr-defined]
 
 
@@ -170,6 +173,10 @@ class DenseLayer(_Spec):
     kind: Literal["dense"] = "dense"
     units: int = Field(default=64, ge=1, le=8192, description="Number of neurons.")
     activation: Activation = Field(default="relu", description="Nonlinearity applied to the output.")
+    kernel_initializer: KernelInitializer = Field(
+        default="glorot_uniform",
+        description="How the starting weights are drawn. he_* suits relu-like activations, lecun_normal suits selu.",
+    )
     l1: float = Field(default=0.0, ge=0.0, le=1.0, description="L1 weight penalty (0 = off).")
     l2: float = Field(default=0.0, ge=0.0, le=1.0, description="L2 weight penalty (0 = off).")
 
@@ -183,12 +190,142 @@ class BatchNormalizationLayer(_Spec):
     kind: Literal["batch_normalization"] = "batch_normalization"
 
 
-LayerSpec = Annotated[DenseLayer | DropoutLayer | BatchNormalizationLayer, Field(discriminator="kind")]
+class LayerNormalizationLayer(_Spec):
+    kind: Literal["layer_normalization"] = "layer_normalization"
+
+
+class GaussianNoiseLayer(_Spec):
+    kind: Literal["gaussian_noise"] = "gaussian_noise"
+    stddev: float = Field(
+        default=0.1, gt=0.0, le=10.0, description="Standard deviation of the noise added while training."
+    )
+
+
+class ActivationLayer(_Spec):
+    kind: Literal["activation"] = "activation"
+    activation: Activation = Field(default="relu", description="Nonlinearity applied to the previous layer's output.")
+
+
+Padding = Literal["valid", "same"]
+
+
+class Conv1DLayer(_Spec):
+    kind: Literal["conv1d"] = "conv1d"
+    filters: int = Field(default=32, ge=1, le=4096, description="Number of learned filters (output channels).")
+    kernel_size: int = Field(default=3, ge=1, le=256, description="Width of each filter, in steps.")
+    strides: int = Field(default=1, ge=1, le=256, description="Step between filter positions.")
+    padding: Padding = Field(default="valid", description="valid: no padding; same: keep the length (stride 1).")
+    activation: Activation = Field(default="relu", description="Nonlinearity applied to the output.")
+
+
+class Conv2DLayer(_Spec):
+    kind: Literal["conv2d"] = "conv2d"
+    filters: int = Field(default=32, ge=1, le=4096, description="Number of learned filters (output channels).")
+    kernel_size: int = Field(default=3, ge=1, le=256, description="Height and width of each square filter.")
+    strides: int = Field(default=1, ge=1, le=256, description="Step between filter positions, both directions.")
+    padding: Padding = Field(default="valid", description="valid: no padding; same: keep the size (stride 1).")
+    activation: Activation = Field(default="relu", description="Nonlinearity applied to the output.")
+
+
+class MaxPooling1DLayer(_Spec):
+    kind: Literal["max_pooling1d"] = "max_pooling1d"
+    pool_size: int = Field(default=2, ge=1, le=256, description="Steps merged into one (their maximum).")
+
+
+class MaxPooling2DLayer(_Spec):
+    kind: Literal["max_pooling2d"] = "max_pooling2d"
+    pool_size: int = Field(default=2, ge=1, le=256, description="Square window merged into one pixel (its maximum).")
+
+
+class GlobalAveragePooling1DLayer(_Spec):
+    kind: Literal["global_average_pooling1d"] = "global_average_pooling1d"
+
+
+class GlobalAveragePooling2DLayer(_Spec):
+    kind: Literal["global_average_pooling2d"] = "global_average_pooling2d"
+
+
+class FlattenLayer(_Spec):
+    kind: Literal["flatten"] = "flatten"
+
+
+class EmbeddingLayer(_Spec):
+    kind: Literal["embedding"] = "embedding"
+    input_dim: int = Field(default=1000, ge=1, le=1_000_000, description="Vocabulary size (largest token id + 1).")
+    output_dim: int = Field(default=32, ge=1, le=4096, description="Length of each learned token vector.")
+
+
+class LSTMLayer(_Spec):
+    kind: Literal["lstm"] = "lstm"
+    units: int = Field(default=64, ge=1, le=4096, description="Size of the memory state.")
+    return_sequences: bool = Field(
+        default=False, description="Output every step (to stack another recurrent layer) instead of the last only."
+    )
+
+
+class GRULayer(_Spec):
+    kind: Literal["gru"] = "gru"
+    units: int = Field(default=64, ge=1, le=4096, description="Size of the memory state.")
+    return_sequences: bool = Field(
+        default=False, description="Output every step (to stack another recurrent layer) instead of the last only."
+    )
+
+
+class BidirectionalLayer(_Spec):
+    kind: Literal["bidirectional"] = "bidirectional"
+    layer: Annotated[LSTMLayer | GRULayer, Field(discriminator="kind")] = Field(
+        default_factory=LSTMLayer, description="The recurrent layer run forwards and backwards (outputs joined)."
+    )
+
+
+LayerSpec = Annotated[
+    DenseLayer
+    | DropoutLayer
+    | BatchNormalizationLayer
+    | LayerNormalizationLayer
+    | GaussianNoiseLayer
+    | ActivationLayer
+    | Conv1DLayer
+    | Conv2DLayer
+    | MaxPooling1DLayer
+    | MaxPooling2DLayer
+    | GlobalAveragePooling1DLayer
+    | GlobalAveragePooling2DLayer
+    | FlattenLayer
+    | EmbeddingLayer
+    | LSTMLayer
+    | GRULayer
+    | BidirectionalLayer,
+    Field(discriminator="kind"),
+]
 LAYER_KINDS: dict[str, type[_Spec]] = {
     "dense": DenseLayer,
     "dropout": DropoutLayer,
     "batch_normalization": BatchNormalizationLayer,
+    "layer_normalization": LayerNormalizationLayer,
+    "gaussian_noise": GaussianNoiseLayer,
+    "activation": ActivationLayer,
+    "conv1d": Conv1DLayer,
+    "conv2d": Conv2DLayer,
+    "max_pooling1d": MaxPooling1DLayer,
+    "max_pooling2d": MaxPooling2DLayer,
+    "global_average_pooling1d": GlobalAveragePooling1DLayer,
+    "global_average_pooling2d": GlobalAveragePooling2DLayer,
+    "flatten": FlattenLayer,
+    "embedding": EmbeddingLayer,
+    "lstm": LSTMLayer,
+    "gru": GRULayer,
+    "bidirectional": BidirectionalLayer,
 }
+# The layers that make sense on a table of encoded features; the rest are for image and text inputs.
+TABULAR_LAYER_KINDS: tuple[str, ...] = (
+    "dense",
+    "dropout",
+    "batch_normalization",
+    "layer_normalization",
+    "gaussian_noise",
+    "activation",
+)
 
 
 class ModelSpec(_Spec):
@@ -278,11 +415,13 @@ PRESETS: dict[str, ModelSpec] = {
     ),
     "Deep with batch norm": ModelSpec(
         layers=(
-            DenseLayer(units=128, activation="linear"),
+            DenseLayer(units=128, activation="linear", kernel_initializer="he_normal"),
             BatchNormalizationLayer(),
-            DenseLayer(units=128, activation="relu"),
+            ActivationLayer(activation="relu"),
+            DenseLayer(units=128, activation="linear", kernel_initializer="he_normal"),
             BatchNormalizationLayer(),
-            DenseLayer(units=64, activation="relu"),
+            ActivationLayer(activation="relu"),
+            DenseLayer(units=64, activation="relu", kernel_initializer="he_normal"),
         )
     ),
     "Linear (no hidden layer)": ModelSpec(layers=()),

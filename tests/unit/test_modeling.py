@@ -18,9 +18,12 @@ from core.modeling import (
 from core.spec import (
     PRESETS,
     TRAINING_PRESETS,
+    ActivationLayer,
     BatchNormalizationLayer,
     DenseLayer,
     DropoutLayer,
+    GaussianNoiseLayer,
+    LayerNormalizationLayer,
     ModelSpec,
     TrainingSpec,
 )
@@ -30,7 +33,17 @@ HEADS = [("binary", 2), ("multiclass", 5), ("regression", 0)]
 EXTRA_MODELS = {
     "regularised": ModelSpec(layers=(DenseLayer(units=7, activation="tanh", l1=0.01, l2=0.02), DropoutLayer(rate=0.5))),
     "batch norm first": ModelSpec(layers=(BatchNormalizationLayer(), DenseLayer(units=3))),
+    "new tabular kinds": ModelSpec(
+        layers=(
+            GaussianNoiseLayer(stddev=0.3),
+            DenseLayer(units=9, activation="linear", kernel_initializer="he_uniform"),
+            LayerNormalizationLayer(),
+            ActivationLayer(activation="leaky_relu"),
+            DenseLayer(units=5, activation="softplus", kernel_initializer="lecun_normal"),
+        )
+    ),
 }
+# Conv, pooling, embedding and recurrent kinds need image or sequence inputs: tests/unit/test_layers.py.
 ALL_MODELS = {**PRESETS, **EXTRA_MODELS}
 
 
