@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,9 +29,11 @@ from core.errors import DataError
 from core.preprocessing import (
     PreprocessingState,
     category_strings,
+    datetime_seconds,
     fit_preprocessing,
     is_numeric_column,
     numeric_values,
+    resolve_dayfirst,
     transform,
 )
 from core.profiling import infer_task
@@ -400,9 +401,7 @@ def _missing_mask(series: pd.Series, column: ColumnSpec) -> np.ndarray:
     if kind == "numeric":
         return np.isnan(numeric_values(series))
     if kind == "datetime":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return pd.to_datetime(series, errors="coerce", format="mixed", utc=True).isna().to_numpy()
+        return np.isnan(datetime_seconds(series, dayfirst=resolve_dayfirst(series, column)))
     return category_strings(series).isna().to_numpy()
 
 

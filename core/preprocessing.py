@@ -37,7 +37,7 @@ EMBEDDING_MAX_CATEGORIES = 10_000
 DEFAULT_NUM_BINS = 64
 DATE_ORDER_SAMPLE = 50_000
 # d/m/y or m/d/y at the start of a value (separators / . -); a 4-digit first field (ISO) never matches.
-_NUMERIC_DATE = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}(?:\D|$)"
+NUMERIC_DATE_PATTERN = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}(?:\D|$)"
 DateOrder = Literal["day_first", "month_first", "ambiguous", "conflicting", "unambiguous"]
 
 
@@ -274,7 +274,7 @@ def date_order(series: pd.Series) -> DateOrder:
     values = pd.Series(series.dropna().unique())
     if len(values) > DATE_ORDER_SAMPLE:
         values = values.sample(DATE_ORDER_SAMPLE, random_state=0)
-    fields = values.astype(str).str.extract(_NUMERIC_DATE).dropna()
+    fields = values.astype(str).str.extract(NUMERIC_DATE_PATTERN).dropna()
     if fields.empty:
         return "unambiguous"
     day_first = bool((fields[0].astype(int) > 12).any())

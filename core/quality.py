@@ -35,8 +35,11 @@ Finding kinds and when they appear (thresholds are the module constants below):
     numbers_as_text          warning  a column of numbers stored as text  (fix: coerce_numeric)
     infinite_values          warning  infinite (or beyond float32) numbers, which are treated as missing
     high_cardinality         warning  more distinct text values than max_categories, and > 20% of rows fall in
-                                      'other'; info when fewer do  (fix: ignore)
+                                      'other'; info when fewer do  (fixes: use_embedding, use_hashing)
     datetime_text            info     dates stored as text, treated as categories  (fix: use_datetime)
+    date_order               info     text dates like 03/04/2024 whose day/month order no value decides;
+                                      warning when values contradict each other  (fixes: dates_dayfirst,
+                                      dates_monthfirst)
     constant                 info     a single value  (fix: ignore)
     near_constant            info     one value in >= NEAR_CONSTANT_SHARE of the rows that have a value  (fix: ignore)
     all_missing              info     no values at all (training leaves the column out)  (fix: ignore)
@@ -56,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import AppError
+from core.preprocessing import NUMERIC_DATE_PATTERN, date_order
 from core.profiling import (
     ASSOCIATION_SAMPLE_ROWS,
     SAMPLE_SEED,
@@ -79,6 +83,9 @@ FixAction = Literal[
     "group_split",
     "use_datetime",
     "use_embedding",
+    "use_hashing",
+    "dates_dayfirst",
+    "dates_monthfirst",
 ]
 
 MIN_ROWS = 20  # as core.datasets.MIN_ROWS: fewer rows cannot be split into training, validation and test
@@ -104,7 +111,7 @@ KINDS: tuple[str, ...] = (
     "target_not_found", "features_not_found", "no_features", "too_few_rows", "target_single_class",
     "target_not_numeric", "target_not_binary", "too_many_classes", "leak", "duplicates_across_split", "id_like",
     "class_imbalance", "rare_classes", "mixed_types", "numbers_as_text", "free_text", "infinite_values",
-    "high_cardinality", "group_candidate", "datetime_text", "duplicates", "target_missing", "constant",
+    "high_cardinality", "date_order", "group_candidate", "datetime_text", "duplicates", "target_missing", "constant",
     "near_constant", "all_missing", "mostly_missing",
 )  # fmt: skip
 
@@ -211,7 +218,18 @@ MESSAGES: dict[str, str] = {
     "high_cardinality": (
         "'{column}' has {distinct:,} different text values; only the {limit:,} most frequent get their own "
         "input and the rest ({other_share:.1%} of the rows) go to one 'other' slot. An embedding instead learns a "
-        "small vector for every value seen at least twice; or ignore the column, or raise the category limit."
+        "small vector for every value seen at least twice; hashing sends every value, new ones included, to one of "
+        "a fixed number of buckets (some values share one); or ignore the column, or raise the category limit."
+    ),
+    "date_order": (
+        "'{column}' has dates like '{example}' where both numbers are 12 or less, so they could be day/month or "
+        "month/day, and no value decides it; they are read month first (03/04/2024 = March 4). Choose the order "
+        "your data uses."
+    ),
+    "date_order_conflicting": (
+        "'{column}' has dates with a first number above 12 (day first, like '{day_example}') and others with a "
+        "second number above 12 (month first, like '{month_example}'), so the column mixes two orders and some "
+        "dates will be read wrongly. Choose the order most of it uses, or fix the file."
     ),
     "datetime_text": (
         "'{column}' holds dates written as text, which would be treated as categories (every date its own). "
@@ -242,6 +260,9 @@ MESSAGES: dict[str, str] = {
     "fix_coerce_numeric": "Treat '{column}' as numeric",
     "fix_use_datetime": "Treat '{column}' as a date",
     "fix_use_embedding": "Learn an embedding for '{column}'",
+    "fix_use_hashing": "Hash '{column}' into buckets",
+    "fix_dates_dayfirst": "Read '{column}' day first (03/04 = 3 April)",
+    "fix_dates_monthfirst": "Read '{column}' month first (03/04 = March 4)",
     "fix_drop_duplicates": "Drop duplicate rows",
     "fix_class_weights": "Use balanced class weights",
     "fix_group_split": "Keep rows of each '{column}' together",
@@ -269,6 +290,11 @@ class Finding:
     severity: Severity
     message: str
     fix: Fix | None = None
+    more_fixes: tuple[Fix, ...] = ()  # other one-click answers to the same finding, after `fix`
+
+    @property
+    def fixes(self) -> tuple[Fix, ...]:
+        return ((self.fix,) if self.fix is not None else ()) + self.more_fixes
 
     def to_dict(self) -> dict:
         return {
@@ -277,6 +303,7 @@ class Finding:
             "severity": self.severity,
             "message": self.message,
             "fix": None if self.fix is None else self.fix.to_dict(),
+            "more_fixes": [fix.to_dict() for fix in self.more_fixes],
         }
 
 
@@ -285,10 +312,17 @@ def make_fix(action: FixAction, column: str | None = None) -> Fix:
 
 
 def _finding(
-    kind: str, column: str | None, severity: Severity, fix: Fix | None = None, *, key: str | None = None, **values
+    kind: str,
+    column: str | None,
+    severity: Severity,
+    fix: Fix | None = None,
+    *,
+    key: str | None = None,
+    more_fixes: tuple[Fix, ...] = (),
+    **values,
 ) -> Finding:
     message = MESSAGES[key or kind].format(column=column, **values)
-    return Finding(kind=kind, column=column, severity=severity, message=message, fix=fix)
+    return Finding(kind=kind, column=column, severity=severity, message=message, fix=fix, more_fixes=more_fixes)
 
 
 def has_errors(findings: list[Finding]) -> bool:
@@ -509,8 +543,10 @@ def _check_column(
     if column.kind == "datetime" and kind == "categorical" and choice.kind == "auto":
         found.append(_finding("datetime_text", name, "info", make_fix("use_datetime", name)))
         return found
+    if kind == "datetime" and choice.dayfirst is None:
+        found.extend(_check_date_order(frame[name], name))
     covered = column.kind == "numeric" and choice.kind == "auto"  # by mixed_types / numbers_as_text
-    if kind == "categorical" and choice.encoding not in {"ordinal", "embedding"} and not covered:
+    if kind == "categorical" and choice.encoding not in {"ordinal", "embedding", "hashing"} and not covered:
         limit = choice.max_categories or preprocessing.max_categories
         if column.num_distinct > limit:
             other_share = _other_share(frame[name], limit)
@@ -521,6 +557,7 @@ def _check_column(
                     name,
                     severity,
                     make_fix("use_embedding", name),
+                    more_fixes=(make_fix("use_hashing", name),),
                     distinct=column.num_distinct,
                     limit=limit,
                     other_share=other_share,
@@ -543,6 +580,26 @@ def _check_column(
                 )
             )
     return found
+
+
+def _check_date_order(series: pd.Series, name: str) -> list[Finding]:
+    """Text dates whose day/month order the values do not decide (or contradict): the user chooses."""
+    order = date_order(series)
+    if order not in {"ambiguous", "conflicting"}:
+        return []
+    fixes = (make_fix("dates_dayfirst", name), make_fix("dates_monthfirst", name))
+    text = pd.Series(series.dropna().unique()).astype(str)
+    fields = text.str.extract(NUMERIC_DATE_PATTERN)
+    if order == "ambiguous":
+        example = text[fields[0].notna()].iloc[0]
+        return [_finding("date_order", name, "info", fixes[0], more_fixes=fixes[1:], example=example[:40])]
+    first, second = fields[0].astype(float), fields[1].astype(float)
+    return [
+        _finding(
+            "date_order", name, "warning", fixes[0], key="date_order_conflicting", more_fixes=fixes[1:],
+            day_example=text[first > 12].iloc[0][:40], month_example=text[second > 12].iloc[0][:40],
+        )
+    ]  # fmt: skip
 
 
 def _id_reason(column: ColumnProfile) -> str:
@@ -742,6 +799,10 @@ def apply_fix(spec: RunSpec, fix: Fix) -> RunSpec:
         _set_column(data, fix.column, kind="datetime")
     elif fix.action == "use_embedding":
         _set_column(data, fix.column, encoding="embedding")
+    elif fix.action == "use_hashing":
+        _set_column(data, fix.column, encoding="hashing")
+    elif fix.action in {"dates_dayfirst", "dates_monthfirst"}:
+        _set_column(data, fix.column, dayfirst=fix.action == "dates_dayfirst")
     elif fix.action == "drop_duplicates":
         data["data"]["drop_duplicates"] = True
     elif fix.action == "class_weights":

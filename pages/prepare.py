@@ -40,8 +40,9 @@ st.subheader("Columns")
 st.caption(
     "auto follows the column's type (shown as 'detected'). Missing values: auto = median for numbers, most "
     "frequent for categories. Scaling auto = standard. Categories: one-hot over the most frequent values plus "
-    "an 'other' slot, ordinal with your order, or a learned embedding (for many categories). Dates become "
-    "year, month, day, weekday and hour."
+    "an 'other' slot, ordinal with your order, a learned embedding or hashing into buckets (for many "
+    "categories). Dates become year, month, day, weekday and hour; text dates like 03/04/2024 are read day "
+    "first only when a value proves it, or as you set in 'date order'."
 )
 features = state.features or [c for c in frame.columns if c != state.target]
 edited = preprocessing_editor(

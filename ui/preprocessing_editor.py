@@ -18,8 +18,10 @@ CHOICES = {
     "missing": ["auto", "median", "mean", "most_frequent", "constant", "drop_rows"],
     "outliers": ["none", "clip_iqr", "clip_zscore"],
     "scaling": ["auto", "standard", "minmax", "robust", "log1p", "none"],
-    "encoding": ["auto", "one_hot", "ordinal", "embedding"],
+    "encoding": ["auto", "one_hot", "ordinal", "embedding", "hashing"],
+    "date order": ["auto", "day first", "month first"],
 }
+DATE_ORDERS = {None: "auto", True: "day first", False: "month first"}
 DEFAULT = ColumnSpec(name="-")
 
 
@@ -40,6 +42,8 @@ def _rows(frame: pd.DataFrame, columns: list[str], spec: PreprocessingSpec) -> p
                 "scaling": column.scaling,
                 "encoding": column.encoding,
                 "max categories": column.max_categories,
+                "buckets (hashing)": column.num_bins,
+                "date order": DATE_ORDERS[column.dayfirst],
                 "order (ordinal)": ", ".join(column.order),
             }
         )
@@ -54,6 +58,8 @@ def _column_spec(row: pd.Series) -> ColumnSpec:
         except ValueError:
             pass
     max_categories = row["max categories"]
+    num_bins = row["buckets (hashing)"]
+    dayfirst = {label: value for value, label in DATE_ORDERS.items()}[row["date order"]]
     return ColumnSpec(
         name=row["column"],
         role=row["role"],
@@ -65,6 +71,8 @@ def _column_spec(row: pd.Series) -> ColumnSpec:
         scaling=row["scaling"],
         encoding=row["encoding"],
         max_categories=None if pd.isna(max_categories) else int(max_categories),
+        num_bins=None if pd.isna(num_bins) else int(num_bins),
+        dayfirst=dayfirst,
         order=tuple(part.strip() for part in str(row["order (ordinal)"] or "").split(",") if part.strip()),
     )
 
@@ -77,12 +85,22 @@ def preprocessing_editor(frame: pd.DataFrame, columns: list[str], spec: Preproce
         "fill value": st.column_config.TextColumn("fill value", help="Used when missing = constant."),
         "missing flag": st.column_config.CheckboxColumn("missing flag", help="Add a 0/1 'was missing' input."),
         "max categories": st.column_config.NumberColumn("max categories", min_value=1, max_value=1000, step=1),
+        "buckets (hashing)": st.column_config.NumberColumn(
+            "buckets (hashing)", min_value=2, max_value=1024, step=1, help="Buckets of the hashing encoding; empty: 64."
+        ),
         "order (ordinal)": st.column_config.TextColumn(
             "order (ordinal)", help="Categories from lowest to highest, separated by commas (e.g. Fair, Good, Ideal)."
         ),
     }
     for name, options in CHOICES.items():
         config[name] = st.column_config.SelectboxColumn(name, options=options, required=True)
+    config["date order"] = st.column_config.SelectboxColumn(
+        "date order",
+        options=CHOICES["date order"],
+        required=True,
+        help="Dates written as text: day first reads 03/04/2024 as 3 April, month first as March 4. "
+        "auto: day first only when a value proves it (a first number above 12).",
+    )
     edited = st.data_editor(
         _rows(frame, columns, spec), column_config=config, hide_index=True, width="stretch", key=key
     )

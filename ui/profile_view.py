@@ -171,8 +171,11 @@ def render_findings(findings: list[Finding], *, key: str = "quality") -> Fix | N
     for index, finding in enumerate(findings):
         box = {"error": st.error, "warning": st.warning, "info": st.info}[finding.severity]
         box(finding.message, icon=_SEVERITY_ICONS[finding.severity])
-        if finding.fix is not None:
-            button_key = f"{key}.fix.{index}.{finding.kind}.{finding.column}"
-            if st.button(finding.fix.label, key=button_key, icon=":material/build:"):
-                clicked = finding.fix
+        fixes = finding.fixes
+        buttons = st.columns(len(fixes)) if len(fixes) > 1 else [st.container()] * len(fixes)
+        for number, (place, fix) in enumerate(zip(buttons, fixes, strict=True)):
+            suffix = "" if number == 0 else f".{fix.action}"
+            button_key = f"{key}.fix.{index}.{finding.kind}.{finding.column}{suffix}"
+            if place.button(fix.label, key=button_key, icon=":material/build:"):
+                clicked = fix
     return clicked
