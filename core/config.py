@@ -37,6 +37,8 @@ class Settings:
         max_rows: rows kept from a table (`LAYERLAB_MAX_ROWS`, default 2,000,000).
         max_columns: columns accepted in a table (`LAYERLAB_MAX_COLUMNS`, default 1,000).
         max_cell_chars: longest text cell accepted (`LAYERLAB_MAX_CELL_CHARS`, default 10,000).
+        max_params: largest network the Model page's pre-flight card accepts without a warning
+            (`LAYERLAB_MAX_PARAMS`, default 20,000,000).
     """
 
     home: Path
@@ -46,6 +48,7 @@ class Settings:
     max_rows: int
     max_columns: int
     max_cell_chars: int
+    max_params: int = 20_000_000
 
     @property
     def runs_dir(self) -> Path:
@@ -66,4 +69,5 @@ def load_settings() -> Settings:
         max_rows=_int_env("LAYERLAB_MAX_ROWS", 2_000_000),
         max_columns=_int_env("LAYERLAB_MAX_COLUMNS", 1_000),
         max_cell_chars=_int_env("LAYERLAB_MAX_CELL_CHARS", 10_000),
+        max_params=_int_env("LAYERLAB_MAX_PARAMS", 20_000_000),
     )
