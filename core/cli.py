@@ -1,6 +1,8 @@
 """`layerlab` command line: the same core as the app, without a browser.
 
     layerlab train DATA --target COL [--spec SPEC.json] [--out DIR]
+    layerlab train --resume RUN_DIR --epochs N
+    layerlab spec RUN_DIR
     layerlab predict MODEL.keras DATA [--out PREDS.csv]
     layerlab profile DATA [--target COL] [--spec SPEC.json]
 
@@ -24,8 +26,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="layerlab", description="Train and use Keras models on tables.")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a model on a table and print its test metrics as JSON")
-    train.add_argument("data", help="CSV, TSV, XLSX, Parquet or JSON file")
+    train.add_argument("data", nargs="?", help="CSV, TSV, XLSX, Parquet or JSON file (not with --resume)")
     train.add_argument("--target", help="column to predict (overrides the spec's target)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue this finished or stopped run (needs --epochs)")
+    train.add_argument("--epochs", type=int, help="with --resume: how many more epochs to train")
     train.add_argument("--spec", help="run spec JSON file (as downloaded from the app)")
     train.add_argument("--out", help="folder that holds run folders (default: $LAYERLAB_HOME/runs)")
     predict = commands.add_parser("predict", help="add predictions to a table with a downloaded .keras model")
@@ -36,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     profile.add_argument("data", help="CSV, TSV, XLSX, Parquet or JSON file")
     profile.add_argument("--target", help="column to predict (overrides the spec's target)")
     profile.add_argument("--spec", help="run spec JSON file; its features, ignored columns and fixes are honoured")
+    spec = commands.add_parser("spec", help="print a run's spec as JSON (feed it back with train --spec)")
+    spec.add_argument("run_dir", help="a run folder, e.g. $LAYERLAB_HOME/runs/<run_id>")
     return parser
 
 
@@ -47,6 +53,12 @@ def _train(args) -> dict:
     from core.tables import TableLimits, load_table_file
     from core.training import run_job
 
+    if args.resume:
+        return _resume(args)
+    if not args.data:
+        raise AppError("No data file given. Expected `layerlab train DATA --target COLUMN` or `--resume RUN_DIR`.")
+    if args.epochs is not None:
+        raise AppError("--epochs only goes with --resume. For a new run, set training.epochs in the --spec file.")
     settings = load_settings()
     table = load_table_file(args.data, limits=TableLimits.from_settings(settings)).frame
     if args.spec:
@@ -82,6 +94,51 @@ def _train(args) -> dict:
     if "cross_validation" in metrics:  # k-fold cross-validation ran: mean ± std of every metric over the folds
         result["cross_validation"] = metrics["cross_validation"]
     return result
+
+
+def _run_folder(run_dir: str):
+    """The store and run id of a run folder given on the command line."""
+    from core.errors import RunNotFoundError
+    from core.run_store import RunStore
+
+    path = Path(run_dir).resolve()
+    if not (path / "spec.json").is_file():
+        raise RunNotFoundError(
+            f"{run_dir!r} is not a LayerLab run folder (it has no spec.json). Give the run_dir printed by "
+            "`layerlab train`, e.g. .layerlab/runs/<run_id>."
+        )
+    store = RunStore(path.parent)
+    store.path(path.name)
+    return store, path.name
+
+
+def _resume(args) -> dict:
+    """`train --resume RUN_DIR --epochs N`: the same run, N more epochs, its optimizer state kept."""
+    from core.training import request_resume, run_job
+
+    if args.data or args.spec or args.target:
+        raise AppError("--resume continues a run with its own data and spec; leave out DATA, --spec and --target.")
+    if args.epochs is None:
+        raise AppError("--resume needs --epochs N: how many more epochs to train (for example --epochs 10).")
+    store, run_id = _run_folder(args.resume)
+    request_resume(store, run_id, args.epochs)
+    status = run_job(store, run_id)
+    if status["state"] == "failed":
+        raise AppError(status["message"])
+    metrics = store.metrics(run_id)
+    return {
+        "run_dir": str(store.path(run_id)),
+        "state": status["state"],
+        "message": status["message"],
+        "task": metrics["task"],
+        "test": metrics["test"],
+        "epochs_run": metrics["epochs_run"],
+    }
+
+
+def _print_spec(args) -> None:
+    store, run_id = _run_folder(args.run_dir)
+    print(store.spec(run_id).to_json())
 
 
 def _predict(args) -> None:
@@ -130,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(_train(args)))
         elif args.command == "profile":
             print(json.dumps(_profile(args)))
+        elif args.command == "spec":
+            _print_spec(args)
         else:
             _predict(args)
     except AppError as error:

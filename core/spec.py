@@ -336,14 +336,45 @@ class ModelSpec(_Spec):
     )
 
 
-Optimizer = Literal["adam", "adamw", "sgd", "rmsprop"]
+Optimizer = Literal["adam", "adamw", "sgd", "rmsprop", "adagrad", "nadam"]
+ScheduleKind = Literal["constant", "step", "exponential", "cosine", "reduce_on_plateau"]
+
+
+class ScheduleSpec(_Spec):
+    """How the learning rate changes during training (`TrainingSpec.learning_rate` is where it starts)."""
+
+    kind: ScheduleKind = Field(
+        default="constant",
+        description="constant; step: multiply by decay_rate every decay_epochs; exponential: the same, smoothly; "
+        "cosine: a cosine curve down to alpha × the rate (after warmup_epochs of linear warm-up); "
+        "reduce_on_plateau: multiply by decay_rate when the validation loss stalls for `patience` epochs.",
+    )
+    decay_rate: float = Field(
+        default=0.5, gt=0.0, lt=1.0, description="Factor applied each decay (step, exponential, reduce_on_plateau)."
+    )
+    decay_epochs: int = Field(default=10, ge=1, le=10000, description="Epochs per decay (step, exponential).")
+    warmup_epochs: int = Field(default=0, ge=0, le=1000, description="Epochs of linear warm-up from 0 (cosine).")
+    alpha: float = Field(default=0.0, ge=0.0, le=1.0, description="Final rate as a fraction of the start (cosine).")
+    patience: int = Field(default=3, ge=1, le=1000, description="Stalled epochs before a drop (reduce_on_plateau).")
+    min_learning_rate: float = Field(
+        default=1e-6, ge=0.0, le=1.0, description="The rate never drops below this (reduce_on_plateau)."
+    )
 
 
 class TrainingSpec(_Spec):
     optimizer: Optimizer = Field(default="adam", description="Algorithm that updates the weights.")
     learning_rate: float = Field(default=0.001, gt=0.0, le=10.0, description="Step size of each update.")
     momentum: float = Field(default=0.9, ge=0.0, lt=1.0, description="Momentum (SGD only).")
+    nesterov: bool = Field(default=False, description="Nesterov momentum (SGD only).")
     weight_decay: float = Field(default=0.004, ge=0.0, le=1.0, description="Weight decay (AdamW only).")
+    schedule: ScheduleSpec = Field(default=ScheduleSpec(), description="How the learning rate changes over time.")
+    clipnorm: float | None = Field(
+        default=None, gt=0.0, le=1000.0, description="Rescale each weight's gradient to at most this norm (off: empty)."
+    )
+    clipvalue: float | None = Field(
+        default=None, gt=0.0, le=1000.0, description="Clip each gradient value to ± this (off: empty)."
+    )
+    mixed_precision: bool = Field(default=True, description="Compute in float16 on a GPU (faster; ignored on a CPU).")
     batch_size: int = Field(default=64, ge=1, le=65536, description="Rows per weight update.")
     epochs: int = Field(default=20, ge=1, le=10000, description="Passes over the training rows.")
     early_stopping: bool = Field(default=True, description="Stop when validation loss stops improving.")
@@ -354,6 +385,12 @@ class TrainingSpec(_Spec):
     class_weight: Literal["none", "balanced"] = Field(
         default="none", description="balanced: weight classes inversely to their frequency in the training rows."
     )
+
+    @model_validator(mode="after")
+    def _one_clipping(self) -> TrainingSpec:
+        if self.clipnorm is not None and self.clipvalue is not None:
+            raise ValueError("set either clipnorm or clipvalue, not both; clear one of them")
+        return self
 
 
 class RunSpec(_Spec):

@@ -25,7 +25,7 @@ from core.datasets import PreparedData, prepare_data
 from core.errors import AppError, TrainingError
 from core.evaluation import compute_metrics, predictions_frame
 from core.modeling import build_model, choose_steps_per_execution, derive_head, make_optimizer
-from core.run_store import RunStore, write_atomic, write_json
+from core.run_store import FINAL_STATES, RunStore, read_json, write_atomic, write_json
 from core.spec import RunSpec
 
 PROGRESS_INTERVAL_S = 0.25
@@ -40,43 +40,69 @@ def make_live_callback(
     metric_scale: float,
     record_history: bool = True,
     progress_extra: dict | None = None,
+    initial_epoch: int = 0,
+    history: list[dict] | None = None,
 ):
     """A Keras callback that writes progress and history to the run directory and obeys the Stop flag.
 
     `record_history=False` keeps the epoch rows in memory only (cross-validation folds must not overwrite the
     main run's `history.json`); `progress_extra` is merged into every `progress.json` (e.g. the fold number).
+    A continued run passes its `history` so far and `initial_epoch`: new rows are appended, so the curves
+    continue where they stopped. Each row records the learning rate the epoch started with.
     Defined in a factory so importing this module does not import Keras.
     """
     import keras
 
+    from core.optimization import current_learning_rate
+
     class LiveProgress(keras.callbacks.Callback):
+        # The batch hook only reads numbers and touches files, so Keras may run it on its callback thread:
+        # on JAX a callback without this flag turns asynchronous dispatch off, and `float(logs["loss"])` then
+        # waits for the device after every fused call.
+        async_safe = True
+
         def __init__(self):
             super().__init__()
             self.run_dir = store.path(run_id)
-            self.rows: list[dict] = []
+            self.rows: list[dict] = list(history or [])
             self.stopped_by_user = False
             self.diverged = False
             self.best_loss = math.inf
             self.best_epoch: int | None = None
             self.best_weights = None
+            for row in self.rows:
+                if row.get("val_loss") is not None and row["val_loss"] < self.best_loss:
+                    self.best_loss, self.best_epoch = row["val_loss"], row["epoch"]
+            # The loss at the start of training sets the scale against which an explosion is judged.
+            finite = [row["loss"] for row in self.rows if row.get("loss") is not None]
+            self.reference_loss: float | None = abs(finite[0]) if finite else None
             self._last_write = 0.0
-            self._epoch = 0
+            self._epoch = initial_epoch
+            self._epoch_learning_rate: float | None = None
             self._started = time.monotonic()
             self._epoch_started = self._started
 
         def on_train_begin(self, logs=None):
             self._started = time.monotonic()
+            if self.best_epoch is not None and self.best_weights is None:
+                # A continued run: the weights it starts from are the ones the run kept.
+                self.best_weights = self.model.get_weights()
             self._write_progress(0, force=True)
 
         def on_epoch_begin(self, epoch, logs=None):
             self._epoch = epoch
             self._epoch_started = time.monotonic()
+            self._epoch_learning_rate = current_learning_rate(self.model.optimizer)
 
         def on_train_batch_end(self, batch, logs=None):
             loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(float(loss)):
-                self.diverged = True
-                self.model.stop_training = True
+            if loss is not None:
+                loss = float(loss)
+                if self.reference_loss is None and math.isfinite(loss):
+                    self.reference_loss = abs(loss)
+                if _diverging(loss, self.reference_loss):
+                    self.diverged = True
+                    self.model.stop_training = True
             if store.stop_requested(run_id):
                 self.stopped_by_user = True
                 self.model.stop_training = True
@@ -84,20 +110,26 @@ def make_live_callback(
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            metric_key = next((k for k in logs if k not in {"loss", "val_loss"} and not k.startswith("val_")), None)
+            metric_key = next(
+                (k for k in logs if k not in {"loss", "val_loss", "learning_rate"} and not k.startswith("val_")), None
+            )
             row = {
                 "epoch": epoch + 1,
                 "loss": _finite(logs.get("loss")),
                 "val_loss": _finite(logs.get("val_loss")),
                 "metric": _scaled(logs.get(metric_key), metric_scale) if metric_key else None,
                 "val_metric": _scaled(logs.get(f"val_{metric_key}"), metric_scale) if metric_key else None,
+                "learning_rate": self._epoch_learning_rate,
                 "seconds": round(time.monotonic() - self._epoch_started, 3),
             }
+            if row["loss"] is None and not self.diverged:
+                self.diverged = True
+                self.model.stop_training = True
             self.rows.append(row)
             if record_history:
                 write_json(self.run_dir / "history.json", self.rows)
             val_loss = row["val_loss"]
-            if val_loss is not None and val_loss < self.best_loss:
+            if val_loss is not None and val_loss < self.best_loss and not self.diverged:
                 self.best_loss = val_loss
                 self.best_epoch = epoch + 1
                 self.best_weights = self.model.get_weights()
@@ -111,7 +143,8 @@ def make_live_callback(
             elapsed = now - self._started
             done = (self._epoch + (1 if epoch_done else 0)) * steps_per_epoch + (0 if epoch_done else batch)
             total = epochs * steps_per_epoch
-            eta = elapsed / done * (total - done) if done else None
+            done_here = done - initial_epoch * steps_per_epoch  # steps of this fit, for the time estimate
+            eta = elapsed / done_here * (total - done) if done_here > 0 else None
             write_json(
                 self.run_dir / "progress.json",
                 {
@@ -128,6 +161,17 @@ def make_live_callback(
             )
 
     return LiveProgress()
+
+
+# The per-batch loss Keras reports is the running mean of the epoch; a mean this many times the first loss of the
+# run is no longer training but exploding (a huge learning rate can reach 1e11 without ever producing NaN).
+EXPLOSION_FACTOR = 1e3
+
+
+def _diverging(loss: float, reference: float | None) -> bool:
+    if not math.isfinite(loss):
+        return True
+    return reference is not None and loss > EXPLOSION_FACTOR * max(reference, 1e-3)
 
 
 def _finite(value) -> float | None:
@@ -196,12 +240,15 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     from core.devices import describe_device
 
     spec: RunSpec = store.spec(run_id)
+    resume = _pending_resume(run_dir)
     started = time.time()
-    store.set_status(
-        run_id, "running", "Preparing data…", pid=os.getpid(), started_at=started, device=describe_device()
-    )
+    device = describe_device()
+    extra = {} if resume else {"started_at": started}
+    store.set_status(run_id, "running", "Preparing data…", pid=os.getpid(), device=device, **extra)
     if store.stop_requested(run_id):
-        store.set_status(run_id, "stopped", "Stopped before training started.", finished_at=time.time())
+        (run_dir / RESUME_FILE).unlink(missing_ok=True)
+        message = "Stopped before training started." if resume is None else "Stopped before continuing."
+        store.set_status(run_id, "stopped", message, finished_at=time.time())
         return store.status(run_id)
 
     import keras
@@ -215,26 +262,42 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     notes = list(data.notes)
     if spec.training.class_weight == "balanced" and data.target.task == "regression":
         notes.append("Balanced class weights apply to classification only, so they were not used for this target.")
+    if resume is not None:
+        # A different seed than the first fit, so the new epochs see new shuffles; still reproducible.
+        keras.utils.set_random_seed(spec.data.seed + resume.initial_epoch)
 
-    def announce_training(network, steps_per_execution: int) -> None:
+    def announce_training(network, steps_per_execution: int, precision: str) -> None:
+        message = "Training…" if resume is None else f"Continuing from epoch {resume.initial_epoch}…"
         store.set_status(
             run_id,
             "running",
-            "Training…",
+            message,
             num_params=int(network.count_params()),
             steps_per_execution=steps_per_execution,
+            precision=precision,
             notes=notes,
             training_started_at=time.time(),
         )
 
     trained = _train_and_predict(
-        store, run_id, spec, data, before_fit=announce_training, evaluating_message="Evaluating on the test rows…"
+        store,
+        run_id,
+        spec,
+        data,
+        before_fit=announce_training,
+        evaluating_message="Evaluating on the test rows…",
+        resume=resume,
+        device=device,
     )
     live, network = trained.live, trained.network
+    _save_checkpoint(network, run_dir, trained.epochs_run)
     test_metrics = compute_metrics(data.target, data.y_test, trained.output)
     write_atomic(
         run_dir / "predictions.parquet", _to_parquet(predictions_frame(data.target, data.y_test, trained.output))
     )
+    continued = list((store.metrics(run_id) or {}).get("continued", [])) if resume else []
+    if resume is not None:
+        continued.append({"from_epoch": resume.initial_epoch, "to_epoch": trained.epochs_run, "at": time.time()})
     metrics = {
         "task": data.target.task,
         "target": data.target.name,
@@ -245,11 +308,16 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
         "epochs_run": trained.epochs_run,
         "best_epoch": live.best_epoch,
         "restored_best_weights": trained.restored,
+        "diverged": live.diverged,
         "train_seconds": round(trained.train_seconds, 3),
         "steps_per_execution": trained.steps_per_execution,
+        "precision": trained.precision,
+        "optimizer_iterations": trained.iterations,
         "class_weight": trained.class_weight,
         "notes": notes,
     }
+    if continued:
+        metrics["continued"] = continued
     write_json(run_dir / "metrics.json", metrics)
 
     store.set_status(run_id, "running", "Saving the model…")
@@ -267,9 +335,10 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     metrics["baseline_summary"] = gap_sentence(data.target.task, test_metrics, metrics["baselines"])
     write_json(run_dir / "metrics.json", metrics)
 
-    summary = _final_message(live, metrics["epochs_run"], spec.training.epochs, metrics["restored_best_weights"])
+    target_epochs = spec.training.epochs if resume is None else resume.target_epochs
+    summary = _final_message(live, metrics["epochs_run"], target_epochs, metrics["restored_best_weights"], resume)
     stopped = live.stopped_by_user
-    extra = {}
+    extra = {"diverged": live.diverged, "precision": metrics["precision"]}
     if data.cross_validation is not None:
         if stopped:
             notes.append("Cross-validation was skipped because you stopped training.")
@@ -283,9 +352,90 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
             stopped = result["stopped"]
         write_json(run_dir / "metrics.json", metrics)
 
+    (run_dir / RESUME_FILE).unlink(missing_ok=True)
     state = "stopped" if stopped else "finished"
     store.set_status(run_id, state, summary, finished_at=time.time(), metrics=test_metrics, notes=notes, **extra)
     return store.status(run_id)
+
+
+RESUME_FILE = "resume.json"
+CHECKPOINT_FILE = "checkpoint.keras"
+CHECKPOINT_INFO_FILE = "checkpoint.json"
+
+
+@dataclass(frozen=True, slots=True)
+class _Resume:
+    initial_epoch: int  # epochs already run
+    more_epochs: int
+    history: list[dict]
+    checkpoint: Path
+
+    @property
+    def target_epochs(self) -> int:
+        return self.initial_epoch + self.more_epochs
+
+
+def _pending_resume(run_dir: Path) -> _Resume | None:
+    request = read_json(run_dir / RESUME_FILE)
+    if not request:
+        return None
+    info = read_json(run_dir / CHECKPOINT_INFO_FILE) or {}
+    initial_epoch = int(info.get("epochs", 0))
+    history = (read_json(run_dir / "history.json") or [])[:initial_epoch]
+    return _Resume(initial_epoch, int(request["epochs"]), history, run_dir / CHECKPOINT_FILE)
+
+
+def _save_checkpoint(network, run_dir: Path, epochs_run: int) -> None:
+    """The model with its optimizer state (iteration count, moments, schedule) and the epochs run so far."""
+    from core.export import save_model_atomic
+
+    save_model_atomic(network, run_dir / CHECKPOINT_FILE)
+    write_json(
+        run_dir / CHECKPOINT_INFO_FILE,
+        {"epochs": epochs_run, "optimizer_iterations": _iterations(network), "saved_at": time.time()},
+    )
+
+
+def _iterations(network) -> int:
+    import keras
+
+    return int(keras.ops.convert_to_numpy(network.optimizer.iterations))
+
+
+def resume_problem(store: RunStore, run_id: str) -> str | None:
+    """Why this run cannot continue, in words; None when it can."""
+    run_dir = store.path(run_id)
+    state = store.status(run_id).get("state")
+    if state not in FINAL_STATES:
+        return f"This run is {state}. Only a finished or stopped run can continue; wait until it ends or stop it."
+    if store.spec(run_id).data.cross_validation_folds >= 2:
+        return (
+            "Runs with cross-validation cannot continue: their fold models are not kept. Start a new run with "
+            "more epochs instead."
+        )
+    if not (run_dir / CHECKPOINT_FILE).exists() or not (run_dir / CHECKPOINT_INFO_FILE).exists():
+        return (
+            "This run has no checkpoint to continue from (it failed before its weights were saved, or it was "
+            "trained by an older version of LayerLab). Start a new run with more epochs instead."
+        )
+    return None
+
+
+def request_resume(store: RunStore, run_id: str, epochs: int) -> None:
+    """Ask for `epochs` more epochs of a finished or stopped run; the next `run_job` of this run does them.
+
+    Raises `TrainingError` with the reason when the run cannot continue. The caller queues the run
+    (`JobManager.submit`) or runs it (`run_job`), like a new one.
+    """
+    problem = resume_problem(store, run_id)
+    if problem:
+        raise TrainingError(problem)
+    if not 1 <= int(epochs) <= 10000:
+        raise TrainingError(f"Continue for 1 to 10000 more epochs; received {epochs}. Pick a number in that range.")
+    run_dir = store.path(run_id)
+    write_json(run_dir / RESUME_FILE, {"epochs": int(epochs), "requested_at": time.time()})
+    (run_dir / "stop").unlink(missing_ok=True)
+    store.set_status(run_id, "created", f"Waiting to continue for {int(epochs)} more epochs.")
 
 
 @dataclass
@@ -298,6 +448,8 @@ class _Trained:
     train_seconds: float
     steps_per_execution: int
     class_weight: dict[str, float] | None  # class name → weight, when balanced class weights were used
+    precision: str = "float32"
+    iterations: int = 0  # the optimizer's step count after training (it continues when a run is continued)
 
 
 def _train_and_predict(
@@ -308,55 +460,72 @@ def _train_and_predict(
     *,
     record_history: bool = True,
     progress_extra: dict | None = None,
-    before_fit: Callable[[object, int], None] | None = None,
+    before_fit: Callable[[object, int, str], None] | None = None,
     evaluating_message: str | None = None,
+    resume: _Resume | None = None,
+    device: str = "CPU",
 ) -> _Trained:
     """Build, compile and fit one network on prepared data, then predict `data.x_test`.
 
     Shared by the main run and every cross-validation fold (whose data comes from `prepare_fold`). The
     validation rows drive early stopping and the best-epoch weights; the Stop flag ends `fit` within a batch
     (`live.stopped_by_user`). Raises `TrainingError` when training diverged with no usable weights.
+    With `resume`, the network and its optimizer state come from the run's checkpoint and training
+    continues from `resume.initial_epoch`.
     """
     import keras
 
-    num_classes = len(data.target.classes)
-    head = derive_head(data.target.task, num_classes)
-    network = build_model(
-        spec.model, data.x_train.shape[1], data.target.task, num_classes, data.preprocessing.embeddings()
-    )
-    batch_size = min(spec.training.batch_size, len(data.x_train))
+    from core.optimization import choose_precision, make_schedule_callbacks
+
+    training = spec.training
+    batch_size = min(training.batch_size, len(data.x_train))
     steps_per_epoch = math.ceil(len(data.x_train) / batch_size)
+    initial_epoch = 0 if resume is None else resume.initial_epoch
+    epochs = training.epochs if resume is None else resume.target_epochs
+    if resume is None:
+        precision = choose_precision(training, device)
+        network = _build_network(spec, data, precision)
+    else:
+        network = keras.saving.load_model(resume.checkpoint, compile=True)
+        precision = network.dtype_policy.name if network.dtype_policy.name == "mixed_float16" else "float32"
     steps_per_execution = choose_steps_per_execution(
-        network.count_params(), batch_size, steps_per_epoch, keras.backend.backend()
+        network.count_params(), batch_size, steps_per_epoch, keras.backend.backend(), device=device
     )
-    network.compile(
-        optimizer=make_optimizer(spec.training),
-        loss=head.loss,
-        metrics=[head.metric],
-        steps_per_execution=steps_per_execution,
-    )
+    if resume is None:
+        head = derive_head(data.target.task, len(data.target.classes))
+        network.compile(
+            optimizer=make_optimizer(training, steps_per_epoch=steps_per_epoch, epochs=training.epochs),
+            loss=head.loss,
+            metrics=[head.metric],
+            steps_per_execution=steps_per_execution,
+        )
+    else:
+        network.steps_per_execution = steps_per_execution
     live = make_live_callback(
         store,
         run_id,
         steps_per_epoch=steps_per_epoch,
-        epochs=spec.training.epochs,
+        epochs=epochs,
         metric_scale=data.target.std if data.target.task == "regression" else 1.0,
         record_history=record_history,
         progress_extra=progress_extra,
+        initial_epoch=initial_epoch,
+        history=None if resume is None else resume.history,
     )
-    callbacks = [live]
-    if spec.training.early_stopping:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec.training.patience))
+    callbacks = [live, *make_schedule_callbacks(training)]
+    if training.early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=training.patience))
     keras_weights, named_weights = balanced_class_weights(spec, data)
     if before_fit is not None:
-        before_fit(network, steps_per_execution)
+        before_fit(network, steps_per_execution, precision)
     fit_started = time.monotonic()
     network.fit(
         data.x_train,
         data.y_train,
         validation_data=(data.x_validation, data.y_validation),
         batch_size=batch_size,
-        epochs=spec.training.epochs,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
         callbacks=callbacks,
         class_weight=keras_weights,
         shuffle=True,
@@ -365,7 +534,7 @@ def _train_and_predict(
     train_seconds = time.monotonic() - fit_started
     restored = False
     if live.best_weights is not None and (
-        live.stopped_by_user or live.diverged or (spec.training.early_stopping and spec.training.restore_best_weights)
+        live.stopped_by_user or live.diverged or (training.early_stopping and training.restore_best_weights)
     ):
         network.set_weights(live.best_weights)
         restored = True
@@ -373,9 +542,9 @@ def _train_and_predict(
     if live.diverged and not restored:
         raise TrainingError(
             "Training diverged in the first epoch: the loss became infinite or not a number, so there are no "
-            f"usable weights. The learning rate ({spec.training.learning_rate:g}) is probably too high for "
-            f"{spec.training.optimizer}. Lower the learning rate (for example to "
-            f"{spec.training.learning_rate / 10:g}) and train again."
+            f"usable weights. The learning rate ({training.learning_rate:g}) is probably too high for "
+            f"{training.optimizer}. Lower the learning rate (for example to "
+            f"{training.learning_rate / 10:g}) and train again."
         )
     if evaluating_message:
         store.set_status(run_id, "running", evaluating_message)
@@ -388,13 +557,34 @@ def _train_and_predict(
     return _Trained(
         network=network,
         live=live,
-        output=output,
+        output=np.asarray(output, dtype=np.float32),
         epochs_run=len(live.rows),
         restored=restored,
         train_seconds=train_seconds,
         steps_per_execution=steps_per_execution,
         class_weight=named_weights,
+        precision=precision,
+        iterations=_iterations(network),
     )
+
+
+def _build_network(spec: RunSpec, data: PreparedData, precision: str):
+    """The network; under mixed precision its layers compute in float16 but the output layer in float32
+    (a float16 sigmoid or softmax loses the small probabilities the loss needs)."""
+    import keras
+
+    num_classes = len(data.target.classes)
+    embeddings = data.preprocessing.embeddings()
+    if precision != "mixed_float16":
+        return build_model(spec.model, data.x_train.shape[1], data.target.task, num_classes, embeddings)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        network = build_model(spec.model, data.x_train.shape[1], data.target.task, num_classes, embeddings)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    network.get_layer("output").dtype_policy = "float32"
+    return network
 
 
 def balanced_class_weights(
@@ -536,18 +726,19 @@ def _cross_validation_message(result: dict) -> str:
     )
 
 
-def _final_message(live, epochs_run: int, epochs: int, restored: bool) -> str:
+def _final_message(live, epochs_run: int, epochs: int, restored: bool, resume: _Resume | None = None) -> str:
     best = f" Kept the weights of epoch {live.best_epoch} (lowest validation loss)." if restored else ""
+    continued = f"Continued from epoch {resume.initial_epoch}. " if resume is not None else ""
     if live.stopped_by_user:
-        return f"Stopped by you after {epochs_run} of {epochs} epochs.{best}"
+        return f"{continued}Stopped by you after {epochs_run} of {epochs} epochs.{best}"
     if live.diverged:
         return (
-            f"Training diverged (the loss became infinite) in epoch {epochs_run}.{best} "
-            "Lower the learning rate and train again."
+            f"{continued}Training diverged (the loss exploded or became infinite) in epoch {epochs_run} and was "
+            f"stopped.{best} Lower the learning rate and train again."
         )
     if epochs_run < epochs:
-        return f"Early stopping ended training after {epochs_run} of {epochs} epochs.{best}"
-    return f"Finished all {epochs} epochs.{best}"
+        return f"{continued}Early stopping ended training after {epochs_run} of {epochs} epochs.{best}"
+    return f"{continued}Finished all {epochs} epochs.{best}"
 
 
 def _to_parquet(frame) -> bytes:

@@ -258,3 +258,37 @@ def test_predict_with_a_regression_model(tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert captured.out.splitlines()[0] == "a,b,size,prediction"
+
+
+def test_spec_prints_the_run_spec_and_resume_extends_the_run(workspace, tmp_path):
+    store = RunStore(tmp_path / "runs")
+    spec = RunSpec(
+        data=DataSpec(target="label"),
+        model=ModelSpec(layers=(DenseLayer(units=8),)),
+        training=TrainingSpec(epochs=2, batch_size=32, early_stopping=False),
+    )
+    run_id = store.create_run(spec, make_binary_frame(200), source_name="t.csv")
+    assert run_job(store, run_id)["state"] == "finished"
+    run_dir = store.path(run_id)
+
+    printed = _layerlab("spec", run_dir, cwd=workspace, home=workspace / "home", timeout=60)
+    assert printed.returncode == 0, printed.stderr[-2000:]
+    assert RunSpec.model_validate_json(printed.stdout) == spec
+
+    completed = _layerlab("train", "--resume", run_dir, "--epochs", "3", cwd=workspace, home=workspace / "home")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = _json_line(completed.stdout)
+    assert result["run_dir"] == str(run_dir)
+    assert result["epochs_run"] == 5
+    assert result["message"].startswith("Continued from epoch 2.")
+    assert set(result["test"]) >= {"accuracy", "roc_auc"}
+    assert [row["epoch"] for row in store.history(run_id)] == [1, 2, 3, 4, 5]
+
+
+def test_resume_needs_epochs_and_a_run_folder(tmp_path, tmp_home, capsys):
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "--resume needs --epochs N" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path), "--epochs", "2"]) == 2
+    assert "is not a LayerLab run folder" in capsys.readouterr().err
+    assert main(["spec", str(tmp_path)]) == 2
+    assert "is not a LayerLab run folder" in capsys.readouterr().err

@@ -329,3 +329,26 @@ def test_a_column_named_like_an_internal_layer_can_be_exported(store, small_bina
     status = run_job(store, run_id)
     assert status["state"] == "finished"
     assert store.model_path(run_id) is not None
+
+
+def test_a_run_that_diverges_later_stops_and_keeps_its_best_weights(store):
+    """A warm-up to an absurd learning rate: the loss explodes in a later epoch; the run stays usable."""
+    from core.spec import ScheduleSpec
+
+    spec = _spec(
+        "price",
+        optimizer="sgd",
+        learning_rate=10.0,
+        epochs=20,
+        early_stopping=False,
+        schedule=ScheduleSpec(kind="cosine", warmup_epochs=20),
+    )
+    run_id, status = _train(store, make_regression_frame(), spec)
+    history = store.history(run_id)
+    assert len(history) < 20  # stopped at the explosion, not after all epochs
+    assert status["diverged"] is True
+    assert "diverged" in status["message"] and "Kept the weights of epoch" in status["message"]
+    metrics = store.metrics(run_id)
+    assert metrics["restored_best_weights"] is True
+    assert np.isfinite(store.predictions(run_id)["predicted"]).all()
+    assert metrics["test"]["r2"] > 0.5  # the kept weights still predict

@@ -1,0 +1,89 @@
+"""Continue a finished or stopped run for N more epochs: same run, optimizer state kept, curves continued."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from core.errors import TrainingError
+from core.optimization import preview_learning_rates
+from core.run_store import RunStore
+from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, ScheduleSpec, TrainingSpec
+from core.training import request_resume, resume_problem, run_job
+from tests.conftest import make_binary_frame
+
+TRAINING = TrainingSpec(
+    optimizer="adam", learning_rate=0.02, epochs=3, batch_size=32, early_stopping=False,
+    schedule=ScheduleSpec(kind="step", decay_rate=0.5, decay_epochs=2),
+)  # fmt: skip
+
+
+def _spec(**data) -> RunSpec:
+    return RunSpec(
+        data=DataSpec(target="label", **data), model=ModelSpec(layers=(DenseLayer(units=8),)), training=TRAINING
+    )
+
+
+@pytest.fixture
+def finished_run(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    run_id = store.create_run(_spec(), make_binary_frame(200), source_name="t.csv")
+    assert run_job(store, run_id)["state"] == "finished"
+    return store, run_id
+
+
+def test_a_finished_run_continues_with_its_optimizer_state_and_history(finished_run):
+    store, run_id = finished_run
+    before = store.history(run_id)
+    first = store.metrics(run_id)
+    steps_per_epoch = first["optimizer_iterations"] // 3
+    assert json.loads((store.path(run_id) / "checkpoint.json").read_text())["epochs"] == 3
+
+    # A new store object on the same folder: all a restarted server has is the disk.
+    store = RunStore(store.root)
+    request_resume(store, run_id, 2)
+    status = run_job(store, run_id)
+
+    assert status["state"] == "finished"
+    assert status["message"].startswith("Continued from epoch 3. Finished all 5 epochs.")
+    history = store.history(run_id)
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5]
+    assert history[:3] == before  # the curves continue where they stopped
+    metrics = store.metrics(run_id)
+    assert metrics["epochs_run"] == 5
+    assert metrics["optimizer_iterations"] == 5 * steps_per_epoch  # Adam's step count went on, not restarted
+    assert metrics["continued"][0]["from_epoch"] == 3 and metrics["continued"][0]["to_epoch"] == 5
+    # The schedule continued too: epochs 4 and 5 ran at the rates of a 5-epoch run of the same spec.
+    expected = preview_learning_rates(TRAINING, steps_per_epoch=steps_per_epoch, epochs=5)
+    np.testing.assert_allclose([row["learning_rate"] for row in history], expected, rtol=1e-6)
+    assert (store.path(run_id) / "model.keras").exists()  # re-exported
+    assert not (store.path(run_id) / "resume.json").exists()
+
+
+def test_a_continued_run_can_continue_again(finished_run):
+    store, run_id = finished_run
+    request_resume(store, run_id, 1)
+    run_job(store, run_id)
+    request_resume(store, run_id, 1)
+    assert run_job(store, run_id)["state"] == "finished"
+    assert len(store.history(run_id)) == 5
+    assert len(store.metrics(run_id)["continued"]) == 2
+
+
+def test_runs_that_cannot_continue_say_why(finished_run, tmp_path):
+    store, run_id = finished_run
+    with pytest.raises(TrainingError, match="1 to 10000 more epochs"):
+        request_resume(store, run_id, 0)
+    (store.path(run_id) / "checkpoint.keras").unlink()
+    with pytest.raises(TrainingError, match="no checkpoint"):
+        request_resume(store, run_id, 2)
+
+    cross_validated = store.create_run(_spec(cross_validation_folds=3), make_binary_frame(200), source_name="t.csv")
+    store.set_status(cross_validated, "finished", "done")
+    assert "cross-validation" in resume_problem(store, cross_validated)
+
+    running = store.create_run(_spec(), make_binary_frame(200), source_name="t.csv")
+    with pytest.raises(TrainingError, match="Only a finished or stopped run can continue"):
+        request_resume(store, running, 2)
