@@ -1,8 +1,10 @@
-"""Predictions for new rows from a trained run, computed in a separate process.
+"""Predictions for new rows from a trained run or an uploaded model, computed in a separate process.
 
 The web server never imports Keras (see docs/ARCHITECTURE.md): `predict_rows` hands the rows to
-`layerlab predict` in a child process with a time limit, so a huge or broken model cannot take the server
-down with it.
+`layerlab predict` in a child process (`python -m core.prediction`) with a time limit and a memory limit
+(RLIMIT_AS, `LAYERLAB_PREDICT_MEMORY_MB`, default 8192: TensorFlow alone reserves about 3.5 GB of address
+space), so a huge or broken model cannot take the server down with it. `predict_uploaded` first checks an
+uploaded `.keras` file without building it (`core.model_check`), then predicts the same way.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.errors import AppError, DataError
+from core.errors import AppError, DataError, ModelFileError
+from core.model_check import MAX_MODEL_BYTES, CheckedModel, check_model_file
 from core.preprocessing import PreprocessingState
 from core.run_store import to_parquet
 
 PREDICT_TIMEOUT_S = 300
+MEMORY_LIMIT_MB_DEFAULT = 8192
+EXIT_OUT_OF_MEMORY = 3
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -31,16 +36,28 @@ def column_report(state: PreprocessingState, frame: pd.DataFrame) -> tuple[list[
     return missing, extra
 
 
-def predict_rows(model_path: Path, frame: pd.DataFrame, *, timeout: float = PREDICT_TIMEOUT_S) -> pd.DataFrame:
-    """The rows plus `prediction` (and `prob_<class>` columns), from the model file, in a child process."""
+def memory_limit_mb() -> int:
+    raw = os.environ.get("LAYERLAB_PREDICT_MEMORY_MB", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else MEMORY_LIMIT_MB_DEFAULT
+
+
+def predict_rows(
+    model_path: Path, frame: pd.DataFrame, *, timeout: float = PREDICT_TIMEOUT_S, check: bool = False
+) -> pd.DataFrame:
+    """The rows plus `prediction` (and `prob_<class>` columns), from the model file, in a child process.
+
+    `check=True` (uploaded files): the child checks the file again (`core.model_check`) before loading it.
+    """
     with tempfile.TemporaryDirectory(prefix="layerlab-predict-") as folder:
         rows, out = Path(folder) / "rows.parquet", Path(folder) / "predictions.parquet"
         rows.write_bytes(to_parquet(frame)[0])
         root = str(Path(__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": root, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        limit = memory_limit_mb()
+        env = {**os.environ, "PYTHONPATH": root, "TF_CPP_MIN_LOG_LEVEL": "2", "LAYERLAB_PREDICT_MEMORY_MB": str(limit)}
+        command = [sys.executable, "-m", "core.prediction", str(model_path), str(rows), str(out)]
         try:
             result = subprocess.run(
-                [sys.executable, "-m", "core.cli", "predict", str(model_path), str(rows), "--out", str(out)],
+                command + (["--check"] if check else []),
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -53,12 +70,87 @@ def predict_rows(model_path: Path, frame: pd.DataFrame, *, timeout: float = PRED
             ) from None
         if result.returncode == 2:
             raise DataError(result.stderr.strip().removeprefix("layerlab: "))
-        if result.returncode != 0 or not out.exists():
+        if result.returncode == EXIT_OUT_OF_MEMORY:
             raise AppError(
-                "The prediction process ended unexpectedly (it may have run out of memory). "
+                f"The model needed more than the {limit:,} MB of memory that predictions may use, so it was "
+                "stopped. Try fewer rows at a time or a smaller model (the server's limit is "
+                "LAYERLAB_PREDICT_MEMORY_MB)."
+            )
+        if result.returncode != 0 or not out.exists():
+            how = f" (signal {-result.returncode})" if result.returncode < 0 else ""
+            raise AppError(
+                f"The prediction process ended unexpectedly{how}; it may have run out of memory. "
                 "Try fewer rows at a time; if it keeps happening, this is a bug in LayerLab."
             )
         return pd.read_parquet(out)
+
+
+def check_uploaded(data: bytes, name: str) -> CheckedModel:
+    """`core.model_check.check_model_file` on an upload's bytes (nothing is built)."""
+    with tempfile.TemporaryDirectory(prefix="layerlab-model-") as folder:
+        return check_model_file(_stage(data, folder), name=name)
+
+
+def predict_uploaded(
+    data: bytes, name: str, frame: pd.DataFrame, *, timeout: float = PREDICT_TIMEOUT_S
+) -> tuple[CheckedModel, pd.DataFrame]:
+    """Check an uploaded `.keras` file without building it, then predict in the limited child process.
+
+    Raises:
+        ModelFileError: the file is not a LayerLab model (or is too big, or carries code).
+        DataError: the rows lack columns the model needs.
+    """
+    with tempfile.TemporaryDirectory(prefix="layerlab-model-") as folder:
+        path = _stage(data, folder)
+        checked = check_model_file(path, name=name)
+        needed = [column.name for column in checked.inputs]
+        missing = [column for column in needed if column not in frame.columns]
+        if missing:
+            raise DataError(
+                f"The table lacks the column(s) {', '.join(map(repr, missing))} that the model needs. "
+                f"Expected all of: {', '.join(map(repr, needed))}. Add them (empty values are allowed) and upload "
+                "again."
+            )
+        return checked, predict_rows(path, frame, timeout=timeout, check=True)
+
+
+def _stage(data: bytes, folder: str) -> Path:
+    """The upload on disk under a fixed `.keras` name (the user's file name is only shown, never used as a path)."""
+    if len(data) > MAX_MODEL_BYTES:
+        raise ModelFileError(
+            f"The model file is {len(data) / 2**20:,.0f} MB; files up to {MAX_MODEL_BYTES / 2**20:,.0f} MB are accepted."
+        )
+    path = Path(folder) / "uploaded.keras"
+    path.write_bytes(data)
+    return path
+
+
+def _limit_memory(megabytes: int) -> None:
+    import resource
+
+    limit = megabytes * 2**20
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _main(argv: list[str]) -> int:
+    """Child process: memory limit first, then (optionally) the check, then `layerlab predict`."""
+    model, rows, out = argv[:3]
+    _limit_memory(memory_limit_mb())
+    try:
+        if "--check" in argv[3:]:
+            check_model_file(Path(model))
+        from core.cli import main
+
+        return main(["predict", model, rows, "--out", out])
+    except ModelFileError as error:
+        print(f"layerlab: {error.message}", file=sys.stderr)
+        return 2
+    except (MemoryError, ImportError) as error:  # ImportError: TensorFlow could not map its libraries
+        print(f"layerlab: out of memory ({type(error).__name__}: {str(error)[:200]})", file=sys.stderr)
+        return EXIT_OUT_OF_MEMORY
 
 
 def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
@@ -73,3 +165,7 @@ def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
         risky = text.map(lambda v: isinstance(v, str) and v.startswith(_FORMULA_START))
         escaped[name] = text.where(~risky, "'" + text.astype(str))
     return escaped
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -1,0 +1,183 @@
+"""Uploaded .keras files: refused with a clear message before anything is built, or checked and predicted
+in a child process with a memory limit."""
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from core.errors import AppError, DataError, ModelFileError
+from core.model_check import check_model_file
+from core.prediction import predict_rows, predict_uploaded
+from core.run_store import RunStore
+from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
+from core.training import run_job
+from tests.conftest import make_binary_frame
+
+BAD_INPUTS = Path(__file__).resolve().parents[3] / "shared" / "bad_inputs"
+
+
+def model_files() -> list[dict]:
+    manifest = BAD_INPUTS / "MANIFEST.json"
+    if not manifest.exists():
+        return []
+    return [entry for entry in json.loads(manifest.read_text()) if entry["file"].startswith("models/")]
+
+
+EXPECTED_WORDS = {
+    "50_text_renamed.keras": "not a valid .keras file",
+    "51_lambda_layer.keras": "Lambda",
+    "53_truncated.keras": "not a valid .keras file",
+    "55_activation_os_system.keras": "module 'os'",
+    "58_giant_dense_1e10_params.keras": "10,000,100,000 parameters",
+    "60_bitflipped_crashes_interpreter.tflite": "only .keras",
+}
+
+
+@pytest.mark.skipif(not model_files(), reason="../shared/bad_inputs is not present")
+@pytest.mark.parametrize("entry", model_files(), ids=lambda entry: Path(entry["file"]).name)
+def test_every_bad_model_file_is_refused_with_a_clear_message(entry):
+    path = BAD_INPUTS / entry["file"]
+    with pytest.raises(ModelFileError) as caught:
+        check_model_file(path)
+    message = caught.value.message
+    assert path.name in message and len(message) > 60
+    expected = EXPECTED_WORDS.get(path.name)
+    if expected:
+        assert expected.lower() in message.lower(), message
+
+
+@pytest.mark.skipif(not model_files(), reason="../shared/bad_inputs is not present")
+def test_bad_model_files_never_reach_the_prediction_process(monkeypatch):
+    import core.prediction
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a refused file was handed to the prediction process")
+
+    monkeypatch.setattr(core.prediction, "predict_rows", fail)
+    rows = make_binary_frame(10).drop(columns=["label"])
+    for entry in model_files():
+        path = BAD_INPUTS / entry["file"]
+        with pytest.raises(ModelFileError):
+            predict_uploaded(path.read_bytes(), path.name, rows)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model_check")
+    store = RunStore(folder / "runs")
+    frame = make_binary_frame(200)
+    spec = RunSpec(
+        data=DataSpec(target="label"),
+        model=ModelSpec(layers=(DenseLayer(units=12), DenseLayer(units=5))),
+        training=TrainingSpec(epochs=1),
+    )
+    run_id = store.create_run(spec, frame, source_name="b.csv")
+    assert run_job(store, run_id)["state"] == "finished"
+    return store.path(run_id), frame
+
+
+def _rewrite(source: Path, target: Path, edit) -> Path:
+    """A copy of a real model whose config.json went through `edit`."""
+    with zipfile.ZipFile(source) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    edit(config)
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(target, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return target
+
+
+def _network_layers(config: dict) -> list[dict]:
+    network = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "Functional")
+    return network["config"]["layers"]
+
+
+def test_a_layerlab_model_passes_with_its_columns_classes_and_parameter_count(trained):
+    import keras
+
+    run_dir, frame = trained
+    checked = check_model_file(run_dir / "model.keras")
+    assert [column.name for column in checked.inputs] == ["x1", "x2", "noise", "colour"]
+    assert {column.name: column.dtype for column in checked.inputs}["colour"] == "string"
+    assert checked.classes == ("no", "yes") and checked.task == "binary"
+    assert checked.threshold == 0.5
+    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
+    assert checked.num_params == model.count_params()
+
+
+def test_an_uploaded_layerlab_model_predicts_like_the_run(trained):
+    run_dir, frame = trained
+    rows = frame.drop(columns=["label"]).head(30)
+    checked, result = predict_uploaded((run_dir / "model.keras").read_bytes(), "my model (2).keras", rows)
+    expected = predict_rows(run_dir / "model.keras", rows)
+    assert checked.num_params > 0
+    assert result["prediction"].tolist() == expected["prediction"].tolist()
+    assert result["prob_yes"].tolist() == pytest.approx(expected["prob_yes"].tolist(), abs=1e-6)
+
+
+def test_missing_columns_are_named_before_predicting(trained):
+    run_dir, frame = trained
+    with pytest.raises(DataError, match="'colour'"):
+        predict_uploaded((run_dir / "model.keras").read_bytes(), "m.keras", frame.drop(columns=["label", "colour"]))
+
+
+def test_a_hidden_giant_layer_inside_the_network_is_refused(trained, tmp_path):
+    run_dir, _ = trained
+
+    def grow(config):
+        dense = next(layer for layer in _network_layers(config) if layer["class_name"] == "Dense")
+        dense["config"]["units"] = 2_000_000
+        dense["build_config"]["input_shape"] = [None, 1000]
+
+    path = _rewrite(run_dir / "model.keras", tmp_path / "giant.keras", grow)
+    with pytest.raises(ModelFileError, match=r"declares 2,002,\d{3},\d{3} parameters"):
+        check_model_file(path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (lambda layer: layer.update(registered_name="evil>Layer"), "custom object 'evil>Layer'"),
+        (lambda layer: layer.update(module="evil.layers"), "evil.layers.Dense"),
+        (lambda layer: layer.update(class_name="TextVectorization"), "TextVectorization"),
+        (lambda layer: layer.pop("build_config"), "without a recorded input size"),
+    ],
+)
+def test_unknown_or_unsized_layers_are_refused(trained, tmp_path, edit, words):
+    run_dir, _ = trained
+
+    def change(config):
+        edit(next(layer for layer in _network_layers(config) if layer["class_name"] == "Dense"))
+
+    path = _rewrite(run_dir / "model.keras", tmp_path / "edited.keras", change)
+    with pytest.raises(ModelFileError, match=words.replace(".", r"\.")):
+        check_model_file(path)
+
+
+def test_a_vocabulary_read_from_a_file_is_refused(trained, tmp_path):
+    run_dir, _ = trained
+
+    def point_at_a_file(config):
+        lookup = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "StringLookup")
+        lookup["config"]["vocabulary"] = "/etc/passwd"
+
+    path = _rewrite(run_dir / "model.keras", tmp_path / "vocabulary.keras", point_at_a_file)
+    with pytest.raises(ModelFileError, match="from a file"):
+        check_model_file(path)
+
+
+def test_a_keras_model_not_made_by_layerlab_is_refused(trained):
+    run_dir, _ = trained
+    with pytest.raises(ModelFileError, match="not one made by LayerLab"):
+        check_model_file(run_dir / "network.keras", name="network.keras")
+
+
+def test_the_prediction_process_runs_under_a_memory_limit(trained, monkeypatch):
+    run_dir, frame = trained
+    monkeypatch.setenv("LAYERLAB_PREDICT_MEMORY_MB", "600")  # far below what TensorFlow needs to load
+    with pytest.raises(AppError, match="600 MB"):
+        predict_rows(run_dir / "model.keras", frame.drop(columns=["label"]).head(5))
