@@ -162,3 +162,199 @@ def calibration(predictions: pd.DataFrame, classes: tuple[str, ...], bins: int =
         predictions["actual"] == positive, predictions[f"prob_{positive}"], n_bins=bins, strategy="quantile"
     )
     return predicted, observed
+
+
+TEST_ROWS_FILE = "test_rows.parquet"
+
+
+def test_rows(store, run_id: str) -> pd.DataFrame:
+    """The run's raw test rows (input columns and target), in the order of `predictions.parquet`.
+
+    Re-split from the run's table and spec (the split is seeded, so it is the very same rows) and cached in
+    the run directory. Raises AppError when the rows cannot be matched to the predictions.
+    """
+    from core.datasets import prepare_data
+    from core.errors import AppError
+    from core.run_store import to_parquet, write_atomic
+
+    path = store.path(run_id) / TEST_ROWS_FILE
+    if path.exists():
+        return pd.read_parquet(path)
+    spec = store.spec(run_id)
+    rows = prepare_data(store.table(run_id), spec.data, spec.preprocessing).test
+    predictions = store.predictions(run_id)
+    if predictions is None or len(predictions) != len(rows):
+        raise AppError(
+            "The run's test rows could not be matched to its predictions (the run's table or code changed since "
+            "it was trained). Train the run again to see its test rows."
+        )
+    data, stored = to_parquet(rows.reset_index(drop=True))
+    write_atomic(path, data)
+    return stored
+
+
+def cell_rows(
+    predictions: pd.DataFrame,
+    rows: pd.DataFrame,
+    classes: tuple[str, ...],
+    actual: str,
+    predicted: str,
+    *,
+    threshold: float | None = None,
+) -> pd.DataFrame:
+    """The test rows of one confusion-matrix cell: their raw columns and the probability of the predicted
+    class. For binary tasks `threshold` re-labels the rows as the slider does."""
+    labels = predictions["predicted"]
+    if threshold is not None and len(classes) == 2:
+        labels = pd.Series(
+            np.where(predictions[f"prob_{classes[1]}"].to_numpy() >= np.float32(threshold), classes[1], classes[0]),
+            index=predictions.index,
+        )
+    chosen = ((predictions["actual"] == actual) & (labels == predicted)).to_numpy()
+    result = rows.reset_index(drop=True)[chosen].copy()
+    result.insert(0, f"P({predicted})", predictions[f"prob_{predicted}"].to_numpy()[chosen])
+    return result
+
+
+def normalised(matrix: np.ndarray) -> np.ndarray:
+    """Each row (actual class) as shares of its rows: the diagonal is each class's recall."""
+    totals = matrix.sum(axis=1, keepdims=True)
+    return np.divide(matrix, totals, out=np.zeros(matrix.shape, dtype="float64"), where=totals > 0)
+
+
+def score_table(target: TargetInfo, actual: pd.Series, scored: pd.DataFrame, *, threshold: float = 0.5) -> dict:
+    """Metrics of predictions (`core.export.predict_table`'s columns) against a labelled table's target.
+
+    Rows without a target value, or with a class the run never saw, are left out and counted in `notes`.
+    """
+    from core.datasets import class_names
+    from core.errors import DataError
+    from core.preprocessing import numeric_values
+
+    notes = []
+    if target.task == "regression":
+        values = numeric_values(actual)
+        keep = np.isfinite(values)
+        y = (values[keep] - target.mean) / target.std
+        output = (scored["prediction"].to_numpy(dtype="float64")[keep] - target.mean) / target.std
+    else:
+        names = class_names(actual)
+        codes = names.map({name: i for i, name in enumerate(target.classes)})
+        keep = codes.notna().to_numpy()
+        unknown = int((names.notna() & codes.isna()).sum())
+        if unknown:
+            notes.append(f"{unknown:,} rows have a class the model never saw and were left out.")
+        y = codes[keep].to_numpy(dtype="int64")
+        probabilities = scored[[f"prob_{name}" for name in target.classes]].to_numpy(dtype="float64")[keep]
+        output = probabilities[:, 1] if target.task == "binary" else probabilities
+    no_value = int(actual.isna().sum()) if target.task != "regression" else int((~keep).sum())
+    if no_value:
+        notes.append(f"{no_value:,} rows without a target value were left out.")
+    if len(y) == 0:
+        raise DataError(
+            f"No row of the table has a usable value in the target column {target.name!r}, so nothing can be "
+            "scored. Use a labelled table with the same target column as the training table."
+        )
+    return {"rows": int(len(y)), "metrics": compute_metrics(target, y, output, threshold=threshold), "notes": notes}
+
+
+def evaluation_report(
+    run_dir, data_path=None, *, importance: bool = True, max_rows: int | None = None, n_repeats: int | None = None
+) -> dict:
+    """What `layerlab evaluate RUN_DIR [DATA]` prints: every test metric, the baselines', per-class scores,
+    the decision threshold's metrics, permutation importances (cached in `importance.json`) and, with a
+    labelled DATA table, the run's model scored on it. Needs Keras for the importances and DATA.
+
+    Raises:
+        AppError: RUN_DIR is not a finished run, or DATA cannot be scored.
+    """
+    import json
+    from pathlib import Path
+
+    from core.decision import load_threshold
+    from core.errors import AppError
+    from core.importance import IMPORTANCE_FILE, MAX_ROWS, N_REPEATS
+    from core.run_store import RunStore, read_json
+
+    for name, value in (("--max-rows", max_rows), ("--repeats", n_repeats)):
+        if value is not None and value < 1:
+            raise AppError(f"{name} must be at least 1. Received: {value}.")
+    run_dir = Path(run_dir)
+    metrics = read_json(run_dir / "metrics.json") if run_dir.is_dir() else None
+    if metrics is None or not (run_dir / "target.json").exists():
+        raise AppError(
+            f"{str(run_dir)!r} is not the folder of a finished LayerLab run (no metrics.json or target.json). "
+            "Pass a folder printed by `layerlab train` (run_dir), e.g. .layerlab/runs/<run_id>."
+        )
+    target = TargetInfo.from_dict(read_json(run_dir / "target.json"))
+    threshold = load_threshold(run_dir)
+    report = {
+        "run_dir": str(run_dir.resolve()),
+        "task": target.task,
+        "target": target.name,
+        "num_rows": metrics.get("num_rows"),
+        "test": metrics["test"],
+        "baselines": [{"name": b["name"], "test": b["test"]} for b in metrics.get("baselines", [])],
+        "baseline_summary": metrics.get("baseline_summary"),
+    }
+    if "cross_validation" in metrics:
+        report["cross_validation"] = metrics["cross_validation"]
+    store = RunStore(run_dir.parent)
+    predictions = store.predictions(run_dir.name)
+    if predictions is not None and target.task != "regression":
+        classes = target.classes
+        report["per_class"] = per_class_report(predictions, classes).to_dict(orient="records")
+        if target.task == "binary":
+            at = threshold_metrics(predictions, classes, threshold)
+            report["decision_threshold"] = threshold
+            report["test_at_threshold"] = {k: v for k, v in at.items() if k != "confusion"}
+            report["confusion_matrix"] = {"labels": list(classes), "counts": at["confusion"].tolist()}
+        else:
+            report["confusion_matrix"] = {
+                "labels": list(classes), "counts": confusion_matrix(predictions, classes).tolist()
+            }  # fmt: skip
+    if not importance and data_path is None:
+        return report
+
+    from core.export import load_model_file, predict_table
+
+    model_path = run_dir / "model.keras"
+    if not model_path.exists():
+        raise AppError("This run has no model.keras (it was trained without TensorFlow), so it cannot predict.")
+    model = load_model_file(model_path)
+    if importance:
+        settings = {
+            "model_mtime_ns": model_path.stat().st_mtime_ns,
+            "threshold": threshold,
+            "max_rows": max_rows or MAX_ROWS,
+            "n_repeats": n_repeats or N_REPEATS,
+        }
+        cached = read_json(run_dir / IMPORTANCE_FILE)
+        if cached and cached.get("settings") == settings:
+            report["permutation_importance"] = cached["importance"]
+        else:
+            from core.importance import model_importance
+            from core.run_store import write_json
+
+            rows = test_rows(store, run_dir.name)
+            result = model_importance(
+                model, rows, target, threshold=threshold, max_rows=settings["max_rows"], n_repeats=settings["n_repeats"]
+            ).to_dict()
+            write_json(run_dir / IMPORTANCE_FILE, {"settings": settings, "importance": result})
+            report["permutation_importance"] = result
+    if data_path is not None:
+        from core.config import load_settings
+        from core.tables import TableLimits, load_table_file
+
+        table = load_table_file(data_path, limits=TableLimits.from_settings(load_settings())).frame
+        if target.name not in table.columns:
+            raise AppError(
+                f"The table {Path(data_path).name!r} has no column {target.name!r} (the run's target), so the model "
+                "cannot be scored on it. Use a labelled table with that column."
+            )
+        scored = predict_table(model, table.drop(columns=[target.name]))
+        report["data"] = {
+            "file": str(Path(data_path).resolve()),
+            **score_table(target, table[target.name], scored, threshold=threshold),
+        }
+    return json.loads(json.dumps(report, default=lambda value: value.item() if hasattr(value, "item") else str(value)))

@@ -1,0 +1,149 @@
+"""Permutation importance of the raw input columns, through the whole serving model (preprocessing included).
+
+Shuffle one column of the test rows, predict again, and see how much the score drops: a column the model
+relies on costs a lot when shuffled, one it ignores costs nothing. Each column is shuffled `n_repeats`
+times (seeded) and the mean drop and its standard deviation are reported. The score is accuracy for
+classification (binary: at the run's decision threshold) and R² for regression, as in scikit-learn's
+`permutation_importance`. At most `max_rows` test rows are used (a seeded sample) to keep it quick.
+
+`permutation_importance` is plain numpy around any predict function; `model_importance` runs it on a
+LayerLab `.keras` model and needs Keras, so the app runs it in a child process (`layerlab evaluate`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from core.datasets import TargetInfo
+
+MAX_ROWS = 5000
+N_REPEATS = 5
+IMPORTANCE_FILE = "importance.json"
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnImportance:
+    column: str
+    mean: float  # mean drop of the score when the column is shuffled (negative: shuffling helped, by chance)
+    std: float
+
+
+@dataclass(frozen=True, slots=True)
+class Importance:
+    metric: str
+    baseline: float  # the score on the unshuffled rows
+    num_rows: int
+    num_rows_total: int
+    n_repeats: int
+    seed: int
+    columns: tuple[ColumnImportance, ...]  # most important first
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Importance:
+        columns = tuple(ColumnImportance(**column) for column in data["columns"])
+        return cls(**{**data, "columns": columns})
+
+
+def permutation_importance(
+    predict: Callable[[dict[str, np.ndarray]], np.ndarray],
+    inputs: dict[str, np.ndarray],
+    y_true: np.ndarray,
+    score: Callable[[np.ndarray, np.ndarray], float],
+    *,
+    n_repeats: int = N_REPEATS,
+    seed: int = 0,
+) -> tuple[float, list[ColumnImportance]]:
+    """(score on the rows as they are, each column's mean and std drop when its values are shuffled).
+
+    Args:
+        predict: columns (name → array, rows first) → predictions that `score` compares with `y_true`.
+        inputs: the raw columns; every one is shuffled in turn, the others stay as they are.
+        score: higher is better (accuracy, R²).
+        n_repeats: shuffles per column.
+        seed: seeds the shuffles, so the same call gives the same numbers.
+
+    Example:
+        >>> inputs = {"a": np.arange(100.0), "b": np.zeros(100)}
+        >>> base, columns = permutation_importance(lambda x: x["a"] > 49, inputs, np.arange(100) > 49,
+        ...                                        lambda y, p: float(np.mean(y == p)))
+        >>> base, columns[0].column, columns[1].mean
+        (1.0, 'a', 0.0)
+    """
+    if n_repeats < 1:
+        raise ValueError(f"n_repeats must be at least 1. Received: n_repeats={n_repeats}")
+    rng = np.random.default_rng(seed)
+    baseline = float(score(y_true, predict(inputs)))
+    num_rows = len(y_true)
+    result = []
+    for name in inputs:
+        drops = []
+        for _ in range(n_repeats):
+            shuffled = dict(inputs)
+            shuffled[name] = inputs[name][rng.permutation(num_rows)]
+            drops.append(baseline - float(score(y_true, predict(shuffled))))
+        result.append(ColumnImportance(name, float(np.mean(drops)), float(np.std(drops))))
+    result.sort(key=lambda column: column.mean, reverse=True)
+    return baseline, result
+
+
+def model_importance(
+    model,
+    rows: pd.DataFrame,
+    target: TargetInfo,
+    *,
+    threshold: float = 0.5,
+    max_rows: int = MAX_ROWS,
+    n_repeats: int = N_REPEATS,
+    seed: int = 0,
+) -> Importance:
+    """Permutation importance of a LayerLab serving model on labelled raw rows (needs Keras)."""
+    import keras
+
+    from core.export import model_inputs
+
+    total = len(rows)
+    if total > max_rows:
+        rows = rows.sample(max_rows, random_state=seed)
+    rows = rows.reset_index(drop=True)
+    if target.task == "regression":
+        from core.preprocessing import numeric_values
+
+        y_true = numeric_values(rows[target.name])
+        metric, score = "r2", lambda y, p: skm.r2_score(y, p)
+    else:
+        from core.datasets import class_names
+
+        y_true = class_names(rows[target.name]).map({name: i for i, name in enumerate(target.classes)})
+        y_true = y_true.to_numpy(dtype="float64", na_value=np.nan)
+        metric, score = "accuracy", lambda y, p: float(np.mean(y == p))
+    known = np.isfinite(y_true)
+    rows, y_true = rows[known].reset_index(drop=True), y_true[known]
+    inputs = model_inputs(model, rows)
+
+    def predict(columns: dict[str, np.ndarray]) -> np.ndarray:
+        outputs = model(columns)
+        if "prediction" in outputs:
+            return keras.ops.convert_to_numpy(outputs["prediction"]).reshape(-1)
+        probabilities = keras.ops.convert_to_numpy(outputs["probabilities"])
+        if target.task == "binary":
+            return (probabilities[:, 1] >= np.float32(threshold)).astype("float64")
+        return probabilities.argmax(axis=1).astype("float64")
+
+    baseline, columns = permutation_importance(predict, inputs, y_true, score, n_repeats=n_repeats, seed=seed)
+    return Importance(
+        metric=metric,
+        baseline=baseline,
+        num_rows=len(y_true),
+        num_rows_total=total,
+        n_repeats=n_repeats,
+        seed=seed,
+        columns=tuple(columns),
+    )
