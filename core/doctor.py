@@ -72,8 +72,13 @@ class Advice:
         return f"{self.kind}.{self.layer_index if self.layer_index is not None else ''}"
 
 
-def diagnose(spec: RunSpec, *, train_rows: int, num_inputs: int, task: Task, num_classes: int = 0) -> list[Advice]:
-    """Every finding for this spec, warnings first. Never raises on a spec that parsed."""
+def diagnose(
+    spec: RunSpec, *, train_rows: int, num_inputs: int, task: Task, num_classes: int = 0, embeddings: tuple = ()
+) -> list[Advice]:
+    """Every finding for this spec, warnings first. Never raises on a spec that parsed.
+
+    `embeddings` (from `PreprocessingState.embeddings()`) make the parameter count exact for embedded columns.
+    """
     layers = spec.model.layers
     findings = [
         *_linear_stacks(layers),
@@ -81,7 +86,7 @@ def diagnose(spec: RunSpec, *, train_rows: int, num_inputs: int, task: Task, num
         *_saturating_stacks(layers),
         *_selu_initializer(layers),
         *_batch_norm_after_dropout(layers),
-        *_too_many_parameters(spec.model, train_rows, num_inputs, task, num_classes),
+        *_too_many_parameters(spec.model, train_rows, num_inputs, task, num_classes, embeddings),
         *_batch_too_large(spec, train_rows),
         *_learning_rate(spec),
     ]
@@ -233,8 +238,8 @@ def _batch_norm_after_dropout(layers) -> list[Advice]:
     ]
 
 
-def _num_params(model: ModelSpec, num_inputs: int, task: Task, num_classes: int) -> int:
-    return count_params(describe_model(model, num_inputs, task, num_classes))
+def _num_params(model: ModelSpec, num_inputs: int, task: Task, num_classes: int, embeddings: tuple) -> int:
+    return count_params(describe_model(model, num_inputs, task, num_classes, embeddings))
 
 
 def _scaled(layers, factor: float) -> list:
@@ -248,9 +253,11 @@ def _scaled(layers, factor: float) -> list:
     return scaled
 
 
-def _too_many_parameters(model: ModelSpec, train_rows: int, num_inputs: int, task: Task, num_classes: int):
+def _too_many_parameters(
+    model: ModelSpec, train_rows: int, num_inputs: int, task: Task, num_classes: int, embeddings: tuple
+):
     try:
-        num_params = _num_params(model, num_inputs, task, num_classes)
+        num_params = _num_params(model, num_inputs, task, num_classes, embeddings)
     except SpecError:
         return []  # a stack that does not fit together: the page shows that error itself
     limit = PARAMS_PER_ROW * max(train_rows, 1)
@@ -261,7 +268,7 @@ def _too_many_parameters(model: ModelSpec, train_rows: int, num_inputs: int, tas
     for _ in range(12):
         middle = (low + high) / 2
         scaled = ModelSpec(layers=tuple(_scaled(model.layers, middle)))
-        if _num_params(scaled, num_inputs, task, num_classes) <= limit:
+        if _num_params(scaled, num_inputs, task, num_classes, embeddings) <= limit:
             low = middle
         else:
             high = middle

@@ -1,12 +1,14 @@
 import pandas as pd
 import streamlit as st
 
+from core.errors import AppError
 from core.modeling import count_params, derive_head, describe_model
 from core.preprocessing import estimate_preprocessing
 from core.profiling import infer_task
 from core.spec import PRESETS, TRAINING_PRESETS
-from ui.components import require_table
+from ui.components import require_table, show_error
 from ui.layer_editor import layer_editor
+from ui.model_view import doctor_panel, model_diagram, preflight_card
 from ui.state import get_state
 
 state = get_state()
@@ -20,6 +22,10 @@ features = state.features or [c for c in frame.columns if c != state.target]
 classes = frame[state.target].dropna().astype(str).nunique() if task != "regression" else 0
 estimated = estimate_preprocessing(frame, features, state.preprocessing)
 num_inputs = estimated.num_features
+embeddings = estimated.embeddings()
+labelled_rows = int(frame[state.target].notna().sum())
+train_rows = max(1, int(labelled_rows * (1 - state.test_fraction - state.validation_fraction)))
+validation_rows = int(labelled_rows * state.validation_fraction)
 
 preset_col, apply_col = st.columns([3, 1])
 preset = preset_col.selectbox("Start from a preset", list(PRESETS), key="model.preset")
@@ -42,21 +48,33 @@ with editor:
     layer_editor(state)
 with summary:
     head = derive_head(task, classes)
-    rows = describe_model(state.model_spec(), num_inputs, task, classes, estimated.embeddings())
     st.subheader("Summary")
-    st.metric("Parameters", f"{count_params(rows):,}")
-    st.dataframe(
-        pd.DataFrame(
-            [
-                {"layer": r.name, "type": r.layer_type, "output shape": r.output_shape, "params": r.num_params}
-                for r in rows
-            ]
-        ),
-        hide_index=True,
-        width="stretch",
-    )
+    try:
+        rows = describe_model(state.model_spec(), num_inputs, task, classes, embeddings)
+    except AppError as error:
+        rows = None
+        show_error(error)
+    if rows is not None:
+        st.metric("Parameters", f"{count_params(rows):,}")
+        st.plotly_chart(model_diagram(rows), key="model.diagram", config={"displayModeBar": False})
+        with st.expander("As a table"):
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {"layer": r.name, "type": r.layer_type, "output shape": r.output_shape, "params": r.num_params}
+                        for r in rows
+                    ]
+                ),
+                hide_index=True,
+                width="stretch",
+            )
     st.caption(
         f"Output layer and loss come from the task ({task}): {head.units} unit(s), {head.activation}, "
         f"loss {head.loss}. Input width: {num_inputs} encoded features (estimated on a sample of rows; training fits on the training rows)."
     )
+
+if rows is not None:
+    facts = {"num_inputs": num_inputs, "task": task, "num_classes": classes, "embeddings": embeddings}
+    doctor_panel(state, train_rows=train_rows, **facts)
+    preflight_card(state, train_rows=train_rows, validation_rows=validation_rows, **facts)
 st.page_link("pages/train.py", label="Next: train it", icon=":material/model_training:")

@@ -1,35 +1,78 @@
-"""The hidden-layer stack editor: add, remove, reorder, edit each layer's arguments."""
+"""The hidden-layer stack editor: add, remove, reorder, edit each layer's arguments.
+
+Tables get the tabular toolbox (`TABULAR_LAYER_KINDS`). A spec imported with image or text layers (Conv, LSTM...)
+shows those layers read-only, so they can be removed; the summary then explains why they cannot follow.
+"""
 
 from __future__ import annotations
 
 import secrets
+import typing
 
 import streamlit as st
 
-from core.spec import ACTIVATIONS, BatchNormalizationLayer, DenseLayer, DropoutLayer
+from core.modeling import LAYER_TYPES, layer_label
+from core.spec import (
+    ACTIVATIONS,
+    LAYER_KINDS,
+    TABULAR_LAYER_KINDS,
+    ActivationLayer,
+    DenseLayer,
+    DropoutLayer,
+    GaussianNoiseLayer,
+    KernelInitializer,
+)
 from ui.state import AppState, Layer
 
-KIND_LABELS = {"dense": "Dense", "dropout": "Dropout", "batch_normalization": "BatchNormalization"}
-DEFAULTS = {"dense": DenseLayer(), "dropout": DropoutLayer(), "batch_normalization": BatchNormalizationLayer()}
+KIND_LABELS = LAYER_TYPES
+INITIALIZERS: tuple[str, ...] = typing.get_args(KernelInitializer)
+DEFAULTS = {kind: LAYER_KINDS[kind]() for kind in TABULAR_LAYER_KINDS}
+HELP = {
+    "batch_normalization": "Normalises the previous layer's outputs over the batch (no settings).",
+    "layer_normalization": "Normalises each row's values to mean 0 and spread 1 (no settings; batch-size independent).",
+}
 
 
-def _edit_layer(layer: Layer, position: int) -> object:
+def _edit_layer(layer: Layer) -> object:
     """Widgets for one layer; returns the edited spec."""
     key = f"model.layer.{layer.uid}"
     spec = layer.spec
     if isinstance(spec, DenseLayer):
-        units_col, activation_col, l1_col, l2_col = st.columns([1, 1, 1, 1])
+        units_col, activation_col, init_col, l1_col, l2_col = st.columns([1, 1, 1.3, 1, 1])
         units = units_col.number_input("units", 1, 8192, spec.units, step=8, key=f"{key}.units")
         activation = activation_col.selectbox(
             "activation", ACTIVATIONS, index=ACTIVATIONS.index(spec.activation), key=f"{key}.activation"
         )
+        initializer = init_col.selectbox(
+            "initializer",
+            INITIALIZERS,
+            index=INITIALIZERS.index(spec.kernel_initializer),
+            key=f"{key}.kernel_initializer",
+            help="How the starting weights are drawn: he_* suits relu-like activations, lecun_normal suits selu.",
+        )
         l1 = l1_col.number_input("L1", 0.0, 1.0, spec.l1, step=1e-4, format="%.4f", key=f"{key}.l1")
         l2 = l2_col.number_input("L2", 0.0, 1.0, spec.l2, step=1e-4, format="%.4f", key=f"{key}.l2")
-        return DenseLayer(units=int(units), activation=activation, l1=float(l1), l2=float(l2))
+        return DenseLayer(
+            units=int(units), activation=activation, kernel_initializer=initializer, l1=float(l1), l2=float(l2)
+        )
     if isinstance(spec, DropoutLayer):
         rate = st.slider("rate", 0.0, 0.95, float(spec.rate), step=0.05, key=f"{key}.rate")
         return DropoutLayer(rate=float(rate))
-    st.caption("Normalises the previous layer's outputs (no settings).")
+    if isinstance(spec, GaussianNoiseLayer):
+        stddev = st.number_input(
+            "stddev", 0.001, 10.0, float(spec.stddev), step=0.05, format="%.3f", key=f"{key}.stddev",
+            help="Noise added to the inputs of the next layer while training only (a regulariser).",
+        )  # fmt: skip
+        return GaussianNoiseLayer(stddev=float(stddev))
+    if isinstance(spec, ActivationLayer):
+        activation = st.selectbox(
+            "activation", ACTIVATIONS, index=ACTIVATIONS.index(spec.activation), key=f"{key}.activation"
+        )
+        return ActivationLayer(activation=activation)
+    if spec.kind in HELP:
+        st.caption(HELP[spec.kind])
+        return spec
+    st.caption(f"{layer_label(spec)}: a layer for image or text inputs, shown as imported (not editable here).")
     return spec
 
 
@@ -50,10 +93,12 @@ def layer_editor(state: AppState) -> None:
             if remove.button("✕", key=f"model.layer.{layer.uid}.remove", help="Remove this layer"):
                 state.layers.pop(position)
                 st.rerun()
-            layer.spec = _edit_layer(layer, position)
+            layer.spec = _edit_layer(layer)
     st.write("Add a layer:")
     columns = st.columns(3)
-    for column, kind in zip(columns, DEFAULTS, strict=True):
-        if column.button(f"Add {KIND_LABELS[kind]}", key=f"model.add.{kind}", icon=":material/add:", width="stretch"):
+    for index, kind in enumerate(DEFAULTS):
+        if columns[index % 3].button(
+            f"Add {KIND_LABELS[kind]}", key=f"model.add.{kind}", icon=":material/add:", width="stretch"
+        ):
             state.layers.append(Layer(uid=secrets.token_hex(4), spec=DEFAULTS[kind]))
             st.rerun()

@@ -1,0 +1,194 @@
+"""The Model page's right-hand side: the network diagram, the model doctor and the pre-flight card."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+from pydantic import ValidationError
+
+from core.doctor import Advice, apply_advice, diagnose
+from core.errors import AppError
+from core.modeling import LayerRow
+from core.preflight import (
+    Measurement,
+    estimate,
+    human_bytes,
+    human_seconds,
+    load_measurement,
+    measure_speed,
+    measurement_key,
+    save_measurement,
+)
+from core.spec import RunSpec, Task
+from ui.components import show_error
+from ui.services import settings
+from ui.state import AppState
+
+BOX_HEIGHT_PX = 52
+# Fill colours by role: where the data enters and leaves, what learns, what only regularises or reshapes.
+COLOURS = {
+    "InputLayer": "#e8eaed",
+    "output": "#c8e6c9",
+    "Dense": "#bbdefb",
+    "Embedding": "#d1c4e9",
+    "Dropout": "#ffe0b2",
+    "GaussianNoise": "#ffe0b2",
+    "BatchNormalization": "#e1bee7",
+    "LayerNormalization": "#e1bee7",
+    "Activation": "#b2dfdb",
+}
+CONV_OR_SEQUENCE = "#d7ccc8"
+MEASUREMENTS_KEY = "model.preflight"
+
+
+def model_diagram(rows: list[LayerRow]) -> go.Figure:
+    """A vertical stack of boxes, input at the top and the output layer at the bottom: each box shows the
+    layer's type and settings, its output shape and its parameter count."""
+    figure = go.Figure()
+    count = len(rows)
+    for index, row in enumerate(rows):
+        top = count - index
+        is_output = index == count - 1
+        colour = COLOURS["output"] if is_output else COLOURS.get(row.layer_type, CONV_OR_SEQUENCE)
+        figure.add_shape(
+            type="rect", x0=0.0, x1=1.0, y0=top - 0.78, y1=top, fillcolor=colour,
+            line={"color": "#5f6368", "width": 1}, layer="below",
+        )  # fmt: skip
+        if is_output or index == 0:
+            title = "Output" if is_output else "Input"
+        elif row.name.startswith("hidden_"):
+            title = f"{row.name.split('_')[1]}. {row.layer_type}"  # the layer's number in the editor
+        else:
+            title = row.layer_type  # a learned embedding of a category column, before the hidden layers
+        params = f"{row.num_params:,} params" if row.num_params else "no parameters"
+        figure.add_annotation(
+            x=0.5, y=top - 0.39, showarrow=False, align="center", font={"size": 12},
+            text=f"<b>{title}</b> · {row.details}<br>{row.output_shape} · {params}",
+        )  # fmt: skip
+        if index < count - 1:
+            figure.add_annotation(
+                x=0.5, y=top - 1.0, ax=0.5, ay=top - 0.78, xref="x", yref="y", axref="x", ayref="y",
+                showarrow=True, arrowhead=2, arrowsize=1, arrowwidth=1, arrowcolor="#5f6368", text="",
+            )  # fmt: skip
+    figure.update_xaxes(visible=False, range=[-0.02, 1.02], fixedrange=True)
+    figure.update_yaxes(visible=False, range=[0.1, count + 0.05], fixedrange=True)
+    figure.update_layout(
+        height=BOX_HEIGHT_PX * count + 20,
+        margin={"l": 4, "r": 4, "t": 4, "b": 4},
+        plot_bgcolor="rgba(0,0,0,0)",
+        paper_bgcolor="rgba(0,0,0,0)",
+        showlegend=False,
+    )
+    return figure
+
+
+def _current_spec(state: AppState) -> RunSpec | None:
+    try:
+        return state.run_spec()
+    except ValidationError:
+        return None  # an invalid setting elsewhere: the Train page names it
+
+
+def doctor_panel(state: AppState, *, train_rows: int, num_inputs: int, task: Task, num_classes: int, embeddings):
+    """Each finding with its reason and an "Apply fix" button that edits the session's spec."""
+    spec = _current_spec(state)
+    if spec is None:
+        return
+    findings = diagnose(
+        spec, train_rows=train_rows, num_inputs=num_inputs, task=task, num_classes=num_classes, embeddings=embeddings
+    )
+    st.subheader("Model doctor")
+    if not findings:
+        st.success("No advice: nothing in this setup usually wastes a run.", icon=":material/check_circle:")
+        return
+    st.caption("Advice only: none of this blocks training.")
+    for advice in findings:
+        _finding(state, spec, advice)
+
+
+def _finding(state: AppState, spec: RunSpec, advice: Advice) -> None:
+    text, button = st.columns([4, 1.4], vertical_alignment="center")
+    show = text.warning if advice.severity == "warning" else text.info
+    show(advice.message, icon=":material/warning:" if advice.severity == "warning" else ":material/info:")
+    if button.button(f"Apply fix: {advice.fix_label}", key=f"model.fix.{advice.key}", width="stretch"):
+        state.apply_spec(apply_advice(spec, advice))
+        st.rerun()
+
+
+def preflight_card(
+    state: AppState,
+    *,
+    train_rows: int,
+    validation_rows: int,
+    num_inputs: int,
+    task: Task,
+    num_classes: int,
+    embeddings,
+) -> None:
+    """Parameters, size, memory estimate, measured seconds per epoch and the run's ETA."""
+    spec = _current_spec(state)
+    if spec is None:
+        return
+    limits = settings()
+    facts = {"num_inputs": num_inputs, "task": task, "num_classes": num_classes, "embeddings": embeddings}
+    planned = estimate(spec, train_rows=train_rows, max_params=limits.max_params, **facts)
+    key = measurement_key(
+        spec,
+        table_key=state.table_key or "",
+        num_inputs=num_inputs,
+        train_rows=train_rows,
+        validation_rows=validation_rows,
+        embeddings=embeddings,
+    )
+    folder = limits.home / "preflight"
+    measured: dict[str, Measurement] = st.session_state.setdefault(MEASUREMENTS_KEY, {})
+    measurement = measured.get(key) or load_measurement(folder, key)
+    st.subheader("Pre-flight")
+    with st.container(border=True):
+        size, memory, speed, eta = st.columns(4)
+        size.metric("Model size", human_bytes(planned.model_bytes), help="float32 weights in the .keras file")
+        memory.metric(
+            "Training memory (estimate)",
+            human_bytes(planned.memory_bytes),
+            help=f"At batch size {planned.batch_size}: weights, gradients and optimizer slots plus one batch's "
+            "activations and their gradients. The framework itself needs a few hundred MB more.",
+        )
+        epochs = spec.training.epochs
+        if measurement is None:
+            speed.metric("Seconds per epoch", "not measured")
+            eta.metric(f"Whole run ({epochs} epochs)", "not measured")
+        else:
+            speed.metric("Seconds per epoch", human_seconds(measurement.seconds_per_epoch))
+            eta.metric(f"Whole run ({epochs} epochs)", human_seconds(measurement.eta_seconds(epochs)))
+        for warning in planned.warnings:
+            st.warning(warning, icon=":material/warning:")
+        if measurement is None:
+            st.caption(
+                f"{planned.num_params:,} parameters, {train_rows:,} training rows, {planned.steps_per_epoch:,} "
+                "steps per epoch. Measure speed times a few real training steps of this network on this server."
+            )
+        else:
+            early = " Early stopping may end it sooner." if spec.training.early_stopping else ""
+            st.caption(
+                f"{planned.num_params:,} parameters. Measured on {measurement.steps_timed} training steps at batch "
+                f"size {planned.batch_size} ({human_seconds(measurement.seconds_per_step)} per step, "
+                f"{measurement.steps_per_epoch:,} steps per epoch plus validation) on {measurement.device}. "
+                f"Whole run = {epochs} epochs × seconds per epoch.{early}"
+            )
+            if measurement.eta_seconds(epochs) > 3600:
+                st.warning(
+                    f"At this speed the whole run takes about {human_seconds(measurement.eta_seconds(epochs))}. "
+                    "Fewer epochs, a larger batch size or a smaller network would shorten it.",
+                    icon=":material/schedule:",
+                )
+        too_big = planned.num_params > limits.max_params
+        if st.button("Measure speed", key="model.measure", icon=":material/speed:", disabled=too_big):
+            with st.spinner("Timing a few training steps in a separate process…"):
+                try:
+                    measurement = measure_speed(spec, train_rows=train_rows, validation_rows=validation_rows, **facts)
+                except AppError as error:
+                    show_error(error)
+                    return
+            measured[key] = measurement
+            save_measurement(folder, key, measurement)
+            st.rerun()
