@@ -5,6 +5,7 @@
     layerlab spec RUN_DIR
     layerlab predict MODEL.keras DATA [--out PREDS.csv]
     layerlab profile DATA [--target COL] [--spec SPEC.json]
+    layerlab evaluate RUN_DIR [DATA] [--no-importance]
 
 Errors a user can cause print one message on stderr and exit with status 2.
 """
@@ -42,6 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     profile.add_argument("--spec", help="run spec JSON file; its features, ignored columns and fixes are honoured")
     spec = commands.add_parser("spec", help="print a run's spec as JSON (feed it back with train --spec)")
     spec.add_argument("run_dir", help="a run folder, e.g. $LAYERLAB_HOME/runs/<run_id>")
+    evaluate = commands.add_parser(
+        "evaluate", help="print a run's test metrics, baselines and permutation importances as JSON"
+    )
+    evaluate.add_argument("run_dir", help="a run folder, e.g. $LAYERLAB_HOME/runs/<run_id>")
+    evaluate.add_argument("data", nargs="?", help="optional labelled table to score the run's model on")
+    evaluate.add_argument("--no-importance", action="store_true", help="skip the permutation importances")
+    evaluate.add_argument("--max-rows", type=int, help="test rows used for the importances (default 5000)")
+    evaluate.add_argument("--repeats", type=int, help="shuffles per column for the importances (default 5)")
     return parser
 
 
@@ -189,6 +198,14 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(_profile(args)))
         elif args.command == "spec":
             _print_spec(args)
+        elif args.command == "evaluate":
+            from core.evaluation import evaluation_report
+
+            report = evaluation_report(
+                args.run_dir, args.data, importance=not args.no_importance, max_rows=args.max_rows,
+                n_repeats=args.repeats,
+            )  # fmt: skip
+            print(json.dumps(report))
         else:
             _predict(args)
     except AppError as error:

@@ -167,7 +167,7 @@ def calibration(predictions: pd.DataFrame, classes: tuple[str, ...], bins: int =
 TEST_ROWS_FILE = "test_rows.parquet"
 
 
-def test_rows(store, run_id: str) -> pd.DataFrame:
+def held_out_rows(store, run_id: str) -> pd.DataFrame:
     """The run's raw test rows (input columns and target), in the order of `predictions.parquet`.
 
     Re-split from the run's table and spec (the split is seeded, so it is the very same rows) and cached in
@@ -336,7 +336,7 @@ def evaluation_report(
             from core.importance import model_importance
             from core.run_store import write_json
 
-            rows = test_rows(store, run_dir.name)
+            rows = held_out_rows(store, run_dir.name)
             result = model_importance(
                 model, rows, target, threshold=threshold, max_rows=settings["max_rows"], n_repeats=settings["n_repeats"]
             ).to_dict()
