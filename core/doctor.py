@@ -68,8 +68,9 @@ class Advice:
 
     @property
     def key(self) -> str:
-        """Stable identifier for widget keys."""
-        return f"{self.kind}.{self.layer_index if self.layer_index is not None else ''}"
+        """Stable identifier for widget keys, unique within one `diagnose` result."""
+        key = f"{self.kind}.{self.layer_index if self.layer_index is not None else ''}"
+        return key + (".insert" if self.kind == "linear_stack" and self.value == 0 else "")
 
 
 def diagnose(

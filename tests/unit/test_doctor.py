@@ -166,3 +166,15 @@ def test_a_stack_that_does_not_fit_together_does_not_crash_the_doctor():
 
     spec = make_spec(DenseLayer(units=8), LSTMLayer(units=4), learning_rate=0.5)
     assert kinds(spec) == ["learning_rate"]
+
+
+def test_findings_have_unique_keys_for_their_buttons():
+    spec = make_spec(
+        DenseLayer(units=8, activation="linear"),
+        BatchNormalizationLayer(),
+        DenseLayer(units=8, activation="linear"),
+        DenseLayer(units=8),
+    )
+    findings = diagnose(spec, **FACTS)
+    assert [a.kind for a in findings] == ["linear_stack", "linear_stack"]
+    assert len({a.key for a in findings}) == 2
