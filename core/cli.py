@@ -5,6 +5,7 @@
     layerlab spec RUN_DIR
     layerlab predict MODEL.keras DATA [--out PREDS.csv]
     layerlab profile DATA [--target COL] [--spec SPEC.json]
+    layerlab code RUN_DIR
     layerlab evaluate RUN_DIR [DATA] [--no-importance]
 
 Errors a user can cause print one message on stderr and exit with status 2.
@@ -51,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-importance", action="store_true", help="skip the permutation importances")
     evaluate.add_argument("--max-rows", type=int, help="test rows used for the importances (default 5000)")
     evaluate.add_argument("--repeats", type=int, help="shuffles per column for the importances (default 5)")
+    code = commands.add_parser("code", help="print a run as a standalone Python script (keras, pandas, sklearn)")
+    code.add_argument("run_dir", help="a run folder, e.g. $LAYERLAB_HOME/runs/<run_id>")
     return parser
 
 
@@ -206,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
                 n_repeats=args.repeats,
             )  # fmt: skip
             print(json.dumps(report))
+        elif args.command == "code":
+            from core.codegen import generate_script
+
+            print(generate_script(Path(args.run_dir)), end="")
         else:
             _predict(args)
     except AppError as error:
