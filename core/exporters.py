@@ -1,0 +1,781 @@
+"""Downloads in other formats: TensorFlow SavedModel, TFLite (float32, float16, dynamic-range int8) and ONNX.
+
+Every format derives from the run's `model.keras` (preprocessing and the saved decision threshold inside), and
+every download is one zip with the artifact, a README and the model card. Converters, the TFLite interpreter and
+onnxruntime run only in a child process (`python -m core.exporters ...`): a malformed file can crash the TFLite
+interpreter natively, and the web server never imports TensorFlow. The parent side (`export_artifact`,
+`compare_formats`) needs neither.
+
+What each format carries:
+
+- SavedModel: the whole `.keras` graph, raw columns in (text as strings, numbers as floats, dates as seconds).
+- TFLite and ONNX: neither runtime can look up strings with the builtin ops (TF 2.21's Python interpreter has no
+  Flex delegate; tf2onnx has no table lookup), so the graph starts right after the string lookups: numbers
+  (imputation, clipping, scaling), dates (their parts) and the category encodings stay inside; only
+  "text → its position in the vocabulary" is left to `preprocess` below, shipped as `preprocess.py` with the
+  vocabularies in `preprocessing.json`.
+
+    python -m core.exporters build RUN_DIR FORMAT OUT.zip   # one download, as the Download page makes it
+    python -m core.exporters compare RUN_DIR                # size, latency per row and test metric per format
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.errors import AppError
+from core.run_store import read_json, write_atomic, write_json
+
+FORMATS = ("keras", "savedmodel", "tflite-f32", "tflite-f16", "tflite-int8", "onnx")
+FORMAT_LABELS = {
+    "keras": "Keras (.keras)",
+    "savedmodel": "TensorFlow SavedModel",
+    "tflite-f32": "TFLite float32",
+    "tflite-f16": "TFLite float16",
+    "tflite-int8": "TFLite int8 (dynamic range)",
+    "onnx": "ONNX",
+}
+ARTIFACT_FILES = {
+    "keras": "model.keras",
+    "savedmodel": "layerlab_model/1/saved_model.pb",
+    "tflite-f32": "model.tflite",
+    "tflite-f16": "model.tflite",
+    "tflite-int8": "model.tflite",
+    "onnx": "model.onnx",
+}
+EXPORTS_FOLDER = "exports"
+COMPARISON_FILE = "comparison.json"
+EXPORT_TIMEOUT_S = 300
+_CHILD_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parent side: no TensorFlow, safe in the web server.
+
+
+def export_path(run_dir: Path, format: str) -> Path:
+    """Where the zip of `format` is cached inside the run directory."""
+    return Path(run_dir) / EXPORTS_FOLDER / f"{_check_format(format)}.zip"
+
+
+def download_name(run_dir: Path, format: str) -> str:
+    """The file name a user gets, e.g. `layerlab_2c09de_tflite-int8.zip`."""
+    return f"layerlab_{Path(run_dir).name[:6]}_{_check_format(format)}.zip"
+
+
+def export_artifact(run_dir: Path, format: str, *, timeout: float = EXPORT_TIMEOUT_S) -> Path:
+    """The zip for `format` (artifact, README, model card...), built in a child process and cached.
+
+    A cached zip is reused while it is newer than the run's `model.keras` (a new decision threshold rebuilds
+    that file, and so every export made from it).
+
+    Raises:
+        AppError: bad format, a run without `model.keras`, a column the format cannot carry, or a converter
+            that failed, crashed or ran out of time.
+    """
+    run_dir = Path(run_dir)
+    path = export_path(run_dir, format)
+    model = _require_model(run_dir)
+    if _fresh(path, model):
+        return path
+    _run_child(["build", str(run_dir), format, str(path)], timeout=timeout, what=f"{FORMAT_LABELS[format]} export")
+    return path
+
+
+def cached_export(run_dir: Path, format: str) -> Path | None:
+    """The zip of `format` if it was built from the run's current model.keras, else None."""
+    path = export_path(run_dir, format)
+    model = Path(run_dir) / "model.keras"
+    return path if model.exists() and _fresh(path, model) else None
+
+
+def export_many(run_dir: Path, formats: tuple[str, ...] = FORMATS, *, timeout: float = 3 * EXPORT_TIMEOUT_S) -> dict:
+    """Several zips in one child process (TensorFlow is imported once); returns format → path."""
+    run_dir = Path(run_dir)
+    _require_model(run_dir)
+    missing = [format for format in formats if cached_export(run_dir, _check_format(format)) is None]
+    if missing:
+        _run_child(["build-many", str(run_dir), *missing], timeout=timeout, what="The export")
+    return {format: export_path(run_dir, format) for format in formats}
+
+
+def compare_formats(run_dir: Path, *, timeout: float = 2 * EXPORT_TIMEOUT_S) -> list[dict]:
+    """One row per format: file size, latency per row and the test metric, measured in a child process.
+
+    Builds (and caches) the TFLite zips on the way. Rows: format, label, size_bytes, latency_us_per_row,
+    metric (name), value (on the run's test rows, as the format's user would compute it).
+    """
+    run_dir = Path(run_dir)
+    model = _require_model(run_dir)
+    cached = run_dir / EXPORTS_FOLDER / COMPARISON_FILE
+    if _fresh(cached, model):
+        return read_json(cached)["rows"]
+    _run_child(["compare", str(run_dir)], timeout=timeout, what="The format comparison")
+    return read_json(cached)["rows"]
+
+
+def _check_format(format: str) -> str:
+    if format not in FORMATS:
+        raise AppError(
+            f"Unknown export format {format!r}. Expected one of: {', '.join(FORMATS)}. "
+            "Pick one of those names (for example --format tflite-int8)."
+        )
+    return format
+
+
+def _require_model(run_dir: Path) -> Path:
+    model = run_dir / "model.keras"
+    if not run_dir.is_dir() or not (run_dir / "spec.json").exists():
+        raise AppError(
+            f"{str(run_dir)!r} is not a LayerLab run folder (it has no spec.json). "
+            "Pass the run_dir printed by `layerlab train` (a folder under runs/)."
+        )
+    if not model.exists():
+        raise AppError(
+            f"The run in {str(run_dir)!r} has no model.keras (it has not finished, or it was trained on a backend "
+            "without string support). Export a finished run trained with the TensorFlow backend."
+        )
+    return model
+
+
+def _fresh(path: Path, model: Path) -> bool:
+    return path.exists() and path.stat().st_mtime >= model.stat().st_mtime
+
+
+def _run_child(arguments: list[str], *, timeout: float, what: str) -> str:
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, **_CHILD_ENV, "PYTHONPATH": root}
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "core.exporters", *arguments],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=root,
+        )
+    except subprocess.TimeoutExpired:
+        raise AppError(f"{what} took longer than {timeout:.0f} seconds and was stopped. Try again later.") from None
+    if result.returncode == 2:
+        raise AppError(result.stderr.strip().splitlines()[-1].removeprefix("layerlab: "))
+    if result.returncode != 0:
+        how = f"was killed by signal {-result.returncode}" if result.returncode < 0 else "failed"
+        raise AppError(
+            f"{what} {how} in its worker process (the web server is fine). Expected it to finish normally; "
+            "try again, and if it keeps happening report it as a bug with this run's folder. "
+            f"Last output: {result.stderr.strip()[-300:]}"
+        )
+    return result.stdout
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What a user of a TFLite or ONNX download runs. These two functions are copied verbatim into the zip as
+# preprocess.py (numpy and pandas only), and LayerLab's own checks call the same code.
+
+
+def preprocess(frame, spec):
+    """A table of raw rows → the dict of arrays the TFLite/ONNX model takes (one (rows, 1) array per input).
+
+    `spec` is the downloaded preprocessing.json (as a dict). Numbers go in as float32 (NaN = missing: the model
+    fills, clips and scales them itself), dates as float64 seconds since 1970, and a category as its position
+    in the column's vocabulary (0 = a value not seen in training; a missing value is "").
+    """
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    missing = [item["column"] for item in spec["inputs"] if item["column"] not in frame.columns]
+    if missing:
+        raise ValueError(f"The table lacks the column(s) {missing}; expected all of the model's input columns.")
+    arrays = {}
+    for item in spec["inputs"]:
+        column = frame[item["column"]]
+        if item["kind"] == "category":
+            positions = {token: index for index, token in enumerate(item["vocabulary"])}
+            text = column.astype("object").where(column.notna(), "").map(str)
+            values = text.map(positions).fillna(0).to_numpy(dtype="int64")
+        elif item["kind"] == "datetime":
+            if pd.api.types.is_datetime64_any_dtype(column):
+                when = column
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    first = column.first_valid_index()
+                    guessed = None
+                    if first is not None:
+                        guessed = pd.tseries.api.guess_datetime_format(
+                            str(column.loc[first]), dayfirst=item["dayfirst"]
+                        )
+                    when = pd.to_datetime(
+                        column, errors="coerce", format=guessed or "mixed", dayfirst=item["dayfirst"], utc=True
+                    )
+                    rest = when.isna().to_numpy() & column.notna().to_numpy()
+                    if guessed is not None and rest.any():
+                        when[rest] = pd.to_datetime(
+                            column[rest], errors="coerce", format="mixed", dayfirst=item["dayfirst"], utc=True
+                        )
+            if getattr(when.dt, "tz", None) is not None:
+                when = when.dt.tz_convert("UTC").dt.tz_localize(None)
+            values = (when - pd.Timestamp("1970-01-01")).dt.total_seconds().to_numpy(dtype="float64", na_value=np.nan)
+        else:
+            values = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float32", na_value=np.nan)
+        arrays[item["input"]] = np.asarray(values).reshape(-1, 1)
+    return arrays
+
+
+def postprocess(outputs, spec):
+    """The model's outputs (dict of arrays) → a table: `prediction`, plus `prob_<class>` for classification."""
+    import numpy as np
+    import pandas as pd
+
+    if spec["task"] == "regression":
+        return pd.DataFrame({"prediction": np.asarray(outputs["prediction"], dtype="float64").reshape(-1)})
+    probabilities = np.asarray(outputs["probabilities"], dtype="float64")
+    if spec["task"] == "binary":
+        index = (probabilities[:, 1] >= spec["threshold"]).astype(int)
+    else:
+        index = probabilities.argmax(axis=1)
+    result = pd.DataFrame({"prediction": [spec["classes"][i] for i in index]})
+    for position, name in enumerate(spec["classes"]):
+        result[f"prob_{name}"] = probabilities[:, position]
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Child side: TensorFlow. Nothing below runs in the web server.
+
+
+def build_zip(run_dir: Path, format: str, out: Path) -> dict:
+    """Convert the run's model to `format` and write the download zip to `out` (atomically)."""
+    from core.model_card import model_card
+
+    run_dir, out = Path(run_dir), Path(out)
+    _check_format(format)
+    model = _load_run_model(run_dir)
+    card = model_card(run_dir)
+    with tempfile.TemporaryDirectory(prefix="layerlab-export-") as folder:
+        folder = Path(folder)
+        files: dict[str, Path] = {}
+        if format == "keras":
+            files["model.keras"] = run_dir / "model.keras"
+        elif format == "savedmodel":
+            export_saved_model(model, folder / "layerlab_model" / "1")
+            files["layerlab_model"] = folder / "layerlab_model"
+            (folder / "serving.json").write_text(json.dumps(serving_spec(model, run_dir), indent=2) + "\n")
+            files["serving.json"] = folder / "serving.json"
+        else:
+            spec = tensor_spec(model, run_dir)
+            dates = [item["column"] for item in spec["inputs"] if item["kind"] == "datetime"]
+            if dates and format.startswith("tflite"):
+                raise AppError(
+                    f"TFLite cannot carry the date column(s) {', '.join(map(repr, dates))}: their arithmetic needs "
+                    "float64, which TFLite's builtin operations lack. Expected numeric and category columns only. "
+                    "Use the ONNX, SavedModel or .keras download, or ignore the date column and train again.",
+                    field=dates[0],
+                )
+            numeric = numeric_model(model, spec)
+            if format == "onnx":
+                artifact = convert_onnx(numeric, folder / "model.onnx")
+            else:
+                artifact = folder / "model.tflite"
+                artifact.write_bytes(convert_tflite(numeric, format.removeprefix("tflite-")))
+            files[artifact.name] = artifact
+            (folder / "preprocessing.json").write_text(json.dumps({**spec, "format": format}, indent=2) + "\n")
+            (folder / "preprocess.py").write_text(preprocess_source())
+            files["preprocessing.json"] = folder / "preprocessing.json"
+            files["preprocess.py"] = folder / "preprocess.py"
+        (folder / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+        (folder / "README.md").write_text(readme(format, model, run_dir), encoding="utf-8")
+        files["MODEL_CARD.md"] = folder / "MODEL_CARD.md"
+        files["README.md"] = folder / "README.md"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = folder / "download.zip"
+        with zipfile.ZipFile(staging, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, path in files.items():
+                if path.is_dir():
+                    for item in sorted(path.rglob("*")):
+                        if item.is_file():
+                            archive.write(item, f"{name}/{item.relative_to(path).as_posix()}")
+                else:
+                    archive.write(path, name)
+        write_atomic(out, staging.read_bytes())
+    return {"format": format, "path": str(out), "size_bytes": out.stat().st_size}
+
+
+def _load_run_model(run_dir: Path):
+    from core.export import load_model_file
+
+    return load_model_file(run_dir / "model.keras")
+
+
+def export_saved_model(model, folder: Path) -> None:
+    """A SavedModel whose `serving_default` signature takes the raw columns (TF Serving's layout: name/1/)."""
+    names = input_names(model)
+    _save_signature(model, folder, {names[column]: (column, _dtype(tensor)) for column, tensor in model.input.items()})
+
+
+def _save_signature(model, folder: Path, inputs: dict[str, tuple[str, str]]) -> None:
+    """Save `model` with one `serving_default` signature; `inputs`: signature name → (model input key, dtype)."""
+    import tensorflow as tf
+
+    specs = {name: tf.TensorSpec((None, 1), getattr(tf, dtype), name=name) for name, (_, dtype) in inputs.items()}
+
+    class Serving(tf.Module):
+        def __init__(self, keras_model):
+            super().__init__()
+            self.model = keras_model
+
+        @tf.function(input_signature=[specs])
+        def serve(self, arguments):
+            outputs = self.model({key: arguments[name] for name, (key, _) in inputs.items()}, training=False)
+            return dict(outputs)
+
+    module = Serving(model)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
+
+
+def input_names(model) -> dict[str, str]:
+    """Column → a name every runtime accepts as an input name ([A-Za-z0-9_], unique, not starting with a digit)."""
+    names: dict[str, str] = {}
+    for column in model.input:
+        name = re.sub(r"[^A-Za-z0-9_]", "_", column) or "column"
+        if name[0].isdigit():
+            name = f"c_{name}"
+        base, counter = name, 1
+        while name in names.values():
+            counter += 1
+            name = f"{base}_{counter}"
+        names[column] = name
+    return names
+
+
+def serving_spec(model, run_dir: Path) -> dict:
+    """serving.json of a SavedModel download: column → signature input name and type, outputs, classes."""
+    from core.datasets import TargetInfo
+    from core.export import DAYFIRST_LAYER_PREFIX
+
+    target = TargetInfo.from_dict(read_json(run_dir / "target.json"))
+    names = input_names(model)
+    layer_names = {layer.name for layer in model.layers}
+    inputs = {}
+    for column, tensor in model.input.items():
+        inputs[column] = {"input": names[column], "dtype": _dtype(tensor)}
+        if _dtype(tensor) == "float64":
+            inputs[column]["dayfirst"] = DAYFIRST_LAYER_PREFIX + str(tensor.name) in layer_names
+    spec = {"signature": "serving_default", "inputs": inputs, "task": target.task}
+    spec["outputs"] = ["prediction"] if target.task == "regression" else ["label", "probabilities"]
+    if target.task != "regression":
+        spec["classes"] = list(target.classes)
+    return spec
+
+
+def tensor_spec(model, run_dir: Path) -> dict:
+    """The preprocessing.json of a TFLite/ONNX download: inputs in order, vocabularies, classes, threshold."""
+    from core.datasets import TargetInfo
+    from core.export import DAYFIRST_LAYER_PREFIX
+
+    target = TargetInfo.from_dict(read_json(run_dir / "target.json"))
+    names = input_names(model)
+    layer_names = {layer.name for layer in model.layers}
+    inputs = []
+    for column, tensor in model.input.items():
+        item = {"column": column, "input": names[column]}
+        kind = _dtype(tensor)
+        if kind == "string":
+            lookup = _string_lookup_of(model, tensor, column)
+            item |= {"kind": "category", "dtype": "int64", "vocabulary": list(lookup.get_vocabulary())}
+        elif kind == "float64":
+            dayfirst = DAYFIRST_LAYER_PREFIX + str(tensor.name) in layer_names
+            item |= {"kind": "datetime", "dtype": "float64", "dayfirst": dayfirst}
+        else:
+            item |= {"kind": "numeric", "dtype": "float32"}
+        inputs.append(item)
+    spec = {
+        "task": target.task,
+        "target": target.name,
+        "inputs": inputs,
+        "outputs": ["prediction"] if target.task == "regression" else ["probabilities"],
+        "in_graph": "missing-value filling, clipping, log and scaling of numbers; date parts; category encodings",
+        "statistics": read_json(run_dir / "preprocessing.json"),
+    }
+    if target.task != "regression":
+        spec["classes"] = list(target.classes)
+    if target.task == "binary":
+        spec["threshold"] = _threshold(run_dir)
+    return spec
+
+
+def _threshold(run_dir: Path) -> float:
+    try:
+        from core.decision import load_threshold
+    except ImportError:  # a LayerLab without saved decision thresholds
+        return 0.5
+    return load_threshold(run_dir)
+
+
+def _dtype(tensor) -> str:
+    text = str(tensor.dtype)
+    return next((kind for kind in ("string", "float64", "int64") if kind in text), "float32")
+
+
+def _string_lookup_of(model, tensor, column: str):
+    """The one StringLookup that reads this text input; anything else (hashing...) has no TFLite/ONNX twin."""
+    from keras import layers
+
+    readers = [layer for layer in model.layers if any(node_input is tensor for node_input in _inputs_of(layer))]
+    if len(readers) == 1 and isinstance(readers[0], layers.StringLookup) and not readers[0].invert:
+        return readers[0]
+    raise AppError(
+        f"The column {column!r} is encoded in a way that TFLite and ONNX cannot carry (hashing). Expected a "
+        "one-hot, ordinal or embedding encoding. Use the .keras or SavedModel download, or change the column's "
+        "encoding on the Prepare page and train again.",
+        field=column,
+    )
+
+
+def _inputs_of(layer) -> list:
+    found = []
+    for node in layer._inbound_nodes:  # Keras keeps no public list of the tensors a layer was called on
+        found.extend(node.input_tensors)
+    return found
+
+
+def numeric_model(model, spec: dict):
+    """The serving graph from right after its string lookups to the probabilities (or the prediction).
+
+    Inputs: one (rows, 1) tensor per column, named as in `spec`: float32 numbers, float64 dates and int64
+    vocabulary positions. The label is left to `postprocess` (the inverted string lookup is a table op too).
+    """
+    import keras
+
+    cut = {}
+    for item in spec["inputs"]:
+        tensor = model.input[item["column"]]
+        cut[item["input"]] = (
+            _string_lookup_of(model, tensor, item["column"]).output if item["kind"] == "category" else tensor
+        )
+    outputs = {name: model.output[name] for name in spec["outputs"]}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
+        inner = keras.Model(cut, outputs, name="layerlab_inner")
+        fresh = {name: keras.Input(shape=(1,), dtype=cut[name].dtype, name=name) for name in cut}
+        return keras.Model(fresh, inner(fresh), name="layerlab_numeric")
+
+
+def convert_tflite(numeric, precision: str) -> bytes:
+    """float32, float16 (weights stored as float16) or int8 (dynamic-range quantised weights)."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    # `from_keras_model` does not take Keras 3 models in TF 2.21, and a plain SavedModel keeps the weights as
+    # resource variables that the Python interpreter reads uninitialised (NaN after the first row): freeze them,
+    # and wrap the frozen function so the signature's output keeps its name.
+    specs = {name: tf.TensorSpec((None, 1), _dtype(tensor), name=name) for name, tensor in numeric.input.items()}
+    output = next(iter(numeric.output))
+    frozen = convert_variables_to_constants_v2(
+        tf.function(
+            lambda inputs: numeric(inputs, training=False)[output], input_signature=[specs]
+        ).get_concrete_function()
+    )
+
+    @tf.function(input_signature=[specs])
+    def serve(inputs):
+        return {output: tf.nest.flatten(frozen(**inputs))[0]}
+
+    with tempfile.TemporaryDirectory(prefix="layerlab-tflite-") as folder, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tf.saved_model.save(tf.Module(), folder, signatures={"serving_default": serve.get_concrete_function()})
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        if precision in {"f16", "int8"}:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if precision == "f16":
+            converter.target_spec.supported_types = [tf.float16]
+        return converter.convert()
+
+
+def convert_onnx(numeric, path: Path) -> Path:
+    """tf2onnx through Keras's own exporter; input names are the Keras input names (see `input_names`)."""
+    numeric(
+        {name: np.zeros((1, 1), _dtype(tensor)) for name, tensor in numeric.input.items()}
+    )  # Keras exports only called models
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        numeric.export(str(path), format="onnx", verbose=False)
+    return path
+
+
+def preprocess_source() -> str:
+    """preprocess.py of a TFLite/ONNX download: the two functions above, verbatim, and a usage example."""
+    header = '''"""Turn raw rows into the inputs of a LayerLab TFLite/ONNX model, and its outputs into predictions.
+
+Needs numpy and pandas. Usage (see README.md):
+
+    import json, pandas as pd
+    from preprocess import preprocess, postprocess
+    spec = json.load(open("preprocessing.json"))
+    inputs = preprocess(pd.read_csv("new_rows.csv"), spec)
+    outputs = ...  # run the model on `inputs` (README.md shows TFLite and onnxruntime)
+    table = postprocess(outputs, spec)
+"""
+'''
+    return header + "\n\n" + inspect.getsource(preprocess) + "\n\n" + inspect.getsource(postprocess)
+
+
+def readme(format: str, model, run_dir: Path) -> str:
+    """README.md of a download: what is inside and the few lines that use it."""
+    names = input_names(model)
+    first = next(iter(model.input))
+    lines = [
+        f"# LayerLab model: {FORMAT_LABELS[format]}",
+        "",
+        "MODEL_CARD.md describes the data, the model and its limits.",
+        "",
+    ]
+    if format == "keras":
+        lines += [
+            "`model.keras` takes the raw columns (a dict of (rows, 1) arrays keyed by column name) and returns",
+            "`label` + `probabilities` or `prediction`. Needs only keras and pandas:",
+            "",
+            "```python",
+            "import keras",
+            'model = keras.saving.load_model("model.keras")',
+            "outputs = model(inputs)",
+            "```",
+        ]
+    elif format == "savedmodel":
+        example = {names[c]: [_example_value(t)] for c, t in list(model.input.items())[:3]}
+        lines += [
+            "`layerlab_model/1/` is a TensorFlow SavedModel in TF Serving's layout. Its `serving_default`",
+            "signature takes the raw columns (text as strings, numbers as floats, dates as seconds since 1970):",
+            "",
+            "```bash",
+            'docker run -p 8501:8501 -v "$PWD/layerlab_model:/models/layerlab_model" \\',
+            "  -e MODEL_NAME=layerlab_model tensorflow/serving",
+            'curl -d \'{"inputs": ' + json.dumps(example) + ", ...all other columns}' \\",
+            "  http://localhost:8501/v1/models/layerlab_model:predict",
+            "```",
+            "",
+            f"Input names (column → signature input): {json.dumps(names)}",
+            "",
+            "In Python: `tf.saved_model.load('layerlab_model/1').signatures['serving_default'](**inputs)`.",
+        ]
+    else:
+        run = (
+            [
+                "import numpy as np",
+                "from ai_edge_litert.interpreter import Interpreter  # or: from tensorflow.lite import Interpreter",
+                'runner = Interpreter(model_path="model.tflite").get_signature_runner()',
+                "outputs = runner(**inputs)",
+            ]
+            if format.startswith("tflite")
+            else [
+                "import onnxruntime",
+                'session = onnxruntime.InferenceSession("model.onnx")',
+                "names = [output.name for output in session.get_outputs()]",
+                "outputs = dict(zip(names, session.run(None, inputs)))",
+            ]
+        )
+        lines += [
+            "The model file holds the network and the numeric preprocessing (missing values, clipping, scaling,",
+            "date parts, category encodings). Turning a category's text into its position in the vocabulary is",
+            "done by `preprocess.py` with the vocabularies in `preprocessing.json` (numpy and pandas only):",
+            "",
+            "```python",
+            "import json",
+            "import pandas as pd",
+            "from preprocess import preprocess, postprocess",
+            'spec = json.load(open("preprocessing.json"))',
+            'inputs = preprocess(pd.read_csv("new_rows.csv"), spec)',
+            *run,
+            "table = postprocess(outputs, spec)  # prediction (+ prob_<class> columns)",
+            "```",
+        ]
+    lines += ["", f"Example input column: `{first}`.", ""]
+    return "\n".join(lines)
+
+
+def _example_value(tensor):
+    kind = _dtype(tensor)
+    return ["text"] if kind == "string" else [1.7e9] if kind == "float64" else [1.0]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Running a download as its user would: for the comparison table, the benchmark and the tests.
+
+
+def load_runner(zip_path: Path, folder: Path):
+    """Unzip a download into `folder` and return `predict(frame) -> table` that runs it like its user would."""
+    zip_path, folder = Path(zip_path), Path(folder)
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(folder)
+    if (folder / "model.keras").exists():
+        from core.export import load_model_file, predict_table
+
+        model = load_model_file(folder / "model.keras")
+        return lambda frame: _from_keras_table(predict_table(model, frame), frame)
+    if (folder / "layerlab_model").exists():
+        import tensorflow as tf
+
+        signature = tf.saved_model.load(str(folder / "layerlab_model" / "1")).signatures["serving_default"]
+        serving = json.loads((folder / "serving.json").read_text())
+        return lambda frame: _savedmodel_predict(signature, serving, frame)
+    spec = json.loads((folder / "preprocessing.json").read_text())
+    if (folder / "model.tflite").exists():
+        import tensorflow as tf
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            runner = tf.lite.Interpreter(model_path=str(folder / "model.tflite")).get_signature_runner()
+        return lambda frame: postprocess(runner(**preprocess(frame, spec)), spec)
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    wanted = [item.name for item in session.get_inputs()]
+
+    def run_onnx(frame):
+        inputs = preprocess(frame, spec)
+        return postprocess(
+            dict(zip(names, session.run(None, {name: inputs[name] for name in wanted}), strict=True)), spec
+        )
+
+    return run_onnx
+
+
+def _from_keras_table(result: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    return result.drop(columns=list(frame.columns)).reset_index(drop=True)
+
+
+def _savedmodel_predict(signature, serving: dict, frame: pd.DataFrame) -> pd.DataFrame:
+    import tensorflow as tf
+
+    from core.preprocessing import datetime_seconds
+
+    arguments = {}
+    for column, item in serving["inputs"].items():
+        values = frame[column]
+        if item["dtype"] == "string":
+            array = values.astype("object").where(values.notna(), "").map(str).to_numpy(dtype=object)
+        elif item["dtype"] == "float64":
+            array = datetime_seconds(values, dayfirst=item.get("dayfirst", False))
+        else:
+            array = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float32", na_value=np.nan)
+        arguments[item["input"]] = tf.constant(array.reshape(-1, 1))
+    outputs = {key: value.numpy() for key, value in signature(**arguments).items()}
+    if "prediction" in outputs:
+        return pd.DataFrame({"prediction": outputs["prediction"].reshape(-1).astype("float64")})
+    result = pd.DataFrame({"prediction": [v.decode("utf-8") for v in outputs["label"].reshape(-1)]})
+    for position, name in enumerate(serving["classes"]):
+        result[f"prob_{name}"] = outputs["probabilities"][:, position].astype("float64")
+    return result
+
+
+def compare(run_dir: Path) -> list[dict]:
+    """Build the downloads that are missing, run each on the run's test rows, write exports/comparison.json."""
+    from core.datasets import prepare_data
+    from core.run_store import RunStore
+
+    run_dir = Path(run_dir)
+    spec = RunStore(run_dir.parent).spec(run_dir.name)
+    table = pd.read_parquet(run_dir / "data.parquet")
+    test = prepare_data(table, spec.data, spec.preprocessing).test
+    target = read_json(run_dir / "target.json")
+    rows = []
+    for format in ("keras", "tflite-f32", "tflite-f16", "tflite-int8"):
+        path = export_path(run_dir, format)
+        if not _fresh(path, run_dir / "model.keras"):
+            build_zip(run_dir, format, path)
+        with tempfile.TemporaryDirectory(prefix="layerlab-compare-") as folder:
+            predict = load_runner(path, Path(folder))
+            artifact = Path(folder) / ARTIFACT_FILES[format]
+            predict(test.head(8))  # warm-up: the first call builds the graph or allocates tensors
+            started = time.perf_counter()
+            result = predict(test)
+            seconds = time.perf_counter() - started
+            size = artifact.stat().st_size if artifact.is_file() else _folder_size(artifact.parent.parent)
+        name, value = test_metric(target, test[target["name"]], result)
+        rows.append(
+            {
+                "note": _float16_note(run_dir) if format == "tflite-f16" else "",
+                "format": format,
+                "label": FORMAT_LABELS[format],
+                "size_bytes": size,
+                "latency_us_per_row": 1e6 * seconds / max(len(test), 1),
+                "metric": name,
+                "value": value,
+            }
+        )
+    write_json(run_dir / EXPORTS_FOLDER / COMPARISON_FILE, {"rows": rows, "test_rows": len(test)})
+    return rows
+
+
+def _float16_note(run_dir: Path) -> str:
+    """float16 stores every constant in 16 bits, the preprocessing statistics too: beyond ±65504 they overflow."""
+    large = []
+    for column in read_json(run_dir / "preprocessing.json", {}).get("columns", []):
+        values = [column.get(key) for key in ("fill", "center", "scale", "clip_low", "clip_high", "log_shift")]
+        if any(isinstance(value, int | float) and abs(value) > 65504 for value in values):
+            large.append(column["name"])
+    if not large:
+        return ""
+    return (
+        f"float16 cannot hold the statistics of {', '.join(map(repr, large))} (beyond ±65,504): those columns "
+        "reach the network distorted. Prefer float32 or int8 for this model."
+    )
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(item.stat().st_size for item in folder.rglob("*") if item.is_file())
+
+
+def test_metric(target: dict, truth: pd.Series, result: pd.DataFrame) -> tuple[str, float]:
+    """Accuracy for classification, R² for regression: the number the comparison table shows."""
+    if target["task"] == "regression":
+        actual = pd.to_numeric(truth, errors="coerce").to_numpy(dtype="float64")
+        predicted = result["prediction"].to_numpy(dtype="float64")
+        residual = np.sum((actual - predicted) ** 2)
+        total = np.sum((actual - actual.mean()) ** 2)
+        return "R²", float(1.0 - residual / total) if total > 0 else 0.0
+    from core.datasets import class_names
+
+    return "accuracy", float(np.mean(class_names(truth).to_numpy() == result["prediction"].to_numpy()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    try:
+        if arguments[:1] == ["build"] and len(arguments) == 4:
+            print(json.dumps(build_zip(Path(arguments[1]), arguments[2], Path(arguments[3]))))
+        elif arguments[:1] == ["build-many"] and len(arguments) >= 3:
+            for format in arguments[2:]:
+                print(json.dumps(build_zip(Path(arguments[1]), format, export_path(Path(arguments[1]), format))))
+        elif arguments[:1] == ["compare"] and len(arguments) == 2:
+            print(json.dumps(compare(Path(arguments[1]))))
+        else:
+            print("usage: python -m core.exporters build RUN_DIR FORMAT OUT.zip | compare RUN_DIR", file=sys.stderr)
+            return 64
+    except AppError as error:
+        print(f"layerlab: {error.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
