@@ -5,6 +5,7 @@
     layerlab spec RUN_DIR
     layerlab predict MODEL.keras DATA [--out PREDS.csv]
     layerlab profile DATA [--target COL] [--spec SPEC.json]
+    layerlab export RUN_DIR --format keras|savedmodel|tflite-f32|tflite-f16|tflite-int8|onnx --out PATH.zip
     layerlab code RUN_DIR
     layerlab evaluate RUN_DIR [DATA] [--no-importance]
 
@@ -54,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--repeats", type=int, help="shuffles per column for the importances (default 5)")
     code = commands.add_parser("code", help="print a run as a standalone Python script (keras, pandas, sklearn)")
     code.add_argument("run_dir", help="a run folder, e.g. $LAYERLAB_HOME/runs/<run_id>")
+    export = commands.add_parser("export", help="write a run's model as a download zip (the Download page's files)")
+    export.add_argument("run_dir", help="a run folder, e.g. $LAYERLAB_HOME/runs/<run_id>")
+    export.add_argument("--format", required=True, help="keras|savedmodel|tflite-f32|tflite-f16|tflite-int8|onnx")
+    export.add_argument("--out", required=True, help="zip file to write (artifact, README, model card...)")
     return parser
 
 
@@ -191,6 +196,18 @@ def _profile(args) -> dict:
     return {**profile.to_dict(), "findings": [finding.to_dict() for finding in findings]}
 
 
+def _export(args) -> dict:
+    import shutil
+
+    from core.exporters import export_artifact
+
+    path = export_artifact(Path(args.run_dir), args.format)  # built in a child process, cached in the run folder
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, out)
+    return {"format": args.format, "out": str(out.resolve()), "size_bytes": out.stat().st_size}
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = _parser().parse_args(argv)
@@ -199,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(_train(args)))
         elif args.command == "profile":
             print(json.dumps(_profile(args)))
+        elif args.command == "export":
+            print(json.dumps(_export(args)))
         elif args.command == "spec":
             _print_spec(args)
         elif args.command == "evaluate":
