@@ -116,11 +116,14 @@ def main(argv=None) -> int:
 
     import keras
 
-    from core.devices import describe_device
+    from core.devices import describe_device, device_info
     from core.jobs import _warm_up
 
     backend = keras.backend.backend()
+    device = device_info()
     print(f"keras {keras.__version__}, backend {backend}; device: {describe_device()}", flush=True)
+    if backend == "jax" and device.kind != "GPU":
+        print("NOTE: jax sees no GPU here, so the numbers below are CPU numbers", flush=True)
     if backend == "jax":
         import jax
 
@@ -153,7 +156,11 @@ def main(argv=None) -> int:
         print(f"PROBLEM {problem}")
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"backend": backend, "device": describe_device(), "results": results}, indent=2, default=str)
+            json.dumps(
+                {"backend": backend, "device": describe_device(), "device_info": device.to_dict(), "results": results},
+                indent=2,
+                default=str,
+            )
         )
     return 1 if problems else 0
 
