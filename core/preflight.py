@@ -31,6 +31,7 @@ BYTES_PER_VALUE = 4  # float32
 # Extra per-parameter values the optimizer keeps (Adam: first and second moments).
 OPTIMIZER_SLOTS = {"adam": 2, "adamw": 2, "nadam": 2, "adamax": 2, "rmsprop": 1, "adagrad": 1, "sgd": 1}
 MIN_TIMED_STEPS = 10
+MAX_RANDOM_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +254,9 @@ def _measure(request: dict) -> dict:
         optimizer=make_optimizer(spec.training), loss=head.loss, metrics=[head.metric], steps_per_execution=fused
     )
     timed_steps = math.ceil(max(MIN_TIMED_STEPS, 2 * fused) / fused) * fused
+    # Huge batches of wide rows: time fewer steps rather than fill the server's memory with random rows.
+    affordable = MAX_RANDOM_BYTES // max(batch_size * num_inputs * BYTES_PER_VALUE, 1)
+    timed_steps = min(timed_steps, max(fused, affordable // fused * fused))
     rng = np.random.default_rng(0)
     x = rng.normal(size=(timed_steps * batch_size, num_inputs)).astype("float32")
     for slot in embeddings:
