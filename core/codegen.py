@@ -121,7 +121,32 @@ def generate_script(run_dir: Path) -> str:
         steps_per_execution=int(metrics.get("steps_per_execution") or 1),
         run_id=meta.get("run_id", run_dir.name),
         test_metrics=metrics.get("test"),
+        precision=metrics.get("precision") or "float32",
+        notes=_run_notes(run_dir, metrics),
     )
+
+
+def _run_notes(run_dir: Path, metrics: dict) -> tuple[str, ...]:
+    """Why the script's scores may differ from the run's, in sentences for the script's docstring."""
+    notes = []
+    status = {}
+    if (run_dir / "status.json").is_file():
+        status = json.loads((run_dir / "status.json").read_text(encoding="utf-8"))
+    if status.get("state") == "stopped":
+        notes.append(
+            f"You stopped this run after {metrics.get('epochs_run')} epochs; the script trains every epoch "
+            "(lower EPOCHS to match)."
+        )
+    for continued in metrics.get("continued", []):
+        notes.append(
+            f"This run was continued from epoch {continued.get('from_epoch')} to {continued.get('to_epoch')}; "
+            "the script reproduces its first training only."
+        )
+    if metrics.get("precision") == "mixed_float16":
+        notes.append(
+            "LayerLab trained this run on a GPU in mixed precision; on a CPU the script's scores differ a little."
+        )
+    return tuple(notes)
 
 
 def build_script(
@@ -133,17 +158,23 @@ def build_script(
     steps_per_execution: int = 1,
     run_id: str = "",
     test_metrics: dict | None = None,
+    precision: str = "float32",
+    notes: tuple[str, ...] = (),
 ) -> str:
-    """The script for a spec and what its run learned about the columns (kinds, encodings) and the target."""
+    """The script for a spec and what its run learned about the columns (kinds, encodings) and the target.
+
+    `precision` is the run's compute precision ("mixed_float16" when LayerLab trained on a GPU with mixed
+    precision); `notes` are sentences for the script's docstring (why its scores may differ from the run's).
+    """
     check_supported(spec, state)
     data, training = spec.data, spec.training
     features = [column.name for column in state.columns]
     task = target.task
     parts = [
-        _header(run_id, source_name, test_metrics).strip("\n") + "\n\n" + _imports(spec, state),
+        _header(run_id, source_name, test_metrics, notes).strip("\n") + "\n\n" + _imports(spec, state),
         _settings(spec, state, target, features, source_name, steps_per_execution),
         _helpers(state, target, spec),
-        _main(spec, state, target, training, data),
+        _main(spec, state, target, training, data, precision),
     ]
     script = "\n\n\n".join(part.strip("\n") for part in parts) + "\n"
     if task not in {"binary", "multiclass", "regression"}:  # pragma: no cover - Task is a Literal
@@ -194,11 +225,13 @@ def check_supported(spec, state) -> None:
 # ------------------------------------------------------------------------------------------------ script parts
 
 
-def _header(run_id: str, source_name: str, test_metrics: dict | None) -> str:
+def _header(run_id: str, source_name: str, test_metrics: dict | None, notes: tuple[str, ...] = ()) -> str:
     shown = ""
     if test_metrics:
         numbers = ", ".join(f"{name} {value:.4f}" for name, value in test_metrics.items() if value is not None)
         shown = f"\nIn LayerLab this run scored, on its test rows:\n    {numbers}.\n"
+    for note in notes:
+        shown += "\n" + "\n".join(_wrap_text(note, 110)) + "\n"
     run = f" {run_id}" if run_id else ""
     return f'''
 #!/usr/bin/env python
@@ -215,6 +248,17 @@ Run it with the table you trained on:
 The same table, seed and package versions give the same scores (training on a GPU may differ slightly).
 """
 '''
+
+
+def _wrap_text(text: str, width: int) -> list[str]:
+    lines, current = [], ""
+    for word in text.split():
+        if current and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}".strip()
+    return [*lines, current] if current else lines
 
 
 def _script_name(run_id: str) -> str:
@@ -839,14 +883,14 @@ def optimizer_code(training) -> list[str]:
     return code
 
 
-def _main(spec, state, target, training, data) -> str:
+def _main(spec, state, target, training, data, precision: str = "float32") -> str:
     classification = target.task != "regression"
     blocks = [
         _load_rows_code(data),
         _class_labels_code() if classification else "",
         _split_code(data, classification),
         _target_code(classification),
-        _network_code(spec, state, target),
+        _network_code(spec, state, target, precision),
         _training_code(training, target),
         _evaluation_code(target),
         _entry_code(),
@@ -963,7 +1007,7 @@ def encode_target(frame, parts):
 '''
 
 
-def _network_code(spec, state, target) -> str:
+def _network_code(spec, state, target, precision: str = "float32") -> str:
     from core.modeling import derive_head
 
     head = derive_head(target.task, len(target.classes))
@@ -1005,6 +1049,23 @@ def _network_code(spec, state, target) -> str:
         f'    outputs = layers.Dense({head.units}, activation={_py(head.activation)}, name="output")(x)',
         '    return keras.Model(inputs, outputs, name="layerlab_network")',
     ]
+    if precision == "mixed_float16":
+        code = [
+            "def build_network(num_inputs, fitted):",
+            '    """Step 5, as LayerLab ran it on a GPU: the hidden layers compute in float16 (mixed precision),',
+            '    the output layer in float32 (a float16 sigmoid or softmax loses the small probabilities)."""',
+            "    previous = keras.config.dtype_policy()",
+            '    keras.config.set_dtype_policy("mixed_float16")',
+            "    try:",
+            "        model = build_float32_network(num_inputs, fitted)",
+            "    finally:",
+            "        keras.config.set_dtype_policy(previous)",
+            '    model.get_layer("output").dtype_policy = "float32"',
+            "    return model",
+            "",
+            "",
+            *(line.replace("def build_network(", "def build_float32_network(", 1) for line in code),
+        ]
     if embedded:
         code = [
             "def encoded_width(options, fitted):",
@@ -1047,10 +1108,9 @@ def _training_code(training, target) -> str:
         "        steps_per_execution=STEPS_PER_EXECUTION,",
         "    )",
         "    keep_best = KeepBestWeights()",
-        "    callbacks = [keep_best]",
+        "    callbacks = [keep_best, *schedule_callbacks]",
         "    if EARLY_STOPPING:",
         '        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=PATIENCE))',
-        "    callbacks += schedule_callbacks",
         "    class_weight = None",
     ]
     if training.class_weight == "balanced" and classification:

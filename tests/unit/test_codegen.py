@@ -330,3 +330,39 @@ def test_a_setting_the_script_does_not_know_is_refused(monkeypatch):
     # Left at its default, an unknown setting changes nothing, so it is not refused.
     plain = RunSpec(data=DataSpec(target="label"))
     build_script(plain, prepared.preprocessing, prepared.target, source_name="t.csv")
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_float16"])
+def test_generated_network_has_the_same_layers_and_starting_weights_as_core(tmp_path, precision):
+    import keras
+
+    from core.spec import LAYER_KINDS, TABULAR_LAYER_KINDS
+    from core.training import _build_network
+
+    frame = _mixed_frame(200)
+    layers = [DenseLayer(units=12, l2=0.01), DropoutLayer(rate=0.2), BatchNormalizationLayer()]
+    layers += [LAYER_KINDS[kind]() for kind in TABULAR_LAYER_KINDS if kind not in {"dense", "dropout"}]
+    spec = RunSpec(
+        data=DataSpec(target="label"),
+        preprocessing=PreprocessingSpec(
+            columns=(ColumnSpec(name="customer", kind="categorical", encoding="embedding"),)
+        ),
+        model=ModelSpec(layers=(*layers, DenseLayer(units=5, activation="gelu"))),
+    )
+    prepared = prepare_data(frame, spec.data, spec.preprocessing)
+    path = tmp_path / "script.py"
+    path.write_text(
+        build_script(spec, prepared.preprocessing, prepared.target, source_name="t.csv", precision=precision)
+    )
+    ns = runpy.run_path(str(path), run_name="layerlab_script")
+    keras.utils.set_random_seed(5)
+    generated = ns["build_network"](prepared.x_train.shape[1], ns["fit_preprocessing"](prepared.train))
+    keras.utils.set_random_seed(5)
+    expected = _build_network(spec, prepared, precision)
+
+    assert [type(layer).__name__ for layer in generated.layers] == [type(layer).__name__ for layer in expected.layers]
+    assert [layer.dtype_policy.name for layer in generated.layers] == [
+        layer.dtype_policy.name for layer in expected.layers
+    ]
+    for mine, theirs in zip(generated.get_weights(), expected.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
