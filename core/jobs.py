@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.run_store import FINAL_STATES, RunStore
+from core.run_store import RunStore
 
 POLL_INTERVAL_S = 0.1
 
@@ -161,7 +161,8 @@ class JobManager:
                 continue
             if worker.run_id is not None:
                 status = self.store.status(worker.run_id)
-                if status.get("state") not in FINAL_STATES:
+                # A run continued after this worker finished it is queued again or runs in another worker.
+                if status.get("state") == "running" and status.get("pid") in (None, worker.process.pid):
                     self.store.set_status(
                         worker.run_id,
                         "failed",

@@ -435,6 +435,8 @@ def request_resume(store: RunStore, run_id: str, epochs: int) -> None:
     run_dir = store.path(run_id)
     write_json(run_dir / RESUME_FILE, {"epochs": int(epochs), "requested_at": time.time()})
     (run_dir / "stop").unlink(missing_ok=True)
+    # The old heartbeat would make the run look dead between "running" and the new job's first beat.
+    (run_dir / "heartbeat").unlink(missing_ok=True)
     store.set_status(run_id, "created", f"Waiting to continue for {int(epochs)} more epochs.")
 
 

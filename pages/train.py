@@ -1,16 +1,21 @@
+import math
+
 import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
 from core.errors import AppError, SpecError
+from core.optimization import OPTIMIZER_LABELS, SCHEDULE_LABELS, describe_schedule, preview_learning_rates
 from core.quality import assess_quality
-from core.spec import TrainingSpec, format_validation_error, parse_spec
+from core.spec import ScheduleSpec, TrainingSpec, format_validation_error, parse_spec
+from ui.charts import learning_rate_figure
 from ui.components import cached_profile, pick_run, require_table, show_error, visible_runs
 from ui.live_run import live_run
 from ui.services import job_manager, run_store
 from ui.state import get_state
 
-OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD with momentum", "rmsprop": "RMSprop"}
+OPTIMIZERS = OPTIMIZER_LABELS
+CLIPPING = {"none": "Off", "clipnorm": "By norm (clipnorm)", "clipvalue": "By value (clipvalue)"}
 
 state = get_state()
 store = run_store()
@@ -30,8 +35,10 @@ if frame is not None:
         )
         momentum = t.momentum
         weight_decay = t.weight_decay
+        nesterov = t.nesterov
         if optimizer == "sgd":
             momentum = first.slider("Momentum", 0.0, 0.99, t.momentum, key="train.momentum")
+            nesterov = first.checkbox("Nesterov momentum", t.nesterov, key="train.nesterov")
         if optimizer == "adamw":
             weight_decay = first.number_input(
                 "Weight decay", 0.0, 1.0, t.weight_decay, format="%.4f", key="train.weight_decay"
@@ -53,13 +60,59 @@ if frame is not None:
                 key="train.class_weight",
                 help="balanced: rare classes count more in the loss (weights from the training rows).",
             )
+        schedule_box, clipping_box, precision_box = st.columns(3)
+        s = t.schedule
+        kind = schedule_box.selectbox(
+            "Learning-rate schedule", list(SCHEDULE_LABELS), index=list(SCHEDULE_LABELS).index(s.kind),
+            format_func=SCHEDULE_LABELS.get, key="train.schedule",
+        )  # fmt: skip
+        schedule_values = s.model_dump()
+        schedule_values["kind"] = kind
+        if kind in {"step", "exponential", "reduce_on_plateau"}:
+            schedule_values["decay_rate"] = schedule_box.number_input(
+                "Multiply the rate by", 0.01, 0.99, s.decay_rate, step=0.05, key="train.decay_rate"
+            )
+        if kind in {"step", "exponential"}:
+            schedule_values["decay_epochs"] = schedule_box.number_input(
+                "Every N epochs", 1, 10000, s.decay_epochs, key="train.decay_epochs"
+            )
+        if kind == "cosine":
+            schedule_values["warmup_epochs"] = schedule_box.number_input(
+                "Warm-up epochs", 0, 1000, s.warmup_epochs, key="train.warmup_epochs"
+            )
+            schedule_values["alpha"] = schedule_box.number_input(
+                "Final rate (fraction of the start)", 0.0, 1.0, s.alpha, step=0.05, key="train.alpha"
+            )
+        if kind == "reduce_on_plateau":
+            schedule_values["patience"] = schedule_box.number_input(
+                "Stalled epochs before a drop", 1, 1000, s.patience, key="train.schedule_patience"
+            )
+        clip_now = "clipnorm" if t.clipnorm is not None else "clipvalue" if t.clipvalue is not None else "none"
+        clipping = clipping_box.selectbox(
+            "Gradient clipping", list(CLIPPING), index=list(CLIPPING).index(clip_now), format_func=CLIPPING.get,
+            key="train.clipping", help="Caps each update, which keeps a too-high learning rate from exploding.",
+        )  # fmt: skip
+        clip_limit = None
+        if clipping != "none":
+            clip_limit = clipping_box.number_input(
+                "Clip at", 0.001, 1000.0, t.clipnorm or t.clipvalue or 1.0, key="train.clip_limit"
+            )
+        mixed_precision = precision_box.toggle(
+            "Mixed precision on a GPU", t.mixed_precision, key="train.mixed_precision",
+            help="float16 math with a float32 output layer; faster on a GPU, ignored on a CPU.",
+        )  # fmt: skip
     spec = None
     try:
         state.training = TrainingSpec(
             optimizer=optimizer,
             learning_rate=float(learning_rate),
             momentum=float(momentum),
+            nesterov=bool(nesterov),
             weight_decay=float(weight_decay),
+            schedule=ScheduleSpec(**schedule_values),
+            clipnorm=float(clip_limit) if clipping == "clipnorm" else None,
+            clipvalue=float(clip_limit) if clipping == "clipvalue" else None,
+            mixed_precision=bool(mixed_precision),
             batch_size=int(batch_size),
             epochs=int(epochs),
             early_stopping=bool(early_stopping),
@@ -71,6 +124,19 @@ if frame is not None:
         spec = state.run_spec()
     except ValidationError as error:
         show_error(SpecError("These settings cannot be used: " + format_validation_error(error)))
+
+    if spec is not None:
+        # Planned before training, from an estimate of the training rows; the run's chart shows the rate used.
+        train_rows = max(1, round(len(frame) * (1 - spec.data.test_fraction - spec.data.validation_fraction)))
+        steps_per_epoch = math.ceil(train_rows / min(spec.training.batch_size, train_rows))
+        planned = preview_learning_rates(spec.training, steps_per_epoch=steps_per_epoch)
+        with st.expander("Learning-rate plan", expanded=spec.training.schedule.kind != "constant"):
+            st.plotly_chart(
+                learning_rate_figure(planned=planned.tolist(), title="Planned learning rate"),
+                key="train.schedule_preview",
+                width="stretch",
+            )
+            st.caption(describe_schedule(spec.training))
 
     with st.expander("Spec (JSON): reproduce this run anywhere"):
         if spec is not None:

@@ -36,6 +36,42 @@ def training_curves(history: list[dict], metric_label: str) -> go.Figure:
     return figure
 
 
+def learning_rate_figure(
+    *, planned: list[float] | None = None, history: list[dict] | None = None, title: str = "Learning rate"
+) -> go.Figure:
+    """The learning rate per epoch: the planned curve (dashed) and, once training runs, the rate it used."""
+    figure = go.Figure()
+    if planned is not None:
+        figure.add_trace(
+            go.Scatter(
+                x=list(range(1, len(planned) + 1)),
+                y=[float(value) for value in planned],
+                mode="lines",
+                name="planned",
+                line={"dash": "dash", "color": "#7f7f7f"},
+                hovertemplate="epoch %{x}<br>planned rate %{y:.3g}<extra></extra>",
+            )
+        )
+    rows = [row for row in history or [] if row.get("learning_rate") is not None]
+    if rows:
+        figure.add_trace(
+            go.Scatter(
+                x=[row["epoch"] for row in rows],
+                y=[row["learning_rate"] for row in rows],
+                mode="lines+markers",
+                name="used",
+                line={"color": TRAIN_COLOR},
+                hovertemplate="epoch %{x}<br>learning rate %{y:.3g}<extra></extra>",
+            )
+        )
+    figure.update_xaxes(title_text="epoch", rangemode="tozero")
+    figure.update_yaxes(title_text="learning rate", rangemode="tozero", exponentformat="e")
+    figure.update_layout(
+        title=title, height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h"}
+    )
+    return figure
+
+
 def confusion_heatmap(matrix: np.ndarray, classes: tuple[str, ...]) -> go.Figure:
     figure = go.Figure(
         go.Heatmap(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.coach import CoachFinding, apply_coach_fix, coach
 from core.errors import AppError
 from core.modeling import derive_head
+from core.optimization import preview_learning_rates
 from core.run_store import RunStore
-from ui.charts import training_curves
-from ui.components import STATE_BADGES, format_seconds
+from ui.charts import learning_rate_figure, training_curves
+from ui.components import STATE_BADGES, format_seconds, show_error
 from ui.services import job_manager
+from ui.state import get_state
 
 POLL_S = 1.0
 
@@ -61,6 +64,8 @@ def _render(store: RunStore, run_id: str) -> bool:
         st.plotly_chart(
             training_curves(history, metric_label(store, run_id)), key=f"train.curves.{run_id}", width="stretch"
         )
+        _learning_rate_chart(store, run_id, history, progress)
+        _coach(store, run_id, history, status)
     elif state in {"running", "queued"}:
         st.caption("The chart appears after the first epoch.")
     if state == "failed":
@@ -70,7 +75,84 @@ def _render(store: RunStore, run_id: str) -> bool:
         left, right = st.columns(2)
         left.page_link("pages/evaluate.py", label="Evaluate", icon=":material/analytics:")
         right.page_link("pages/download.py", label="Download", icon=":material/download:")
+    if state in {"finished", "stopped", "failed"} and history:
+        _continue(store, run_id, quiet=state == "failed")
     return state in {"queued", "running", "created"}
+
+
+def _learning_rate_chart(store: RunStore, run_id: str, history: list[dict], progress: dict) -> None:
+    if not any(row.get("learning_rate") is not None for row in history):
+        return
+    planned = None
+    steps_per_epoch = progress.get("steps_per_epoch")
+    if steps_per_epoch:
+        training = store.spec(run_id).training
+        epochs = max(int(progress.get("epochs") or training.epochs), len(history))
+        planned = preview_learning_rates(training, steps_per_epoch=steps_per_epoch, epochs=epochs).tolist()
+    st.plotly_chart(
+        learning_rate_figure(planned=planned, history=history, title="Learning rate per epoch"),
+        key=f"train.learning_rate.{run_id}",
+        width="stretch",
+    )
+
+
+def _coach(store: RunStore, run_id: str, history: list[dict], status: dict) -> None:
+    """The coach's findings under the curves, each with a button that starts a new run with its fix."""
+    spec = store.spec(run_id)
+    findings = coach(history, spec, state=status.get("state", ""), diverged=bool(status.get("diverged")))
+    if not findings:
+        return
+    st.markdown("**Training coach**")
+    for finding in findings:
+        st.warning(finding.message, icon=":material/school:")
+        if st.button(
+            f"Start a new run with this fix: {finding.fix_label}",
+            key=f"train.coach.{run_id}.{finding.kind}",
+            icon=":material/restart_alt:",
+        ):
+            _start_fixed_run(store, run_id, spec, finding)
+
+
+def _start_fixed_run(store: RunStore, run_id: str, spec, finding: CoachFinding) -> None:
+    state = get_state()
+    try:
+        fixed = apply_coach_fix(spec, finding)
+        new_id = store.create_run(
+            fixed, store.table(run_id), source_name=store.meta(run_id).get("source_name", "table"), owner=state.owner
+        )
+        job_manager().submit(new_id)
+    except AppError as error:
+        show_error(error)
+        return
+    state.apply_spec(fixed)
+    state.run_id = new_id
+    # The settings widgets keep their own values; drop them so they show the fixed spec.
+    kept = {"train.imported", "train.import_spec"}
+    for key in [k for k in st.session_state if str(k).startswith("train.") and "." not in str(k)[6:]]:
+        if key not in kept:
+            del st.session_state[key]
+    st.rerun(scope="app")
+
+
+def _continue(store: RunStore, run_id: str, *, quiet: bool) -> None:
+    """Continue for N more epochs: the same run, from its checkpoint, with its optimizer state."""
+    from core.training import request_resume, resume_problem
+
+    problem = resume_problem(store, run_id)
+    if problem:
+        if not quiet:
+            st.caption(problem)
+        return
+    left, right = st.columns([1, 2], vertical_alignment="bottom")
+    more = left.number_input("More epochs", 1, 10000, 5, key=f"train.more_epochs.{run_id}")
+    if right.button("Continue training", icon=":material/fast_forward:", key=f"train.continue.{run_id}"):
+        try:
+            request_resume(store, run_id, int(more))
+            job_manager().submit(run_id)
+        except AppError as error:
+            show_error(error)
+            return
+        st.rerun(scope="app")
 
 
 def live_run(store: RunStore, run_id: str) -> None:
