@@ -273,7 +273,7 @@ def evaluation_report(
 
     from core.decision import load_threshold
     from core.errors import AppError
-    from core.importance import IMPORTANCE_FILE, MAX_ROWS, N_REPEATS
+    from core.importance import IMPORTANCE_FILE, MAX_ROWS, N_REPEATS, current_settings
     from core.run_store import RunStore, read_json
 
     for name, value in (("--max-rows", max_rows), ("--repeats", n_repeats)):
@@ -323,12 +323,7 @@ def evaluation_report(
         raise AppError("This run has no model.keras (it was trained without TensorFlow), so it cannot predict.")
     model = load_model_file(model_path)
     if importance:
-        settings = {
-            "model_mtime_ns": model_path.stat().st_mtime_ns,
-            "threshold": threshold,
-            "max_rows": max_rows or MAX_ROWS,
-            "n_repeats": n_repeats or N_REPEATS,
-        }
+        settings = {**current_settings(run_dir), "max_rows": max_rows or MAX_ROWS, "n_repeats": n_repeats or N_REPEATS}
         cached = read_json(run_dir / IMPORTANCE_FILE)
         if cached and cached.get("settings") == settings:
             report["permutation_importance"] = cached["importance"]

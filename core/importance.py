@@ -147,3 +147,69 @@ def model_importance(
         seed=seed,
         columns=tuple(columns),
     )
+
+
+def current_settings(run_dir) -> dict:
+    """What a cached `importance.json` must match to still describe the run's model (see `evaluation_report`)."""
+    from pathlib import Path
+
+    from core.decision import load_threshold
+
+    model_path = Path(run_dir) / "model.keras"
+    return {
+        "model_mtime_ns": model_path.stat().st_mtime_ns if model_path.exists() else None,
+        "threshold": load_threshold(run_dir),
+        "max_rows": MAX_ROWS,
+        "n_repeats": N_REPEATS,
+    }
+
+
+def cached_importance(run_dir) -> Importance | None:
+    """The importances computed for the run's current model and threshold, or None."""
+    from pathlib import Path
+
+    from core.run_store import read_json
+
+    try:
+        cached = read_json(Path(run_dir) / IMPORTANCE_FILE)
+    except ValueError:
+        return None
+    if not cached or cached.get("settings") != current_settings(run_dir):
+        return None
+    return Importance.from_dict(cached["importance"])
+
+
+def compute_in_child(run_dir, *, timeout: float = 600) -> Importance:
+    """Run `layerlab evaluate RUN_DIR` in a child process (the server never imports Keras); it caches
+    `importance.json`, which is read back here.
+
+    Raises:
+        AppError: the child failed or took longer than `timeout` seconds.
+    """
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from core.errors import AppError
+
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": root, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "core.cli", "evaluate", str(run_dir)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=root,
+        )
+    except subprocess.TimeoutExpired:
+        raise AppError(f"Computing the importances took longer than {timeout:.0f} seconds and was stopped.") from None
+    if result.returncode == 2:
+        raise AppError(result.stderr.strip().removeprefix("layerlab: "))
+    importance = cached_importance(run_dir)
+    if result.returncode != 0 or importance is None:
+        detail = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        raise AppError(f"Computing the importances failed ({detail[:300]}). Try again; if it keeps failing, report it.")
+    return importance

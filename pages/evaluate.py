@@ -3,6 +3,7 @@ import json
 import pandas as pd
 import streamlit as st
 
+from core.decision import load_threshold
 from core.evaluation import (
     METRIC_LABELS,
     calibration,
@@ -13,13 +14,13 @@ from core.evaluation import (
 )
 from ui.charts import (
     calibration_figure,
-    confusion_heatmap,
     curve_figure,
     predicted_vs_actual,
     residual_figures,
     training_curves,
 )
 from ui.components import require_finished_run
+from ui.evaluation_views import confusion_matrix_with_rows, importance_section, save_threshold_button
 from ui.live_run import metric_label
 from ui.services import run_store
 from ui.state import get_state
@@ -98,25 +99,23 @@ if predictions is not None:
         classes = tuple(target_info["classes"])
         if metrics["task"] != "binary":
             st.subheader("Confusion matrix")
-            st.plotly_chart(confusion_heatmap(confusion_matrix(predictions, classes), classes), width="stretch")
+            confusion_matrix_with_rows(
+                store, record.run_id, predictions, classes, confusion_matrix(predictions, classes)
+            )
         else:
             st.subheader("Confusion matrix and decision threshold")
+            saved = round(load_threshold(record.path), 2)
             threshold = st.slider(
                 f"Predict '{classes[1]}' when its probability is at least",
-                0.01, 0.99, 0.5, 0.01, key=f"evaluate.threshold.{record.run_id}",
+                0.01, 0.99, min(max(saved, 0.01), 0.99), 0.01, key=f"evaluate.threshold.{record.run_id}",
                 help="Lower it to catch more of this class (recall up, precision down); raise it for the opposite.",
             )  # fmt: skip
             at = threshold_metrics(predictions, classes, threshold)
             cards = st.columns(4)
             for card, name in zip(cards, ("accuracy", "precision", "recall", "f1"), strict=True):
                 card.metric(METRIC_LABELS.get(name, name).replace(" (macro)", f" of '{classes[1]}'"), f"{at[name]:.4f}")
-            st.plotly_chart(
-                confusion_heatmap(at["confusion"], classes), width="stretch", key="evaluate.threshold_matrix"
-            )
-            st.caption(
-                "This explores the trade-off on the test rows; the downloaded model reports probabilities, so "
-                "you can apply the threshold you choose to them."
-            )
+            save_threshold_button(store, record.run_id, threshold, classes[1])
+            confusion_matrix_with_rows(store, record.run_id, predictions, classes, at["confusion"], threshold=threshold)
             predicted, observed = calibration(predictions, classes)
             st.plotly_chart(calibration_figure(predicted, observed, classes[1]), width="stretch")
         st.subheader("Per class")
@@ -137,6 +136,7 @@ if predictions is not None:
             st.caption("One curve per class against all others (for two classes: the second class); areas in brackets.")
     with st.expander("Test predictions"):
         st.dataframe(predictions.head(1000), hide_index=True, width="stretch")
+    importance_section(store, record.run_id)
 
 history = store.history(record.run_id)
 if history:

@@ -1,18 +1,29 @@
 import streamlit as st
 
+from core.decision import load_threshold
 from core.errors import AppError
-from core.prediction import column_report, escape_formulas, predict_rows
+from core.prediction import column_report, predict_rows
 from core.preprocessing import PreprocessingState
+from core.run_store import read_json
 from core.tables import SUPPORTED_EXTENSIONS, TableLimits, load_table
 from ui.components import require_finished_run, show_error
+from ui.prediction_views import show_predictions, show_single_prediction, uploaded_model_section
 from ui.services import run_store, settings
+from ui.single_row import single_row_form
 from ui.state import get_state
+
+SOURCES = {"run": "A run trained here", "upload": "A .keras file downloaded from LayerLab"}
+MODES = {"file": "Upload a file of rows", "row": "Type in one row"}
 
 state = get_state()
 store = run_store()
 st.title("Predict")
-st.write("Upload new rows with the same columns as the training table (the target is not needed) to get predictions.")
+source = st.radio("Model", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="predict.source")
+if source == "upload":
+    uploaded_model_section()
+    st.stop()
 
+st.write("Upload new rows with the same columns as the training table (the target is not needed) to get predictions.")
 record = require_finished_run(store, state, key="predict.run")
 model_path = store.model_path(record.run_id)
 preprocessing_path = record.path / "preprocessing.json"
@@ -20,8 +31,29 @@ if model_path is None or not preprocessing_path.exists():
     st.warning("This run has no model file to predict with.")
     st.stop()
 preprocessing = PreprocessingState.from_json(preprocessing_path.read_text(encoding="utf-8"))
-st.caption("Needed columns: " + ", ".join(column.name for column in preprocessing.columns))
+target = read_json(record.path / "target.json", {})
+if target.get("task") == "binary":
+    st.caption(
+        f"Labels: '{target['classes'][1]}' when its probability is at least **{load_threshold(record.path):.2f}** "
+        "(the decision threshold; change and save it on the Evaluate page)."
+    )
 
+mode = st.radio("Rows", list(MODES), format_func=MODES.get, horizontal=True, key="predict.mode")
+if mode == "row":
+    row = single_row_form(preprocessing, key=f"predict.row.{record.run_id}")
+    if row is not None:
+        with st.spinner("Predicting…"):
+            try:
+                st.session_state["predict.single"] = (record.run_id, predict_rows(model_path, row))
+            except AppError as error:
+                show_error(error)
+                st.stop()
+    single = st.session_state.get("predict.single")
+    if single is not None and single[0] == record.run_id:
+        show_single_prediction(single[1])
+    st.stop()
+
+st.caption("Needed columns: " + ", ".join(column.name for column in preprocessing.columns))
 upload = st.file_uploader("Rows to predict", type=list(SUPPORTED_EXTENSIONS), key="predict.upload")
 if upload is None:
     st.stop()
@@ -41,7 +73,8 @@ if missing:
 if extra:
     st.info(f"These columns are not used by the model and are passed through: {', '.join(extra)}.")
 
-marker = (record.run_id, upload.file_id)
+# The model file changes when a threshold is saved, so its time stamp is part of what the result depends on.
+marker = (record.run_id, upload.file_id, model_path.stat().st_mtime_ns)
 if st.session_state.get("predict.marker") != marker:
     with st.spinner(f"Predicting {len(frame):,} rows…"):
         try:
@@ -50,17 +83,7 @@ if st.session_state.get("predict.marker") != marker:
         except AppError as error:
             show_error(error)
             st.stop()
-result = st.session_state["predict.result"]
-st.success(f"Predicted {len(result):,} rows.")
-added = [name for name in result.columns if name not in frame.columns]
-st.dataframe(result[added + list(frame.columns)].head(500), hide_index=True, width="stretch")
-st.download_button(
-    "Predictions (CSV)",
-    escape_formulas(result).to_csv(index=False).encode("utf-8-sig"),
-    f"predictions_{record.run_id[:6]}.csv",
-    "text/csv",
-    icon=":material/download:",
-    type="primary",
+show_predictions(
+    st.session_state["predict.result"], list(frame.columns), file_name=f"predictions_{record.run_id[:6]}.csv",
     key="predict.download",
-)
-st.caption("Text cells that start with = + - or @ are escaped with an apostrophe so a spreadsheet cannot run them.")
+)  # fmt: skip

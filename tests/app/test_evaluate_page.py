@@ -1,0 +1,127 @@
+"""Evaluate page: a confusion cell lists its test rows, the threshold is saved with the run, importances."""
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.decision import load_threshold
+from core.run_store import RunStore
+from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
+from core.training import run_job
+from tests.conftest import make_binary_frame, make_multiclass_frame
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [e.value for e in at.info] + [e.value for e in at.error]
+    parts += [e.value for e in at.success] + [e.value for e in at.warning] + [c.value for c in at.caption]
+    return "\n".join(str(p) for p in parts)
+
+
+def _train(app_home, frame, target: str) -> tuple[RunStore, str]:
+    store = RunStore(app_home / "runs")
+    spec = RunSpec(
+        data=DataSpec(target=target),
+        model=ModelSpec(layers=(DenseLayer(units=8),)),
+        training=TrainingSpec(epochs=3, learning_rate=0.02),
+    )
+    run_id = store.create_run(spec, frame, source_name=f"{target}.csv")
+    assert run_job(store, run_id)["state"] == "finished"
+    return store, run_id
+
+
+@pytest.fixture(scope="module")
+def binary_run(app_home):
+    return _train(app_home, make_binary_frame(240), "label")
+
+
+def open_evaluate(run_id: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["run"] = run_id
+    at.switch_page("pages/evaluate.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_confusion_cell_lists_its_test_rows_with_raw_columns(app_env, binary_run):
+    store, run_id = binary_run
+    at = open_evaluate(run_id)
+    predictions = store.predictions(run_id)
+    at.selectbox(key=f"evaluate.cell_actual.{run_id}").set_value("yes").run()
+    at.selectbox(key=f"evaluate.cell_predicted.{run_id}").set_value("no").run()
+    assert not at.exception, at.exception
+    missed = int(((predictions["actual"] == "yes") & (predictions["prob_yes"] < 0.5)).sum())
+    assert f"**{missed:,}** test rows are actually **yes** and predicted **no** (wrong)." in texts(at)
+    rows = next(frame.value for frame in at.dataframe if "P(no)" in frame.value.columns)
+    assert len(rows) == missed
+    assert {"x1", "x2", "noise", "colour", "label"} <= set(rows.columns)
+    assert (rows["label"] == "yes").all() and (rows["P(no)"] > 0.5).all()
+
+    # The cell follows the slider: at 0.9 every "yes" under 0.9 is predicted "no".
+    at.slider(key=f"evaluate.threshold.{run_id}").set_value(0.9).run()
+    strict = int(((predictions["actual"] == "yes") & (predictions["prob_yes"] < 0.9)).sum())
+    assert f"**{strict:,}** test rows are actually **yes** and predicted **no**" in texts(at)
+    assert strict >= missed
+
+
+def test_the_matrix_shows_counts_or_shares(app_env, binary_run):
+    _, run_id = binary_run
+    at = open_evaluate(run_id)
+
+    def matrix_text() -> str:
+        chart = next(c for c in at.get("plotly_chart") if "Heatmap" in c.proto.spec or '"heatmap"' in c.proto.spec)
+        return json.dumps(json.loads(chart.proto.spec)["data"][0]["text"])
+
+    assert "%" not in matrix_text()
+    at.toggle(key=f"evaluate.shares.{run_id}").set_value(True).run()
+    assert not at.exception, at.exception
+    assert "%" in matrix_text()
+
+
+def test_saving_a_threshold_rebuilds_the_model_and_predict_uses_it(app_env, binary_run):
+    store, run_id = binary_run
+    run_dir = store.path(run_id)
+    before = (run_dir / "model.keras").stat().st_mtime_ns
+    at = open_evaluate(run_id)
+    assert "Threshold in use by predictions and the downloaded model: **0.50**" in texts(at)
+    at.slider(key=f"evaluate.threshold.{run_id}").set_value(0.75).run()
+    at.button(key=f"evaluate.save_threshold.{run_id}").click().run()
+    assert not at.exception, at.exception
+    assert load_threshold(run_dir) == 0.75
+    assert (run_dir / "model.keras").stat().st_mtime_ns != before
+    assert "Threshold in use by predictions and the downloaded model: **0.75**" in texts(at)
+    assert any("from a probability of 0.75" in s.value for s in at.success)
+
+    fresh = open_evaluate(run_id)  # a new session starts the slider at the saved threshold
+    assert fresh.slider(key=f"evaluate.threshold.{run_id}").value == 0.75
+    (run_dir / "decision.json").unlink()
+
+
+def test_importances_are_computed_on_demand_and_shown_as_bars(app_env, binary_run):
+    store, run_id = binary_run
+    (store.path(run_id) / "importance.json").unlink(missing_ok=True)
+    at = open_evaluate(run_id)
+    assert "Which columns matter" in [h.value for h in at.subheader]
+    at.button(key=f"evaluate.importance.{run_id}").click().run()
+    assert not at.exception, at.exception
+    chart = next(c for c in at.get("plotly_chart") if '"bar"' in c.proto.spec)
+    bars = json.loads(chart.proto.spec)["data"][0]
+    assert set(bars["y"]) == {"x1", "x2", "noise", "colour"}
+    assert "before shuffling" in texts(at)
+    assert (store.path(run_id) / "importance.json").exists()
+    again = open_evaluate(run_id)  # cached: shown at once, no button
+    assert any('"bar"' in c.proto.spec for c in again.get("plotly_chart"))
+
+
+def test_multiclass_cells_list_rows_too(app_env, app_home):
+    store, run_id = _train(app_home, make_multiclass_frame(240), "species")
+    at = open_evaluate(run_id)
+    at.selectbox(key=f"evaluate.cell_actual.{run_id}").set_value("setosa").run()
+    assert not at.exception, at.exception
+    predictions = store.predictions(run_id)
+    right = int(((predictions["actual"] == "setosa") & (predictions["predicted"] == "setosa")).sum())
+    assert f"**{right:,}** test rows are actually **setosa** and predicted **setosa** (correct)." in texts(at)

@@ -1,0 +1,115 @@
+"""Predict page: one typed-in row, the saved threshold, and model files uploaded back (bad ones refused)."""
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.decision import save_threshold
+from core.run_store import RunStore
+from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
+from core.training import run_job
+from tests.conftest import make_binary_frame
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+BAD_INPUTS = Path(__file__).resolve().parents[3] / "shared" / "bad_inputs"
+
+
+def model_files() -> list[str]:
+    manifest = BAD_INPUTS / "MANIFEST.json"
+    if not manifest.exists():
+        return []
+    return [entry["file"] for entry in json.loads(manifest.read_text()) if entry["file"].startswith("models/")]
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [e.value for e in at.info] + [e.value for e in at.error]
+    parts += [e.value for e in at.success] + [e.value for e in at.warning] + [c.value for c in at.caption]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.fixture(scope="module")
+def binary_run(app_home):
+    store = RunStore(app_home / "runs")
+    frame = make_binary_frame(200)
+    spec = RunSpec(
+        data=DataSpec(target="label"),
+        model=ModelSpec(layers=(DenseLayer(units=8),)),
+        training=TrainingSpec(epochs=3, learning_rate=0.02),
+    )
+    run_id = store.create_run(spec, frame, source_name="binary.csv")
+    assert run_job(store, run_id)["state"] == "finished"
+    return store, run_id, frame
+
+
+def open_predict(run_id: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    if run_id:
+        at.query_params["run"] = run_id
+    at.switch_page("pages/predict.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_one_typed_row_gets_a_label_and_probabilities(app_env, binary_run):
+    store, run_id, _ = binary_run
+    at = open_predict(run_id)
+    at.radio(key="predict.mode").set_value("row").run()
+    assert not at.exception, at.exception
+    form = f"predict.row.{run_id}"
+    labels = {
+        widget.label: widget
+        for widget in list(at.number_input) + list(at.selectbox)
+        if str(widget.key).startswith(form)
+    }
+    assert set(labels) == {"x1", "x2", "noise", "colour"}
+    assert labels["colour"].options[-1] == "(missing)" and set(labels["colour"].options[:3]) == {"red", "green", "blue"}
+    labels["x1"].set_value(3.0)
+    labels["x2"].set_value(9.0)
+    labels["colour"].set_value("red")
+    at.button(key=f"FormSubmitter:{form}-Predict this row").click().run()
+    assert not at.exception, at.exception
+    prediction = next(m for m in at.metric if m.label == "Prediction")
+    assert prediction.value == "yes"  # far on the "yes" side: 2 x1 + (x2 - 5) + 1 > 0.2
+    probabilities = at.dataframe[-1].value
+    assert set(probabilities["class"]) == {"no", "yes"}
+    assert probabilities["probability"].sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_the_page_says_which_threshold_labels_the_rows(app_env, binary_run):
+    store, run_id, _ = binary_run
+    assert "at least **0.50**" in texts(open_predict(run_id))
+    save_threshold(store.path(run_id), 0.7)
+    try:
+        assert "at least **0.70**" in texts(open_predict(run_id))
+    finally:
+        (store.path(run_id) / "decision.json").unlink()
+
+
+@pytest.mark.skipif(not model_files(), reason="../shared/bad_inputs is not present")
+def test_bad_model_files_are_refused_and_a_good_one_still_predicts(app_env, binary_run, tmp_path):
+    store, run_id, frame = binary_run
+    at = open_predict()
+    at.radio(key="predict.source").set_value("upload").run()
+    for name in model_files():
+        path = BAD_INPUTS / name
+        at.file_uploader(key="predict.model_upload").set_value(
+            (path.name, path.read_bytes(), "application/octet-stream")
+        )
+        at.run()
+        assert not at.exception, f"{name}: {at.exception}"
+        errors = [e.value for e in at.error]
+        assert errors and path.name in errors[0], f"{name}: {errors}"
+        assert not at.success
+    good = (store.path(run_id) / "model.keras").read_bytes()
+    at.file_uploader(key="predict.model_upload").set_value(("my_model.keras", good, "application/octet-stream"))
+    at.run()
+    assert not at.exception, at.exception
+    assert any("a LayerLab binary model" in s.value for s in at.success)
+    rows = frame.drop(columns=["label"]).head(7).to_csv(index=False).encode()
+    at.file_uploader(key="predict.model_rows").set_value(("rows.csv", rows, "text/csv"))
+    at.run()
+    assert not at.exception, at.exception
+    assert "Predicted 7 rows." in texts(at)

@@ -1,0 +1,145 @@
+"""Evaluate-page pieces: the confusion matrix with its cells' rows, the saved threshold, permutation importance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.decision import apply_threshold, load_threshold
+from core.errors import AppError
+from core.evaluation import cell_rows, held_out_rows, normalised
+from core.importance import MAX_ROWS, N_REPEATS, Importance, cached_importance, compute_in_child
+from core.run_store import RunStore
+from ui.components import show_error
+
+
+def confusion_figure(matrix: np.ndarray, classes: tuple[str, ...], *, shares: bool) -> go.Figure:
+    """Counts, or each actual class's rows as shares (the diagonal is then each class's recall)."""
+    values = normalised(matrix) if shares else matrix
+    text = [[f"{v:.1%}" for v in row] for row in values] if shares else values
+    unit = "of the actual class" if shares else "rows"
+    figure = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=list(classes),
+            y=list(classes),
+            colorscale="Blues",
+            text=text,
+            texttemplate="%{text}",
+            hovertemplate=f"actual %{{y}}<br>predicted %{{x}}<br>%{{text}} {unit}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        xaxis_title="predicted", yaxis_title="actual", yaxis_autorange="reversed", height=420,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+    )  # fmt: skip
+    return figure
+
+
+def confusion_matrix_with_rows(
+    store: RunStore,
+    run_id: str,
+    predictions: pd.DataFrame,
+    classes: tuple[str, ...],
+    matrix: np.ndarray,
+    *,
+    threshold: float | None = None,
+) -> None:
+    """The matrix (counts or shares), then a cell picker that lists that cell's test rows."""
+    shares = st.toggle("Show shares of each actual class", key=f"evaluate.shares.{run_id}")
+    st.plotly_chart(confusion_figure(matrix, classes, shares=shares), width="stretch", key=f"evaluate.matrix.{run_id}")
+    st.caption("Pick a cell to see its test rows: the raw columns as uploaded, with the model's probability.")
+    left, right = st.columns(2)
+    actual = left.selectbox("Actual class", classes, key=f"evaluate.cell_actual.{run_id}")
+    default = classes.index(actual) if actual in classes else 0
+    predicted = right.selectbox("Predicted class", classes, index=default, key=f"evaluate.cell_predicted.{run_id}")
+    try:
+        rows = held_out_rows(store, run_id)
+    except AppError as error:
+        show_error(error)
+        return
+    cell = cell_rows(predictions, rows, classes, actual, predicted, threshold=threshold)
+    verdict = "correct" if actual == predicted else "wrong"
+    st.write(f"**{len(cell):,}** test rows are actually **{actual}** and predicted **{predicted}** ({verdict}).")
+    st.dataframe(cell.head(1000), hide_index=True, width="stretch", key=f"evaluate.cell_rows.{run_id}")
+    if len(cell) > 1000:
+        st.caption("Showing the first 1,000.")
+
+
+def save_threshold_button(store: RunStore, run_id: str, chosen: float, positive: str) -> None:
+    """ "Save this threshold": stored with the run and built into its model.keras (in a child process)."""
+    run_dir = store.path(run_id)
+    saved = load_threshold(run_dir)
+    if st.button(
+        f"Save {chosen:.2f} as this run's threshold",
+        key=f"evaluate.save_threshold.{run_id}",
+        disabled=abs(saved - chosen) < 1e-9,
+        icon=":material/save:",
+        help="Predictions on the Predict page and the downloaded model then label rows with it.",
+    ):
+        with st.spinner("Rebuilding the model with the new threshold…"):
+            try:
+                saved = apply_threshold(run_dir, chosen)
+            except AppError as error:
+                show_error(error)
+                return
+        st.success(f"Saved: predictions and downloads now predict '{positive}' from a probability of {saved:.2f}.")
+    st.caption(
+        f"Threshold in use by predictions and the downloaded model: **{saved:.2f}** "
+        "(the probabilities themselves do not change)."
+    )
+
+
+def importance_figure(importance: Importance) -> go.Figure:
+    columns = list(reversed(importance.columns))  # most important at the top
+    label = "accuracy" if importance.metric == "accuracy" else "R²"
+    figure = go.Figure(
+        go.Bar(
+            x=[c.mean for c in columns],
+            y=[c.column for c in columns],
+            orientation="h",
+            error_x={"type": "data", "array": [c.std for c in columns]},
+            hovertemplate=f"%{{y}}: {label} drops by %{{x:.4f}}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        xaxis_title=f"drop in {label} when the column is shuffled", height=max(260, 28 * len(columns) + 80),
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+    )  # fmt: skip
+    return figure
+
+
+def importance_section(store: RunStore, run_id: str) -> None:
+    st.subheader("Which columns matter")
+    st.caption(
+        f"Permutation importance: each raw column of the test rows is shuffled {N_REPEATS} times and the whole "
+        "model (its preprocessing included) predicts again; the bar is how much the score drops, the whisker its "
+        f"spread. At most {MAX_ROWS:,} test rows are used."
+    )
+    run_dir = store.path(run_id)
+    if not (run_dir / "model.keras").exists():
+        st.info("This run has no model file, so importances cannot be computed.")
+        return
+    importance = cached_importance(run_dir)
+    if importance is None and st.button("Compute importances", key=f"evaluate.importance.{run_id}"):
+        with st.spinner("Shuffling columns and predicting again (in a separate process)…"):
+            try:
+                importance = compute_in_child(run_dir)
+            except AppError as error:
+                show_error(error)
+                return
+    if importance is None:
+        return
+    label = "accuracy" if importance.metric == "accuracy" else "R²"
+    st.plotly_chart(importance_figure(importance), width="stretch", key=f"evaluate.importance_chart.{run_id}")
+    sample = (
+        f"a sample of {importance.num_rows:,} of the {importance.num_rows_total:,} test rows"
+        if importance.num_rows < importance.num_rows_total
+        else f"{importance.num_rows:,} test rows"
+    )
+    st.caption(
+        f"{label} on {sample}: {importance.baseline:.4f} before shuffling. A bar near zero (or below) means the "
+        "model does not rely on that column."
+    )

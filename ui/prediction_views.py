@@ -1,0 +1,96 @@
+"""Predict-page pieces: results and their download, one typed-in row, and a model file uploaded back."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import AppError
+from core.prediction import check_uploaded, escape_formulas, predict_uploaded
+from core.tables import SUPPORTED_EXTENSIONS, TableLimits, load_table
+from ui.components import show_error
+from ui.services import settings
+
+
+def show_predictions(result: pd.DataFrame, input_columns: list[str], *, file_name: str, key: str) -> None:
+    st.success(f"Predicted {len(result):,} rows.")
+    added = [name for name in result.columns if name not in input_columns]
+    st.dataframe(result[added + input_columns].head(500), hide_index=True, width="stretch")
+    st.download_button(
+        "Predictions (CSV)",
+        escape_formulas(result).to_csv(index=False).encode("utf-8-sig"),
+        file_name,
+        "text/csv",
+        icon=":material/download:",
+        type="primary",
+        key=key,
+    )
+    st.caption("Text cells that start with = + - or @ are escaped with an apostrophe so a spreadsheet cannot run them.")
+
+
+def show_single_prediction(result: pd.DataFrame) -> None:
+    """The label (or value) of one row, and its class probabilities most likely first."""
+    row = result.iloc[0]
+    st.metric(
+        "Prediction",
+        str(row["prediction"]) if not isinstance(row["prediction"], float) else f"{row['prediction']:,.4f}",
+    )
+    probabilities = {
+        name.removeprefix("prob_"): float(row[name]) for name in result.columns if name.startswith("prob_")
+    }
+    if probabilities:
+        table = pd.DataFrame({"class": list(probabilities), "probability": list(probabilities.values())})
+        st.dataframe(
+            table.sort_values("probability", ascending=False),
+            hide_index=True,
+            column_config={"probability": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.4f")},
+            key="predict.single_probabilities",
+        )
+
+
+def uploaded_model_section() -> None:
+    """Predict with a `.keras` file LayerLab made earlier: checked without building it, then used in a
+    separate process with a memory limit."""
+    st.write(
+        "Upload a **.keras** model downloaded from LayerLab. It is checked before anything is loaded (a zip with "
+        "the expected parts, built-in layers only, a sensible size), then used in a separate process."
+    )
+    upload = st.file_uploader("Model file (.keras)", key="predict.model_upload")
+    if upload is None:
+        st.stop()
+    data = upload.getvalue()
+    try:
+        checked = check_uploaded(data, upload.name)
+    except AppError as error:
+        show_error(error)
+        st.stop()
+    details = f"{checked.task} model, {checked.num_params:,} parameters"
+    if checked.classes:
+        details += f", classes {', '.join(checked.classes)}"
+    if checked.threshold is not None:
+        details += f"; predicts '{checked.classes[1]}' from a probability of {checked.threshold:.2f}"
+    st.success(f"{upload.name}: a LayerLab {details}.", icon=":material/verified:")
+    needed = [column.name for column in checked.inputs]
+    st.caption("Needed columns: " + ", ".join(needed))
+    rows = st.file_uploader("Rows to predict", type=list(SUPPORTED_EXTENSIONS), key="predict.model_rows")
+    if rows is None:
+        st.stop()
+    try:
+        frame = load_table(rows.getvalue(), rows.name, limits=TableLimits.from_settings(settings())).frame
+    except AppError as error:
+        show_error(error)
+        st.stop()
+    marker = (upload.file_id, rows.file_id)
+    if st.session_state.get("predict.model_marker") != marker:
+        with st.spinner(f"Predicting {len(frame):,} rows…"):
+            try:
+                _, result = predict_uploaded(data, upload.name, frame)
+            except AppError as error:
+                show_error(error)
+                st.stop()
+        st.session_state["predict.model_result"] = result
+        st.session_state["predict.model_marker"] = marker
+    show_predictions(
+        st.session_state["predict.model_result"], list(frame.columns), file_name="predictions.csv",
+        key="predict.model_download",
+    )  # fmt: skip

@@ -1,0 +1,47 @@
+"""A one-row form generated from a run's training columns: numbers, category pickers and dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from core.preprocessing import CategoricalColumn, DatetimeColumn, NumericColumn, PreprocessingState
+
+MISSING_CHOICE = "(missing)"
+
+
+def _date_default(seconds: float) -> dt.date:
+    try:
+        return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).date()
+    except (OverflowError, OSError, ValueError):
+        return dt.date(2000, 1, 1)
+
+
+def single_row_form(state: PreprocessingState, *, key: str) -> pd.DataFrame | None:
+    """One input per training column, prefilled with what the model uses for a missing value (the training
+    median, or the most frequent category). Returns the row as a one-row table when submitted."""
+    values: dict[str, object] = {}
+    with st.form(key):
+        columns = st.columns(3)
+        for position, column in enumerate(state.columns):
+            place = columns[position % 3]
+            widget_key = f"{key}.{position}"
+            if isinstance(column, NumericColumn):
+                values[column.name] = place.number_input(
+                    column.name, value=float(column.fill), key=widget_key, help="Prefilled with the training median."
+                )
+            elif isinstance(column, DatetimeColumn):
+                values[column.name] = pd.Timestamp(
+                    place.date_input(column.name, value=_date_default(column.fill_seconds), key=widget_key)
+                )
+            elif isinstance(column, CategoricalColumn):
+                options = list(column.vocabulary) + [MISSING_CHOICE]
+                default = column.fill_value if column.fill_value in column.vocabulary else options[0]
+                chosen = place.selectbox(column.name, options, index=options.index(default), key=widget_key)
+                values[column.name] = None if chosen == MISSING_CHOICE else chosen
+        submitted = st.form_submit_button("Predict this row", type="primary", icon=":material/play_arrow:")
+    if not submitted:
+        return None
+    return pd.DataFrame([values], columns=[column.name for column in state.columns])
