@@ -195,6 +195,8 @@ def check_supported(spec, state) -> None:
     changed(spec, KNOWN_RUN_FIELDS, "spec")
     changed(spec.data, KNOWN_DATA_FIELDS, "data")
     changed(spec.training, KNOWN_TRAINING_FIELDS, "training")
+    changed(spec.preprocessing, frozenset({"max_categories", "columns"}), "preprocessing")
+    changed(spec.model, frozenset({"layers"}), "model")
     for column in spec.preprocessing.columns:
         changed(column, KNOWN_COLUMN_FIELDS, f"preprocessing.columns[{column.name!r}]")
     schedule = getattr(spec.training, "schedule", None)

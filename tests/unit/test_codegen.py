@@ -183,10 +183,14 @@ def _mixed_frame(num_rows: int = 400, seed: int = 3) -> pd.DataFrame:
     dates = when.strftime("%Y-%m-%d %H:%M").to_numpy(dtype=object)
     dates[::31] = None
     customer = rng.integers(0, 60, num_rows).astype(object)
+    shop = np.array([f"shop-{i}" for i in rng.integers(0, 200, num_rows)], dtype=object)
+    visit = (pd.Timestamp("2022-01-01") + pd.to_timedelta(rng.integers(0, 400, num_rows), unit="D")).strftime(
+        "%d/%m/%Y"
+    )
     label = rng.choice(["bronze", "silver", "gold"], num_rows, p=[0.5, 0.3, 0.2]).astype(object)
     frame = pd.DataFrame(
         {"amount": amount, "score": score, "visits": rng.integers(0, 5, num_rows).astype(float), "city": city,
-         "size": size, "signup": dates, "customer": customer, "label": label}
+         "size": size, "signup": dates, "customer": customer, "shop": shop, "visit": visit, "label": label}
     )  # fmt: skip
     return pd.concat([frame, frame.head(20)], ignore_index=True)  # exact duplicates
 
@@ -203,6 +207,8 @@ def test_script_prepares_the_same_rows_and_matrices_as_core(tmp_path, group):
         ColumnSpec(name="city", missing="constant", fill_value="unknown", missing_indicator=True, max_categories=3),
         ColumnSpec(name="size", encoding="ordinal", order=("S", "M", "L", "XL"), missing="drop_rows"),
         ColumnSpec(name="signup", kind="datetime", missing_indicator=True),
+        ColumnSpec(name="shop", encoding="hashing", num_bins=16),
+        ColumnSpec(name="visit", kind="datetime"),  # day first (25/03/2022), detected from the values
     ]
     if group is None:
         columns.append(ColumnSpec(name="customer", kind="categorical", encoding="embedding"))
@@ -211,6 +217,7 @@ def test_script_prepares_the_same_rows_and_matrices_as_core(tmp_path, group):
         preprocessing=PreprocessingSpec(columns=tuple(columns)),
     )
     prepared = prepare_data(table, spec.data, spec.preprocessing)
+    assert next(c for c in prepared.preprocessing.columns if c.name == "visit").dayfirst
     script = build_script(spec, prepared.preprocessing, prepared.target, source_name="mixed.csv")
     path = tmp_path / "script.py"
     path.write_text(script, encoding="utf-8")
