@@ -48,6 +48,14 @@ FORMAT_LABELS = {
     "tflite-int8": "TFLite int8 (dynamic range)",
     "onnx": "ONNX",
 }
+FORMAT_NOTES = {
+    "keras": "the model.keras above plus its README and model card.",
+    "savedmodel": "for TensorFlow Serving; raw columns in, label and probabilities out.",
+    "tflite-f32": "for phones and small devices; categories go in as vocabulary positions (preprocess.py).",
+    "tflite-f16": "weights in 16 bits: about half the size of float32.",
+    "tflite-int8": "weights quantised to 8 bits at conversion (dynamic range): the smallest file.",
+    "onnx": "for onnxruntime and other ONNX runtimes; categories go in as vocabulary positions (preprocess.py).",
+}
 ARTIFACT_FILES = {
     "keras": "model.keras",
     "savedmodel": "layerlab_model/1/saved_model.pb",
@@ -125,6 +133,24 @@ def compare_formats(run_dir: Path, *, timeout: float = 2 * EXPORT_TIMEOUT_S) -> 
         return read_json(cached)["rows"]
     _run_child(["compare", str(run_dir)], timeout=timeout, what="The format comparison")
     return read_json(cached)["rows"]
+
+
+def cached_comparison(run_dir: Path) -> list[dict] | None:
+    """The comparison rows if they were measured on the run's current model.keras, else None."""
+    cached, model = Path(run_dir) / EXPORTS_FOLDER / COMPARISON_FILE, Path(run_dir) / "model.keras"
+    return read_json(cached)["rows"] if model.exists() and _fresh(cached, model) else None
+
+
+def comparison_table(rows: list[dict]) -> pd.DataFrame:
+    """The comparison as the page shows it: format, file size, latency per row, test metric."""
+    return pd.DataFrame(
+        {
+            "Format": [row["label"] for row in rows],
+            "File size (KB)": [round(row["size_bytes"] / 1024, 1) for row in rows],
+            "Latency per row (µs)": [round(row["latency_us_per_row"], 1) for row in rows],
+            f"Test {rows[0]['metric'] if rows else 'metric'}": [round(row["value"], 4) for row in rows],
+        }
+    )
 
 
 def _check_format(format: str) -> str:

@@ -3,6 +3,19 @@ import json
 import streamlit as st
 
 from core.datasets import TargetInfo
+from core.errors import AppError
+from core.exporters import (
+    FORMAT_LABELS,
+    FORMAT_NOTES,
+    FORMATS,
+    cached_comparison,
+    cached_export,
+    compare_formats,
+    comparison_table,
+    download_name,
+    export_artifact,
+)
+from core.model_card import model_card
 from core.preprocessing import PreprocessingState
 from core.snippets import prediction_snippet
 from ui.components import require_finished_run
@@ -57,3 +70,61 @@ if target_path.exists() and preprocessing_path.exists():
     st.caption("Or from the command line: `layerlab predict model.keras new_rows.csv --out predictions.csv`.")
 with st.expander("Run spec"):
     st.code(spec_text, language="json")
+
+if model_path is not None:
+    st.subheader("Other formats")
+    st.caption(
+        "Each download is a zip with the model, a README that shows how to run it and the model card. Files are "
+        "built on demand in a separate process (a few seconds each) and kept with the run."
+    )
+    for export_format in FORMATS:
+        name, action = st.columns([3, 1])
+        name.markdown(f"**{FORMAT_LABELS[export_format]}** — {FORMAT_NOTES[export_format]}")
+        ready = cached_export(record.path, export_format)
+        if ready is None and action.button("Prepare", key=f"download.prepare.{export_format}", width="stretch"):
+            try:
+                with st.spinner(f"Converting to {FORMAT_LABELS[export_format]}…"):
+                    ready = export_artifact(record.path, export_format)
+            except AppError as error:
+                name.error(error.message)
+        if ready is not None:
+            action.download_button(
+                f"{ready.stat().st_size / 1024:,.0f} KB zip",
+                ready.read_bytes(),
+                download_name(record.path, export_format),
+                "application/zip",
+                icon=":material/download:",
+                key=f"download.export.{export_format}",
+                width="stretch",
+            )
+
+    st.subheader("Quantization: size, speed and accuracy")
+    st.caption(
+        "TFLite float32, float16 and dynamic-range int8 on this run's test rows: file size, latency per row "
+        "(whole test set in one call, this server's CPU) and the test metric, next to the .keras model."
+    )
+    comparison = cached_comparison(record.path)
+    if comparison is None and st.button("Measure the formats", key="download.compare"):
+        try:
+            with st.spinner("Converting and timing each format…"):
+                comparison = compare_formats(record.path)
+        except AppError as error:
+            st.error(error.message)
+    if comparison is not None:
+        st.dataframe(comparison_table(comparison), hide_index=True, key="download.comparison")
+        for row in comparison:
+            if row.get("note"):
+                st.warning(row["note"])
+
+    st.subheader("Model card")
+    card = model_card(record.path)
+    st.download_button(
+        "Model card (Markdown)",
+        card,
+        f"{stem}_MODEL_CARD.md",
+        "text/markdown",
+        icon=":material/download:",
+        key="download.card",
+    )
+    with st.expander("Read the model card"):
+        st.markdown(card)

@@ -1,0 +1,51 @@
+"""The Download page: the .keras file and spec as before, plus other formats built on demand and the model card."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.run_store import RunStore
+from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
+from core.training import run_job
+from tests.conftest import make_binary_frame
+
+pytestmark = pytest.mark.slow
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+@pytest.fixture
+def finished_run(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("LAYERLAB_HOME", str(home))
+    monkeypatch.setenv("LAYERLAB_SHARED", "0")
+    monkeypatch.setenv("LAYERLAB_MAX_JOBS", "1")
+    store = RunStore(home / "runs")
+    spec = RunSpec(
+        data=DataSpec(target="label"),
+        model=ModelSpec(layers=(DenseLayer(units=8),)),
+        training=TrainingSpec(epochs=2),
+    )
+    run_id = store.create_run(spec, make_binary_frame(), source_name="orders.csv")
+    assert run_job(store, run_id)["state"] == "finished"
+    return store.path(run_id)
+
+
+def test_download_page_builds_an_onnx_zip_and_shows_the_model_card(finished_run):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("pages/download.py").run()
+    assert not at.exception, at.exception
+    assert any("keras.saving.load_model" in c.value for c in at.code)  # the existing snippet still shows
+    assert "Other formats" in [h.value for h in at.subheader]
+    assert "Model card" in [h.value for h in at.subheader]
+    assert any("Trained on `orders.csv`" in m.value for m in at.markdown)
+
+    at.button(key="download.prepare.onnx").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert (finished_run / "exports" / "onnx.zip").exists()
+    # Ready now: the Prepare button is replaced by the download button, also on the next visit.
+    at.switch_page("pages/download.py").run()
+    assert not any(str(b.key) == "download.prepare.onnx" for b in at.button)
+    assert any(str(b.key) == "download.prepare.tflite-int8" for b in at.button)
