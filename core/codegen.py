@@ -247,7 +247,7 @@ Run it with the table you trained on:
 
     python {_script_name(run_id)} {source_name}
 
-The same table, seed and package versions give the same scores (training on a GPU may differ slightly).
+The same table, seed, Keras backend and package versions give the same scores (a GPU may differ slightly).
 """
 '''
 
