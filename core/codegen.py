@@ -91,7 +91,7 @@ def generate_script(run_dir: Path) -> str:
     """
     from core.datasets import TargetInfo
     from core.preprocessing import PreprocessingState
-    from core.spec import RunSpec
+    from core.spec import parse_spec
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -106,13 +106,19 @@ def generate_script(run_dir: Path) -> str:
             f"The folder {str(run_dir)!r} is not a finished LayerLab run: it lacks {', '.join(missing)}. "
             "Expected a run that finished training. Wait for the run to finish (or train it again), then retry."
         )
-    spec = RunSpec.model_validate_json((run_dir / "spec.json").read_text(encoding="utf-8"))
-    state = PreprocessingState.from_json((run_dir / "preprocessing.json").read_text(encoding="utf-8"))
-    target = TargetInfo.from_dict(json.loads((run_dir / "target.json").read_text(encoding="utf-8")))
-    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    meta = {}
-    if (run_dir / "meta.json").is_file():
-        meta = json.loads((run_dir / "meta.json").read_text(encoding="utf-8"))
+    spec = parse_spec((run_dir / "spec.json").read_text(encoding="utf-8"))
+    try:
+        state = PreprocessingState.from_json((run_dir / "preprocessing.json").read_text(encoding="utf-8"))
+        target = TargetInfo.from_dict(json.loads((run_dir / "target.json").read_text(encoding="utf-8")))
+        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+        meta = {}
+        if (run_dir / "meta.json").is_file():
+            meta = json.loads((run_dir / "meta.json").read_text(encoding="utf-8"))
+    except (ValueError, KeyError, TypeError) as error:
+        raise CodegenError(
+            f"The files of the run in {str(run_dir)!r} cannot be read ({type(error).__name__}: {error}). "
+            "Expected the files a LayerLab run writes, unchanged. Train the run again to get a script."
+        ) from None
     return build_script(
         spec,
         state,

@@ -167,6 +167,15 @@ def test_cli_code_on_a_missing_or_unfinished_run_says_so(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "not a finished LayerLab run" in error and "metrics.json" in error
 
+    for name in ("preprocessing.json", "target.json", "metrics.json"):
+        (unfinished / name).write_text("{not json")
+    assert cli_main(["code", str(unfinished)]) == 2
+    error = capsys.readouterr().err
+    assert "cannot be read" in error and "Traceback" not in error
+    (unfinished / "spec.json").write_text('{"data": {"target": "y"}, "colour": 1}')
+    assert cli_main(["code", str(unfinished)]) == 2
+    assert "`colour` is not a known setting" in capsys.readouterr().err
+
 
 def _mixed_frame(num_rows: int = 400, seed: int = 3) -> pd.DataFrame:
     """Every kind of column the script must prepare exactly as core does, with gaps and duplicates."""
