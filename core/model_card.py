@@ -127,6 +127,12 @@ def _architecture_section(run_dir: Path, metrics: dict, task: str, target: dict)
     lines += ["", f"Output layer and loss derived from the task: {head}."]
     if metrics.get("num_params"):
         lines.append(f"Parameters: {metrics['num_params']:,}.")
+    if task == "binary":
+        threshold = (read_json(run_dir / "decision.json", {}) or {}).get("threshold", 0.5)
+        classes = target.get("classes", ["?", "?"])
+        lines.append(
+            f"Decision threshold: `{classes[-1]}` is predicted when its probability is at least {threshold:g}."
+        )
     return [*lines, ""]
 
 
