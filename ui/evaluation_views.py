@@ -9,10 +9,12 @@ import streamlit as st
 
 from core.decision import apply_threshold, load_threshold
 from core.errors import AppError
-from core.evaluation import cell_rows, held_out_rows, normalised
+from core.evaluation import TEST_ROWS_FILE, cell_rows, held_out_rows, normalised
 from core.importance import MAX_ROWS, N_REPEATS, Importance, cached_importance, compute_in_child
 from core.run_store import RunStore
 from ui.components import show_error
+
+QUICK_SPLIT_ROWS = 200_000
 
 
 def confusion_figure(matrix: np.ndarray, classes: tuple[str, ...], *, shares: bool) -> go.Figure:
@@ -55,8 +57,14 @@ def confusion_matrix_with_rows(
     actual = left.selectbox("Actual class", classes, key=f"evaluate.cell_actual.{run_id}")
     default = classes.index(actual) if actual in classes else 0
     predicted = right.selectbox("Predicted class", classes, index=default, key=f"evaluate.cell_predicted.{run_id}")
+    cached = (store.path(run_id) / TEST_ROWS_FILE).exists()
+    if not cached and store.meta(run_id).get("num_rows", 0) > QUICK_SPLIT_ROWS:
+        # Finding the test rows re-splits the whole table: seconds per few hundred thousand rows, once.
+        if not st.button("Load the test rows", key=f"evaluate.load_rows.{run_id}", icon=":material/table_rows:"):
+            return
     try:
-        rows = held_out_rows(store, run_id)
+        with st.spinner("Finding the test rows…"):
+            rows = held_out_rows(store, run_id)
     except AppError as error:
         show_error(error)
         return
