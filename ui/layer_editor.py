@@ -38,7 +38,7 @@ def _edit_layer(layer: Layer) -> object:
     key = f"model.layer.{layer.uid}"
     spec = layer.spec
     if isinstance(spec, DenseLayer):
-        units_col, activation_col, init_col, l1_col, l2_col = st.columns([1, 1, 1.3, 1, 1])
+        units_col, activation_col, init_col, l1_col, l2_col = st.columns([1, 1.1, 1.6, 0.9, 0.9])
         units = units_col.number_input("units", 1, 8192, spec.units, step=8, key=f"{key}.units")
         activation = activation_col.selectbox(
             "activation", ACTIVATIONS, index=ACTIVATIONS.index(spec.activation), key=f"{key}.activation"
@@ -95,9 +95,9 @@ def layer_editor(state: AppState) -> None:
                 st.rerun()
             layer.spec = _edit_layer(layer)
     st.write("Add a layer:")
-    columns = st.columns(3)
+    columns = st.columns(2)
     for index, kind in enumerate(DEFAULTS):
-        if columns[index % 3].button(
+        if columns[index % 2].button(
             f"Add {KIND_LABELS[kind]}", key=f"model.add.{kind}", icon=":material/add:", width="stretch"
         ):
             state.layers.append(Layer(uid=secrets.token_hex(4), spec=DEFAULTS[kind]))
