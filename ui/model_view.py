@@ -107,7 +107,7 @@ def doctor_panel(state: AppState, *, train_rows: int, num_inputs: int, task: Tas
 
 
 def _finding(state: AppState, spec: RunSpec, advice: Advice) -> None:
-    text, button = st.columns([4, 1.4], vertical_alignment="center")
+    text, button = st.columns([3, 2], vertical_alignment="center")
     show = text.warning if advice.severity == "warning" else text.info
     show(advice.message, icon=":material/warning:" if advice.severity == "warning" else ":material/info:")
     if button.button(f"Apply fix: {advice.fix_label}", key=f"model.fix.{advice.key}", width="stretch"):
