@@ -859,10 +859,11 @@ def optimizer_code(training) -> list[str]:
             f"    decay = max((EPOCHS - {schedule.warmup_epochs}) * steps_per_epoch, 1)",
         ]
         if schedule.warmup_epochs:
-            code.append(
-                "    learning_rate = keras.optimizers.schedules.CosineDecay("
-                f"0.0, decay, alpha={schedule.alpha!r}, warmup_target={rate}, warmup_steps=warmup)"
-            )
+            code += [
+                "    learning_rate = keras.optimizers.schedules.CosineDecay(",
+                f"        0.0, decay, alpha={schedule.alpha!r}, warmup_target={rate}, warmup_steps=warmup",
+                "    )",
+            ]
         else:
             code.append(
                 f"    learning_rate = keras.optimizers.schedules.CosineDecay({rate}, decay, alpha={schedule.alpha!r})"
@@ -1053,7 +1054,7 @@ def _network_code(spec, state, target, precision: str = "float32") -> str:
             line = _wrapped(f"    x = {keras_class}(", _split_arguments(rest[:-1]), ")(x)", indent=8)
         code.append(line)
     code += [
-        f"    # {target.task}: {head.units} {head.activation} unit(s)",
+        f"    # {target.task}: {head.units} {head.activation} unit{'s' if head.units > 1 else ''}",
         f'    outputs = layers.Dense({head.units}, activation={_py(head.activation)}, name="output")(x)',
         '    return keras.Model(inputs, outputs, name="layerlab_network")',
     ]

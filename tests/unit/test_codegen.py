@@ -382,3 +382,37 @@ def test_generated_network_has_the_same_layers_and_starting_weights_as_core(tmp_
     ]
     for mine, theirs in zip(generated.get_weights(), expected.get_weights(), strict=True):
         np.testing.assert_array_equal(mine, theirs)
+
+
+def test_generated_scripts_are_clean_python(tmp_path):
+    """No undefined or unused names and no over-long lines, whatever the options (ruff, as for our own code)."""
+    ruff = Path(sys.executable).parent / "ruff"
+    if not ruff.exists():
+        pytest.skip("ruff is not installed next to this Python")
+    frame = _mixed_frame(150)
+    cases = [
+        RunSpec(
+            data=DataSpec(target="label", group_column="customer", drop_duplicates=True),
+            preprocessing=PreprocessingSpec(
+                columns=(
+                    ColumnSpec(name="shop", encoding="hashing"),
+                    ColumnSpec(name="city", encoding="embedding", max_categories=3),
+                    ColumnSpec(name="signup", kind="datetime", missing="drop_rows"),
+                )
+            ),
+            training=TrainingSpec(class_weight="balanced"),
+        ),
+        RunSpec(data=DataSpec(target="amount", features=("score", "visits", "size")), model=ModelSpec(layers=())),
+    ]
+    for number, spec in enumerate(cases):
+        prepared = prepare_data(frame, spec.data, spec.preprocessing)
+        script = build_script(spec, prepared.preprocessing, prepared.target, source_name="t.csv", run_id="ab" * 12)
+        path = tmp_path / f"script_{number}.py"
+        path.write_text(script, encoding="utf-8")
+        completed = subprocess.run(
+            [str(ruff), "check", "--no-cache", "--isolated", "--select", "E,F,W,B", "--line-length", "120", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert completed.returncode == 0, completed.stdout[-3000:]
