@@ -1,8 +1,9 @@
 """Training runs under KERAS_BACKEND=jax too, not only TensorFlow.
 
 Keras picks its backend once per process, so the run happens in a child process started with
-KERAS_BACKEND=jax; it trains a tiny model through `core.training.run_job`, the same entry point the app's
-workers and `layerlab train` use.
+KERAS_BACKEND=jax, where TensorFlow cannot be imported (as on the GPU machine, which has jax only); it
+trains a tiny model through `core.training.run_job`, the same entry point the app's workers and
+`layerlab train` use.
 """
 
 from __future__ import annotations
@@ -20,8 +21,18 @@ from tests.conftest import REPO_ROOT
 pytest.importorskip("jax", reason="jax is not installed (pip install jax jaxlib, see requirements.lock)")
 
 CHILD = """
-import json, sys, tempfile
+import importlib.abc, json, sys, tempfile
 from pathlib import Path
+
+
+class NoTensorFlow(importlib.abc.MetaPathFinder):
+    # Like the GPU machine: jax, and no TensorFlow at all.
+    def find_spec(self, name, path, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ImportError("TensorFlow is not installed here")
+
+
+sys.meta_path.insert(0, NoTensorFlow())
 
 import keras
 import numpy as np
@@ -52,6 +63,7 @@ print(json.dumps({
     "metrics": store.metrics(run_id)["test"],
     "files": sorted(path.name for path in run_dir.iterdir()),
     "weights_finite": all(bool(np.all(np.isfinite(w))) for w in weights),
+    "tensorflow_imported": "tensorflow" in sys.modules,
 }))
 """
 
@@ -66,6 +78,7 @@ def test_run_job_trains_a_tiny_model_on_jax(tmp_path):
     result = json.loads(completed.stdout.strip().splitlines()[-1])
 
     assert result["backend"] == "jax"
+    assert not result["tensorflow_imported"]  # core trains where only jax is installed (the GPU machine)
     assert result["tensor_type"].startswith("jax")  # the network computes with jax arrays
     assert result["state"] == "finished", result["message"]
     assert result["device"].endswith("(jax backend)")
