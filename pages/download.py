@@ -18,6 +18,7 @@ from core.exporters import (
 from core.model_card import model_card
 from core.preprocessing import PreprocessingState
 from core.snippets import prediction_snippet
+from ui.code_view import render_code
 from ui.components import require_finished_run
 from ui.services import run_store
 from ui.state import get_state
@@ -128,3 +129,5 @@ if model_path is not None:
     )
     with st.expander("Read the model card"):
         st.markdown(card)
+
+render_code(record.path, record.run_id)  # "Show code": the run as a standalone script

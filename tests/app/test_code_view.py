@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.datasets import prepare_data
 from core.spec import DataSpec, RunSpec
-from tests.conftest import make_binary_frame
+from tests.conftest import REPO_ROOT, make_binary_frame
 
 RUN_ID = "0123456789abcdef01234567"
 
@@ -63,8 +64,6 @@ def test_generating_the_script_does_not_import_keras(tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import REPO_ROOT
-
     run_dir = _finished_run_files(tmp_path)
     probe = (
         "import sys; from pathlib import Path; import ui.code_view; from core.codegen import generate_script; "
@@ -77,3 +76,31 @@ def test_generating_the_script_does_not_import_keras(tmp_path):
     assert completed.returncode == 0, completed.stderr[-2000:]
     length, _, imported = completed.stdout.strip().partition(" ")
     assert int(length) > 1000 and imported == "[]"
+
+
+@pytest.mark.slow
+def test_download_page_shows_the_code_of_the_finished_run(tmp_path, monkeypatch):
+    from core.run_store import RunStore
+    from core.spec import DenseLayer, ModelSpec, TrainingSpec
+    from core.training import run_job
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("LAYERLAB_HOME", str(home))
+    monkeypatch.setenv("LAYERLAB_SHARED", "0")
+    monkeypatch.setenv("LAYERLAB_MAX_JOBS", "1")
+    store = RunStore(home / "runs")
+    spec = RunSpec(
+        data=DataSpec(target="label"),
+        model=ModelSpec(layers=(DenseLayer(units=8),)),
+        training=TrainingSpec(epochs=1),
+    )
+    run_id = store.create_run(spec, make_binary_frame(), source_name="orders.csv")
+    assert run_job(store, run_id)["state"] == "finished"
+
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/download.py").run()
+    assert not at.exception, at.exception
+    assert "Show code" in [h.value for h in at.subheader]
+    script = next(c.value for c in at.code if "def build_network(" in c.value)
+    assert 'DATA_FILE = "orders.csv"' in script and f"LayerLab run {run_id}" in script
+    assert any(f"layerlab_{run_id[:6]}.py" in b.proto.label for b in at.get("download_button"))
