@@ -12,6 +12,8 @@ from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
 from core.training import run_job
 from tests.conftest import make_binary_frame, make_multiclass_frame
 
+pytestmark = pytest.mark.slow  # each test trains a small run first
+
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 

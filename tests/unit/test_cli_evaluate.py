@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from core.cli import main
@@ -36,6 +35,7 @@ def _evaluate(capsys, *args) -> tuple[int, dict | None, str]:
     return code, (json.loads(out) if code == 0 else None), err
 
 
+@pytest.mark.slow
 def test_evaluate_prints_metrics_baselines_and_importances(run, capsys):
     store, run_id, _, _ = run
     run_dir = store.path(run_id)
@@ -57,6 +57,7 @@ def test_evaluate_prints_metrics_baselines_and_importances(run, capsys):
     assert (run_dir / "importance.json").exists()
 
 
+@pytest.mark.slow
 def test_a_saved_threshold_changes_the_reported_threshold_metrics(run, capsys):
     store, run_id, _, _ = run
     run_dir = store.path(run_id)
@@ -74,6 +75,7 @@ def test_a_saved_threshold_changes_the_reported_threshold_metrics(run, capsys):
     assert "permutation_importance" not in report
 
 
+@pytest.mark.slow
 def test_evaluate_scores_the_model_on_a_labelled_file(run, capsys, tmp_path):
     store, run_id, frame, _ = run
     labelled = frame.head(120).copy()
@@ -89,6 +91,7 @@ def test_evaluate_scores_the_model_on_a_labelled_file(run, capsys, tmp_path):
     assert any("never saw" in note for note in data["notes"]) and any("without a target" in n for n in data["notes"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("arguments", "words"),
     [
@@ -97,6 +100,7 @@ def test_evaluate_scores_the_model_on_a_labelled_file(run, capsys, tmp_path):
         (lambda tmp, run_dir: [run_dir, tmp / "missing.csv"], "could not open `missing.csv`"),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_exits_2_with_a_message(run, capsys, tmp_path, arguments, words):
     store, run_id, _, _ = run
     code, _, err = _evaluate(capsys, *arguments(tmp_path, store.path(run_id)))
@@ -105,6 +109,7 @@ def test_bad_input_exits_2_with_a_message(run, capsys, tmp_path, arguments, word
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_a_table_without_the_target_is_refused(run, capsys, tmp_path):
     store, run_id, frame, _ = run
     path = tmp_path / "unlabelled.csv"
@@ -113,6 +118,7 @@ def test_a_table_without_the_target_is_refused(run, capsys, tmp_path):
     assert code == 2 and "no column 'label'" in err
 
 
+@pytest.mark.slow
 def test_test_rows_match_the_predictions_and_a_cell_lists_its_rows(run):
     store, run_id, frame, _ = run
     rows = held_out_rows(store, run_id)
@@ -130,4 +136,3 @@ def test_test_rows_match_the_predictions_and_a_cell_lists_its_rows(run):
 def test_normalised_rows_sum_to_one_and_empty_rows_stay_zero():
     shares = normalised(np.array([[3, 1], [0, 0]]))
     assert shares.tolist() == [[0.75, 0.25], [0.0, 0.0]]
-    assert isinstance(pd.DataFrame(shares), pd.DataFrame)

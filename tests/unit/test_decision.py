@@ -71,6 +71,7 @@ def _fresh_predictions(model_path, rows_path) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_saving_a_threshold_relabels_the_downloaded_model(tmp_path):
     store = RunStore(tmp_path / "runs")
     frame = make_binary_frame()

@@ -51,6 +51,7 @@ def test_zero_repeats_is_refused():
         permutation_importance(lambda x: x["a"], {"a": np.zeros(3)}, np.zeros(3), accuracy, n_repeats=0)
 
 
+@pytest.mark.slow
 def test_through_a_trained_model_the_informative_columns_matter_most(tmp_path):
     import keras
 

@@ -96,6 +96,7 @@ def _network_layers(config: dict) -> list[dict]:
     return network["config"]["layers"]
 
 
+@pytest.mark.slow
 def test_a_layerlab_model_passes_with_its_columns_classes_and_parameter_count(trained):
     import keras
 
@@ -109,6 +110,7 @@ def test_a_layerlab_model_passes_with_its_columns_classes_and_parameter_count(tr
     assert checked.num_params == model.count_params()
 
 
+@pytest.mark.slow
 def test_an_uploaded_layerlab_model_predicts_like_the_run(trained):
     run_dir, frame = trained
     rows = frame.drop(columns=["label"]).head(30)
@@ -119,12 +121,14 @@ def test_an_uploaded_layerlab_model_predicts_like_the_run(trained):
     assert result["prob_yes"].tolist() == pytest.approx(expected["prob_yes"].tolist(), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_missing_columns_are_named_before_predicting(trained):
     run_dir, frame = trained
     with pytest.raises(DataError, match="'colour'"):
         predict_uploaded((run_dir / "model.keras").read_bytes(), "m.keras", frame.drop(columns=["label", "colour"]))
 
 
+@pytest.mark.slow
 def test_a_hidden_giant_layer_inside_the_network_is_refused(trained, tmp_path):
     run_dir, _ = trained
 
@@ -138,6 +142,7 @@ def test_a_hidden_giant_layer_inside_the_network_is_refused(trained, tmp_path):
         check_model_file(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("edit", "words"),
     [
@@ -147,6 +152,7 @@ def test_a_hidden_giant_layer_inside_the_network_is_refused(trained, tmp_path):
         (lambda layer: layer.pop("build_config"), "without a recorded input size"),
     ],
 )
+@pytest.mark.slow
 def test_unknown_or_unsized_layers_are_refused(trained, tmp_path, edit, words):
     run_dir, _ = trained
 
@@ -158,6 +164,7 @@ def test_unknown_or_unsized_layers_are_refused(trained, tmp_path, edit, words):
         check_model_file(path)
 
 
+@pytest.mark.slow
 def test_a_vocabulary_read_from_a_file_is_refused(trained, tmp_path):
     run_dir, _ = trained
 
@@ -170,12 +177,14 @@ def test_a_vocabulary_read_from_a_file_is_refused(trained, tmp_path):
         check_model_file(path)
 
 
+@pytest.mark.slow
 def test_a_keras_model_not_made_by_layerlab_is_refused(trained):
     run_dir, _ = trained
     with pytest.raises(ModelFileError, match="not one made by LayerLab"):
         check_model_file(run_dir / "network.keras", name="network.keras")
 
 
+@pytest.mark.slow
 def test_the_prediction_process_runs_under_a_memory_limit(trained, monkeypatch):
     run_dir, frame = trained
     monkeypatch.setenv("LAYERLAB_PREDICT_MEMORY_MB", "600")  # far below what TensorFlow needs to load
