@@ -262,6 +262,12 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     notes = list(data.notes)
     if spec.training.class_weight == "balanced" and data.target.task == "regression":
         notes.append("Balanced class weights apply to classification only, so they were not used for this target.")
+    schedule = spec.training.schedule
+    if resume is not None and schedule.kind == "cosine" and resume.initial_epoch >= spec.training.epochs:
+        notes.append(
+            f"The cosine schedule ended at epoch {spec.training.epochs}; the continued epochs use its final "
+            f"learning rate ({schedule.alpha * spec.training.learning_rate:g})."
+        )
     if resume is not None:
         # A different seed than the first fit, so the new epochs see new shuffles; still reproducible.
         keras.utils.set_random_seed(spec.data.seed + resume.initial_epoch)
@@ -290,7 +296,7 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
         device=device,
     )
     live, network = trained.live, trained.network
-    _save_checkpoint(network, run_dir, trained.epochs_run)
+    _save_checkpoint(network, run_dir, trained.epochs_run, trained.precision)
     test_metrics = compute_metrics(data.target, data.y_test, trained.output)
     write_atomic(
         run_dir / "predictions.parquet", _to_parquet(predictions_frame(data.target, data.y_test, trained.output))
@@ -369,6 +375,7 @@ class _Resume:
     more_epochs: int
     history: list[dict]
     checkpoint: Path
+    precision: str = "float32"
 
     @property
     def target_epochs(self) -> int:
@@ -382,18 +389,38 @@ def _pending_resume(run_dir: Path) -> _Resume | None:
     info = read_json(run_dir / CHECKPOINT_INFO_FILE) or {}
     initial_epoch = int(info.get("epochs", 0))
     history = (read_json(run_dir / "history.json") or [])[:initial_epoch]
-    return _Resume(initial_epoch, int(request["epochs"]), history, run_dir / CHECKPOINT_FILE)
+    precision = info.get("precision", "float32")
+    return _Resume(initial_epoch, int(request["epochs"]), history, run_dir / CHECKPOINT_FILE, precision)
 
 
-def _save_checkpoint(network, run_dir: Path, epochs_run: int) -> None:
+def _save_checkpoint(network, run_dir: Path, epochs_run: int, precision: str) -> None:
     """The model with its optimizer state (iteration count, moments, schedule) and the epochs run so far."""
     from core.export import save_model_atomic
 
     save_model_atomic(network, run_dir / CHECKPOINT_FILE)
     write_json(
         run_dir / CHECKPOINT_INFO_FILE,
-        {"epochs": epochs_run, "optimizer_iterations": _iterations(network), "saved_at": time.time()},
+        {
+            "epochs": epochs_run,
+            "optimizer_iterations": _iterations(network),
+            "precision": precision,
+            "saved_at": time.time(),
+        },
     )
+
+
+def _load_checkpoint(path: Path, precision: str):
+    """The checkpoint, compiled with its optimizer state. A mixed-precision network must be rebuilt under the
+    mixed policy: only then does compiling wrap its optimizer in the `LossScaleOptimizer` whose variables
+    were saved (otherwise Keras skips loading the optimizer state with a warning)."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        return keras.saving.load_model(path, compile=True)
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def _iterations(network) -> int:
@@ -418,6 +445,12 @@ def resume_problem(store: RunStore, run_id: str) -> str | None:
             "This run has no checkpoint to continue from (it failed before its weights were saved, or it was "
             "trained by an older version of LayerLab). Start a new run with more epochs instead."
         )
+    schedule = store.spec(run_id).training.schedule
+    if schedule.kind == "cosine" and schedule.alpha == 0:
+        return (
+            "This run's cosine schedule has brought the learning rate down to 0, so more epochs would not change "
+            "the weights. Start a new run with more epochs, or with a final rate (alpha) above 0."
+        )
     return None
 
 
@@ -427,11 +460,11 @@ def request_resume(store: RunStore, run_id: str, epochs: int) -> None:
     Raises `TrainingError` with the reason when the run cannot continue. The caller queues the run
     (`JobManager.submit`) or runs it (`run_job`), like a new one.
     """
+    if not 1 <= int(epochs) <= 10000:
+        raise TrainingError(f"Continue for 1 to 10000 more epochs; received {epochs}. Pick a number in that range.")
     problem = resume_problem(store, run_id)
     if problem:
         raise TrainingError(problem)
-    if not 1 <= int(epochs) <= 10000:
-        raise TrainingError(f"Continue for 1 to 10000 more epochs; received {epochs}. Pick a number in that range.")
     run_dir = store.path(run_id)
     write_json(run_dir / RESUME_FILE, {"epochs": int(epochs), "requested_at": time.time()})
     (run_dir / "stop").unlink(missing_ok=True)
@@ -488,8 +521,8 @@ def _train_and_predict(
         precision = choose_precision(training, device)
         network = _build_network(spec, data, precision)
     else:
-        network = keras.saving.load_model(resume.checkpoint, compile=True)
-        precision = network.dtype_policy.name if network.dtype_policy.name == "mixed_float16" else "float32"
+        precision = resume.precision
+        network = _load_checkpoint(resume.checkpoint, precision)
     steps_per_execution = choose_steps_per_execution(
         network.count_params(), batch_size, steps_per_epoch, keras.backend.backend(), device=device
     )

@@ -40,6 +40,7 @@ def test_a_finished_run_continues_with_its_optimizer_state_and_history(finished_
     first = store.metrics(run_id)
     steps_per_epoch = first["optimizer_iterations"] // 3
     assert json.loads((store.path(run_id) / "checkpoint.json").read_text())["epochs"] == 3
+    assert store.status(run_id)["precision"] == "float32"  # no GPU here: mixed precision is a no-op
 
     # A new store object on the same folder: all a restarted server has is the disk.
     store = RunStore(store.root)
@@ -61,29 +62,60 @@ def test_a_finished_run_continues_with_its_optimizer_state_and_history(finished_
     assert (store.path(run_id) / "model.keras").exists()  # re-exported
     assert not (store.path(run_id) / "resume.json").exists()
 
-
-def test_a_continued_run_can_continue_again(finished_run):
-    store, run_id = finished_run
-    request_resume(store, run_id, 1)
-    run_job(store, run_id)
-    request_resume(store, run_id, 1)
+    request_resume(store, run_id, 1)  # and again
     assert run_job(store, run_id)["state"] == "finished"
-    assert len(store.history(run_id)) == 5
+    assert len(store.history(run_id)) == 6
     assert len(store.metrics(run_id)["continued"]) == 2
 
 
-def test_runs_that_cannot_continue_say_why(finished_run, tmp_path):
-    store, run_id = finished_run
+def test_runs_that_cannot_continue_say_why(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    untrained = store.create_run(_spec(), make_binary_frame(200), source_name="t.csv")
     with pytest.raises(TrainingError, match="1 to 10000 more epochs"):
-        request_resume(store, run_id, 0)
-    (store.path(run_id) / "checkpoint.keras").unlink()
+        request_resume(store, untrained, 0)
+    with pytest.raises(TrainingError, match="Only a finished or stopped run can continue"):
+        request_resume(store, untrained, 2)
+    store.set_status(untrained, "stopped", "Stopped before training started.")
     with pytest.raises(TrainingError, match="no checkpoint"):
-        request_resume(store, run_id, 2)
+        request_resume(store, untrained, 2)
 
     cross_validated = store.create_run(_spec(cross_validation_folds=3), make_binary_frame(200), source_name="t.csv")
     store.set_status(cross_validated, "finished", "done")
     assert "cross-validation" in resume_problem(store, cross_validated)
 
-    running = store.create_run(_spec(), make_binary_frame(200), source_name="t.csv")
-    with pytest.raises(TrainingError, match="Only a finished or stopped run can continue"):
-        request_resume(store, running, 2)
+
+def test_mixed_precision_runs_on_a_gpu_and_continues_with_its_loss_scale_state(tmp_path, monkeypatch):
+    """With a GPU (pretended here: float16 also runs on a CPU) the hidden layers compute in float16, the output
+    layer in float32, and a continued run restores the loss-scaled optimizer instead of starting it over."""
+    import keras
+
+    import core.devices
+
+    monkeypatch.setattr(core.devices, "describe_device", lambda: "GPU: pretend (test)")
+    store = RunStore(tmp_path / "runs")
+    run_id = store.create_run(_spec(), make_binary_frame(200), source_name="t.csv")
+    status = run_job(store, run_id)
+    assert status["precision"] == "mixed_float16"
+    checkpoint = keras.saving.load_model(store.path(run_id) / "checkpoint.keras", compile=False)
+    assert checkpoint.get_layer("output").dtype_policy.name == "float32"
+    assert checkpoint.get_layer("hidden_1_dense").dtype_policy.name == "mixed_float16"
+    first = store.metrics(run_id)["optimizer_iterations"]
+
+    request_resume(store, run_id, 1)
+    assert run_job(store, run_id)["state"] == "finished"
+    metrics = store.metrics(run_id)
+    assert metrics["precision"] == "mixed_float16"
+    assert metrics["optimizer_iterations"] == first // 3 * 4
+    assert np.isfinite(store.predictions(run_id)["prob_yes"]).all()
+
+
+def test_a_cosine_schedule_that_reached_zero_cannot_continue(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    spec = _spec().model_copy(
+        update={"training": TRAINING.model_copy(update={"schedule": ScheduleSpec(kind="cosine")})}
+    )
+    run_id = store.create_run(spec, make_binary_frame(200), source_name="t.csv")
+    store.set_status(run_id, "finished", "done")
+    for name in ("checkpoint.keras", "checkpoint.json"):
+        (store.path(run_id) / name).write_text("{}")
+    assert "brought the learning rate down to 0" in resume_problem(store, run_id)

@@ -352,3 +352,31 @@ def test_a_run_that_diverges_later_stops_and_keeps_its_best_weights(store):
     assert metrics["restored_best_weights"] is True
     assert np.isfinite(store.predictions(run_id)["predicted"]).all()
     assert metrics["test"]["r2"] > 0.5  # the kept weights still predict
+
+
+def test_the_progress_callback_keeps_asynchronous_dispatch_on_jax(tmp_path):
+    """On JAX, Keras dispatches steps asynchronously only if every callback's batch hook is async-safe."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import keras; from pathlib import Path; from core.run_store import RunStore; "
+        "from core.spec import DataSpec, RunSpec; from core.training import make_live_callback; "
+        f"store = RunStore(Path({str(tmp_path)!r})); "
+        "import pandas as pd; run = store.create_run(RunSpec(data=DataSpec(target='y')), "
+        "pd.DataFrame({'x': [1.0, 2.0], 'y': [0, 1]}), source_name='t'); "
+        "live = make_live_callback(store, run, steps_per_epoch=1, epochs=1, metric_scale=1.0); "
+        "print(keras.backend.backend(), keras.callbacks.CallbackList([live, keras.callbacks.EarlyStopping()])"
+        "._async_train)"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert completed.stdout.split()[-2:] == ["jax", "True"], completed.stderr[-2000:]
