@@ -715,20 +715,33 @@ def test_metrics(y_true, probabilities, num_classes):
 
 _KEEP_BEST = '''
 class KeepBestWeights(keras.callbacks.Callback):
-    """Remembers the weights of the epoch with the lowest validation loss, and stops if the loss blows up."""
+    """Remembers the weights of the epoch with the lowest validation loss, and stops training when the loss
+    explodes (not a number, infinite, or 1000 times the first batch's loss: a learning rate far too high)."""
+
+    async_safe = True  # only reads numbers: Keras may call it without waiting for the device
 
     def on_train_begin(self, logs=None):
-        self.best_loss, self.best_weights, self.diverged = math.inf, None, False
+        self.best_loss, self.best_weights, self.diverged, self.first_loss = math.inf, None, False, None
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
+        if loss is None:
+            return
+        loss = float(loss)
+        if self.first_loss is None and math.isfinite(loss):
+            self.first_loss = abs(loss)
+        exploding = self.first_loss is not None and loss > 1e3 * max(self.first_loss, 1e-3)
+        if not math.isfinite(loss) or exploding:
             self.diverged = True
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        loss = (logs or {}).get("val_loss")
-        if loss is not None and math.isfinite(float(loss)) and float(loss) < self.best_loss:
+        logs = logs or {}
+        if logs.get("loss") is not None and not math.isfinite(float(logs["loss"])):
+            self.diverged = True
+            self.model.stop_training = True
+        loss = logs.get("val_loss")
+        if loss is not None and math.isfinite(float(loss)) and float(loss) < self.best_loss and not self.diverged:
             self.best_loss, self.best_weights = float(loss), self.model.get_weights()
 '''
 

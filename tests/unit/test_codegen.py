@@ -416,3 +416,25 @@ def test_generated_scripts_are_clean_python(tmp_path):
             timeout=60,
         )
         assert completed.returncode == 0, completed.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_a_run_that_exploded_is_reproduced_with_its_kept_weights(tmp_path, capsys, monkeypatch):
+    """SGD at 0.8 blows up in epoch 2: LayerLab stops and keeps epoch 1's weights; so does the script."""
+    from tests.conftest import make_regression_frame
+
+    spec = RunSpec(
+        data=DataSpec(target="price"),
+        model=ModelSpec(layers=(DenseLayer(units=32), DenseLayer(units=32))),
+        training=TrainingSpec(optimizer="sgd", learning_rate=0.8, epochs=6, batch_size=16, early_stopping=False),
+    )
+    run_dir = _train(tmp_path, make_regression_frame(300), spec, "prices.csv")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["diverged"] and metrics["epochs_run"] < 6
+
+    script = tmp_path / "layerlab_script.py"
+    script.write_text(generate_script(run_dir), encoding="utf-8")
+    monkeypatch.setattr(sys, "argv", [str(script), str(tmp_path / "prices.csv")])
+    runpy.run_path(str(script), run_name="__main__")
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["test"]["rmse"] == pytest.approx(metrics["test"]["rmse"], rel=0.02)
