@@ -48,6 +48,7 @@ LEARNING_RATE_RANGES: dict[str, tuple[float, float, float]] = {
 DEFAULT_RANGE = (1e-5, 0.1, 1e-3)
 OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "nadam": "Nadam", "sgd": "SGD", "rmsprop": "RMSprop"}
 HIGH_DROPOUT = 0.8
+MAX_LAYERS = 64  # ModelSpec.layers' max_length
 PARAMS_PER_ROW = 10
 SATURATING = {"sigmoid", "tanh"}
 # Layers that keep a Dense stack linear: they rescale, shift or zero inputs but add no nonlinearity.
@@ -102,6 +103,8 @@ def apply_advice(spec: RunSpec, advice: Advice) -> RunSpec:
     if advice.kind == "linear_stack" and index is not None:
         if advice.value == 1:  # nothing between the two Dense layers: make the first one nonlinear
             layers[index] = layers[index].model_copy(update={"activation": "relu"})
+        elif len(layers) >= MAX_LAYERS:  # no room for one more layer: make the linear Dense nonlinear instead
+            layers[advice.layers[0]] = layers[advice.layers[0]].model_copy(update={"activation": "relu"})
         else:
             layers.insert(index, ActivationLayer(activation="relu"))
     elif advice.kind == "high_dropout" and index is not None:
@@ -157,7 +160,7 @@ def _linear_stacks(layers) -> list[Advice]:
             findings.append(
                 Advice(
                     "linear_stack", "warning", message, f"Insert a relu Activation before layer {following + 1}",
-                    following, 0.0,
+                    following, 0.0, (first,),
                 )
             )  # fmt: skip
     return findings

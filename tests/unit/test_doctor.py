@@ -178,3 +178,11 @@ def test_findings_have_unique_keys_for_their_buttons():
     findings = diagnose(spec, **FACTS)
     assert [a.kind for a in findings] == ["linear_stack", "linear_stack"]
     assert len({a.key for a in findings}) == 2
+
+
+def test_a_full_stack_gets_relu_instead_of_one_more_layer():
+    filler = tuple(DenseLayer(units=4) for _ in range(61))
+    spec = make_spec(DenseLayer(units=8, activation="linear"), BatchNormalizationLayer(), DenseLayer(units=8), *filler)
+    fixed = fix(spec, "linear_stack")
+    assert len(fixed.model.layers) == 64
+    assert fixed.model.layers[0].activation == "relu"
