@@ -304,8 +304,8 @@ def describe_model(
     text inputs. Raises `SpecError` when a layer cannot follow the previous one.
     """
     shape = tuple(input_shape) if input_shape is not None else (num_inputs,)
-    described = "encoded features" if input_shape is None else input_kind
-    rows = [LayerRow("inputs", "InputLayer", shape_text(shape), 0, f"{num_inputs} {described}")]
+    described = f"{num_inputs} encoded features" if input_shape is None else f"{input_kind} input"
+    rows = [LayerRow("inputs", "InputLayer", shape_text(shape), 0, described)]
     width = num_inputs
     for position, slot in enumerate(embeddings, start=1):
         rows.append(
