@@ -99,6 +99,7 @@ def export_artifact(run_dir: Path, format: str, *, timeout: float = EXPORT_TIMEO
     model = _require_model(run_dir)
     if _fresh(path, model):
         return path
+    _check_columns(run_dir, format)  # before paying for a child process and TensorFlow
     _run_child(["build", str(run_dir), format, str(path)], timeout=timeout, what=f"{FORMAT_LABELS[format]} export")
     return path
 
@@ -150,6 +151,37 @@ def comparison_table(rows: list[dict]) -> pd.DataFrame:
             "Latency per row (µs)": [round(row["latency_us_per_row"], 1) for row in rows],
             f"Test {rows[0]['metric'] if rows else 'metric'}": [round(row["value"], 4) for row in rows],
         }
+    )
+
+
+def _check_columns(run_dir: Path, format: str) -> None:
+    """Refuse, with a message, columns a format cannot carry (the child checks the model itself too)."""
+    if not (format.startswith("tflite") or format == "onnx"):
+        return
+    columns = read_json(run_dir / "preprocessing.json", {}).get("columns", [])
+    hashed = [column["name"] for column in columns if column.get("encoding") == "hashing"]
+    if hashed:
+        raise _hashing_error(hashed[0])
+    dates = [column["name"] for column in columns if column.get("kind") == "datetime"]
+    if dates and format.startswith("tflite"):
+        raise _dates_error(dates)
+
+
+def _hashing_error(column: str) -> AppError:
+    return AppError(
+        f"The column {column!r} is encoded in a way that TFLite and ONNX cannot carry (hashing). Expected a "
+        "one-hot, ordinal or embedding encoding. Use the .keras or SavedModel download, or change the column's "
+        "encoding on the Prepare page and train again.",
+        field=column,
+    )
+
+
+def _dates_error(dates: list[str]) -> AppError:
+    return AppError(
+        f"TFLite cannot carry the date column(s) {', '.join(map(repr, dates))}: their arithmetic needs "
+        "float64, which TFLite's builtin operations lack. Expected numeric and category columns only. "
+        "Use the ONNX, SavedModel or .keras download, or ignore the date column and train again.",
+        field=dates[0],
     )
 
 
@@ -307,12 +339,7 @@ def build_zip(run_dir: Path, format: str, out: Path) -> dict:
             spec = tensor_spec(model, run_dir)
             dates = [item["column"] for item in spec["inputs"] if item["kind"] == "datetime"]
             if dates and format.startswith("tflite"):
-                raise AppError(
-                    f"TFLite cannot carry the date column(s) {', '.join(map(repr, dates))}: their arithmetic needs "
-                    "float64, which TFLite's builtin operations lack. Expected numeric and category columns only. "
-                    "Use the ONNX, SavedModel or .keras download, or ignore the date column and train again.",
-                    field=dates[0],
-                )
+                raise _dates_error(dates)
             numeric = numeric_model(model, spec)
             if format == "onnx":
                 artifact = convert_onnx(numeric, folder / "model.onnx")
@@ -468,12 +495,7 @@ def _string_lookup_of(model, tensor, column: str):
     readers = [layer for layer in model.layers if any(node_input is tensor for node_input in _inputs_of(layer))]
     if len(readers) == 1 and isinstance(readers[0], layers.StringLookup) and not readers[0].invert:
         return readers[0]
-    raise AppError(
-        f"The column {column!r} is encoded in a way that TFLite and ONNX cannot carry (hashing). Expected a "
-        "one-hot, ordinal or embedding encoding. Use the .keras or SavedModel download, or change the column's "
-        "encoding on the Prepare page and train again.",
-        field=column,
-    )
+    raise _hashing_error(column)
 
 
 def _inputs_of(layer) -> list:

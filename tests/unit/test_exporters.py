@@ -110,7 +110,9 @@ def _train(store: RunStore, frame: pd.DataFrame, spec: RunSpec, source: str) -> 
 def runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("exporters")
     store = RunStore(folder / "runs")
+    # A column name with a space and a slash: every format must still find it (runtimes want [A-Za-z0-9_]).
     adult = pd.read_csv(REPO_ROOT / "sample_data" / "adult.csv", nrows=1500)
+    adult = adult.rename(columns={"hours_per_week": "hours / week"})
     features = (
         "age",
         "workclass",
@@ -118,7 +120,7 @@ def runs(tmp_path_factory):
         "marital_status",
         "occupation",
         "sex",
-        "hours_per_week",
+        "hours / week",
         "capital_gain",
     )
     binary = _train(
@@ -274,3 +276,17 @@ def test_a_crashing_worker_becomes_an_app_error(runs, tmp_path, monkeypatch):
     with pytest.raises(AppError) as caught:
         export_artifact(binary, "tflite-int8")
     assert "killed by signal 11" in caught.value.message
+
+
+def test_hashed_categories_are_refused_for_tflite_and_onnx_before_any_conversion(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "spec.json").write_text("{}")
+    (run / "model.keras").write_bytes(b"not needed: the refusal comes first")
+    columns = [{"name": "city", "kind": "categorical", "encoding": "hashing", "num_bins": 64}]
+    (run / "preprocessing.json").write_text(json.dumps({"columns": columns}))
+    for format in ("tflite-int8", "onnx"):
+        with pytest.raises(AppError) as caught:
+            export_artifact(run, format)
+        assert "'city'" in caught.value.message and "hashing" in caught.value.message
+    assert not (run / "exports").exists()
