@@ -352,3 +352,18 @@ def _threshold(layers) -> float:
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     return float(value)
     return 0.5
+
+
+def model_threshold(path: Path) -> float | None:
+    """The decision threshold built into a binary LayerLab `model.keras` (read from its config, nothing
+    built); None for other models or an unreadable file."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+        layers = [layer for layer in config["config"]["layers"] if isinstance(layer, dict)]
+        lookup = next((layer for layer in layers if layer.get("name") == "label_lookup"), None)
+        if lookup is None or len(lookup["config"].get("vocabulary") or ()) != 2:
+            return None
+        return _threshold(layers)
+    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile):
+        return None

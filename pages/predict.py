@@ -2,6 +2,7 @@ import streamlit as st
 
 from core.decision import load_threshold
 from core.errors import AppError
+from core.model_check import model_threshold
 from core.prediction import column_report, predict_rows
 from core.preprocessing import PreprocessingState
 from core.run_store import read_json
@@ -32,11 +33,17 @@ if model_path is None or not preprocessing_path.exists():
     st.stop()
 preprocessing = PreprocessingState.from_json(preprocessing_path.read_text(encoding="utf-8"))
 target = read_json(record.path / "target.json", {})
-if target.get("task") == "binary":
+in_use = model_threshold(model_path) if target.get("task") == "binary" else None
+if in_use is not None:
     st.caption(
-        f"Labels: '{target['classes'][1]}' when its probability is at least **{load_threshold(record.path):.2f}** "
+        f"Labels: '{target['classes'][1]}' when its probability is at least **{in_use:.2f}** "
         "(the decision threshold; change and save it on the Evaluate page)."
     )
+    if abs(in_use - load_threshold(record.path)) > 1e-9:
+        st.warning(
+            f"The threshold saved on the Evaluate page is {load_threshold(record.path):.2f}, but the model file "
+            f"labels rows at {in_use:.2f}. Save the threshold again on the Evaluate page to use it."
+        )
 
 mode = st.radio("Rows", list(MODES), format_func=MODES.get, horizontal=True, key="predict.mode")
 if mode == "row":

@@ -11,6 +11,7 @@ from core.decision import apply_threshold, load_threshold
 from core.errors import AppError
 from core.evaluation import TEST_ROWS_FILE, cell_rows, held_out_rows, normalised
 from core.importance import MAX_ROWS, N_REPEATS, Importance, cached_importance, compute_in_child
+from core.model_check import model_threshold
 from core.run_store import RunStore
 from ui.components import show_error
 
@@ -77,13 +78,17 @@ def confusion_matrix_with_rows(
 
 
 def save_threshold_button(store: RunStore, run_id: str, chosen: float, positive: str) -> None:
-    """ "Save this threshold": stored with the run and built into its model.keras (in a child process)."""
+    """ "Save this threshold": stored with the run and built into its model.keras (in a child process).
+
+    The caption reads the threshold from the model file itself, so it says what predictions really use.
+    """
     run_dir = store.path(run_id)
     saved = load_threshold(run_dir)
+    in_use = model_threshold(run_dir / "model.keras")
     if st.button(
         f"Save {chosen:.2f} as this run's threshold",
         key=f"evaluate.save_threshold.{run_id}",
-        disabled=abs(saved - chosen) < 1e-9,
+        disabled=in_use is not None and abs(in_use - chosen) < 1e-9 and abs(saved - chosen) < 1e-9,
         icon=":material/save:",
         help="Predictions on the Predict page and the downloaded model then label rows with it.",
     ):
@@ -93,11 +98,19 @@ def save_threshold_button(store: RunStore, run_id: str, chosen: float, positive:
             except AppError as error:
                 show_error(error)
                 return
+        in_use = model_threshold(run_dir / "model.keras")
         st.success(f"Saved: predictions and downloads now predict '{positive}' from a probability of {saved:.2f}.")
+    if in_use is None:
+        return
     st.caption(
-        f"Threshold in use by predictions and the downloaded model: **{saved:.2f}** "
+        f"Threshold in use by predictions and the downloaded model: **{in_use:.2f}** "
         "(the probabilities themselves do not change)."
     )
+    if abs(in_use - saved) > 1e-9:
+        st.warning(
+            f"The saved threshold is {saved:.2f}, but the model file labels rows at {in_use:.2f} (it was rebuilt, "
+            f"for example by continuing training). Save {saved:.2f} again to use it."
+        )
 
 
 def importance_figure(importance: Importance) -> go.Figure:

@@ -3,10 +3,11 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.decision import save_threshold
+from core.decision import apply_threshold, save_threshold
 from core.run_store import RunStore
 from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
 from core.training import run_job
@@ -31,8 +32,7 @@ def texts(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
-@pytest.fixture(scope="module")
-def binary_run(app_home):
+def _train(app_home):
     store = RunStore(app_home / "runs")
     frame = make_binary_frame(200)
     spec = RunSpec(
@@ -43,6 +43,11 @@ def binary_run(app_home):
     run_id = store.create_run(spec, frame, source_name="binary.csv")
     assert run_job(store, run_id)["state"] == "finished"
     return store, run_id, frame
+
+
+@pytest.fixture(scope="module")
+def binary_run(app_home):
+    return _train(app_home)
 
 
 def open_predict(run_id: str | None = None) -> AppTest:
@@ -80,14 +85,27 @@ def test_one_typed_row_gets_a_label_and_probabilities(app_env, binary_run):
     assert probabilities["probability"].sum() == pytest.approx(1.0, abs=1e-5)
 
 
-def test_the_page_says_which_threshold_labels_the_rows(app_env, binary_run):
-    store, run_id, _ = binary_run
+def test_predictions_use_the_threshold_built_into_the_model(app_env, app_home):
+    store, run_id, frame = _train(app_home)  # its own run: the threshold changes its model file
+    run_dir = store.path(run_id)
     assert "at least **0.50**" in texts(open_predict(run_id))
-    save_threshold(store.path(run_id), 0.7)
-    try:
-        assert "at least **0.70**" in texts(open_predict(run_id))
-    finally:
-        (store.path(run_id) / "decision.json").unlink()
+
+    save_threshold(run_dir, 0.7)  # saved, but the model file not rebuilt (as after continuing training)
+    at = open_predict(run_id)
+    assert "at least **0.50**" in texts(at)
+    assert any("saved on the Evaluate page is 0.70" in w.value for w in at.warning)
+
+    apply_threshold(run_dir, 0.9)
+    at = open_predict(run_id)
+    assert "at least **0.90**" in texts(at) and not at.warning
+    rows = frame.drop(columns=["label"]).head(60)
+    at.file_uploader(key="predict.upload").set_value(("rows.csv", rows.to_csv(index=False).encode(), "text/csv"))
+    at.run()
+    assert not at.exception, at.exception
+    result = next(d.value for d in at.dataframe if "prob_yes" in d.value.columns)
+    expected = ["yes" if p >= np.float32(0.9) else "no" for p in result["prob_yes"].astype("float32")]
+    assert result["prediction"].tolist() == expected
+    assert "yes" in expected and (result["prob_yes"] >= 0.5).sum() > expected.count("yes")
 
 
 @pytest.mark.skipif(not model_files(), reason="../shared/bad_inputs is not present")
