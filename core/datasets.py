@@ -18,6 +18,7 @@ Every split is seeded by `DataSpec.seed`:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from dataclasses import dataclass
 
@@ -57,8 +58,10 @@ class TargetInfo:
     def encode(self, series: pd.Series) -> np.ndarray:
         if self.task == "regression":
             return ((numeric_values(series) - self.mean) / self.std).astype("float32")
-        index = {name: i for i, name in enumerate(self.classes)}
-        return class_names(series).map(index).to_numpy(dtype="int32")
+        # Each distinct value is named once (class_name), then one vectorised lookup per row.
+        codes, uniques = pd.factorize(series)
+        lookup = pd.Index(self.classes).get_indexer(pd.Index([class_name(value) for value in uniques], dtype=object))
+        return np.append(lookup, -1)[codes].astype("int32")  # a missing value (code -1) → -1
 
     def to_dict(self) -> dict:
         return {"name": self.name, "task": self.task, "classes": list(self.classes), "mean": self.mean, "std": self.std}
@@ -84,14 +87,45 @@ class CrossValidationPlan:
         return len(self.folds)
 
 
-@dataclass(frozen=True, slots=True)
+class RowSelection:
+    """Some rows of a table by position, taken one column at a time when asked: a split of a million-row
+    table is not copied as a whole. Offers what preprocessing reads from a frame (`columns`, `len`,
+    `selection[name]`); `to_frame()` makes the copy where one is really needed."""
+
+    __slots__ = ("frame", "positions")
+
+    def __init__(self, frame: pd.DataFrame, positions: np.ndarray):
+        self.frame = frame
+        self.positions = np.asarray(positions)
+
+    @property
+    def columns(self) -> pd.Index:
+        return self.frame.columns
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, name: str) -> pd.Series:
+        return self.frame[name].iloc[self.positions]
+
+    def subset(self, keep: np.ndarray) -> RowSelection:
+        return RowSelection(self.frame, self.positions[keep])
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.frame.iloc[self.positions]
+
+
+@dataclass(frozen=True)
 class PreparedData:
+    """The encoded splits. `train`, `validation` and `test` are the raw rows of each split, copied from the
+    table on first access only (`*_rows` hold their positions; `len(data.train_rows)` copies nothing)."""
+
     features: tuple[str, ...]
     target: TargetInfo
     preprocessing: PreprocessingState
-    train: pd.DataFrame
-    validation: pd.DataFrame
-    test: pd.DataFrame
+    train_rows: RowSelection
+    validation_rows: RowSelection
+    test_rows: RowSelection
     x_train: np.ndarray
     y_train: np.ndarray
     x_validation: np.ndarray
@@ -101,6 +135,18 @@ class PreparedData:
     notes: tuple[str, ...]
     cross_validation: CrossValidationPlan | None = None
     group_column: str | None = None
+
+    @functools.cached_property
+    def train(self) -> pd.DataFrame:
+        return self.train_rows.to_frame()
+
+    @functools.cached_property
+    def validation(self) -> pd.DataFrame:
+        return self.validation_rows.to_frame()
+
+    @functools.cached_property
+    def test(self) -> pd.DataFrame:
+        return self.validation if self.test_rows is self.validation_rows else self.test_rows.to_frame()
 
 
 def resolve_features(
@@ -263,9 +309,9 @@ def prepare_data(frame: pd.DataFrame, data_spec: DataSpec, preprocessing_spec: P
             notes=notes,
         )
     prepared = _encode(
-        frame.iloc[train_pos],
-        frame.iloc[validation_pos],
-        frame.iloc[test_pos],
+        RowSelection(frame, train_pos),
+        RowSelection(frame, validation_pos),
+        RowSelection(frame, test_pos),
         features=features,
         target=target,
         preprocessing_spec=preprocessing_spec,
@@ -286,9 +332,9 @@ def prepare_fold(prepared: PreparedData, fold: int, preprocessing_spec: Preproce
     if plan is None:
         raise ValueError("prepare_fold needs data prepared with cross_validation_folds >= 2")
     train_pos, held_out_pos = plan.folds[fold]
-    held_out = plan.rows.iloc[held_out_pos]
+    held_out = RowSelection(plan.rows, held_out_pos)
     fold_data = _encode(
-        plan.rows.iloc[train_pos],
+        RowSelection(plan.rows, train_pos),
         held_out,
         held_out,
         features=list(prepared.features),
@@ -319,9 +365,9 @@ def drop_rows_columns(features: list[str] | tuple[str, ...], preprocessing_spec:
 
 
 def _encode(
-    train: pd.DataFrame,
-    validation: pd.DataFrame,
-    test: pd.DataFrame,
+    train: RowSelection,
+    validation: RowSelection,
+    test: RowSelection,
     *,
     features: list[str],
     target: TargetInfo,
@@ -333,7 +379,7 @@ def _encode(
     dropped = _drop_rows_mask(train, features, preprocessing_spec)
     if dropped.any():
         columns = ", ".join(map(repr, drop_rows_columns(features, preprocessing_spec)))
-        train = train[~dropped]
+        train = train.subset(~dropped)
         if len(train) < MIN_TRAIN_ROWS:
             raise DataError(
                 f"Leaving out the training rows with a missing value in {columns} (missing values: drop rows) "
@@ -357,9 +403,9 @@ def _encode(
         features=tuple(features),
         target=target,
         preprocessing=state,
-        train=train,
-        validation=validation,
-        test=test,
+        train_rows=train,
+        validation_rows=validation,
+        test_rows=test,
         x_train=_transform(state, train, preprocessing_spec),
         y_train=target.encode(train[target.name]),
         x_validation=x_validation,

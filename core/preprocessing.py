@@ -19,6 +19,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.errors import DataError
 from core.spec import ColumnSpec, PreprocessingSpec
@@ -111,6 +113,10 @@ class CategoricalColumn:
         else:
             # get_indexer is a vectorised hash lookup: -1 for anything not in the vocabulary (and for None).
             positions = pd.Index(self.vocabulary, dtype=object).get_indexer(pd.Index(values, dtype=object))
+        return self.encode_positions(positions, missing, out)
+
+    def encode_positions(self, positions: np.ndarray, missing: np.ndarray, out: np.ndarray | None = None):
+        """Vocabulary positions (-1 = other/unseen; hashing: bucket - 1) → encoded rows, as `encode_values`."""
         if out is None:
             out = np.zeros((len(positions), self.width), dtype="float32")
         else:
@@ -238,6 +244,75 @@ def category_strings(series: pd.Series) -> pd.Series:
         return series.astype("object").where(keep, None)
     text = series.astype("object").map(str, na_action="ignore")
     return text.where(present & ~text.isin(MISSING_TOKENS), None)
+
+
+def _arrow_strings(series: pd.Series) -> pa.ChunkedArray | None:
+    """The Arrow array behind a pyarrow-backed string column (zero copy), else None."""
+    if not pd.api.types.is_string_dtype(series.dtype) or pd.api.types.is_object_dtype(series.dtype):
+        return None
+    if not hasattr(series.array, "__arrow_array__"):
+        return None
+    values = pa.chunked_array(series.array.__arrow_array__())
+    return values if pa.types.is_string(values.type) or pa.types.is_large_string(values.type) else None
+
+
+def _arrow_missing(values: pa.ChunkedArray) -> np.ndarray:
+    """Missing as `category_strings` sees it: null or one of pandas' NA tokens."""
+    tokens = pa.array(MISSING_TOKENS, type=values.type)
+    missing = pc.or_(pc.is_null(values), pc.fill_null(pc.is_in(values, value_set=tokens), False))
+    return missing.to_numpy(zero_copy_only=False)
+
+
+def category_counts(series: pd.Series, fill: str | None = None) -> pd.Series:
+    """How often each category occurs (missing values counted as `fill` when given, else left out).
+
+    pyarrow-backed text is counted in Arrow, without making a Python string per row."""
+    values = _arrow_strings(series)
+    if values is None:
+        text = category_strings(series)
+        return (text.fillna(fill) if fill is not None else text).value_counts(dropna=True)
+    missing = _arrow_missing(values)
+    counted = pc.value_counts(values.filter(pa.array(~missing)))
+    counts = pd.Series(
+        counted.field("counts").to_numpy(zero_copy_only=False), index=counted.field("values").to_pylist(), dtype="int64"
+    )
+    if fill is not None and missing.any():
+        counts[fill] = int(counts.get(fill, 0)) + int(missing.sum())
+    return counts
+
+
+def category_positions(column: CategoricalColumn, series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, missing) of each value as `CategoricalColumn.encode_positions` takes them: the position in
+    the vocabulary (-1 = other/unseen) or, for hashing, bucket - 1; missing values take the fill value's."""
+    values = _arrow_strings(series)
+    if values is None:
+        text = category_strings(series)
+        missing = text.isna().to_numpy()
+        if column.fill_value is not None:
+            text = text.fillna(column.fill_value)
+        values_array = text.to_numpy(dtype=object)
+        if column.encoding == "hashing":
+            return hash_buckets(values_array, column.num_bins) - 1, missing
+        positions = pd.Index(column.vocabulary, dtype=object).get_indexer(pd.Index(values_array, dtype=object))
+        return positions, missing
+    missing = _arrow_missing(values)
+    if column.encoding == "hashing":
+        encoded = pc.dictionary_encode(values).combine_chunks()
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
+        uniques = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+        buckets = np.append(hash_buckets(uniques, column.num_bins), 0) if len(uniques) else np.zeros(1, "int64")
+        positions = buckets[codes] - 1
+        fill_position = (
+            hash_buckets([column.fill_value], column.num_bins)[0] if column.fill_value is not None else 0
+        ) - 1
+    else:
+        vocabulary = pa.array(list(column.vocabulary), type=values.type)
+        positions = pc.index_in(values, value_set=vocabulary).fill_null(-1).to_numpy(zero_copy_only=False)
+        positions = positions.astype("int64")
+        fill = column.fill_value
+        fill_position = column.vocabulary.index(fill) if fill is not None and fill in column.vocabulary else -1
+    positions[missing] = fill_position
+    return positions, missing
 
 
 def hash_buckets(values, num_bins: int) -> np.ndarray:
@@ -404,21 +479,17 @@ def _fit_numeric(name: str, values: np.ndarray, column: ColumnSpec) -> NumericCo
 
 
 def _fit_categorical(name: str, series: pd.Series, column: ColumnSpec, max_categories: int) -> CategoricalColumn:
-    text = category_strings(series)
-    fill = None
-    if column.missing == "constant":
-        fill = str(column.fill_value)
-        text = text.fillna(fill)
-    counts = text.value_counts(dropna=True)
-    # Ties broken by the value itself so the same data always gives the same vocabulary (a vectorised sort:
-    # a date-like text column can hold hundreds of thousands of distinct values).
-    table = pd.DataFrame({"value": counts.index.astype(str), "count": counts.to_numpy()})
-    ordered = table.sort_values(["count", "value"], ascending=[False, True], kind="stable")["value"].tolist()
+    fill = str(column.fill_value) if column.missing == "constant" else None
+    counts = category_counts(series, fill)
+    # Ordinal and hashing only need the most frequent value (the default fill).
+    limits = {"embedding": column.max_categories or EMBEDDING_MAX_CATEGORIES, "ordinal": 1, "hashing": 1}
+    ordered = _most_frequent_first(counts, limits.get(column.encoding, column.max_categories or max_categories))
     most_frequent = ordered[0] if ordered else None
     if column.encoding == "ordinal":
         vocabulary = tuple(column.order)
         if most_frequent not in vocabulary:
-            most_frequent = next((value for value in ordered if value in vocabulary), None)
+            known = counts[counts.index.isin(vocabulary)]
+            most_frequent = next(iter(_most_frequent_first(known, 1)), None)
         return CategoricalColumn(
             name, vocabulary, most_frequent, encoding="ordinal", fill=fill, indicator=column.missing_indicator
         )
@@ -439,6 +510,19 @@ def _fit_categorical(name: str, series: pd.Series, column: ColumnSpec, max_categ
         )  # fmt: skip
     limit = column.max_categories or max_categories
     return CategoricalColumn(name, tuple(ordered[:limit]), most_frequent, fill=fill, indicator=column.missing_indicator)
+
+
+def _most_frequent_first(counts: pd.Series, limit: int | None) -> list[str]:
+    """The `limit` most frequent values (all when None), ties broken by the value itself so the same data
+    always gives the same vocabulary. Only values that can make the cut are sorted: a date-like text column
+    can hold hundreds of thousands of distinct values."""
+    if limit is not None and limit < len(counts):
+        numbers = counts.to_numpy()
+        threshold = np.partition(numbers, len(numbers) - limit)[len(numbers) - limit]  # the limit-th largest
+        counts = counts[numbers >= threshold]
+    table = pd.DataFrame({"value": counts.index.astype(str), "count": counts.to_numpy()})
+    ordered = table.sort_values(["count", "value"], ascending=[False, True], kind="stable")["value"].tolist()
+    return ordered if limit is None else ordered[:limit]
 
 
 def _fit_datetime(name: str, series: pd.Series, column: ColumnSpec) -> DatetimeColumn:
@@ -506,11 +590,8 @@ def transform(state: PreprocessingState, frame: pd.DataFrame) -> np.ndarray:
 
 
 def _encode_categories(column: CategoricalColumn, series: pd.Series, out: np.ndarray) -> None:
-    text = category_strings(series)
-    is_missing = text.isna().to_numpy()
-    if column.fill_value is not None:
-        text = text.fillna(column.fill_value)
-    column.encode_values(text.to_numpy(dtype=object), missing=is_missing, out=out)
+    positions, missing = category_positions(column, series)
+    column.encode_positions(positions, missing, out)
 
 
 def _transform_column(column: ColumnEncoder, series: pd.Series) -> np.ndarray:

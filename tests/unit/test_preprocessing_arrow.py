@@ -1,0 +1,69 @@
+"""Text read by pyarrow (pandas' str dtype) is encoded in Arrow; the result equals the object-column path."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.preprocessing import category_counts, fit_preprocessing, transform
+from core.spec import ColumnSpec, PreprocessingSpec
+
+OPTIONS = [
+    {},
+    {"max_categories": 3},
+    {"missing": "constant", "fill_value": "unknown", "missing_indicator": True},
+    {"missing": "constant", "fill_value": "b"},
+    {"encoding": "ordinal", "order": ["c", "b", "a"]},
+    {"encoding": "embedding"},
+    {"encoding": "hashing", "num_bins": 6, "missing_indicator": True},
+]
+
+
+def columns(rows: int = 300) -> tuple[pd.Series, pd.Series]:
+    rng = np.random.default_rng(4)
+    values = rng.choice(["a", "b", "c", "d", "e", "NA", "", "Zürich", "北京"], rows).astype(object)
+    values[::7] = None
+    return pd.Series(values, dtype="str"), pd.Series(values, dtype=object)
+
+
+def test_the_arrow_column_is_really_arrow_backed():
+    arrow, plain = columns()
+    assert hasattr(arrow.array, "__arrow_array__") and plain.dtype == object
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+def test_arrow_and_object_text_give_the_same_fit_and_matrix(options):
+    arrow, plain = columns()
+    spec = PreprocessingSpec(columns=(ColumnSpec(name="c", **options),))
+    fitted = [
+        fit_preprocessing(pd.DataFrame({"c": s.iloc[:200]}), ["c"], max_categories=50, spec=spec)
+        for s in (arrow, plain)
+    ]
+    assert fitted[0] == fitted[1]
+    unseen = ["zz", "NA", None, "a"]
+    tail = [pd.concat([s.iloc[200:], pd.Series(unseen, dtype=s.dtype)], ignore_index=True) for s in (arrow, plain)]
+    matrices = [transform(fitted[0], pd.DataFrame({"c": t})) for t in tail]
+    np.testing.assert_array_equal(matrices[0], matrices[1])
+    assert matrices[0].shape == (len(tail[0]), fitted[0].num_features)
+
+
+def test_category_counts_leave_missing_tokens_out_unless_filled():
+    arrow, plain = columns()
+    for series in (arrow, plain):
+        counts = category_counts(series)
+        assert "NA" not in counts.index and "" not in counts.index
+        assert counts.sum() == int(series.notna().sum() - series.isin(["NA", ""]).sum())
+        filled = category_counts(series, "a")
+        assert filled["a"] == counts["a"] + (len(series) - counts.sum())
+
+
+def test_vocabulary_is_most_frequent_first_with_ties_broken_by_value():
+    values = ["q"] * 5 + ["b"] * 3 + ["z", "z", "a", "a", "m", "m"] + [f"once {i}" for i in range(50)]
+    spec = PreprocessingSpec(columns=(ColumnSpec(name="c", max_categories=3),))
+    state = fit_preprocessing(pd.DataFrame({"c": values}), ["c"], max_categories=50, spec=spec)
+    assert state.columns[0].vocabulary == ("q", "b", "a")  # a, m and z tie at 2: alphabetical
+    assert state.columns[0].most_frequent == "q"
+    ordinal = PreprocessingSpec(columns=(ColumnSpec(name="c", encoding="ordinal", order=("z", "m")),))
+    assert (
+        fit_preprocessing(pd.DataFrame({"c": values}), ["c"], max_categories=50, spec=ordinal).columns[0].most_frequent
+        == "m"
+    )
