@@ -582,15 +582,22 @@ def transform(state: PreprocessingState, frame: pd.DataFrame) -> np.ndarray:
     for column in state.columns:
         block = matrix[:, position : position + column.width]
         if isinstance(column, CategoricalColumn):
-            _encode_categories(column, frame[column.name], block)  # written in place: no temporary block
+            _encode_categories(column, frame, block)  # written in place: no temporary block
         else:
             block[:] = _transform_column(column, frame[column.name])
         position += column.width
     return matrix
 
 
-def _encode_categories(column: CategoricalColumn, series: pd.Series, out: np.ndarray) -> None:
-    positions, missing = category_positions(column, series)
+def _encode_categories(column: CategoricalColumn, frame, out: np.ndarray) -> None:
+    rows = getattr(frame, "positions", None)  # a selection of rows (core.datasets.RowSelection)
+    if rows is not None and _arrow_strings(frame.frame[column.name]) is not None:
+        # Arrow text: look up every row of the table (cheap) and pick the selected rows' integers, instead
+        # of first copying the selected strings.
+        positions, missing = category_positions(column, frame.frame[column.name])
+        positions, missing = positions[rows], missing[rows]
+    else:
+        positions, missing = category_positions(column, frame[column.name])
     column.encode_positions(positions, missing, out)
 
 
@@ -617,9 +624,8 @@ def _transform_column(column: ColumnEncoder, series: pd.Series) -> np.ndarray:
         if column.indicator:
             scaled = np.concatenate([scaled, is_missing.astype("float32").reshape(-1, 1)], axis=1)
         return scaled
-    out = np.empty((len(series), column.width), dtype="float32")
-    _encode_categories(column, series, out)
-    return out
+    positions, missing = category_positions(column, series)
+    return column.encode_positions(positions, missing)
 
 
 def estimate_preprocessing(frame: pd.DataFrame, features: list[str], spec: PreprocessingSpec) -> PreprocessingState:

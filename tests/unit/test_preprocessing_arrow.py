@@ -67,3 +67,15 @@ def test_vocabulary_is_most_frequent_first_with_ties_broken_by_value():
         fit_preprocessing(pd.DataFrame({"c": values}), ["c"], max_categories=50, spec=ordinal).columns[0].most_frequent
         == "m"
     )
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+def test_a_row_selection_encodes_like_its_copied_rows(options):
+    from core.datasets import RowSelection
+
+    arrow, _ = columns()
+    table = pd.DataFrame({"c": arrow, "x": np.arange(len(arrow), dtype=float)})
+    spec = PreprocessingSpec(columns=(ColumnSpec(name="c", **options),))
+    state = fit_preprocessing(table.iloc[:200], ["c", "x"], max_categories=50, spec=spec)
+    rows = np.array([299, 5, 7, 250, 0, 14, 3])
+    np.testing.assert_array_equal(transform(state, RowSelection(table, rows)), transform(state, table.iloc[rows]))
