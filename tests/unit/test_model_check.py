@@ -190,3 +190,95 @@ def test_the_prediction_process_runs_under_a_memory_limit(trained, monkeypatch):
     monkeypatch.setenv("LAYERLAB_PREDICT_MEMORY_MB", "600")  # far below what TensorFlow needs to load
     with pytest.raises(AppError, match="600 MB"):
         predict_rows(run_dir / "model.keras", frame.drop(columns=["label"]).head(5))
+
+
+@pytest.mark.slow
+def test_every_layer_kind_of_the_model_editor_passes_with_its_exact_parameter_count(tmp_path):
+    """The allowlist and the parameter arithmetic against Keras's own count, for every layer kind."""
+    import keras
+    import numpy as np
+    import pandas as pd
+    from keras import layers
+
+    from core.datasets import TargetInfo
+    from core.export import build_serving_model, save_model_atomic
+    from core.preprocessing import fit_preprocessing
+
+    columns = [f"c{i}" for i in range(16)]
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 16)), columns=columns)
+    state = fit_preprocessing(frame, columns, max_categories=5)
+    features = keras.Input(shape=(16,))
+    sequence = layers.Reshape((16, 1))(features)
+    x = layers.Conv1D(4, 3, activation="relu")(sequence)
+    x = layers.MaxPooling1D(2)(x)
+    x = layers.LSTM(5, return_sequences=True)(x)
+    x = layers.Bidirectional(layers.GRU(3, return_sequences=True))(x)
+    x = layers.GlobalAveragePooling1D()(x)
+    image = layers.Reshape((4, 4, 1))(features)
+    y = layers.Conv2D(2, 2, padding="same")(image)
+    y = layers.MaxPooling2D(2)(y)
+    y = layers.GlobalAveragePooling2D()(y)
+    z = layers.Embedding(10, 3)(keras.ops.cast(keras.ops.take(features, [0], axis=1), "int32"))
+    joined = layers.Concatenate()([x, y, layers.Flatten()(z)])
+    joined = layers.LayerNormalization()(joined)
+    joined = layers.GaussianNoise(0.1)(layers.Activation("tanh")(layers.BatchNormalization()(joined)))
+    joined = layers.Dropout(0.1)(layers.Dense(6, kernel_regularizer=keras.regularizers.L1L2(l1=0.01))(joined))
+    network = keras.Model(features, layers.Dense(1, activation="sigmoid")(joined), name="layerlab_network")
+    model = build_serving_model(network, state, TargetInfo(name="t", task="binary", classes=("a", "b")), threshold=0.3)
+    path = tmp_path / "every_kind.keras"
+    save_model_atomic(model, path)
+    checked = check_model_file(path)
+    assert checked.num_params == model.count_params()
+    assert checked.threshold == pytest.approx(0.3)
+    assert [column.name for column in checked.inputs] == columns
+
+
+@pytest.mark.slow
+def test_a_model_with_every_preprocessing_option_passes(tmp_path):
+    import keras
+    import numpy as np
+    import pandas as pd
+
+    from core.datasets import TargetInfo
+    from core.export import build_serving_model, save_model_atomic
+    from core.modeling import build_model
+    from core.preprocessing import fit_preprocessing
+    from core.spec import ColumnSpec, PreprocessingSpec
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "amount": rng.lognormal(size=60),
+            "score": rng.normal(size=60),
+            "city": rng.choice(["a", "b", "c", "d"], size=60).astype(object),
+            "size": rng.choice(["S", "M", "L"], size=60).astype(object),
+            "shop": rng.choice(["x", "y", "z"], size=60).astype(object),
+            "brand": rng.choice(["p", "q"], size=60).astype(object),
+            "day": pd.date_range("2024-01-01", periods=60, freq="D"),
+        }
+    )
+    spec = PreprocessingSpec(
+        columns=(
+            ColumnSpec(name="amount", scaling="log1p", missing_indicator=True),
+            ColumnSpec(name="score", scaling="robust", missing="constant", fill_value=0.0),
+            ColumnSpec(name="city", encoding="embedding", embedding_dim=2),
+            ColumnSpec(name="size", encoding="ordinal", order=("S", "M", "L")),
+            ColumnSpec(name="shop", encoding="hashing", num_bins=8),
+            ColumnSpec(name="brand", missing_indicator=True),
+        )
+    )
+    state = fit_preprocessing(frame, list(frame.columns), max_categories=10, spec=spec)
+    network = build_model(
+        __import__("core.spec", fromlist=["ModelSpec"]).ModelSpec(),
+        state.num_features,
+        "multiclass",
+        3,
+        embeddings=state.embeddings(),
+    )
+    model = build_serving_model(network, state, TargetInfo(name="t", task="multiclass", classes=("u", "v", "w")))
+    path = tmp_path / "options.keras"
+    save_model_atomic(model, path)
+    checked = check_model_file(path)
+    assert checked.num_params == keras.saving.load_model(path, safe_mode=True).count_params()
+    assert checked.task == "multiclass" and checked.threshold is None
+    assert {column.name: column.dtype for column in checked.inputs}["day"] == "float64"
