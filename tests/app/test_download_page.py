@@ -49,3 +49,15 @@ def test_download_page_builds_an_onnx_zip_and_shows_the_model_card(finished_run)
     at.switch_page("pages/download.py").run()
     assert not any(str(b.key) == "download.prepare.onnx" for b in at.button)
     assert any(str(b.key) == "download.prepare.tflite-int8" for b in at.button)
+
+    at.button(key="download.compare").click().run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert table["Format"].tolist() == [
+        "Keras (.keras)",
+        "TFLite float32",
+        "TFLite float16",
+        "TFLite int8 (dynamic range)",
+    ]
+    assert (table["File size (KB)"] > 0).all() and (table["Latency per row (µs)"] > 0).all()
+    assert table["Test accuracy"].between(0, 1).all()
