@@ -268,13 +268,7 @@ def test_a_model_with_every_preprocessing_option_passes(tmp_path):
         )
     )
     state = fit_preprocessing(frame, list(frame.columns), max_categories=10, spec=spec)
-    network = build_model(
-        __import__("core.spec", fromlist=["ModelSpec"]).ModelSpec(),
-        state.num_features,
-        "multiclass",
-        3,
-        embeddings=state.embeddings(),
-    )
+    network = build_model(ModelSpec(), state.num_features, "multiclass", 3, embeddings=state.embeddings())
     model = build_serving_model(network, state, TargetInfo(name="t", task="multiclass", classes=("u", "v", "w")))
     path = tmp_path / "options.keras"
     save_model_atomic(model, path)
