@@ -117,3 +117,19 @@ def test_iso_text_dates_parse_as_before_with_one_guessed_format():
         seconds[~np.isnan(seconds)],
         (expected.dropna().dt.tz_localize(None) - pd.Timestamp("1970-01-01")).dt.total_seconds(),
     )
+
+
+def test_hashing_and_day_first_survive_saving_and_a_safe_mode_reload(tmp_path):
+    import keras
+
+    data = pd.concat([cities(120), dates(120)], axis=1)
+    spec = PreprocessingSpec(
+        columns=(ColumnSpec(name="city", encoding="hashing", num_bins=8), ColumnSpec(name="when", kind="datetime"))
+    )
+    state = fit_preprocessing(data, ["city", "when"], max_categories=50, spec=spec)
+    model = build_preprocessing_model(state)
+    model.save(tmp_path / "prep.keras")
+    reloaded = keras.saving.load_model(tmp_path / "prep.keras", safe_mode=True)
+    rows = pd.DataFrame({"city": ["never seen", "", "city-3"], "when": ["03/04/2024", "", "25/12/2023"]})
+    expected = transform(state, rows)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(reloaded(model_inputs(reloaded, rows))), expected)
