@@ -161,8 +161,9 @@ def check_model_file(path: Path, *, name: str | None = None) -> CheckedModel:
                     f"{shown!r} holds {members['model.weights.h5'].file_size / 2**20:,.0f} MB of weights, more than "
                     f"a model of at most {max_params():,} parameters can have."
                 )
-            config_text = archive.read("config.json")
-            json.loads(archive.read("metadata.json"))
+            # Read at most the cap: a member whose header understates its size cannot inflate past it.
+            config_text = _read_capped(archive, "config.json", MAX_CONFIG_BYTES, shown)
+            json.loads(_read_capped(archive, "metadata.json", MAX_METADATA_BYTES, shown))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
         raise ModelFileError(
             f"{shown!r} is not a valid .keras file ({type(error).__name__}: {str(error)[:120]}). "
@@ -184,6 +185,14 @@ def check_model_file(path: Path, *, name: str | None = None) -> CheckedModel:
             "loaded (building it could exhaust the server's memory). Use a smaller model from LayerLab."
         )
     return _describe(config, shown, num_params)
+
+
+def _read_capped(archive: zipfile.ZipFile, member: str, cap: int, shown: str) -> bytes:
+    with archive.open(member) as stream:
+        data = stream.read(cap + 1)
+    if len(data) > cap:
+        raise ModelFileError(f"{shown!r} has a {member} larger than {cap:,} bytes. It was not made by LayerLab.")
+    return data
 
 
 def _check_objects(node, shown: str, *, depth: int) -> None:

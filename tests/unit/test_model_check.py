@@ -276,3 +276,32 @@ def test_a_model_with_every_preprocessing_option_passes(tmp_path):
     assert checked.num_params == keras.saving.load_model(path, safe_mode=True).count_params()
     assert checked.task == "multiclass" and checked.threshold is None
     assert {column.name: column.dtype for column in checked.inputs}["day"] == "float64"
+
+
+def _archive(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_an_archive_without_the_keras_parts_is_refused(tmp_path):
+    path = _archive(tmp_path / "parts.keras", {"config.json": b"{}", "notes.txt": b"hello"})
+    with pytest.raises(ModelFileError, match="lacks metadata.json, model.weights.h5"):
+        check_model_file(path)
+
+
+def test_an_oversized_config_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    import core.model_check
+
+    monkeypatch.setattr(core.model_check, "MAX_CONFIG_BYTES", 1000)
+    members = {"config.json": b" " * 5000 + b"{}", "metadata.json": b"{}", "model.weights.h5": b""}
+    path = _archive(tmp_path / "big.keras", members)
+    with pytest.raises(ModelFileError, match="config.json of 5,002 bytes; at most 1,000"):
+        check_model_file(path)
+
+
+def test_a_config_that_is_not_json_is_refused(tmp_path):
+    members = {"config.json": b"{not json", "metadata.json": b"{}", "model.weights.h5": b""}
+    with pytest.raises(ModelFileError, match="unreadable config.json"):
+        check_model_file(_archive(tmp_path / "broken.keras", members))
