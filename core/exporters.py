@@ -162,9 +162,6 @@ def _check_columns(run_dir: Path, format: str) -> None:
     hashed = [column["name"] for column in columns if column.get("encoding") == "hashing"]
     if hashed:
         raise _hashing_error(hashed[0])
-    dates = [column["name"] for column in columns if column.get("kind") == "datetime"]
-    if dates and format.startswith("tflite"):
-        raise _dates_error(dates)
 
 
 def _hashing_error(column: str) -> AppError:
@@ -178,9 +175,8 @@ def _hashing_error(column: str) -> AppError:
 
 def _dates_error(dates: list[str]) -> AppError:
     return AppError(
-        f"TFLite cannot carry the date column(s) {', '.join(map(repr, dates))}: their arithmetic needs "
-        "float64, which TFLite's builtin operations lack. Expected numeric and category columns only. "
-        "Use the ONNX, SavedModel or .keras download, or ignore the date column and train again.",
+        f"TFLite cannot carry the date column {dates[0]!r} when it is the model's only input. Expected at least "
+        "one more column. Use the ONNX, SavedModel or .keras download, or add a column and train again.",
         field=dates[0],
     )
 
@@ -245,11 +241,12 @@ def _run_child(arguments: list[str], *, timeout: float, what: str) -> str:
 
 
 def preprocess(frame, spec):
-    """A table of raw rows → the dict of arrays the TFLite/ONNX model takes (one (rows, 1) array per input).
+    """A table of raw rows → the dict of arrays the TFLite/ONNX model takes (one array per input).
 
     `spec` is the downloaded preprocessing.json (as a dict). Numbers go in as float32 (NaN = missing: the model
-    fills, clips and scales them itself), dates as float64 seconds since 1970, and a category as its position
-    in the column's vocabulary (0 = a value not seen in training; a missing value is "").
+    fills, clips and scales them itself), a category as its position in the column's vocabulary (0 = a value
+    not seen in training; a missing value is ""), a date as float64 seconds since 1970 (ONNX) or, for TFLite,
+    which has no float64, as its scaled parts: year, month, day, weekday, hour (+ a missing flag).
     """
     import warnings
 
@@ -266,7 +263,7 @@ def preprocess(frame, spec):
             positions = {token: index for index, token in enumerate(item["vocabulary"])}
             text = column.astype("object").where(column.notna(), "").map(str)
             values = text.map(positions).fillna(0).to_numpy(dtype="int64")
-        elif item["kind"] == "datetime":
+        elif item["kind"] in {"datetime", "date_parts"}:
             if pd.api.types.is_datetime64_any_dtype(column):
                 when = column
             else:
@@ -289,8 +286,33 @@ def preprocess(frame, spec):
             if getattr(when.dt, "tz", None) is not None:
                 when = when.dt.tz_convert("UTC").dt.tz_localize(None)
             values = (when - pd.Timestamp("1970-01-01")).dt.total_seconds().to_numpy(dtype="float64", na_value=np.nan)
+            if item["kind"] == "date_parts":  # year, month, day, weekday, hour (TFLite has no float64)
+                missing = np.isnan(values)
+                seconds = np.where(missing, item["fill_seconds"], values)
+                days = np.floor(seconds / 86400.0)
+                hour = np.floor((seconds - days * 86400.0) / 3600.0)
+                weekday = np.mod(days + 3.0, 7.0)  # 1970-01-01 was a Thursday (Monday = 0)
+                z = days + 719468.0  # Howard Hinnant's civil_from_days
+                era = np.floor(z / 146097.0)
+                doe = z - era * 146097.0
+                yoe = np.floor(
+                    (doe - np.floor(doe / 1460.0) + np.floor(doe / 36524.0) - np.floor(doe / 146096.0)) / 365.0
+                )
+                doy = doe - (365.0 * yoe + np.floor(yoe / 4.0) - np.floor(yoe / 100.0))
+                mp = np.floor((5.0 * doy + 2.0) / 153.0)
+                day = doy - np.floor((153.0 * mp + 2.0) / 5.0) + 1.0
+                month = np.where(mp < 10.0, mp + 3.0, mp - 9.0)
+                year = yoe + era * 400.0 + (month <= 2.0)
+                parts = np.stack([year, month, day, weekday, hour], axis=1)
+                scaled = ((parts - np.array(item["centers"])) / np.array(item["scales"])).astype("float32")
+                if item["indicator"]:
+                    scaled = np.concatenate([scaled, missing.astype("float32").reshape(-1, 1)], axis=1)
+                arrays[item["input"]] = scaled
+                continue
         else:
             values = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float32", na_value=np.nan)
+            # ±inf counts as missing, like NaN; TFLite's kernels do not recognise it inside the graph.
+            values = np.where(np.isinf(values), np.float32(np.nan), values)
         arrays[item["input"]] = np.asarray(values).reshape(-1, 1)
     return arrays
 
@@ -336,10 +358,7 @@ def build_zip(run_dir: Path, format: str, out: Path) -> dict:
             (folder / "serving.json").write_text(json.dumps(serving_spec(model, run_dir), indent=2) + "\n")
             files["serving.json"] = folder / "serving.json"
         else:
-            spec = tensor_spec(model, run_dir)
-            dates = [item["column"] for item in spec["inputs"] if item["kind"] == "datetime"]
-            if dates and format.startswith("tflite"):
-                raise _dates_error(dates)
+            spec = tensor_spec(model, run_dir, float64=format == "onnx")
             numeric = numeric_model(model, spec)
             if format == "onnx":
                 artifact = convert_onnx(numeric, folder / "model.onnx")
@@ -439,14 +458,20 @@ def serving_spec(model, run_dir: Path) -> dict:
     return spec
 
 
-def tensor_spec(model, run_dir: Path) -> dict:
-    """The preprocessing.json of a TFLite/ONNX download: inputs in order, vocabularies, classes, threshold."""
+def tensor_spec(model, run_dir: Path, *, float64: bool = True) -> dict:
+    """The preprocessing.json of a TFLite/ONNX download: inputs in order, vocabularies, classes, threshold.
+
+    `float64=False` (TFLite): a date column goes in as its scaled parts (year, month, day, weekday, hour and
+    the missing flag) computed by `preprocess`, since the seconds-to-parts arithmetic needs float64.
+    """
     from core.datasets import TargetInfo
     from core.export import DAYFIRST_LAYER_PREFIX
 
     target = TargetInfo.from_dict(read_json(run_dir / "target.json"))
     names = input_names(model)
     layer_names = {layer.name for layer in model.layers}
+    statistics = read_json(run_dir / "preprocessing.json")
+    fitted = {column["name"]: column for column in statistics.get("columns", [])}
     inputs = []
     for column, tensor in model.input.items():
         item = {"column": column, "input": names[column]}
@@ -457,6 +482,10 @@ def tensor_spec(model, run_dir: Path) -> dict:
         elif kind == "float64":
             dayfirst = DAYFIRST_LAYER_PREFIX + str(tensor.name) in layer_names
             item |= {"kind": "datetime", "dtype": "float64", "dayfirst": dayfirst}
+            if not float64:
+                date = fitted[column]
+                item |= {"kind": "date_parts", "dtype": "float32", "width": 5 + bool(date.get("indicator"))}
+                item |= {key: date.get(key) for key in ("fill_seconds", "centers", "scales", "indicator")}
         else:
             item |= {"kind": "numeric", "dtype": "float32"}
         inputs.append(item)
@@ -466,7 +495,7 @@ def tensor_spec(model, run_dir: Path) -> dict:
         "inputs": inputs,
         "outputs": ["prediction"] if target.task == "regression" else ["probabilities"],
         "in_graph": "missing-value filling, clipping, log and scaling of numbers; date parts; category encodings",
-        "statistics": read_json(run_dir / "preprocessing.json"),
+        "statistics": statistics,
     }
     if target.task != "regression":
         spec["classes"] = list(target.classes)
@@ -516,15 +545,28 @@ def numeric_model(model, spec: dict):
     cut = {}
     for item in spec["inputs"]:
         tensor = model.input[item["column"]]
-        cut[item["input"]] = (
-            _string_lookup_of(model, tensor, item["column"]).output if item["kind"] == "category" else tensor
-        )
+        if item["kind"] == "category":
+            tensor = _string_lookup_of(model, tensor, item["column"]).output
+        elif item["kind"] == "date_parts":
+            tensor = _encoded_column(model, spec, item["column"])
+        cut[item["input"]] = tensor
     outputs = {name: model.output[name] for name in spec["outputs"]}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
         inner = keras.Model(cut, outputs, name="layerlab_inner")
-        fresh = {name: keras.Input(shape=(1,), dtype=cut[name].dtype, name=name) for name in cut}
+        fresh = {name: keras.Input(shape=(cut[name].shape[-1],), dtype=cut[name].dtype, name=name) for name in cut}
         return keras.Model(fresh, inner(fresh), name="layerlab_numeric")
+
+
+def _encoded_column(model, spec: dict, column: str):
+    """The encoded tensor of one column: its input to the `layerlab_features` concatenation (columns in the
+    order of the fitted preprocessing)."""
+    order = [item["name"] for item in spec["statistics"]["columns"]]
+    try:
+        features = model.get_layer("layerlab_features")
+    except ValueError:
+        raise _dates_error([column]) from None  # a date as the only column: no concatenation to cut at
+    return _inputs_of(features)[order.index(column)]
 
 
 def convert_tflite(numeric, precision: str) -> bytes:
@@ -535,7 +577,10 @@ def convert_tflite(numeric, precision: str) -> bytes:
     # `from_keras_model` does not take Keras 3 models in TF 2.21, and a plain SavedModel keeps the weights as
     # resource variables that the Python interpreter reads uninitialised (NaN after the first row): freeze them,
     # and wrap the frozen function so the signature's output keeps its name.
-    specs = {name: tf.TensorSpec((None, 1), _dtype(tensor), name=name) for name, tensor in numeric.input.items()}
+    specs = {
+        name: tf.TensorSpec((None, tensor.shape[-1]), _dtype(tensor), name=name)
+        for name, tensor in numeric.input.items()
+    }
     output = next(iter(numeric.output))
     frozen = convert_variables_to_constants_v2(
         tf.function(
@@ -560,13 +605,28 @@ def convert_tflite(numeric, precision: str) -> bytes:
 
 def convert_onnx(numeric, path: Path) -> Path:
     """tf2onnx through Keras's own exporter; input names are the Keras input names (see `input_names`)."""
+    _nan_safe_select()
     numeric(
-        {name: np.zeros((1, 1), _dtype(tensor)) for name, tensor in numeric.input.items()}
+        {name: np.zeros((1, tensor.shape[-1]), _dtype(tensor)) for name, tensor in numeric.input.items()}
     )  # Keras exports only called models
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         numeric.export(str(path), format="onnx", verbose=False)
     return path
+
+
+def _nan_safe_select() -> None:
+    """tf2onnx turns `where(missing, fill, x)` into `fill * missing + x * (1 - missing)` unless the condition is
+    a bare IsNaN, and NaN * 0 is NaN: every missing value would come out as NaN. Force ONNX's `Where`."""
+    from tf2onnx import constants
+    from tf2onnx.handler import tf_op
+    from tf2onnx.onnx_opset.controlflow import Select
+
+    def select(ctx, node, **kwargs):
+        node.set_attr("handles_nan", True)
+        Select.version_9(ctx, node, **kwargs)
+
+    tf_op.register_handler(select, 9, ["Select", "SelectV2"], constants.ONNX_DOMAIN, {})
 
 
 def preprocess_source() -> str:
