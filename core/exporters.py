@@ -11,9 +11,9 @@ What each format carries:
 - SavedModel: the whole `.keras` graph, raw columns in (text as strings, numbers as floats, dates as seconds).
 - TFLite and ONNX: neither runtime can look up strings with the builtin ops (TF 2.21's Python interpreter has no
   Flex delegate; tf2onnx has no table lookup), so the graph starts right after the string lookups: numbers
-  (imputation, clipping, scaling), dates (their parts) and the category encodings stay inside; only
-  "text → its position in the vocabulary" is left to `preprocess` below, shipped as `preprocess.py` with the
-  vocabularies in `preprocessing.json`.
+  (imputation, clipping, scaling), dates (ONNX; TFLite has no float64, so `preprocess` computes a date's
+  parts) and the category encodings stay inside; "text → its position in the vocabulary" is left to
+  `preprocess` below, shipped as `preprocess.py` with the vocabularies in `preprocessing.json`.
 
     python -m core.exporters build RUN_DIR FORMAT OUT.zip   # one download, as the Download page makes it
     python -m core.exporters compare RUN_DIR                # size, latency per row and test metric per format
@@ -494,7 +494,8 @@ def tensor_spec(model, run_dir: Path, *, float64: bool = True) -> dict:
         "target": target.name,
         "inputs": inputs,
         "outputs": ["prediction"] if target.task == "regression" else ["probabilities"],
-        "in_graph": "missing-value filling, clipping, log and scaling of numbers; date parts; category encodings",
+        "in_graph": "missing-value filling, clipping, log and scaling of numbers; category encodings"
+        + ("; date parts" if float64 else ""),
         "statistics": statistics,
     }
     if target.task != "regression":
@@ -702,8 +703,8 @@ def readme(format: str, model, run_dir: Path) -> str:
         )
         lines += [
             "The model file holds the network and the numeric preprocessing (missing values, clipping, scaling,",
-            "date parts, category encodings). Turning a category's text into its position in the vocabulary is",
-            "done by `preprocess.py` with the vocabularies in `preprocessing.json` (numpy and pandas only):",
+            "category encodings). Turning a category's text into its position in the vocabulary (and, for TFLite,",
+            "a date into its parts) is done by `preprocess.py` with `preprocessing.json` (numpy and pandas only):",
             "",
             "```python",
             "import json",
