@@ -478,9 +478,12 @@ def _fit_numeric(name: str, values: np.ndarray, column: ColumnSpec) -> NumericCo
     )
 
 
-def _fit_categorical(name: str, series: pd.Series, column: ColumnSpec, max_categories: int) -> CategoricalColumn:
+def _fit_categorical(
+    name: str, series: pd.Series, column: ColumnSpec, max_categories: int, *, counts: pd.Series | None = None
+) -> CategoricalColumn:
     fill = str(column.fill_value) if column.missing == "constant" else None
-    counts = category_counts(series, fill)
+    if counts is None:
+        counts = category_counts(series, fill)
     # Ordinal and hashing only need the most frequent value (the default fill).
     limits = {"embedding": column.max_categories or EMBEDDING_MAX_CATEGORIES, "ordinal": 1, "hashing": 1}
     ordered = _most_frequent_first(counts, limits.get(column.encoding, column.max_categories or max_categories))
@@ -554,9 +557,18 @@ def fit_preprocessing(
     """Learn imputation values, clip bounds, scales and vocabularies from the training rows only."""
     spec = spec or PreprocessingSpec(max_categories=max_categories)
     columns: list[ColumnEncoder] = []
+    rows = getattr(train, "positions", None)  # a selection of rows (core.datasets.RowSelection)
     for name in features:
-        series = train[name]
         column = spec.column(name)
+        whole = train.frame[name] if rows is not None else None
+        if whole is not None and column.kind in {"auto", "categorical"} and _arrow_strings(whole) is not None:
+            # Arrow text: count the selected rows' values from the whole column's dictionary codes,
+            # without copying their strings.
+            fill = str(column.fill_value) if column.missing == "constant" else None
+            counts = _selected_counts(_arrow_strings(whole), rows, fill)
+            columns.append(_fit_categorical(name, whole, column, max_categories, counts=counts))
+            continue
+        series = train[name]
         kind = resolve_kind(series, column)
         if kind == "numeric":
             columns.append(_fit_numeric(name, numeric_values(series), column))
@@ -565,6 +577,25 @@ def fit_preprocessing(
         else:
             columns.append(_fit_categorical(name, series, column, max_categories))
     return PreprocessingState(columns=tuple(columns))
+
+
+def _selected_counts(values: pa.ChunkedArray, rows: np.ndarray, fill: str | None) -> pd.Series:
+    """`category_counts` of the rows at `rows` of an Arrow text column."""
+    encoded = pc.dictionary_encode(values.combine_chunks())
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)[rows]
+    dictionary = encoded.dictionary
+    present = codes >= 0
+    per_value = np.bincount(codes[present], minlength=len(dictionary))
+    is_token = pc.is_in(dictionary, value_set=pa.array(MISSING_TOKENS, type=dictionary.type)).to_numpy(
+        zero_copy_only=False
+    )
+    num_missing = int((~present).sum() + per_value[is_token].sum())
+    per_value[is_token] = 0
+    seen = np.flatnonzero(per_value)
+    counts = pd.Series(per_value[seen], index=pd.Index(dictionary.take(pa.array(seen)).to_pylist(), dtype=object))
+    if fill is not None and num_missing:
+        counts[fill] = int(counts.get(fill, 0)) + num_missing
+    return counts
 
 
 def transform(state: PreprocessingState, frame: pd.DataFrame) -> np.ndarray:

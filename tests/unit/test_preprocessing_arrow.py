@@ -79,3 +79,15 @@ def test_a_row_selection_encodes_like_its_copied_rows(options):
     state = fit_preprocessing(table.iloc[:200], ["c", "x"], max_categories=50, spec=spec)
     rows = np.array([299, 5, 7, 250, 0, 14, 3])
     np.testing.assert_array_equal(transform(state, RowSelection(table, rows)), transform(state, table.iloc[rows]))
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+def test_fitting_on_a_row_selection_equals_fitting_on_its_copied_rows(options):
+    from core.datasets import RowSelection
+
+    arrow, _ = columns()
+    table = pd.DataFrame({"c": arrow, "x": np.arange(len(arrow), dtype=float)})
+    spec = PreprocessingSpec(columns=(ColumnSpec(name="c", **options),))
+    rows = np.random.default_rng(2).permutation(len(table))[:180]
+    selected = fit_preprocessing(RowSelection(table, rows), ["c", "x"], max_categories=50, spec=spec)
+    assert selected == fit_preprocessing(table.iloc[rows], ["c", "x"], max_categories=50, spec=spec)
