@@ -27,6 +27,7 @@ PLATEAU_FLAT = 0.01  # ... and within 1% of the best for that long
 SLOW_EPOCHS = 5
 SLOW_TOTAL_DROP = 0.05  # falling every epoch, yet less than 5% in total
 DROPOUT_RATE = 0.2
+MIN_LEARNING_RATE = 1e-6  # the smallest rate the Train page's field accepts
 L2_PENALTY = 1e-4
 
 
@@ -135,8 +136,8 @@ def _divergence(history: list[dict], spec: RunSpec, *, diverged: bool) -> CoachF
             "kept its best weights so far, but a run with a learning rate ten times lower will learn properly."
         ),
         fix="lower_learning_rate",
-        fix_label=f"Lower the learning rate to {rate / 10:g}",
-        value=rate / 10,
+        fix_label=f"Lower the learning rate to {max(rate / 10, MIN_LEARNING_RATE):g}",
+        value=max(rate / 10, MIN_LEARNING_RATE),
     )
 
 
@@ -158,8 +159,8 @@ def _learning_rate_too_high(history: list[dict], spec: RunSpec) -> CoachFinding 
             "too high, so each update jumps past the good weights."
         ),
         fix="lower_learning_rate",
-        fix_label=f"Lower the learning rate to {rate / 3:.3g}",
-        value=float(f"{rate / 3:.3g}"),
+        fix_label=f"Lower the learning rate to {max(float(f'{rate / 3:.3g}'), MIN_LEARNING_RATE):g}",
+        value=max(float(f"{rate / 3:.3g}"), MIN_LEARNING_RATE),
     )
 
 

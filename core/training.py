@@ -349,7 +349,7 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
         if stopped:
             notes.append("Cross-validation was skipped because you stopped training.")
         else:
-            result = _cross_validate(store, run_id, spec, data)
+            result = _cross_validate(store, run_id, spec, data, device=device)
             write_json(run_dir / "cross_validation.json", result)
             notes.extend(result["notes"])
             metrics["cross_validation"] = {key: result[key] for key in CROSS_VALIDATION_SUMMARY_KEYS}
@@ -641,7 +641,7 @@ def balanced_class_weights(
 CROSS_VALIDATION_SUMMARY_KEYS = ("folds", "completed", "method", "scored_on", "mean", "std")
 
 
-def _cross_validate(store: RunStore, run_id: str, spec: RunSpec, data: PreparedData) -> dict:
+def _cross_validate(store: RunStore, run_id: str, spec: RunSpec, data: PreparedData, *, device: str = "CPU") -> dict:
     """Train k more models, one per fold of the non-test rows, and score each on its own held-out fold.
 
     Why the held-out fold and not the shared test split: the k scores then come from k disjoint sets of rows,
@@ -663,12 +663,14 @@ def _cross_validate(store: RunStore, run_id: str, spec: RunSpec, data: PreparedD
     level = tf_logger.level
     tf_logger.setLevel(logging.ERROR)
     try:
-        return _cross_validate_folds(store, run_id, spec, data)
+        return _cross_validate_folds(store, run_id, spec, data, device=device)
     finally:
         tf_logger.setLevel(level)
 
 
-def _cross_validate_folds(store: RunStore, run_id: str, spec: RunSpec, data: PreparedData) -> dict:
+def _cross_validate_folds(
+    store: RunStore, run_id: str, spec: RunSpec, data: PreparedData, *, device: str = "CPU"
+) -> dict:
     import keras
 
     from core.datasets import prepare_fold
@@ -694,6 +696,7 @@ def _cross_validate_folds(store: RunStore, run_id: str, spec: RunSpec, data: Pre
                 fold_data,
                 record_history=False,
                 progress_extra={"phase": "cross_validation", "fold": fold + 1, "folds": k},
+                device=device,
             )
         except AppError as error:
             notes.append(f"Cross-validation fold {fold + 1} of {k} was left out: {error.message}")
