@@ -173,6 +173,16 @@ def _hashing_error(column: str) -> AppError:
     )
 
 
+_NUMERIC_STATISTICS = ("fill", "clip_low", "clip_high", "log_shift", "center", "scale")
+FLOAT16_MAX = 65504.0
+
+
+def _beyond_float16(column: dict) -> bool:
+    return any(
+        isinstance(column.get(key), int | float) and abs(column[key]) > FLOAT16_MAX for key in _NUMERIC_STATISTICS
+    )
+
+
 def _dates_error(dates: list[str]) -> AppError:
     return AppError(
         f"TFLite cannot carry the date column {dates[0]!r} when it is the model's only input. Expected at least "
@@ -246,7 +256,8 @@ def preprocess(frame, spec):
     `spec` is the downloaded preprocessing.json (as a dict). Numbers go in as float32 (NaN = missing: the model
     fills, clips and scales them itself), a category as its position in the column's vocabulary (0 = a value
     not seen in training; a missing value is ""), a date as float64 seconds since 1970 (ONNX) or, for TFLite,
-    which has no float64, as its scaled parts: year, month, day, weekday, hour (+ a missing flag).
+    which has no float64, as its scaled parts: year, month, day, weekday, hour (+ a missing flag). In a
+    float16 model, a number whose statistics float16 cannot hold goes in already scaled (+ its missing flag).
     """
     import warnings
 
@@ -313,6 +324,18 @@ def preprocess(frame, spec):
             values = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float32", na_value=np.nan)
             # ±inf counts as missing, like NaN; TFLite's kernels do not recognise it inside the graph.
             values = np.where(np.isinf(values), np.float32(np.nan), values)
+            if item["kind"] == "numeric_scaled":  # statistics beyond float16's range: scaled here, in float32
+                missing = np.isnan(values)
+                x = np.where(missing, np.float32(item["fill"]), values)
+                if item["clip_low"] is not None:
+                    x = np.clip(x, np.float32(item["clip_low"]), np.float32(item["clip_high"]))
+                if item["log_shift"] is not None:
+                    x = np.log1p(np.maximum(x - np.float32(item["log_shift"]), np.float32(0.0)))
+                x = ((x - np.float32(item["center"])) / np.float32(item["scale"])).reshape(-1, 1)
+                if item["indicator"]:
+                    x = np.concatenate([x, missing.astype("float32").reshape(-1, 1)], axis=1)
+                arrays[item["input"]] = x.astype("float32")
+                continue
         arrays[item["input"]] = np.asarray(values).reshape(-1, 1)
     return arrays
 
@@ -358,7 +381,7 @@ def build_zip(run_dir: Path, format: str, out: Path) -> dict:
             (folder / "serving.json").write_text(json.dumps(serving_spec(model, run_dir), indent=2) + "\n")
             files["serving.json"] = folder / "serving.json"
         else:
-            spec = tensor_spec(model, run_dir, float64=format == "onnx")
+            spec = tensor_spec(model, run_dir, float64=format == "onnx", float16=format == "tflite-f16")
             numeric = numeric_model(model, spec)
             if format == "onnx":
                 artifact = convert_onnx(numeric, folder / "model.onnx")
@@ -458,11 +481,13 @@ def serving_spec(model, run_dir: Path) -> dict:
     return spec
 
 
-def tensor_spec(model, run_dir: Path, *, float64: bool = True) -> dict:
+def tensor_spec(model, run_dir: Path, *, float64: bool = True, float16: bool = False) -> dict:
     """The preprocessing.json of a TFLite/ONNX download: inputs in order, vocabularies, classes, threshold.
 
     `float64=False` (TFLite): a date column goes in as its scaled parts (year, month, day, weekday, hour and
     the missing flag) computed by `preprocess`, since the seconds-to-parts arithmetic needs float64.
+    `float16=True` (TFLite float16 stores every constant in 16 bits): a number whose fill value, clip bounds,
+    shift or scaling is beyond float16's ±65,504 goes in already scaled by `preprocess`.
     """
     from core.datasets import TargetInfo
     from core.export import DAYFIRST_LAYER_PREFIX
@@ -488,6 +513,10 @@ def tensor_spec(model, run_dir: Path, *, float64: bool = True) -> dict:
                 item |= {key: date.get(key) for key in ("fill_seconds", "centers", "scales", "indicator")}
         else:
             item |= {"kind": "numeric", "dtype": "float32"}
+            number = fitted.get(column, {})
+            if float16 and _beyond_float16(number):
+                item |= {"kind": "numeric_scaled", "width": 1 + bool(number.get("indicator"))}
+                item |= {key: number.get(key) for key in (*_NUMERIC_STATISTICS, "indicator")}
         inputs.append(item)
     spec = {
         "task": target.task,
@@ -548,7 +577,7 @@ def numeric_model(model, spec: dict):
         tensor = model.input[item["column"]]
         if item["kind"] == "category":
             tensor = _string_lookup_of(model, tensor, item["column"]).output
-        elif item["kind"] == "date_parts":
+        elif item["kind"] in {"date_parts", "numeric_scaled"}:
             tensor = _encoded_column(model, spec, item["column"])
         cut[item["input"]] = tensor
     outputs = {name: model.output[name] for name in spec["outputs"]}
@@ -822,7 +851,6 @@ def compare(run_dir: Path) -> list[dict]:
         name, value = test_metric(target, test[target["name"]], result)
         rows.append(
             {
-                "note": _float16_note(run_dir) if format == "tflite-f16" else "",
                 "format": format,
                 "label": FORMAT_LABELS[format],
                 "size_bytes": size,
@@ -833,21 +861,6 @@ def compare(run_dir: Path) -> list[dict]:
         )
     write_json(run_dir / EXPORTS_FOLDER / COMPARISON_FILE, {"rows": rows, "test_rows": len(test)})
     return rows
-
-
-def _float16_note(run_dir: Path) -> str:
-    """float16 stores every constant in 16 bits, the preprocessing statistics too: beyond ±65504 they overflow."""
-    large = []
-    for column in read_json(run_dir / "preprocessing.json", {}).get("columns", []):
-        values = [column.get(key) for key in ("fill", "center", "scale", "clip_low", "clip_high", "log_shift")]
-        if any(isinstance(value, int | float) and abs(value) > 65504 for value in values):
-            large.append(column["name"])
-    if not large:
-        return ""
-    return (
-        f"float16 cannot hold the statistics of {', '.join(map(repr, large))} (beyond ±65,504): those columns "
-        "reach the network distorted. Prefer float32 or int8 for this model."
-    )
 
 
 def _folder_size(folder: Path) -> int:

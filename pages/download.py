@@ -113,9 +113,6 @@ if model_path is not None:
             st.error(error.message)
     if comparison is not None:
         st.dataframe(comparison_table(comparison), hide_index=True, key="download.comparison")
-        for row in comparison:
-            if row.get("note"):
-                st.warning(row["note"])
 
     st.subheader("Model card")
     card = model_card(record.path)
