@@ -535,10 +535,8 @@ def tensor_spec(model, run_dir: Path, *, float64: bool = True, float16: bool = F
 
 
 def _threshold(run_dir: Path) -> float:
-    try:
-        from core.decision import load_threshold
-    except ImportError:  # a LayerLab without saved decision thresholds
-        return 0.5
+    from core.decision import load_threshold
+
     return load_threshold(run_dir)
 
 

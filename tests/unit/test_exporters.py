@@ -317,3 +317,19 @@ def test_hashed_categories_are_refused_for_tflite_and_onnx_before_any_conversion
             export_artifact(run, format)
         assert "'city'" in caught.value.message and "hashing" in caught.value.message
     assert not (run / "exports").exists()
+
+
+def test_a_saved_decision_threshold_reaches_the_onnx_and_tflite_labels(runs, tmp_path):
+    """The Evaluate page's threshold rebuilds model.keras; the downloads made after it label rows the same way."""
+    from core.decision import apply_threshold
+    from core.exporters import load_runner
+
+    _, store, binary, _ = runs
+    rows = _test_rows(store, binary)
+    before = predict_table(load_model_file(binary / "model.keras"), rows)["prediction"]
+    apply_threshold(binary, 0.3)
+    zips = export_many(binary, ("keras", "tflite-f32", "onnx"))  # model.keras is newer: rebuilt
+    labels = {format: load_runner(path, tmp_path / format)(rows)["prediction"] for format, path in zips.items()}
+    assert (labels["keras"] != before).any()  # the threshold changed some labels
+    pd.testing.assert_series_equal(labels["onnx"], labels["keras"])
+    pd.testing.assert_series_equal(labels["tflite-f32"], labels["keras"])
