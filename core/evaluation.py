@@ -143,7 +143,7 @@ def threshold_metrics(predictions: pd.DataFrame, classes: tuple[str, ...], thres
     """Binary only: the labels and scores when the second class is predicted at P >= threshold."""
     positive = classes[1]
     truth = (predictions["actual"] == positive).to_numpy()
-    chosen = predictions[f"prob_{positive}"].to_numpy() >= threshold
+    chosen = predictions[f"prob_{positive}"].to_numpy() >= np.float32(threshold)  # as the model compares
     return {
         "accuracy": float(np.mean(truth == chosen)),
         "precision": float(skm.precision_score(truth, chosen, zero_division=0)),

@@ -97,3 +97,21 @@ def test_a_threshold_for_a_regression_run_is_refused(tmp_path):
     with pytest.raises(AppError, match="binary"):
         apply_threshold(tmp_path, 0.7)
     assert not (tmp_path / "decision.json").exists()
+
+
+def test_the_evaluate_page_thresholds_probabilities_exactly_as_the_model_does():
+    """The model compares float32 probabilities with float32(threshold); 0.7 is not a float32, so a row
+    at float32(0.7) is labelled positive by the model and must count as positive on the Evaluate page."""
+    import pandas as pd
+
+    from core.evaluation import cell_rows, predicted_classes, threshold_metrics
+
+    edge = float(np.float32(0.7))
+    assert edge < 0.7
+    predictions = pd.DataFrame({"actual": ["yes", "no"], "predicted": ["yes", "no"], "prob_no": [0.3, 0.9]})
+    predictions["prob_yes"] = [edge, 0.1]
+    at = threshold_metrics(predictions, ("no", "yes"), 0.7)
+    assert at["recall"] == 1.0 and at["confusion"].tolist() == [[1, 0], [0, 1]]
+    assert predicted_classes(predictions[["prob_no", "prob_yes"]].to_numpy(), "binary", 0.7).tolist() == [1, 0]
+    rows = pd.DataFrame({"x": [1, 2]})
+    assert len(cell_rows(predictions, rows, ("no", "yes"), "yes", "yes", threshold=0.7)) == 1
