@@ -677,7 +677,6 @@ Needs numpy and pandas. Usage (see README.md):
 def readme(format: str, model, run_dir: Path) -> str:
     """README.md of a download: what is inside and the few lines that use it."""
     names = input_names(model)
-    first = next(iter(model.input))
     lines = [
         f"# LayerLab model: {FORMAT_LABELS[format]}",
         "",
@@ -696,7 +695,7 @@ def readme(format: str, model, run_dir: Path) -> str:
             "```",
         ]
     elif format == "savedmodel":
-        example = {names[c]: [_example_value(t)] for c, t in list(model.input.items())[:3]}
+        example = _example_request(model, run_dir)
         lines += [
             "`layerlab_model/1/` is a TensorFlow SavedModel in TF Serving's layout. Its `serving_default`",
             "signature takes the raw columns (text as strings, numbers as floats, dates as seconds since 1970):",
@@ -704,18 +703,18 @@ def readme(format: str, model, run_dir: Path) -> str:
             "```bash",
             'docker run -p 8501:8501 -v "$PWD/layerlab_model:/models/layerlab_model" \\',
             "  -e MODEL_NAME=layerlab_model tensorflow/serving",
-            'curl -d \'{"inputs": ' + json.dumps(example) + ", ...all other columns}' \\",
+            'curl -d \'{"inputs": ' + json.dumps(example).replace("'", "'\\''") + "}' \\",
             "  http://localhost:8501/v1/models/layerlab_model:predict",
             "```",
             "",
-            f"Input names (column → signature input): {json.dumps(names)}",
+            "The example sends the first complete row of the training table; `serving.json` maps each column",
+            "to its signature input name.",
             "",
             "In Python: `tf.saved_model.load('layerlab_model/1').signatures['serving_default'](**inputs)`.",
         ]
     else:
         run = (
             [
-                "import numpy as np",
                 "from ai_edge_litert.interpreter import Interpreter  # or: from tensorflow.lite import Interpreter",
                 'runner = Interpreter(model_path="model.tflite").get_signature_runner()',
                 "outputs = runner(**inputs)",
@@ -743,13 +742,32 @@ def readme(format: str, model, run_dir: Path) -> str:
             "table = postprocess(outputs, spec)  # prediction (+ prob_<class> columns)",
             "```",
         ]
-    lines += ["", f"Example input column: `{first}`.", ""]
-    return "\n".join(lines)
+    lines += ["", "## Input columns", "", "| Column | Input name | Type |", "|---|---|---|"]
+    kinds = {"string": "text", "float64": "date (seconds since 1970)", "float32": "number"}
+    for column, tensor in model.input.items():
+        lines.append(f"| `{column}` | `{names[column]}` | {kinds.get(_dtype(tensor), _dtype(tensor))} |")
+    return "\n".join([*lines, ""])
 
 
-def _example_value(tensor):
-    kind = _dtype(tensor)
-    return ["text"] if kind == "string" else [1.7e9] if kind == "float64" else [1.0]
+def _example_request(model, run_dir: Path) -> dict:
+    """One real row of the training table as TF Serving's columnar JSON (`{"input": [[value]]}`)."""
+    from core.export import model_inputs
+
+    names = input_names(model)
+    frame = pd.read_parquet(run_dir / "data.parquet").head(200)
+    arrays = model_inputs(model, frame)
+    complete = np.ones(len(frame), dtype=bool)
+    for values in arrays.values():
+        if values.dtype != object:
+            complete &= np.isfinite(values[:, 0])
+    row = int(np.argmax(complete)) if complete.any() else 0
+    example = {}
+    for column, values in arrays.items():
+        value = values[row, 0]
+        example[names[column]] = [
+            [str(value) if values.dtype == object else (float(value) if np.isfinite(value) else 0.0)]
+        ]
+    return example
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -247,8 +247,14 @@ def test_every_download_carries_the_model_card_and_what_its_user_needs(runs):
         assert "MODEL_CARD.md" in names and "README.md" in names, (format, names)
         if format.startswith("tflite") or format == "onnx":
             assert {"preprocess.py", "preprocessing.json"} <= set(names)
-    readme = zipfile.ZipFile(binary / "exports" / "savedmodel.zip").read("README.md").decode()
+    archive = zipfile.ZipFile(binary / "exports" / "savedmodel.zip")
+    readme = archive.read("README.md").decode()
     assert "v1/models/layerlab_model:predict" in readme
+    # The REST call in the README sends one value for every signature input, under its real name.
+    request = json.loads(readme.split("curl -d '", 1)[1].split("' \\", 1)[0])
+    serving = json.loads(archive.read("serving.json"))
+    assert set(request["inputs"]) == {item["input"] for item in serving["inputs"].values()}
+    assert request["inputs"]["hours___week"] == [[40.0]]
     card = zipfile.ZipFile(binary / "exports" / "onnx.zip").read("MODEL_CARD.md").decode()
     assert "adult.csv" in card and "Logistic regression" in card
 
