@@ -34,11 +34,38 @@ def confusion_figure(matrix: np.ndarray, classes: tuple[str, ...], *, shares: bo
             hovertemplate=f"actual %{{y}}<br>predicted %{{x}}<br>%{{text}} {unit}<extra></extra>",
         )
     )
+    # Plotly heatmaps send no click selections (plotly.js#7685): an invisible marker on each cell does.
+    cells = [(i, j) for i in range(len(classes)) for j in range(len(classes))]
+    figure.add_trace(
+        go.Scatter(
+            x=[classes[j] for _, j in cells],
+            y=[classes[i] for i, _ in cells],
+            customdata=[str(text[i][j]) for i, j in cells],
+            mode="markers",
+            marker={"size": 40, "opacity": 0},
+            hovertemplate=f"actual %{{y}}<br>predicted %{{x}}<br>%{{customdata}} {unit}<br>click to list them<extra></extra>",
+            showlegend=False,
+        )
+    )
     figure.update_layout(
         xaxis_title="predicted", yaxis_title="actual", yaxis_autorange="reversed", height=420,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_type="category", yaxis_type="category",
+        clickmode="event+select", dragmode=False,
     )  # fmt: skip
     return figure
+
+
+def clicked_cell(event, classes: tuple[str, ...]) -> tuple[str, str] | None:
+    """(actual, predicted) of the cell clicked on the chart, from `st.plotly_chart(on_select=...)`'s event."""
+    try:
+        points = event["selection"]["points"]
+    except (KeyError, TypeError):
+        return None
+    for point in points or []:
+        actual, predicted = str(point.get("y")), str(point.get("x"))
+        if actual in classes and predicted in classes:
+            return actual, predicted
+    return None
 
 
 def confusion_matrix_with_rows(
@@ -52,12 +79,24 @@ def confusion_matrix_with_rows(
 ) -> None:
     """The matrix (counts or shares), then a cell picker that lists that cell's test rows."""
     shares = st.toggle("Show shares of each actual class", key=f"evaluate.shares.{run_id}")
-    st.plotly_chart(confusion_figure(matrix, classes, shares=shares), width="stretch", key=f"evaluate.matrix.{run_id}")
-    st.caption("Pick a cell to see its test rows: the raw columns as uploaded, with the model's probability.")
+    event = st.plotly_chart(
+        confusion_figure(matrix, classes, shares=shares), width="stretch", key=f"evaluate.matrix.{run_id}",
+        on_select="rerun", selection_mode="points",
+    )  # fmt: skip
+    actual_key, predicted_key = f"evaluate.cell_actual.{run_id}", f"evaluate.cell_predicted.{run_id}"
+    clicked = clicked_cell(event, classes)
+    if clicked is not None and clicked != st.session_state.get(f"evaluate.cell_clicked.{run_id}"):
+        # A new click on the chart sets the pickers below (they are created after this, so this is allowed).
+        st.session_state[f"evaluate.cell_clicked.{run_id}"] = clicked
+        st.session_state[actual_key], st.session_state[predicted_key] = clicked
+    st.caption(
+        "Click a cell (or pick it below) to see its test rows: the raw columns as uploaded, with the model's "
+        "probability."
+    )
     left, right = st.columns(2)
-    actual = left.selectbox("Actual class", classes, key=f"evaluate.cell_actual.{run_id}")
+    actual = left.selectbox("Actual class", classes, key=actual_key)
     default = classes.index(actual) if actual in classes else 0
-    predicted = right.selectbox("Predicted class", classes, index=default, key=f"evaluate.cell_predicted.{run_id}")
+    predicted = right.selectbox("Predicted class", classes, index=default, key=predicted_key)
     cached = (store.path(run_id) / TEST_ROWS_FILE).exists()
     if not cached and store.meta(run_id).get("num_rows", 0) > QUICK_SPLIT_ROWS:
         # Finding the test rows re-splits the whole table: seconds per few hundred thousand rows, once.

@@ -127,3 +127,16 @@ def test_multiclass_cells_list_rows_too(app_env, app_home):
     predictions = store.predictions(run_id)
     right = int(((predictions["actual"] == "setosa") & (predictions["predicted"] == "setosa")).sum())
     assert f"**{right:,}** test rows are actually **setosa** and predicted **setosa** (correct)." in texts(at)
+
+
+def test_a_click_event_names_its_cell():
+    from ui.evaluation_views import clicked_cell
+
+    classes = ("no", "yes")
+    assert clicked_cell({"selection": {"points": [{"x": "no", "y": "yes", "curve_number": 1}]}}, classes) == (
+        "yes",
+        "no",
+    )
+    assert clicked_cell({"selection": {"points": []}}, classes) is None
+    assert clicked_cell({"selection": {"points": [{"x": "maybe", "y": "yes"}]}}, classes) is None
+    assert clicked_cell(None, classes) is None

@@ -1,0 +1,77 @@
+"""In a real browser, clicking a confusion-matrix cell on Evaluate lists that cell's test rows."""
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from core.run_store import RunStore
+from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
+from core.training import run_job
+from tests.conftest import make_binary_frame
+from tests.e2e.conftest import ROOT, _free_port
+
+pytestmark = pytest.mark.e2e
+
+CELL_CENTRE_JS = """([actual, predicted]) => {
+  const plot = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.data && g.data[0].type === 'heatmap');
+  plot.scrollIntoView();
+  const layout = plot._fullLayout, box = plot.getBoundingClientRect();
+  const x = layout.xaxis.l2p(layout.xaxis._categories.indexOf(predicted)) + layout.xaxis._offset;
+  const y = layout.yaxis.l2p(layout.yaxis._categories.indexOf(actual)) + layout.yaxis._offset;
+  return {x: box.left + x, y: box.top + y};
+}"""
+
+
+@pytest.fixture(scope="module")
+def trained_app(tmp_path_factory):
+    """The app serving a home that already holds one finished binary run."""
+    home = tmp_path_factory.mktemp("e2e_evaluate")
+    store = RunStore(home / "runs")
+    spec = RunSpec(
+        data=DataSpec(target="label"),
+        model=ModelSpec(layers=(DenseLayer(units=8),)),
+        training=TrainingSpec(epochs=3, learning_rate=0.02),
+    )
+    run_id = store.create_run(spec, make_binary_frame(240), source_name="b.csv")
+    assert run_job(store, run_id)["state"] == "finished"
+    port = _free_port()
+    env = {**os.environ, "LAYERLAB_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", "LAYERLAB_MAX_JOBS": "1"}
+    log = open(home / "server.log", "w")  # noqa: SIM115 - closed at teardown
+    server = subprocess.Popen(
+        [
+            sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+            "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+        ],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                break
+        except OSError:
+            time.sleep(0.3)
+    yield url, store, run_id
+    server.terminate()
+    server.wait(timeout=15)
+    log.close()
+
+
+def test_clicking_a_cell_lists_its_test_rows(page, trained_app):
+    url, store, run_id = trained_app
+    predictions = store.predictions(run_id)
+    page.goto(f"{url}/evaluate?run={run_id}")
+    page.get_by_text("Click a cell").wait_for()
+    for actual, predicted in (("yes", "no"), ("no", "yes")):
+        page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some(g => g._fullLayout)")
+        centre = page.evaluate(CELL_CENTRE_JS, [actual, predicted])
+        page.mouse.click(centre["x"], centre["y"])
+        count = int(((predictions["actual"] == actual) & (predictions["predicted"] == predicted)).sum())
+        sentence = page.get_by_text(f"test rows are actually {actual} and predicted {predicted}")
+        sentence.wait_for(timeout=30_000)
+        assert sentence.inner_text().startswith(f"{count} test rows")
