@@ -4,11 +4,21 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.run_store import RunStore, write_json
 from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
 from tests.app.test_pages import APP, RUN_TIMEOUT_S, texts, wait_for_run
+
+
+@pytest.fixture
+def train_home(app_env, tmp_path_factory, monkeypatch):
+    """A home of its own: the runs made here must not show up in other page tests that expect none."""
+    home = tmp_path_factory.getbasetemp() / "train_page_home"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("LAYERLAB_HOME", str(home))
+    return home
 
 
 def charts(at: AppTest) -> dict[str, dict]:
@@ -35,7 +45,7 @@ def upload(at: AppTest, frame: pd.DataFrame) -> None:
     assert not at.exception, at.exception
 
 
-def test_schedule_is_drawn_before_training_then_the_used_rate_and_continue(app_env):
+def test_schedule_is_drawn_before_training_then_the_used_rate_and_continue(train_home):
     at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
     upload(at, small_frame())
     at.switch_page("pages/train.py").run()
@@ -65,9 +75,9 @@ def test_schedule_is_drawn_before_training_then_the_used_rate_and_continue(app_e
     assert used["x"] == [1, 2, 3, 4, 5]  # the curves continue where they stopped
 
 
-def test_a_coach_finding_starts_a_new_run_with_its_fix(app_env):
+def test_a_coach_finding_starts_a_new_run_with_its_fix(train_home):
     """An overfitting curve (written to disk as a finished run) gets a finding and a one-click fix."""
-    store = RunStore(app_env / "runs")
+    store = RunStore(train_home / "runs")
     spec = RunSpec(
         data=DataSpec(target="label"),
         model=ModelSpec(layers=(DenseLayer(units=8),)),
