@@ -153,7 +153,7 @@ def _numeric_graph(raw, column: NumericColumn):
     missing = ops.logical_or(ops.isnan(raw), ops.isinf(raw))
     x = ops.where(missing, np.float32(column.fill), raw)
     if column.clip_low is not None:
-        x = ops.clip(x, np.float32(column.clip_low), np.float32(column.clip_high))
+        x = ops.clip(x, float(column.clip_low), float(column.clip_high))
     if column.log_shift is not None:
         x = ops.log1p(ops.maximum(ops.subtract(x, np.float32(column.log_shift)), np.float32(0.0)))
     x = ops.divide(ops.subtract(x, np.float32(column.center)), np.float32(column.scale))
