@@ -174,3 +174,22 @@ def current_learning_rate(optimizer) -> float | None:
 def choose_precision(training: TrainingSpec, device: str) -> str:
     """`mixed_float16` when the run has a GPU and the spec allows it, else `float32` (a no-op on a CPU)."""
     return "mixed_float16" if training.mixed_precision and device.startswith("GPU") else "float32"
+
+
+GPU_SMALL_BATCH = 256
+GPU_SUGGESTED_BATCH = 1024
+
+
+def gpu_batch_size_note(device: str, batch_size: int, num_train_rows: int) -> str | None:
+    """A note for runs on a GPU whose small batches leave it waiting for the host (None otherwise).
+
+    Measured on an H200 with Keras on JAX: the textbook MLP at batch 32 reached 44k rows/s even with fused
+    steps, no faster than a CPU, while a 3 × 1024 MLP at batch 1024 reached 204k rows/s.
+    """
+    if not device.startswith("GPU") or batch_size >= GPU_SMALL_BATCH or num_train_rows < 20 * GPU_SUGGESTED_BATCH:
+        return None
+    return (
+        f"On a GPU, batches of {batch_size} rows leave it mostly waiting for the host: a batch size of "
+        f"{GPU_SUGGESTED_BATCH} or more usually trains several times faster on {num_train_rows:,} training rows "
+        "(it may need a somewhat higher learning rate)."
+    )

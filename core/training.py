@@ -262,6 +262,11 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     notes = list(data.notes)
     if spec.training.class_weight == "balanced" and data.target.task == "regression":
         notes.append("Balanced class weights apply to classification only, so they were not used for this target.")
+    from core.optimization import gpu_batch_size_note
+
+    batch_note = gpu_batch_size_note(device, spec.training.batch_size, len(data.train))
+    if batch_note:
+        notes.append(batch_note)
     schedule = spec.training.schedule
     if resume is not None and schedule.kind == "cosine" and resume.initial_epoch >= spec.training.epochs:
         notes.append(

@@ -104,3 +104,25 @@ def test_a_coach_finding_starts_a_new_run_with_its_fix(train_home):
     assert [layer.kind for layer in fixed.model.layers] == ["dense", "dropout"]
     assert at.session_state["layerlab"].run_spec().model == fixed.model  # the editor shows the fix too
     assert wait_for_run(at) == "finished"
+
+
+def test_an_imported_spec_sets_the_schedule_clipping_and_optimizer_widgets(train_home):
+    at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
+    upload(at, small_frame())
+    at.switch_page("pages/train.py").run()
+    spec = at.session_state["layerlab"].run_spec()
+    training = TrainingSpec(
+        optimizer="sgd", nesterov=True, learning_rate=0.05, clipnorm=2.0,
+        schedule={"kind": "cosine", "warmup_epochs": 2, "alpha": 0.1},
+    )  # fmt: skip
+    text = spec.model_copy(update={"training": training}).to_json().encode()
+    at.file_uploader(key="train.import_spec").set_value(("spec.json", text, "application/json"))
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="train.optimizer").value == "sgd"
+    assert at.checkbox(key="train.nesterov").value is True
+    assert at.selectbox(key="train.schedule").value == "cosine"
+    assert at.number_input(key="train.warmup_epochs").value == 2
+    assert at.selectbox(key="train.clipping").value == "clipnorm"
+    assert at.session_state["layerlab"].run_spec().training == training
+    assert "Rises linearly from 0 to 0.05 over 2 epochs" in texts(at)

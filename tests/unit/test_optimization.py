@@ -101,3 +101,27 @@ def test_the_logged_learning_rate_equals_the_preview(tmp_path):
     np.testing.assert_allclose(logged, preview_learning_rates(training, steps_per_epoch=steps_per_epoch), rtol=1e-6)
     assert logged == pytest.approx([0.08, 0.08, 0.04, 0.04, 0.02])
     assert metrics["precision"] == "float32"  # no GPU here: mixed precision is a no-op
+
+
+def test_reduce_on_plateau_halves_the_logged_rate_when_validation_stalls(tmp_path):
+    """A rate so small the validation loss cannot improve by Keras's min_delta: each stalled epoch halves it."""
+    store = RunStore(tmp_path / "runs")
+    training = TrainingSpec(
+        learning_rate=1e-5, epochs=4, batch_size=64, early_stopping=False,
+        schedule=ScheduleSpec(kind="reduce_on_plateau", decay_rate=0.5, patience=1, min_learning_rate=0.0),
+    )  # fmt: skip
+    spec = RunSpec(data=DataSpec(target="label"), model=ModelSpec(layers=(DenseLayer(units=4),)), training=training)
+    run_id = store.create_run(spec, make_binary_frame(200), source_name="t.csv")
+    assert run_job(store, run_id)["state"] == "finished"
+    logged = [row["learning_rate"] for row in store.history(run_id)]
+    np.testing.assert_allclose(logged, [1e-5, 1e-5, 5e-6, 2.5e-6], rtol=1e-5)
+
+
+def test_small_batches_on_a_gpu_get_a_note_and_nothing_else_does():
+    from core.optimization import gpu_batch_size_note
+
+    note = gpu_batch_size_note("GPU: NVIDIA H200 (jax backend)", 32, 500_000)
+    assert "batch size of 1024 or more" in note and "500,000" in note
+    assert gpu_batch_size_note("CPU (tensorflow backend)", 32, 500_000) is None
+    assert gpu_batch_size_note("GPU: NVIDIA H200 (jax backend)", 2048, 500_000) is None
+    assert gpu_batch_size_note("GPU: NVIDIA H200 (jax backend)", 32, 5_000) is None  # too small to matter
