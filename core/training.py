@@ -25,6 +25,7 @@ from core.datasets import PreparedData, prepare_data
 from core.errors import AppError, TrainingError
 from core.evaluation import compute_metrics, predictions_frame
 from core.modeling import build_model, choose_steps_per_execution, derive_head, make_optimizer
+from core.optimization import gpu_batch_size_note
 from core.run_store import FINAL_STATES, RunStore, read_json, write_atomic, write_json
 from core.spec import RunSpec
 
@@ -262,8 +263,6 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     notes = list(data.notes)
     if spec.training.class_weight == "balanced" and data.target.task == "regression":
         notes.append("Balanced class weights apply to classification only, so they were not used for this target.")
-    from core.optimization import gpu_batch_size_note
-
     batch_note = gpu_batch_size_note(device, spec.training.batch_size, len(data.train))
     if batch_note:
         notes.append(batch_note)

@@ -48,7 +48,8 @@ def _render(store: RunStore, run_id: str) -> bool:
             st.info(f"Waiting for a free training slot: position {position} in the queue.")
     progress = store.progress(run_id)
     if status.get("device"):
-        st.caption(f"Device: {status['device']}")
+        precision = " · mixed precision (float16)" if status.get("precision") == "mixed_float16" else ""
+        st.caption(f"Device: {status['device']}{precision}")
     if progress and state in {"running", "queued"}:
         fold = f"Fold {progress['fold']}/{progress['folds']} · " if progress.get("phase") == "cross_validation" else ""
         st.progress(
