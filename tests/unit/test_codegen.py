@@ -97,7 +97,7 @@ def test_script_reproduces_a_binary_run_with_preprocessing_options(tmp_path):
         preprocessing=PreprocessingSpec(
             columns=(
                 ColumnSpec(name="capital_gain", scaling="log1p"),
-                ColumnSpec(name="hours_per_week", scaling="robust", missing_indicator=True),
+                ColumnSpec(name="hours_per_week", outliers="clip_iqr", scaling="robust", missing_indicator=True),
                 ColumnSpec(name="workclass", max_categories=4),
                 ColumnSpec(
                     name="education",
