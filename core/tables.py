@@ -962,14 +962,19 @@ def _count_lines(header: list[str]) -> int:
     return 1 + sum(field.count("\n") for field in header)
 
 
+_NO_TIMESTAMPS = "%Y-%m-%d\x1f%H"  # a unit separator (0x1F) between date and hour: not in real data
+
+
 def _read_csv_pyarrow(data: bytes, options: dict[str, Any], header: list[str], width: int) -> pd.DataFrame | None:
     """Read with the pyarrow engine, or None when only the C engine gives the answer we want."""
     try:
-        frame = pd.read_csv(io.BytesIO(data), engine="pyarrow", header=0, **options)
+        # pandas hands `date_format` to pyarrow as its only timestamp format; one that never matches keeps
+        # pyarrow from turning "2021-05-05 11:27:55" into timestamps, so such columns stay text in one read.
+        frame = pd.read_csv(io.BytesIO(data), engine="pyarrow", header=0, date_format=_NO_TIMESTAMPS, **options)
         if frame.shape[1] != width:
             return None
-        # pyarrow turns ISO dates into timestamps where the C engine keeps text; re-read those columns
-        # as text so a table has the same dtypes whichever engine read it.
+        # pyarrow still turns date-only and time-only values into dates and times where the C engine keeps
+        # text; re-read those columns as text so a table has the same dtypes whichever engine read it.
         temporal = [
             position
             for position, dtype in enumerate(frame.dtypes)
