@@ -43,6 +43,7 @@ def make_live_callback(
     progress_extra: dict | None = None,
     initial_epoch: int = 0,
     history: list[dict] | None = None,
+    checkpoint: Callable[[object, int], None] | None = None,
 ):
     """A Keras callback that writes progress and history to the run directory and obeys the Stop flag.
 
@@ -50,6 +51,8 @@ def make_live_callback(
     main run's `history.json`); `progress_extra` is merged into every `progress.json` (e.g. the fold number).
     A continued run passes its `history` so far and `initial_epoch`: new rows are appended, so the curves
     continue where they stopped. Each row records the learning rate the epoch started with.
+    `checkpoint(model, epochs_run)` is called after epochs while saving costs under 5% of the epoch time, so a
+    run whose process dies can still continue from its last saved epoch.
     Defined in a factory so importing this module does not import Keras.
     """
     import keras
@@ -82,6 +85,7 @@ def make_live_callback(
             self._epoch_learning_rate: float | None = None
             self._started = time.monotonic()
             self._epoch_started = self._started
+            self._checkpoint_seconds = 0.0
 
         def on_train_begin(self, logs=None):
             self._started = time.monotonic()
@@ -135,6 +139,11 @@ def make_live_callback(
                 self.best_epoch = epoch + 1
                 self.best_weights = self.model.get_weights()
             self._write_progress(steps_per_epoch, force=True, epoch_done=True)
+            if checkpoint is not None and not self.diverged and not self.model.stop_training:
+                if self._checkpoint_seconds <= CHECKPOINT_SHARE * row["seconds"] or not self._checkpoint_seconds:
+                    saving = time.monotonic()
+                    checkpoint(self.model, epoch + 1)
+                    self._checkpoint_seconds = time.monotonic() - saving
 
         def _write_progress(self, batch: int, *, force: bool = False, epoch_done: bool = False):
             now = time.monotonic()
@@ -163,6 +172,8 @@ def make_live_callback(
 
     return LiveProgress()
 
+
+CHECKPOINT_SHARE = 0.05  # per-epoch checkpoints may cost at most this share of the epoch's time
 
 # The per-batch loss Keras reports is the running mean of the epoch; a mean this many times the first loss of the
 # run is no longer training but exploding (a huge learning rate can reach 1e11 without ever producing NaN).
@@ -550,6 +561,11 @@ def _train_and_predict(
         progress_extra=progress_extra,
         initial_epoch=initial_epoch,
         history=None if resume is None else resume.history,
+        checkpoint=(
+            (lambda model, epochs_run: _save_checkpoint(model, store.path(run_id), epochs_run, precision))
+            if record_history
+            else None
+        ),
     )
     callbacks = [live, *make_schedule_callbacks(training)]
     if training.early_stopping:

@@ -119,3 +119,28 @@ def test_a_cosine_schedule_that_reached_zero_cannot_continue(tmp_path):
     for name in ("checkpoint.keras", "checkpoint.json"):
         (store.path(run_id) / name).write_text("{}")
     assert "brought the learning rate down to 0" in resume_problem(store, run_id)
+
+
+def test_epochs_are_checkpointed_so_a_run_whose_process_died_can_continue(tmp_path, monkeypatch):
+    import core.training as training
+
+    saved: list[int] = []
+    original = training._save_checkpoint
+
+    def recording(network, run_dir, epochs_run, precision):
+        saved.append(epochs_run)
+        original(network, run_dir, epochs_run, precision)
+
+    monkeypatch.setattr(training, "_save_checkpoint", recording)
+    store = RunStore(tmp_path / "runs")
+    run_id = store.create_run(_spec(), make_binary_frame(200), source_name="t.csv")
+    run_job(store, run_id)
+    assert saved[0] == 1 and saved[-1] == 3  # after the first epoch (cheap here), and at the end
+
+    # What the store records when the worker dies or the server restarts mid-run:
+    store.set_status(run_id, "failed", "The training process ended unexpectedly.")
+    request_resume(store, run_id, 1)
+    status = run_job(store, run_id)
+    assert status["state"] == "finished"
+    assert status["message"].startswith("Continued from epoch 3.")
+    assert len(store.history(run_id)) == 4
