@@ -343,9 +343,12 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
 
     store.set_status(run_id, "running", "Saving the model…")
     if keras.backend.backend() == "tensorflow":
+        from core.decision import load_threshold
         from core.export import build_serving_model, save_model_atomic
 
-        save_model_atomic(build_serving_model(network, data.preprocessing, data.target), run_dir / "model.keras")
+        # A continued run keeps the decision threshold the user saved for it (0.5 when none was saved).
+        serving = build_serving_model(network, data.preprocessing, data.target, threshold=load_threshold(run_dir))
+        save_model_atomic(serving, run_dir / "model.keras")
     network.save(run_dir / "network.keras")  # the bare network, for backends without string tensors
     del trained, network
 

@@ -144,3 +144,14 @@ def test_epochs_are_checkpointed_so_a_run_whose_process_died_can_continue(tmp_pa
     assert status["state"] == "finished"
     assert status["message"].startswith("Continued from epoch 3.")
     assert len(store.history(run_id)) == 4
+
+
+def test_a_continued_run_keeps_the_decision_threshold_the_user_saved(finished_run):
+    from core.decision import save_threshold
+    from core.model_check import model_threshold
+
+    store, run_id = finished_run
+    save_threshold(store.path(run_id), 0.8)
+    request_resume(store, run_id, 1)
+    assert run_job(store, run_id)["state"] == "finished"
+    assert model_threshold(store.path(run_id) / "model.keras") == pytest.approx(0.8)
