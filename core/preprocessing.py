@@ -321,7 +321,14 @@ def hash_buckets(values, num_bins: int) -> np.ndarray:
     in the exported model: FarmHash64 of the UTF-8 bytes modulo num_bins (`tf.strings.to_hash_bucket_fast`).
 
     Each distinct value is hashed once. Needs TensorFlow (as the export does)."""
-    import tensorflow as tf
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise DataError(
+            "The hashing encoding needs TensorFlow, which is not installed here: its buckets must be the ones "
+            "Keras' Hashing layer computes in the downloaded model. Choose one_hot or embedding for the column, "
+            "or install tensorflow."
+        ) from None
 
     codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
     if len(uniques) == 0:

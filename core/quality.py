@@ -297,14 +297,16 @@ class Finding:
         return ((self.fix,) if self.fix is not None else ()) + self.more_fixes
 
     def to_dict(self) -> dict:
-        return {
+        result = {
             "kind": self.kind,
             "column": self.column,
             "severity": self.severity,
             "message": self.message,
             "fix": None if self.fix is None else self.fix.to_dict(),
-            "more_fixes": [fix.to_dict() for fix in self.more_fixes],
         }
+        if self.more_fixes:  # only where there are alternatives: the JSON of other findings stays as it was
+            result["more_fixes"] = [fix.to_dict() for fix in self.more_fixes]
+        return result
 
 
 def make_fix(action: FixAction, column: str | None = None) -> Fix:
