@@ -221,6 +221,11 @@ MESSAGES: dict[str, str] = {
         "small vector for every value seen at least twice; hashing sends every value, new ones included, to one of "
         "a fixed number of buckets (some values share one); or ignore the column, or raise the category limit."
     ),
+    "datetime_text_ambiguous": (
+        "'{column}' holds dates written as text, which would be treated as categories (every date its own). "
+        "Treating it as a date gives the model the year, month, day, weekday and hour as numbers. Its dates "
+        "(like '{example}') do not show whether the day or the month comes first; after this fix you choose."
+    ),
     "date_order": (
         "'{column}' has dates like '{example}' where both numbers are 12 or less, so they could be day/month or "
         "month/day, and no value decides it; they are read month first (03/04/2024 = March 4). Choose the order "
@@ -543,7 +548,12 @@ def _check_column(
         found.append(_finding("free_text", name, "warning", ignore, words=_mean_words(frame[name])))
         return found
     if column.kind == "datetime" and kind == "categorical" and choice.kind == "auto":
-        found.append(_finding("datetime_text", name, "info", make_fix("use_datetime", name)))
+        example = _ambiguous_date_example(frame[name]) if choice.dayfirst is None else None
+        if example is None:
+            found.append(_finding("datetime_text", name, "info", make_fix("use_datetime", name)))
+        else:
+            fix = make_fix("use_datetime", name)
+            found.append(_finding("datetime_text", name, "info", fix, key="datetime_text_ambiguous", example=example))
         return found
     if kind == "datetime" and choice.dayfirst is None:
         found.extend(_check_date_order(frame[name], name))
@@ -582,6 +592,14 @@ def _check_column(
                 )
             )
     return found
+
+
+def _ambiguous_date_example(series: pd.Series) -> str | None:
+    """A value like 03/04/2024 when the column's day/month order is undecided (or mixed), else None."""
+    if date_order(series) not in {"ambiguous", "conflicting"}:
+        return None
+    text = pd.Series(series.dropna().unique()).astype(str)
+    return str(text[text.str.extract(NUMERIC_DATE_PATTERN)[0].notna()].iloc[0])[:40]
 
 
 def _check_date_order(series: pd.Series, name: str) -> list[Finding]:

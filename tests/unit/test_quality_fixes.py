@@ -49,6 +49,7 @@ def test_high_cardinality_offers_embedding_and_hashing_and_hashing_trains_in_fix
 def test_ambiguous_text_dates_ask_for_the_order_once_they_are_dates():
     frame = table()
     as_text = finding(frame, spec(), "datetime_text", "when")
+    assert "do not show whether the day or the month comes first" in as_text.message
     dated = apply_fix(spec(), as_text.fix)
     order = finding(frame, dated, "date_order", "when")
     assert order.severity == "info" and "month first" in order.message
@@ -69,6 +70,8 @@ def test_ambiguous_text_dates_ask_for_the_order_once_they_are_dates():
 
 def test_dates_that_prove_their_order_raise_nothing_and_contradictions_warn():
     proven = table(dates=["25/04/2024", "03/04/2024"])
+    as_text = finding(proven, spec(), "datetime_text", "when")
+    assert as_text is not None and "day or the month" not in as_text.message
     assert finding(proven, spec(ColumnSpec(name="when", kind="datetime")), "date_order", "when") is None
     mixed = table(dates=["25/04/2024", "04/25/2024"])
     warning = finding(mixed, spec(ColumnSpec(name="when", kind="datetime")), "date_order", "when")
