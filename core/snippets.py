@@ -24,11 +24,14 @@ def prediction_snippet(state: PreprocessingState, target: TargetInfo, file_name:
         "inputs |= {name: rows[[name]].fillna('').astype(str).to_numpy(dtype=object) for name in text}",
     ]
     if dates:
+        dayfirst = [c.name for c in state.columns if isinstance(c, DatetimeColumn) and c.dayfirst]
         lines += [
             "# Dates as seconds since 1970 (float64); unreadable or missing dates become NaN.",
             f"dates = {dates!r}",
+            f"day_first = {dayfirst!r}  # dates written day first: 03/04/2024 is 3 April",
             "for name in dates:",
-            "    when = pd.to_datetime(rows[name], errors='coerce', format='mixed', utc=True).dt.tz_localize(None)",
+            "    when = pd.to_datetime(rows[name], errors='coerce', format='mixed', dayfirst=name in day_first, utc=True)",
+            "    when = when.dt.tz_localize(None)",
             "    seconds = (when - pd.Timestamp('1970-01-01')).dt.total_seconds()",
             "    inputs[name] = seconds.to_numpy('float64').reshape(-1, 1)",
         ]
@@ -42,7 +45,9 @@ def prediction_snippet(state: PreprocessingState, target: TargetInfo, file_name:
         lines += [
             "classes = model.get_layer('label_lookup').get_vocabulary()",
             "probabilities = keras.ops.convert_to_numpy(outputs['probabilities'])",
-            f"rows['predicted_{target.name}'] = [classes[i] for i in probabilities.argmax(axis=1)]",
+            "# The model's own label (a binary model applies the decision threshold saved on the Evaluate page).",
+            "labels = keras.ops.convert_to_numpy(outputs['label']).reshape(-1)",
+            f"rows['predicted_{target.name}'] = [v.decode() if isinstance(v, bytes) else str(v) for v in labels]",
             "for i, name in enumerate(classes):",
             "    rows[f'prob_{name}'] = probabilities[:, i]",
         ]

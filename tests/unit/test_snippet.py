@@ -25,8 +25,9 @@ def table(rows: int = 400) -> pd.DataFrame:
             "amount": rng.lognormal(3, 1, rows),
             "tier": rng.choice(["gold", "silver", "bronze"], rows).astype(object),
             "code": rng.choice(["7", "8", "x"], rows).astype(object),
-            "signed_up": (pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 900, rows), unit="D")).astype(
-                str
+            # Written day first (25/03/2021): the snippet must read these the way training did.
+            "signed_up": (pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 900, rows), unit="D")).strftime(
+                "%d/%m/%Y"
             ),
         }
     )
@@ -46,7 +47,10 @@ def test_snippet_predicts_what_the_app_predicts(tmp_path, task):
     spec = RunSpec(
         data=DataSpec(target=target, features=("amount", "tier", "code", "signed_up")),
         preprocessing=PreprocessingSpec(
-            columns=(ColumnSpec(name="signed_up", kind="datetime"), ColumnSpec(name="code", kind="numeric"))
+            columns=(
+                ColumnSpec(name="signed_up", kind="datetime", dayfirst=True),
+                ColumnSpec(name="code", kind="numeric"),
+            )
         ),
         training=TrainingSpec(epochs=2),
     )
@@ -54,6 +58,10 @@ def test_snippet_predicts_what_the_app_predicts(tmp_path, task):
     run_id = store.create_run(spec, frame, source_name="t.csv")
     assert run_job(store, run_id)["state"] == "finished"
     run_dir = store.path(run_id)
+    if task == "binary":  # a saved decision threshold is built into model.keras; the snippet must keep it
+        from core.decision import apply_threshold
+
+        apply_threshold(run_dir, 0.7)
     new_rows = frame.drop(columns=[target]).head(25).copy()
     new_rows.loc[0, "tier"] = "platinum"  # unseen category
     new_rows.loc[1, "signed_up"] = None
@@ -72,4 +80,5 @@ def test_snippet_predicts_what_the_app_predicts(tmp_path, task):
         np.testing.assert_allclose(shown[f"predicted_{target}"], app["prediction"], atol=1e-4)
     else:
         assert list(shown[f"predicted_{target}"]) == list(app["prediction"])
+        assert list(shown[f"predicted_{target}"]) == ["yes" if p >= 0.7 else "no" for p in app["prob_yes"]]
         np.testing.assert_allclose(shown["prob_yes"], app["prob_yes"], atol=1e-6)
