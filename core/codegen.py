@@ -90,6 +90,7 @@ def generate_script(run_dir: Path) -> str:
         CodegenError: the folder is not a finished run, or the run uses a setting the script cannot express.
     """
     from core.datasets import TargetInfo
+    from core.decision import load_threshold
     from core.preprocessing import PreprocessingState
     from core.spec import parse_spec
 
@@ -107,6 +108,7 @@ def generate_script(run_dir: Path) -> str:
             "Expected a run that finished training. Wait for the run to finish (or train it again), then retry."
         )
     spec = parse_spec((run_dir / "spec.json").read_text(encoding="utf-8"))
+    threshold = load_threshold(run_dir)
     try:
         state = PreprocessingState.from_json((run_dir / "preprocessing.json").read_text(encoding="utf-8"))
         target = TargetInfo.from_dict(json.loads((run_dir / "target.json").read_text(encoding="utf-8")))
@@ -128,13 +130,19 @@ def generate_script(run_dir: Path) -> str:
         run_id=meta.get("run_id", run_dir.name),
         test_metrics=metrics.get("test"),
         precision=metrics.get("precision") or "float32",
-        notes=_run_notes(run_dir, metrics),
+        notes=_run_notes(run_dir, metrics, threshold),
+        threshold=threshold,
     )
 
 
-def _run_notes(run_dir: Path, metrics: dict) -> tuple[str, ...]:
+def _run_notes(run_dir: Path, metrics: dict, threshold: float = 0.5) -> tuple[str, ...]:
     """Why the script's scores may differ from the run's, in sentences for the script's docstring."""
     notes = []
+    if threshold != 0.5 and metrics.get("task") == "binary":
+        notes.append(
+            f"You saved a decision threshold of {threshold:g} on the Evaluate page and the script uses it (THRESHOLD); "
+            "the scores above were computed at 0.5, so accuracy, precision, recall and F1 will differ."
+        )
     status = {}
     if (run_dir / "status.json").is_file():
         status = json.loads((run_dir / "status.json").read_text(encoding="utf-8"))
@@ -166,11 +174,13 @@ def build_script(
     test_metrics: dict | None = None,
     precision: str = "float32",
     notes: tuple[str, ...] = (),
+    threshold: float = 0.5,
 ) -> str:
     """The script for a spec and what its run learned about the columns (kinds, encodings) and the target.
 
     `precision` is the run's compute precision ("mixed_float16" when LayerLab trained on a GPU with mixed
-    precision); `notes` are sentences for the script's docstring (why its scores may differ from the run's).
+    precision); `notes` are sentences for the script's docstring (why its scores may differ from the run's);
+    `threshold` is a binary run's decision threshold (the probability at which the second class is predicted).
     """
     check_supported(spec, state)
     data, training = spec.data, spec.training
@@ -178,7 +188,7 @@ def build_script(
     task = target.task
     parts = [
         _header(run_id, source_name, test_metrics, notes).strip("\n") + "\n\n" + _imports(spec, state),
-        _settings(spec, state, target, features, source_name, steps_per_execution),
+        _settings(spec, state, target, features, source_name, steps_per_execution, threshold),
         _helpers(state, target, spec),
         _main(spec, state, target, training, data, precision),
     ]
@@ -294,7 +304,9 @@ def _imports(spec, state) -> str:
     return "\n".join(lines)
 
 
-def _settings(spec, state, target, features: list[str], source_name: str, steps_per_execution: int) -> str:
+def _settings(
+    spec, state, target, features: list[str], source_name: str, steps_per_execution: int, threshold: float = 0.5
+) -> str:
     data, training = spec.data, spec.training
     lines = [
         "# ---- The run's settings (LayerLab's run spec) ----",
@@ -327,6 +339,13 @@ def _settings(spec, state, target, features: list[str], source_name: str, steps_
         f"CLASS_WEIGHT = {_py(training.class_weight)}",
         f"STEPS_PER_EXECUTION = {steps_per_execution}  # batches per compiled call: speed only, same result",
     ]
+    if target.task == "binary":
+        positive = target.classes[1] if len(target.classes) > 1 else "the second class"
+        lines += [
+            f"# {_py(positive)} is predicted when its probability is at least THRESHOLD (the Evaluate page's decision",
+            "# threshold; accuracy, precision, recall and F1 depend on it, ROC AUC does not).",
+            f"THRESHOLD = {threshold!r}",
+        ]
     if data.cross_validation_folds:
         lines.append(
             f"# LayerLab also trained {data.cross_validation_folds} cross-validation models for the mean ± std of "
@@ -692,7 +711,7 @@ def test_metrics(y_true, y_pred):
 """,
     "classification": """
 def test_metrics(y_true, probabilities, num_classes):
-    y_pred = probabilities.argmax(axis=1)
+    {PREDICTED}
     labels = list(range(num_classes))
     scores = {
         "accuracy": float(metrics.accuracy_score(y_true, y_pred)),
@@ -773,7 +792,15 @@ def _helpers(state, target, spec) -> str:
             "{ENCODE}", "{" + ", ".join(encode) + "}"
         )
     )
-    parts.append(_METRIC_HELPERS["regression" if target.task == "regression" else "classification"])
+    if target.task == "regression":
+        parts.append(_METRIC_HELPERS["regression"])
+    else:
+        predicted = (
+            'y_pred = (probabilities[:, 1] >= np.float32(THRESHOLD)).astype("int64")  # the second class at P >= it'
+            if target.task == "binary"
+            else "y_pred = probabilities.argmax(axis=1)  # the most probable class"
+        )
+        parts.append(_METRIC_HELPERS["classification"].replace("{PREDICTED}", predicted))
     parts.append(_KEEP_BEST)
     return "\n\n\n".join(part.strip("\n") for part in parts)
 

@@ -403,8 +403,13 @@ def test_generated_scripts_are_clean_python(tmp_path):
             training=TrainingSpec(class_weight="balanced"),
         ),
         RunSpec(data=DataSpec(target="amount", features=("score", "visits", "size")), model=ModelSpec(layers=())),
+        RunSpec(data=DataSpec(target="label")),  # binary, on the frame below
     ]
     for number, spec in enumerate(cases):
+        if number == 2:
+            from tests.conftest import make_binary_frame
+
+            frame = make_binary_frame(150)
         prepared = prepare_data(frame, spec.data, spec.preprocessing)
         script = build_script(spec, prepared.preprocessing, prepared.target, source_name="t.csv", run_id="ab" * 12)
         path = tmp_path / f"script_{number}.py"
@@ -438,3 +443,28 @@ def test_a_run_that_exploded_is_reproduced_with_its_kept_weights(tmp_path, capsy
     runpy.run_path(str(script), run_name="__main__")
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["test"]["rmse"] == pytest.approx(metrics["test"]["rmse"], rel=0.02)
+
+
+def test_a_saved_decision_threshold_is_used_and_said(tmp_path):
+    from core.decision import save_threshold
+    from tests.conftest import make_binary_frame
+
+    spec = RunSpec(data=DataSpec(target="label"))
+    prepared = prepare_data(make_binary_frame(200), spec.data, spec.preprocessing)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "spec.json").write_text(spec.to_json())
+    (run_dir / "preprocessing.json").write_text(prepared.preprocessing.to_json())
+    (run_dir / "target.json").write_text(json.dumps(prepared.target.to_dict()))
+    (run_dir / "metrics.json").write_text(json.dumps({"task": "binary", "test": {"accuracy": 0.9}}))
+    assert "THRESHOLD = 0.5" in generate_script(run_dir)
+
+    save_threshold(run_dir, 0.3)
+    script = generate_script(run_dir)
+    assert "THRESHOLD = 0.3" in script and "decision threshold of 0.3" in script
+    path = tmp_path / "script.py"
+    path.write_text(script, encoding="utf-8")
+    scores = runpy.run_path(str(path), run_name="layerlab_script")["test_metrics"](
+        np.array([1, 0]), np.array([[0.6, 0.4], [0.8, 0.2]]), 2
+    )
+    assert scores["accuracy"] == 1.0  # 0.4 >= 0.3 is the second class; 0.2 is not
