@@ -31,7 +31,10 @@ def texts(at: AppTest) -> str:
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders_with_empty_state(app_env, page):
+def test_every_page_renders_with_empty_state(app_env, monkeypatch, page):
+    # Other page tests leave runs in the shared test home; a shared-demo session lists only its own runs,
+    # so this new session starts with none, as a first-time visitor does.
+    monkeypatch.setenv("LAYERLAB_SHARED", "1")
     at = new_app()
     at.switch_page(page)
     at.run()

@@ -12,8 +12,11 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 # While a fragment re-renders, the outgoing chart can briefly sit beside the new one: take the newest.
+# Only the training curves count (their first trace is "training"); the learning-rate chart's planned
+# curve already spans every epoch.
 POINTS_JS = """() => {
-  const plots = [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.data && p.data.length);
+  const plots = [...document.querySelectorAll('.js-plotly-plot')]
+    .filter(p => p.data && p.data.length && p.data[0].name === 'training');
   return plots.length ? Math.max(...plots.map(p => p.data[0].x.length)) : 0;
 }"""
 
@@ -71,13 +74,13 @@ def test_upload_train_live_refresh_stop_download(page, app_url, tmp_path):
     time.sleep(0.5)
     page.get_by_role("button", name="Train").last.click()
 
-    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    page.wait_for_function(POINTS_JS, timeout=60_000)  # the training curves have their first point
     seen = wait_for_growth(page, times=2)
     assert len(set(seen)) >= 3 and seen == sorted(seen), f"chart did not gain points twice while training: {seen}"
 
     # A refresh re-attaches to the running job (the run id is in the URL).
     page.reload()
-    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    page.wait_for_function(POINTS_JS, timeout=30_000)
     after_refresh = wait_for_growth(page, times=1)
     assert after_refresh[-1] > seen[-1], f"no new points after refresh: {seen} then {after_refresh}"
 
@@ -90,7 +93,7 @@ def test_upload_train_live_refresh_stop_download(page, app_url, tmp_path):
 
     page.get_by_role("link", name="Download").first.click()
     with page.expect_download() as download_info:
-        page.get_by_role("button", name="Model").click()
+        page.get_by_role("button", name="Model (").click()
     model_path = tmp_path / "model.keras"
     download_info.value.save_as(model_path)
     assert model_path.stat().st_size > 1000
