@@ -11,11 +11,10 @@ page and every export made from `model.keras` then label rows with it.
 from __future__ import annotations
 
 import math
-import os
-import subprocess
 import sys
 from pathlib import Path
 
+from core.child import run_module
 from core.errors import AppError
 from core.run_store import read_json, write_json
 
@@ -66,19 +65,12 @@ def apply_threshold(run_dir: Path, value: float, *, timeout: float = REBUILD_TIM
     if not (run_dir / "network.keras").exists():
         raise AppError("This run has no saved network (network.keras), so its model cannot be rebuilt. Train again.")
     threshold = save_threshold(run_dir, value)
-    root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": root, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "core.decision", str(run_dir)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            cwd=root,
-        )
-    except subprocess.TimeoutExpired:
-        raise AppError(f"Rebuilding the model took longer than {timeout:.0f} seconds and was stopped.") from None
+    result = run_module(
+        "core.decision",
+        [str(run_dir)],
+        timeout=timeout,
+        timeout_message=f"Rebuilding the model took longer than {timeout:.0f} seconds and was stopped.",
+    )
     if result.returncode != 0:
         detail = result.stderr.strip().splitlines()[-1:] or ["no message"]
         raise AppError(

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.child import run_module
 from core.errors import AppError
 from core.run_store import read_json, write_atomic, write_json
 
@@ -220,19 +219,13 @@ def _fresh(path: Path, model: Path) -> bool:
 
 
 def _run_child(arguments: list[str], *, timeout: float, what: str) -> str:
-    root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, **_CHILD_ENV, "PYTHONPATH": root}
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "core.exporters", *arguments],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            cwd=root,
-        )
-    except subprocess.TimeoutExpired:
-        raise AppError(f"{what} took longer than {timeout:.0f} seconds and was stopped. Try again later.") from None
+    result = run_module(
+        "core.exporters",
+        arguments,
+        timeout=timeout,
+        timeout_message=f"{what} took longer than {timeout:.0f} seconds and was stopped. Try again later.",
+        env=_CHILD_ENV,
+    )
     if result.returncode == 2:
         raise AppError(result.stderr.strip().splitlines()[-1].removeprefix("layerlab: "))
     if result.returncode != 0:

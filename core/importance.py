@@ -186,26 +186,15 @@ def compute_in_child(run_dir, *, timeout: float = 600) -> Importance:
     Raises:
         AppError: the child failed or took longer than `timeout` seconds.
     """
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
+    from core.child import run_module
     from core.errors import AppError
 
-    root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": root, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "core.cli", "evaluate", str(run_dir)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            cwd=root,
-        )
-    except subprocess.TimeoutExpired:
-        raise AppError(f"Computing the importances took longer than {timeout:.0f} seconds and was stopped.") from None
+    result = run_module(
+        "core.cli",
+        ["evaluate", str(run_dir)],
+        timeout=timeout,
+        timeout_message=f"Computing the importances took longer than {timeout:.0f} seconds and was stopped.",
+    )
     if result.returncode == 2:
         raise AppError(result.stderr.strip().removeprefix("layerlab: "))
     importance = cached_importance(run_dir)

@@ -10,13 +10,13 @@ uploaded `.keras` file without building it (`core.model_check`), then predicts t
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from core.child import run_module
 from core.errors import AppError, DataError, ModelFileError
 from core.model_check import MAX_MODEL_BYTES, CheckedModel, check_model_file
 from core.preprocessing import PreprocessingState
@@ -51,23 +51,14 @@ def predict_rows(
     with tempfile.TemporaryDirectory(prefix="layerlab-predict-") as folder:
         rows, out = Path(folder) / "rows.parquet", Path(folder) / "predictions.parquet"
         rows.write_bytes(to_parquet(frame)[0])
-        root = str(Path(__file__).resolve().parent.parent)
         limit = memory_limit_mb()
-        env = {**os.environ, "PYTHONPATH": root, "TF_CPP_MIN_LOG_LEVEL": "2", "LAYERLAB_PREDICT_MEMORY_MB": str(limit)}
-        command = [sys.executable, "-m", "core.prediction", str(model_path), str(rows), str(out)]
-        try:
-            result = subprocess.run(
-                command + (["--check"] if check else []),
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                env=env,
-                cwd=root,
-            )
-        except subprocess.TimeoutExpired:
-            raise AppError(
-                f"Predicting took longer than {timeout:.0f} seconds and was stopped. Try fewer rows at a time."
-            ) from None
+        result = run_module(
+            "core.prediction",
+            [str(model_path), str(rows), str(out)] + (["--check"] if check else []),
+            timeout=timeout,
+            timeout_message=f"Predicting took longer than {timeout:.0f} seconds and was stopped. Try fewer rows at a time.",
+            env={"LAYERLAB_PREDICT_MEMORY_MB": str(limit)},
+        )
         if result.returncode == 2:
             raise DataError(result.stderr.strip().removeprefix("layerlab: "))
         if result.returncode == EXIT_OUT_OF_MEMORY:

@@ -14,13 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from core.child import run_module
 from core.errors import AppError, SpecError
 from core.modeling import count_params, derive_head, describe_model, infer_shapes
 from core.run_store import read_json, write_json
@@ -186,23 +185,13 @@ def measure_speed(
         "validation_rows": validation_rows,
         "embeddings": [_slot_dict(slot) for slot in embeddings],
     }
-    root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": root, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "core.preflight"],
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            cwd=root,
-        )
-    except subprocess.TimeoutExpired:
-        raise AppError(
-            f"Measuring the speed took longer than {timeout:.0f} seconds and was stopped: this network is very "
-            "slow on this machine. Make it smaller or use a larger batch size."
-        ) from None
+    result = run_module(
+        "core.preflight",
+        stdin=json.dumps(request),
+        timeout=timeout,
+        timeout_message=f"Measuring the speed took longer than {timeout:.0f} seconds and was stopped: this network "
+        "is very slow on this machine. Make it smaller or use a larger batch size.",
+    )
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     try:
         answer = json.loads(lines[-1]) if lines else {}

@@ -298,13 +298,13 @@ def test_cli_export_writes_the_page_artifact_and_refuses_bad_input(runs, tmp_pat
 
 def test_a_crashing_worker_becomes_an_app_error(runs, tmp_path, monkeypatch):
     """A converter or interpreter that dies natively must not take the caller down."""
-    import core.exporters
+    import core.child
 
     _, _, binary, _ = runs
     crash = tmp_path / "crash.sh"
     crash.write_text("#!/bin/sh\nkill -SEGV $$\n")
     crash.chmod(0o755)
-    monkeypatch.setattr(core.exporters.sys, "executable", str(crash))
+    monkeypatch.setattr(core.child.sys, "executable", str(crash))
     (binary / "exports" / "tflite-int8.zip").unlink()
     with pytest.raises(AppError) as caught:
         export_artifact(binary, "tflite-int8")
