@@ -68,6 +68,9 @@ KNOWN_TRAINING_FIELDS = frozenset(
      "class_weight"}
 )  # fmt: skip
 KNOWN_SCHEDULES = frozenset({"constant", "step", "exponential", "cosine", "reduce_on_plateau"})
+KNOWN_SCHEDULE_FIELDS = frozenset(
+    {"kind", "decay_rate", "decay_epochs", "warmup_epochs", "alpha", "patience", "min_learning_rate"}
+)
 KNOWN_COLUMN_FIELDS = frozenset(
     {"name", "role", "kind", "missing", "fill_value", "missing_indicator", "outliers", "scaling", "encoding",
      "num_bins", "dayfirst", "max_categories", "embedding_dim", "order"}
@@ -216,6 +219,8 @@ def check_supported(spec, state) -> None:
     for column in spec.preprocessing.columns:
         changed(column, KNOWN_COLUMN_FIELDS, f"preprocessing.columns[{column.name!r}]")
     schedule = getattr(spec.training, "schedule", None)
+    if schedule is not None:
+        changed(schedule, KNOWN_SCHEDULE_FIELDS, "training.schedule")
     if schedule is not None and schedule.kind not in KNOWN_SCHEDULES:
         problems.append(f"the learning-rate schedule {schedule.kind!r}")
     if spec.training.optimizer not in KERAS_OPTIMIZERS:
