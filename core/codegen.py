@@ -22,27 +22,10 @@ import re
 from pathlib import Path
 
 from core.errors import AppError
+from core.modeling import LAYER_TYPES
 
 # Keras class of each layer kind (spec field names are that class's argument names).
-KERAS_LAYERS: dict[str, str] = {
-    "dense": "Dense",
-    "dropout": "Dropout",
-    "batch_normalization": "BatchNormalization",
-    "layer_normalization": "LayerNormalization",
-    "gaussian_noise": "GaussianNoise",
-    "activation": "Activation",
-    "conv1d": "Conv1D",
-    "conv2d": "Conv2D",
-    "max_pooling1d": "MaxPooling1D",
-    "max_pooling2d": "MaxPooling2D",
-    "global_average_pooling1d": "GlobalAveragePooling1D",
-    "global_average_pooling2d": "GlobalAveragePooling2D",
-    "flatten": "Flatten",
-    "embedding": "Embedding",
-    "lstm": "LSTM",
-    "gru": "GRU",
-    "bidirectional": "Bidirectional",
-}
+KERAS_LAYERS = LAYER_TYPES
 # Spec fields that are not a Keras argument of the same name: how each becomes Keras code.
 _DENSE_PENALTIES = ("l1", "l2")
 
