@@ -1,5 +1,6 @@
 """Start the real app on a free port with its own LAYERLAB_HOME, and a headless Debian Chromium."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -28,14 +29,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
+@contextlib.contextmanager
+def running_app(home: Path, **env_overrides: str):
+    """The app served from `home` on a free port (yields its URL); stopped on exit."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is not installed (/usr/bin/chromium); .ci/run installs it.")
     port = _free_port()
-    home = tmp_path_factory.mktemp("e2e_home")
     env = {**os.environ, "LAYERLAB_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", "LAYERLAB_SHARED": "0"}
-    log = open(home / "server.log", "w")  # noqa: SIM115 - closed at teardown
+    env.update(env_overrides)
+    log = open(home / "server.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [
             sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
@@ -45,24 +47,31 @@ def app_url(tmp_path_factory):
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        server.kill()
-        pytest.fail("the app did not start within 60 s; see " + str(home / "server.log"))
-    yield url
-    server.terminate()
     try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("the app did not start within 60 s; see " + str(home / "server.log"))
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("e2e_home")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,5 @@
 """In a real browser, clicking a confusion-matrix cell on Evaluate lists that cell's test rows."""
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
@@ -13,7 +7,7 @@ from core.run_store import RunStore
 from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
 from core.training import run_job
 from tests.conftest import make_binary_frame
-from tests.e2e.conftest import ROOT, _free_port
+from tests.e2e.conftest import running_app
 
 pytestmark = pytest.mark.e2e
 
@@ -39,28 +33,8 @@ def trained_app(tmp_path_factory):
     )
     run_id = store.create_run(spec, make_binary_frame(240), source_name="b.csv")
     assert run_job(store, run_id)["state"] == "finished"
-    port = _free_port()
-    env = {**os.environ, "LAYERLAB_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", "LAYERLAB_MAX_JOBS": "1"}
-    log = open(home / "server.log", "w")  # noqa: SIM115 - closed at teardown
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-            "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-        ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                break
-        except OSError:
-            time.sleep(0.3)
-    yield url, store, run_id
-    server.terminate()
-    server.wait(timeout=15)
-    log.close()
+    with running_app(home, LAYERLAB_MAX_JOBS="1") as url:
+        yield url, store, run_id
 
 
 def test_clicking_a_cell_lists_its_test_rows(page, trained_app):
