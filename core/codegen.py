@@ -274,8 +274,11 @@ def _script_name(run_id: str) -> str:
 def _imports(spec, state) -> str:
     lines = [
         "import argparse",
+        "import csv",
+        "import io",
         "import json",
         "import math",
+        "import re",
         "import warnings",
         "from pathlib import Path",
         "",
@@ -410,8 +413,10 @@ MISSING_TOKENS = (
 
 
 def read_table(path):
-    """The table, read with pandas' defaults. (LayerLab also detects encodings and delimiters: if your file
-    needed that, add the encoding= or sep= it showed on the Data page to read_csv.)"""
+    """The table. For text files the encoding and the separator are found as LayerLab's Data page finds
+    them: UTF-16 with a byte-order mark, UTF-8 (with or without BOM), GB18030 (a superset of GBK), else
+    Latin-1; comma, semicolon, tab or pipe; numbers written with a decimal comma (1,5) in a semicolon file.
+    If your file needs something else, pass encoding=, sep= or decimal= to read_csv below."""
     suffix = Path(path).suffix.lower()
     if suffix == ".parquet":
         return pd.read_parquet(path)
@@ -421,7 +426,26 @@ def read_table(path):
         return pd.read_json(path, lines=True)
     if suffix == ".json":
         return pd.read_json(path)
-    return pd.read_csv(path, sep="\\t" if suffix == ".tsv" else ",")
+    raw = Path(path).read_bytes()
+    encoding = "latin-1"
+    if raw.startswith((b"\\xff\\xfe", b"\\xfe\\xff")):
+        encoding = "utf-16"
+    else:
+        for candidate in ("utf-8-sig", "gb18030"):
+            try:
+                raw.decode(candidate)
+            except UnicodeDecodeError:
+                continue
+            encoding = candidate
+            break
+    text = raw.decode(encoding)
+    sample = "\\n".join(text[:65536].splitlines()[:50])
+    try:
+        sep = csv.Sniffer().sniff(sample, delimiters=",;\\t|").delimiter
+    except csv.Error:
+        sep = "\\t" if suffix == ".tsv" else ","
+    decimal = "," if sep == ";" and re.search(r"(^|;)\\s*-?\\d+,\\d+\\s*(;|$)", sample, re.MULTILINE) else "."
+    return pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal)
 
 
 def numbers(series):

@@ -468,3 +468,22 @@ def test_a_saved_decision_threshold_is_used_and_said(tmp_path):
         np.array([1, 0]), np.array([[0.6, 0.4], [0.8, 0.2]]), 2
     )
     assert scores["accuracy"] == 1.0  # 0.4 >= 0.3 is the second class; 0.2 is not
+
+
+@pytest.mark.parametrize(
+    ("encoding", "sep", "decimal"),
+    [("gbk", ";", ","), ("utf-8-sig", "\t", "."), ("utf-16", "|", "."), ("utf-8", ";", ".")],
+)
+def test_script_reads_files_the_data_page_reads(tmp_path, encoding, sep, decimal):
+    """A GBK export with semicolons and decimal commas (a Chinese office suite's CSV) reads as the same table."""
+    frame = _mixed_frame(60)
+    frame["city"] = frame["city"].replace({"Lyon": "北京", "Paris": "上海"})
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    expected = pd.read_csv(tmp_path / "plain.csv")
+    frame.to_csv(tmp_path / "exported.csv", index=False, sep=sep, decimal=decimal, encoding=encoding)
+    spec = RunSpec(data=DataSpec(target="label"))
+    prepared = prepare_data(expected, spec.data, spec.preprocessing)
+    path = tmp_path / "script.py"
+    path.write_text(build_script(spec, prepared.preprocessing, prepared.target, source_name="x.csv"), "utf-8")
+    read = runpy.run_path(str(path), run_name="layerlab_script")["read_table"](str(tmp_path / "exported.csv"))
+    pd.testing.assert_frame_equal(read, expected)
