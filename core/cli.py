@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _train(args) -> dict:
     from core.config import load_settings
+    from core.modeling import check_stack
     from core.quality import assess_quality
     from core.run_store import RunStore
     from core.spec import DataSpec, RunSpec, parse_spec
@@ -87,7 +88,9 @@ def _train(args) -> dict:
         spec = RunSpec(data=DataSpec(target=args.target))
     else:
         raise AppError("No target column given. Expected --target COLUMN or a --spec file that names one.")
-    # The same gate as the Train page: errors refuse with the same messages; warnings go to stderr.
+    # The same gates as the Train page: a layer stack that cannot take table rows, then data errors, refuse
+    # with the same messages; warnings go to stderr.
+    check_stack(spec.model, len(spec.data.features) or table.shape[1] - 1)
     findings = assess_quality(table, spec)
     errors = [finding.message for finding in findings if finding.severity == "error"]
     if errors:

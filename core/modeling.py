@@ -166,6 +166,12 @@ def _need_rank(context: _Context, rank: int) -> None:
     raise _shape_error(context, _NEEDS[rank], hint)
 
 
+def check_stack(spec: ModelSpec, num_features: int) -> None:
+    """Refuse, before a run is queued, a layer stack that cannot take a table's rows (`SpecError` naming
+    both layers), so the Train page and `layerlab train` say so instead of failing the run later."""
+    infer_shapes(spec, (max(1, int(num_features)),))
+
+
 def infer_shapes(
     spec: ModelSpec, input_shape: tuple[int, ...], *, input_kind: InputKind = "tabular"
 ) -> list[tuple[tuple[int, ...], int]]:

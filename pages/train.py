@@ -5,6 +5,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from core.errors import AppError, SpecError
+from core.modeling import check_stack
 from core.optimization import OPTIMIZER_LABELS, SCHEDULE_LABELS, describe_schedule, preview_learning_rates
 from core.quality import assess_quality
 from core.spec import ScheduleSpec, TrainingSpec, format_validation_error, parse_spec
@@ -156,18 +157,26 @@ if frame is not None:
                 show_error(error)
 
     blocking = []
+    stack_problem = None
     if spec is not None:
         blocking = [f for f in assess_quality(frame, spec, profile=cached_profile(state, frame, state.target))
                     if f.severity == "error"]  # fmt: skip
+        try:
+            check_stack(spec.model, len(spec.data.features) or frame.shape[1] - 1)
+        except SpecError as error:
+            stack_problem = error.message
     for finding in blocking:
         st.error(finding.message, icon=":material/block:")
     if blocking:
         st.page_link("pages/prepare.py", label="Fix it on the Prepare page", icon=":material/tune:")
+    if stack_problem:
+        st.error(stack_problem, icon=":material/block:")
+        st.page_link("pages/model.py", label="Fix it on the Model page", icon=":material/layers:")
     if st.button(
         "Train",
         icon=":material/play_arrow:",
         type="primary",
-        disabled=spec is None or bool(blocking),
+        disabled=spec is None or bool(blocking) or stack_problem is not None,
         key="train.start",
     ):
         try:

@@ -126,3 +126,16 @@ def test_an_imported_spec_sets_the_schedule_clipping_and_optimizer_widgets(train
     assert at.selectbox(key="train.clipping").value == "clipnorm"
     assert at.session_state["layerlab"].run_spec().training == training
     assert "Rises linearly from 0 to 0.05 over 2 epochs" in texts(at)
+
+
+def test_a_layer_stack_that_cannot_take_table_rows_blocks_train_with_the_reason(train_home):
+    from core.spec import LSTMLayer
+    from ui.state import Layer
+
+    at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
+    upload(at, small_frame())
+    at.session_state["layerlab"].layers = [Layer("a", DenseLayer(units=8)), Layer("b", LSTMLayer(units=4))]
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
+    assert any("Layer 2 (LSTM, 4 units) needs a sequence input" in e.value for e in at.error)
+    assert at.button(key="train.start").disabled

@@ -155,6 +155,17 @@ def test_train_with_an_invalid_spec_file_names_the_field(tmp_path, tmp_home, cap
     assert captured.out == ""
 
 
+def test_train_refuses_a_layer_stack_that_cannot_take_table_rows_before_any_run(tmp_path, tmp_home, capsys):
+    make_binary_frame(40).to_csv(tmp_path / "data.csv", index=False)
+    spec = {"data": {"target": "label"}, "model": {"layers": [{"kind": "dense", "units": 8}, {"kind": "lstm"}]}}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    out = tmp_path / "runs"
+    assert main(["train", str(tmp_path / "data.csv"), "--spec", str(tmp_path / "spec.json"), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert "Layer 2 (LSTM" in captured.err and "layer 1 (Dense, 8 units)" in captured.err
+    assert not out.exists() or not any(out.iterdir())  # refused before a run folder was made
+
+
 def test_train_with_a_missing_file_is_a_clear_error(tmp_path, tmp_home, capsys):
     assert main(["train", str(tmp_path / "nowhere.csv"), "--target", "label"]) == 2
     captured = capsys.readouterr()
