@@ -74,3 +74,25 @@ def small_regression_frame() -> pd.DataFrame:
 @pytest.fixture
 def small_multiclass_frame() -> pd.DataFrame:
     return make_multiclass_frame()
+
+
+def train_small_run(
+    runs_root: Path, frame: pd.DataFrame, target: str = "label", *, source_name: str = "t.csv", **training
+):
+    """A finished run of a one-layer network (Dense 8) on `frame`, trained in this process.
+
+    `training` overrides `TrainingSpec` fields (default: 3 epochs at learning rate 0.02). Returns the
+    store and the run id."""
+    from core.run_store import RunStore
+    from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
+    from core.training import run_job
+
+    store = RunStore(Path(runs_root))
+    spec = RunSpec(
+        data=DataSpec(target=target),
+        model=ModelSpec(layers=(DenseLayer(units=8),)),
+        training=TrainingSpec(**{"epochs": 3, "learning_rate": 0.02, **training}),
+    )
+    run_id = store.create_run(spec, frame, source_name=source_name)
+    assert run_job(store, run_id)["state"] == "finished"
+    return store, run_id

@@ -80,22 +80,13 @@ def test_generating_the_script_does_not_import_keras(tmp_path):
 
 @pytest.mark.slow
 def test_download_page_shows_the_code_of_the_finished_run(tmp_path, monkeypatch):
-    from core.run_store import RunStore
-    from core.spec import DenseLayer, ModelSpec, TrainingSpec
-    from core.training import run_job
+    from tests.conftest import train_small_run
 
     home = tmp_path / "home"
     monkeypatch.setenv("LAYERLAB_HOME", str(home))
     monkeypatch.setenv("LAYERLAB_SHARED", "0")
     monkeypatch.setenv("LAYERLAB_MAX_JOBS", "1")
-    store = RunStore(home / "runs")
-    spec = RunSpec(
-        data=DataSpec(target="label"),
-        model=ModelSpec(layers=(DenseLayer(units=8),)),
-        training=TrainingSpec(epochs=1),
-    )
-    run_id = store.create_run(spec, make_binary_frame(), source_name="orders.csv")
-    assert run_job(store, run_id)["state"] == "finished"
+    store, run_id = train_small_run(home / "runs", make_binary_frame(), source_name="orders.csv", epochs=1)
 
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
     at.switch_page("pages/download.py").run()

@@ -5,10 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.run_store import RunStore
-from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
-from core.training import run_job
-from tests.conftest import make_binary_frame
+from tests.conftest import make_binary_frame, train_small_run
 
 pytestmark = pytest.mark.slow
 
@@ -21,14 +18,7 @@ def finished_run(tmp_path, monkeypatch):
     monkeypatch.setenv("LAYERLAB_HOME", str(home))
     monkeypatch.setenv("LAYERLAB_SHARED", "0")
     monkeypatch.setenv("LAYERLAB_MAX_JOBS", "1")
-    store = RunStore(home / "runs")
-    spec = RunSpec(
-        data=DataSpec(target="label"),
-        model=ModelSpec(layers=(DenseLayer(units=8),)),
-        training=TrainingSpec(epochs=2),
-    )
-    run_id = store.create_run(spec, make_binary_frame(), source_name="orders.csv")
-    assert run_job(store, run_id)["state"] == "finished"
+    store, run_id = train_small_run(home / "runs", make_binary_frame(), source_name="orders.csv", epochs=2)
     return store.path(run_id)
 
 

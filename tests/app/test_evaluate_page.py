@@ -8,9 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.decision import load_threshold
 from core.run_store import RunStore
-from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
-from core.training import run_job
-from tests.conftest import make_binary_frame, make_multiclass_frame
+from tests.conftest import make_binary_frame, make_multiclass_frame, train_small_run
 
 pytestmark = pytest.mark.slow  # each test trains a small run first
 
@@ -24,15 +22,7 @@ def texts(at: AppTest) -> str:
 
 
 def _train(app_home, frame, target: str) -> tuple[RunStore, str]:
-    store = RunStore(app_home / "runs")
-    spec = RunSpec(
-        data=DataSpec(target=target),
-        model=ModelSpec(layers=(DenseLayer(units=8),)),
-        training=TrainingSpec(epochs=3, learning_rate=0.02),
-    )
-    run_id = store.create_run(spec, frame, source_name=f"{target}.csv")
-    assert run_job(store, run_id)["state"] == "finished"
-    return store, run_id
+    return train_small_run(app_home / "runs", frame, target, source_name=f"{target}.csv")
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.decision import apply_threshold, save_threshold
-from core.run_store import RunStore
-from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
-from core.training import run_job
-from tests.conftest import make_binary_frame
+from tests.conftest import make_binary_frame, train_small_run
 
 pytestmark = pytest.mark.slow  # each test trains a small run first
 
@@ -33,15 +30,8 @@ def texts(at: AppTest) -> str:
 
 
 def _train(app_home):
-    store = RunStore(app_home / "runs")
     frame = make_binary_frame(200)
-    spec = RunSpec(
-        data=DataSpec(target="label"),
-        model=ModelSpec(layers=(DenseLayer(units=8),)),
-        training=TrainingSpec(epochs=3, learning_rate=0.02),
-    )
-    run_id = store.create_run(spec, frame, source_name="binary.csv")
-    assert run_job(store, run_id)["state"] == "finished"
+    store, run_id = train_small_run(app_home / "runs", frame, source_name="binary.csv")
     return store, run_id, frame
 
 

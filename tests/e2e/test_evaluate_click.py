@@ -3,10 +3,7 @@
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from core.run_store import RunStore
-from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
-from core.training import run_job
-from tests.conftest import make_binary_frame
+from tests.conftest import make_binary_frame, train_small_run
 from tests.e2e.conftest import running_app
 
 pytestmark = pytest.mark.e2e
@@ -25,14 +22,7 @@ CELL_CENTRE_JS = """([actual, predicted]) => {
 def trained_app(tmp_path_factory):
     """The app serving a home that already holds one finished binary run."""
     home = tmp_path_factory.mktemp("e2e_evaluate")
-    store = RunStore(home / "runs")
-    spec = RunSpec(
-        data=DataSpec(target="label"),
-        model=ModelSpec(layers=(DenseLayer(units=8),)),
-        training=TrainingSpec(epochs=3, learning_rate=0.02),
-    )
-    run_id = store.create_run(spec, make_binary_frame(240), source_name="b.csv")
-    assert run_job(store, run_id)["state"] == "finished"
+    store, run_id = train_small_run(home / "runs", make_binary_frame(240), source_name="b.csv")
     with running_app(home, LAYERLAB_MAX_JOBS="1") as url:
         yield url, store, run_id
 

@@ -10,9 +10,7 @@ import pytest
 from core.decision import DEFAULT_THRESHOLD, apply_threshold, load_threshold, save_threshold
 from core.errors import AppError
 from core.run_store import RunStore
-from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
-from core.training import run_job
-from tests.conftest import make_binary_frame
+from tests.conftest import make_binary_frame, train_small_run
 
 FRESH_PROCESS_SCRIPT = r"""
 import json, sys
@@ -49,14 +47,7 @@ def test_an_unreadable_decision_file_falls_back_to_one_half(tmp_path):
 
 
 def _train(store: RunStore, frame, target: str) -> str:
-    spec = RunSpec(
-        data=DataSpec(target=target),
-        model=ModelSpec(layers=(DenseLayer(units=8),)),
-        training=TrainingSpec(epochs=2, batch_size=32, learning_rate=0.01),
-    )
-    run_id = store.create_run(spec, frame, source_name="t.csv")
-    assert run_job(store, run_id)["state"] == "finished"
-    return run_id
+    return train_small_run(store.root, frame, target, epochs=2, batch_size=32, learning_rate=0.01)[1]
 
 
 def _fresh_predictions(model_path, rows_path) -> dict:
