@@ -315,7 +315,11 @@ def _child_layerlab(path: str, detail: bool) -> dict:
     stages["prepare_data"] = time.perf_counter() - started
     stage_peak["prepare_data"], stage_rss["prepare_data"] = _peak_kib(), _rss_kib()
 
-    arrays = (prepared.x_train, prepared.x_validation, prepared.x_test)
+    from core.feeding import feeds_in_batches
+
+    # What training reads: the compact encoded rows (one-hot columns as one integer each). Training expands
+    # them a batch at a time when the whole matrix would be big (core.feeding); nothing here expands them.
+    arrays = (prepared.encoded_train, prepared.encoded_validation, prepared.encoded_test)
     encoders = prepared.preprocessing.columns
     result = {
         "stages": stages,
@@ -332,8 +336,10 @@ def _child_layerlab(path: str, detail: bool) -> dict:
         "kinds": {str(c.name): c.kind for c in columns},
         "task": prepared.target.task,
         "rows_split": [len(a) for a in arrays],
-        "num_features": int(prepared.x_train.shape[1]),
-        "x_mib": sum(a.nbytes for a in arrays if a is not None) / 2**20,
+        "num_features": int(prepared.num_features),
+        "x_mib": sum(a.nbytes for a in arrays) / 2**20,
+        "x_expanded_mib": sum(a.expanded_nbytes for a in arrays) / 2**20,
+        "fed_in_batches": feeds_in_batches(prepared.encoded_train, prepared.encoded_validation),
         "encoders": {c.name: f"{type(c).__name__}({c.width})" for c in encoders},
     }
     if timers is not None:
@@ -494,8 +500,10 @@ def report(path: Path, bare_runs: list[dict], layerlab_runs: list[dict]) -> None
         f"after imports (absolute {_mib(lab['peak_kib']):.0f} MiB); frame {lab['frame_mib']:.0f} MiB"
     )
     print(
-        f"    train-ready arrays   {lab['x_mib']:7.0f} MiB float32: {lab['num_features']} inputs, "
-        f"rows train/validation/test {'/'.join(f'{n:,}' for n in lab['rows_split'])}, task {lab['task']}"
+        f"    train-ready rows     {lab['x_mib']:7.0f} MiB compact (as float32 matrices: {lab['x_expanded_mib']:.0f} MiB): "
+        f"{lab['num_features']} inputs, rows train/validation/test {'/'.join(f'{n:,}' for n in lab['rows_split'])}, "
+        f"task {lab['task']}; training expands them "
+        + ("a batch at a time" if lab["fed_in_batches"] else "into whole matrices (small enough)")
     )
     sampled = lab["sampled_rows"]
     if isinstance(sampled, int):

@@ -19,6 +19,7 @@ from core.evaluation import compute_metrics
 
 # Baselines are a comparison, not the product: on very large tables they fit on a seeded sample.
 MAX_BASELINE_ROWS = 200_000
+TEST_BLOCK_ROWS = 65_536  # test rows are expanded from their compact form a block at a time
 MAIN_METRIC = {"binary": "accuracy", "multiclass": "accuracy", "regression": "r2"}
 
 
@@ -47,15 +48,23 @@ def _as_output(model, x: np.ndarray, task: str) -> np.ndarray:
 
 def compare_baselines(data: PreparedData, seed: int) -> list[dict]:
     """Fit and score each baseline; returns [{"name", "test": {metric: value}, "seconds"}]."""
-    x, y = data.x_train, data.y_train
-    if len(x) > MAX_BASELINE_ROWS:
-        rows = np.random.default_rng(seed).choice(len(x), MAX_BASELINE_ROWS, replace=False)
-        x, y = x[rows], y[rows]
+    y = data.y_train
+    if len(y) > MAX_BASELINE_ROWS:
+        rows = np.random.default_rng(seed).choice(len(y), MAX_BASELINE_ROWS, replace=False)
+        x, y = data.encoded_train.expand(rows), y[rows]
+    else:
+        x = data.x_train
+    test = data.encoded_test
     results = []
     for name, model in _models(data.target.task, seed).items():
         started = time.monotonic()
         model.fit(x, y)
-        output = _as_output(model, data.x_test, data.target.task)
+        output = np.concatenate(
+            [
+                _as_output(model, test.expand(slice(start, start + TEST_BLOCK_ROWS)), data.target.task)
+                for start in range(0, len(test), TEST_BLOCK_ROWS)
+            ]
+        )
         results.append(
             {
                 "name": name,

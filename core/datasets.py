@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,14 +27,15 @@ from sklearn.model_selection import GroupKFold, GroupShuffleSplit, KFold, Strati
 
 from core.errors import DataError
 from core.preprocessing import (
+    EncodedRows,
     PreprocessingState,
     category_strings,
     datetime_seconds,
+    encode_rows,
     fit_preprocessing,
     is_numeric_column,
     numeric_values,
     resolve_dayfirst,
-    transform,
 )
 from core.profiling import infer_task
 from core.spec import ColumnSpec, DataSpec, PreprocessingSpec, Task
@@ -118,7 +118,8 @@ class RowSelection:
 @dataclass(frozen=True)
 class PreparedData:
     """The encoded splits. `train`, `validation` and `test` are the raw rows of each split, copied from the
-    table on first access only (`*_rows` hold their positions; `len(data.train_rows)` copies nothing)."""
+    table on first access only (`*_rows` hold their positions; `len(data.train_rows)` copies nothing).
+    `encoded_*` are the encoded rows in compact form; `x_*` expand them to float32 matrices when read."""
 
     features: tuple[str, ...]
     target: TargetInfo
@@ -126,15 +127,33 @@ class PreparedData:
     train_rows: RowSelection
     validation_rows: RowSelection
     test_rows: RowSelection
-    x_train: np.ndarray
+    encoded_train: EncodedRows
     y_train: np.ndarray
-    x_validation: np.ndarray
+    encoded_validation: EncodedRows
     y_validation: np.ndarray
-    x_test: np.ndarray
+    encoded_test: EncodedRows
     y_test: np.ndarray
     notes: tuple[str, ...]
     cross_validation: CrossValidationPlan | None = None
     group_column: str | None = None
+
+    @property
+    def num_features(self) -> int:
+        return self.encoded_train.width
+
+    # The float32 matrices, expanded from the compact rows on first access. Training does not read these
+    # for large tables: it expands a batch at a time (`core.feeding`).
+    @functools.cached_property
+    def x_train(self) -> np.ndarray:
+        return self.encoded_train.expand()
+
+    @functools.cached_property
+    def x_validation(self) -> np.ndarray:
+        return self.encoded_validation.expand()
+
+    @functools.cached_property
+    def x_test(self) -> np.ndarray:
+        return self.x_validation if self.encoded_test is self.encoded_validation else self.encoded_test.expand()
 
     @functools.cached_property
     def train(self) -> pd.DataFrame:
@@ -395,8 +414,10 @@ def _encode(
         values = numeric_values(train[target.name])
         std = float(values.std())
         target = TargetInfo(name=target.name, task=target.task, mean=float(values.mean()), std=std if std > 0 else 1.0)
-    state = _fit_preprocessing(train, features, preprocessing_spec)
-    x_validation = _transform(state, validation, preprocessing_spec)
+    state = fit_preprocessing(
+        train, features, max_categories=preprocessing_spec.max_categories, spec=preprocessing_spec
+    )
+    encoded_validation = encode_rows(state, validation)
     y_validation = target.encode(validation[target.name])
     same = test is validation
     return PreparedData(
@@ -406,26 +427,14 @@ def _encode(
         train_rows=train,
         validation_rows=validation,
         test_rows=test,
-        x_train=_transform(state, train, preprocessing_spec),
+        encoded_train=encode_rows(state, train),
         y_train=target.encode(train[target.name]),
-        x_validation=x_validation,
+        encoded_validation=encoded_validation,
         y_validation=y_validation,
-        x_test=x_validation if same else _transform(state, test, preprocessing_spec),
+        encoded_test=encoded_validation if same else encode_rows(state, test),
         y_test=y_validation if same else target.encode(test[target.name]),
         notes=tuple(notes),
     )
-
-
-def _fit_preprocessing(train: pd.DataFrame, features: list[str], spec: PreprocessingSpec) -> PreprocessingState:
-    if "spec" in inspect.signature(fit_preprocessing).parameters:
-        return fit_preprocessing(train, features, max_categories=spec.max_categories, spec=spec)
-    return fit_preprocessing(train, features, max_categories=spec.max_categories)
-
-
-def _transform(state: PreprocessingState, frame: pd.DataFrame, spec: PreprocessingSpec) -> np.ndarray:
-    if "spec" in inspect.signature(transform).parameters:
-        return transform(state, frame, spec=spec)
-    return transform(state, frame)
 
 
 def _drop_rows_mask(frame: pd.DataFrame, features, preprocessing_spec: PreprocessingSpec) -> np.ndarray:

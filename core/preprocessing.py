@@ -608,6 +608,75 @@ def _selected_counts(values: pa.ChunkedArray, rows: np.ndarray, fill: str | None
 
 def transform(state: PreprocessingState, frame: pd.DataFrame) -> np.ndarray:
     """Raw rows → float32 matrix of shape (rows, `state.num_features`)."""
+    return encode_rows(state, frame).expand()
+
+
+class EncodedRows:
+    """Encoded rows, kept compact: every input that is not a one-hot or hashing slot sits in the float32
+    matrix `dense`, and each one-hot (or hashing) column is the index of its single 1 in `codes`.
+
+    `expand()` gives exactly the float32 matrix `transform` returns. A million rows with 200 one-hot slots
+    are 850 MB as that matrix but about 100 MB like this, so training expands one batch at a time
+    (`core.feeding`) instead of holding the whole matrix.
+
+    Attributes:
+        dense: (rows, dense inputs) float32, in matrix order.
+        dense_positions: the matrix column of each `dense` column.
+        codes: (rows, one-hot columns) unsigned integers: the matrix column that holds each row's 1.
+        width: the matrix's number of columns (`PreprocessingState.num_features`).
+    """
+
+    __slots__ = ("codes", "dense", "dense_positions", "width")
+
+    def __init__(self, dense: np.ndarray, dense_positions: np.ndarray, codes: np.ndarray, width: int):
+        self.dense = dense
+        self.dense_positions = np.asarray(dense_positions, dtype="int64")
+        self.codes = codes
+        self.width = int(width)
+
+    def __len__(self) -> int:
+        return len(self.dense)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """The shape of the expanded matrix."""
+        return (len(self), self.width)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.dense.nbytes + self.codes.nbytes)
+
+    @property
+    def expanded_nbytes(self) -> int:
+        return len(self) * self.width * 4
+
+    def take(self, rows: np.ndarray) -> EncodedRows:
+        """The rows at these positions, still compact."""
+        return EncodedRows(self.dense[rows], self.dense_positions, self.codes[rows], self.width)
+
+    def expand(self, rows: np.ndarray | slice | None = None) -> np.ndarray:
+        """The float32 matrix of all rows, or of the rows at these positions (in that order)."""
+        if rows is None:
+            rows = slice(0, len(self))
+        count = len(range(*rows.indices(len(self)))) if isinstance(rows, slice) else len(rows)
+        with small_pages():
+            out = np.zeros((count, self.width), dtype="float32")
+            for start in range(0, count, _ROW_BLOCK):
+                block = out[start : start + _ROW_BLOCK]
+                if isinstance(rows, slice):
+                    first = (rows.start or 0) + start
+                    picked = slice(first, first + len(block))
+                else:
+                    picked = rows[start : start + _ROW_BLOCK]
+                if len(self.dense_positions):
+                    block[:, self.dense_positions] = self.dense[picked]
+                if self.codes.shape[1]:
+                    block[np.arange(len(block))[:, None], self.codes[picked]] = 1.0
+        return out
+
+
+def encode_rows(state: PreprocessingState, frame: pd.DataFrame) -> EncodedRows:
+    """Raw rows → `EncodedRows` (the compact form of `transform`'s matrix)."""
     missing = [c.name for c in state.columns if c.name not in frame.columns]
     if missing:
         raise DataError(
@@ -615,11 +684,12 @@ def transform(state: PreprocessingState, frame: pd.DataFrame) -> np.ndarray:
             "Add them (empty values are allowed) and try again.",
             field=missing[0],
         )
-    # Every column is computed first (numbers as float32 columns, categories as integer positions), then
-    # written into one preallocated matrix a block of rows at a time: each block of the matrix is filled
-    # while it is in the cache, and there is never a second copy of the whole matrix.
     with small_pages():
-        return _transform(state, frame)
+        return _encode_rows(state, frame)
+
+
+def _is_one_hot(column: ColumnEncoder) -> bool:
+    return isinstance(column, CategoricalColumn) and column.encoding in {"one_hot", "hashing"}
 
 
 @contextlib.contextmanager
@@ -641,25 +711,38 @@ def small_pages():
         setter(previous)
 
 
-def _transform(state: PreprocessingState, frame) -> np.ndarray:
-    parts = []
+def _encode_rows(state: PreprocessingState, frame) -> EncodedRows:
+    rows = len(frame)
+    dense_positions: list[int] = []
+    code_columns = [column for column in state.columns if _is_one_hot(column)]
+    dense_width = state.num_features - sum(column.encoded_width for column in code_columns)
+    dense = np.empty((rows, dense_width), dtype="float32")
+    codes = np.empty((rows, len(code_columns)), dtype=_code_dtype(state.num_features))
+    position = filled = coded = 0
     for column in state.columns:
         if isinstance(column, CategoricalColumn):
-            parts.append(_category_positions_of(column, frame))
-        else:
-            parts.append(_transform_column(column, frame[column.name]))
-    matrix = np.empty((len(frame), state.num_features), dtype="float32")
-    for start in range(0, len(frame), _ROW_BLOCK):
-        rows = slice(start, start + _ROW_BLOCK)
-        position = 0
-        for column, part in zip(state.columns, parts, strict=True):
-            block = matrix[rows, position : position + column.width]
-            if isinstance(column, CategoricalColumn):
-                column.encode_positions(part[0][rows], part[1][rows], block)
+            positions, missing = _category_positions_of(column, frame)
+            if _is_one_hot(column):
+                codes[:, coded] = position + 1 + positions  # slot 0 = other/unseen; hashing: bucket b in slot b
+                coded += 1
+                if column.indicator:
+                    dense[:, filled] = missing
+                    dense_positions.append(position + column.width - 1)
+                    filled += 1
             else:
-                block[:] = part[rows]
-            position += column.width
-    return matrix
+                dense[:, filled : filled + column.width] = column.encode_positions(positions, missing)
+                dense_positions.extend(range(position, position + column.width))
+                filled += column.width
+        else:
+            dense[:, filled : filled + column.width] = _transform_column(column, frame[column.name])
+            dense_positions.extend(range(position, position + column.width))
+            filled += column.width
+        position += column.width
+    return EncodedRows(dense, np.array(dense_positions, dtype="int64"), codes, state.num_features)
+
+
+def _code_dtype(width: int) -> np.dtype:
+    return np.dtype("uint16") if width <= np.iinfo(np.uint16).max else np.dtype("int64")
 
 
 _ROW_BLOCK = 8192

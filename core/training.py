@@ -495,7 +495,7 @@ def request_resume(store: RunStore, run_id: str, epochs: int) -> None:
 class _Trained:
     network: object
     live: object
-    output: np.ndarray  # the network's raw output on `data.x_test`
+    output: np.ndarray  # the network's raw output on the test rows
     epochs_run: int
     restored: bool
     train_seconds: float
@@ -518,7 +518,7 @@ def _train_and_predict(
     resume: _Resume | None = None,
     device: str = "CPU",
 ) -> _Trained:
-    """Build, compile and fit one network on prepared data, then predict `data.x_test`.
+    """Build, compile and fit one network on prepared data, then predict the test rows.
 
     Shared by the main run and every cross-validation fold (whose data comes from `prepare_fold`). The
     validation rows drive early stopping and the best-epoch weights; the Stop flag ends `fit` within a batch
@@ -528,11 +528,12 @@ def _train_and_predict(
     """
     import keras
 
+    from core.feeding import fit_data, predict_rows
     from core.optimization import choose_precision, make_schedule_callbacks
 
     training = spec.training
-    batch_size = min(training.batch_size, len(data.x_train))
-    steps_per_epoch = math.ceil(len(data.x_train) / batch_size)
+    batch_size = min(training.batch_size, len(data.y_train))
+    steps_per_epoch = math.ceil(len(data.y_train) / batch_size)
     initial_epoch = 0 if resume is None else resume.initial_epoch
     epochs = training.epochs if resume is None else resume.target_epochs
     if resume is None:
@@ -578,15 +579,11 @@ def _train_and_predict(
         before_fit(network, steps_per_execution, precision)
     fit_started = time.monotonic()
     network.fit(
-        data.x_train,
-        data.y_train,
-        validation_data=(data.x_validation, data.y_validation),
-        batch_size=batch_size,
+        **fit_data(data, batch_size),
         epochs=epochs,
         initial_epoch=initial_epoch,
         callbacks=callbacks,
         class_weight=keras_weights,
-        shuffle=True,
         verbose=0,
     )
     train_seconds = time.monotonic() - fit_started
@@ -606,7 +603,7 @@ def _train_and_predict(
         )
     if evaluating_message:
         store.set_status(run_id, "running", evaluating_message)
-    output = network.predict(data.x_test, batch_size=4096, verbose=0)
+    output = predict_rows(network, data.encoded_test)
     if not np.all(np.isfinite(output)):
         raise TrainingError(
             "The trained network predicts infinite or undefined values on the test rows: training diverged. "
@@ -634,11 +631,11 @@ def _build_network(spec: RunSpec, data: PreparedData, precision: str):
     num_classes = len(data.target.classes)
     embeddings = data.preprocessing.embeddings()
     if precision != "mixed_float16":
-        return build_model(spec.model, data.x_train.shape[1], data.target.task, num_classes, embeddings)
+        return build_model(spec.model, data.num_features, data.target.task, num_classes, embeddings)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
-        network = build_model(spec.model, data.x_train.shape[1], data.target.task, num_classes, embeddings)
+        network = build_model(spec.model, data.num_features, data.target.task, num_classes, embeddings)
     finally:
         keras.config.set_dtype_policy(previous)
     network.get_layer("output").dtype_policy = "float32"

@@ -69,8 +69,16 @@ print(json.dumps({
 
 
 @pytest.mark.slow
-def test_run_job_trains_a_tiny_model_on_jax(tmp_path):
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "2", "LAYERLAB_HOME": str(tmp_path)}
+@pytest.mark.parametrize("matrix_limit_mb", ["256", "0"], ids=["whole-matrix", "batch-stream"])
+def test_run_job_trains_a_tiny_model_on_jax(tmp_path, matrix_limit_mb):
+    # "0": every table counts as big, so rows are expanded a batch at a time by core.feeding's PyDataset.
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "LAYERLAB_HOME": str(tmp_path),
+        "LAYERLAB_TRAIN_MATRIX_MB": matrix_limit_mb,
+    }
     completed = subprocess.run(
         [sys.executable, "-c", CHILD], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
     )
