@@ -31,7 +31,7 @@ from core.preprocessing import (
     PreprocessingState,
     category_strings,
     datetime_seconds,
-    encode_rows,
+    encode_many,
     fit_preprocessing,
     is_numeric_column,
     numeric_values,
@@ -266,24 +266,26 @@ def prepare_data(frame: pd.DataFrame, data_spec: DataSpec, preprocessing_spec: P
         )
     task = resolve_task(frame, data_spec)
     labels: np.ndarray | None = None
+    label_codes: np.ndarray | None = None
     if task == "regression":
         target = TargetInfo(name=data_spec.target, task=task)  # mean and std come from the training rows
     else:
-        label_series = class_names(frame[data_spec.target])
-        counts = label_series.value_counts()
-        if len(counts) > MAX_CLASSES:
+        # Each row's class as a code (in order of first appearance), without a Python string per row.
+        label_codes, class_list = _class_codes(frame[data_spec.target])
+        if len(class_list) > MAX_CLASSES:
             raise DataError(
-                f"The target {data_spec.target!r} has {len(counts):,} different values; classification supports "
-                f"up to {MAX_CLASSES} classes. If it is a number to predict, choose the task 'regression'; "
-                "otherwise pick another target or group rare values.",
+                f"The target {data_spec.target!r} has {len(class_list):,} different values; classification "
+                f"supports up to {MAX_CLASSES} classes. If it is a number to predict, choose the task "
+                "'regression'; otherwise pick another target or group rare values.",
                 field="data.target",
             )
-        labels = label_series.to_numpy(dtype=object)
-        target = TargetInfo(name=data_spec.target, task=task, classes=tuple(sorted(counts.index, key=_natural_key)))
+        labels = np.asarray(class_list, dtype=object)[label_codes]  # class names (shared strings)
+        target = TargetInfo(name=data_spec.target, task=task, classes=tuple(sorted(class_list, key=_natural_key)))
 
     groups: np.ndarray | None = None
     if group_column is None:
-        train_pos, validation_pos, test_pos = _split(len(frame), data_spec, _stratify_labels(labels, data_spec, notes))
+        stratify = _stratify_labels(label_codes, class_list if label_codes is not None else (), data_spec, notes)
+        train_pos, validation_pos, test_pos = _split(len(frame), data_spec, stratify, notes)
     else:
         groups = _group_ids(frame[group_column])
         num_groups = len(np.unique(groups))
@@ -417,9 +419,11 @@ def _encode(
     state = fit_preprocessing(
         train, features, max_categories=preprocessing_spec.max_categories, spec=preprocessing_spec
     )
-    encoded_validation = encode_rows(state, validation)
-    y_validation = target.encode(validation[target.name])
     same = test is validation
+    encoded_train, encoded_validation, *encoded_test = encode_many(
+        state, [train, validation, *([] if same else [test])]
+    )
+    y_validation = target.encode(validation[target.name])
     return PreparedData(
         features=tuple(features),
         target=target,
@@ -427,11 +431,11 @@ def _encode(
         train_rows=train,
         validation_rows=validation,
         test_rows=test,
-        encoded_train=encode_rows(state, train),
+        encoded_train=encoded_train,
         y_train=target.encode(train[target.name]),
         encoded_validation=encoded_validation,
         y_validation=y_validation,
-        encoded_test=encoded_validation if same else encode_rows(state, test),
+        encoded_test=encoded_validation if same else encoded_test[0],
         y_test=y_validation if same else target.encode(test[target.name]),
         notes=tuple(notes),
     )
@@ -468,23 +472,33 @@ def _duplicated(frame: pd.DataFrame) -> pd.Series:
         return frame.astype(str).duplicated(keep="first")
 
 
-def _stratify_labels(labels: np.ndarray | None, spec: DataSpec, notes: list[str]) -> np.ndarray | None:
-    """The labels to stratify the split by, or None (regression, or too few rows per class: noted)."""
-    if labels is None:
+def _class_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """(code of each row, class names): the codes `pd.factorize(class_names(series))` gives, computed from
+    the distinct values, so a million rows make no million strings. Rows must have a value."""
+    codes, uniques = pd.factorize(series)
+    name_codes, names = pd.factorize(pd.Index([class_name(value) for value in uniques], dtype=object))
+    return name_codes[codes], list(names)
+
+
+def _stratify_labels(label_codes: np.ndarray | None, class_list, spec: DataSpec, notes: list[str]) -> np.ndarray | None:
+    """The class codes to stratify the split by, or None (regression, or too few rows per class: noted)."""
+    if label_codes is None:
         return None
-    counts = pd.Series(labels).value_counts()
+    per_class = np.bincount(label_codes, minlength=len(class_list))
+    # As value_counts orders them: most rows first, ties in order of first appearance.
+    counts = pd.Series(per_class, index=pd.Index(class_list, dtype=object)).sort_values(ascending=False, kind="stable")
     if counts.min() < 3:
         rare = ", ".join(repr(name) for name in counts[counts < 3].index[:5])
         notes.append(f"Some classes have fewer than 3 rows ({rare}), so the split is not stratified.")
         return None
-    if not _can_stratify(len(labels), len(counts), spec):
+    if not _can_stratify(len(label_codes), len(counts), spec):
         notes.append(
             f"There are too many classes ({len(counts)}) for the validation and test rows to hold one of "
             "each, so the split is not stratified. Use more rows or larger validation/test fractions."
         )
         return None
     # Integer codes: scikit-learn sorts Python strings row by row, several times slower on big tables.
-    return pd.factorize(labels)[0]
+    return label_codes
 
 
 def _can_stratify(num_rows: int, num_classes: int, spec: DataSpec) -> bool:
@@ -493,18 +507,32 @@ def _can_stratify(num_rows: int, num_classes: int, spec: DataSpec) -> bool:
     return int(num_rows * smallest_part) >= num_classes
 
 
-def _split(num_rows: int, spec: DataSpec, stratify: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _split(
+    num_rows: int, spec: DataSpec, stratify: np.ndarray | None, notes: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row positions of training, validation and test (the same rows `train_test_split` on the frame gives)."""
     positions = np.arange(num_rows)
     holdout = spec.test_fraction + spec.validation_fraction
     train, rest = train_test_split(positions, test_size=holdout, random_state=spec.seed, stratify=stratify)
+    rest_labels = None if stratify is None else stratify[rest]
+    if rest_labels is not None and _fewest_present(rest_labels) < 2:
+        # A class with 3-5 rows can leave a single row to cut between validation and test; scikit-learn
+        # refuses to stratify that cut, so it is random (the first cut stayed stratified).
+        rest_labels = None
+        if notes is not None:
+            notes.append(
+                "A class has so few rows that the validation/test cut could not be stratified by class; "
+                "the training rows still are."
+            )
     validation, test = train_test_split(
-        rest,
-        test_size=spec.test_fraction / holdout,
-        random_state=spec.seed,
-        stratify=None if stratify is None else stratify[rest],
+        rest, test_size=spec.test_fraction / holdout, random_state=spec.seed, stratify=rest_labels
     )
     return train, validation, test
+
+
+def _fewest_present(codes: np.ndarray) -> int:
+    counts = np.bincount(codes)
+    return int(counts[counts > 0].min())
 
 
 def _group_ids(series: pd.Series) -> np.ndarray:

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.errors import DataError
+from core.memory import use_returning_arrow_pool
 from core.spec import ColumnSpec, PreprocessingSpec
 
 # pandas' default NA strings: a file read by pandas turns these into missing values, so the exported
@@ -33,6 +34,8 @@ MISSING_TOKENS: tuple[str, ...] = (
     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 )  # fmt: skip
 
+
+use_returning_arrow_pool()
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 DATETIME_PARTS: tuple[str, ...] = ("year", "month", "day", "weekday", "hour")
@@ -492,9 +495,7 @@ def _fit_categorical(
     fill = str(column.fill_value) if column.missing == "constant" else None
     if counts is None:
         counts = category_counts(series, fill)
-    # Ordinal and hashing only need the most frequent value (the default fill).
-    limits = {"embedding": column.max_categories or EMBEDDING_MAX_CATEGORIES, "ordinal": 1, "hashing": 1}
-    ordered = _most_frequent_first(counts, limits.get(column.encoding, column.max_categories or max_categories))
+    ordered = _most_frequent_first(counts, _vocabulary_limit(column, max_categories))
     most_frequent = ordered[0] if ordered else None
     if column.encoding == "ordinal":
         vocabulary = tuple(column.order)
@@ -521,6 +522,13 @@ def _fit_categorical(
         )  # fmt: skip
     limit = column.max_categories or max_categories
     return CategoricalColumn(name, tuple(ordered[:limit]), most_frequent, fill=fill, indicator=column.missing_indicator)
+
+
+def _vocabulary_limit(column: ColumnSpec, max_categories: int) -> int:
+    """How many of the most frequent values `_fit_categorical` ranks. Ordinal and hashing only need the
+    most frequent value (the default fill)."""
+    limits = {"embedding": column.max_categories or EMBEDDING_MAX_CATEGORIES, "ordinal": 1, "hashing": 1}
+    return limits.get(column.encoding, column.max_categories or max_categories)
 
 
 def _most_frequent_first(counts: pd.Series, limit: int | None) -> list[str]:
@@ -573,7 +581,8 @@ def fit_preprocessing(
             # Arrow text: count the selected rows' values from the whole column's dictionary codes,
             # without copying their strings.
             fill = str(column.fill_value) if column.missing == "constant" else None
-            counts = _selected_counts(_arrow_strings(whole), rows, fill)
+            top = None if column.encoding == "ordinal" else _vocabulary_limit(column, max_categories)
+            counts = _selected_counts(_arrow_strings(whole), rows, fill, top)
             columns.append(_fit_categorical(name, whole, column, max_categories, counts=counts))
             continue
         series = train[name]
@@ -587,22 +596,37 @@ def fit_preprocessing(
     return PreprocessingState(columns=tuple(columns))
 
 
-def _selected_counts(values: pa.ChunkedArray, rows: np.ndarray, fill: str | None) -> pd.Series:
-    """`category_counts` of the rows at `rows` of an Arrow text column."""
-    encoded = pc.dictionary_encode(values.combine_chunks())
-    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)[rows]
-    dictionary = encoded.dictionary
-    present = codes >= 0
-    per_value = np.bincount(codes[present], minlength=len(dictionary))
-    is_token = pc.is_in(dictionary, value_set=pa.array(MISSING_TOKENS, type=dictionary.type)).to_numpy(
-        zero_copy_only=False
-    )
-    num_missing = int((~present).sum() + per_value[is_token].sum())
-    per_value[is_token] = 0
-    seen = np.flatnonzero(per_value)
-    counts = pd.Series(per_value[seen], index=pd.Index(dictionary.take(pa.array(seen)).to_pylist(), dtype=object))
+def _selected_counts(values: pa.ChunkedArray, rows: np.ndarray, fill: str | None, top: int | None = None) -> pd.Series:
+    """`category_counts` of the rows at `rows` of an Arrow text column.
+
+    With `top`, only the values that can be among the `top` most frequent are returned (every value whose
+    count reaches the top-th largest count, ties included), which is all `_fit_categorical` looks at for
+    that limit: a column of 700,000 distinct date strings then makes 50 Python strings, not 700,000."""
+    counted = pc.value_counts(values.take(pa.array(rows)))
+    uniques = counted.field("values")
+    numbers = counted.field("counts").to_numpy(zero_copy_only=False).astype("int64")
+    tokens = pa.array(MISSING_TOKENS, type=uniques.type)
+    missing = pc.or_(pc.is_null(uniques), pc.fill_null(pc.is_in(uniques, value_set=tokens), False))
+    missing = missing.to_numpy(zero_copy_only=False)
+    num_missing = int(numbers[missing].sum())
+    numbers[missing] = 0
+    extra = None
     if fill is not None and num_missing:
-        counts[fill] = int(counts.get(fill, 0)) + num_missing
+        at = pc.index(uniques, fill).as_py()
+        if at >= 0 and not missing[at]:
+            numbers[at] += num_missing
+        else:
+            extra = num_missing
+    keep = numbers > 0
+    if top is not None and top < int(keep.sum()):
+        candidates = numbers[keep]
+        if extra is not None:
+            candidates = np.append(candidates, extra)
+        keep &= numbers >= np.partition(candidates, len(candidates) - top)[len(candidates) - top]
+    positions = np.flatnonzero(keep)
+    counts = pd.Series(numbers[positions], index=pd.Index(uniques.take(pa.array(positions)).to_pylist(), dtype=object))
+    if extra is not None:
+        counts[fill] = extra
     return counts
 
 
@@ -677,15 +701,22 @@ class EncodedRows:
 
 def encode_rows(state: PreprocessingState, frame: pd.DataFrame) -> EncodedRows:
     """Raw rows → `EncodedRows` (the compact form of `transform`'s matrix)."""
-    missing = [c.name for c in state.columns if c.name not in frame.columns]
-    if missing:
-        raise DataError(
-            f"The table lacks the column(s) {', '.join(map(repr, missing))} that the model was trained on. "
-            "Add them (empty values are allowed) and try again.",
-            field=missing[0],
-        )
+    return encode_many(state, [frame])[0]
+
+
+def encode_many(state: PreprocessingState, frames: list) -> list[EncodedRows]:
+    """`encode_rows` of several tables or row selections at once. Selections of one Arrow-backed table
+    (the training, validation and test rows) look each category column up once for all of them."""
+    for frame in frames:
+        missing = [c.name for c in state.columns if c.name not in frame.columns]
+        if missing:
+            raise DataError(
+                f"The table lacks the column(s) {', '.join(map(repr, missing))} that the model was trained on. "
+                "Add them (empty values are allowed) and try again.",
+                field=missing[0],
+            )
     with small_pages():
-        return _encode_rows(state, frame)
+        return _encode_many(state, frames)
 
 
 def _is_one_hot(column: ColumnEncoder) -> bool:
@@ -711,34 +742,38 @@ def small_pages():
         setter(previous)
 
 
-def _encode_rows(state: PreprocessingState, frame) -> EncodedRows:
-    rows = len(frame)
-    dense_positions: list[int] = []
+def _encode_many(state: PreprocessingState, frames: list) -> list[EncodedRows]:
     code_columns = [column for column in state.columns if _is_one_hot(column)]
     dense_width = state.num_features - sum(column.encoded_width for column in code_columns)
-    dense = np.empty((rows, dense_width), dtype="float32")
-    codes = np.empty((rows, len(code_columns)), dtype=_code_dtype(state.num_features))
+    dense = [np.empty((len(frame), dense_width), dtype="float32") for frame in frames]
+    codes = [np.empty((len(frame), len(code_columns)), dtype=_code_dtype(state.num_features)) for frame in frames]
+    dense_positions: list[int] = []
     position = filled = coded = 0
     for column in state.columns:
         if isinstance(column, CategoricalColumn):
-            positions, missing = _category_positions_of(column, frame)
+            for i, (positions, missing) in enumerate(_category_positions_each(column, frames)):
+                if _is_one_hot(column):
+                    codes[i][:, coded] = position + 1 + positions  # slot 0 = other/unseen; hashing: bucket b
+                    if column.indicator:
+                        dense[i][:, filled] = missing
+                else:
+                    dense[i][:, filled : filled + column.width] = column.encode_positions(positions, missing)
             if _is_one_hot(column):
-                codes[:, coded] = position + 1 + positions  # slot 0 = other/unseen; hashing: bucket b in slot b
                 coded += 1
                 if column.indicator:
-                    dense[:, filled] = missing
                     dense_positions.append(position + column.width - 1)
                     filled += 1
             else:
-                dense[:, filled : filled + column.width] = column.encode_positions(positions, missing)
                 dense_positions.extend(range(position, position + column.width))
                 filled += column.width
         else:
-            dense[:, filled : filled + column.width] = _transform_column(column, frame[column.name])
+            for i, frame in enumerate(frames):
+                dense[i][:, filled : filled + column.width] = _transform_column(column, frame[column.name])
             dense_positions.extend(range(position, position + column.width))
             filled += column.width
         position += column.width
-    return EncodedRows(dense, np.array(dense_positions, dtype="int64"), codes, state.num_features)
+    placed = np.array(dense_positions, dtype="int64")
+    return [EncodedRows(d, placed, c, state.num_features) for d, c in zip(dense, codes, strict=True)]
 
 
 def _code_dtype(width: int) -> np.dtype:
@@ -748,14 +783,19 @@ def _code_dtype(width: int) -> np.dtype:
 _ROW_BLOCK = 8192
 
 
-def _category_positions_of(column: CategoricalColumn, frame) -> tuple[np.ndarray, np.ndarray]:
-    rows = getattr(frame, "positions", None)  # a selection of rows (core.datasets.RowSelection)
-    if rows is not None and _arrow_strings(frame.frame[column.name]) is not None:
-        # Arrow text: look up every row of the table (cheap) and pick the selected rows' integers, instead
-        # of first copying the selected strings.
-        positions, missing = category_positions(column, frame.frame[column.name])
-        return positions[rows], missing[rows]
-    return category_positions(column, frame[column.name])
+def _category_positions_each(column: CategoricalColumn, frames: list):
+    """(positions, missing) of `column` for each frame, as `category_positions` gives them. For row
+    selections of an Arrow-backed table, every row of the table is looked up once (cheap), and each
+    selection picks its rows' integers, instead of first copying its strings."""
+    whole = None
+    for frame in frames:
+        rows = getattr(frame, "positions", None)  # a selection of rows (core.datasets.RowSelection)
+        if rows is not None and _arrow_strings(frame.frame[column.name]) is not None:
+            if whole is None or whole[0] is not frame.frame:
+                whole = (frame.frame, *category_positions(column, frame.frame[column.name]))
+            yield whole[1][rows], whole[2][rows]
+        else:
+            yield category_positions(column, frame[column.name])
 
 
 def _transform_column(column: ColumnEncoder, series: pd.Series) -> np.ndarray:

@@ -7,6 +7,11 @@ every failure into a `DataError` whose message says what happened, what was expe
 Whatever it decided on the user's behalf (the encoding, the delimiter, renamed columns, dropped rows) is
 listed in `LoadedTable.notes`, so the page can show it.
 
+`load_table_file` reads a big plain UTF-8 CSV (32 MB and more) with pyarrow straight from its path, after
+one streaming pass that checks the encoding and counts quotes and line breaks, so the file's bytes are not
+held in memory next to the table; it gives the same table as `load_table` on the bytes
+(`tests/unit/test_tables_large_files.py`). Anything else goes through `load_table`.
+
 Example:
     >>> table = load_table(b"age,label\\n31,yes\\n45,no\\n", "people.csv")
     >>> table.frame.shape, table.delimiter
@@ -36,8 +41,10 @@ import pyarrow.parquet as pq
 
 from core.config import Settings
 from core.errors import DataError
+from core.memory import use_returning_arrow_pool
 
 _LOG = logging.getLogger(__name__)
+use_returning_arrow_pool()
 
 SUPPORTED_EXTENSIONS: tuple[str, ...] = ("csv", "tsv", "txt", "xlsx", "parquet", "json", "jsonl")
 # Encodings a user can force for a text file when detection guessed wrong (codec → name shown).
@@ -454,11 +461,96 @@ def load_table_file(
             size = os.fstat(handle.fileno()).st_size
             if size > limits.max_bytes:
                 raise _error("too_large", name=name, size=_format_bytes(size), limit=_format_bytes(limits.max_bytes))
+            if size >= _LARGE_FILE_BYTES and sheet is None and encoding is None:
+                loaded = _load_large_text_file(handle, filename, name, size, limits)
+                if loaded is not None:
+                    return loaded
+                handle.seek(0)
             # One byte over the cap is enough to notice a file that grew after the size check.
             data = handle.read(limits.max_bytes + 1)
     except OSError as err:
         raise _error("cannot_open", name=name, reason=err.strerror or type(err).__name__) from None
     return load_table(data, filename, limits=limits, sheet=sheet, encoding=encoding)
+
+
+@dataclass(frozen=True, slots=True)
+class _FileScan:
+    """What `_read_delimited` needs to know about a whole text file it reads from disk, counted in one
+    pass without holding the file: its path, size, quote characters and line breaks."""
+
+    path: str
+    size: int
+    quotes: int
+    line_breaks: int
+
+
+class _NeedBytes(Exception):
+    """The file on disk needs the in-memory reader after all (the C engine's fallbacks read bytes)."""
+
+
+def _load_large_text_file(handle, filename: str, name: str, size: int, limits: TableLimits) -> LoadedTable | None:
+    """A big plain UTF-8 CSV, read by pyarrow straight from disk: the file's bytes are never held in memory
+    (100 MB less at the peak for a 100 MB file). Anything else (another encoding, NUL bytes, a spreadsheet,
+    a file pyarrow cannot read as we want) returns None, and `load_table` reads the bytes as for an upload."""
+    head = handle.read(_MAX_SAMPLE_BYTES)
+    try:
+        if _sniff_format(head, filename, name) != "csv":
+            return None
+    except DataError:
+        return None  # the in-memory reader raises the same message with the whole file at hand
+    if (
+        head.startswith(_WIDE_BOMS)
+        or _utf16_without_bom(head[:4096])
+        or _looks_binary(head[:_SAMPLE_BYTES].decode("latin-1"))
+    ):
+        return None
+    scan = _scan_utf8(handle, head, size, os.path.realpath(handle.name))
+    if scan is None:
+        return None
+    try:
+        parsed = _read_delimited(head, name, limits, scan=scan)
+        frame = _finish_frame(parsed, name, limits)
+    except _NeedBytes:
+        return None
+    except DataError:
+        raise
+    except MemoryError:
+        raise _error("out_of_memory", name=name) from None
+    except Exception:  # noqa: BLE001 - the in-memory reader explains whatever went wrong
+        _LOG.warning("Reading %r from disk failed; reading it in memory instead", filename, exc_info=True)
+        return None
+    return LoadedTable(
+        frame=frame,
+        source_name=filename,
+        file_format=parsed.file_format,
+        notes=tuple(parsed.notes),
+        encoding=parsed.encoding,
+        delimiter=parsed.delimiter,
+    )
+
+
+def _scan_utf8(handle, head: bytes, size: int, path: str) -> _FileScan | None:
+    """One pass over the file: strict UTF-8 with no NUL bytes (else None), counting quotes and line breaks."""
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    quotes = newlines = returns = 0
+    chunk = head
+    while chunk:
+        if b"\x00" in chunk:
+            return None
+        quotes += chunk.count(b'"')
+        newlines += chunk.count(b"\n")
+        returns += chunk.count(b"\r")
+        if not (chunk.isascii() and decoder.getstate()[0] == b""):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError:
+                return None
+        chunk = handle.read(_DECODE_CHUNK_BYTES)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return None
+    return _FileScan(path=path, size=size, quotes=quotes, line_breaks=max(newlines, returns))
 
 
 def list_sheets(data: bytes, *, filename: str = "workbook.xlsx") -> list[str]:
@@ -703,6 +795,8 @@ def _check_cell_lengths(frame: pd.DataFrame, name: str, limit: int) -> None:
         series = frame[column]
         if not isinstance(series.dtype, pd.StringDtype):
             continue
+        if _longest_in_bytes(series) <= limit:
+            continue  # a character takes at least one byte: no cell can be too long
         lengths = series.str.len()
         longest = lengths.max()
         if pd.notna(longest) and longest > limit:
@@ -713,14 +807,39 @@ def _check_cell_lengths(frame: pd.DataFrame, name: str, limit: int) -> None:
             )
 
 
-def _read_delimited(data: bytes, name: str, limits: TableLimits, forced_encoding: str | None = None) -> _Parsed:
+def _longest_in_bytes(series: pd.Series) -> float:
+    """The longest UTF-8 cell in bytes (an upper bound of its length in characters); inf when unknown."""
+    if not hasattr(series.array, "__arrow_array__"):
+        return float("inf")
+    values = pa.chunked_array(series.array.__arrow_array__())
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return float("inf")
+    longest = pc.max(pc.binary_length(values)).as_py()
+    return 0 if longest is None else longest
+
+
+def _read_delimited(
+    data: bytes,
+    name: str,
+    limits: TableLimits,
+    forced_encoding: str | None = None,
+    *,
+    scan: _FileScan | None = None,
+) -> _Parsed:
+    """Read a delimited text file. With `scan`, `data` is only the head of a UTF-8 file on disk, which
+    pyarrow reads from its path; raises `_NeedBytes` when the whole file's bytes are needed after all."""
     notes: list[str] = []
-    if forced_encoding:
+    if scan is not None:
+        encoding = "utf-8"
+    elif forced_encoding:
         data, encoding = _forced_encoding(data, name, notes, forced_encoding)
     else:
         data, encoding = _detect_encoding(data, name, notes)
+    size = len(data) if scan is None else scan.size
     sample = _sample_text(data, encoding)
-    if not sample.strip() and len(data) <= _MAX_SAMPLE_BYTES:
+    if scan is not None and (sample.count("\n") < 2 and sample.count("\r") < 2):
+        raise _NeedBytes  # no two whole lines in the head: let the in-memory reader look at everything
+    if not sample.strip() and size <= _MAX_SAMPLE_BYTES:
         raise _error("empty", name=name, detail="only blank space")
     delimiter = _sniff_delimiter(sample)
     records = _sample_records(sample, delimiter)
@@ -730,9 +849,9 @@ def _read_delimited(data: bytes, name: str, limits: TableLimits, forced_encoding
     if len(header) > limits.max_columns:
         raise _error("too_many_columns", name=name, count=len(header), limit=limits.max_columns)
     # Every line break could start a row, so this over-counts rows only when values hold line breaks.
-    if len(data) * len(header) > _MAX_CELLS:
-        approx_rows = min(max(data.count(b"\n"), data.count(b"\r")), limits.max_rows)
-        _check_cells(name, approx_rows, len(header), _MAX_CELLS)
+    if size * len(header) > _MAX_CELLS:
+        line_breaks = max(data.count(b"\n"), data.count(b"\r")) if scan is None else scan.line_breaks
+        _check_cells(name, min(line_breaks, limits.max_rows), len(header), _MAX_CELLS)
     # pandas would silently turn the first value of each row into the index; pyarrow refuses the file.
     if len(records) > 1 and len(records[1]) > len(header):
         raise _error("ragged_first_row", name=name, line=_count_lines(header) + 1, expected=len(header))
@@ -759,10 +878,13 @@ def _read_delimited(data: bytes, name: str, limits: TableLimits, forced_encoding
     # pyarrow reads several times faster on big files, but it turns "0x1F" into 31, cannot split
     # thousands, and lets a quote that is never closed swallow the rest of the file (an odd number of
     # quotes gives that away). The C engine handles those, and re-raises pyarrow's errors with a line number.
-    if thousands is None and not _has_hex_numbers(records[1:]) and data.count(b'"') % 2 == 0:
-        frame = _read_csv_pyarrow(data, options, header, len(names))
+    quotes = data.count(b'"') if scan is None else scan.quotes
+    if thousands is None and not _has_hex_numbers(records[1:]) and quotes % 2 == 0:
+        frame = _read_csv_pyarrow(data if scan is None else scan.path, options, header, len(names))
     truncated = False
     if frame is None:
+        if scan is not None:
+            raise _NeedBytes
         frame = _read_csv_c(data, options, names, thousands, limits, name, header_lines=_count_lines(header))
     if len(frame) > limits.max_rows:
         frame = frame.iloc[: limits.max_rows]
@@ -962,11 +1084,25 @@ def _count_lines(header: list[str]) -> int:
     return 1 + sum(field.count("\n") for field in header)
 
 
+# pandas' default NA strings, which its pyarrow engine hands to pyarrow as null values.
+_PANDAS_NA_VALUES: tuple[str, ...] = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
+# Files from this size on are read from disk by pyarrow rather than from their bytes in memory.
+_LARGE_FILE_BYTES = 32 * 1024 * 1024
+_WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _NO_TIMESTAMPS = "%Y-%m-%d\x1f%H"  # a unit separator (0x1F) between date and hour: not in real data
 
 
-def _read_csv_pyarrow(data: bytes, options: dict[str, Any], header: list[str], width: int) -> pd.DataFrame | None:
-    """Read with the pyarrow engine, or None when only the C engine gives the answer we want."""
+def _read_csv_pyarrow(data: bytes | str, options: dict[str, Any], header: list[str], width: int) -> pd.DataFrame | None:
+    """Read with the pyarrow engine, or None when only the C engine gives the answer we want. `data` is the
+    file's bytes, or the path of a UTF-8 file (read by pyarrow directly, see `_read_csv_arrow_file`)."""
+    if isinstance(data, str):
+        try:
+            return _read_csv_arrow_file(data, options, header, width)
+        except Exception:  # noqa: BLE001 - the caller falls back to the in-memory reader
+            return None
     try:
         # pandas hands `date_format` to pyarrow as its only timestamp format; one that never matches keeps
         # pyarrow from turning "2021-05-05 11:27:55" into timestamps, so such columns stay text in one read.
@@ -1000,6 +1136,59 @@ def _read_csv_pyarrow(data: bytes, options: dict[str, Any], header: list[str], w
                 frame.isetitem(position, text[column].to_numpy())
     except Exception:  # noqa: BLE001 - any pyarrow failure is retried by the C engine, which explains it
         return None
+    return frame
+
+
+def _read_csv_arrow_file(path: str, options: dict[str, Any], header: list[str], width: int) -> pd.DataFrame | None:
+    """What `pandas.read_csv(path, engine="pyarrow", header=0, date_format=_NO_TIMESTAMPS, **options)` returns
+    for a UTF-8 file, with a lower peak: each column is freed from the Arrow table as soon as pandas has it
+    (`self_destruct`), and the pool returns freed memory at once (`core.memory`). `test_tables_large_files` checks
+    that both give the same frame."""
+    import pyarrow.csv as pacsv
+
+    pool = use_returning_arrow_pool()
+
+    def read(**convert) -> pd.DataFrame:
+        table = pacsv.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(delimiter=options["sep"]),
+            convert_options=pacsv.ConvertOptions(
+                null_values=list(_PANDAS_NA_VALUES),
+                strings_can_be_null=True,
+                decimal_point=options["decimal"],
+                **convert,
+            ),
+            memory_pool=pool,
+        )
+        # pandas reads an all-empty column as float64 NaN.
+        schema = table.schema
+        for position, arrow_type in enumerate(schema.types):
+            if pa.types.is_null(arrow_type):
+                schema = schema.set(position, schema.field(position).with_type(pa.float64()))
+        table = table.cast(schema)
+        frame = table.to_pandas(self_destruct=True, split_blocks=True, memory_pool=pool)
+        del table
+        return frame
+
+    frame = read(timestamp_parsers=[_NO_TIMESTAMPS])
+    if frame.shape[1] != width:
+        return None
+    temporal = [
+        position
+        for position, dtype in enumerate(frame.dtypes)
+        if pd.api.types.is_object_dtype(dtype)
+        or pd.api.types.is_datetime64_any_dtype(dtype)
+        or pd.api.types.is_timedelta64_dtype(dtype)
+    ]
+    if temporal:
+        if len(set(header)) != len(header) or any(not field for field in header):
+            return None
+        names = [header[position] for position in temporal]
+        text = read(include_columns=names, column_types=dict.fromkeys(names, pa.string()))
+        for position, column in zip(temporal, names, strict=True):
+            frame.isetitem(position, text[column].to_numpy())
+    frame.columns = range(frame.shape[1])  # the caller names the columns
+    pool.release_unused()
     return frame
 
 

@@ -15,6 +15,9 @@ OPTIONS = [
     {"encoding": "ordinal", "order": ["c", "b", "a"]},
     {"encoding": "embedding"},
     {"encoding": "hashing", "num_bins": 6, "missing_indicator": True},
+    # A fill value that is not among the values, but makes the top 2 with the missing ones added.
+    {"max_categories": 2, "missing": "constant", "fill_value": "new"},
+    {"encoding": "embedding", "max_categories": 4},
 ]
 
 
@@ -54,6 +57,21 @@ def test_category_counts_leave_missing_tokens_out_unless_filled():
         assert counts.sum() == int(series.notna().sum() - series.isin(["NA", ""]).sum())
         filled = category_counts(series, "a")
         assert filled["a"] == counts["a"] + (len(series) - counts.sum())
+
+
+def test_counting_only_the_top_values_of_a_selection_changes_no_vocabulary():
+    from core.datasets import RowSelection
+
+    # A long tail with ties at every cut: 2 values x 9 rows, 3 x 5, 4 x 2, 20 once.
+    values = [f"v{i}" for i in range(2) for _ in range(9)] + [f"w{i}" for i in range(3) for _ in range(5)]
+    values += [f"x{i}" for i in range(4) for _ in range(2)] + [f"once{i}" for i in range(20)]
+    table = pd.DataFrame({"c": pd.Series(values, dtype="str")})
+    rows = np.arange(len(table))
+    for limit in range(1, 12):
+        spec = PreprocessingSpec(columns=(ColumnSpec(name="c", max_categories=limit),))
+        fitted = fit_preprocessing(RowSelection(table, rows), ["c"], max_categories=50, spec=spec)
+        copied = fit_preprocessing(table.astype(object), ["c"], max_categories=50, spec=spec)
+        assert fitted == copied and len(fitted.columns[0].vocabulary) == limit
 
 
 def test_vocabulary_is_most_frequent_first_with_ties_broken_by_value():

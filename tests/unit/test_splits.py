@@ -206,3 +206,16 @@ def test_ignoring_every_column_leaves_nothing_to_learn_from():
     with pytest.raises(DataError) as caught:
         _prepare(frame, columns=(ColumnSpec(name="x1", role="ignore"),), target="label")
     assert "No input columns" in caught.value.message
+
+
+def test_a_class_with_four_rows_splits_without_an_error():
+    # The stratified first cut leaves one such row for validation + test; scikit-learn refuses to stratify
+    # that cut, which used to escape as a ValueError instead of training.
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=400), "label": rng.choice(["x", "y", "z"], size=400).astype(object)})
+    frame.loc[:3, "label"] = "rare"
+    prepared = prepare_data(frame, DataSpec(target="label", seed=2), PreprocessingSpec())
+    assert len(prepared.y_train) + len(prepared.y_validation) + len(prepared.y_test) == 400
+    assert any("could not be stratified" in note for note in prepared.notes)
+    # The training rows still hold the rare class in proportion.
+    assert "rare" in prepared.target.classes

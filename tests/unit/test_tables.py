@@ -431,6 +431,15 @@ def test_long_cell_names_the_column() -> None:
     assert caught.value.field == "essay"
 
 
+def test_cell_length_counts_characters_not_bytes() -> None:
+    # 40 Chinese characters are 120 UTF-8 bytes: within a 50-character cap.
+    text = "北京" * 20
+    loaded = load_table(f"id,city\n1,{text}\n2,上海\n".encode(), "cities.csv", limits=TableLimits(max_cell_chars=50))
+    assert loaded.frame["city"][0] == text
+    with pytest.raises(DataError, match="51 characters"):
+        load_table(f"id,city\n1,{'北' * 51}\n2,上海\n".encode(), "c.csv", limits=TableLimits(max_cell_chars=50))
+
+
 def test_bytes_over_the_cap_are_refused_before_parsing(tmp_path: Path) -> None:
     path = tmp_path / "big.csv"
     path.write_bytes(b"a,b\n" + b"1,2\n" * 100)
