@@ -5,8 +5,8 @@ split with 224 inputs is a 630 MB float32 matrix, and Keras' array input copies 
 backend. Above `LAYERLAB_TRAIN_MATRIX_MB` (default 256) of expanded training + validation rows, `fit_data`
 returns batch streams instead, which expand each batch just before the network sees it:
 
-* on TensorFlow, a `tf.data` pipeline (shuffled row positions → gather → one-hot, in the graph, in parallel
-  with training; TF-only, so it lives in `_tf_dataset`);
+* on TensorFlow, a `tf.data` pipeline (a permutation of the row positions per epoch → batches → gather →
+  one-hot scatter, in the graph, in parallel with training; TF-only, so it lives in `_tf_dataset`);
 * on other backends (jax, torch), a `keras.utils.PyDataset` that expands batches in numpy.
 
 Both reshuffle the training rows every epoch from the seeded global random state, as Keras' own array
@@ -89,34 +89,48 @@ def predict_rows(network, rows: EncodedRows, *, batch_size: int = 4096) -> np.nd
 
 
 def _tf_dataset(rows: EncodedRows, y: np.ndarray, batch_size: int, *, shuffle: bool):
-    """TensorFlow only: shuffled positions → batches → gather the compact rows → expand in the graph.
+    """TensorFlow only: a fresh permutation of the row positions each epoch, cut into batches; each batch
+    gathers its compact rows and expands them in the graph.
 
     The expansion is exact: dense values are gathered into their matrix columns (no arithmetic on them)
-    and each row's one-hot codes are summed as one_hot vectors (distinct columns, so each is 0 or 1)."""
+    and each row's one-hot codes are scattered as 1.0 into zeros (distinct columns per row)."""
     import tensorflow as tf
 
     dense = tf.constant(rows.dense)
-    codes = tf.constant(rows.codes.astype("int32"))
+    codes = tf.constant(rows.codes.astype("int64"))
     targets = tf.constant(y)
     width = rows.width
+    count = len(rows)
+    num_batches = math.ceil(count / batch_size)
     # Matrix column j takes dense column source[j]; one-hot columns take the extra zero column at the end.
     source = np.full(width, rows.dense.shape[1], dtype="int32")
     source[rows.dense_positions] = np.arange(rows.dense.shape[1], dtype="int32")
     source = tf.constant(source)
     has_codes = rows.codes.shape[1] > 0
 
+    def order(_):
+        positions = tf.range(count, dtype=tf.int64)
+        return tf.random.shuffle(positions) if shuffle else positions
+
+    def batches_of(positions):
+        return tf.data.Dataset.range(num_batches).map(lambda i: positions[i * batch_size : (i + 1) * batch_size])
+
     def expand(positions):
         picked = tf.gather(dense, positions)
         padded = tf.concat([picked, tf.zeros_like(picked[:, :1])], axis=1)
         matrix = tf.gather(padded, source, axis=1)
         if has_codes:
-            matrix += tf.reduce_sum(tf.one_hot(tf.gather(codes, positions), width, dtype=tf.float32), axis=1)
+            hot_columns = tf.gather(codes, positions)
+            size = tf.shape(hot_columns, out_type=tf.int64)[0]
+            flat = tf.reshape(tf.range(size)[:, None] * width + hot_columns, [-1, 1])
+            ones = tf.ones([tf.size(hot_columns)], dtype=tf.float32)
+            matrix += tf.reshape(tf.scatter_nd(flat, ones, tf.reshape(size * width, [1])), [-1, width])
         return matrix, tf.gather(targets, positions)
 
-    dataset = tf.data.Dataset.range(len(rows))
-    if shuffle:
-        dataset = dataset.shuffle(len(rows), reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).map(expand, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    dataset = tf.data.Dataset.from_tensors(0).map(order).flat_map(batches_of)
+    # flat_map hides the number of batches; Keras needs it to count steps (and not warn at each epoch's end).
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
+    return dataset.map(expand, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def _py_dataset(rows: EncodedRows, y: np.ndarray, batch_size: int, *, shuffle: bool):
