@@ -19,6 +19,8 @@ from core.evaluation import compute_metrics
 
 # Baselines are a comparison, not the product: on very large tables they fit on a seeded sample.
 MAX_BASELINE_ROWS = 200_000
+MIN_BASELINE_ROWS = 5_000
+BASELINE_MATRIX_BYTES = 256 * 2**20
 TEST_BLOCK_ROWS = 65_536  # test rows are expanded from their compact form a block at a time
 MAIN_METRIC = {"binary": "accuracy", "multiclass": "accuracy", "regression": "r2"}
 
@@ -49,8 +51,10 @@ def _as_output(model, x: np.ndarray, task: str) -> np.ndarray:
 def compare_baselines(data: PreparedData, seed: int) -> list[dict]:
     """Fit and score each baseline; returns [{"name", "test": {metric: value}, "seconds"}]."""
     y = data.y_train
-    if len(y) > MAX_BASELINE_ROWS:
-        rows = np.random.default_rng(seed).choice(len(y), MAX_BASELINE_ROWS, replace=False)
+    # At most MAX_BASELINE_ROWS, and no more than BASELINE_MATRIX_BYTES of expanded float32 rows (wide tables).
+    limit = min(MAX_BASELINE_ROWS, max(MIN_BASELINE_ROWS, BASELINE_MATRIX_BYTES // (4 * max(data.num_features, 1))))
+    if len(y) > limit:
+        rows = np.random.default_rng(seed).choice(len(y), limit, replace=False)
         x, y = data.encoded_train.expand(rows), y[rows]
     else:
         x = data.x_train

@@ -28,6 +28,30 @@ def test_baselines_score_the_same_test_rows_with_the_same_metrics():
     assert logistic["accuracy"] < 0.7 < boosting["accuracy"]  # an XOR-like target: only trees get it
 
 
+def test_wide_tables_fit_baselines_on_a_sample_of_bounded_size(monkeypatch):
+    import core.baselines as baselines
+
+    data = prepare_data(table(), DataSpec(target="y"), PreprocessingSpec())
+    # Room for 100 expanded training rows of this table's width: the baselines see 100 sampled rows, and
+    # every test row (expanded a block at a time).
+    monkeypatch.setattr(baselines, "BASELINE_MATRIX_BYTES", 100 * 4 * data.num_features)
+    monkeypatch.setattr(baselines, "MIN_BASELINE_ROWS", 10)
+    monkeypatch.setattr(baselines, "TEST_BLOCK_ROWS", 7)
+    seen = []
+
+    class Recording(baselines.DummyClassifier):
+        def fit(self, x, y):
+            seen.append(x.shape)
+            return super().fit(x, y)
+
+    monkeypatch.setattr(baselines, "_models", lambda task, seed: {"Majority class (dummy)": Recording()})
+    (result,) = compare_baselines(data, seed=0)
+    assert seen == [(100, data.num_features)]
+    assert result["test"]["accuracy"] == pytest.approx(
+        float(np.mean(data.y_test == np.bincount(data.y_train).argmax())), abs=0.1
+    )
+
+
 def test_regression_baselines():
     frame = table()
     frame["y"] = frame["a"] * 3 + 1
