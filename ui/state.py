@@ -97,8 +97,27 @@ def _valid_token(value: str | None, length: int | None = None) -> bool:
     return bool(value) and set(value) <= _TOKEN_CHARS and (length is None or len(value) == length)
 
 
+def _route_through_app() -> None:
+    """Make app.py route this request even right after the server started.
+
+    Streamlit starts in its legacy `pages/` directory mode and leaves it only once some session has run
+    app.py's `st.navigation`. Until then, a browser asking for a page's URL (a bookmark, or a refresh
+    after a restart: `/train?run=…`) gets that file run on its own, with an automatic sidebar listing
+    "app", "data", "download"… and without app.py's setup. A page that finds itself run that way switches
+    the mode off (for every session, as `st.navigation` itself does) and reruns, so app.py routes it."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        # Only a session's first run reruns: a rerun drops the widget values of the run it replaces (a
+        # click). Streamlit's AppTest switches the mode on again before every run it makes.
+        if STATE_KEY not in st.session_state:
+            st.rerun()
+
+
 def get_state() -> AppState:
     """The session's state, created on first use from the URL (so a refresh restores it)."""
+    _route_through_app()
     if STATE_KEY not in st.session_state:
         params = st.query_params
         owner = params.get("session")

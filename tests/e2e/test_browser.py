@@ -121,3 +121,21 @@ print(json.dumps({{
     assert set(output["labels"]) <= {"no", "yes"}
     for row in output["probabilities"]:
         assert len(row) == 2 and abs(sum(row) - 1.0) < 1e-5
+
+
+def test_a_page_url_opened_first_after_a_restart_gets_the_apps_navigation(browser, tmp_path):
+    """Right after the server starts, Streamlit runs a pages/ file on its own when its URL is asked for
+    first (a bookmark, or a refresh after a restart). The page must still come through app.py: its
+    navigation (titles and icons), not Streamlit's automatic "app, data, download…" list."""
+    from tests.e2e.conftest import running_app
+
+    with running_app(tmp_path) as url:
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        page = context.new_page()
+        page.goto(f"{url}/model")
+        page.get_by_text("Upload a table → build a network").wait_for(timeout=60_000)  # app.py's sidebar caption
+        links = page.locator('[data-testid="stSidebarNav"] a')
+        labels = [text.strip().splitlines()[-1] for text in links.all_inner_texts()]
+        assert labels == ["Data", "Prepare", "Model", "Train", "Evaluate", "Predict", "Download"]
+        page.get_by_role("heading", name="Model").wait_for()
+        context.close()
