@@ -627,6 +627,20 @@ def hash_buckets(values, num_bins):
 '''
 
 _DATETIME_HELPERS = '''
+YEAR_FIRST = r"\\s*\\d{4}[-/.]"  # 2024-03-01: never read day first
+
+
+def parse_mixed(series, dayfirst):
+    """Each value on its own; values that start with a 4-digit year are never read day first."""
+    parsed = pd.to_datetime(series, errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
+    if dayfirst:
+        year_first = series.astype("object").map(lambda v: bool(re.match(YEAR_FIRST, str(v))), na_action="ignore")
+        year_first = year_first.fillna(False).to_numpy(dtype=bool)
+        if year_first.any():
+            parsed[year_first] = pd.to_datetime(series[year_first], errors="coerce", format="mixed", utc=True)
+    return parsed
+
+
 def parse_dates(series, dayfirst):
     """Text -> UTC timestamps: the format is guessed from the first value and used for every row; values in
     another format are read one by one."""
@@ -636,13 +650,14 @@ def parse_dates(series, dayfirst):
         text_like = pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)
         guessed = None
         if first is not None and text_like:
-            guessed = pd.tseries.api.guess_datetime_format(str(series.loc[first]), dayfirst=dayfirst)
+            text = str(series.loc[first])
+            guessed = pd.tseries.api.guess_datetime_format(text, dayfirst=dayfirst and not re.match(YEAR_FIRST, text))
         if guessed is None:
-            return pd.to_datetime(series, errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
+            return parse_mixed(series, dayfirst)
         parsed = pd.to_datetime(series, errors="coerce", format=guessed, utc=True)
         rest = parsed.isna().to_numpy() & series.notna().to_numpy()
         if rest.any():
-            parsed[rest] = pd.to_datetime(series[rest], errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
+            parsed[rest] = parse_mixed(series[rest], dayfirst)
         return parsed
 
 

@@ -252,6 +252,7 @@ def preprocess(frame, spec):
     which has no float64, as its scaled parts: year, month, day, weekday, hour (+ a missing flag). In a
     float16 model, a number whose statistics float16 cannot hold goes in already scaled (+ its missing flag).
     """
+    import re
     import warnings
 
     import numpy as np
@@ -271,22 +272,36 @@ def preprocess(frame, spec):
             if pd.api.types.is_datetime64_any_dtype(column):
                 when = column
             else:
+                dayfirst = item["dayfirst"]
+                year_first = r"\s*\d{4}[-/.]"  # 2024-03-01 is never read day first
+
+                def mixed(values, dayfirst=dayfirst, year_first=year_first):  # each value on its own
+                    parsed = pd.to_datetime(values, errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
+                    if dayfirst:
+                        starts = values.astype("object").map(
+                            lambda v: bool(re.match(year_first, str(v))), na_action="ignore"
+                        )
+                        starts = starts.fillna(False).to_numpy(dtype=bool)
+                        if starts.any():
+                            parsed[starts] = pd.to_datetime(values[starts], errors="coerce", format="mixed", utc=True)
+                    return parsed
+
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     first = column.first_valid_index()
                     guessed = None
                     if first is not None:
+                        text = str(column.loc[first])
                         guessed = pd.tseries.api.guess_datetime_format(
-                            str(column.loc[first]), dayfirst=item["dayfirst"]
+                            text, dayfirst=dayfirst and not re.match(year_first, text)
                         )
-                    when = pd.to_datetime(
-                        column, errors="coerce", format=guessed or "mixed", dayfirst=item["dayfirst"], utc=True
-                    )
-                    rest = when.isna().to_numpy() & column.notna().to_numpy()
-                    if guessed is not None and rest.any():
-                        when[rest] = pd.to_datetime(
-                            column[rest], errors="coerce", format="mixed", dayfirst=item["dayfirst"], utc=True
-                        )
+                    if guessed is None:
+                        when = mixed(column)
+                    else:
+                        when = pd.to_datetime(column, errors="coerce", format=guessed, utc=True)
+                        rest = when.isna().to_numpy() & column.notna().to_numpy()
+                        if rest.any():
+                            when[rest] = mixed(column[rest])
             if getattr(when.dt, "tz", None) is not None:
                 when = when.dt.tz_convert("UTC").dt.tz_localize(None)
             values = (when - pd.Timestamp("1970-01-01")).dt.total_seconds().to_numpy(dtype="float64", na_value=np.nan)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -42,6 +43,9 @@ DATETIME_PARTS: tuple[str, ...] = ("year", "month", "day", "weekday", "hour")
 EMBEDDING_MAX_CATEGORIES = 10_000
 DEFAULT_NUM_BINS = 64
 DATE_ORDER_SAMPLE = 50_000
+DATE_BLOCK_ROWS = 131_072
+# A date written year first (2024-03-01, 2024/03/01): never read day first.
+YEAR_FIRST = r"\s*\d{4}[-/.]"
 # d/m/y or m/d/y at the start of a value (separators / . -); a 4-digit first field (ISO) never matches.
 NUMERIC_DATE_PATTERN = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}(?:\D|$)"
 DateOrder = Literal["day_first", "month_first", "ambiguous", "conflicting", "unambiguous"]
@@ -383,28 +387,62 @@ def parse_dates(series: pd.Series, *, dayfirst: bool = False) -> pd.Series:
     """Text → zone-aware UTC timestamps (NaT when unreadable). The format is guessed once from the first
     value and applied to every row (fast, and one reading of day and month for the whole column); values in
     another format are parsed one by one with the same day/month order."""
+    return _parse_dates(series, _guessed_format(series, dayfirst), dayfirst)
+
+
+def _guessed_format(series: pd.Series, dayfirst: bool) -> str | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = series.first_valid_index()
+        if first is None or not (pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)):
+            return None
+        text = str(series.loc[first])
+        # Day first only decides d/m/y text: with dayfirst=True pandas guesses %Y-%d-%m for 2024-03-01.
+        return pd.tseries.api.guess_datetime_format(text, dayfirst=dayfirst and not re.match(YEAR_FIRST, text))
+
+
+def _parse_dates(series: pd.Series, guessed: str | None, dayfirst: bool) -> pd.Series:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "could not infer format" and dayfirst hints: handled below
-        first = series.first_valid_index()
-        text_like = pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)
-        guessed = None
-        if first is not None and text_like:
-            guessed = pd.tseries.api.guess_datetime_format(str(series.loc[first]), dayfirst=dayfirst)
         if guessed is None:
-            return pd.to_datetime(series, errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
+            return _parse_mixed(series, dayfirst)
         parsed = pd.to_datetime(series, errors="coerce", format=guessed, utc=True)
         rest = parsed.isna().to_numpy() & series.notna().to_numpy()
         if rest.any():
-            parsed[rest] = pd.to_datetime(series[rest], errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
+            parsed[rest] = _parse_mixed(series[rest], dayfirst)
         return parsed
 
 
+def _parse_mixed(series: pd.Series, dayfirst: bool) -> pd.Series:
+    """Each value on its own (format="mixed"). Values that start with a 4-digit year (ISO 8601) are never
+    read day first: pandas would read 2024-03-06T08:00 as 3 June when dayfirst=True."""
+    parsed = pd.to_datetime(series, errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
+    if dayfirst:
+        year_first = series.astype("object").map(lambda v: bool(re.match(YEAR_FIRST, str(v))), na_action="ignore")
+        year_first = year_first.fillna(False).to_numpy(dtype=bool)
+        if year_first.any():
+            parsed[year_first] = pd.to_datetime(series[year_first], errors="coerce", format="mixed", utc=True)
+    return parsed
+
+
 def datetime_seconds(series: pd.Series, *, dayfirst: bool = False) -> np.ndarray:
-    """Seconds since 1970-01-01 (UTC for zone-aware values) as float64; unparseable → NaN."""
+    """Seconds since 1970-01-01 (UTC for zone-aware values) as float64; unparseable → NaN.
+
+    Text is parsed `DATE_BLOCK_ROWS` rows at a time with the format guessed from the whole column's first
+    value (the same result as one call, without a Python string per row of a million-row column at once)."""
     if pd.api.types.is_datetime64_any_dtype(series):
-        values = series
-    else:
-        values = parse_dates(series, dayfirst=dayfirst)
+        return _seconds(series)
+    guessed = _guessed_format(series, dayfirst)
+    if len(series) <= DATE_BLOCK_ROWS:
+        return _seconds(_parse_dates(series, guessed, dayfirst))
+    seconds = np.empty(len(series), dtype="float64")
+    for start in range(0, len(series), DATE_BLOCK_ROWS):
+        block = series.iloc[start : start + DATE_BLOCK_ROWS]
+        seconds[start : start + len(block)] = _seconds(_parse_dates(block, guessed, dayfirst))
+    return seconds
+
+
+def _seconds(values: pd.Series) -> np.ndarray:
     if getattr(values.dt, "tz", None) is not None:
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
     seconds = (values - pd.Timestamp("1970-01-01")).dt.total_seconds()
@@ -816,11 +854,15 @@ def _transform_column(column: ColumnEncoder, series: pd.Series) -> np.ndarray:
     if isinstance(column, DatetimeColumn):
         seconds = datetime_seconds(series, dayfirst=column.dayfirst)
         is_missing = np.isnan(seconds)
-        parts = datetime_parts(np.where(is_missing, column.fill_seconds, seconds))
-        scaled = ((parts - np.array(column.centers)) / np.array(column.scales)).astype("float32")
+        filled = np.where(is_missing, column.fill_seconds, seconds)
+        out = np.empty((len(seconds), column.width), dtype="float32")
+        centers, scales = np.array(column.centers), np.array(column.scales)
+        for start in range(0, len(seconds), DATE_BLOCK_ROWS):  # datetime_parts makes a dozen float64 arrays
+            rows = slice(start, start + DATE_BLOCK_ROWS)
+            out[rows, : len(DATETIME_PARTS)] = (datetime_parts(filled[rows]) - centers) / scales
         if column.indicator:
-            scaled = np.concatenate([scaled, is_missing.astype("float32").reshape(-1, 1)], axis=1)
-        return scaled
+            out[:, -1] = is_missing
+        return out
     positions, missing = category_positions(column, series)
     return column.encode_positions(positions, missing)
 

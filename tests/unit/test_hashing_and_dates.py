@@ -133,3 +133,38 @@ def test_hashing_and_day_first_survive_saving_and_a_safe_mode_reload(tmp_path):
     rows = pd.DataFrame({"city": ["never seen", "", "city-3"], "when": ["03/04/2024", "", "25/12/2023"]})
     expected = transform(state, rows)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(reloaded(model_inputs(reloaded, rows))), expected)
+
+
+DATES_MIXED = [
+    "2024-03-01 10:00:00", None, "25/04/2024", "2024-03-06T08:00:00+02:00", "", "03/04/2024",
+    "2024/12/11", "11/12/2024 14:00", "not a date", "2023-01-02",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("dayfirst", [True, False])
+@pytest.mark.parametrize("first", [0, 2], ids=["iso-first", "dmy-first"])
+def test_year_first_dates_are_never_read_day_first_by_any_of_the_three_readers(dayfirst, first):
+    """Core (training and the .keras model's inputs), the generated script and the TFLite/ONNX preprocess.py
+    read a column the same way, and a value that starts with its year is year-month-day even when the
+    column is read day first (pandas alone reads 2024-03-01 as 3 January with dayfirst=True)."""
+    from core.codegen import _DATETIME_HELPERS
+    from core.exporters import preprocess
+    from core.preprocessing import datetime_seconds
+
+    series = pd.Series(DATES_MIXED[first:] + DATES_MIXED[:first], dtype="str")
+    core_seconds = datetime_seconds(series, dayfirst=dayfirst)
+    namespace: dict = {}
+    exec("import re, warnings\nimport numpy as np\nimport pandas as pd\n" + _DATETIME_HELPERS, namespace)  # noqa: S102
+    script_seconds = namespace["datetime_seconds"](series, dayfirst)
+    spec = {"inputs": [{"column": "d", "input": "d", "kind": "datetime", "dayfirst": dayfirst}]}
+    shipped_seconds = preprocess(pd.DataFrame({"d": series}), spec)["d"].reshape(-1)
+    np.testing.assert_array_equal(script_seconds, core_seconds)
+    np.testing.assert_array_equal(shipped_seconds, core_seconds)
+
+    read = dict(zip(series.tolist(), pd.to_datetime(core_seconds, unit="s").strftime("%Y-%m-%d %H:%M"), strict=True))
+    assert read["2024-03-01 10:00:00"] == "2024-03-01 10:00"
+    assert read["2024-03-06T08:00:00+02:00"] == "2024-03-06 06:00"
+    assert read["2024/12/11"] == "2024-12-11 00:00"
+    assert read["2023-01-02"] == "2023-01-02 00:00"
+    if dayfirst:
+        assert read["03/04/2024"] == "2024-04-03 00:00" and read["25/04/2024"] == "2024-04-25 00:00"

@@ -230,3 +230,24 @@ def test_numbers_beyond_float32_range_never_reach_training_as_nan(huge):
     assert np.all(np.isfinite(encoded))
     # The ordinary rows still carry information (not all squashed to the same value).
     assert len(np.unique(encoded[:4, 0])) == 4
+
+
+def test_dates_parsed_in_blocks_equal_one_whole_parse(monkeypatch):
+    import core.preprocessing as preprocessing
+    from core.preprocessing import DatetimeColumn, _parse_dates, _seconds, datetime_seconds
+
+    values = ["2024-03-01 10:00:00", None, "2024-03-02 11:30:00", "03/04/2024", "not a date", "2024-03-05 00:00:00"]
+    values += ["2024-03-06T08:00:00+02:00", "", "2023-12-31 23:59:59"] * 3
+    series = pd.Series(values, dtype="str")
+    whole = _seconds(_parse_dates(series, "%Y-%m-%d %H:%M:%S", dayfirst=True))
+    monkeypatch.setattr(preprocessing, "DATE_BLOCK_ROWS", 4)
+    blocked = datetime_seconds(series, dayfirst=True)
+    np.testing.assert_array_equal(blocked, whole)
+    assert np.isnan(blocked[[1, 4, 7]]).all() and np.isfinite(blocked[[0, 3, 6]]).all()
+
+    column = DatetimeColumn("d", fill_seconds=float(np.nanmedian(whole)), centers=(2024.0, 3.0, 5.0, 3.0, 9.0),
+                            scales=(1.0, 2.0, 8.0, 2.0, 6.0), indicator=True, dayfirst=True)  # fmt: skip
+    blocks = preprocessing._transform_column(column, series)
+    monkeypatch.setattr(preprocessing, "DATE_BLOCK_ROWS", 10_000)
+    np.testing.assert_array_equal(blocks, preprocessing._transform_column(column, series))
+    assert blocks.shape == (len(values), 6) and blocks[1, -1] == 1.0
