@@ -18,6 +18,11 @@ CELL_CENTRE_JS = """([actual, predicted]) => {
 }"""
 
 
+# Streamlit shows a running icon in its status widget while a script run is in progress.
+IDLE_JS = """() => !document.querySelector(
+  '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]')"""
+
+
 @pytest.fixture(scope="module")
 def trained_app(tmp_path_factory):
     """The app serving a home that already holds one finished binary run."""
@@ -36,13 +41,14 @@ def test_clicking_a_cell_lists_its_test_rows(page, trained_app):
         count = int(((predictions["actual"] == actual) & (predictions["predicted"] == predicted)).sum())
         sentence = page.get_by_text(f"test rows are actually {actual} and predicted {predicted}")
         # The previous click's rerun may still be replacing the chart when we aim: a click that lands on
-        # the outgoing chart is lost, so aim again (at most three times) as a user would click again.
-        for _attempt in range(3):
+        # the outgoing chart is lost, so aim again (at most five times) as a user would click again.
+        for _attempt in range(5):
+            page.wait_for_function(IDLE_JS, timeout=30_000)  # not while a rerun is replacing the page
             page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some(g => g._fullLayout)")
             centre = page.evaluate(CELL_CENTRE_JS, [actual, predicted])
             page.mouse.click(centre["x"], centre["y"])
             try:
-                sentence.wait_for(timeout=10_000)
+                sentence.wait_for(timeout=8_000)
                 break
             except PlaywrightTimeoutError:
                 continue
