@@ -18,6 +18,8 @@ CELL_CENTRE_JS = """([actual, predicted]) => {
 }"""
 
 
+HEATMAP_READY_JS = """() => [...document.querySelectorAll('.js-plotly-plot')]
+  .some(g => g._fullLayout && g.data && g.data[0].type === 'heatmap')"""
 # Streamlit shows a running icon in its status widget while a script run is in progress.
 IDLE_JS = """() => !document.querySelector(
   '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]')"""
@@ -40,17 +42,20 @@ def test_clicking_a_cell_lists_its_test_rows(page, trained_app):
     for actual, predicted in (("yes", "no"), ("no", "yes")):
         count = int(((predictions["actual"] == actual) & (predictions["predicted"] == predicted)).sum())
         sentence = page.get_by_text(f"test rows are actually {actual} and predicted {predicted}")
-        # The previous click's rerun may still be replacing the chart when we aim: a click that lands on
-        # the outgoing chart is lost, so aim again (at most five times) as a user would click again.
-        for _attempt in range(5):
-            page.wait_for_function(IDLE_JS, timeout=30_000)  # not while a rerun is replacing the page
-            page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some(g => g._fullLayout)")
+        # A click that lands on a chart a rerun is replacing is lost; then aim again, as a user would click
+        # again. But a click that did register is never repeated: a second click on the same cell clears
+        # the selection. So after each click, let any rerun finish before deciding it was lost.
+        for _attempt in range(4):
+            page.wait_for_function(IDLE_JS, timeout=60_000)  # not while a rerun is replacing the page
+            page.wait_for_function(HEATMAP_READY_JS, timeout=30_000)
             centre = page.evaluate(CELL_CENTRE_JS, [actual, predicted])
             page.mouse.click(centre["x"], centre["y"])
             try:
-                sentence.wait_for(timeout=8_000)
+                sentence.wait_for(timeout=3_000)
                 break
             except PlaywrightTimeoutError:
-                continue
-        sentence.wait_for(timeout=5_000)
+                page.wait_for_function(IDLE_JS, timeout=60_000)  # a slow rerun (a busy machine) finishes
+                if sentence.is_visible():
+                    break
+        sentence.wait_for(timeout=10_000)
         assert sentence.inner_text().startswith(f"{count} test rows")
