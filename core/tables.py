@@ -1109,31 +1109,20 @@ def _read_csv_pyarrow(data: bytes | str, options: dict[str, Any], header: list[s
         frame = pd.read_csv(io.BytesIO(data), engine="pyarrow", header=0, date_format=_NO_TIMESTAMPS, **options)
         if frame.shape[1] != width:
             return None
-        # pyarrow still turns date-only and time-only values into dates and times where the C engine keeps
-        # text; re-read those columns as text so a table has the same dtypes whichever engine read it.
-        temporal = [
-            position
-            for position, dtype in enumerate(frame.dtypes)
-            if pd.api.types.is_object_dtype(dtype)
-            or pd.api.types.is_datetime64_any_dtype(dtype)
-            or pd.api.types.is_timedelta64_dtype(dtype)
-        ]
-        if temporal:
-            if len(set(header)) != len(header) or any(not field for field in header):
-                return None
-            # Only those columns: a whole-file re-read with a dtype map also re-converts integer columns,
-            # which fails in pandas 3 when they have gaps, and then the slow C engine reads everything.
-            names = [header[position] for position in temporal]
-            text = pd.read_csv(
+        # Only the temporal columns are re-read: a whole-file re-read with a dtype map also re-converts integer
+        # columns, which fails in pandas 3 when they have gaps, and then the slow C engine reads everything.
+        frame = _temporal_as_text(
+            frame,
+            header,
+            lambda names: pd.read_csv(
                 io.BytesIO(data),
                 engine="pyarrow",
                 header=0,
                 usecols=names,
                 dtype=dict.fromkeys(names, "str"),
                 **options,
-            )
-            for position, column in zip(temporal, names, strict=True):
-                frame.isetitem(position, text[column].to_numpy())
+            ),
+        )
     except Exception:  # noqa: BLE001 - any pyarrow failure is retried by the C engine, which explains it
         return None
     return frame
@@ -1175,6 +1164,17 @@ def _read_csv_arrow_file(path: str, options: dict[str, Any], header: list[str], 
     frame = read(timestamp_parsers=[_NO_TIMESTAMPS])
     if frame.shape[1] != width:
         return None
+    frame = _temporal_as_text(
+        frame, header, lambda names: read(include_columns=names, column_types=dict.fromkeys(names, pa.string()))
+    )
+    pool.release_unused()
+    return frame
+
+
+def _temporal_as_text(frame: pd.DataFrame, header: list[str], read_text) -> pd.DataFrame | None:
+    """pyarrow turns date-only and time-only values into dates and times where the C engine keeps text:
+    those columns are read again as text (`read_text(names)`), so a table has the same dtypes whichever
+    engine read it. None when the header cannot name them (duplicate or empty names)."""
     temporal = [
         position
         for position, dtype in enumerate(frame.dtypes)
@@ -1182,15 +1182,14 @@ def _read_csv_arrow_file(path: str, options: dict[str, Any], header: list[str], 
         or pd.api.types.is_datetime64_any_dtype(dtype)
         or pd.api.types.is_timedelta64_dtype(dtype)
     ]
-    if temporal:
-        if len(set(header)) != len(header) or any(not field for field in header):
-            return None
-        names = [header[position] for position in temporal]
-        text = read(include_columns=names, column_types=dict.fromkeys(names, pa.string()))
-        for position, column in zip(temporal, names, strict=True):
-            frame.isetitem(position, text[column].to_numpy())
-    frame.columns = range(frame.shape[1])  # the caller names the columns
-    pool.release_unused()
+    if not temporal:
+        return frame
+    if len(set(header)) != len(header) or any(not field for field in header):
+        return None
+    names = [header[position] for position in temporal]
+    text = read_text(names)
+    for position, column in zip(temporal, names, strict=True):
+        frame.isetitem(position, text[column].to_numpy())
     return frame
 
 
