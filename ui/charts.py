@@ -11,6 +11,10 @@ TRAIN_COLOR = "#1f77b4"
 VALIDATION_COLOR = "#ff7f0e"
 
 
+# A horizontal legend above the plot, on the right of its title: below it, it covered the x axis's ticks.
+_LEGEND_ABOVE = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1}
+
+
 def training_curves(history: list[dict], metric_label: str) -> go.Figure:
     """Loss and the main metric per epoch, training vs validation, side by side."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", metric_label.capitalize()))
@@ -32,7 +36,12 @@ def training_curves(history: list[dict], metric_label: str) -> go.Figure:
                 col=column,
             )
     figure.update_xaxes(title_text="epoch", rangemode="tozero")
-    figure.update_layout(height=340, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h"})
+    # The legend above the subplot titles, on the left (Plotly's toolbar appears on the right).
+    figure.update_layout(
+        height=360,
+        margin={"l": 10, "r": 10, "t": 70, "b": 10},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.12, "xanchor": "left", "x": 0},
+    )
     return figure
 
 
@@ -66,9 +75,7 @@ def learning_rate_figure(
         )
     figure.update_xaxes(title_text="epoch", rangemode="tozero")
     figure.update_yaxes(title_text="learning rate", rangemode="tozero", exponentformat="e")
-    figure.update_layout(
-        title=title, height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h"}
-    )
+    figure.update_layout(title=title, height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend=_LEGEND_ABOVE)
     return figure
 
 
