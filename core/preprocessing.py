@@ -712,10 +712,6 @@ class EncodedRows:
     def expanded_nbytes(self) -> int:
         return len(self) * self.width * 4
 
-    def take(self, rows: np.ndarray) -> EncodedRows:
-        """The rows at these positions, still compact."""
-        return EncodedRows(self.dense[rows], self.dense_positions, self.codes[rows], self.width)
-
     def expand(self, rows: np.ndarray | slice | None = None) -> np.ndarray:
         """The float32 matrix of all rows, or of the rows at these positions (in that order)."""
         if rows is None:

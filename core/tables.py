@@ -427,6 +427,10 @@ def load_table(
         # anything we did not foresee still becomes a message, and the traceback goes to the log.
         _LOG.warning("Unexpected error while reading %r as %s", filename, kind, exc_info=True)
         raise _error("unexpected", name=name, kind=_FORMAT_NAMES[kind], error=type(err).__name__) from err
+    return _loaded(parsed, frame, filename)
+
+
+def _loaded(parsed: _Parsed, frame: pd.DataFrame, filename: str) -> LoadedTable:
     return LoadedTable(
         frame=frame,
         source_name=filename,
@@ -519,14 +523,7 @@ def _load_large_text_file(handle, filename: str, name: str, size: int, limits: T
     except Exception:  # noqa: BLE001 - the in-memory reader explains whatever went wrong
         _LOG.warning("Reading %r from disk failed; reading it in memory instead", filename, exc_info=True)
         return None
-    return LoadedTable(
-        frame=frame,
-        source_name=filename,
-        file_format=parsed.file_format,
-        notes=tuple(parsed.notes),
-        encoding=parsed.encoding,
-        delimiter=parsed.delimiter,
-    )
+    return _loaded(parsed, frame, filename)
 
 
 def _scan_utf8(handle, head: bytes, size: int, path: str) -> _FileScan | None:
