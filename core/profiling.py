@@ -237,10 +237,13 @@ def looks_like_group_name(name: str) -> bool:
         return False
     words = _name_words(name)
     entity = {"customer", "client", "user", "patient", "subject", "member", "account", "household", "session"}
+    # An entity word names the entity itself only when nothing but an identifier word follows it:
+    # customer, patient_no, user_name; not session_minutes or household_size (measurements of one).
+    naming = {"id", "no", "nr", "number", "num", "key", "code", "name", "ref"}
     return (
         bool(_CAMEL_ID.search(name))
         or any(word in {"id", "uuid", "guid"} for word in words)
-        or any(word in entity for word in words)
+        or any(word in entity and set(words[i + 1 :]) <= naming for i, word in enumerate(words))
         or any(mark in name for mark in ("客户", "用户", "患者", "病人", "会员", "账号", "ID"))
     )
 

@@ -385,3 +385,13 @@ def test_every_loadable_bad_input_is_assessed_without_an_exception():
     for file_name, kind in expected.items():
         if file_name in assessed:
             assert kind in {k for k, _ in assessed[file_name]}, (file_name, assessed[file_name])
+
+
+def test_a_measurement_of_an_entity_is_not_taken_for_the_entity():
+    from core.profiling import looks_like_group_name
+
+    for name in ("customer", "patient_no", "user_name", "session_id", "account number", "CustomerID", "用户ID"):
+        assert looks_like_group_name(name), name
+    # A duration or a size of a session/household repeats too, but does not say who the row belongs to.
+    for name in ("session_minutes", "household_size", "member_since", "customer_age", "price"):
+        assert not looks_like_group_name(name), name
