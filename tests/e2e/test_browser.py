@@ -40,7 +40,9 @@ def make_csv(path):
 
 
 def chart_points(page) -> int:
-    return page.evaluate(POINTS_JS)
+    """Points on the training chart. While a fragment swaps the chart for a new one there can be an instant
+    with no chart at all; wait for one rather than read 0."""
+    return page.wait_for_function(POINTS_JS, timeout=15_000).json_value()
 
 
 def wait_for_growth(page, times: int, timeout: float = 60.0) -> list[int]:
