@@ -264,63 +264,131 @@ def _arrow_strings(series: pd.Series) -> pa.ChunkedArray | None:
     return values if pa.types.is_string(values.type) or pa.types.is_large_string(values.type) else None
 
 
-def _arrow_missing(values: pa.ChunkedArray) -> np.ndarray:
-    """Missing as `category_strings` sees it: null or one of pandas' NA tokens."""
-    tokens = pa.array(MISSING_TOKENS, type=values.type)
-    missing = pc.or_(pc.is_null(values), pc.fill_null(pc.is_in(values, value_set=tokens), False))
-    return missing.to_numpy(zero_copy_only=False)
+class TextCodes:
+    """An Arrow text column, dictionary-encoded once: row i holds `dictionary[indices[i]]` (index -1 = null).
+
+    Counting and looking up categories then handles each distinct string once, and picking the training,
+    validation or test rows takes integers instead of copying strings.
+
+    Attributes:
+        dictionary: the distinct strings (an Arrow array, in order of first appearance).
+        indices: int32 per row.
+        missing: bool per dictionary entry, plus a last entry (for index -1, null): missing as
+            `category_strings` sees it (null or one of pandas' NA tokens).
+    """
+
+    __slots__ = ("dictionary", "indices", "missing")
+
+    def __init__(self, values: pa.ChunkedArray):
+        encoded = pc.dictionary_encode(values).combine_chunks()
+        self.dictionary = encoded.dictionary
+        self.indices = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        tokens = pa.array(MISSING_TOKENS, type=self.dictionary.type)
+        is_token = pc.is_in(self.dictionary, value_set=tokens).to_numpy(zero_copy_only=False)
+        self.missing = np.append(is_token.astype(bool), True)
+
+    def counts(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """How many of the rows (all, or those at `rows`) hold each dictionary entry; the last entry counts
+        nulls."""
+        picked = self.indices if rows is None else self.indices[rows]
+        counted = np.bincount(picked + 1, minlength=len(self.dictionary) + 1)
+        return np.append(counted[1:], counted[0])
+
+
+def text_codes(series: pd.Series) -> TextCodes | None:
+    """`TextCodes` of a pyarrow-backed text column, else None."""
+    values = _arrow_strings(series)
+    return None if values is None else TextCodes(values)
+
+
+def selection_text_codes(selection, name: str) -> TextCodes | None:
+    """`text_codes` of the whole table's column behind a row selection (`core.datasets.RowSelection`),
+    computed once and kept in the selection's `cache`, which the training, validation and test selections
+    of one table share. None for anything else."""
+    cache = getattr(selection, "cache", None)
+    if cache is None:
+        return None
+    key = ("text_codes", name)
+    if key not in cache:
+        cache[key] = text_codes(selection.frame[name])
+    return cache[key]
 
 
 def category_counts(series: pd.Series, fill: str | None = None) -> pd.Series:
     """How often each category occurs (missing values counted as `fill` when given, else left out).
 
-    pyarrow-backed text is counted in Arrow, without making a Python string per row."""
-    values = _arrow_strings(series)
-    if values is None:
+    pyarrow-backed text is counted from its dictionary codes, without making a Python string per row."""
+    codes = text_codes(series)
+    if codes is None:
         text = category_strings(series)
         return (text.fillna(fill) if fill is not None else text).value_counts(dropna=True)
-    missing = _arrow_missing(values)
-    counted = pc.value_counts(values.filter(pa.array(~missing)))
-    counts = pd.Series(
-        counted.field("counts").to_numpy(zero_copy_only=False), index=counted.field("values").to_pylist(), dtype="int64"
-    )
-    if fill is not None and missing.any():
-        counts[fill] = int(counts.get(fill, 0)) + int(missing.sum())
+    return _code_counts(codes, None, fill)
+
+
+def _code_counts(codes: TextCodes, rows: np.ndarray | None, fill: str | None, top: int | None = None) -> pd.Series:
+    """`category_counts` of the rows (all, or those at `rows`) of a dictionary-encoded text column.
+
+    With `top`, only the values that can be among the `top` most frequent are returned (every value whose
+    count reaches the top-th largest count, ties included), which is all `_fit_categorical` looks at for
+    that limit: a column of 700,000 distinct date strings then makes 50 Python strings, not 700,000."""
+    numbers = codes.counts(rows)
+    num_missing = int(numbers[codes.missing].sum())
+    numbers[codes.missing] = 0
+    numbers = numbers[:-1]  # the nulls' entry: counted as missing above
+    extra = None
+    if fill is not None and num_missing:
+        at = pc.index(codes.dictionary, fill).as_py()
+        if at >= 0 and not codes.missing[at]:
+            numbers[at] += num_missing
+        else:
+            extra = num_missing
+    keep = numbers > 0
+    if top is not None and top < int(keep.sum()):
+        candidates = numbers[keep]
+        if extra is not None:
+            candidates = np.append(candidates, extra)
+        keep &= numbers >= np.partition(candidates, len(candidates) - top)[len(candidates) - top]
+    positions = np.flatnonzero(keep)
+    values = codes.dictionary.take(pa.array(positions)).to_pylist()
+    counts = pd.Series(numbers[positions], index=pd.Index(values, dtype=object), dtype="int64")
+    if extra is not None:
+        counts[fill] = extra
     return counts
 
 
 def category_positions(column: CategoricalColumn, series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(positions, missing) of each value as `CategoricalColumn.encode_positions` takes them: the position in
     the vocabulary (-1 = other/unseen) or, for hashing, bucket - 1; missing values take the fill value's."""
-    values = _arrow_strings(series)
-    if values is None:
-        text = category_strings(series)
-        missing = text.isna().to_numpy()
-        if column.fill_value is not None:
-            text = text.fillna(column.fill_value)
-        values_array = text.to_numpy(dtype=object)
-        if column.encoding == "hashing":
-            return hash_buckets(values_array, column.num_bins) - 1, missing
-        positions = pd.Index(column.vocabulary, dtype=object).get_indexer(pd.Index(values_array, dtype=object))
-        return positions, missing
-    missing = _arrow_missing(values)
+    codes = text_codes(series)
+    if codes is not None:
+        return _code_positions(column, codes)
+    text = category_strings(series)
+    missing = text.isna().to_numpy()
+    if column.fill_value is not None:
+        text = text.fillna(column.fill_value)
+    values_array = text.to_numpy(dtype=object)
     if column.encoding == "hashing":
-        encoded = pc.dictionary_encode(values).combine_chunks()
-        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
-        uniques = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
-        buckets = np.append(hash_buckets(uniques, column.num_bins), 0) if len(uniques) else np.zeros(1, "int64")
-        positions = buckets[codes] - 1
-        fill_position = (
-            hash_buckets([column.fill_value], column.num_bins)[0] if column.fill_value is not None else 0
-        ) - 1
-    else:
-        vocabulary = pa.array(list(column.vocabulary), type=values.type)
-        positions = pc.index_in(values, value_set=vocabulary).fill_null(-1).to_numpy(zero_copy_only=False)
-        positions = positions.astype("int64")
-        fill = column.fill_value
-        fill_position = column.vocabulary.index(fill) if fill is not None and fill in column.vocabulary else -1
-    positions[missing] = fill_position
+        return hash_buckets(values_array, column.num_bins) - 1, missing
+    positions = pd.Index(column.vocabulary, dtype=object).get_indexer(pd.Index(values_array, dtype=object))
     return positions, missing
+
+
+def _code_positions(column: CategoricalColumn, codes: TextCodes) -> tuple[np.ndarray, np.ndarray]:
+    """`category_positions` of every row of a dictionary-encoded column: each distinct value is looked up
+    once, then one integer take per row."""
+    fill = column.fill_value
+    if column.encoding == "hashing":
+        uniques = np.asarray(codes.dictionary.to_pylist(), dtype=object)
+        lookup = hash_buckets(uniques, column.num_bins) - 1 if len(uniques) else np.zeros(0, dtype="int64")
+        fill_position = (hash_buckets([fill], column.num_bins)[0] if fill is not None else 0) - 1
+    else:
+        vocabulary = pa.array(list(column.vocabulary), type=codes.dictionary.type)
+        found = pc.index_in(codes.dictionary, value_set=vocabulary).fill_null(-1)
+        lookup = found.to_numpy(zero_copy_only=False).astype("int64")
+        fill_position = column.vocabulary.index(fill) if fill is not None and fill in column.vocabulary else -1
+    lookup = np.append(lookup, fill_position)  # the last entry: index -1 (null)
+    lookup[codes.missing] = fill_position
+    return lookup[codes.indices], codes.missing[codes.indices]
 
 
 def hash_buckets(values, num_bins: int) -> np.ndarray:
@@ -528,7 +596,7 @@ def _fit_numeric(name: str, values: np.ndarray, column: ColumnSpec) -> NumericCo
 
 
 def _fit_categorical(
-    name: str, series: pd.Series, column: ColumnSpec, max_categories: int, *, counts: pd.Series | None = None
+    name: str, series: pd.Series | None, column: ColumnSpec, max_categories: int, *, counts: pd.Series | None = None
 ) -> CategoricalColumn:
     fill = str(column.fill_value) if column.missing == "constant" else None
     if counts is None:
@@ -614,14 +682,14 @@ def fit_preprocessing(
     rows = getattr(train, "positions", None)  # a selection of rows (core.datasets.RowSelection)
     for name in features:
         column = spec.column(name)
-        whole = train.frame[name] if rows is not None else None
-        if whole is not None and column.kind in {"auto", "categorical"} and _arrow_strings(whole) is not None:
+        codes = selection_text_codes(train, name) if column.kind in {"auto", "categorical"} else None
+        if codes is not None:
             # Arrow text: count the selected rows' values from the whole column's dictionary codes,
             # without copying their strings.
             fill = str(column.fill_value) if column.missing == "constant" else None
             top = None if column.encoding == "ordinal" else _vocabulary_limit(column, max_categories)
-            counts = _selected_counts(_arrow_strings(whole), rows, fill, top)
-            columns.append(_fit_categorical(name, whole, column, max_categories, counts=counts))
+            counts = _code_counts(codes, rows, fill, top)
+            columns.append(_fit_categorical(name, None, column, max_categories, counts=counts))
             continue
         series = train[name]
         kind = resolve_kind(series, column)
@@ -632,40 +700,6 @@ def fit_preprocessing(
         else:
             columns.append(_fit_categorical(name, series, column, max_categories))
     return PreprocessingState(columns=tuple(columns))
-
-
-def _selected_counts(values: pa.ChunkedArray, rows: np.ndarray, fill: str | None, top: int | None = None) -> pd.Series:
-    """`category_counts` of the rows at `rows` of an Arrow text column.
-
-    With `top`, only the values that can be among the `top` most frequent are returned (every value whose
-    count reaches the top-th largest count, ties included), which is all `_fit_categorical` looks at for
-    that limit: a column of 700,000 distinct date strings then makes 50 Python strings, not 700,000."""
-    counted = pc.value_counts(values.take(pa.array(rows)))
-    uniques = counted.field("values")
-    numbers = counted.field("counts").to_numpy(zero_copy_only=False).astype("int64")
-    tokens = pa.array(MISSING_TOKENS, type=uniques.type)
-    missing = pc.or_(pc.is_null(uniques), pc.fill_null(pc.is_in(uniques, value_set=tokens), False))
-    missing = missing.to_numpy(zero_copy_only=False)
-    num_missing = int(numbers[missing].sum())
-    numbers[missing] = 0
-    extra = None
-    if fill is not None and num_missing:
-        at = pc.index(uniques, fill).as_py()
-        if at >= 0 and not missing[at]:
-            numbers[at] += num_missing
-        else:
-            extra = num_missing
-    keep = numbers > 0
-    if top is not None and top < int(keep.sum()):
-        candidates = numbers[keep]
-        if extra is not None:
-            candidates = np.append(candidates, extra)
-        keep &= numbers >= np.partition(candidates, len(candidates) - top)[len(candidates) - top]
-    positions = np.flatnonzero(keep)
-    counts = pd.Series(numbers[positions], index=pd.Index(uniques.take(pa.array(positions)).to_pylist(), dtype=object))
-    if extra is not None:
-        counts[fill] = extra
-    return counts
 
 
 def transform(state: PreprocessingState, frame: pd.DataFrame) -> np.ndarray:
@@ -801,8 +835,8 @@ def _encode_many(state: PreprocessingState, frames: list) -> list[EncodedRows]:
                 dense_positions.extend(range(position, position + column.width))
                 filled += column.width
         else:
-            for i, frame in enumerate(frames):
-                dense[i][:, filled : filled + column.width] = _transform_column(column, frame[column.name])
+            for i, values in enumerate(_transformed_each(column, frames)):
+                dense[i][:, filled : filled + column.width] = values
             dense_positions.extend(range(position, position + column.width))
             filled += column.width
         position += column.width
@@ -819,17 +853,31 @@ _ROW_BLOCK = 8192
 
 def _category_positions_each(column: CategoricalColumn, frames: list):
     """(positions, missing) of `column` for each frame, as `category_positions` gives them. For row
-    selections of an Arrow-backed table, every row of the table is looked up once (cheap), and each
-    selection picks its rows' integers, instead of first copying its strings."""
+    selections of an Arrow-backed table, the whole column is looked up once from its dictionary codes
+    (shared with fitting), and each selection picks its rows' integers instead of copying strings."""
+    whole = None
+    for frame in frames:
+        codes = selection_text_codes(frame, column.name)
+        if codes is None:
+            yield category_positions(column, frame[column.name])
+            continue
+        if whole is None or whole[0] is not codes:
+            whole = (codes, *_code_positions(column, codes))
+        yield whole[1][frame.positions], whole[2][frame.positions]
+
+
+def _transformed_each(column: ColumnEncoder, frames: list):
+    """`_transform_column` of `column` for each frame. For row selections of one table a numeric column
+    is transformed once for the whole table, and each selection takes its rows of the result."""
     whole = None
     for frame in frames:
         rows = getattr(frame, "positions", None)  # a selection of rows (core.datasets.RowSelection)
-        if rows is not None and _arrow_strings(frame.frame[column.name]) is not None:
-            if whole is None or whole[0] is not frame.frame:
-                whole = (frame.frame, *category_positions(column, frame.frame[column.name]))
-            yield whole[1][rows], whole[2][rows]
-        else:
-            yield category_positions(column, frame[column.name])
+        if rows is None or not isinstance(column, NumericColumn):
+            yield _transform_column(column, frame[column.name])
+            continue
+        if whole is None or whole[0] is not frame.frame:
+            whole = (frame.frame, _transform_column(column, frame.frame[column.name]))
+        yield whole[1][rows]
 
 
 def _transform_column(column: ColumnEncoder, series: pd.Series) -> np.ndarray:

@@ -534,9 +534,10 @@ def _scan_utf8(handle, head: bytes, size: int, path: str) -> _FileScan | None:
     while chunk:
         if b"\x00" in chunk:
             return None
-        quotes += chunk.count(b'"')
+        # `in` is a fast memchr; most files hold no quotes or carriage returns, and then are not counted.
+        quotes += chunk.count(b'"') if b'"' in chunk else 0
         newlines += chunk.count(b"\n")
-        returns += chunk.count(b"\r")
+        returns += chunk.count(b"\r") if b"\r" in chunk else 0
         if not (chunk.isascii() and decoder.getstate()[0] == b""):
             try:
                 decoder.decode(chunk)

@@ -109,3 +109,34 @@ def test_fitting_on_a_row_selection_equals_fitting_on_its_copied_rows(options):
     rows = np.random.default_rng(2).permutation(len(table))[:180]
     selected = fit_preprocessing(RowSelection(table, rows), ["c", "x"], max_categories=50, spec=spec)
     assert selected == fit_preprocessing(table.iloc[rows], ["c", "x"], max_categories=50, spec=spec)
+
+
+def test_splits_share_one_dictionary_per_text_column_and_release_it(monkeypatch):
+    """prepare_data encodes each Arrow text column once for fitting and for all three splits, and keeps
+    none of it afterwards (a million-row column's codes are 4 MB, its dictionary can be as big as the text)."""
+    import core.preprocessing as preprocessing
+    from core.datasets import prepare_data
+    from core.spec import DataSpec
+
+    arrow, _ = columns(600)
+    rng = np.random.default_rng(5)
+    table = pd.DataFrame(
+        {
+            "c": arrow,
+            "d": arrow.str.upper(),
+            "x": rng.normal(size=600),
+            "y": pd.Series(rng.choice(["p", "q"], 600), dtype="str"),
+        }
+    )
+    encoded: list[int] = []
+    original = preprocessing.TextCodes.__init__
+
+    def counting(self, values):
+        encoded.append(len(values))
+        original(self, values)
+
+    monkeypatch.setattr(preprocessing.TextCodes, "__init__", counting)
+    prepared = prepare_data(table, DataSpec(target="y"), PreprocessingSpec())
+    assert encoded == [600, 600]  # c and d, each once for the whole table
+    assert prepared.train_rows.cache == {}
+    np.testing.assert_array_equal(prepared.x_test, transform(prepared.preprocessing, prepared.test))
