@@ -265,16 +265,17 @@ def _arrow_strings(series: pd.Series) -> pa.ChunkedArray | None:
 
 
 class TextCodes:
-    """An Arrow text column, dictionary-encoded once: row i holds `dictionary[indices[i]]` (index -1 = null).
+    """An Arrow text column, dictionary-encoded once: row i holds `dictionary[indices[i]]`, and index
+    `len(dictionary)` stands for null.
 
     Counting and looking up categories then handles each distinct string once, and picking the training,
     validation or test rows takes integers instead of copying strings.
 
     Attributes:
         dictionary: the distinct strings (an Arrow array, in order of first appearance).
-        indices: int32 per row.
-        missing: bool per dictionary entry, plus a last entry (for index -1, null): missing as
-            `category_strings` sees it (null or one of pandas' NA tokens).
+        indices: per row, in the smallest unsigned type that holds them (one byte for up to 255 values).
+        missing: bool per dictionary entry, and a last entry (True) for null: missing as `category_strings`
+            sees it (null or one of pandas' NA tokens).
     """
 
     __slots__ = ("dictionary", "indices", "missing")
@@ -282,17 +283,18 @@ class TextCodes:
     def __init__(self, values: pa.ChunkedArray):
         encoded = pc.dictionary_encode(values).combine_chunks()
         self.dictionary = encoded.dictionary
-        self.indices = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        null = len(self.dictionary)
+        indices = encoded.indices.fill_null(null).to_numpy(zero_copy_only=False)
+        self.indices = indices.astype(np.min_scalar_type(null), copy=False)
         tokens = pa.array(MISSING_TOKENS, type=self.dictionary.type)
         is_token = pc.is_in(self.dictionary, value_set=tokens).to_numpy(zero_copy_only=False)
         self.missing = np.append(is_token.astype(bool), True)
 
     def counts(self, rows: np.ndarray | None = None) -> np.ndarray:
-        """How many of the rows (all, or those at `rows`) hold each dictionary entry; the last entry counts
-        nulls."""
+        """How many of the rows (all, or those at `rows`) hold each dictionary entry, and (last) how many
+        are null."""
         picked = self.indices if rows is None else self.indices[rows]
-        counted = np.bincount(picked + 1, minlength=len(self.dictionary) + 1)
-        return np.append(counted[1:], counted[0])
+        return np.bincount(picked, minlength=len(self.dictionary) + 1)
 
 
 def text_codes(series: pd.Series) -> TextCodes | None:
@@ -386,7 +388,7 @@ def _code_positions(column: CategoricalColumn, codes: TextCodes) -> tuple[np.nda
         found = pc.index_in(codes.dictionary, value_set=vocabulary).fill_null(-1)
         lookup = found.to_numpy(zero_copy_only=False).astype("int64")
         fill_position = column.vocabulary.index(fill) if fill is not None and fill in column.vocabulary else -1
-    lookup = np.append(lookup, fill_position)  # the last entry: index -1 (null)
+    lookup = np.append(lookup, fill_position)  # the last entry: null
     lookup[codes.missing] = fill_position
     return lookup[codes.indices], codes.missing[codes.indices]
 

@@ -1154,7 +1154,8 @@ def _read_csv_arrow_file(path: str, options: dict[str, Any], header: list[str], 
         for position, arrow_type in enumerate(schema.types):
             if pa.types.is_null(arrow_type):
                 schema = schema.set(position, schema.field(position).with_type(pa.float64()))
-        table = table.cast(schema)
+        if schema != table.schema:
+            table = table.cast(schema)
         frame = table.to_pandas(self_destruct=True, split_blocks=True, memory_pool=pool)
         del table
         return frame

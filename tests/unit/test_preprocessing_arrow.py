@@ -140,3 +140,25 @@ def test_splits_share_one_dictionary_per_text_column_and_release_it(monkeypatch)
     assert encoded == [600, 600]  # c and d, each once for the whole table
     assert prepared.train_rows.cache == {}
     np.testing.assert_array_equal(prepared.x_test, transform(prepared.preprocessing, prepared.test))
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+def test_a_column_read_in_several_chunks_fits_and_encodes_like_plain_text(options):
+    """A big file is read in blocks, so its text columns are chunked Arrow arrays (one chunk empty here)."""
+    import pyarrow as pa
+
+    from core.datasets import RowSelection
+
+    arrow, plain = columns(400)
+    values = arrow.to_numpy(dtype=object, na_value=None)
+    chunked = pa.chunked_array([pa.array(values[:90]), pa.array([], pa.string()), pa.array(values[90:])])
+    table = pd.DataFrame({"c": pd.Series(pd.array(chunked, dtype="str"))})
+    assert pa.chunked_array(table["c"].array.__arrow_array__()).num_chunks > 1
+    spec = PreprocessingSpec(columns=(ColumnSpec(name="c", **options),))
+    rows = np.random.default_rng(8).permutation(len(table))[:250]
+    fitted = fit_preprocessing(RowSelection(table, rows), ["c"], max_categories=50, spec=spec)
+    expected = fit_preprocessing(pd.DataFrame({"c": plain.iloc[rows]}), ["c"], max_categories=50, spec=spec)
+    assert fitted == expected
+    np.testing.assert_array_equal(
+        transform(fitted, RowSelection(table, np.arange(len(table)))), transform(fitted, pd.DataFrame({"c": plain}))
+    )
