@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from core.errors import DataError
 from core.memory import use_returning_arrow_pool
+from core.parallel import map_columns
 from core.spec import ColumnSpec, PreprocessingSpec
 
 # pandas' default NA strings: a file read by pandas turns these into missing values, so the exported
@@ -678,30 +679,43 @@ def _fit_datetime(name: str, series: pd.Series, column: ColumnSpec) -> DatetimeC
 def fit_preprocessing(
     train: pd.DataFrame, features: list[str], *, max_categories: int, spec: PreprocessingSpec | None = None
 ) -> PreprocessingState:
-    """Learn imputation values, clip bounds, scales and vocabularies from the training rows only."""
+    """Learn imputation values, clip bounds, scales and vocabularies from the training rows only.
+
+    The columns of a big table are fitted on several threads (`core.parallel`); the result is the same."""
     spec = spec or PreprocessingSpec(max_categories=max_categories)
-    columns: list[ColumnEncoder] = []
-    rows = getattr(train, "positions", None)  # a selection of rows (core.datasets.RowSelection)
-    for name in features:
-        column = spec.column(name)
-        codes = selection_text_codes(train, name) if column.kind in {"auto", "categorical"} else None
-        if codes is not None:
-            # Arrow text: count the selected rows' values from the whole column's dictionary codes,
-            # without copying their strings.
-            fill = str(column.fill_value) if column.missing == "constant" else None
-            top = None if column.encoding == "ordinal" else _vocabulary_limit(column, max_categories)
-            counts = _code_counts(codes, rows, fill, top)
-            columns.append(_fit_categorical(name, None, column, max_categories, counts=counts))
-            continue
-        series = train[name]
-        kind = resolve_kind(series, column)
-        if kind == "numeric":
-            columns.append(_fit_numeric(name, numeric_values(series), column))
-        elif kind == "datetime":
-            columns.append(_fit_datetime(name, series, column))
-        else:
-            columns.append(_fit_categorical(name, series, column, max_categories))
+    columns = map_columns(
+        lambda name: _fit_column(train, name, spec.column(name), max_categories),
+        features,
+        rows=len(train),
+        in_pool=lambda name: spec.column(name).kind != "datetime",  # text dates: warnings.catch_warnings
+        cost=lambda name: _is_text(train, name),
+    )
     return PreprocessingState(columns=tuple(columns))
+
+
+def _fit_column(train, name: str, column: ColumnSpec, max_categories: int) -> ColumnEncoder:
+    codes = selection_text_codes(train, name) if column.kind in {"auto", "categorical"} else None
+    if codes is not None:
+        # Arrow text: count the selected rows' values from the whole column's dictionary codes, without
+        # copying their strings.
+        fill = str(column.fill_value) if column.missing == "constant" else None
+        top = None if column.encoding == "ordinal" else _vocabulary_limit(column, max_categories)
+        counts = _code_counts(codes, train.positions, fill, top)
+        return _fit_categorical(name, None, column, max_categories, counts=counts)
+    series = train[name]
+    kind = resolve_kind(series, column)
+    if kind == "numeric":
+        return _fit_numeric(name, numeric_values(series), column)
+    if kind == "datetime":
+        return _fit_datetime(name, series, column)
+    return _fit_categorical(name, series, column, max_categories)
+
+
+def _is_text(frame, name: str) -> bool:
+    """Whether a column (of a table or of the table behind a row selection) holds text: the slower kind to
+    fit and encode, started first on the threads."""
+    series = getattr(frame, "frame", frame)[name]
+    return pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)
 
 
 def transform(state: PreprocessingState, frame: pd.DataFrame) -> np.ndarray:
@@ -817,9 +831,24 @@ def _encode_many(state: PreprocessingState, frames: list) -> list[EncodedRows]:
     dense_width = state.num_features - sum(column.encoded_width for column in code_columns)
     dense = [np.empty((len(frame), dense_width), dtype="float32") for frame in frames]
     codes = [np.empty((len(frame), len(code_columns)), dtype=_code_dtype(state.num_features)) for frame in frames]
+    # Where each column goes: its first matrix column, its first `dense` column and its `codes` column.
+    layout: list[tuple[ColumnEncoder, int, int, int]] = []
     dense_positions: list[int] = []
     position = filled = coded = 0
     for column in state.columns:
+        layout.append((column, position, filled, coded))
+        if _is_one_hot(column):
+            coded += 1
+            if column.indicator:
+                dense_positions.append(position + column.width - 1)
+                filled += 1
+        else:
+            dense_positions.extend(range(position, position + column.width))
+            filled += column.width
+        position += column.width
+
+    def encode(placed: tuple[ColumnEncoder, int, int, int]) -> None:
+        column, position, filled, coded = placed
         if isinstance(column, CategoricalColumn):
             for i, (positions, missing) in enumerate(_category_positions_each(column, frames)):
                 if _is_one_hot(column):
@@ -828,20 +857,18 @@ def _encode_many(state: PreprocessingState, frames: list) -> list[EncodedRows]:
                         dense[i][:, filled] = missing
                 else:
                     dense[i][:, filled : filled + column.width] = column.encode_positions(positions, missing)
-            if _is_one_hot(column):
-                coded += 1
-                if column.indicator:
-                    dense_positions.append(position + column.width - 1)
-                    filled += 1
-            else:
-                dense_positions.extend(range(position, position + column.width))
-                filled += column.width
         else:
             for i, values in enumerate(_transformed_each(column, frames)):
                 dense[i][:, filled : filled + column.width] = values
-            dense_positions.extend(range(position, position + column.width))
-            filled += column.width
-        position += column.width
+
+    # Each column writes its own slices of `dense` and `codes`, so columns can be encoded at once.
+    map_columns(
+        encode,
+        layout,
+        rows=sum(len(frame) for frame in frames),
+        in_pool=lambda placed: not isinstance(placed[0], DatetimeColumn),  # text dates: warnings.catch_warnings
+        cost=lambda placed: isinstance(placed[0], CategoricalColumn),
+    )
     placed = np.array(dense_positions, dtype="int64")
     return [EncodedRows(d, placed, c, state.num_features) for d, c in zip(dense, codes, strict=True)]
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import AppError, DataError
+from core.parallel import map_columns
 from core.preprocessing import MISSING_TOKENS
 from core.spec import Task
 
@@ -270,7 +271,13 @@ def profile_frame(frame: pd.DataFrame, target: str | None = None) -> TableProfil
     """
     num_rows = len(frame)
     sample = sample_rows(frame, PROFILE_SAMPLE_ROWS)
-    columns = [_profile_column(frame.iloc[:, i], sample.iloc[:, i]) for i in range(frame.shape[1])]
+    # Numbers on threads (`core.parallel`); text on this thread: its date check uses warnings.catch_warnings.
+    columns = map_columns(
+        lambda i: _profile_column(frame.iloc[:, i], sample.iloc[:, i]),
+        range(frame.shape[1]),
+        rows=num_rows,
+        in_pool=lambda i: not _is_text_column(frame.iloc[:, i]),
+    )
     names = [str(name) for name in frame.columns]
     target_profile = None
     association_rows = 0

@@ -1,0 +1,112 @@
+"""Columns of a big table are fitted and encoded on several threads: the same result as one thread."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import core.parallel as parallel
+from core.datasets import prepare_data
+from core.errors import DataError
+from core.parallel import map_columns
+from core.spec import ColumnSpec, DataSpec, PreprocessingSpec
+
+
+@pytest.fixture
+def threads_for_any_table(monkeypatch):
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(parallel, "thread_count", lambda: 2)
+
+
+def test_results_and_the_first_error_come_in_item_order(threads_for_any_table):
+    def work(item: int) -> int:
+        if item in {3, 5}:
+            raise ValueError(f"item {item}")
+        return item * item
+
+    assert map_columns(work, [0, 1, 2, 4], rows=10) == [0, 1, 4, 16]
+    with pytest.raises(ValueError, match="item 3"):
+        map_columns(work, [1, 3, 5], rows=10, cost=lambda item: item)
+    with pytest.raises(ValueError, match="item 5"):
+        map_columns(work, [5, 1, 3], rows=10, cost=lambda item: -item)
+
+
+def test_items_kept_off_the_pool_run_on_the_calling_thread(threads_for_any_table):
+    caller = threading.current_thread()
+    ran_on = map_columns(
+        lambda item: threading.current_thread() is caller, list(range(6)), rows=10, in_pool=lambda i: i % 2 == 0
+    )
+    assert ran_on[1::2] == [True, True, True]
+    assert not any(ran_on[0::2])
+
+
+def test_small_tables_stay_on_one_thread(monkeypatch):
+    monkeypatch.setattr(parallel, "thread_count", lambda: 2)
+    caller = threading.current_thread()
+    assert all(
+        map_columns(lambda _: threading.current_thread() is caller, [1, 2, 3], rows=parallel.PARALLEL_MIN_ROWS - 1)
+    )
+
+
+def _mixed_table(num_rows: int = 2000) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    city = rng.choice(["Lyon", "Paris", "Nice", "NA", "", "北京"], num_rows).astype(object)
+    city[::11] = None
+    days = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 400, num_rows), unit="D")
+    table = pd.DataFrame(
+        {
+            "x": rng.normal(size=num_rows),
+            "n": rng.integers(0, 9, num_rows).astype(float),
+            "city": pd.Series(city, dtype="str"),
+            "plan": pd.Series(rng.choice(["free", "pro", "team"], num_rows), dtype="str"),
+            "code": pd.Series([f"c{v}" for v in rng.integers(0, 300, num_rows)], dtype="str"),
+            "when": pd.Series(days.strftime("%d/%m/%Y"), dtype="str"),
+            "label": pd.Series(rng.choice(["yes", "no"], num_rows), dtype="str"),
+        }
+    )
+    table.loc[::13, "x"] = np.nan
+    return table
+
+
+PREPROCESSING = PreprocessingSpec(
+    columns=(
+        ColumnSpec(name="x", missing_indicator=True, outliers="clip_iqr"),
+        ColumnSpec(name="n", scaling="robust"),
+        ColumnSpec(name="city", missing="constant", fill_value="unknown", missing_indicator=True),
+        ColumnSpec(name="plan", encoding="ordinal", order=("free", "pro", "team")),
+        ColumnSpec(name="code", encoding="embedding"),
+        ColumnSpec(name="when", kind="datetime", dayfirst=True),
+    )
+)
+
+
+def test_prepared_data_is_the_same_on_several_threads(monkeypatch):
+    table = _mixed_table()
+    one_thread = prepare_data(table, DataSpec(target="label", seed=4), PREPROCESSING)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(parallel, "thread_count", lambda: 2)
+    threaded = prepare_data(table, DataSpec(target="label", seed=4), PREPROCESSING)
+    assert threaded.preprocessing == one_thread.preprocessing
+    for part in ("x_train", "x_validation", "x_test", "y_train", "y_test"):
+        np.testing.assert_array_equal(getattr(threaded, part), getattr(one_thread, part))
+
+
+def test_an_unusable_column_is_reported_as_on_one_thread(threads_for_any_table):
+    table = _mixed_table()
+    table["x"] = "not a number"
+    spec = PreprocessingSpec(columns=(ColumnSpec(name="x", kind="numeric"),))
+    with pytest.raises(DataError, match="'x' has no usable numbers"):
+        prepare_data(table, DataSpec(target="label"), spec)
+
+
+def test_the_profile_is_the_same_on_several_threads(monkeypatch):
+    from core.profiling import profile_frame
+
+    table = _mixed_table()
+    one_thread = profile_frame(table, target="label")
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(parallel, "thread_count", lambda: 2)
+    assert profile_frame(table, target="label") == one_thread
