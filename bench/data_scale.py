@@ -13,6 +13,8 @@ target `label`), then measures, each step in a fresh Python process so that its 
                 -> core.profiling.profile_frame(frame, target="label")   (profile_table(frame) if absent)
                 -> core.datasets.prepare_data(frame, DataSpec(target="label"), PreprocessingSpec())
                    (split, fit preprocessing on the training rows, encode all three splits to float32)
+                With --dates-as-datetime the spec sets signup_time's kind to datetime (the Preprocess page's
+                fix for dates stored as text); by default, like the app, text dates are categories.
 
 Peak memory of a step = the child's `ru_maxrss` at the end minus its RSS after imports (the memory the data
 took); the absolute peak is printed too. Every measurement waits for a quiet machine (1-minute load average
@@ -275,6 +277,18 @@ def _child_bare(path: str) -> dict:
     return _finish_child(result, base_rss, base_peak, cpu0)
 
 
+def _preprocessing_spec():
+    """The app's defaults; with --dates-as-datetime, the quality gate's fix for the text dates applied."""
+    from core.spec import ColumnSpec, PreprocessingSpec
+
+    if os.environ.get(_DATES_AS_DATETIME) == "1":
+        return PreprocessingSpec(columns=(ColumnSpec(name="signup_time", kind="datetime"),))
+    return PreprocessingSpec()
+
+
+_DATES_AS_DATETIME = "DATA_SCALE_DATES_AS_DATETIME"
+
+
 def _child_layerlab(path: str, detail: bool) -> dict:
     import pandas as pd  # noqa: F401
     import pyarrow.csv  # noqa: F401
@@ -282,7 +296,7 @@ def _child_layerlab(path: str, detail: bool) -> dict:
     import core.datasets as datasets
     import core.profiling as profiling
     import core.tables as tables
-    from core.spec import DataSpec, PreprocessingSpec
+    from core.spec import DataSpec
 
     timers = _install_timers() if detail else None
     base_rss, base_peak, cpu0 = _rss_kib(), _peak_kib(), _cpu_s()
@@ -311,7 +325,7 @@ def _child_layerlab(path: str, detail: bool) -> dict:
     stage_peak["profile"], stage_rss["profile"] = _peak_kib(), _rss_kib()
 
     started = time.perf_counter()
-    prepared = datasets.prepare_data(frame, DataSpec(target="label"), PreprocessingSpec())
+    prepared = datasets.prepare_data(frame, DataSpec(target="label"), _preprocessing_spec())
     stages["prepare_data"] = time.perf_counter() - started
     stage_peak["prepare_data"], stage_rss["prepare_data"] = _peak_kib(), _rss_kib()
 
@@ -562,6 +576,11 @@ def _parse_args(argv=None):
     parser.add_argument("--max-load", type=float, default=1.0, help="1-minute load average to wait for")
     parser.add_argument("--max-wait", type=float, default=300.0, help="seconds to wait for that load")
     parser.add_argument("--detail", action="store_true", help="add a run that times core's sub-steps")
+    parser.add_argument(
+        "--dates-as-datetime",
+        action="store_true",
+        help="prepare with signup_time as a date (the quality gate's one-click fix) instead of as categories",
+    )
     parser.add_argument("--cprofile", type=int, default=0, metavar="N", help="add a cProfile run, print N rows")
     parser.add_argument("--child", choices=("bare", "layerlab"), help=argparse.SUPPRESS)
     parser.add_argument("--child-path", help=argparse.SUPPRESS)
@@ -573,6 +592,8 @@ def main(argv=None) -> int:
     if args.child:
         _child_main(args.child, args.child_path, args.detail, args.cprofile)
         return 0
+    if args.dates_as_datetime:
+        os.environ[_DATES_AS_DATETIME] = "1"  # read by the child processes
     temp_dir = None
     if args.out is not None:
         path = args.out.resolve()

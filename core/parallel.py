@@ -49,10 +49,13 @@ def map_columns(
     longest should not start last).
     """
     items = list(items)
-    workers = min(thread_count(), len(items))
-    if rows < PARALLEL_MIN_ROWS or workers < 2:
+    if rows < PARALLEL_MIN_ROWS or min(thread_count(), len(items)) < 2:
         return [function(item) for item in items]
     pooled = [i for i, item in enumerate(items) if in_pool is None or in_pool(item)]
+    # The calling thread works too when some items are its own: one thread fewer on the pool.
+    workers = min(thread_count() - (len(pooled) < len(items)), len(pooled))
+    if workers < 1:
+        return [function(item) for item in items]
     if cost is not None:
         pooled.sort(key=lambda i: -cost(items[i]))
     outcomes: dict[int, tuple[bool, object]] = {}

@@ -653,9 +653,13 @@ def _most_frequent_first(counts: pd.Series, limit: int | None) -> list[str]:
     return ordered if limit is None else ordered[:limit]
 
 
-def _fit_datetime(name: str, series: pd.Series, column: ColumnSpec) -> DatetimeColumn:
+def _fit_datetime(name: str, series: pd.Series, column: ColumnSpec, selection=None) -> DatetimeColumn:
+    """With `selection` (the row selection `series` comes from), the parsed seconds are kept in its cache
+    for encoding the same rows (`_parsed_when_fitted`)."""
     dayfirst = resolve_dayfirst(series, column)
     seconds = datetime_seconds(series, dayfirst=dayfirst)
+    if selection is not None:
+        selection.cache[("seconds", name)] = (selection.positions, dayfirst, seconds.copy())
     finite = seconds[np.isfinite(seconds)]
     if finite.size == 0:
         raise DataError(
@@ -664,12 +668,18 @@ def _fit_datetime(name: str, series: pd.Series, column: ColumnSpec) -> DatetimeC
             field=name,
         )
     fill = float(np.median(finite))
-    parts = datetime_parts(np.where(np.isnan(seconds), fill, seconds))
-    stds = parts.std(axis=0)
+    del finite
+    seconds[np.isnan(seconds)] = fill
+    # Mean and standard deviation of each part in two passes over blocks of rows: datetime_parts makes a
+    # dozen float64 arrays of its input's size, which for 700,000 training rows at once was 110 MB more.
+    blocks = [slice(start, start + DATE_BLOCK_ROWS) for start in range(0, len(seconds), DATE_BLOCK_ROWS)]
+    means = sum(datetime_parts(seconds[block]).sum(axis=0) for block in blocks) / len(seconds)
+    squares = sum(((datetime_parts(seconds[block]) - means) ** 2).sum(axis=0) for block in blocks)
+    stds = np.sqrt(squares / len(seconds))
     return DatetimeColumn(
         name=name,
         fill_seconds=fill,
-        centers=tuple(float(v) for v in parts.mean(axis=0)),
+        centers=tuple(float(v) for v in means),
         scales=tuple(float(v) if v > 1e-12 else 1.0 for v in stds),
         indicator=column.missing_indicator,
         dayfirst=dayfirst,
@@ -707,7 +717,8 @@ def _fit_column(train, name: str, column: ColumnSpec, max_categories: int) -> Co
     if kind == "numeric":
         return _fit_numeric(name, numeric_values(series), column)
     if kind == "datetime":
-        return _fit_datetime(name, series, column)
+        selection = train if hasattr(train, "positions") else None  # a row selection (core.datasets.RowSelection)
+        return _fit_datetime(name, series, column, selection)
     return _fit_categorical(name, series, column, max_categories)
 
 
@@ -857,6 +868,12 @@ def _encode_many(state: PreprocessingState, frames: list) -> list[EncodedRows]:
                         dense[i][:, filled] = missing
                 else:
                     dense[i][:, filled : filled + column.width] = column.encode_positions(positions, missing)
+        elif isinstance(column, DatetimeColumn):
+            for i, frame in enumerate(frames):
+                rows = getattr(frame, "positions", None)  # a selection of rows (core.datasets.RowSelection)
+                series = frame[column.name] if rows is None else frame.frame[column.name]
+                parsed = _parsed_when_fitted(frame, column)
+                _dates_into(column, series, rows, dense[i][:, filled : filled + column.width], parsed)
         else:
             for i, values in enumerate(_transformed_each(column, frames)):
                 dense[i][:, filled : filled + column.width] = values
@@ -895,13 +912,13 @@ def _category_positions_each(column: CategoricalColumn, frames: list):
         yield whole[1][frame.positions], whole[2][frame.positions]
 
 
-def _transformed_each(column: ColumnEncoder, frames: list):
-    """`_transform_column` of `column` for each frame. For row selections of one table a numeric column
+def _transformed_each(column: NumericColumn, frames: list):
+    """`_transform_column` of a numeric column for each frame. For row selections of one table the column
     is transformed once for the whole table, and each selection takes its rows of the result."""
     whole = None
     for frame in frames:
         rows = getattr(frame, "positions", None)  # a selection of rows (core.datasets.RowSelection)
-        if rows is None or not isinstance(column, NumericColumn):
+        if rows is None:
             yield _transform_column(column, frame[column.name])
             continue
         if whole is None or whole[0] is not frame.frame:
@@ -925,19 +942,58 @@ def _transform_column(column: ColumnEncoder, series: pd.Series) -> np.ndarray:
             out.append(is_missing.astype("float32").reshape(-1, 1))
         return np.concatenate(out, axis=1)
     if isinstance(column, DatetimeColumn):
-        seconds = datetime_seconds(series, dayfirst=column.dayfirst)
-        is_missing = np.isnan(seconds)
-        filled = np.where(is_missing, column.fill_seconds, seconds)
-        out = np.empty((len(seconds), column.width), dtype="float32")
-        centers, scales = np.array(column.centers), np.array(column.scales)
-        for start in range(0, len(seconds), DATE_BLOCK_ROWS):  # datetime_parts makes a dozen float64 arrays
-            rows = slice(start, start + DATE_BLOCK_ROWS)
-            out[rows, : len(DATETIME_PARTS)] = (datetime_parts(filled[rows]) - centers) / scales
-        if column.indicator:
-            out[:, -1] = is_missing
+        out = np.empty((len(series), column.width), dtype="float32")
+        _dates_into(column, series, None, out)
         return out
     positions, missing = category_positions(column, series)
     return column.encode_positions(positions, missing)
+
+
+def _parsed_when_fitted(frame, column: DatetimeColumn) -> np.ndarray | None:
+    """The seconds `_fit_datetime` parsed from these very rows (the training rows of a row selection), taken
+    out of the selection's cache; None when it did not, or read the day/month order otherwise."""
+    rows = getattr(frame, "positions", None)
+    kept = None if rows is None else frame.cache.get(("seconds", column.name))
+    if kept is None or kept[0] is not rows or kept[1] != column.dayfirst:
+        return None
+    del frame.cache[("seconds", column.name)]
+    return kept[2]
+
+
+def _dates_into(
+    column: DatetimeColumn,
+    series: pd.Series,
+    rows: np.ndarray | None,
+    out: np.ndarray,
+    parsed: np.ndarray | None = None,
+) -> None:
+    """`_transform_column` of a date column, written into `out` (rows, width), which may be a slice of the
+    training matrix. `rows`: the positions of a row selection in `series`, else every row.
+
+    It works `DATE_BLOCK_ROWS` rows at a time, so only a block's text is copied and parsed at once, and
+    `datetime_parts`'s dozen float64 arrays are a block long. The numbers are those of `datetime_seconds`
+    on the selected rows (which parses in the same blocks, with the format guessed from the first value).
+    `parsed`: those seconds, when fitting already computed them."""
+    count = len(series) if rows is None else len(rows)
+    is_date = pd.api.types.is_datetime64_any_dtype(series)
+    guessed = None
+    if parsed is None and not is_date and count:
+        present = series.notna().to_numpy()
+        first = np.flatnonzero(present if rows is None else present[rows])[:1]
+        guessed = _guessed_format(series.iloc[first if rows is None else rows[first]], column.dayfirst)
+    centers, scales = np.array(column.centers), np.array(column.scales)
+    for start in range(0, count, DATE_BLOCK_ROWS):
+        block = slice(start, start + DATE_BLOCK_ROWS)
+        if parsed is not None:
+            seconds = parsed[block]
+        else:
+            values = series.iloc[block] if rows is None else series.iloc[rows[block]]
+            seconds = _seconds(values) if is_date else _seconds(_parse_dates(values, guessed, column.dayfirst))
+        is_missing = np.isnan(seconds)
+        filled = np.where(is_missing, column.fill_seconds, seconds)
+        out[block, : len(DATETIME_PARTS)] = (datetime_parts(filled) - centers) / scales
+        if column.indicator:
+            out[block, -1] = is_missing
 
 
 def estimate_preprocessing(frame: pd.DataFrame, features: list[str], spec: PreprocessingSpec) -> PreprocessingState:

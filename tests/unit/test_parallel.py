@@ -110,3 +110,31 @@ def test_the_profile_is_the_same_on_several_threads(monkeypatch):
     monkeypatch.setattr(parallel, "PARALLEL_MIN_ROWS", 0)
     monkeypatch.setattr(parallel, "thread_count", lambda: 2)
     assert profile_frame(table, target="label") == one_thread
+
+
+@pytest.mark.parametrize("dayfirst", [None, True])
+def test_dates_parsed_for_fitting_encode_the_training_rows_as_a_copy_of_them_would(monkeypatch, dayfirst):
+    """Fitting a date column parses the training rows once and encoding reuses that; blocks of rows are
+    parsed one at a time. Every split must equal `transform` of its copied rows: gaps, unreadable values,
+    a second format, several blocks."""
+    import core.preprocessing as preprocessing
+    from core.preprocessing import transform
+
+    monkeypatch.setattr(preprocessing, "DATE_BLOCK_ROWS", 64)
+    rng = np.random.default_rng(9)
+    days = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 700, 900), unit="D")
+    when = pd.Series(days.strftime("%d/%m/%Y %H:%M"), dtype=object)
+    when[::17] = None
+    when[5::31] = "not a date"
+    when[7::23] = days[7::23].strftime("%Y-%m-%d").to_numpy()
+    table = pd.DataFrame(
+        {"when": pd.Series(when, dtype="str"), "label": pd.Series(rng.choice(["a", "b"], 900), dtype="str")}
+    )
+    spec = PreprocessingSpec(
+        columns=(ColumnSpec(name="when", kind="datetime", dayfirst=dayfirst, missing_indicator=True),)
+    )
+    prepared = prepare_data(table, DataSpec(target="label", seed=2), spec)
+    assert prepared.train_rows.cache == {}
+    for part in ("train", "validation", "test"):
+        copied = transform(prepared.preprocessing, getattr(prepared, part).reset_index(drop=True))
+        np.testing.assert_array_equal(getattr(prepared, f"x_{part}"), copied)
