@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -13,6 +15,11 @@ VALIDATION_COLOR = "#ff7f0e"
 
 # A horizontal legend above the plot, on the right of its title: below it, it covered the x axis's ticks.
 _LEGEND_ABOVE = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1}
+
+
+def _epoch_axis(figure: go.Figure, last_epoch: int) -> None:
+    """Whole epochs on the x axis: Plotly's own ticks fell on 0.5, 1.5… for runs of a few epochs."""
+    figure.update_xaxes(title_text="epoch", rangemode="tozero", tick0=0, dtick=max(1, math.ceil(last_epoch / 8)))
 
 
 def training_curves(history: list[dict], metric_label: str) -> go.Figure:
@@ -35,7 +42,7 @@ def training_curves(history: list[dict], metric_label: str) -> go.Figure:
                 row=1,
                 col=column,
             )
-    figure.update_xaxes(title_text="epoch", rangemode="tozero")
+    _epoch_axis(figure, max(epochs, default=1))
     # The legend above the subplot titles, on the left (Plotly's toolbar appears on the right).
     figure.update_layout(
         height=360,
@@ -73,7 +80,7 @@ def learning_rate_figure(
                 hovertemplate="epoch %{x}<br>learning rate %{y:.3g}<extra></extra>",
             )
         )
-    figure.update_xaxes(title_text="epoch", rangemode="tozero")
+    _epoch_axis(figure, max([len(planned or [])] + [row["epoch"] for row in rows] + [1]))
     figure.update_yaxes(title_text="learning rate", rangemode="tozero", exponentformat="e")
     figure.update_layout(title=title, height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend=_LEGEND_ABOVE)
     return figure
