@@ -798,11 +798,13 @@ def _check_cell_lengths(frame: pd.DataFrame, name: str, limit: int) -> None:
             continue  # a character takes at least one byte: no cell can be too long
         column, series = frame.columns[i], frame.iloc[:, i]
         lengths = series.str.len()
-        longest = lengths.max()
-        if pd.notna(longest) and longest > limit:
+        most_chars = lengths.max()
+        if pd.notna(most_chars) and most_chars > limit:
             row = int(lengths.to_numpy(dtype="float64", na_value=-1).argmax()) + 1
             raise DataError(
-                MESSAGES["cell_too_long"].format(column=column, name=name, length=int(longest), row=row, limit=limit),
+                MESSAGES["cell_too_long"].format(
+                    column=column, name=name, length=int(most_chars), row=row, limit=limit
+                ),
                 field=str(column),
             )
 
