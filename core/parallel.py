@@ -8,9 +8,12 @@ than it saves, and a traceback stays simple.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import os
+import threading
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -33,54 +36,42 @@ def thread_count() -> int:
 
 
 def map_columns(
-    function: Callable[[T], R],
-    items: Sequence[T],
-    *,
-    rows: int,
-    in_pool: Callable[[T], bool] | None = None,
-    cost: Callable[[T], float] | None = None,
+    function: Callable[[T], R], items: Sequence[T], *, rows: int, cost: Callable[[T], float] | None = None
 ) -> list[R]:
     """`[function(item) for item in items]`, on several threads when the table has `rows >= PARALLEL_MIN_ROWS`.
 
     Results come in the order of `items`, and so does an error: when several items fail, the first failing
-    item's error is raised, as in the plain loop. Items for which `in_pool(item)` is False run on the calling
-    thread (work that changes process-wide state, such as `warnings.catch_warnings`, must not run twice at
-    once) while the others run on the pool, started by decreasing `cost` (a rough guess is enough: the
-    longest should not start last).
+    item's error is raised, as in the plain loop. Items start by decreasing `cost` (a rough guess is enough:
+    the longest should not start last). Work on the threads that silences warnings must use
+    `warnings_ignored`.
     """
     items = list(items)
-    if rows < PARALLEL_MIN_ROWS or min(thread_count(), len(items)) < 2:
+    workers = min(thread_count(), len(items))
+    if rows < PARALLEL_MIN_ROWS or workers < 2:
         return [function(item) for item in items]
-    pooled = [i for i, item in enumerate(items) if in_pool is None or in_pool(item)]
-    # The calling thread works too when some items are its own: one thread fewer on the pool.
-    workers = min(thread_count() - (len(pooled) < len(items)), len(pooled))
-    if workers < 1:
-        return [function(item) for item in items]
-    if cost is not None:
-        pooled.sort(key=lambda i: -cost(items[i]))
-    outcomes: dict[int, tuple[bool, object]] = {}
+    order = sorted(range(len(items)), key=lambda i: -cost(items[i])) if cost is not None else range(len(items))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layerlab-columns") as pool:
-        futures = {i: pool.submit(_trimmed, function, items[i]) for i in pooled}
-        for i, item in enumerate(items):
-            if i not in futures:
-                outcomes[i] = _outcome(function, item)
-        for i, future in futures.items():
-            error = future.exception()
-            outcomes[i] = (False, error) if error is not None else (True, future.result())
-    results: list[R] = []
+        futures = {i: pool.submit(_trimmed, function, items[i]) for i in order}
+        errors = {i: future.exception() for i, future in futures.items()}
     for i in range(len(items)):
-        succeeded, value = outcomes[i]
-        if not succeeded:
-            raise value  # type: ignore[misc]
-        results.append(value)  # type: ignore[arg-type]
-    return results
+        if errors[i] is not None:
+            raise errors[i]
+    return [futures[i].result() for i in range(len(items))]
 
 
-def _outcome(function: Callable[[T], R], item: T) -> tuple[bool, object]:
-    try:
-        return True, function(item)
-    except Exception as error:  # noqa: BLE001 - raised again in item order by map_columns
-        return False, error
+@contextlib.contextmanager
+def warnings_ignored():
+    """`warnings.catch_warnings()` with every warning ignored, entered by one thread at a time.
+
+    The warnings filters are process-wide: two threads entering and leaving `catch_warnings` at once can
+    restore each other's filters, leaving "ignore" in place for good or dropping a filter. Core code that
+    may run on `map_columns`' threads silences warnings with this instead."""
+    with _WARNINGS_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+_WARNINGS_LOCK = threading.RLock()
 
 
 def _trimmed(function: Callable[[T], R], item: T) -> R:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import warnings
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -26,7 +25,7 @@ import pyarrow.compute as pc
 
 from core.errors import DataError
 from core.memory import use_returning_arrow_pool
-from core.parallel import map_columns
+from core.parallel import map_columns, warnings_ignored
 from core.spec import ColumnSpec, PreprocessingSpec
 
 # pandas' default NA strings: a file read by pandas turns these into missing values, so the exported
@@ -462,8 +461,7 @@ def parse_dates(series: pd.Series, *, dayfirst: bool = False) -> pd.Series:
 
 
 def _guessed_format(series: pd.Series, dayfirst: bool) -> str | None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings_ignored():
         first = series.first_valid_index()
         if first is None or not (pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)):
             return None
@@ -473,8 +471,7 @@ def _guessed_format(series: pd.Series, dayfirst: bool) -> str | None:
 
 
 def _parse_dates(series: pd.Series, guessed: str | None, dayfirst: bool) -> pd.Series:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "could not infer format" and dayfirst hints: handled below
+    with warnings_ignored():  # "could not infer format" and dayfirst hints: handled below
         if guessed is None:
             return _parse_mixed(series, dayfirst)
         parsed = pd.to_datetime(series, errors="coerce", format=guessed, utc=True)
@@ -697,7 +694,6 @@ def fit_preprocessing(
         lambda name: _fit_column(train, name, spec.column(name), max_categories),
         features,
         rows=len(train),
-        in_pool=lambda name: spec.column(name).kind != "datetime",  # text dates: warnings.catch_warnings
         cost=lambda name: _is_text(train, name),
     )
     return PreprocessingState(columns=tuple(columns))
@@ -883,7 +879,6 @@ def _encode_many(state: PreprocessingState, frames: list) -> list[EncodedRows]:
         encode,
         layout,
         rows=sum(len(frame) for frame in frames),
-        in_pool=lambda placed: not isinstance(placed[0], DatetimeColumn),  # text dates: warnings.catch_warnings
         cost=lambda placed: isinstance(placed[0], CategoricalColumn),
     )
     placed = np.array(dense_positions, dtype="int64")

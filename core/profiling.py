@@ -18,14 +18,13 @@ Example:
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
 from core.errors import AppError, DataError
-from core.parallel import map_columns
+from core.parallel import map_columns, warnings_ignored
 from core.preprocessing import MISSING_TOKENS
 from core.spec import Task
 
@@ -271,12 +270,8 @@ def profile_frame(frame: pd.DataFrame, target: str | None = None) -> TableProfil
     """
     num_rows = len(frame)
     sample = sample_rows(frame, PROFILE_SAMPLE_ROWS)
-    # Numbers on threads (`core.parallel`); text on this thread: its date check uses warnings.catch_warnings.
     columns = map_columns(
-        lambda i: _profile_column(frame.iloc[:, i], sample.iloc[:, i]),
-        range(frame.shape[1]),
-        rows=num_rows,
-        in_pool=lambda i: not _is_text_column(frame.iloc[:, i]),
+        lambda i: _profile_column(frame.iloc[:, i], sample.iloc[:, i]), range(frame.shape[1]), rows=num_rows
     )
     names = [str(name) for name in frame.columns]
     target_profile = None
@@ -505,8 +500,7 @@ def _looks_like_dates(strings: pd.Series) -> bool:
     plausible = (lengths >= 6) & (lengths <= 40) & head.str.contains(_DIGIT.pattern, regex=True)
     if plausible.mean() < DATETIME_PARSE_SHARE:
         return False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings_ignored():
         try:
             parsed = pd.to_datetime(head.astype(object), format="mixed", errors="coerce", utc=True)
         except (ValueError, TypeError, OverflowError):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -11,7 +13,7 @@ import pytest
 import core.parallel as parallel
 from core.datasets import prepare_data
 from core.errors import DataError
-from core.parallel import map_columns
+from core.parallel import map_columns, warnings_ignored
 from core.spec import ColumnSpec, DataSpec, PreprocessingSpec
 
 
@@ -34,13 +36,30 @@ def test_results_and_the_first_error_come_in_item_order(threads_for_any_table):
         map_columns(work, [5, 1, 3], rows=10, cost=lambda item: -item)
 
 
-def test_items_kept_off_the_pool_run_on_the_calling_thread(threads_for_any_table):
-    caller = threading.current_thread()
-    ran_on = map_columns(
-        lambda item: threading.current_thread() is caller, list(range(6)), rows=10, in_pool=lambda i: i % 2 == 0
-    )
-    assert ran_on[1::2] == [True, True, True]
-    assert not any(ran_on[0::2])
+def test_warnings_are_silenced_by_one_thread_at_a_time(threads_for_any_table):
+    """Date parsing silences pandas' hints with `warnings_ignored`; the warnings filters are process-wide,
+    so threads must not enter and leave `catch_warnings` at once."""
+    before = list(warnings.filters)
+    guard = threading.Lock()
+    inside = most = 0
+
+    def work(item: int) -> int:
+        nonlocal inside, most
+        with warnings_ignored():
+            with guard:
+                inside += 1
+                most = max(most, inside)
+            warnings.warn("a hint nobody should see", UserWarning, stacklevel=1)
+            time.sleep(0.002)
+            with guard:
+                inside -= 1
+        return item
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert map_columns(work, list(range(20)), rows=10) == list(range(20))
+    assert most == 1 and seen == []
+    assert warnings.filters == before
 
 
 def test_small_tables_stay_on_one_thread(monkeypatch):
