@@ -25,6 +25,21 @@ IDLE_JS = """() => !document.querySelector(
   '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]')"""
 
 
+# True once no script run has shown the running icon for `quiet` ms in a row (window.__busyAt: the last
+# time one did, or when the wait began).
+QUIET_JS = (
+    "(quiet) => { const now = performance.now(); const idle = (" + IDLE_JS + ")();"
+    " if (!idle || window.__busyAt === undefined) { window.__busyAt = now; return false; }"
+    " return now - window.__busyAt >= quiet; }"
+)
+
+
+def _wait_quiet(page, quiet_s: float = 2.0, timeout_s: float = 90.0) -> None:
+    """Until no script run has shown Streamlit's running icon for `quiet_s` seconds in a row, from now."""
+    page.evaluate("() => { window.__busyAt = undefined; }")
+    page.wait_for_function(QUIET_JS, arg=quiet_s * 1000, polling=100, timeout=timeout_s * 1000)
+
+
 @pytest.fixture(scope="module")
 def trained_app(tmp_path_factory):
     """The app serving a home that already holds one finished binary run."""
@@ -44,18 +59,19 @@ def test_clicking_a_cell_lists_its_test_rows(page, trained_app):
         sentence = page.get_by_text(f"test rows are actually {actual} and predicted {predicted}")
         # A click that lands on a chart a rerun is replacing is lost; then aim again, as a user would click
         # again. But a click that did register is never repeated: a second click on the same cell clears
-        # the selection. So after each click, let any rerun finish before deciding it was lost.
-        for _attempt in range(4):
-            page.wait_for_function(IDLE_JS, timeout=60_000)  # not while a rerun is replacing the page
+        # the selection. So a click counts as lost only when, long after it, the app has been quiet for a
+        # while (Streamlit shows its running icon only once a run has lasted a moment) and no rows show.
+        for _attempt in range(3):
+            _wait_quiet(page)  # not while a rerun is replacing the page
             page.wait_for_function(HEATMAP_READY_JS, timeout=30_000)
             centre = page.evaluate(CELL_CENTRE_JS, [actual, predicted])
             page.mouse.click(centre["x"], centre["y"])
             try:
-                sentence.wait_for(timeout=3_000)
+                sentence.wait_for(timeout=15_000)
                 break
             except PlaywrightTimeoutError:
-                page.wait_for_function(IDLE_JS, timeout=60_000)  # a slow rerun (a busy machine) finishes
+                _wait_quiet(page)
                 if sentence.is_visible():
                     break
-        sentence.wait_for(timeout=10_000)
+        _wait_quiet(page)  # the rows' rerun has finished: nothing replaces the sentence while it is read
         assert sentence.inner_text().startswith(f"{count} test rows")
