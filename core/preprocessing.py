@@ -718,11 +718,15 @@ def _fit_column(train, name: str, column: ColumnSpec, max_categories: int) -> Co
     return _fit_categorical(name, series, column, max_categories)
 
 
+def is_text_column(series: pd.Series) -> bool:
+    """Text (or anything else in an object column)."""
+    return pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
+
+
 def _is_text(frame, name: str) -> bool:
     """Whether a column (of a table or of the table behind a row selection) holds text: the slower kind to
     fit and encode, started first on the threads."""
-    series = getattr(frame, "frame", frame)[name]
-    return pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)
+    return is_text_column(getattr(frame, "frame", frame)[name])
 
 
 def transform(state: PreprocessingState, frame: pd.DataFrame) -> np.ndarray:

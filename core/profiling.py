@@ -25,7 +25,7 @@ import pandas as pd
 
 from core.errors import AppError, DataError
 from core.parallel import map_columns, warnings_ignored
-from core.preprocessing import MISSING_TOKENS
+from core.preprocessing import MISSING_TOKENS, is_text_column
 from core.spec import Task
 
 # Integer-valued targets with at most this many distinct values are treated as classes.
@@ -325,10 +325,6 @@ def _is_hashable(value) -> bool:
     return True
 
 
-def _is_text_column(series: pd.Series) -> bool:
-    return pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
-
-
 def _profile_column(full: pd.Series, sample: pd.Series) -> ColumnProfile:
     name = str(full.name)
     num_rows = max(len(full), 1)
@@ -358,7 +354,7 @@ def _profile_column(full: pd.Series, sample: pd.Series) -> ColumnProfile:
         infinite = _infinite_count(full)
         kind = "id" if _numbers_look_like_ids(name, numbers, len(counts)) else "numeric"
         return ColumnProfile(kind=kind, histogram=_histogram(numbers), infinite_count=infinite, **base)
-    if not _is_text_column(full):  # categoricals, periods, intervals...
+    if not is_text_column(full):  # categoricals, periods, intervals...
         return ColumnProfile(kind="categorical", top_values=_top_values(counts), **base)
     return _profile_text(full, values, counts, base)
 
