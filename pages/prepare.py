@@ -29,8 +29,6 @@ except ValidationError as error:
 except AppError as error:
     show_error(error)
     st.stop()
-if not findings:
-    st.success("No problems found: no ID-like, constant or leaking columns, no duplicates, no mixed types.")
 fix = render_findings(findings)
 if fix is not None:
     state.apply_spec(apply_fix(spec, fix))

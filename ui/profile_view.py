@@ -165,7 +165,10 @@ def render_profile(profile: TableProfile, *, key: str = "profile") -> None:
 def render_findings(findings: list[Finding], *, key: str = "quality") -> Fix | None:
     """Each finding as an error, warning or info box with its one-click fix; returns the fix clicked, if any."""
     if not findings:
-        st.success("No data problems found.", icon=":material/check_circle:")
+        st.success(
+            "No problems found: no ID-like, constant or leaking columns, no duplicates, no mixed types.",
+            icon=":material/check_circle:",
+        )
         return None
     clicked = None
     for index, finding in enumerate(findings):

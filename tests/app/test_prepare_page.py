@@ -59,3 +59,19 @@ def test_column_form_choices_reach_the_spec(app_env):
     assert spec.data.drop_duplicates is True
     assert spec.data.cross_validation_folds == 3
     assert "fitted on the training rows only" in texts(at)
+
+
+def test_a_clean_table_gets_one_all_clear(app_env):
+    at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=300)
+    frame = pd.DataFrame(
+        {"x": x, "y": rng.normal(size=300), "label": np.where(x + rng.normal(0, 1, 300) > 0, "a", "b")}
+    )
+    upload(at, frame, "clean.csv")
+    at.switch_page("pages/prepare.py").run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.success] == [
+        "No problems found: no ID-like, constant or leaking columns, no duplicates, no mixed types."
+    ]
+    assert not at.warning and not at.error
