@@ -110,7 +110,8 @@ def confusion_matrix_with_rows(
         return
     cell = cell_rows(predictions, rows, classes, actual, predicted, threshold=threshold)
     verdict = "correct" if actual == predicted else "wrong"
-    st.write(f"**{len(cell):,}** test rows are actually **{actual}** and predicted **{predicted}** ({verdict}).")
+    rows = "test row is" if len(cell) == 1 else "test rows are"
+    st.write(f"**{len(cell):,}** {rows} actually **{actual}** and predicted **{predicted}** ({verdict}).")
     st.dataframe(cell.head(1000), hide_index=True, width="stretch", key=f"evaluate.cell_rows.{run_id}")
     if len(cell) > 1000:
         st.caption("Showing the first 1,000.")

@@ -56,7 +56,8 @@ def test_clicking_a_cell_lists_its_test_rows(page, trained_app):
     page.get_by_text("Click a cell").wait_for()
     for actual, predicted in (("yes", "no"), ("no", "yes")):
         count = int(((predictions["actual"] == actual) & (predictions["predicted"] == predicted)).sum())
-        sentence = page.get_by_text(f"test rows are actually {actual} and predicted {predicted}")
+        rows = "test row is" if count == 1 else "test rows are"
+        sentence = page.get_by_text(f"{rows} actually {actual} and predicted {predicted}")
         # A click that lands on a chart a rerun is replacing is lost; then aim again, as a user would click
         # again. But a click that did register is never repeated: a second click on the same cell clears
         # the selection. So a click counts as lost only when, long after it, the app has been quiet for a
@@ -74,4 +75,4 @@ def test_clicking_a_cell_lists_its_test_rows(page, trained_app):
                 if sentence.is_visible():
                     break
         _wait_quiet(page)  # the rows' rerun has finished: nothing replaces the sentence while it is read
-        assert sentence.inner_text().startswith(f"{count} test rows")
+        assert sentence.inner_text().startswith(f"{count} {rows}")
