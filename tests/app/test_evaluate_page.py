@@ -39,6 +39,10 @@ def open_evaluate(run_id: str) -> AppTest:
     return at
 
 
+def _rows(count: int) -> str:
+    return "test row is" if count == 1 else "test rows are"
+
+
 def test_a_confusion_cell_lists_its_test_rows_with_raw_columns(app_env, binary_run):
     store, run_id = binary_run
     at = open_evaluate(run_id)
@@ -47,7 +51,7 @@ def test_a_confusion_cell_lists_its_test_rows_with_raw_columns(app_env, binary_r
     at.selectbox(key=f"evaluate.cell_predicted.{run_id}").set_value("no").run()
     assert not at.exception, at.exception
     missed = int(((predictions["actual"] == "yes") & (predictions["prob_yes"] < 0.5)).sum())
-    assert f"**{missed:,}** test rows are actually **yes** and predicted **no** (wrong)." in texts(at)
+    assert f"**{missed:,}** {_rows(missed)} actually **yes** and predicted **no** (wrong)." in texts(at)
     rows = next(frame.value for frame in at.dataframe if "P(no)" in frame.value.columns)
     assert len(rows) == missed
     assert {"x1", "x2", "noise", "colour", "label"} <= set(rows.columns)
@@ -56,7 +60,7 @@ def test_a_confusion_cell_lists_its_test_rows_with_raw_columns(app_env, binary_r
     # The cell follows the slider: at 0.9 every "yes" under 0.9 is predicted "no".
     at.slider(key=f"evaluate.threshold.{run_id}").set_value(0.9).run()
     strict = int(((predictions["actual"] == "yes") & (predictions["prob_yes"] < 0.9)).sum())
-    assert f"**{strict:,}** test rows are actually **yes** and predicted **no**" in texts(at)
+    assert f"**{strict:,}** {_rows(strict)} actually **yes** and predicted **no**" in texts(at)
     assert strict >= missed
 
 
@@ -116,7 +120,7 @@ def test_multiclass_cells_list_rows_too(app_env, app_home):
     assert not at.exception, at.exception
     predictions = store.predictions(run_id)
     right = int(((predictions["actual"] == "setosa") & (predictions["predicted"] == "setosa")).sum())
-    assert f"**{right:,}** test rows are actually **setosa** and predicted **setosa** (correct)." in texts(at)
+    assert f"**{right:,}** {_rows(right)} actually **setosa** and predicted **setosa** (correct)." in texts(at)
 
 
 def test_a_click_event_names_its_cell():
