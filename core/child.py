@@ -2,7 +2,7 @@
 
 The web server never imports Keras or TensorFlow, and a native crash (a malformed model file can segfault
 the TFLite interpreter) or an out-of-memory kill in a child cannot take the server down. Every page action
-that needs Keras goes through `run_module`.
+that needs Keras goes through `run_module`, and every failed child becomes a message through `child_error`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.errors import AppError
+from core.incidents import incident_message, record_incident
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Children print an `AppError` as "layerlab: <message>" on stderr (`core.cli.main`, `core.exporters.main`,
+# `core.prediction`); a child that ran out of memory prints OUT_OF_MEMORY after that prefix.
+MESSAGE_PREFIX = "layerlab: "
+OUT_OF_MEMORY = "out of memory"
 
 
 def run_module(
@@ -30,7 +36,7 @@ def run_module(
     """`python -m module arguments...` from the repository root; output captured as text.
 
     Raises `AppError(timeout_message)` when it runs longer than `timeout` seconds (the child is killed).
-    The caller reads `returncode`, `stdout` and `stderr` and turns failures into its own messages.
+    The caller reads `returncode` and `stdout`, and turns a failure into an error with `child_error`.
     """
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {}), "PYTHONPATH": str(ROOT)}
     try:
@@ -45,3 +51,46 @@ def run_module(
         )
     except subprocess.TimeoutExpired:
         raise AppError(timeout_message) from None
+
+
+def child_error(
+    result: subprocess.CompletedProcess,
+    *,
+    action: str,
+    memory_advice: str = "Try fewer rows at a time or a smaller model.",
+    memory_limit_mb: int | None = None,
+) -> AppError:
+    """The error a visitor sees for a failed child: our own message, a memory message, or an incident.
+
+    Never the child's raw stderr (TensorFlow logs, tracebacks, server paths): when the child did not end with
+    one of our messages, the stderr goes to the server's log under an incident id and the message names the id.
+
+    Args:
+        result: what `run_module` returned.
+        action: what the child did, as the start of a sentence (e.g. "Predicting").
+        memory_advice: what to try when it ran out of memory.
+        memory_limit_mb: the memory limit the child ran under, if it had one.
+
+    Example:
+
+        result = run_module("core.decision", [str(run_dir)], timeout=60, timeout_message="...")
+        if result.returncode != 0:
+            raise child_error(result, action="Rebuilding the model")
+    """
+    lines = [line.strip() for line in (result.stderr or "").splitlines() if line.strip()]
+    ours = [line.removeprefix(MESSAGE_PREFIX) for line in lines if line.startswith(MESSAGE_PREFIX)]
+    ours = [line for line in ours if not line.startswith("warning:")]
+    last = lines[-1] if lines else ""
+    # -9 is SIGKILL: what the kernel's out-of-memory killer (or a container's limit) sends.
+    if result.returncode == -9 or (ours and ours[-1].startswith(OUT_OF_MEMORY)) or last.startswith("MemoryError"):
+        limit = f" (it may use at most {memory_limit_mb:,} MB)" if memory_limit_mb else ""
+        return AppError(f"{action} ran out of memory{limit} and was stopped. {memory_advice}")
+    # Exit code 2 is our user-error exit; TensorFlow may still log a line after the message on its way out.
+    if ours and (last == MESSAGE_PREFIX + ours[-1] or result.returncode == 2):
+        return AppError(ours[-1])
+    command = " ".join(str(part) for part in result.args) if isinstance(result.args, list) else str(result.args)
+    incident_id = record_incident(
+        f"child process ({action})",
+        f"command: {command}\nexit code: {result.returncode}\nstderr:\n{result.stderr or '(empty)'}",
+    )
+    return AppError(incident_message(action, incident_id))

@@ -14,7 +14,7 @@ import math
 import sys
 from pathlib import Path
 
-from core.child import run_module
+from core.child import child_error, run_module
 from core.errors import AppError
 from core.run_store import read_json, write_json
 
@@ -72,10 +72,10 @@ def apply_threshold(run_dir: Path, value: float, *, timeout: float = REBUILD_TIM
         timeout_message=f"Rebuilding the model took longer than {timeout:.0f} seconds and was stopped.",
     )
     if result.returncode != 0:
-        detail = result.stderr.strip().splitlines()[-1:] or ["no message"]
+        error = child_error(result, action="Rebuilding the model with the new threshold")
         raise AppError(
-            f"The threshold was saved, but rebuilding the model with it failed ({detail[0][:300]}). "
-            "Predictions still use the previous model file; try again, or train the run again."
+            f"The threshold was saved, but the model was not rebuilt: {error.message} "
+            "Until it is, predictions use the previous model file."
         )
     return threshold
 

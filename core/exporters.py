@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.child import run_module
+from core.child import child_error, run_module
 from core.errors import AppError
 from core.run_store import read_json, write_atomic, write_json
 
@@ -226,15 +226,8 @@ def _run_child(arguments: list[str], *, timeout: float, what: str) -> str:
         timeout_message=f"{what} took longer than {timeout:.0f} seconds and was stopped. Try again later.",
         env=_CHILD_ENV,
     )
-    if result.returncode == 2:
-        raise AppError(result.stderr.strip().splitlines()[-1].removeprefix("layerlab: "))
     if result.returncode != 0:
-        how = f"was killed by signal {-result.returncode}" if result.returncode < 0 else "failed"
-        raise AppError(
-            f"{what} {how} in its worker process (the web server is fine). Expected it to finish normally; "
-            "try again, and if it keeps happening report it as a bug with this run's folder. "
-            f"Last output: {result.stderr.strip()[-300:]}"
-        )
+        raise child_error(result, action=what, memory_advice="Try again later, when the server is less busy.")
     return result.stdout
 
 

@@ -186,8 +186,7 @@ def compute_in_child(run_dir, *, timeout: float = 600) -> Importance:
     Raises:
         AppError: the child failed or took longer than `timeout` seconds.
     """
-    from core.child import run_module
-    from core.errors import AppError
+    from core.child import child_error, run_module
 
     result = run_module(
         "core.cli",
@@ -195,10 +194,7 @@ def compute_in_child(run_dir, *, timeout: float = 600) -> Importance:
         timeout=timeout,
         timeout_message=f"Computing the importances took longer than {timeout:.0f} seconds and was stopped.",
     )
-    if result.returncode == 2:
-        raise AppError(result.stderr.strip().removeprefix("layerlab: "))
-    importance = cached_importance(run_dir)
-    if result.returncode != 0 or importance is None:
-        detail = (result.stderr.strip().splitlines() or ["no message"])[-1]
-        raise AppError(f"Computing the importances failed ({detail[:300]}). Try again; if it keeps failing, report it.")
+    importance = cached_importance(run_dir) if result.returncode == 0 else None
+    if importance is None:
+        raise child_error(result, action="Computing the importances")
     return importance

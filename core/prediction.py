@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.child import run_module
-from core.errors import AppError, DataError, ModelFileError
+from core.child import child_error, run_module
+from core.errors import DataError, ModelFileError
 from core.model_check import MAX_MODEL_BYTES, CheckedModel, check_model_file
 from core.preprocessing import PreprocessingState
 from core.run_store import to_parquet
@@ -59,20 +59,16 @@ def predict_rows(
             timeout_message=f"Predicting took longer than {timeout:.0f} seconds and was stopped. Try fewer rows at a time.",
             env={"LAYERLAB_PREDICT_MEMORY_MB": str(limit)},
         )
-        if result.returncode == 2:
-            raise DataError(result.stderr.strip().removeprefix("layerlab: "))
-        if result.returncode == EXIT_OUT_OF_MEMORY:
-            raise AppError(
-                f"The model needed more than the {limit:,} MB of memory that predictions may use, so it was "
-                "stopped. Try fewer rows at a time or a smaller model (the server's limit is "
-                "LAYERLAB_PREDICT_MEMORY_MB)."
-            )
         if result.returncode != 0 or not out.exists():
-            how = f" (signal {-result.returncode})" if result.returncode < 0 else ""
-            raise AppError(
-                f"The prediction process ended unexpectedly{how}; it may have run out of memory. "
-                "Try fewer rows at a time; if it keeps happening, this is a bug in LayerLab."
+            error = child_error(
+                result,
+                action="Predicting",
+                memory_limit_mb=limit,
+                memory_advice="Try fewer rows at a time or a smaller model (the server's limit is "
+                "LAYERLAB_PREDICT_MEMORY_MB).",
             )
+            # Exit code 2: the child's model check refused the file, which is the user's to fix.
+            raise DataError(error.message) if result.returncode == 2 else error
         return pd.read_parquet(out)
 
 

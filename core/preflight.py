@@ -19,8 +19,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core.child import run_module
-from core.errors import AppError, SpecError
+from core.child import child_error, run_module
+from core.errors import SpecError
 from core.modeling import count_params, derive_head, describe_model, infer_shapes
 from core.run_store import read_json, write_json
 from core.spec import RunSpec, Task
@@ -200,9 +200,8 @@ def measure_speed(
     if result.returncode == 2 and "error" in answer:
         raise SpecError(answer["error"])
     if result.returncode != 0 or "seconds_per_step" not in answer:
-        raise AppError(
-            "The speed measurement ended unexpectedly (it may have run out of memory). Try a smaller network; "
-            "if it keeps happening, this is a bug in LayerLab."
+        raise child_error(
+            result, action="Measuring the speed", memory_advice="Try a smaller network or a smaller batch size."
         )
     return Measurement(**answer)
 

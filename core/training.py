@@ -236,14 +236,16 @@ def run_job(store: RunStore, run_id: str) -> dict:
         except AppError as error:
             store.set_status(run_id, "failed", error.message, finished_at=time.time())
             return store.status(run_id)
-        except BaseException as error:
-            write_atomic(run_dir / "log.txt", traceback.format_exc())
+        except BaseException:
+            from core.incidents import incident_message, record_incident
+
+            # log.txt is for an operator reading the run folder; the page shows the incident id instead.
+            details = traceback.format_exc()
+            write_atomic(run_dir / "log.txt", details)
+            incident_id = record_incident(f"training run {run_id}", details)
+            advice = "Try training again; if it fails the same way, change a setting (a smaller network, say)."
             store.set_status(
-                run_id,
-                "failed",
-                f"Training failed with an internal error ({type(error).__name__}). "
-                "This is a bug in LayerLab; the details are in the run's log.txt.",
-                finished_at=time.time(),
+                run_id, "failed", incident_message("Training", incident_id, advice=advice), finished_at=time.time()
             )
             raise
 
