@@ -83,14 +83,14 @@ def generate_script(run_dir: Path) -> str:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise CodegenError(
-            f"There is no run folder at {str(run_dir)!r}. Expected the folder of a LayerLab run "
+            f"There is no run folder {run_dir.name!r}. Expected the folder of a LayerLab run "
             "(runs/<run_id>, as `layerlab train` prints it). Check the path and try again."
         )
     needed = ("spec.json", "preprocessing.json", "target.json", "metrics.json")
     missing = [name for name in needed if not (run_dir / name).is_file()]
     if missing:
         raise CodegenError(
-            f"The folder {str(run_dir)!r} is not a finished LayerLab run: it lacks {', '.join(missing)}. "
+            f"The run folder {run_dir.name!r} is not a finished LayerLab run: it lacks {', '.join(missing)}. "
             "Expected a run that finished training. Wait for the run to finish (or train it again), then retry."
         )
     spec = parse_spec((run_dir / "spec.json").read_text(encoding="utf-8"))
@@ -104,7 +104,7 @@ def generate_script(run_dir: Path) -> str:
             meta = json.loads((run_dir / "meta.json").read_text(encoding="utf-8"))
     except (ValueError, KeyError, TypeError) as error:
         raise CodegenError(
-            f"The files of the run in {str(run_dir)!r} cannot be read ({type(error).__name__}: {error}). "
+            f"The files of the run {run_dir.name!r} cannot be read ({type(error).__name__}: {error}). "
             "Expected the files a LayerLab run writes, unchanged. Train the run again to get a script."
         ) from None
     return build_script(

@@ -283,7 +283,7 @@ def evaluation_report(
     metrics = read_json(run_dir / "metrics.json") if run_dir.is_dir() else None
     if metrics is None or not (run_dir / "target.json").exists():
         raise AppError(
-            f"{str(run_dir)!r} is not the folder of a finished LayerLab run (no metrics.json or target.json). "
+            f"The folder {run_dir.name!r} is not a finished LayerLab run (it has no metrics.json or target.json). "
             "Pass a folder printed by `layerlab train` (run_dir), e.g. .layerlab/runs/<run_id>."
         )
     target = TargetInfo.from_dict(read_json(run_dir / "target.json"))

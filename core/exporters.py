@@ -203,12 +203,12 @@ def _require_model(run_dir: Path) -> Path:
     model = run_dir / "model.keras"
     if not run_dir.is_dir() or not (run_dir / "spec.json").exists():
         raise AppError(
-            f"{str(run_dir)!r} is not a LayerLab run folder (it has no spec.json). "
+            f"The folder {run_dir.name!r} is not a LayerLab run folder (it has no spec.json). "
             "Pass the run_dir printed by `layerlab train` (a folder under runs/)."
         )
     if not model.exists():
         raise AppError(
-            f"The run in {str(run_dir)!r} has no model.keras (it has not finished, or it was trained on a backend "
+            f"The run {run_dir.name!r} has no model.keras (it has not finished, or it was trained on a backend "
             "without string support). Export a finished run trained with the TensorFlow backend."
         )
     return model

@@ -95,7 +95,7 @@ def test_evaluate_scores_the_model_on_a_labelled_file(run, capsys, tmp_path):
 @pytest.mark.parametrize(
     ("arguments", "words"),
     [
-        (lambda tmp, run_dir: [tmp / "nowhere"], "not the folder of a finished LayerLab run"),
+        (lambda tmp, run_dir: [tmp / "nowhere"], "not a finished LayerLab run"),
         (lambda tmp, run_dir: [run_dir, "--repeats", "0"], "--repeats must be at least 1"),
         (lambda tmp, run_dir: [run_dir, tmp / "missing.csv"], "could not open `missing.csv`"),
     ],
