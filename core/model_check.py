@@ -166,7 +166,8 @@ def check_model_file(path: Path, *, name: str | None = None) -> CheckedModel:
             json.loads(_read_capped(archive, "metadata.json", MAX_METADATA_BYTES, shown))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
         raise ModelFileError(
-            f"{shown!r} is not a valid .keras file ({type(error).__name__}: {str(error)[:120]}). "
+            # An OSError names the staged upload's server path; the visitor knows the file by its own name.
+            f"{shown!r} is not a valid .keras file ({type(error).__name__}: {str(error).replace(str(path), shown)[:120]}). "
             "Download the model from LayerLab again."
         ) from None
     try:

@@ -133,3 +133,23 @@ def test_an_internal_error_in_training_fails_the_run_with_an_incident_id(tmp_hom
     incident_id = _incident_id(status["message"])
     assert f"incident {incident_id} in training run {run_id}" in _incidents_log(tmp_home)
     assert "KeyError" in (store.path(run_id) / "log.txt").read_text(encoding="utf-8")
+
+
+def test_an_unreadable_upload_is_named_by_its_file_name_not_its_server_path(tmp_path, monkeypatch):
+    import zipfile
+
+    import core.model_check
+    from core.errors import ModelFileError
+
+    staged = tmp_path / "layerlab-predict-x1" / "model.keras"
+    staged.parent.mkdir()
+    with zipfile.ZipFile(staged, "w") as archive:
+        archive.writestr("config.json", "{}")
+
+    def unreadable(path, *args, **kwargs):
+        raise OSError(5, "Input/output error", str(path))
+
+    monkeypatch.setattr(core.model_check.zipfile, "ZipFile", unreadable)
+    with pytest.raises(ModelFileError) as caught:
+        core.model_check.check_model_file(staged, name="my model.keras")
+    assert "'my model.keras'" in caught.value.message and str(tmp_path) not in caught.value.message
