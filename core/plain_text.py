@@ -28,12 +28,17 @@ ELLIPSIS = "…"
 # follows it on screen, so a name could make a sentence around it read backwards.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 _LINE_BREAKS = frozenset("\t\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
-# Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping all of them also covers
-# Streamlit's own syntax (`:red[…]`, `:material/…:`, emoji shortcodes, `$…$` LaTeX) and GFM's autolinks
-# (`http://`, `www.`, `name@host`), whose detection needs the unescaped `:`, `.` and `@`.
-_MARKDOWN_ESCAPES = {char: "\\" + char for char in "!\"#$%'()*+,-./:;=?@[\\]^_`{|}~"}
-_MARKDOWN_ESCAPES.update({"<": "&lt;", ">": "&gt;", "&": "&amp;"})
-_PLOTLY_ESCAPES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+# Only what starts Markdown, HTML or Streamlit syntax is escaped (a backslash, or an entity for HTML), so a
+# message still reads well in tests and logs: emphasis `* _ ~`, code `` ` ``, links and images `[ ]`, headings
+# `#`, tables `|`, LaTeX `$` and HTML `< > &`. Lists and code blocks only matter where the string opens a line.
+_BACKSLASHED = frozenset("\\`*_~[]#|$")
+_HTML_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+# Streamlit's own syntax, as Chromium shows it: `:name` starts a directive (`:red[…]`, `:small[…]`); emoji
+# shortcodes and icons are found after the escapes are gone unless the closing colon is escaped ("\\:smile:"
+# still shows a smiley, ":smile\\:" does not); and ":material/" is rewritten in the source before parsing.
+_SHORTCODE_CHARS = re.compile(r"[-+\w/]")
+_ICON_PREFIX = ":material"
+_LINE_START = re.compile(r"^( *)(?:(\d+)([.)])|([-+]))")
 _LEADING_SPACES = re.compile(r"^ +")
 # Streamlit turns bare `http://…`, `www.…`, `mailto:…` and `name@host` into links after the Markdown is parsed,
 # when the escapes are gone (checked in Chromium), so an invisible word joiner (U+2060) goes right before the
@@ -84,6 +89,25 @@ def _visible(text: object, max_chars: int | None) -> str:
     return strip_controls(text) if max_chars is None else shorten(text, max_chars)
 
 
+def _escape_markdown(text: str) -> str:
+    kept: list[str] = []
+    name_length = None  # characters since a colon that could open a `:name:` shortcode; None: no such colon
+    for position, char in enumerate(text):
+        following = text[position + 1 : position + 2]
+        if char == ":":
+            kept.append("\\:" if name_length or following.isascii() and following.isalpha() else ":")
+            name_length = 0
+            continue
+        if char in _HTML_ENTITIES:
+            kept.append(_HTML_ENTITIES[char])
+        elif char in _BACKSLASHED or char == "/" and text.endswith(_ICON_PREFIX, 0, position):
+            kept.append("\\" + char)
+        else:
+            kept.append(char)
+        name_length = name_length + 1 if name_length is not None and _SHORTCODE_CHARS.match(char) else None
+    return "".join(kept)
+
+
 def markdown_literal(text: object, max_chars: int | None = None) -> str:
     """`text` as Markdown that Streamlit shows character for character: no links, images, HTML, emphasis,
     headings, lists, tables, colours, icons, emoji or LaTeX.
@@ -93,8 +117,9 @@ def markdown_literal(text: object, max_chars: int | None = None) -> str:
         max_chars: shorten to this many visible characters first (`None`: keep the whole string).
     """
     visible = _AUTOLINK_MARKS.sub(lambda mark: WORD_JOINER + mark.group(), _visible(text, max_chars))
-    escaped = "".join(_MARKDOWN_ESCAPES.get(char, char) for char in visible)
-    # Four leading spaces would start a code block when the string opens a Markdown element.
+    escaped = _escape_markdown(visible)
+    # Where the string opens a Markdown element: "1." or "-" would start a list, four spaces a code block.
+    escaped = _LINE_START.sub(lambda start: f"{start[1]}{start[2] or ''}\\{start[3] or start[4]}", escaped)
     return _LEADING_SPACES.sub(lambda spaces: "&#32;" * len(spaces.group()), escaped)
 
 
@@ -112,7 +137,7 @@ def markdown_format(template: str, *values: object, max_chars: int | None = MAX_
 def plotly_literal(text: object, max_chars: int | None = None) -> str:
     """`text` for a Plotly title, tick label, legend entry, annotation or hover text: the tags Plotly
     understands (`<a href>`, `<b>`, `<br>`, `<span style>`…) show as typed."""
-    return "".join(_PLOTLY_ESCAPES.get(char, char) for char in _visible(text, max_chars))
+    return "".join(_HTML_ENTITIES.get(char, char) for char in _visible(text, max_chars))
 
 
 def full_name_help(text: object, max_chars: int = MAX_CHARS) -> str | None:

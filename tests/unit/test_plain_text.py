@@ -60,6 +60,17 @@ def test_bare_links_get_a_word_joiner_so_streamlit_does_not_autolink_them():
     assert WORD_JOINER not in markdown_literal("ratio 3:4, a.b, @home")
 
 
+def test_ordinary_punctuation_is_left_alone():
+    message = "Column 'a.b' (text): 3 values, e.g. 50% / 7; see below?"
+    assert markdown_literal(message) == message
+
+
+def test_what_would_open_a_block_is_escaped_at_the_start_only():
+    assert markdown_literal("1. first") == "1\\. first"
+    assert markdown_literal("  - item") == "&#32;&#32;\\- item"
+    assert markdown_literal("a - b 1. c") == "a - b 1. c"
+
+
 def test_leading_spaces_cannot_start_a_code_block():
     assert markdown_literal("    indented").startswith("&#32;" * 4)
 
@@ -110,3 +121,10 @@ def test_plotly_literal_leaves_no_tags(text):
     shown = plotly_literal(text)
     assert "<" not in shown and ">" not in shown
     assert html.unescape(shown) == text
+
+
+def test_streamlit_directives_icons_and_shortcodes_are_broken_where_chromium_showed_they_must_be():
+    assert markdown_literal(":red[x] :small[y]") == "\\:red\\[x\\] \\:small\\[y\\]"
+    assert markdown_literal(":material/home:") == "\\:material\\/home\\:"
+    assert markdown_literal(":a:b: :+1:") == "\\:a\\:b\\: :+1\\:"
+    assert markdown_literal("Overfitting: since epoch 3, ratio 3:4") == "Overfitting: since epoch 3, ratio 3:4"
