@@ -7,6 +7,7 @@ LayerLab installed. String inputs need the TensorFlow backend; this is the one T
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import warnings
@@ -16,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from core.datasets import TargetInfo
-from core.errors import ModelFileError
+from core.errors import CapError, ModelFileError
+from core.limits import BYTES_PER_PARAMETER
 from core.preprocessing import (
     MISSING_TOKENS,
     CategoricalColumn,
@@ -194,6 +196,47 @@ def _datetime_graph(raw, column: DatetimeColumn):
 def _tensor_name(column: str) -> str:
     """Keras forbids "/" in names; the model is still called with the column's own name as the dict key."""
     return column.replace("/", "_")
+
+
+def estimated_model_bytes(num_params: int, state: PreprocessingState) -> int:
+    """About the size of `model.keras`: the network's weights (saved as float32, also under mixed precision)
+    plus what the preprocessing graph stores: each category column's lookup table and vocabulary."""
+    total = num_params * BYTES_PER_PARAMETER
+    for column in state.columns:
+        if isinstance(column, CategoricalColumn) and column.encoding != "hashing":
+            num_tokens = len(column.vocabulary) + len(MISSING_TOKENS)
+            total += (1 + num_tokens) * column.width * BYTES_PER_PARAMETER
+            total += sum(len(token.encode("utf-8")) + 4 for token in column.vocabulary)  # quoted in config.json
+    return total
+
+
+def check_model_size(num_params: int, state: PreprocessingState, *, max_model_mb: int) -> None:
+    """Raise `CapError` before a model file over this server's `max_model_mb` is written.
+
+    Run creation checks the network's size already (`core.limits`); this is the last check before the
+    files are written, with the preprocessing counted too.
+    """
+    size_mb = estimated_model_bytes(num_params, state) / 2**20
+    if size_mb > max_model_mb:
+        raise CapError(
+            f"The model would need about {math.ceil(size_mb):,} MB on disk; this server allows {max_model_mb:,} MB. "
+            "Use fewer units or layers."
+        )
+
+
+def inference_model(network):
+    """The same layers and weights as the functional `network` in a model that was never compiled.
+
+    `model.save` writes a compiled model's optimizer state too (Adam: two more variables per weight, so the
+    file triples) and its compile settings; a model used for predictions needs neither. The run's
+    `checkpoint.keras` keeps them for "Continue training". The layers are shared, not copied (no second
+    set of weights in memory); `keras.models.clone_model` would not do, as it compiles its clone.
+    """
+    import keras
+
+    if getattr(network, "optimizer", None) is None:
+        return network
+    return keras.Model(network.input, network.output, name=network.name)
 
 
 def save_model_atomic(model, path: Path) -> None:

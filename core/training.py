@@ -290,6 +290,11 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
         keras.utils.set_random_seed(spec.data.seed + resume.initial_epoch)
 
     def announce_training(network, steps_per_execution: int, precision: str) -> None:
+        from core.config import load_settings
+        from core.export import check_model_size
+
+        # Before the first checkpoint is written: a model over the server's file size never reaches the disk.
+        check_model_size(network.count_params(), data.preprocessing, max_model_mb=load_settings().max_model_mb)
         message = "Training…" if resume is None else f"Continuing from epoch {resume.initial_epoch}…"
         store.set_status(
             run_id,
@@ -344,15 +349,19 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     write_json(run_dir / "metrics.json", metrics)
 
     store.set_status(run_id, "running", "Saving the model…")
+    from core.export import inference_model
+
+    # Weights only: the optimizer state stays in checkpoint.keras, the one file "Continue training" reads.
+    weights = inference_model(network)
     if keras.backend.backend() == "tensorflow":
         from core.decision import load_threshold
         from core.export import build_serving_model, save_model_atomic
 
         # A continued run keeps the decision threshold the user saved for it (0.5 when none was saved).
-        serving = build_serving_model(network, data.preprocessing, data.target, threshold=load_threshold(run_dir))
+        serving = build_serving_model(weights, data.preprocessing, data.target, threshold=load_threshold(run_dir))
         save_model_atomic(serving, run_dir / "model.keras")
-    network.save(run_dir / "network.keras")  # the bare network, for backends without string tensors
-    del trained, network
+    weights.save(run_dir / "network.keras")  # the bare network, for backends without string tensors
+    del trained, network, weights
 
     store.set_status(run_id, "running", "Comparing with simple models on the same split…")
     from core.baselines import compare_baselines, gap_sentence
