@@ -19,12 +19,12 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 run: setup
-	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true \
+	$(BIN)/streamlit run server.py --server.port $(PORT) --server.headless true \
 		--server.maxUploadSize $(LAYERLAB_MAX_UPLOAD_MB) --browser.gatherUsageStats false --server.fileWatcherType none
 
 # Public demo: each browser session sees only its own runs, and no traceback reaches a visitor.
 run-shared: setup
-	LAYERLAB_SHARED=1 $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true \
+	LAYERLAB_SHARED=1 $(BIN)/streamlit run server.py --server.port $(PORT) --server.headless true \
 		--server.maxUploadSize $(LAYERLAB_MAX_UPLOAD_MB) --browser.gatherUsageStats false --server.fileWatcherType none \
 		--client.showErrorDetails none --client.toolbarMode viewer
 

@@ -2,10 +2,18 @@
 
 import streamlit as st
 
-from ui.services import job_manager
+from ui.gate import require_access, require_login
+from ui.identity import session_owner
+from ui.services import job_manager, settings
 from ui.state import get_state, sync_query_params
 
 st.set_page_config(page_title="LayerLab", page_icon=":material/layers:", layout="wide")
+if settings().shared:
+    # A public demo: no Deploy button or developer menu, and no traceback ever reaches a visitor.
+    st.set_option("client.toolbarMode", "viewer")
+    st.set_option("client.showErrorDetails", "none")
+require_login()
+require_access(session_owner())
 
 pages = [
     st.Page("pages/data.py", title="Data", icon=":material/table:", default=True),
@@ -17,7 +25,8 @@ pages = [
     st.Page("pages/download.py", title="Download", icon=":material/download:"),
 ]
 page = st.navigation(pages)
-# Start the warm training workers now, so they are ready by the time the user presses Train.
+# server.py starts the job manager with the server; under a bare `streamlit run app.py` (and AppTest) the first
+# visitor starts it, so warm workers are ready by the time anyone presses Train.
 job_manager()
 state = get_state()
 sync_query_params(state)

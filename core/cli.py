@@ -98,7 +98,10 @@ def _train(args) -> dict:
     for finding in findings:
         if finding.severity == "warning":
             print(f"layerlab: warning: {finding.message}", file=sys.stderr)
-    store = RunStore(Path(args.out) if args.out else settings.runs_dir)
+    from core.limits import RunCaps
+
+    # In shared mode the command line gets the same hard caps as the pages, checked before anything is built.
+    store = RunStore(Path(args.out) if args.out else settings.runs_dir, caps=RunCaps.from_settings(settings))
     run_id = store.create_run(spec, table, source_name=Path(args.data).name)
     status = run_job(store, run_id)
     if status["state"] == "failed":

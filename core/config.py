@@ -38,7 +38,20 @@ class Settings:
         max_columns: columns accepted in a table (`LAYERLAB_MAX_COLUMNS`, default 1,000).
         max_cell_chars: longest text cell accepted (`LAYERLAB_MAX_CELL_CHARS`, default 10,000).
         max_params: largest network the Model page's pre-flight card accepts without a warning
-            (`LAYERLAB_MAX_PARAMS`, default 20,000,000).
+            (`LAYERLAB_MAX_PARAMS`, default 20,000,000); in shared mode a hard cap on every new run.
+        max_epochs: most epochs a run may ask for in shared mode (`LAYERLAB_MAX_EPOCHS`, default 200).
+        max_run_minutes: wall time after which a shared-mode run is stopped, keeping its best weights
+            (`LAYERLAB_MAX_RUN_MINUTES`, default 30).
+        max_model_mb: largest model file a run may write (`LAYERLAB_MAX_MODEL_MB`, default 200 in shared mode).
+        worker_memory_mb: memory limit of each training worker process (`LAYERLAB_WORKER_MEMORY_MB`, default
+            4096 in shared mode, none otherwise).
+        max_running_per_session: runs of one session that train at once (`LAYERLAB_MAX_RUNNING_PER_SESSION`, 1).
+        max_queued_per_session: runs of one session waiting for a slot (`LAYERLAB_MAX_QUEUED_PER_SESSION`, 2).
+        max_tables_per_session: tables one session keeps (`LAYERLAB_MAX_TABLES_PER_SESSION`, default 5).
+        max_session_disk_mb: disk one session may use for tables and runs (`LAYERLAB_MAX_SESSION_DISK_MB`,
+            default 1024).
+        retention_hours: tables, runs and exports of a session are deleted this long after their last use
+            (`LAYERLAB_RETENTION_HOURS`; default 24 in shared mode, 0 = never, the single-user default).
     """
 
     home: Path
@@ -49,6 +62,15 @@ class Settings:
     max_columns: int
     max_cell_chars: int
     max_params: int = 20_000_000
+    max_epochs: int = 200
+    max_run_minutes: int = 30
+    max_model_mb: int = 200
+    worker_memory_mb: int = 0
+    max_running_per_session: int = 1
+    max_queued_per_session: int = 2
+    max_tables_per_session: int = 5
+    max_session_disk_mb: int = 1024
+    retention_hours: int = 0
 
     @property
     def runs_dir(self) -> Path:
@@ -61,13 +83,23 @@ class Settings:
 
 def load_settings() -> Settings:
     """Read settings from the environment (called again each time, so tests can change it)."""
+    shared = os.environ.get("LAYERLAB_SHARED", "0").strip().lower() in {"1", "true", "yes", "on"}
     return Settings(
         home=Path(os.environ.get("LAYERLAB_HOME", "./.layerlab")).expanduser().resolve(),
-        shared=os.environ.get("LAYERLAB_SHARED", "0").strip().lower() in {"1", "true", "yes", "on"},
+        shared=shared,
         max_upload_mb=_int_env("LAYERLAB_MAX_UPLOAD_MB", 200),
         max_jobs=_int_env("LAYERLAB_MAX_JOBS", 2),
         max_rows=_int_env("LAYERLAB_MAX_ROWS", 2_000_000),
         max_columns=_int_env("LAYERLAB_MAX_COLUMNS", 1_000),
         max_cell_chars=_int_env("LAYERLAB_MAX_CELL_CHARS", 10_000),
         max_params=_int_env("LAYERLAB_MAX_PARAMS", 20_000_000),
+        max_epochs=_int_env("LAYERLAB_MAX_EPOCHS", 200),
+        max_run_minutes=_int_env("LAYERLAB_MAX_RUN_MINUTES", 30),
+        max_model_mb=_int_env("LAYERLAB_MAX_MODEL_MB", 200 if shared else 100_000),
+        worker_memory_mb=_int_env("LAYERLAB_WORKER_MEMORY_MB", 4096 if shared else 0, minimum=0),
+        max_running_per_session=_int_env("LAYERLAB_MAX_RUNNING_PER_SESSION", 1),
+        max_queued_per_session=_int_env("LAYERLAB_MAX_QUEUED_PER_SESSION", 2, minimum=0),
+        max_tables_per_session=_int_env("LAYERLAB_MAX_TABLES_PER_SESSION", 5),
+        max_session_disk_mb=_int_env("LAYERLAB_MAX_SESSION_DISK_MB", 1024),
+        retention_hours=_int_env("LAYERLAB_RETENTION_HOURS", 24 if shared else 0, minimum=0),
     )

@@ -39,5 +39,17 @@ class RunNotFoundError(AppError):
     """A run id does not exist in the run store (or is not visible to this session)."""
 
 
+class RunBusyError(AppError):
+    """The run is queued or training, so it cannot be changed or deleted now."""
+
+
+class QuotaError(AppError):
+    """A session reached one of its quotas (runs waiting, tables kept, disk used) in shared-demo mode."""
+
+
+class CapError(AppError):
+    """A run asks for more than this server's hard caps allow (parameters, epochs, rows, model size)."""
+
+
 class ModelFileError(AppError):
     """A model file cannot be loaded or used for prediction."""

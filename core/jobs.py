@@ -2,28 +2,42 @@
 
 Why processes: Streamlit clears the Keras session and runs a full garbage collection after every script
 run, which breaks and slows training in a server thread (see docs/ARCHITECTURE.md). A process also keeps
-the server's memory flat and survives nothing a crash could take down.
+the server's memory flat, can be given a memory limit, and its crash takes nothing else down.
 
-`JobManager` keeps `max_jobs` warm workers (Keras already imported, so the first chart point comes
-within a couple of seconds) and a FIFO queue. Each worker runs exactly one job, then exits and is
-replaced, so no state leaks from one user's run into the next.
+`JobManager` keeps warm workers (Keras already imported, so the first chart point comes within a couple of
+seconds): one spare starts warming as soon as a worker takes a run, so a slot does not sit idle while a
+fresh Python imports Keras after each run. Each worker still runs exactly one job and exits, so no state
+leaks from one visitor's run into the next.
+
+The queue is fair between owners: runs start round robin over the sessions that have one waiting, so one
+visitor who queues many runs cannot push everyone else back. In shared-demo mode each session may have at
+most `max_running_per_owner` runs training and `max_queued_per_owner` waiting (`QuotaError` beyond).
 """
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.config import Settings, load_settings
+from core.errors import QuotaError
 from core.run_store import RunStore
 
 POLL_INTERVAL_S = 0.1
+MEMORY_CHECK_S = 0.5
+JANITOR_INTERVAL_S = 600.0
+WORKER_NICENESS = 10  # training yields the CPU to the web server, so pages stay responsive under load
+_LOG = logging.getLogger("layerlab")
 
 
 def worker_main(runs_root: str) -> None:
@@ -33,6 +47,11 @@ def worker_main(runs_root: str) -> None:
     standard input, trains it and exits.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _die_with_parent()
+    try:
+        os.nice(WORKER_NICENESS)
+    except OSError:
+        pass
     # Keep standard output for the protocol only: whatever a library prints goes to standard error.
     protocol = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
@@ -45,10 +64,39 @@ def worker_main(runs_root: str) -> None:
         return  # the server went away before giving us work
     from core.training import run_job
 
+    store = RunStore(Path(runs_root))
+    settings = load_settings()
+    if settings.shared:
+        _stop_after(store, run_id, settings.max_run_minutes * 60.0)
     try:
-        run_job(RunStore(Path(runs_root)), run_id)
+        run_job(store, run_id)
     except BaseException:  # noqa: BLE001 - run_job already recorded the failure in the run directory
         os._exit(1)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM when the server process dies, even by SIGKILL: no orphans keep training."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(0)
+
+
+def _stop_after(store: RunStore, run_id: str, seconds: float) -> None:
+    """The wall-time cap: after `seconds`, the run stops like a Stop click and keeps its best weights."""
+
+    def stop() -> None:
+        try:
+            store.request_stop(run_id, reason="time_limit")
+        except Exception:  # noqa: BLE001 - the run may be gone; nothing to stop then
+            pass
+
+    timer = threading.Timer(seconds, stop)
+    timer.daemon = True
+    timer.start()
 
 
 def _warm_up() -> None:
@@ -62,96 +110,258 @@ def _warm_up() -> None:
     keras.backend.clear_session()
 
 
+def process_memory_mb(pid: int) -> float | None:
+    """Resident memory of a process in MB (Linux), or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/statm", encoding="ascii") as stream:
+            resident_pages = int(stream.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 @dataclass
 class _Worker:
     process: subprocess.Popen
+    started_at: float = field(default_factory=time.monotonic)
     ready: bool = False
+    ready_at: float | None = None
     run_id: str | None = None
+    owner: str | None = None
+    killed_for_memory: float | None = None
+    peak_memory_mb: float = 0.0
 
 
 class JobManager:
     """Runs queued training jobs in at most `max_jobs` worker processes at once.
 
     Args:
-        store: where runs live.
-        max_jobs: jobs that train at the same time; the rest wait in order.
+        store: where runs live (a store for every owner).
+        max_jobs: jobs that train at the same time; the rest wait, round robin between owners.
+        max_running_per_owner: runs of one owner that may train at once (None: no limit).
+        max_queued_per_owner: runs of one owner that may wait (None: no limit).
+        worker_memory_mb: a worker whose resident memory passes this is killed and its run fails with a
+            message saying so (0: no limit).
+        janitor: called every `JANITOR_INTERVAL_S` on the manager's thread (expiry of old sessions' data).
     """
 
-    def __init__(self, store: RunStore, *, max_jobs: int = 2):
+    def __init__(
+        self,
+        store: RunStore,
+        *,
+        max_jobs: int = 2,
+        max_running_per_owner: int | None = None,
+        max_queued_per_owner: int | None = None,
+        worker_memory_mb: int = 0,
+        janitor=None,
+    ):
         self.store = store
         self.max_jobs = max_jobs
-        self._lock = threading.Lock()
-        self._queue: deque[str] = deque()
+        self.max_running_per_owner = max_running_per_owner
+        self.max_queued_per_owner = max_queued_per_owner
+        self.worker_memory_mb = worker_memory_mb
+        self._janitor = janitor
+        self._next_janitor = time.monotonic() + 5.0
+        self._lock = threading.RLock()
+        self._queues: dict[str | None, deque[str]] = {}
+        self._turns: deque[str | None] = deque()  # owners with waiting runs, in the order they get a turn
         self._workers: list[_Worker] = []
         self._closed = False
+        self._next_memory_check = 0.0
+        self.idle_gaps_s: list[float] = []  # how long a free slot waited for a warm worker while runs queued
+        self._slot_free_since: float | None = None
         for run_id in store.reconcile():
-            self._queue.append(run_id)
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="layerlab-jobs")
+            self._enqueue(run_id)
         with self._lock:
             self._fill_pool()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="layerlab-jobs")
         self._thread.start()
 
-    def submit(self, run_id: str) -> None:
-        self.store.set_status(run_id, "queued", "Waiting for a free training slot.")
+    def start(self, store: RunStore, spec, table, *, source_name: str) -> str:
+        """Create a run in `store` (its owner's view, with the caps) and queue it; one call per Train click.
+
+        Everything is checked before anything is written: the owner's quota of runs and of disk
+        (`QuotaError`), then the hard caps (`CapError`, in `create_run`).
+        """
+        from core.limits import check_session_disk
+
+        owner = store.owner
         with self._lock:
-            self._queue.append(run_id)
+            self.check_quota(owner)
+        check_session_disk(load_settings(), owner)
+        run_id = store.create_run(spec, table, source_name=source_name, owner=owner)
+        try:
+            self.submit(run_id)
+        except QuotaError:
+            store.delete_run(run_id)  # another click got the last place meanwhile
+            raise
+        return run_id
+
+    def check_quota(self, owner: str | None) -> None:
+        """Raise `QuotaError` when `owner` already has the most runs training and waiting."""
+        if self.max_queued_per_owner is None or self.max_running_per_owner is None:
+            return
+        with self._lock:
+            running = self._running(owner)
+            waiting = len(self._queues.get(owner, ()))
+        if running + waiting >= self.max_running_per_owner + self.max_queued_per_owner:
+            raise QuotaError(
+                f"You already have {running} run(s) training and {waiting} waiting, the most this server allows "
+                "one visitor. Wait for one to finish, or stop one on the Train page, then start this one."
+            )
+
+    def submit(self, run_id: str) -> None:
+        """Queue a run; raises `QuotaError` when its owner already has the most runs allowed."""
+        with self._lock:
+            owner = self.store.owner_of(run_id)
+            self.check_quota(owner)
+            self.store.set_status(run_id, "queued", "Waiting for a free training slot.")
+            self._enqueue(run_id, owner=owner)
+
+    def _enqueue(self, run_id: str, *, owner: str | None = None) -> None:
+        with self._lock:
+            if owner is None:
+                owner = self.store.owner_of(run_id)
+            queue = self._queues.setdefault(owner, deque())
+            if run_id in queue:
+                return
+            queue.append(run_id)
+            if owner not in self._turns:
+                self._turns.append(owner)
+
+    def _running(self, owner: str | None) -> int:
+        return sum(1 for worker in self._workers if worker.run_id is not None and worker.owner == owner)
 
     def queue_position(self, run_id: str) -> int | None:
         """1 for the next run to start; None when the run is not waiting."""
         with self._lock:
-            try:
-                return list(self._queue).index(run_id) + 1
-            except ValueError:
-                return None
+            order = self._planned_order()
+        try:
+            return order.index(run_id) + 1
+        except ValueError:
+            return None
+
+    def _planned_order(self) -> list[str]:
+        """The order in which the waiting runs will start: one per owner per turn."""
+        queues = {owner: list(queue) for owner, queue in self._queues.items()}
+        turns = list(self._turns)
+        order: list[str] = []
+        while turns:
+            for owner in list(turns):
+                waiting = queues.get(owner)
+                if waiting:
+                    order.append(waiting.pop(0))
+                if not waiting:
+                    turns.remove(owner)
+        return order
 
     def stop(self, run_id: str) -> None:
         """Stop a run: a waiting one is taken off the queue; a training one stops after its current step."""
         with self._lock:
-            if run_id in self._queue:
-                self._queue.remove(run_id)
-                self.store.set_status(run_id, "stopped", "Stopped before training started.", finished_at=time.time())
-                return
+            for owner, queue in self._queues.items():
+                if run_id in queue:
+                    queue.remove(run_id)
+                    if not queue and owner in self._turns:
+                        self._turns.remove(owner)
+                    self.store.set_status(
+                        run_id, "stopped", "Stopped before training started.", finished_at=time.time()
+                    )
+                    return
         self.store.request_stop(run_id)
 
     def active_jobs(self) -> int:
         with self._lock:
             return sum(1 for worker in self._workers if worker.run_id is not None)
 
+    def waiting_jobs(self) -> int:
+        with self._lock:
+            return sum(len(queue) for queue in self._queues.values())
+
     def shutdown(self, timeout: float = 5.0) -> None:
-        self._closed = True
+        """Stop every worker. A run cut off here fails with a message; its checkpoint lets it continue."""
+        with self._lock:
+            self._closed = True
         self._thread.join(timeout=timeout)
         with self._lock:
             for worker in self._workers:
-                if worker.run_id is None and worker.process.poll() is None:
+                if worker.process.poll() is None:
                     worker.process.terminate()
             for worker in self._workers:
                 try:
                     worker.process.wait(timeout=timeout)
                 except subprocess.TimeoutExpired:
                     worker.process.kill()
+                    worker.process.wait()
+                if worker.run_id is not None:
+                    self._settle(
+                        worker,
+                        "The server was shut down while this run was training. Continue it from its last "
+                        "checkpoint, or start it again from the Train page.",
+                    )
+            self._workers = []
 
     def _fill_pool(self) -> None:
-        while not self._closed and len(self._workers) < self.max_jobs:
+        """Keep `max_jobs` idle workers warm (or warming), beside those that train."""
+        idle = sum(1 for worker in self._workers if worker.run_id is None)
+        while not self._closed and idle < self.max_jobs:
             # A fresh interpreter, not multiprocessing: under Streamlit, spawn would re-run the app script
-            # as the child's __main__.
+            # as the child's __main__. The worker's stderr (library logs, tracebacks) goes to the server log.
             process = subprocess.Popen(
                 [sys.executable, "-m", "core.jobs", str(self.store.root)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL if os.environ.get("LAYERLAB_WORKER_LOGS") is None else None,
+                stderr=None,
                 text=True,
                 cwd=str(Path(__file__).resolve().parent.parent),
-                env={**os.environ, "PYTHONPATH": _python_path()},
+                env={**os.environ, "PYTHONPATH": _python_path(), "TF_CPP_MIN_LOG_LEVEL": "2"},
             )
             self._workers.append(_Worker(process=process))
+            idle += 1
 
     def _loop(self) -> None:
         while not self._closed:
-            with self._lock:
-                self._reap()
-                self._fill_pool()
-                self._dispatch()
+            try:
+                with self._lock:
+                    if self._closed:
+                        break
+                    self._reap()
+                    self._fill_pool()
+                    self._dispatch()
+                    self._check_memory()
+                self._run_janitor()
+            except Exception:  # noqa: BLE001 - the manager must outlive any one bad run folder
+                _LOG.exception("layerlab: the job manager's loop failed once; it goes on")
             time.sleep(POLL_INTERVAL_S)
+
+    def _run_janitor(self) -> None:
+        if self._janitor is None or time.monotonic() < self._next_janitor:
+            return
+        self._next_janitor = time.monotonic() + JANITOR_INTERVAL_S
+        try:
+            self._janitor()
+        except Exception:  # noqa: BLE001 - expiry retries on the next turn
+            _LOG.exception("layerlab: the janitor failed; it retries later")
+
+    def _check_memory(self) -> None:
+        if not self.worker_memory_mb or time.monotonic() < self._next_memory_check:
+            return
+        self._next_memory_check = time.monotonic() + MEMORY_CHECK_S
+        for worker in self._workers:
+            if worker.run_id is None or worker.killed_for_memory is not None:
+                continue
+            used = process_memory_mb(worker.process.pid)
+            if used is None:
+                continue
+            worker.peak_memory_mb = max(worker.peak_memory_mb, used)
+            if used > self.worker_memory_mb:
+                worker.killed_for_memory = used
+                worker.process.kill()
+
+    def _settle(self, worker: _Worker, message: str) -> None:
+        status = self.store.status(worker.run_id)
+        # A run continued after this worker finished it is queued again or runs in another worker.
+        if status.get("state") == "running" and status.get("pid") in (None, worker.process.pid):
+            self.store.set_status(worker.run_id, "failed", message, finished_at=time.time(), error="worker_ended")
 
     def _reap(self) -> None:
         alive = []
@@ -160,38 +370,122 @@ class JobManager:
                 alive.append(worker)
                 continue
             if worker.run_id is not None:
-                status = self.store.status(worker.run_id)
-                # A run continued after this worker finished it is queued again or runs in another worker.
-                if status.get("state") == "running" and status.get("pid") in (None, worker.process.pid):
-                    self.store.set_status(
-                        worker.run_id,
-                        "failed",
-                        f"The training process ended unexpectedly (exit code {worker.process.returncode}). "
-                        "This can happen when the data or the model is too large for the server's memory. "
-                        "Try fewer rows, fewer units or a smaller batch size.",
-                        finished_at=time.time(),
-                    )
+                self._settle(worker, self._ended_message(worker))
         self._workers = alive
+
+    def _ended_message(self, worker: _Worker) -> str:
+        if worker.killed_for_memory is not None:
+            return (
+                f"Training used more memory than this server allows each run ({self.worker_memory_mb:,} MB) and "
+                "was stopped. Use fewer rows, fewer or narrower layers, or a smaller batch size."
+            )
+        code = worker.process.returncode
+        if code == -signal.SIGKILL:
+            return (
+                "The training process was killed by the system, most likely because the server ran out of "
+                "memory. Try fewer rows, fewer units or a smaller batch size, or train when the server is less busy."
+            )
+        return (
+            f"The training process ended unexpectedly (exit code {code}). Try again; if it happens again, try "
+            "fewer rows, fewer units or a smaller batch size."
+        )
+
+    def _next_run(self) -> tuple[str, str | None] | None:
+        """The next run to start: round robin over owners, skipping owners at their running limit."""
+        for _ in range(len(self._turns)):
+            owner = self._turns[0]
+            self._turns.rotate(-1)
+            queue = self._queues.get(owner)
+            if not queue:
+                self._turns.remove(owner)
+                continue
+            if self.max_running_per_owner is not None and self._running(owner) >= self.max_running_per_owner:
+                continue
+            run_id = queue.popleft()
+            if not queue:
+                self._turns.remove(owner)
+                del self._queues[owner]
+            return run_id, owner
+        return None
 
     def _dispatch(self) -> None:
         for worker in self._workers:
             if not worker.ready and select.select([worker.process.stdout], [], [], 0)[0]:
                 worker.ready = worker.process.stdout.readline().strip() == "ready"
-            if worker.ready and worker.run_id is None and self._queue:
-                run_id = self._queue.popleft()
-                worker.run_id = run_id
-                self.store.set_status(run_id, "running", "Starting…", pid=worker.process.pid)
-                try:
-                    worker.process.stdin.write(run_id + "\n")
-                    worker.process.stdin.flush()
-                except OSError:
-                    pass  # the worker died just now; _reap marks the run failed on the next turn
+                worker.ready_at = time.monotonic()
+        busy = sum(1 for worker in self._workers if worker.run_id is not None)
+        waiting = any(self._queues.values())
+        if busy < self.max_jobs and waiting:
+            if self._slot_free_since is None:
+                self._slot_free_since = time.monotonic()
+        else:
+            self._slot_free_since = None
+        for worker in self._workers:
+            if busy >= self.max_jobs:
+                break
+            if not worker.ready or worker.run_id is not None:
+                continue
+            chosen = self._next_run()
+            if chosen is None:
+                break
+            run_id, owner = chosen
+            if self._slot_free_since is not None:
+                self.idle_gaps_s.append(time.monotonic() - self._slot_free_since)
+                self._slot_free_since = None
+            try:
+                state = self.store.status(run_id).get("state")
+            except Exception:  # noqa: BLE001 - deleted or expired while waiting
+                continue
+            if state != "queued":
+                continue  # stopped while waiting
+            worker.run_id, worker.owner = run_id, owner
+            busy += 1
+            self.store.set_status(run_id, "running", "Starting…", pid=worker.process.pid)
+            try:
+                worker.process.stdin.write(run_id + "\n")
+                worker.process.stdin.flush()
+            except OSError:
+                pass  # the worker died just now; _reap marks the run failed on the next turn
 
 
 def _python_path() -> str:
     root = str(Path(__file__).resolve().parent.parent)
     existing = os.environ.get("PYTHONPATH")
     return root if not existing else f"{root}{os.pathsep}{existing}"
+
+
+_MANAGERS: dict[str, JobManager] = {}
+_MANAGERS_LOCK = threading.Lock()
+
+
+def job_manager_for(settings: Settings) -> JobManager:
+    """The one job manager of this process for `settings.runs_dir` (started by server.py at start-up, or on
+    first use), with the shared-demo quotas and the janitor when they apply."""
+    key = str(settings.runs_dir)
+    with _MANAGERS_LOCK:
+        manager = _MANAGERS.get(key)
+        if manager is None or manager._closed:
+            from core.janitor import janitor_for
+
+            shared = settings.shared
+            manager = JobManager(
+                RunStore(settings.runs_dir),
+                max_jobs=settings.max_jobs,
+                max_running_per_owner=settings.max_running_per_session if shared else None,
+                max_queued_per_owner=settings.max_queued_per_session if shared else None,
+                worker_memory_mb=settings.worker_memory_mb,
+                janitor=janitor_for(settings),
+            )
+            _MANAGERS[key] = manager
+        return manager
+
+
+def shutdown_managers() -> None:
+    with _MANAGERS_LOCK:
+        managers = list(_MANAGERS.values())
+        _MANAGERS.clear()
+    for manager in managers:
+        manager.shutdown()
 
 
 if __name__ == "__main__":

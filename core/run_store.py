@@ -1,4 +1,9 @@
-"""Runs on disk: `LAYERLAB_HOME/runs/<run_id>/`. The disk is the truth; every file is written atomically."""
+"""Runs on disk: `LAYERLAB_HOME/runs/<run_id>/`. The disk is the truth; every file is written atomically.
+
+Ownership: a store opened for an owner (shared-demo mode) answers every access by id through `path()`, the
+one place that checks the run's owner. Another session's run is "not found", exactly like one that does not
+exist, so a run id is no longer a key to someone else's work.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -13,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.errors import RunNotFoundError
+from core.errors import RunBusyError, RunNotFoundError
 from core.spec import RunSpec
 
 ACTIVE_STATES = frozenset({"queued", "running"})
@@ -21,6 +27,9 @@ FINAL_STATES = frozenset({"finished", "stopped", "failed"})
 # A running job touches its heartbeat every second; this much silence means its process is gone.
 HEARTBEAT_TIMEOUT_S = 30.0
 _RUN_ID = re.compile(r"^[0-9a-f]{24}$")
+_NOT_FOUND = "There is no run {run_id!r}. It may have been deleted. Pick a run from the list or start a new one."
+# Owners never change once a run exists: remembered per folder so `path()` reads meta.json once per run.
+_OWNERS: dict[Path, str | None] = {}
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -83,37 +92,111 @@ class RunRecord:
 
 
 class RunStore:
-    """Creates, lists and reads runs under `root` (normally `Settings.runs_dir`)."""
+    """Creates, lists and reads runs under `root` (normally `Settings.runs_dir`).
 
-    def __init__(self, root: Path):
+    Args:
+        root: the runs folder.
+        owner: when set (shared-demo mode), only this owner's runs exist for this store: listing, reading,
+            writing, stopping and deleting another owner's run raise `RunNotFoundError`. None (single-user
+            mode, workers, the command line) sees every run.
+        caps: `core.limits.RunCaps` checked by `create_run` before anything is written (shared-demo mode).
+    """
+
+    def __init__(self, root: Path, *, owner: str | None = None, caps=None):
         self.root = Path(root)
+        self.owner = owner
+        self.caps = caps
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def create_run(self, spec: RunSpec, table: pd.DataFrame, *, source_name: str, owner: str | None = None) -> str:
-        """A new run folder holding the spec and the columns it uses; state `created`."""
-        run_id = secrets.token_hex(12)  # 96 random bits: unguessable, so a run id works as a capability
+    def create_run(
+        self, spec: RunSpec, table: pd.DataFrame | Path, *, source_name: str, owner: str | None = None
+    ) -> str:
+        """A new run folder holding the spec, its data and its meta; state `created`.
+
+        `table` is a frame (its used columns are written) or the path of a stored table's Parquet file, which
+        the run references through a hard link instead of a copy (a copy only across file systems); the
+        columns the run uses are listed in meta.json.
+        """
+        owner = self.owner if self.owner is not None else owner
+        if self.caps is not None:
+            self.caps.check(spec, table)
+        run_id = secrets.token_hex(12)  # 96 random bits: unguessable
         path = self.root / run_id
         path.mkdir(parents=True)
-        columns = list(spec.data.features) or [c for c in table.columns if c != spec.data.target]
-        if spec.data.group_column and spec.data.group_column not in columns and spec.data.group_column in table:
+        if isinstance(table, pd.DataFrame):
+            available = [str(c) for c in table.columns]
+        else:
+            import pyarrow.parquet as pq
+
+            available = list(pq.read_schema(table).names)
+        columns = list(spec.data.features) or [c for c in available if c != spec.data.target]
+        if spec.data.group_column and spec.data.group_column not in columns and spec.data.group_column in available:
             columns.append(spec.data.group_column)  # the split needs it even though it is not an input
-        subset = table[[*columns, spec.data.target]]
-        write_atomic(path / "data.parquet", to_parquet(subset)[0])
+        used = [*columns, spec.data.target]
+        if isinstance(table, pd.DataFrame):
+            subset = table[used]
+            write_atomic(path / "data.parquet", to_parquet(subset)[0])
+            num_rows = len(subset)
+        else:
+            _link_or_copy(Path(table), path / "data.parquet")
+            import pyarrow.parquet as pq
+
+            num_rows = pq.read_metadata(table).num_rows
         write_atomic(path / "spec.json", spec.to_json())
         write_json(
             path / "meta.json",
             {"run_id": run_id, "owner": owner, "created_at": time.time(), "source_name": source_name,
-             "num_rows": len(subset)},
+             "num_rows": num_rows, "columns": used},
         )  # fmt: skip
+        _OWNERS[path] = owner
         self.set_status(run_id, "created", "Waiting to start.")
         return run_id
 
     def path(self, run_id: str) -> Path:
+        """The run's folder, after checking that it exists and, for an owner's store, that it is theirs."""
         if not _RUN_ID.match(run_id or "") or not (self.root / run_id).is_dir():
-            raise RunNotFoundError(
-                f"There is no run {run_id!r}. It may have been deleted. Pick a run from the list or start a new one.",
+            raise RunNotFoundError(_NOT_FOUND.format(run_id=run_id))
+        path = self.root / run_id
+        if self.owner is not None and self._owner_of(path) != self.owner:
+            raise RunNotFoundError(_NOT_FOUND.format(run_id=run_id))
+        return path
+
+    def _owner_of(self, path: Path) -> str | None:
+        if path not in _OWNERS:
+            _OWNERS[path] = read_json(path / "meta.json", {}).get("owner")
+        return _OWNERS[path]
+
+    def owner_of(self, run_id: str) -> str | None:
+        return self._owner_of(self.path(run_id))
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run that is not training (stop it first); its files go at once."""
+        path = self.path(run_id)
+        if self.status(run_id).get("state") in ACTIVE_STATES:
+            raise RunBusyError(
+                "This run is still queued or training. Stop it first, then delete it.",
             )
-        return self.root / run_id
+        _OWNERS.pop(path, None)
+        trash = path.with_name(f".deleted-{run_id}-{secrets.token_hex(4)}")
+        os.replace(path, trash)  # gone from listings at once; the files follow
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def disk_bytes(self, *, owner: str | None) -> int:
+        """Bytes the runs of `owner` hold on disk (hard-linked data counted once, as the disk does)."""
+        seen: set[tuple[int, int]] = set()
+        total = 0
+        for entry in self._run_folders():
+            if self._owner_of(entry) != owner:
+                continue
+            total += _folder_bytes(entry, seen)
+        return total
+
+    def _run_folders(self) -> list[Path]:
+        try:
+            entries = list(self.root.iterdir())
+        except FileNotFoundError:
+            return []
+        return [e for e in entries if _RUN_ID.match(e.name) and (e / "meta.json").exists()]
 
     def spec(self, run_id: str) -> RunSpec:
         return RunSpec.model_validate_json((self.path(run_id) / "spec.json").read_text(encoding="utf-8"))
@@ -162,23 +245,31 @@ class RunStore:
             message=status.get("message", ""),
         )
 
-    def list_runs(self, *, owner: str | None = None, shared: bool = False) -> list[RunRecord]:
-        """Newest first. In shared-demo mode only the runs of `owner` are listed."""
+    def list_runs(self) -> list[RunRecord]:
+        """Newest first; an owner's store lists only that owner's runs."""
         records = []
-        for entry in self.root.iterdir():
-            if not _RUN_ID.match(entry.name) or not (entry / "meta.json").exists():
+        for entry in self._run_folders():
+            if self.owner is not None and self._owner_of(entry) != self.owner:
                 continue
-            record = self.record(entry.name)
-            if shared and record.owner != owner:
-                continue
-            records.append(record)
+            try:
+                records.append(self.record(entry.name))
+            except RunNotFoundError:
+                continue  # deleted meanwhile
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
-    def request_stop(self, run_id: str) -> None:
-        write_atomic(self.path(run_id) / "stop", str(time.time()))
+    def request_stop(self, run_id: str, *, reason: str = "user") -> None:
+        """Ask a training run to stop after its current step; `reason` is "user" or "time_limit"."""
+        write_atomic(self.path(run_id) / "stop", reason)
 
     def stop_requested(self, run_id: str) -> bool:
-        return (self.root / run_id / "stop").exists()
+        return (self.path(run_id) / "stop").exists()
+
+    def stop_reason(self, run_id: str) -> str | None:
+        try:
+            reason = (self.path(run_id) / "stop").read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return reason if reason in {"user", "time_limit"} else "user"
 
     def progress(self, run_id: str) -> dict:
         return read_json(self.path(run_id) / "progress.json", {})
@@ -194,7 +285,9 @@ class RunStore:
         return pd.read_parquet(path) if path.exists() else None
 
     def table(self, run_id: str) -> pd.DataFrame:
-        return pd.read_parquet(self.path(run_id) / "data.parquet")
+        """The run's rows: the columns it uses (a referenced stored table may hold more)."""
+        columns = self.meta(run_id).get("columns")
+        return pd.read_parquet(self.path(run_id) / "data.parquet", columns=columns)
 
     def model_path(self, run_id: str) -> Path | None:
         path = self.path(run_id) / "model.keras"
@@ -207,6 +300,30 @@ class RunStore:
             if record.state == "queued":
                 queued.append(record.run_id)
         return sorted(queued, key=lambda run_id: self.meta(run_id).get("created_at", 0.0))
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+
+
+def _folder_bytes(folder: Path, seen: set[tuple[int, int]]) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                info = os.lstat(os.path.join(root, name))
+            except FileNotFoundError:
+                continue
+            key = (info.st_dev, info.st_ino)
+            if key not in seen:
+                seen.add(key)
+                total += info.st_blocks * 512
+    return total
 
 
 def to_parquet(frame: pd.DataFrame) -> tuple[bytes, pd.DataFrame]:

@@ -372,6 +372,13 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
 
     target_epochs = spec.training.epochs if resume is None else resume.target_epochs
     summary = _final_message(live, metrics["epochs_run"], target_epochs, metrics["restored_best_weights"], resume)
+    if live.stopped_by_user and store.stop_reason(run_id) == "time_limit":
+        from core.config import load_settings
+
+        summary = summary.replace(
+            "Stopped by you",
+            f"Stopped at this server's limit of {load_settings().max_run_minutes} minutes per run",
+        )
     stopped = live.stopped_by_user
     extra = {"diverged": live.diverged, "precision": metrics["precision"]}
     if data.cross_validation is not None:
@@ -491,6 +498,9 @@ def request_resume(store: RunStore, run_id: str, epochs: int) -> None:
     """
     if not 1 <= int(epochs) <= 10000:
         raise TrainingError(f"Continue for 1 to 10000 more epochs; received {epochs}. Pick a number in that range.")
+    from core.limits import check_more_epochs
+
+    check_more_epochs(store, run_id, int(epochs))
     problem = resume_problem(store, run_id)
     if problem:
         raise TrainingError(problem)

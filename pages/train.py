@@ -5,15 +5,17 @@ import streamlit as st
 from pydantic import ValidationError
 
 from core.errors import AppError, SpecError
+from core.limits import describe_caps
 from core.modeling import check_stack
 from core.optimization import OPTIMIZER_LABELS, SCHEDULE_LABELS, describe_schedule, preview_learning_rates
+from core.plain_text import markdown_literal
 from core.quality import assess_quality
 from core.spec import ScheduleSpec, TrainingSpec, format_validation_error, parse_spec
 from ui.charts import learning_rate_figure
 from ui.components import cached_profile, pick_run, require_table, show_error, visible_runs
 from ui.live_run import live_run
-from ui.services import job_manager, run_store
-from ui.state import get_state
+from ui.services import job_manager, run_store, settings
+from ui.state import current_table_path, get_state
 
 OPTIMIZERS = OPTIMIZER_LABELS
 CLIPPING = {"none": "Off", "clipnorm": "By norm (clipnorm)", "clipvalue": "By value (clipvalue)"}
@@ -166,26 +168,38 @@ if frame is not None:
         except SpecError as error:
             stack_problem = error.message
     for finding in blocking:
-        st.error(finding.message, icon=":material/block:")
+        st.error(markdown_literal(finding.message), icon=":material/block:")
     if blocking:
         st.page_link("pages/prepare.py", label="Fix it on the Prepare page", icon=":material/tune:")
     if stack_problem:
-        st.error(stack_problem, icon=":material/block:")
+        st.error(markdown_literal(stack_problem), icon=":material/block:")
         st.page_link("pages/model.py", label="Fix it on the Model page", icon=":material/layers:")
-    if st.button(
+
+    def _count_click() -> None:
+        # A callback runs before the script, once per click, even when a quick second click interrupts the
+        # rerun of the first: every click is counted here and answered below with a run or a message.
+        st.session_state["train.clicks"] = st.session_state.get("train.clicks", 0) + 1
+
+    st.button(
         "Train",
         icon=":material/play_arrow:",
         type="primary",
         disabled=spec is None or bool(blocking) or stack_problem is not None,
         key="train.start",
-    ):
+        on_click=_count_click,
+    )
+    clicks = st.session_state.pop("train.clicks", 0)
+    for _ in range(clicks if spec is not None and not blocking and stack_problem is None else 0):
         try:
-            run_id = store.create_run(spec, frame, source_name=state.table_name or "table", owner=state.owner)
-            job_manager().submit(run_id)
-            state.run_id = run_id
-            st.rerun()
+            state.run_id = job_manager().start(
+                store, spec, current_table_path(state), source_name=state.table_name or "table"
+            )
         except AppError as error:
             show_error(error)
+            break
+    caps = describe_caps(settings())
+    if caps:
+        st.caption("This shared server's limits for each run: " + "; ".join(c for c in caps if c) + ".")
 
 st.divider()
 st.subheader("Run")

@@ -7,13 +7,15 @@ import datetime as dt
 import streamlit as st
 
 from core.errors import AppError
+from core.plain_text import markdown_literal, shorten
 from core.run_store import RunRecord, RunStore
 from ui.services import settings
 from ui.state import AppState, current_table
 
 
 def show_error(error: AppError) -> None:
-    st.error(error.message, icon=":material/error:")
+    # Messages quote column and file names: show every character as typed.
+    st.error(markdown_literal(error.message), icon=":material/error:")
 
 
 def require_table(state: AppState):
@@ -35,7 +37,7 @@ def require_table(state: AppState):
 
 
 def visible_runs(store: RunStore, state: AppState) -> list[RunRecord]:
-    return store.list_runs(owner=state.owner, shared=settings().shared)
+    return store.list_runs()
 
 
 STATE_BADGES = {
@@ -50,7 +52,7 @@ STATE_BADGES = {
 
 def run_label(record: RunRecord) -> str:
     when = dt.datetime.fromtimestamp(record.created_at).strftime("%b %d %H:%M:%S")
-    return f"{when} · {record.source_name} · run {record.run_id[:6]}"
+    return f"{when} · {shorten(record.source_name, 40)} · run {record.run_id[:6]}"
 
 
 def pick_run(store: RunStore, state: AppState, *, key: str, only_done: bool = False) -> RunRecord | None:

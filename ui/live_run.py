@@ -8,6 +8,7 @@ from core.coach import CoachFinding, apply_coach_fix, coach
 from core.errors import AppError
 from core.modeling import derive_head
 from core.optimization import preview_learning_rates
+from core.plain_text import markdown_literal
 from core.run_store import RunStore
 from ui.charts import learning_rate_figure, training_curves
 from ui.components import STATE_BADGES, format_seconds, show_error
@@ -33,7 +34,7 @@ def _render(store: RunStore, run_id: str) -> bool:
     status = store.status(run_id)
     state = status.get("state", "failed")
     header, stop_col = st.columns([4, 1])
-    header.markdown(f"{STATE_BADGES.get(state, state)} — {status.get('message', '')}")
+    header.markdown(f"{STATE_BADGES.get(state, state)} — {markdown_literal(status.get('message', ''))}")
     if state in {"queued", "running", "created"}:
         if stop_col.button(
             "Stop", icon=":material/stop:", key=f"train.stop.{run_id}", type="secondary", width="stretch"
@@ -70,7 +71,7 @@ def _render(store: RunStore, run_id: str) -> bool:
     elif state in {"running", "queued"}:
         st.caption("The chart appears after the first epoch.")
     if state == "failed":
-        st.error(status.get("message", "The run failed."), icon=":material/error:")
+        st.error(markdown_literal(status.get("message", "The run failed.")), icon=":material/error:")
     if state in {"finished", "stopped"}:
         st.success("Done. See the test results on the Evaluate page, or download the model.")
         left, right = st.columns(2)
@@ -105,7 +106,7 @@ def _coach(store: RunStore, run_id: str, history: list[dict], status: dict) -> N
         return
     st.markdown("**Training coach**")
     for finding in findings:
-        st.warning(finding.message, icon=":material/school:")
+        st.warning(markdown_literal(finding.message), icon=":material/school:")
         if st.button(
             f"Start a new run with this fix: {finding.fix_label}",
             key=f"train.coach.{run_id}.{finding.kind}",
@@ -118,10 +119,9 @@ def _start_fixed_run(store: RunStore, run_id: str, spec, finding: CoachFinding) 
     state = get_state()
     try:
         fixed = apply_coach_fix(spec, finding)
-        new_id = store.create_run(
-            fixed, store.table(run_id), source_name=store.meta(run_id).get("source_name", "table"), owner=state.owner
+        new_id = job_manager().start(
+            store, fixed, store.path(run_id) / "data.parquet", source_name=store.meta(run_id).get("source_name", "table")
         )
-        job_manager().submit(new_id)
     except AppError as error:
         show_error(error)
         return
@@ -142,7 +142,7 @@ def _continue(store: RunStore, run_id: str, *, quiet: bool) -> None:
     problem = resume_problem(store, run_id)
     if problem:
         if not quiet:
-            st.caption(problem)
+            st.caption(markdown_literal(problem))
         return
     left, right = st.columns([1, 2], vertical_alignment="bottom")
     more = left.number_input("More epochs", 1, 10000, 5, key=f"train.more_epochs.{run_id}")
@@ -161,7 +161,7 @@ def live_run(store: RunStore, run_id: str) -> None:
     try:
         active = store.status(run_id).get("state") in {"queued", "running", "created"}
     except AppError as error:
-        st.error(error.message)
+        show_error(error)
         return
 
     @st.fragment(run_every=POLL_S if active else None)

@@ -1,28 +1,39 @@
-"""Process-wide services shared by every browser session: the run store and the job manager."""
+"""Process-wide services shared by every browser session, and this session's views of the stores.
+
+In shared-demo mode the run and table stores are opened for this session's owner, so every access by id
+is checked in core (`RunStore.path`, `TableStore.path`): another visitor's run or table is "not found".
+"""
 
 from __future__ import annotations
 
-import streamlit as st
-
 from core.config import Settings, load_settings
-from core.jobs import JobManager
+from core.jobs import JobManager, job_manager_for
+from core.limits import RunCaps
 from core.run_store import RunStore
+from core.table_store import TableStore
 
 
 def settings() -> Settings:
     return load_settings()
 
 
-@st.cache_resource(show_spinner=False)
-def _job_manager(runs_dir: str, max_jobs: int) -> JobManager:
-    return JobManager(RunStore(runs_dir), max_jobs=max_jobs)
+def _owner() -> str | None:
+    from ui.identity import session_owner
+
+    return session_owner() if settings().shared else None
 
 
 def run_store() -> RunStore:
-    return RunStore(settings().runs_dir)
+    current = settings()
+    return RunStore(current.runs_dir, owner=_owner(), caps=RunCaps.from_settings(current))
+
+
+def table_store() -> TableStore:
+    current = settings()
+    owner = _owner()
+    return TableStore(current.tables_dir, owner=owner, max_tables=current.max_tables_per_session if owner else None)
 
 
 def job_manager() -> JobManager:
-    """One manager per runs folder and server process; keyed by folder so tests with their own home get theirs."""
-    current = settings()
-    return _job_manager(str(current.runs_dir), current.max_jobs)
+    """One manager per runs folder and server process (server.py starts it before the first visitor)."""
+    return job_manager_for(settings())

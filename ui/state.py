@@ -1,13 +1,14 @@
 """The one typed state object of a browser session, under one session key.
 
 The disk is the truth: the session keeps only ids (table, run) and the spec being edited. The ids are
-mirrored in the URL's query parameters, so a browser refresh finds the same table and re-attaches to
-the same run.
+mirrored in the URL's query parameters and in the owner's session file (`LAYERLAB_HOME/sessions/`), so a
+refresh, or coming back later in the same browser, finds the same table and re-attaches to the same run.
+Who the session is comes from the server-issued identity (ui/identity.py), never from the URL; a table or
+run id in the URL is only honoured when the session owns it (checked in core).
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass, field
 
@@ -16,7 +17,7 @@ import streamlit as st
 
 from core.config import Settings
 from core.errors import AppError, DataError
-from core.run_store import to_parquet, write_atomic
+from core.run_store import read_json, write_json
 from core.spec import DataSpec, ModelSpec, PreprocessingSpec, RunSpec, Task, TrainingSpec
 
 STATE_KEY = "layerlab"
@@ -116,44 +117,84 @@ def _route_through_app() -> None:
 
 
 def get_state() -> AppState:
-    """The session's state, created on first use from the URL (so a refresh restores it)."""
+    """The session's state, created on first use from the URL or the owner's session file."""
+    from ui.identity import session_owner
+    from ui.services import settings
+
     _route_through_app()
     if STATE_KEY not in st.session_state:
-        params = st.query_params
-        owner = params.get("session")
-        state = AppState(owner=owner if _valid_token(owner) and len(owner) >= 16 else secrets.token_urlsafe(16))
+        owner = session_owner()
+        state = AppState(owner=owner)
         state.set_model(ModelSpec())
-        table = params.get("table")
+        params = st.query_params
+        remembered = read_json(_session_file(settings(), owner), {}) or {}
+        table = params.get("table") if "table" in params else remembered.get("table")
         if _valid_token(table, 64):
-            state.table_key = table
-            state.table_name = params.get("name") or "table"
-        run = params.get("run")
+            _attach_table(state, table)
+        run = params.get("run") if "run" in params else remembered.get("run")
         if _valid_token(run, 24):
-            state.run_id = run
-            _restore_spec(state, run)
+            _attach_run(state, run)
         st.session_state[STATE_KEY] = state
     return st.session_state[STATE_KEY]
 
 
+def _attach_table(state: AppState, key: str) -> None:
+    """Use a table by key, if this session may see it (in shared mode: its own tables only)."""
+    from ui.services import table_store
+
+    try:
+        record = table_store().record(key)
+    except (AppError, OSError, ValueError):
+        return
+    state.table_key, state.table_name, state.table_notes = record.key, record.name, record.notes
+
+
+def _attach_run(state: AppState, run_id: str) -> None:
+    """Re-attach to a run and bring back its spec, if this session may see it."""
+    from ui.services import run_store
+
+    try:
+        spec = run_store().spec(run_id)
+    except (AppError, OSError, ValueError):
+        return
+    state.run_id = run_id
+    state.apply_spec(spec)
+
+
+def _session_file(settings: Settings, owner: str):
+    return settings.home / "sessions" / f"{owner}.json"
+
+
 def sync_query_params(state: AppState) -> None:
-    """Write the ids to the URL; page switches clear query parameters, so this runs on every script run."""
-    wanted = {"session": state.owner}
+    """Write the ids to the URL and the owner's session file; page switches clear query parameters, so this
+    runs on every script run. No identity and no name goes into the URL: only ids, checked when read."""
+    from ui.services import settings
+
+    wanted = {}
     if state.table_key:
         wanted["table"] = state.table_key
-        wanted["name"] = state.table_name or "table"
     if state.run_id:
         wanted["run"] = state.run_id
     if dict(st.query_params) != wanted:
         st.query_params.from_dict(wanted)
+    remembered = {"table": state.table_key, "run": state.run_id}
+    if st.session_state.get("layerlab.remembered") != remembered:
+        try:
+            write_json(_session_file(settings(), state.owner), remembered)
+        except OSError:
+            pass  # re-attaching later is a convenience; the page works without it
+        st.session_state["layerlab.remembered"] = remembered
 
 
 def store_table(settings: Settings, state: AppState, frame: pd.DataFrame, name: str, notes: tuple[str, ...]) -> None:
-    """Keep the loaded table on disk (parquet) so a refresh or restart does not lose it."""
-    data, safe = to_parquet(frame)
-    key = hashlib.sha256(data).hexdigest()
-    path = settings.tables_dir / f"{key}.parquet"
-    if not path.exists():
-        write_atomic(path, data)
+    """Keep the loaded table on disk (Parquet) so a refresh or restart does not lose it.
+
+    In shared mode the session's disk and table quotas are checked first (`QuotaError`)."""
+    from core.limits import check_session_disk
+    from ui.services import table_store
+
+    check_session_disk(settings, state.owner)
+    key, safe = table_store().put(frame, name=name, notes=notes)
     state.table_key, state.table_name, state.table_notes = key, name, notes
     state.frame_cache = safe
     state.target, state.task, state.features = None, None, None
@@ -161,23 +202,21 @@ def store_table(settings: Settings, state: AppState, frame: pd.DataFrame, name: 
 
 
 def current_table(settings: Settings, state: AppState) -> pd.DataFrame | None:
+    from ui.services import table_store
+
     if state.table_key is None:
         return None
     if state.frame_cache is None:
-        path = settings.tables_dir / f"{state.table_key}.parquet"
-        if not path.exists():
+        try:
+            state.frame_cache = table_store().load(state.table_key)
+        except DataError:
             state.table_key = None
-            raise DataError("The table you were working on is no longer on the server. Load it again.")
-        state.frame_cache = pd.read_parquet(path)
+            raise
     return state.frame_cache
 
 
-def _restore_spec(state: AppState, run_id: str) -> None:
-    """After a refresh, the run's spec on disk brings back the target, features, layers and settings."""
-    from ui.services import run_store
+def current_table_path(state: AppState):
+    """The stored table's file (runs reference it instead of copying it)."""
+    from ui.services import table_store
 
-    try:
-        spec = run_store().spec(run_id)
-    except (AppError, OSError, ValueError):
-        return
-    state.apply_spec(spec)
+    return table_store().path(state.table_key)

@@ -39,9 +39,29 @@ def test_refresh_reattaches_to_the_run_in_the_url(app_env):
     # A refresh is a new session that only has the URL's query parameters.
     refreshed = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
     refreshed.query_params["run"] = run_id
-    refreshed.query_params["session"] = first.session_state["layerlab"].owner
     refreshed.switch_page("pages/train.py")
     assert wait_for_run(refreshed) == "finished"
     assert run_id[:6] in " ".join(next(s for s in refreshed.selectbox if str(s.key).startswith("train.run")).options)
     assert "Finished all 3 epochs." in texts(refreshed) or "Early stopping" in texts(refreshed)
     assert refreshed.session_state["layerlab"].target == "cultivar"  # the spec came back from disk
+
+
+def test_a_copied_url_shows_nothing_of_another_session_in_shared_mode(app_env, monkeypatch):
+    """The URL carries ids, never identity: another browser opening it gets a fresh session."""
+    monkeypatch.setenv("LAYERLAB_SHARED", "1")
+    alice = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
+    alice_run = start_run(alice)
+    alice_state = alice.session_state["layerlab"]
+    stranger = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
+    stranger.query_params["run"] = alice_run
+    stranger.query_params["table"] = alice_state.table_key
+    stranger.query_params["session"] = alice_state.owner  # a chosen identity in the URL is ignored
+    stranger.switch_page("pages/train.py").run()
+    assert not stranger.exception, stranger.exception
+    state = stranger.session_state["layerlab"]
+    assert state.owner != alice_state.owner
+    assert state.run_id is None
+    assert state.table_key != alice_state.table_key
+    assert alice_run[:6] not in texts(stranger)
+    assert all(alice_run[:6] not in " ".join(s.options) for s in stranger.selectbox)
+    wait_for_run(alice)

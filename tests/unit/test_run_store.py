@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from core.config import load_settings
-from core.errors import RunNotFoundError
+from core.errors import AppError, RunNotFoundError
 from core.run_store import HEARTBEAT_TIMEOUT_S, RunStore, read_json, write_atomic, write_json
 from core.spec import DataSpec, RunSpec
 
@@ -193,10 +193,65 @@ def test_shared_mode_lists_only_the_owners_runs(store):
     alice = {_create(store, owner="a"), _create(store, owner="a")}
     bob = {_create(store, owner="b")}
     nobody = {_create(store, owner=None)}
-    assert {r.run_id for r in store.list_runs(shared=True, owner="a")} == alice
-    assert {r.run_id for r in store.list_runs(shared=True, owner="b")} == bob
-    assert {r.run_id for r in store.list_runs(shared=False)} == alice | bob | nobody
-    assert {r.run_id for r in store.list_runs(shared=False, owner="a")} == alice | bob | nobody
+    assert {r.run_id for r in RunStore(store.root, owner="a").list_runs()} == alice
+    assert {r.run_id for r in RunStore(store.root, owner="b").list_runs()} == bob
+    assert {r.run_id for r in store.list_runs()} == alice | bob | nobody
+
+
+def test_another_owners_run_is_not_found_for_every_access(store, tmp_path):
+    """A run id is no key: every action by id on another session's run reads exactly like a missing run."""
+    theirs = _create(store, owner="bob")
+    mine = RunStore(store.root, owner="alice")
+    missing = "0" * 24
+    actions = {
+        "path": lambda s, r: s.path(r),
+        "spec": lambda s, r: s.spec(r),
+        "meta": lambda s, r: s.meta(r),
+        "status": lambda s, r: s.status(r),
+        "record": lambda s, r: s.record(r),
+        "progress": lambda s, r: s.progress(r),
+        "history": lambda s, r: s.history(r),
+        "metrics": lambda s, r: s.metrics(r),
+        "predictions": lambda s, r: s.predictions(r),
+        "table": lambda s, r: s.table(r),
+        "model": lambda s, r: s.model_path(r),
+        "stop": lambda s, r: s.request_stop(r),
+        "set_status": lambda s, r: s.set_status(r, "failed", "x"),
+        "delete": lambda s, r: s.delete_run(r),
+    }
+    for name, action in actions.items():
+        with pytest.raises(RunNotFoundError) as other:
+            action(mine, theirs)
+        with pytest.raises(RunNotFoundError) as absent:
+            action(mine, missing)
+        assert str(other.value) == str(absent.value).replace(missing, theirs), name
+    assert store.status(theirs)["state"] == "created"  # nothing was written
+    assert not (store.path(theirs) / "stop").exists()
+    assert theirs not in {r.run_id for r in mine.list_runs()}
+
+
+def test_a_run_references_a_stored_table_instead_of_copying_it(store, tmp_path):
+    table = tmp_path / "table.parquet"
+    _table().to_parquet(table, index=False)
+    run_id = store.create_run(RunSpec(data=DataSpec(target="y", features=("a",))), table, source_name="t.csv")
+    data = store.path(run_id) / "data.parquet"
+    assert data.stat().st_ino == table.stat().st_ino  # one file on disk, two names
+    assert list(store.table(run_id).columns) == ["a", "y"]
+    assert store.meta(run_id)["num_rows"] == 3
+    table.unlink()  # the table expires: the run keeps its rows
+    assert len(store.table(run_id)) == 3
+
+
+def test_delete_run_removes_it_but_refuses_an_active_one(store):
+    run_id = _create(store)
+    store.set_status(run_id, "queued")
+    with pytest.raises(AppError, match="Stop it first"):
+        store.delete_run(run_id)
+    store.set_status(run_id, "stopped")
+    store.delete_run(run_id)
+    with pytest.raises(RunNotFoundError):
+        store.path(run_id)
+    assert list(store.root.iterdir()) == []
 
 
 def test_runs_are_listed_newest_first(store):

@@ -1,0 +1,46 @@
+"""This browser's identity: issued and signed by the server, never taken from the URL.
+
+server.py sets the signed `layerlab_id` cookie on the first page load; the page reads it back through
+`st.context.cookies`. A signed-in user (Streamlit's OIDC login, when configured) is identified by their
+account instead, so their runs follow them. A missing or forged cookie gets a fresh identity of its own
+for this browser session: never an error, never someone else's work.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import streamlit as st
+
+from core.identity import COOKIE_NAME, load_secret, owner_for_user, verify_identity
+from ui.services import settings
+
+OWNER_KEY = "layerlab.owner"
+
+
+def _signed_in_subject() -> str | None:
+    try:
+        if not st.user.is_logged_in:
+            return None
+        subject = st.user.get("sub") or st.user.get("email")
+    except Exception:  # noqa: BLE001 - authentication is not configured on this server
+        return None
+    return str(subject) if subject else None
+
+
+def session_owner() -> str:
+    """The owner id of this browser session (stable across refreshes in the same browser)."""
+    owner = st.session_state.get(OWNER_KEY)
+    if owner is None:
+        secret = load_secret(settings().home)
+        subject = _signed_in_subject()
+        if subject is not None:
+            owner = owner_for_user(secret, subject)
+        else:
+            try:
+                cookie = st.context.cookies.get(COOKIE_NAME)
+            except Exception:  # noqa: BLE001 - no request context (tests, bare script runs)
+                cookie = None
+            owner = verify_identity(secret, cookie) or secrets.token_urlsafe(18)
+        st.session_state[OWNER_KEY] = owner
+    return owner
