@@ -3,6 +3,7 @@ import json
 import streamlit as st
 
 from core.datasets import TargetInfo
+from core.downloads import download_url
 from core.errors import AppError
 from core.exporters import (
     FORMAT_LABELS,
@@ -20,11 +21,13 @@ from core.preprocessing import PreprocessingState
 from core.snippets import prediction_snippet
 from ui.code_view import render_code
 from ui.components import require_finished_run
+from ui.identity import session_owner
 from ui.services import run_store
 from ui.state import get_state
 
 state = get_state()
 store = run_store()
+owner = session_owner()
 st.title("Download")
 st.write(
     "One `.keras` file with the preprocessing inside: it takes the raw columns as uploaded (numbers and text, "
@@ -41,11 +44,9 @@ left, right = st.columns(2)
 if model_path is None:
     left.warning("This run has no model file (it was trained on a backend without string support).")
 else:
-    left.download_button(
+    left.link_button(
         f"Model ({model_path.stat().st_size / 1024:,.0f} KB, .keras)",
-        model_path.read_bytes(),
-        f"{stem}.keras",
-        "application/octet-stream",
+        download_url(owner, record.run_id, "model.keras", file_name=f"{stem}.keras"),
         icon=":material/download:",
         type="primary",
         key="download.model",
@@ -89,11 +90,14 @@ if model_path is not None:
             except AppError as error:
                 name.error(error.message)
         if ready is not None:
-            action.download_button(
+            action.link_button(
                 f"{ready.stat().st_size / 1024:,.0f} KB zip",
-                ready.read_bytes(),
-                download_name(record.path, export_format),
-                "application/zip",
+                download_url(
+                    owner,
+                    record.run_id,
+                    ready.relative_to(record.path).as_posix(),
+                    file_name=download_name(record.path, export_format),
+                ),
                 icon=":material/download:",
                 key=f"download.export.{export_format}",
                 width="stretch",

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.downloads import DOWNLOAD_PATH, resolve_download
 from tests.conftest import make_binary_frame, train_small_run
 
 pytestmark = pytest.mark.slow
@@ -22,6 +23,12 @@ def finished_run(tmp_path, monkeypatch):
     return store.path(run_id)
 
 
+def _linked_file(at: AppTest, key: str):
+    url = at.link_button(key=key).proto.url
+    assert url.startswith(DOWNLOAD_PATH), url
+    return resolve_download(url.removeprefix(DOWNLOAD_PATH))
+
+
 def test_download_page_builds_an_onnx_zip_and_shows_the_model_card(finished_run):
     at = AppTest.from_file(APP, default_timeout=120)
     at.switch_page("pages/download.py").run()
@@ -30,6 +37,12 @@ def test_download_page_builds_an_onnx_zip_and_shows_the_model_card(finished_run)
     assert "Other formats" in [h.value for h in at.subheader]
     assert "Model card" in [h.value for h in at.subheader]
     assert any("Trained on `orders.csv`" in m.value for m in at.markdown)
+    # The model is a link that server.py streams from disk; its bytes never pass through the page.
+    assert _linked_file(at, "download.model") == (
+        (finished_run / "model.keras").resolve(),
+        f"layerlab_{finished_run.name[:6]}.keras",
+    )
+    assert not any(str(b.proto.label).startswith("Model (") for b in at.get("download_button"))
 
     at.button(key="download.prepare.onnx").click().run()
     assert not at.exception, at.exception
@@ -39,6 +52,10 @@ def test_download_page_builds_an_onnx_zip_and_shows_the_model_card(finished_run)
     at.switch_page("pages/download.py").run()
     assert not any(str(b.key) == "download.prepare.onnx" for b in at.button)
     assert any(str(b.key) == "download.prepare.tflite-int8" for b in at.button)
+    assert _linked_file(at, "download.export.onnx") == (
+        (finished_run / "exports" / "onnx.zip").resolve(),
+        f"layerlab_{finished_run.name[:6]}_onnx.zip",
+    )
 
     at.button(key="download.compare").click().run()
     assert not at.exception, at.exception
