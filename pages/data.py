@@ -1,6 +1,7 @@
 import streamlit as st
 
 from core.errors import AppError
+from core.plain_text import full_name_help, markdown_format, markdown_literal, shorten
 from core.profiling import infer_task
 from core.samples import SAMPLES
 from core.tables import ENCODING_CHOICES, SUPPORTED_EXTENSIONS, TableLimits, list_sheets, load_table
@@ -45,7 +46,7 @@ else:
                 sheets = []
                 show_error(error)
             if len(sheets) > 1:
-                sheet = st.selectbox("Sheet", sheets, key="data.sheet")
+                sheet = st.selectbox("Sheet", sheets, format_func=shorten, key="data.sheet")
         encoding = None
         if not upload.name.lower().endswith((".xlsx", ".parquet")):
             # A sentinel, not None: a selectbox treats None as "nothing chosen" and shows a placeholder.
@@ -70,7 +71,9 @@ else:
                 # Show nothing below that could be mistaken for this file; the earlier table is not lost.
                 if state.table_name:
                     st.caption(
-                        f"The table loaded before, {state.table_name}, is still the one used on the other pages."
+                        markdown_format(
+                            "The table loaded before, {}, is still the one used on the other pages.", state.table_name
+                        )
                     )
                 st.stop()
 
@@ -82,9 +85,12 @@ except AppError as error:
 if frame is None:
     st.stop()
 
-st.subheader(state.table_name or "Table")
+st.subheader(
+    markdown_literal(state.table_name, max_chars=60) if state.table_name else "Table",
+    help=full_name_help(state.table_name or ""),
+)
 for note in state.table_notes:
-    st.info(note, icon=":material/info:")
+    st.info(markdown_literal(note), icon=":material/info:")
 left, middle, right = st.columns(3)
 left.metric("Rows", f"{len(frame):,}")
 middle.metric("Columns", f"{frame.shape[1]:,}")
@@ -94,7 +100,9 @@ st.dataframe(frame.head(200), width="stretch", height=260)
 st.subheader("What to predict")
 columns = [str(c) for c in frame.columns]
 target_index = columns.index(state.target) if state.target in columns else len(columns) - 1
-target = st.selectbox("Target column", columns, index=target_index, key=f"data.target.{state.table_key}")
+target = st.selectbox(
+    "Target column", columns, index=target_index, format_func=shorten, key=f"data.target.{state.table_key}"
+)
 if target != state.target:
     state.target, state.task, state.features = target, None, None
 try:
@@ -124,8 +132,9 @@ state.features = features if len(features) != len(candidates) else None
 if not features:
     st.warning("Select at least one feature column.")
 else:
-    st.success(f"Predict **{target}** ({chosen_task}) from {len(features)} column(s).")
+    st.success(markdown_format("Predict **{}** ({}) from {} column(s).", target, chosen_task, len(features)))
     st.page_link("pages/prepare.py", label="Next: check and prepare the columns", icon=":material/tune:")
 
 st.subheader("Profile")
 render_profile(cached_profile(state, frame, target))
+    format_func=shorten,

@@ -12,6 +12,7 @@ from core.evaluation import (
     roc_and_pr_curves,
     threshold_metrics,
 )
+from core.plain_text import markdown_format, markdown_literal
 from ui.charts import (
     calibration_figure,
     curve_figure,
@@ -37,12 +38,12 @@ if metrics is None:
     st.warning("This run has no test results (it ended before evaluation).")
     st.stop()
 
-st.caption(record.message)
+st.caption(markdown_literal(record.message))
 test = metrics["test"]
 counts = metrics["num_rows"]
 st.write(
-    f"Task **{metrics['task']}** · target **{metrics['target']}** · "
-    f"{counts['train']:,} training, {counts['validation']:,} validation and {counts['test']:,} test rows · "
+    markdown_format(f"Task **{metrics['task']}** · target **{{}}** · ", metrics["target"])
+    + f"{counts['train']:,} training, {counts['validation']:,} validation and {counts['test']:,} test rows · "
     f"{metrics['epochs_run']} epochs · {metrics['num_params']:,} parameters"
 )
 cards = st.columns(len(test))
@@ -58,7 +59,7 @@ baselines = metrics.get("baselines")
 if baselines:
     st.subheader("Against simple models on the same split")
     if metrics.get("baseline_summary"):
-        st.info(metrics["baseline_summary"], icon=":material/balance:")
+        st.info(markdown_literal(metrics["baseline_summary"]), icon=":material/balance:")
     table = [{"model": "Your network", **test}] + [{"model": b["name"], **b["test"]} for b in baselines]
     st.dataframe(pd.DataFrame(table).rename(columns=METRIC_LABELS).round(4), hide_index=True, width="stretch")
     st.caption("Each simple model was fitted on the same training rows and scored on the same test rows.")
@@ -106,14 +107,15 @@ if predictions is not None:
             st.subheader("Confusion matrix and decision threshold")
             saved = round(load_threshold(record.path), 2)
             threshold = st.slider(
-                f"Predict '{classes[1]}' when its probability is at least",
+                markdown_format("Predict '{}' when its probability is at least", classes[1], max_chars=40),
                 0.01, 0.99, min(max(saved, 0.01), 0.99), 0.01, key=f"evaluate.threshold.{record.run_id}",
                 help="Lower it to catch more of this class (recall up, precision down); raise it for the opposite.",
             )  # fmt: skip
             at = threshold_metrics(predictions, classes, threshold)
             cards = st.columns(4)
             for card, name in zip(cards, ("accuracy", "precision", "recall", "f1"), strict=True):
-                card.metric(METRIC_LABELS.get(name, name).replace(" (macro)", f" of '{classes[1]}'"), f"{at[name]:.4f}")
+                of_class = markdown_format(" of '{}'", classes[1], max_chars=30)
+                card.metric(METRIC_LABELS.get(name, name).replace(" (macro)", of_class), f"{at[name]:.4f}")
             save_threshold_button(store, record.run_id, threshold, classes[1])
             confusion_matrix_with_rows(store, record.run_id, predictions, classes, at["confusion"], threshold=threshold)
             predicted, observed = calibration(predictions, classes)
@@ -144,5 +146,5 @@ if history:
     st.plotly_chart(training_curves(history, metric_label(store, record.run_id)), width="stretch")
     st.dataframe(pd.DataFrame(history), hide_index=True, width="stretch")
 for note in metrics.get("notes", []):
-    st.info(note, icon=":material/info:")
+    st.info(markdown_literal(note), icon=":material/info:")
 st.page_link("pages/download.py", label="Next: download the model", icon=":material/download:")

@@ -3,6 +3,7 @@ import streamlit as st
 from core.decision import load_threshold
 from core.errors import AppError
 from core.model_check import model_threshold
+from core.plain_text import markdown_format, markdown_literal
 from core.prediction import column_report, predict_rows
 from core.preprocessing import PreprocessingState
 from core.run_store import read_json
@@ -36,8 +37,8 @@ target = read_json(record.path / "target.json", {})
 in_use = model_threshold(model_path) if target.get("task") == "binary" else None
 if in_use is not None:
     st.caption(
-        f"Labels: '{target['classes'][1]}' when its probability is at least **{in_use:.2f}** "
-        "(the decision threshold; change and save it on the Evaluate page)."
+        markdown_format(f"Labels: '{{}}' when its probability is at least **{in_use:.2f}** ", target["classes"][1])
+        + "(the decision threshold; change and save it on the Evaluate page)."
     )
     if abs(in_use - load_threshold(record.path)) > 1e-9:
         st.warning(
@@ -60,7 +61,7 @@ if mode == "row":
         show_single_prediction(single[1])
     st.stop()
 
-st.caption("Needed columns: " + ", ".join(column.name for column in preprocessing.columns))
+st.caption("Needed columns: " + ", ".join(markdown_literal(column.name, 60) for column in preprocessing.columns))
 upload = st.file_uploader("Rows to predict", type=list(SUPPORTED_EXTENSIONS), key="predict.upload")
 if upload is None:
     st.stop()
@@ -72,13 +73,14 @@ except AppError as error:
 missing, extra = column_report(preprocessing, frame)
 if missing:
     st.error(
-        f"The file lacks the column(s) {', '.join(map(repr, missing))} that the model needs. Add them (empty "
-        "values are allowed: the model fills them in as it learned to) and upload again.",
+        f"The file lacks the column(s) {', '.join(markdown_literal(repr(name), 60) for name in missing)} that the "
+        "model needs. Add them (empty values are allowed: the model fills them in as it learned to) and upload again.",
         icon=":material/error:",
     )
     st.stop()
 if extra:
-    st.info(f"These columns are not used by the model and are passed through: {', '.join(extra)}.")
+    passed = ", ".join(markdown_literal(name, 60) for name in extra)
+    st.info(f"These columns are not used by the model and are passed through: {passed}.")
 
 # The model file changes when a threshold is saved, so its time stamp is part of what the result depends on.
 marker = (record.run_id, upload.file_id, model_path.stat().st_mtime_ns)

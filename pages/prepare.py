@@ -2,6 +2,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from core.errors import AppError, SpecError
+from core.plain_text import shorten
 from core.quality import apply_fix, assess_quality
 from core.spec import format_validation_error
 from ui.components import cached_profile, require_table, show_error
@@ -65,7 +66,7 @@ state.group_column = middle.selectbox(
     "Group column",
     group_options,
     index=group_options.index(state.group_column) if state.group_column in group_options else 0,
-    format_func=lambda c: "none" if c is None else c,
+    format_func=lambda c: "none" if c is None else shorten(c),
     key="prepare.group_column",
     help="Rows with the same value (a customer, a patient) stay on one side of every split.",
 )

@@ -9,6 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.plain_text import plotly_literal
+
 TRAIN_COLOR = "#1f77b4"
 VALIDATION_COLOR = "#ff7f0e"
 
@@ -24,6 +26,7 @@ def _epoch_axis(figure: go.Figure, last_epoch: int) -> None:
 
 def training_curves(history: list[dict], metric_label: str) -> go.Figure:
     """Loss and the main metric per epoch, training vs validation, side by side."""
+    metric_label = plotly_literal(metric_label, max_chars=80)  # a regression names the target's units
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", metric_label.capitalize()))
     epochs = [row["epoch"] for row in history]
     for column, (key, label) in enumerate((("loss", "loss"), ("metric", metric_label)), start=1):
@@ -120,8 +123,8 @@ def predicted_vs_actual(predictions: pd.DataFrame, target: str) -> go.Figure:
     )
     figure.add_trace(go.Scatter(x=[low, high], y=[low, high], mode="lines", name="perfect", line={"dash": "dash"}))
     figure.update_layout(
-        xaxis_title=f"actual {target}",
-        yaxis_title=f"predicted {target}",
+        xaxis_title=f"actual {plotly_literal(target, max_chars=60)}",
+        yaxis_title=f"predicted {plotly_literal(target, max_chars=60)}",
         height=420,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
     )
@@ -132,7 +135,8 @@ def curve_figure(curves, *, title: str, x_title: str, y_title: str, diagonal: bo
     """ROC (with the chance diagonal) or precision-recall curves, the area in each legend entry."""
     figure = go.Figure()
     for curve in curves:
-        figure.add_trace(go.Scatter(x=curve.x, y=curve.y, mode="lines", name=f"{curve.name} ({curve.area:.3f})"))
+        name = f"{plotly_literal(curve.name, max_chars=40)} ({curve.area:.3f})"
+        figure.add_trace(go.Scatter(x=curve.x, y=curve.y, mode="lines", name=name))
     if diagonal:
         figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"dash": "dash"}))
     figure.update_layout(
@@ -156,7 +160,7 @@ def residual_figures(predictions: pd.DataFrame, target: str) -> tuple[go.Figure,
     )
     scatter.add_hline(y=0, line_dash="dash")
     scatter.update_layout(
-        title="Residuals vs predicted", xaxis_title=f"predicted {target}", yaxis_title="actual − predicted",
+        title="Residuals vs predicted", xaxis_title=f"predicted {plotly_literal(target, max_chars=60)}", yaxis_title="actual − predicted",
         height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )  # fmt: skip
     histogram = go.Figure(go.Histogram(x=predictions["actual"] - predictions["predicted"], nbinsx=60))
@@ -169,6 +173,7 @@ def residual_figures(predictions: pd.DataFrame, target: str) -> tuple[go.Figure,
 
 def calibration_figure(predicted, observed, positive: str) -> go.Figure:
     """Are the probabilities honest? Points on the diagonal mean "70%" happens 70% of the time."""
+    positive = plotly_literal(positive, max_chars=40)
     figure = go.Figure()
     figure.add_trace(go.Scatter(x=predicted, y=observed, mode="lines+markers", name="model"))
     figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated", line={"dash": "dash"}))

@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.codegen import generate_script, script_file_name
 from core.errors import AppError
+from core.plain_text import markdown_literal
 
 
 def render_code(run_dir: Path, run_id: str, *, key: str = "download.code") -> None:
@@ -22,7 +23,7 @@ def render_code(run_dir: Path, run_id: str, *, key: str = "download.code") -> No
     try:
         script = generate_script(Path(run_dir))
     except AppError as error:
-        st.info(error.message, icon=":material/info:")
+        st.info(markdown_literal(error.message), icon=":material/info:")
         return
     file_name = script_file_name(run_id)
     st.download_button(

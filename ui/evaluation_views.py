@@ -12,6 +12,7 @@ from core.errors import AppError
 from core.evaluation import TEST_ROWS_FILE, cell_rows, held_out_rows, normalised
 from core.importance import MAX_ROWS, N_REPEATS, Importance, cached_importance, compute_in_child
 from core.model_check import model_threshold
+from core.plain_text import markdown_format, plotly_literal, shorten
 from core.run_store import RunStore
 from ui.components import show_error
 
@@ -23,6 +24,10 @@ def confusion_figure(matrix: np.ndarray, classes: tuple[str, ...], *, shares: bo
     values = normalised(matrix) if shares else matrix
     text = [[f"{v:.1%}" for v in row] for row in values] if shares else values
     unit = "of the actual class" if shares else "rows"
+    # The class names stay the categories (a click reports them); Plotly draws their literal text instead.
+    shown = [plotly_literal(name, max_chars=40) for name in classes]
+    hover = [[f"actual {shown[i]}<br>predicted {shown[j]}<br>{text[i][j]} {unit}" for j in range(len(classes))]
+             for i in range(len(classes))]  # fmt: skip
     figure = go.Figure(
         go.Heatmap(
             z=values,
@@ -31,7 +36,8 @@ def confusion_figure(matrix: np.ndarray, classes: tuple[str, ...], *, shares: bo
             colorscale="Blues",
             text=text,
             texttemplate="%{text}",
-            hovertemplate=f"actual %{{y}}<br>predicted %{{x}}<br>%{{text}} {unit}<extra></extra>",
+            customdata=hover,
+            hovertemplate="%{customdata}<extra></extra>",
         )
     )
     # Plotly heatmaps send no click selections (plotly.js#7685): an invisible marker on each cell does.
@@ -40,10 +46,10 @@ def confusion_figure(matrix: np.ndarray, classes: tuple[str, ...], *, shares: bo
         go.Scatter(
             x=[classes[j] for _, j in cells],
             y=[classes[i] for i, _ in cells],
-            customdata=[str(text[i][j]) for i, j in cells],
+            customdata=[hover[i][j] for i, j in cells],
             mode="markers",
             marker={"size": 40, "opacity": 0},
-            hovertemplate=f"actual %{{y}}<br>predicted %{{x}}<br>%{{customdata}} {unit}<br>click to list them<extra></extra>",
+            hovertemplate="%{customdata}<br>click to list them<extra></extra>",
             showlegend=False,
         )
     )
@@ -52,6 +58,9 @@ def confusion_figure(matrix: np.ndarray, classes: tuple[str, ...], *, shares: bo
         margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_type="category", yaxis_type="category",
         clickmode="event+select", dragmode=False,
     )  # fmt: skip
+    ticks = {"tickmode": "array", "tickvals": list(classes), "ticktext": [plotly_literal(c, 20) for c in classes]}
+    figure.update_xaxes(**ticks)
+    figure.update_yaxes(**ticks)
     return figure
 
 
@@ -94,9 +103,9 @@ def confusion_matrix_with_rows(
         "probability."
     )
     left, right = st.columns(2)
-    actual = left.selectbox("Actual class", classes, key=actual_key)
+    actual = left.selectbox("Actual class", classes, format_func=shorten, key=actual_key)
     default = classes.index(actual) if actual in classes else 0
-    predicted = right.selectbox("Predicted class", classes, index=default, key=predicted_key)
+    predicted = right.selectbox("Predicted class", classes, index=default, format_func=shorten, key=predicted_key)
     cached = (store.path(run_id) / TEST_ROWS_FILE).exists()
     if not cached and store.meta(run_id).get("num_rows", 0) > QUICK_SPLIT_ROWS:
         # Finding the test rows re-splits the whole table: seconds per few hundred thousand rows, once.
@@ -111,7 +120,11 @@ def confusion_matrix_with_rows(
     cell = cell_rows(predictions, rows, classes, actual, predicted, threshold=threshold)
     verdict = "correct" if actual == predicted else "wrong"
     rows = "test row is" if len(cell) == 1 else "test rows are"
-    st.write(f"**{len(cell):,}** {rows} actually **{actual}** and predicted **{predicted}** ({verdict}).")
+    st.write(
+        markdown_format(
+            f"**{len(cell):,}** {rows} actually **{{}}** and predicted **{{}}** ({verdict}).", actual, predicted
+        )
+    )
     st.dataframe(cell.head(1000), hide_index=True, width="stretch", key=f"evaluate.cell_rows.{run_id}")
     if len(cell) > 1000:
         st.caption("Showing the first 1,000.")
@@ -139,7 +152,11 @@ def save_threshold_button(store: RunStore, run_id: str, chosen: float, positive:
                 show_error(error)
                 return
         in_use = model_threshold(run_dir / "model.keras")
-        st.success(f"Saved: predictions and downloads now predict '{positive}' from a probability of {saved:.2f}.")
+        st.success(
+            markdown_format(
+                f"Saved: predictions and downloads now predict '{{}}' from a probability of {saved:.2f}.", positive
+            )
+        )
     if in_use is None:
         return
     st.caption(
@@ -156,15 +173,18 @@ def save_threshold_button(store: RunStore, run_id: str, chosen: float, positive:
 def importance_figure(importance: Importance) -> go.Figure:
     columns = list(reversed(importance.columns))  # most important at the top
     label = "accuracy" if importance.metric == "accuracy" else "R²"
+    names = [c.column for c in columns]
     figure = go.Figure(
         go.Bar(
             x=[c.mean for c in columns],
-            y=[c.column for c in columns],
+            y=names,
             orientation="h",
             error_x={"type": "data", "array": [c.std for c in columns]},
-            hovertemplate=f"%{{y}}: {label} drops by %{{x:.4f}}<extra></extra>",
+            customdata=[plotly_literal(name, max_chars=80) for name in names],
+            hovertemplate=f"%{{customdata}}: {label} drops by %{{x:.4f}}<extra></extra>",
         )
     )
+    figure.update_yaxes(tickmode="array", tickvals=names, ticktext=[plotly_literal(name, 30) for name in names])
     figure.update_layout(
         xaxis_title=f"drop in {label} when the column is shuffled", height=max(260, 28 * len(columns) + 80),
         margin={"l": 10, "r": 10, "t": 30, "b": 10},

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from core.doctor import Advice, apply_advice, diagnose
 from core.errors import AppError
 from core.modeling import LayerRow
+from core.plain_text import markdown_literal, plotly_literal
 from core.preflight import (
     Measurement,
     estimate,
@@ -63,7 +64,7 @@ def model_diagram(rows: list[LayerRow]) -> go.Figure:
         params = f"{row.num_params:,} params" if row.num_params else "no parameters"
         figure.add_annotation(
             x=0.5, y=top - 0.39, showarrow=False, align="center", font={"size": 12},
-            text=f"<b>{title}</b> · {row.details}<br>{row.output_shape} · {params}",
+            text=f"<b>{title}</b> · {plotly_literal(row.details)}<br>{row.output_shape} · {params}",
         )  # fmt: skip
         if index < count - 1:
             figure.add_annotation(
@@ -109,8 +110,13 @@ def doctor_panel(state: AppState, *, train_rows: int, num_inputs: int, task: Tas
 def _finding(state: AppState, spec: RunSpec, advice: Advice) -> None:
     text, button = st.columns([3, 2], vertical_alignment="center")
     show = text.warning if advice.severity == "warning" else text.info
-    show(advice.message, icon=":material/warning:" if advice.severity == "warning" else ":material/info:")
-    if button.button(f"Apply fix: {advice.fix_label}", key=f"model.fix.{advice.key}", width="stretch"):
+    show(
+        markdown_literal(advice.message),
+        icon=":material/warning:" if advice.severity == "warning" else ":material/info:",
+    )
+    if button.button(
+        f"Apply fix: {markdown_literal(advice.fix_label)}", key=f"model.fix.{advice.key}", width="stretch"
+    ):
         state.apply_spec(apply_advice(spec, advice))
         st.rerun()
 
@@ -161,7 +167,7 @@ def preflight_card(
             speed.metric("Seconds per epoch", human_seconds(measurement.seconds_per_epoch))
             eta.metric(f"Whole run ({epochs} epochs)", human_seconds(measurement.eta_seconds(epochs)))
         for warning in planned.warnings:
-            st.warning(warning, icon=":material/warning:")
+            st.warning(markdown_literal(warning), icon=":material/warning:")
         if measurement is None:
             st.caption(
                 f"{planned.num_params:,} parameters, {train_rows:,} training rows, {planned.steps_per_epoch:,} "

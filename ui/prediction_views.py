@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import AppError
+from core.plain_text import markdown_literal
 from core.prediction import check_uploaded, escape_formulas, predict_uploaded
 from core.tables import SUPPORTED_EXTENSIONS, TableLimits, load_table
 from ui.components import show_error
@@ -33,7 +34,9 @@ def show_single_prediction(result: pd.DataFrame) -> None:
     row = result.iloc[0]
     st.metric(
         "Prediction",
-        str(row["prediction"]) if not isinstance(row["prediction"], float) else f"{row['prediction']:,.4f}",
+        markdown_literal(row["prediction"])
+        if not isinstance(row["prediction"], float)
+        else f"{row['prediction']:,.4f}",
     )
     probabilities = {
         name.removeprefix("prob_"): float(row[name]) for name in result.columns if name.startswith("prob_")
@@ -66,11 +69,13 @@ def uploaded_model_section() -> None:
         st.stop()
     details = f"{checked.task} model, {checked.num_params:,} parameters"
     if checked.classes:
-        details += f", classes {', '.join(checked.classes)}"
+        details += f", classes {', '.join(markdown_literal(name, 40) for name in checked.classes)}"
     if checked.threshold is not None:
-        details += f"; predicts '{checked.classes[1]}' from a probability of {checked.threshold:.2f}"
-    st.success(f"{upload.name}: a LayerLab {details}.", icon=":material/verified:")
-    needed = [column.name for column in checked.inputs]
+        details += (
+            f"; predicts '{markdown_literal(checked.classes[1], 40)}' from a probability of {checked.threshold:.2f}"
+        )
+    st.success(f"{markdown_literal(upload.name, 60)}: a LayerLab {details}.", icon=":material/verified:")
+    needed = [markdown_literal(column.name, 60) for column in checked.inputs]
     st.caption("Needed columns: " + ", ".join(needed))
     rows = st.file_uploader("Rows to predict", type=list(SUPPORTED_EXTENSIONS), key="predict.model_rows")
     if rows is None:

@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.plain_text import markdown_format, markdown_literal, plotly_literal, shorten
 from core.profiling import ASSOCIATION_EXPLANATION, ColumnProfile, Histogram, TableProfile, TargetProfile
 from core.quality import Finding, Fix
 
@@ -54,7 +55,7 @@ def _layout(figure: go.Figure, x_title: str) -> go.Figure:
     figure.update_layout(
         height=280,
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis_title=x_title,
+        xaxis_title=plotly_literal(x_title, max_chars=80),
         yaxis_title="rows",
         bargap=0.05,
         showlegend=False,
@@ -79,15 +80,19 @@ def histogram_figure(histogram: Histogram, x_title: str) -> go.Figure:
 
 
 def top_values_figure(pairs: tuple[tuple[str, int], ...], x_title: str) -> go.Figure:
-    labels = [value if len(value) <= 30 else value[:29] + "…" for value, _ in pairs]
+    values = [value for value, _ in pairs]
+    # The values stay the categories; what Plotly draws (ticks, hover) is their literal, shortened text.
     bar = go.Bar(
-        x=labels,
+        x=values,
         y=[count for _, count in pairs],
+        customdata=[plotly_literal(value, max_chars=80) for value in values],
         marker_color=BAR_COLOR,
-        hovertemplate="%{x}<br>%{y:,} rows<extra></extra>",
+        hovertemplate="%{customdata}<br>%{y:,} rows<extra></extra>",
     )
     figure = _layout(go.Figure(bar), x_title)
-    figure.update_xaxes(type="category")
+    figure.update_xaxes(
+        type="category", tickmode="array", tickvals=values, ticktext=[plotly_literal(value, 30) for value in values]
+    )
     return figure
 
 
@@ -100,13 +105,16 @@ def _column_chart(column: ColumnProfile) -> go.Figure | None:
 
 
 def _render_target(target: TargetProfile, key: str) -> None:
-    st.markdown(f"**Target: {target.name}**")
+    st.markdown(markdown_format("**Target: {}**", target.name))
     if target.problem:
-        st.error(target.problem, icon=":material/error:")
+        st.error(markdown_literal(target.problem), icon=":material/error:")
         return
     if target.class_counts:
         total = sum(count for _, count in target.class_counts)
-        shown = ", ".join(f"{name}: {count:,} ({count / max(total, 1):.0%})" for name, count in target.class_counts[:5])
+        shown = ", ".join(
+            f"{markdown_literal(name, 30)}: {count:,} ({count / max(total, 1):.0%})"
+            for name, count in target.class_counts[:5]
+        )
         st.caption(f"{target.task} · {target.num_distinct:,} classes · {shown}")
         st.plotly_chart(top_values_figure(target.class_counts, target.name), width="stretch", key=f"{key}.target")
     elif target.histogram is not None:
@@ -145,7 +153,7 @@ def render_profile(profile: TableProfile, *, key: str = "profile") -> None:
         return
     left, right = st.columns(2)
     with left:
-        chosen = st.selectbox("Show column", names, key=f"{key}.column")
+        chosen = st.selectbox("Show column", names, format_func=shorten, key=f"{key}.column")
         column = profile.columns[names.index(chosen)]
         figure = _column_chart(column)
         if figure is None:
@@ -155,7 +163,7 @@ def render_profile(profile: TableProfile, *, key: str = "profile") -> None:
         if column.mixed:
             st.caption(
                 f"{column.mixed_count:,} values are not numbers, for example: "
-                + ", ".join(f"`{value}`" for value in column.mixed_examples)
+                + ", ".join(markdown_literal(value, 40) for value in column.mixed_examples)
             )
     with right:
         if profile.target is not None:
@@ -173,12 +181,12 @@ def render_findings(findings: list[Finding], *, key: str = "quality") -> Fix | N
     clicked = None
     for index, finding in enumerate(findings):
         box = {"error": st.error, "warning": st.warning, "info": st.info}[finding.severity]
-        box(finding.message, icon=_SEVERITY_ICONS[finding.severity])
+        box(markdown_literal(finding.message), icon=_SEVERITY_ICONS[finding.severity])
         fixes = finding.fixes
         buttons = st.columns(len(fixes)) if len(fixes) > 1 else [st.container()] * len(fixes)
         for number, (place, fix) in enumerate(zip(buttons, fixes, strict=True)):
             suffix = "" if number == 0 else f".{fix.action}"
             button_key = f"{key}.fix.{index}.{finding.kind}.{finding.column}{suffix}"
-            if place.button(fix.label, key=button_key, icon=":material/build:"):
+            if place.button(markdown_literal(fix.label), key=button_key, icon=":material/build:"):
                 clicked = fix
     return clicked

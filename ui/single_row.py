@@ -7,6 +7,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
+from core.plain_text import full_name_help, markdown_literal, shorten
 from core.preprocessing import CategoricalColumn, DatetimeColumn, NumericColumn, PreprocessingState
 
 MISSING_CHOICE = "(missing)"
@@ -28,18 +29,26 @@ def single_row_form(state: PreprocessingState, *, key: str) -> pd.DataFrame | No
         for position, column in enumerate(state.columns):
             place = columns[position % 3]
             widget_key = f"{key}.{position}"
+            label = markdown_literal(column.name, max_chars=40)
+            full_name = full_name_help(column.name, max_chars=40)
             if isinstance(column, NumericColumn):
+                median = "Prefilled with the training median."
                 values[column.name] = place.number_input(
-                    column.name, value=float(column.fill), key=widget_key, help="Prefilled with the training median."
+                    label,
+                    value=float(column.fill),
+                    key=widget_key,
+                    help=f"{full_name}: {median}" if full_name else median,
                 )
             elif isinstance(column, DatetimeColumn):
                 values[column.name] = pd.Timestamp(
-                    place.date_input(column.name, value=_date_default(column.fill_seconds), key=widget_key)
+                    place.date_input(label, value=_date_default(column.fill_seconds), key=widget_key, help=full_name)
                 )
             elif isinstance(column, CategoricalColumn):
                 options = list(column.vocabulary) + [MISSING_CHOICE]
                 default = column.fill_value if column.fill_value in column.vocabulary else options[0]
-                chosen = place.selectbox(column.name, options, index=options.index(default), key=widget_key)
+                chosen = place.selectbox(
+                    label, options, index=options.index(default), format_func=shorten, key=widget_key, help=full_name
+                )
                 values[column.name] = None if chosen == MISSING_CHOICE else chosen
         submitted = st.form_submit_button("Predict this row", type="primary", icon=":material/play_arrow:")
     if not submitted:

@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.decision import apply_threshold, save_threshold
+from core.plain_text import markdown_literal
 from tests.conftest import make_binary_frame, train_small_run
 
 pytestmark = pytest.mark.slow  # each test trains a small run first
@@ -111,7 +112,7 @@ def test_bad_model_files_are_refused_and_a_good_one_still_predicts(app_env, bina
         at.run()
         assert not at.exception, f"{name}: {at.exception}"
         errors = [e.value for e in at.error]
-        assert errors and path.name in errors[0], f"{name}: {errors}"
+        assert errors and markdown_literal(path.name) in errors[0], f"{name}: {errors}"
         assert not at.success
     good = (store.path(run_id) / "model.keras").read_bytes()
     at.file_uploader(key="predict.model_upload").set_value(("my_model.keras", good, "application/octet-stream"))
