@@ -126,6 +126,7 @@ features = st.multiselect(
     "Feature columns (inputs)",
     candidates,
     default=[c for c in (state.features or candidates) if c in candidates],
+    format_func=shorten,
     key=f"data.features.{state.table_key}.{target}",
 )
 state.features = features if len(features) != len(candidates) else None
@@ -137,4 +138,3 @@ else:
 
 st.subheader("Profile")
 render_profile(cached_profile(state, frame, target))
-    format_func=shorten,
