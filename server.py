@@ -98,8 +98,10 @@ class IdentityCookie:
 async def download(request):
     from core.downloads import resolve_download
 
+    settings = load_settings()
+    browser = verify_identity(load_secret(settings.home), request.cookies.get(COOKIE_NAME))
     try:
-        path, file_name = resolve_download(request.path_params["token"])
+        path, file_name = resolve_download(request.path_params["token"], browser=browser)
     except AppError:
         return PlainTextResponse(
             "This download link is not valid any more. Go back to the Download page and click the button again.",

@@ -27,7 +27,15 @@ PURPOSE = "download"
 NOT_FOUND = "This download link is not valid any more. Open the Download page again to get a fresh link."
 
 
-def download_url(owner: str | None, run_id: str, relative_path: str, *, file_name: str, ttl_s: int = 3600) -> str:
+def download_url(
+    owner: str | None,
+    run_id: str,
+    relative_path: str,
+    *,
+    file_name: str,
+    ttl_s: int = 3600,
+    browser: str | None = None,
+) -> str:
     """A relative URL that downloads `relative_path` of the run `run_id` as `file_name` for `ttl_s` seconds.
 
     Args:
@@ -37,6 +45,8 @@ def download_url(owner: str | None, run_id: str, relative_path: str, *, file_nam
         relative_path: the file's path inside the run folder, with "/" separators (e.g. "exports/onnx.zip").
         file_name: the name the browser saves the file under.
         ttl_s: seconds the link stays valid.
+        browser: the identity in the browser's signed cookie; when given, the link works only in that browser
+            (a copied or leaked link is "not found" anywhere else).
 
     Example:
 
@@ -56,6 +66,7 @@ def download_url(owner: str | None, run_id: str, relative_path: str, *, file_nam
         "path": relative_path,
         "name": file_name,
         "owner": owner,
+        "browser": browser,
         "expires": int(time.time()) + int(ttl_s),
     }
     raw = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -64,7 +75,7 @@ def download_url(owner: str | None, run_id: str, relative_path: str, *, file_nam
     return f"{DOWNLOAD_PATH}{payload}.{signature}"
 
 
-def resolve_download(token: str, *, now: float | None = None) -> tuple[Path, str]:
+def resolve_download(token: str, *, now: float | None = None, browser: str | None = None) -> tuple[Path, str]:
     """The file a link's token names and the name to save it under, after every check.
 
     Checks the signature (in constant time), the expiry, that the path stays inside the run folder, that
@@ -75,6 +86,8 @@ def resolve_download(token: str, *, now: float | None = None) -> tuple[Path, str
     """
     claims = _verified_claims(token)
     if (time.time() if now is None else now) >= claims["expires"]:
+        raise RunNotFoundError(NOT_FOUND)
+    if claims.get("browser") is not None and claims["browser"] != browser:
         raise RunNotFoundError(NOT_FOUND)
     settings = load_settings()
     owner = claims["owner"]
@@ -111,6 +124,7 @@ def _verified_claims(token: str) -> dict:
         isinstance(claims, dict)
         and all(isinstance(claims.get(key), str) for key in ("run", "path", "name"))
         and isinstance(claims.get("owner"), str | None)
+        and isinstance(claims.get("browser"), str | None)
         and isinstance(claims.get("expires"), int)
     )
     if not valid or _unsafe(claims["path"]):

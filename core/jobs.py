@@ -81,7 +81,8 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
-    if os.getppid() == 1:  # the parent died before prctl took effect
+    expected = os.environ.get("LAYERLAB_SERVER_PID")
+    if expected and os.getppid() != int(expected):  # the server died before prctl took effect
         os._exit(0)
 
 
@@ -313,7 +314,12 @@ class JobManager:
                 stderr=None,
                 text=True,
                 cwd=str(Path(__file__).resolve().parent.parent),
-                env={**os.environ, "PYTHONPATH": _python_path(), "TF_CPP_MIN_LOG_LEVEL": "2"},
+                env={
+                    **os.environ,
+                    "PYTHONPATH": _python_path(),
+                    "TF_CPP_MIN_LOG_LEVEL": "2",
+                    "LAYERLAB_SERVER_PID": str(os.getpid()),
+                },
             )
             self._workers.append(_Worker(process=process))
             idle += 1

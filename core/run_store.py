@@ -26,6 +26,7 @@ ACTIVE_STATES = frozenset({"queued", "running"})
 FINAL_STATES = frozenset({"finished", "stopped", "failed"})
 # A running job touches its heartbeat every second; this much silence means its process is gone.
 HEARTBEAT_TIMEOUT_S = 30.0
+DEAD_PROCESS_GRACE_S = 3.0
 _RUN_ID = re.compile(r"^[0-9a-f]{24}$")
 _NOT_FOUND = "There is no run {run_id!r}. It may have been deleted. Pick a run from the list or start a new one."
 # Owners never change once a run exists: remembered per folder so `path()` reads meta.json once per run.
@@ -106,6 +107,7 @@ class RunStore:
         self.root = Path(root)
         self.owner = owner
         self.caps = caps
+        self._grace = True
         self.root.mkdir(parents=True, exist_ok=True)
 
     def create_run(
@@ -229,8 +231,14 @@ class RunStore:
             beat = (path / "heartbeat").stat().st_mtime
         except FileNotFoundError:
             beat = status.get("updated_at", 0.0)
-        fresh = time.time() - beat < HEARTBEAT_TIMEOUT_S
-        return fresh and process_is_alive(status.get("pid"))
+        age = time.time() - beat
+        if age >= HEARTBEAT_TIMEOUT_S:
+            return False
+        pid = status.get("pid")
+        # A process that just died is left to its job manager for a few seconds: it knows why (the memory
+        # limit, a kill) and says so; a reader here would only know that it ended.
+        grace = self._grace and pid is not None and age < DEAD_PROCESS_GRACE_S
+        return grace or process_is_alive(pid)
 
     def record(self, run_id: str) -> RunRecord:
         meta = self.meta(run_id)
@@ -294,9 +302,16 @@ class RunStore:
         return path if path.exists() else None
 
     def reconcile(self) -> list[str]:
-        """After a server restart: settle runs whose process is gone; return queued runs to start again."""
+        """After a server restart: settle runs whose process is gone; return queued runs to start again.
+
+        No job manager is left to explain a death, so a dead process is settled at once, without the grace."""
         queued = []
-        for record in self.list_runs():
+        self._grace = False
+        try:
+            records = self.list_runs()
+        finally:
+            self._grace = True
+        for record in records:
             if record.state == "queued":
                 queued.append(record.run_id)
         return sorted(queued, key=lambda run_id: self.meta(run_id).get("created_at", 0.0))

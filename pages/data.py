@@ -7,7 +7,7 @@ from core.samples import SAMPLES
 from core.tables import ENCODING_CHOICES, SUPPORTED_EXTENSIONS, TableLimits, list_sheets, load_table
 from ui.components import cached_profile, show_error
 from ui.profile_view import render_profile
-from ui.services import settings
+from ui.services import settings, table_store
 from ui.state import current_table, get_state, store_table
 
 state = get_state()
@@ -96,6 +96,38 @@ left.metric("Rows", f"{len(frame):,}")
 middle.metric("Columns", f"{frame.shape[1]:,}")
 right.metric("Missing cells", f"{int(frame.isna().sum().sum()):,}")
 st.dataframe(frame.head(200), width="stretch", height=260)
+
+kept = table_store().list_tables()
+with st.expander(f"Your tables ({len(kept)})"):
+    st.caption(
+        "Tables you loaded are kept on this server so a refresh or a later visit finds them"
+        + (f", for {config.retention_hours} hours after their last use." if config.retention_hours else ".")
+    )
+    names = {record.key: f"{shorten(record.name)} · {record.num_bytes / 2**20:,.1f} MB" for record in kept}
+    chosen = st.selectbox("Table", list(names), format_func=names.get, key="data.kept_choice")
+    use, delete = st.columns(2)
+    if chosen and use.button(
+        "Use this table", key="data.use_kept", width="stretch", disabled=chosen == state.table_key
+    ):
+        record = next(r for r in kept if r.key == chosen)
+        state.table_key, state.table_name, state.table_notes, state.frame_cache = (
+            record.key,
+            record.name,
+            record.notes,
+            None,
+        )
+        state.target, state.task, state.features = None, None, None
+        st.rerun()
+    if chosen and delete.button("Delete this table", icon=":material/delete:", key="data.delete_kept", width="stretch"):
+        try:
+            table_store().delete(chosen)
+        except AppError as error:
+            show_error(error)
+        else:
+            if chosen == state.table_key:
+                state.table_key, state.table_name, state.frame_cache = None, None, None
+            st.toast("Table deleted. Runs trained on it keep their own copy of its rows.")
+            st.rerun()
 
 st.subheader("What to predict")
 columns = [str(c) for c in frame.columns]

@@ -17,17 +17,19 @@ from core.exporters import (
     export_artifact,
 )
 from core.model_card import model_card
+from core.plain_text import markdown_literal
 from core.preprocessing import PreprocessingState
 from core.snippets import prediction_snippet
 from ui.code_view import render_code
 from ui.components import require_finished_run
-from ui.identity import session_owner
+from ui.identity import browser_identity, session_owner
 from ui.services import run_store
 from ui.state import get_state
 
 state = get_state()
 store = run_store()
 owner = session_owner()
+browser = browser_identity()  # links work only in this browser
 st.title("Download")
 st.write(
     "One `.keras` file with the preprocessing inside: it takes the raw columns as uploaded (numbers and text, "
@@ -46,7 +48,7 @@ if model_path is None:
 else:
     left.link_button(
         f"Model ({model_path.stat().st_size / 1024:,.0f} KB, .keras)",
-        download_url(owner, record.run_id, "model.keras", file_name=f"{stem}.keras"),
+        download_url(owner, record.run_id, "model.keras", file_name=f"{stem}.keras", browser=browser),
         icon=":material/download:",
         type="primary",
         key="download.model",
@@ -88,7 +90,7 @@ if model_path is not None:
                 with st.spinner(f"Converting to {FORMAT_LABELS[export_format]}…"):
                     ready = export_artifact(record.path, export_format)
             except AppError as error:
-                name.error(error.message)
+                name.error(markdown_literal(error.message))
         if ready is not None:
             action.link_button(
                 f"{ready.stat().st_size / 1024:,.0f} KB zip",
@@ -97,6 +99,7 @@ if model_path is not None:
                     record.run_id,
                     ready.relative_to(record.path).as_posix(),
                     file_name=download_name(record.path, export_format),
+                    browser=browser,
                 ),
                 icon=":material/download:",
                 key=f"download.export.{export_format}",
@@ -114,7 +117,7 @@ if model_path is not None:
             with st.spinner("Converting and timing each format…"):
                 comparison = compare_formats(record.path)
         except AppError as error:
-            st.error(error.message)
+            st.error(markdown_literal(error.message))
     if comparison is not None:
         st.dataframe(comparison_table(comparison), hide_index=True, key="download.comparison")
 
@@ -129,6 +132,7 @@ if model_path is not None:
         key="download.card",
     )
     with st.expander("Read the model card"):
-        st.markdown(card)
+        # Shown as source: the card quotes column, class and file names as the user typed them.
+        st.code(card, language="markdown", wrap_lines=True)
 
 render_code(record.path, record.run_id)  # "Show code": the run as a standalone script

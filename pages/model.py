@@ -2,6 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import AppError
+from core.limits import describe_caps
 from core.modeling import count_params, derive_head, describe_model
 from core.preprocessing import estimate_preprocessing
 from core.profiling import infer_task
@@ -9,6 +10,7 @@ from core.spec import PRESETS, TRAINING_PRESETS
 from ui.components import require_table, show_error
 from ui.layer_editor import layer_editor
 from ui.model_view import doctor_panel, model_diagram, preflight_card
+from ui.services import settings
 from ui.state import get_state
 
 state = get_state()
@@ -77,4 +79,11 @@ if rows is not None:
     facts = {"num_inputs": num_inputs, "task": task, "num_classes": classes, "embeddings": embeddings}
     doctor_panel(state, train_rows=train_rows, **facts)
     preflight_card(state, train_rows=train_rows, validation_rows=validation_rows, **facts)
+    caps = [cap for cap in describe_caps(settings()) if cap]
+    if caps:
+        st.info(
+            "This is a shared server. Each run may use " + "; ".join(caps) + ". A run over a limit is refused "
+            "when you press Train, before anything is built.",
+            icon=":material/gavel:",
+        )
 st.page_link("pages/train.py", label="Next: train it", icon=":material/model_training:")

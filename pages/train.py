@@ -12,7 +12,7 @@ from core.plain_text import markdown_literal
 from core.quality import assess_quality
 from core.spec import ScheduleSpec, TrainingSpec, format_validation_error, parse_spec
 from ui.charts import learning_rate_figure
-from ui.components import cached_profile, pick_run, require_table, show_error, visible_runs
+from ui.components import cached_profile, pick_run, require_table, run_label, show_error, visible_runs
 from ui.live_run import live_run
 from ui.services import job_manager, run_store, settings
 from ui.state import current_table_path, get_state
@@ -228,3 +228,21 @@ if runs:
             )
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
         st.caption(f"Up to {job_manager().max_jobs} runs train at once on this server; more wait in a queue.")
+        done = {r.run_id: r for r in runs if not r.is_active}
+        if done:
+            left, right = st.columns([3, 1], vertical_alignment="bottom")
+            doomed = left.selectbox(
+                "Delete a run (its model, charts and exports)",
+                list(done),
+                format_func=lambda run_id: run_label(done[run_id]),
+                key="train.delete_choice",
+            )
+            if right.button("Delete run", icon=":material/delete:", key="train.delete", width="stretch"):
+                try:
+                    store.delete_run(doomed)
+                    if state.run_id == doomed:
+                        state.run_id = None
+                    st.toast("Run deleted.")
+                    st.rerun()
+                except AppError as error:
+                    show_error(error)

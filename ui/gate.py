@@ -109,7 +109,7 @@ def require_login() -> None:
             st.title("LayerLab")
             st.error(
                 f"{REQUIRE_LOGIN_VARIABLE}=1 asks every visitor to sign in, but `.streamlit/secrets.toml` has no "
-                "`[auth]` section. Add one (see docs/DEPLOY_AUTH.md) or unset the variable."
+                "`[auth]` section. Add one (see docs/DEPLOY.md) or unset the variable."
             )
             _stop_before_pages()
         return

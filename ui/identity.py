@@ -28,6 +28,15 @@ def _signed_in_subject() -> str | None:
     return str(subject) if subject else None
 
 
+def browser_identity() -> str | None:
+    """The identity in this browser's signed cookie (None without one); download links are bound to it."""
+    try:
+        cookie = st.context.cookies.get(COOKIE_NAME)
+    except Exception:  # noqa: BLE001 - no request context (tests, bare script runs)
+        return None
+    return verify_identity(load_secret(settings().home), cookie)
+
+
 def session_owner() -> str:
     """The owner id of this browser session (stable across refreshes in the same browser)."""
     owner = st.session_state.get(OWNER_KEY)
@@ -37,10 +46,6 @@ def session_owner() -> str:
         if subject is not None:
             owner = owner_for_user(secret, subject)
         else:
-            try:
-                cookie = st.context.cookies.get(COOKIE_NAME)
-            except Exception:  # noqa: BLE001 - no request context (tests, bare script runs)
-                cookie = None
-            owner = verify_identity(secret, cookie) or secrets.token_urlsafe(18)
+            owner = browser_identity() or secrets.token_urlsafe(18)
         st.session_state[OWNER_KEY] = owner
     return owner

@@ -63,9 +63,10 @@ def _render(store: RunStore, run_id: str) -> bool:
         )
     history = store.history(run_id)
     if history:
-        st.plotly_chart(
-            training_curves(history, metric_label(store, run_id)), key=f"train.curves.{run_id}", width="stretch"
+        curves = _cached_figure(
+            f"curves.{run_id}", len(history), lambda: training_curves(history, metric_label(store, run_id))
         )
+        st.plotly_chart(curves, key=f"train.curves.{run_id}", width="stretch")
         _learning_rate_chart(store, run_id, history, progress)
         _coach(store, run_id, history, status)
     elif state in {"running", "queued"}:
@@ -82,20 +83,34 @@ def _render(store: RunStore, run_id: str) -> bool:
     return state in {"queued", "running", "created"}
 
 
+def _cached_figure(name: str, signature, build):
+    """A chart rebuilt only when its data changed (a new epoch), not on every poll.
+
+    Building Plotly figures is the costly part of a poll: with many visitors watching runs, rebuilding
+    unchanged figures every second kept the server's threads busy and froze pages."""
+    cache = st.session_state.setdefault("live.figures", {})
+    cached = cache.get(name)
+    if cached is None or cached[0] != signature:
+        cached = (signature, build())
+        cache[name] = cached
+    return cached[1]
+
+
 def _learning_rate_chart(store: RunStore, run_id: str, history: list[dict], progress: dict) -> None:
     if not any(row.get("learning_rate") is not None for row in history):
         return
-    planned = None
     steps_per_epoch = progress.get("steps_per_epoch")
-    if steps_per_epoch:
-        training = store.spec(run_id).training
-        epochs = max(int(progress.get("epochs") or training.epochs), len(history))
-        planned = preview_learning_rates(training, steps_per_epoch=steps_per_epoch, epochs=epochs).tolist()
-    st.plotly_chart(
-        learning_rate_figure(planned=planned, history=history, title="Learning rate per epoch"),
-        key=f"train.learning_rate.{run_id}",
-        width="stretch",
-    )
+
+    def build():
+        planned = None
+        if steps_per_epoch:
+            training = store.spec(run_id).training
+            epochs = max(int(progress.get("epochs") or training.epochs), len(history))
+            planned = preview_learning_rates(training, steps_per_epoch=steps_per_epoch, epochs=epochs).tolist()
+        return learning_rate_figure(planned=planned, history=history, title="Learning rate per epoch")
+
+    figure = _cached_figure(f"learning_rate.{run_id}", (len(history), steps_per_epoch), build)
+    st.plotly_chart(figure, key=f"train.learning_rate.{run_id}", width="stretch")
 
 
 def _coach(store: RunStore, run_id: str, history: list[dict], status: dict) -> None:
@@ -120,7 +135,10 @@ def _start_fixed_run(store: RunStore, run_id: str, spec, finding: CoachFinding) 
     try:
         fixed = apply_coach_fix(spec, finding)
         new_id = job_manager().start(
-            store, fixed, store.path(run_id) / "data.parquet", source_name=store.meta(run_id).get("source_name", "table")
+            store,
+            fixed,
+            store.path(run_id) / "data.parquet",
+            source_name=store.meta(run_id).get("source_name", "table"),
         )
     except AppError as error:
         show_error(error)

@@ -110,3 +110,18 @@ def test_a_missing_file_or_deleted_run_is_not_found(tmp_home):
     RunStore(load_settings().runs_dir).delete_run(run_id)
     _not_found(token)
     _not_found(_token(download_url(OWNER, "0" * 24, "model.keras", file_name="m.keras")))
+
+
+def test_a_link_bound_to_a_browser_works_only_there(tmp_home):
+    from core.errors import RunNotFoundError
+    from core.run_store import write_atomic
+
+    store = RunStore(tmp_home / "runs")
+    run_id = store.create_run(RunSpec(data=DataSpec(target="label")), make_binary_frame(20), source_name="t.csv")
+    write_atomic(store.path(run_id) / "model.keras", b"zip")
+    url = download_url(None, run_id, "model.keras", file_name="m.keras", browser="alice-browser")
+    token = url.rsplit("/", 1)[1]
+    assert resolve_download(token, browser="alice-browser")[1] == "m.keras"
+    for other in (None, "bob-browser"):
+        with pytest.raises(RunNotFoundError):
+            resolve_download(token, browser=other)

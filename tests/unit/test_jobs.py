@@ -106,7 +106,7 @@ def test_a_killed_worker_fails_its_run_and_the_manager_keeps_serving(store, mana
     killed_at = time.monotonic()
     _wait_for(lambda: store.status(doomed)["state"] == "failed", timeout=10)
     assert time.monotonic() - killed_at < 5
-    assert "ended unexpectedly" in store.status(doomed)["message"]
+    assert "killed by the system" in store.status(doomed)["message"]
 
     survivor = store.create_run(_spec(epochs=2), make_binary_frame(200, seed=2), source_name="short.csv")
     manager.submit(survivor)
@@ -125,3 +125,80 @@ def test_a_running_run_stops_when_asked(store, manager):
     assert status["state"] == "stopped"
     assert store.metrics(run_id)["epochs_run"] < 500
     assert store.model_path(run_id) is not None
+
+
+def test_a_worker_over_its_memory_limit_fails_its_run_with_that_reason(store):
+    jobs = JobManager(store, max_jobs=1, worker_memory_mb=1)  # any trained network is over 1 MB
+    try:
+        run_id = store.create_run(_spec(epochs=500), make_binary_frame(3000, seed=1), source_name="long.csv")
+        jobs.submit(run_id)
+        _wait_for(lambda: store.status(run_id)["state"] == "failed", timeout=90, interval=0.1)
+        message = store.status(run_id)["message"]
+        assert "more memory than this server allows each run (1 MB)" in message
+        assert "exit code" not in message
+    finally:
+        jobs.shutdown()
+
+
+def test_a_spare_worker_warms_while_a_run_trains(store, manager):
+    run_id = store.create_run(_spec(epochs=500), make_binary_frame(3000, seed=1), source_name="long.csv")
+    manager.submit(run_id)
+    _wait_for(lambda: store.history(run_id), timeout=60)
+    with manager._lock:
+        idle = [worker for worker in manager._workers if worker.run_id is None]
+    # The next run will not wait for a fresh Python to import Keras: its worker is already there.
+    assert len(idle) == 1
+    _wait_for(lambda: idle[0].ready, timeout=60)
+    manager.stop(run_id)
+
+
+def test_shutdown_stops_training_workers_and_a_restart_resumes_queued_runs(store):
+    first = JobManager(store, max_jobs=1)
+    long_run = store.create_run(_spec(epochs=500), make_binary_frame(3000, seed=1), source_name="long.csv")
+    waiting = store.create_run(_spec(epochs=2), make_binary_frame(200, seed=2), source_name="short.csv")
+    first.submit(long_run)
+    first.submit(waiting)
+    _wait_for(lambda: store.history(long_run), timeout=60)
+    pids = [worker.process.pid for worker in first._workers]
+    first.shutdown()
+    assert all(not _alive(pid) for pid in pids)  # no orphan keeps training
+    assert store.status(long_run)["state"] == "failed"
+    assert "shut down" in store.status(long_run)["message"]
+    assert store.status(waiting)["state"] == "queued"
+
+    second = JobManager(RunStore(store.root), max_jobs=1)  # a new server process on the same folder
+    try:
+        _wait_for(lambda: store.status(waiting)["state"] in FINAL_STATES, timeout=120, interval=0.2)
+        assert store.status(waiting)["state"] == "finished"
+    finally:
+        second.shutdown()
+
+
+def test_workers_die_with_a_server_that_is_killed(tmp_path):
+    """Even a SIGKILLed server leaves no worker behind (Linux's parent-death signal)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, time\n"
+        "from core.jobs import JobManager\n"
+        "from core.run_store import RunStore\n"
+        f"m = JobManager(RunStore({str(tmp_path / 'runs')!r}), max_jobs=2)\n"
+        "print(' '.join(str(w.process.pid) for w in m._workers), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    pids = [int(pid) for pid in server.stdout.readline().split()]
+    assert len(pids) == 2
+    time.sleep(1.0)  # let the workers reach their prctl call
+    server.kill()
+    server.wait()
+    _wait_for(lambda: all(not _alive(pid) for pid in pids), timeout=30, interval=0.2)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stream:
+            return stream.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
