@@ -483,6 +483,10 @@ def job_manager_for(settings: Settings) -> JobManager:
                 janitor=janitor_for(settings),
             )
             _MANAGERS[key] = manager
+        # Quotas follow the settings in force (tests and operators may change them without a restart).
+        manager.max_running_per_owner = settings.max_running_per_session if settings.shared else None
+        manager.max_queued_per_owner = settings.max_queued_per_session if settings.shared else None
+        manager.worker_memory_mb = settings.worker_memory_mb
         return manager
 
 

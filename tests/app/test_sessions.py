@@ -65,3 +65,28 @@ def test_a_copied_url_shows_nothing_of_another_session_in_shared_mode(app_env, m
     assert alice_run[:6] not in texts(stranger)
     assert all(alice_run[:6] not in " ".join(s.options) for s in stranger.selectbox)
     wait_for_run(alice)
+
+
+def test_every_train_click_gets_a_run_or_a_message(app_env, monkeypatch):
+    """Quick clicks on Train are each answered: a run while the session's quota lasts, then a message."""
+    monkeypatch.setenv("LAYERLAB_SHARED", "1")
+    at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
+    load_sample(at, "Wine cultivars")
+    at.switch_page("pages/train.py").run()
+    at.number_input(key="train.epochs").set_value(2)
+    for _ in range(4):
+        at.button(key="train.start").click().run()
+        assert not at.exception, at.exception
+    from core.config import load_settings
+    from core.run_store import RunStore
+
+    owner = at.session_state["layerlab"].owner
+    runs = RunStore(load_settings().runs_dir, owner=owner).list_runs()
+    # 1 training + 2 waiting is one visitor's share; the fourth click says so instead of vanishing.
+    assert len(runs) == 3
+    assert "the most this server allows one visitor" in texts(at)
+    assert "This shared server's limits for each run" in texts(at)
+    from ui.services import job_manager
+
+    for record in runs:
+        job_manager().stop(record.run_id)
