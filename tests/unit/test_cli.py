@@ -303,3 +303,21 @@ def test_resume_needs_epochs_and_a_run_folder(tmp_path, tmp_home, capsys):
     assert "is not a LayerLab run folder" in capsys.readouterr().err
     assert main(["spec", str(tmp_path)]) == 2
     assert "is not a LayerLab run folder" in capsys.readouterr().err
+
+
+def test_shared_mode_caps_hold_on_the_command_line_too(tmp_path, tmp_home, monkeypatch, capsys):
+    monkeypatch.setenv("LAYERLAB_SHARED", "1")
+    monkeypatch.setenv("LAYERLAB_MAX_EPOCHS", "20")
+    make_binary_frame(200).to_csv(tmp_path / "data.csv", index=False)
+    spec = RunSpec(
+        data=DataSpec(target="label"),
+        model=ModelSpec(layers=tuple(DenseLayer(units=8192) for _ in range(4))),
+        training=TrainingSpec(epochs=500),
+    )
+    (tmp_path / "spec.json").write_text(spec.to_json(), encoding="utf-8")
+    out = tmp_path / "runs"
+    assert main(["train", str(tmp_path / "data.csv"), "--spec", str(tmp_path / "spec.json"), "--out", str(out)]) == 2
+    message = capsys.readouterr().err
+    assert "larger than this shared server allows" in message
+    assert "500 epochs" in message and "parameters" in message
+    assert not out.exists() or not any(out.iterdir())  # refused before any run folder was written
