@@ -39,11 +39,14 @@ def _models(task: str, seed: int) -> dict:
     }
 
 
-def _as_output(model, x: np.ndarray, task: str) -> np.ndarray:
-    """Predictions shaped like the network's output, so `compute_metrics` scores both the same way."""
+def _as_output(model, x: np.ndarray, task: str, num_classes: int) -> np.ndarray:
+    """Predictions shaped like the network's output, so `compute_metrics` scores both the same way.
+
+    The probability table has a column for every class of the target, not only those the model saw: a rare
+    class can land in the test rows alone, and its column then stays at probability 0."""
     if task == "regression":
         return model.predict(x)
-    probabilities = np.zeros((len(x), model.n_classes_ if hasattr(model, "n_classes_") else len(model.classes_)))
+    probabilities = np.zeros((len(x), num_classes))
     probabilities[:, model.classes_] = model.predict_proba(x)
     return probabilities[:, 1] if task == "binary" else probabilities
 
@@ -65,7 +68,12 @@ def compare_baselines(data: PreparedData, seed: int) -> list[dict]:
         model.fit(x, y)
         output = np.concatenate(
             [
-                _as_output(model, test.expand(slice(start, start + TEST_BLOCK_ROWS)), data.target.task)
+                _as_output(
+                    model,
+                    test.expand(slice(start, start + TEST_BLOCK_ROWS)),
+                    data.target.task,
+                    max(len(data.target.classes), 2),
+                )
                 for start in range(0, len(test), TEST_BLOCK_ROWS)
             ]
         )
@@ -79,18 +87,63 @@ def compare_baselines(data: PreparedData, seed: int) -> list[dict]:
     return results
 
 
-def gap_sentence(task: str, network: dict, baselines: list[dict]) -> str:
-    """The comparison in plain words, against the strongest baseline."""
-    metric = MAIN_METRIC[task]
+def is_imbalanced(class_counts) -> bool:
+    """Whether accuracy misleads on these classes: the quality gate's rule for recommending balanced class
+    weights (the largest class over IMBALANCE_RATIO times the smallest, or a small class with a ratio over 3).
+    Classes without rows are left out: they have their own note."""
+    from core.quality import IMBALANCE_RATIO, IMBALANCE_SHARE
+
+    counts = np.asarray([count for count in class_counts if count > 0], dtype="float64")
+    if len(counts) < 2:
+        return False
+    ratio = counts.max() / counts.min()
+    return bool(ratio > IMBALANCE_RATIO or (counts.min() / counts.sum() < IMBALANCE_SHARE and ratio > 3))
+
+
+def judged_metric(task: str, network: dict, *, imbalanced: bool = False) -> str:
+    """The metric the verdict compares: accuracy or R², except on unbalanced classes, where always guessing
+    the largest class already scores a high accuracy: ROC AUC for two classes, macro F1 for more (or when
+    ROC AUC is undefined on this split)."""
+    if not imbalanced or task == "regression":
+        return MAIN_METRIC[task]
+    if task == "binary" and network.get("roc_auc") is not None:
+        return "roc_auc"
+    return "f1"
+
+
+_UNITS = {
+    "accuracy": "points of accuracy",
+    "r2": "points of R² (×100)",
+    "roc_auc": "points of ROC AUC (×100)",
+    "f1": "points of macro F1 (×100)",
+}
+_WHY = {
+    "roc_auc": (
+        "The classes are unbalanced, so this compares ROC AUC (how well the classes are told apart) rather than "
+        "accuracy, which guessing the largest class already makes high."
+    ),
+    "f1": (
+        "The classes are unbalanced, so this compares macro F1 (every class counts equally) rather than accuracy, "
+        "which guessing the largest class already makes high."
+    ),
+}
+
+
+def gap_sentence(task: str, network: dict, baselines: list[dict], *, imbalanced: bool = False) -> str:
+    """The comparison in plain words, against the strongest baseline; on unbalanced classes by the metric
+    that fits (`judged_metric`), with one sentence saying why."""
+    metric = judged_metric(task, network, imbalanced=imbalanced)
     scored = [b for b in baselines if b["test"].get(metric) is not None]
     if network.get(metric) is None or not scored:
         return ""
     best = max(scored, key=lambda b: b["test"][metric])
     gap = (network[metric] - best["test"][metric]) * 100
-    unit = "points of accuracy" if metric == "accuracy" else "points of R² (×100)"
+    unit = _UNITS[metric]
+    why = f" {_WHY[metric]}" if metric in _WHY else ""
     if abs(gap) < 0.5:
-        return f"Your network scores about the same as {best['name'].lower()} on this data (within 0.5 {unit})."
+        return f"Your network scores about the same as {best['name'].lower()} on this data (within 0.5 {unit}).{why}"
     direction = "above" if gap > 0 else "below"
     return (
-        f"Your network is {abs(gap):.1f} {unit} {direction} {best['name'].lower()}, the best simple model on this data."
+        f"Your network is {abs(gap):.1f} {unit} {direction} {best['name'].lower()}, the best simple model on this "
+        f"data.{why}"
     )

@@ -105,14 +105,68 @@ def confusion_matrix(predictions: pd.DataFrame, classes: tuple[str, ...]) -> np.
     return skm.confusion_matrix(predictions["actual"], predictions["predicted"], labels=list(classes))
 
 
-def per_class_report(predictions: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFrame:
-    """Precision, recall, F1 and support of each class on the test rows."""
+def per_class_report(
+    predictions: pd.DataFrame, classes: tuple[str, ...], training_rows: dict[str, int] | None = None
+) -> pd.DataFrame:
+    """Precision, recall, F1 and support (test rows) of each class; with `training_rows` (metrics.json's
+    `class_rows["train"]`) also each class's training rows.
+
+    A score that is not defined is NaN, not 0: recall and F1 of a class with no test rows, precision of a
+    class that is never predicted and has no test rows."""
+    labels = list(classes)
     precision, recall, f1, support = skm.precision_recall_fscore_support(
-        predictions["actual"], predictions["predicted"], labels=list(classes), zero_division=0
+        predictions["actual"], predictions["predicted"], labels=labels, zero_division=0
     )
-    return pd.DataFrame(
-        {"class": list(classes), "precision": precision, "recall": recall, "F1": f1, "support": support}
+    predicted = predictions["predicted"].value_counts().reindex(labels, fill_value=0).to_numpy()
+    absent = support == 0
+    report = pd.DataFrame(
+        {
+            "class": labels,
+            "precision": np.where(absent & (predicted == 0), np.nan, precision),
+            "recall": np.where(absent, np.nan, recall),
+            "F1": np.where(absent, np.nan, f1),
+            "support": support,
+        }
     )
+    if training_rows is not None:
+        report["training rows"] = [int(training_rows.get(name, 0)) for name in labels]
+    return report
+
+
+def class_rows(target: TargetInfo, y_train: np.ndarray, y_test: np.ndarray) -> dict[str, dict[str, int]]:
+    """Rows of each class in the training and test splits (classification only), for metrics.json."""
+    size = len(target.classes)
+    return {
+        split: dict(
+            zip(target.classes, np.bincount(np.asarray(y, dtype="int64"), minlength=size).tolist(), strict=True)
+        )
+        for split, y in (("train", y_train), ("test", y_test))
+    }
+
+
+def class_row_notes(rows: dict[str, dict[str, int]]) -> list[str]:
+    """Notes for classes missing from the training or the test rows (a rare class lands on one side only)."""
+    notes = []
+    untrained = [name for name, count in rows["train"].items() if count == 0]
+    untested = [name for name, count in rows["test"].items() if count == 0]
+    if untrained:
+        notes.append(
+            f"{_quoted(untrained)} had no training rows (too few rows, so the split put them elsewhere): the network "
+            "never learned them and does not predict them, so their recall is 0. Collect more rows of these "
+            "classes or merge them into a larger class."
+        )
+    if untested:
+        notes.append(
+            f"{_quoted(untested)} had no test rows, so their recall and F1 are not defined (shown as empty) and the "
+            "test score says nothing about them."
+        )
+    return notes
+
+
+def _quoted(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(f"'{name}'" for name in names[:limit])
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return f"The class{'es' if len(names) > 1 else ''} {shown}{more}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +357,8 @@ def evaluation_report(
     predictions = store.predictions(run_dir.name)
     if predictions is not None and target.task != "regression":
         classes = target.classes
-        report["per_class"] = per_class_report(predictions, classes).to_dict(orient="records")
+        per_class = per_class_report(predictions, classes, metrics.get("class_rows", {}).get("train"))
+        report["per_class"] = per_class.astype(object).where(per_class.notna(), None).to_dict(orient="records")
         if target.task == "binary":
             at = threshold_metrics(predictions, classes, threshold)
             report["decision_threshold"] = threshold

@@ -23,7 +23,7 @@ import numpy as np
 
 from core.datasets import PreparedData, prepare_data
 from core.errors import AppError, TrainingError
-from core.evaluation import compute_metrics, predictions_frame
+from core.evaluation import class_row_notes, class_rows, compute_metrics, predictions_frame
 from core.modeling import build_model, choose_steps_per_execution, derive_head, make_optimizer
 from core.optimization import gpu_batch_size_note
 from core.run_store import FINAL_STATES, RunStore, read_json, write_atomic, write_json
@@ -344,6 +344,9 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
         "class_weight": trained.class_weight,
         "notes": notes,
     }
+    if data.target.task != "regression":
+        metrics["class_rows"] = class_rows(data.target, data.y_train, data.y_test)
+        notes.extend(class_row_notes(metrics["class_rows"]))
     if continued:
         metrics["continued"] = continued
     write_json(run_dir / "metrics.json", metrics)
@@ -364,10 +367,17 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     del trained, network, weights
 
     store.set_status(run_id, "running", "Comparing with simple models on the same split…")
-    from core.baselines import compare_baselines, gap_sentence
+    from core.baselines import compare_baselines, gap_sentence, is_imbalanced
 
-    metrics["baselines"] = compare_baselines(data, spec.data.seed)
-    metrics["baseline_summary"] = gap_sentence(data.target.task, test_metrics, metrics["baselines"])
+    baselines = _extra(
+        run_id, run_dir, notes, "The comparison with simple models", lambda: compare_baselines(data, spec.data.seed)
+    )
+    if baselines is not None:
+        imbalanced = data.target.task != "regression" and (
+            spec.training.class_weight == "balanced" or is_imbalanced(np.bincount(data.y_train))
+        )
+        metrics["baselines"] = baselines
+        metrics["baseline_summary"] = gap_sentence(data.target.task, test_metrics, baselines, imbalanced=imbalanced)
     write_json(run_dir / "metrics.json", metrics)
 
     target_epochs = spec.training.epochs if resume is None else resume.target_epochs
@@ -382,10 +392,18 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     stopped = live.stopped_by_user
     extra = {"diverged": live.diverged, "precision": metrics["precision"]}
     if data.cross_validation is not None:
+        result = None
         if stopped:
             notes.append("Cross-validation was skipped because you stopped training.")
         else:
-            result = _cross_validate(store, run_id, spec, data, device=device)
+            result = _extra(
+                run_id,
+                run_dir,
+                notes,
+                "Cross-validation",
+                lambda: _cross_validate(store, run_id, spec, data, device=device),
+            )
+        if result is not None:
             write_json(run_dir / "cross_validation.json", result)
             notes.extend(result["notes"])
             metrics["cross_validation"] = {key: result[key] for key in CROSS_VALIDATION_SUMMARY_KEYS}
@@ -398,6 +416,30 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     state = "stopped" if stopped else "finished"
     store.set_status(run_id, state, summary, finished_at=time.time(), metrics=test_metrics, notes=notes, **extra)
     return store.status(run_id)
+
+
+def _extra(run_id: str, run_dir: Path, notes: list[str], what: str, compute: Callable[[], object]):
+    """Run one extra after the model was saved (baselines, cross-validation); returns its result, or None when
+    it failed, with a note saying so.
+
+    An extra is a comparison, not the product: one that breaks on an unusual table (a class only in the
+    test rows, say) must never turn a run with a good saved model into a failed one."""
+    try:
+        return compute()
+    except AppError as error:
+        notes.append(f"{what} was skipped: {error.message}")
+    except Exception:  # noqa: BLE001 - recorded as an incident; the saved model stands
+        from core.incidents import record_incident
+
+        details = traceback.format_exc()
+        with open(run_dir / "log.txt", "a", encoding="utf-8") as log:
+            log.write(details)
+        incident_id = record_incident(f"{what.lower()} of training run {run_id}", details)
+        notes.append(
+            f"{what} could not be done because of an internal error (incident {incident_id}). The model is saved "
+            "and its test scores are complete; only this extra is missing."
+        )
+    return None
 
 
 RESUME_FILE = "resume.json"

@@ -121,7 +121,8 @@ if predictions is not None:
             predicted, observed = calibration(predictions, classes)
             st.plotly_chart(calibration_figure(predicted, observed, classes[1]), width="stretch")
         st.subheader("Per class")
-        st.dataframe(per_class_report(predictions, classes).round(4), hide_index=True, width="stretch")
+        training_rows = metrics.get("class_rows", {}).get("train")
+        st.dataframe(per_class_report(predictions, classes, training_rows).round(4), hide_index=True, width="stretch")
         roc, pr = roc_and_pr_curves(predictions, classes)
         if roc:
             left, right = st.columns(2)

@@ -82,3 +82,89 @@ def test_run_records_baselines_and_the_summary(tmp_path):
     metrics = store.metrics(run_id)
     assert len(metrics["baselines"]) == 3
     assert metrics["baseline_summary"].startswith("Your network")
+
+
+def rare_class_table() -> tuple[pd.DataFrame, int]:
+    """A two-class table plus one row of a third class, and a seed whose split puts that row in the test rows."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=60)
+    frame = pd.DataFrame({"a": x, "b": rng.normal(size=60), "y": np.where(x > 0, "p", "n").astype(object)})
+    frame.loc[4, "y"] = "rare"
+    return frame, 4
+
+
+def test_a_class_seen_only_in_the_test_rows_gets_a_probability_column_of_zeros():
+    frame, seed = rare_class_table()
+    data = prepare_data(frame, DataSpec(target="y", seed=seed), PreprocessingSpec())
+    assert 2 not in set(data.y_train) and 2 in set(data.y_test)  # 'rare' is in the test rows only
+    results = compare_baselines(data, seed=seed)
+    assert [r["name"] for r in results] == ["Majority class (dummy)", "Logistic regression", "Gradient boosting"]
+    assert all(0.0 <= r["test"]["accuracy"] <= 1.0 for r in results)
+
+
+def test_a_failing_extra_becomes_a_note_and_the_run_still_finishes(tmp_path, monkeypatch):
+    import core.baselines as baselines
+
+    def broken(data, seed):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(baselines, "compare_baselines", broken)
+    store = RunStore(tmp_path)
+    run_id = store.create_run(
+        RunSpec(data=DataSpec(target="y"), training=TrainingSpec(epochs=2)), table(120), source_name="t"
+    )
+    assert run_job(store, run_id)["state"] == "finished"
+    metrics = store.metrics(run_id)
+    assert "baselines" not in metrics and (store.path(run_id) / "model.keras").exists()
+    assert any("comparison with simple models could not be done" in note for note in metrics["notes"])
+    assert "ValueError: boom" in (store.path(run_id) / "log.txt").read_text()
+
+
+def test_a_run_with_a_class_only_in_the_test_rows_finishes_and_reports_it(tmp_path):
+    from core.evaluation import evaluation_report
+    from core.quality import assess_quality
+
+    frame, seed = rare_class_table()
+    spec = RunSpec(data=DataSpec(target="y", seed=seed), training=TrainingSpec(epochs=2))
+    assert "rare_classes" in {finding.kind for finding in assess_quality(frame, spec)}  # warned before training
+    store = RunStore(tmp_path)
+    run_id = store.create_run(spec, frame, source_name="t")
+    assert run_job(store, run_id)["state"] == "finished"
+    metrics = store.metrics(run_id)
+    assert len(metrics["baselines"]) == 3
+    assert metrics["class_rows"]["train"]["rare"] == 0 and metrics["class_rows"]["test"]["rare"] == 1
+    assert any("'rare' had no training rows" in note for note in metrics["notes"])
+    report = evaluation_report(store.path(run_id), importance=False)
+    rare = next(row for row in report["per_class"] if row["class"] == "rare")
+    assert rare["training rows"] == 0 and rare["support"] == 1 and rare["recall"] == 0.0
+
+
+def test_per_class_scores_of_a_class_without_test_rows_are_undefined_not_zero():
+    from core.evaluation import per_class_report
+
+    predictions = pd.DataFrame({"actual": ["a", "a", "b"], "predicted": ["a", "b", "b"]})
+    report = per_class_report(predictions, ("a", "b", "c"), {"a": 5, "b": 4, "c": 1}).set_index("class")
+    assert report.loc["c", "support"] == 0 and report.loc["c", "training rows"] == 1
+    assert report.loc[["c"], ["precision", "recall", "F1"]].isna().all(axis=None)
+    assert report.loc["a", "recall"] == 0.5
+
+
+def test_on_unbalanced_classes_the_verdict_compares_auc_and_says_why():
+    baselines = [
+        {"name": "Gradient boosting", "test": {"accuracy": 0.95, "roc_auc": 0.80, "f1": 0.6}},
+        {"name": "Majority class (dummy)", "test": {"accuracy": 0.94, "roc_auc": 0.5, "f1": 0.48}},
+    ]
+    network = {"accuracy": 0.794, "roc_auc": 0.801, "f1": 0.62}
+    assert "15.6 points of accuracy below" in gap_sentence("binary", network, baselines)
+    sentence = gap_sentence("binary", network, baselines, imbalanced=True)
+    assert sentence.startswith("Your network scores about the same as gradient boosting")
+    assert "ROC AUC" in sentence and "unbalanced" in sentence and "accuracy" not in sentence.split(".")[0]
+    multiclass = gap_sentence("multiclass", {"accuracy": 0.5, "roc_auc": None, "f1": 0.7}, baselines, imbalanced=True)
+    assert "10.0 points of macro F1 (×100) above" in multiclass
+
+
+def test_imbalance_follows_the_quality_gates_rule():
+    from core.baselines import is_imbalanced
+
+    assert is_imbalanced([950, 50]) and not is_imbalanced([60, 40])
+    assert not is_imbalanced([100, 0])  # a class without rows is noted elsewhere
