@@ -447,15 +447,29 @@ def _histogram(numbers: np.ndarray) -> Histogram | None:
         return None
     low, high = float(finite.min()), float(finite.max())
     is_integer = bool(np.all(np.mod(finite, 1) == 0))
-    if is_integer and high - low < HISTOGRAM_BINS:
+    # Beyond 2**52 whole numbers are no longer 1 apart in float64, so "one bar per number" has no edges.
+    if is_integer and high - low < HISTOGRAM_BINS and max(abs(low), abs(high)) < 2.0**52:
         # One bar per whole number, centred on it.
         edges = np.arange(low - 0.5, high + 1.0, 1.0)
     elif low == high:
         edges = np.array([low - 0.5, high + 0.5])
     else:
-        edges = np.histogram_bin_edges(finite, bins=HISTOGRAM_BINS)
+        edges = _equal_width_edges(finite)
+        if edges is None:
+            edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1), method="lower"))
     counts, edges = np.histogram(finite, bins=edges)
     return Histogram(edges=tuple(float(e) for e in edges), counts=tuple(int(c) for c in counts))
+
+
+def _equal_width_edges(finite: np.ndarray) -> np.ndarray | None:
+    """`HISTOGRAM_BINS` equal-width bin edges, or None when float64 cannot hold them: a range wider than
+    float64's largest number (-1.8e308 to 1.8e308), or bins narrower than its resolution (denormals)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            edges = np.histogram_bin_edges(finite, bins=HISTOGRAM_BINS)
+        except ValueError:
+            return None
+    return edges if np.all(np.isfinite(edges)) and np.all(edges[1:] > edges[:-1]) else None
 
 
 def _numbers_look_like_ids(name: str, numbers: np.ndarray, num_distinct: int) -> bool:
@@ -628,3 +642,44 @@ def infer_task(target: pd.Series) -> Task:
     if is_integer_valued and num_distinct <= MAX_INTEGER_CLASSES:
         return "multiclass"
     return "regression"
+
+
+# What tables call the column to predict: a whole name, or the last word of one (income_class, is_churn).
+TARGET_NAMES = frozenset(
+    {"target", "label", "labels", "class", "y", "outcome", "result", "price", "income", "churn", "churned",
+     "survived", "species", "quality", "diagnosis"}
+)  # fmt: skip
+TARGET_NAMES_CJK = ("目标", "标签", "类别", "结果")
+LIKELY_TARGET_MAX_CLASSES = 10
+
+
+def suggest_target(frame: pd.DataFrame, profile: TableProfile | None = None) -> str | None:
+    """The column a table most likely asks to predict, or None when nothing makes it clear.
+
+    A column named like a target (target, label, class, y, outcome, price, churn, 标签...) wins, the last one if
+    several do; otherwise the last column, when it holds 2 to 10 different values. An ID-like, free-text or
+    empty column, or one with a single value, is never suggested: a page asks instead of guessing wrong.
+
+    Args:
+        frame: the table.
+        profile: its profile, when already computed (`profile_frame(frame)`).
+
+    Example:
+        >>> suggest_target(pd.DataFrame({"churn": ["no", "yes", "no"], "age": [30.5, 41.2, 52.9]}))
+        'churn'
+    """
+    profile = profile or profile_frame(frame)
+    usable = [c for c in profile.columns if c.kind not in {"id", "text", "empty"} and c.num_distinct >= 2]
+    exact = [c.name for c in usable if str(c.name).strip().lower() in TARGET_NAMES]
+    partial = [
+        c.name
+        for c in usable
+        if (_name_words(str(c.name)) or [""])[-1] in TARGET_NAMES
+        or any(mark in str(c.name) for mark in TARGET_NAMES_CJK)
+    ]
+    if exact or partial:
+        return (exact or partial)[-1]
+    last = profile.columns[-1] if profile.columns else None
+    if last is not None and any(c is last for c in usable) and last.num_distinct <= LIKELY_TARGET_MAX_CLASSES:
+        return last.name
+    return None

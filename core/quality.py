@@ -34,6 +34,9 @@ Finding kinds and when they appear (thresholds are the module constants below):
                              info     a text column of mostly text with some numbers
     numbers_as_text          warning  a column of numbers stored as text  (fix: coerce_numeric)
     infinite_values          warning  infinite (or beyond float32) numbers, which are treated as missing
+                                      (fix: drop_missing_rows)
+    extreme_values           warning  numbers of magnitude >= EXTREME_MAGNITUDE (fixes: clip_outliers, log_scale),
+                                      or only numbers too small for float32 to tell from 0 (fix: ignore)
     high_cardinality         warning  more distinct text values than max_categories, and > 20% of rows fall in
                                       'other'; info when fewer do  (fixes: use_embedding, use_hashing)
     datetime_text            info     dates stored as text, treated as categories  (fix: use_datetime)
@@ -84,6 +87,9 @@ FixAction = Literal[
     "use_datetime",
     "use_embedding",
     "use_hashing",
+    "clip_outliers",
+    "log_scale",
+    "drop_missing_rows",
     "dates_dayfirst",
     "dates_monthfirst",
 ]
@@ -104,6 +110,11 @@ LEAK_TRIVIAL_TARGET_SHARE = 0.98
 LEAK_LEVELS = 100
 STRADDLE_MIN_SHARE = 0.005
 GROUP_MIN_ROWS_PER_VALUE = 1.5
+# Beyond this size standard scaling squeezes every ordinary value of the column into one point (and whole
+# numbers above 2**53 are no longer exact in float64).
+EXTREME_MAGNITUDE = 1e15
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 # Within a severity, the findings that most often spoil a model come first.
@@ -111,8 +122,8 @@ KINDS: tuple[str, ...] = (
     "target_not_found", "features_not_found", "no_features", "too_few_rows", "target_single_class",
     "target_not_numeric", "target_not_binary", "too_many_classes", "leak", "duplicates_across_split", "id_like",
     "class_imbalance", "rare_classes", "mixed_types", "numbers_as_text", "free_text", "infinite_values",
-    "high_cardinality", "date_order", "group_candidate", "datetime_text", "duplicates", "target_missing", "constant",
-    "near_constant", "all_missing", "mostly_missing",
+    "extreme_values", "high_cardinality", "date_order", "group_candidate", "datetime_text", "duplicates",
+    "target_missing", "constant", "near_constant", "all_missing", "mostly_missing",
 )  # fmt: skip
 
 # Every sentence shown to a user, keyed by finding kind (or fix action), filled with `str.format`.
@@ -213,7 +224,23 @@ MESSAGES: dict[str, str] = {
     ),
     "infinite_values": (
         "'{column}' has {count:,} infinite (or too large) values; they are treated as missing values and filled "
-        "in. Check where they come from (often a division by zero)."
+        "in. Check where they come from (often a division by zero), or drop the rows that have them."
+    ),
+    "extreme_values": (
+        "'{column}' has {count:,} numbers as large as {example} (the rest are much smaller); scaled as they are, "
+        "every ordinary value of the column ends up at almost the same point and the model cannot tell them "
+        "apart. Clipping pulls the extreme values in to the edge of the usual range; a log scale keeps their "
+        "order while shrinking the distances."
+    ),
+    "extreme_values_whole": (
+        "'{column}' holds whole numbers as large as {example}, beyond what a 64-bit number stores exactly "
+        "(about 9e15), so neighbouring values become the same number; such long numbers are usually codes or "
+        "IDs. Ignoring the column trains without it; a log scale keeps it as a size."
+    ),
+    "extreme_values_tiny": (
+        "'{column}' holds only numbers too small to tell from 0 in the model's 32-bit arithmetic (such as "
+        "{example}), so the model would see a column of zeros. Ignoring the column trains without it; or "
+        "rescale it in the file (multiply it by a power of ten)."
     ),
     "high_cardinality": (
         "'{column}' has {distinct:,} different text values; only the {limit:,} most frequent get their own "
@@ -266,6 +293,9 @@ MESSAGES: dict[str, str] = {
     "fix_use_datetime": "Treat '{column}' as a date",
     "fix_use_embedding": "Learn an embedding for '{column}'",
     "fix_use_hashing": "Hash '{column}' into buckets",
+    "fix_clip_outliers": "Clip extreme values of '{column}'",
+    "fix_log_scale": "Use a log scale for '{column}'",
+    "fix_drop_missing_rows": "Drop training rows where '{column}' has no usable number",
     "fix_dates_dayfirst": "Read '{column}' day first (03/04 = 3 April)",
     "fix_dates_monthfirst": "Read '{column}' month first (03/04 = March 4)",
     "fix_drop_duplicates": "Drop duplicate rows",
@@ -392,7 +422,9 @@ def assess_quality(
     if task is not None and usable_rows >= MIN_ROWS:
         leak_candidates = [columns[name] for name in features if columns[name].kind not in {"id", "text", "empty"}]
         leak_candidates = [column for column in leak_candidates if column.num_distinct > 1]
-        findings.extend(_check_leaks(frame, names, target_name, task, leak_candidates, has_target))
+        # Numbers near float64's limits overflow in squares and differences; such a measure is then not a leak.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            findings.extend(_check_leaks(frame, names, target_name, task, leak_candidates, has_target))
 
     return sorted(findings, key=lambda finding: (_SEVERITY_ORDER[finding.severity], KINDS.index(finding.kind)))
 
@@ -542,8 +574,14 @@ def _check_column(
                 distinct=column.num_distinct,
             )
         )
-    if kind == "numeric" and column.infinite_count:
-        found.append(_finding("infinite_values", name, "warning", count=column.infinite_count))
+    if kind == "numeric" and column.infinite_count and choice.missing != "drop_rows":
+        found.append(
+            _finding(
+                "infinite_values", name, "warning", make_fix("drop_missing_rows", name), count=column.infinite_count
+            )
+        )
+    if kind == "numeric" and column.histogram is not None:
+        found.extend(_check_extremes(frame[name], name, choice))
     if column.kind == "text" and choice.kind == "auto":
         found.append(_finding("free_text", name, "warning", ignore, words=_mean_words(frame[name])))
         return found
@@ -592,6 +630,51 @@ def _check_column(
                 )
             )
     return found
+
+
+def _check_extremes(series: pd.Series, name: str, choice: ColumnSpec) -> list[Finding]:
+    """Finite numbers a model cannot use as they are: huge ones (which squash the rest when scaled), or a
+    column of numbers too small for float32 (the exported model's inputs), which become 0."""
+    numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    sizes = np.abs(numbers[np.isfinite(numbers)])
+    sizes = sizes[sizes <= FLOAT32_MAX]  # larger ones are treated as missing: infinite_values says so
+    huge = sizes[sizes >= EXTREME_MAGNITUDE]
+    if len(huge) and choice.outliers == "none" and choice.scaling != "log1p":
+        example = f"{float(huge.max()):.3g}"
+        if float(np.median(sizes)) < EXTREME_MAGNITUDE:
+            fixes = (make_fix("clip_outliers", name), make_fix("log_scale", name))
+            key = "extreme_values"
+        elif np.all(np.mod(sizes, 1) == 0):
+            fixes = (make_fix("ignore_column", name), make_fix("log_scale", name))
+            key = "extreme_values_whole"
+        else:
+            return []  # all of one huge size: scaling handles it
+        return [
+            _finding(
+                "extreme_values",
+                name,
+                "warning",
+                fixes[0],
+                key=key,
+                more_fixes=fixes[1:],
+                count=len(huge),
+                example=example,
+            )
+        ]
+    nonzero = sizes[sizes > 0]
+    if len(nonzero) and float(nonzero.max()) < FLOAT32_TINY:
+        example = f"{float(nonzero.max()):.3g}"
+        return [
+            _finding(
+                "extreme_values",
+                name,
+                "warning",
+                make_fix("ignore_column", name),
+                key="extreme_values_tiny",
+                example=example,
+            )
+        ]
+    return []
 
 
 def _ambiguous_date_example(series: pd.Series) -> str | None:
@@ -790,7 +873,7 @@ def _stump_accuracy(x: np.ndarray, y: np.ndarray) -> float:
     ones_left = np.concatenate([[0], np.cumsum(ys)])  # ones among the first i rows, i = 0..n
     total_ones = int(ones_left[-1])
     # Cut only between different values (and before the first / after the last row).
-    cuts = np.concatenate([[0], np.nonzero(np.diff(xs) != 0)[0] + 1, [n]])
+    cuts = np.concatenate([[0], np.nonzero(xs[1:] != xs[:-1])[0] + 1, [n]])
     left = cuts
     ones = ones_left[cuts]
     zeros_left_ones_right = (left - ones) + (total_ones - ones)
@@ -821,6 +904,12 @@ def apply_fix(spec: RunSpec, fix: Fix) -> RunSpec:
         _set_column(data, fix.column, encoding="embedding")
     elif fix.action == "use_hashing":
         _set_column(data, fix.column, encoding="hashing")
+    elif fix.action == "clip_outliers":
+        _set_column(data, fix.column, outliers="clip_iqr")
+    elif fix.action == "log_scale":
+        _set_column(data, fix.column, scaling="log1p")
+    elif fix.action == "drop_missing_rows":
+        _set_column(data, fix.column, missing="drop_rows")
     elif fix.action in {"dates_dayfirst", "dates_monthfirst"}:
         _set_column(data, fix.column, dayfirst=fix.action == "dates_dayfirst")
     elif fix.action == "drop_duplicates":

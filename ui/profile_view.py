@@ -65,8 +65,10 @@ def _layout(figure: go.Figure, x_title: str) -> go.Figure:
 
 def histogram_figure(histogram: Histogram, x_title: str) -> go.Figure:
     edges = histogram.edges
-    centres = [(low + high) / 2 for low, high in zip(edges[:-1], edges[1:], strict=True)]
-    widths = [high - low for low, high in zip(edges[:-1], edges[1:], strict=True)]
+    # Halves first: near float64's largest number a sum or a difference of edges would overflow to inf.
+    centres = [low / 2 + high / 2 for low, high in zip(edges[:-1], edges[1:], strict=True)]
+    widths = [high / 2 - low / 2 for low, high in zip(edges[:-1], edges[1:], strict=True)]
+    widths = [2 * width for width in widths] if max(widths, default=0.0) < 8e307 else None
     ranges = [f"{low:.4g} to {high:.4g}" for low, high in zip(edges[:-1], edges[1:], strict=True)]
     bar = go.Bar(
         x=centres,

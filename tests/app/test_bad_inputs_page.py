@@ -38,3 +38,23 @@ def test_bad_input_file_gives_table_or_clear_message(app_env, name):
     if "root:" in str(path.read_bytes()) or name.endswith("xxe_external_entity.xlsx"):
         page_text = " ".join(str(getattr(e, "value", "")) for e in at.main)
         assert "root:x:0:0" not in page_text
+
+
+def test_numeric_extremes_upload_shows_profile_and_findings_not_a_traceback(app_env):
+    from tests.unit.test_quality_issue13 import numeric_extremes_csv
+
+    at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
+    at.run()
+    at.radio(key="data.source").set_value("Upload a file").run()
+    at.file_uploader(key="data.upload").set_value(("25_numeric_extremes.csv", numeric_extremes_csv(), "text/csv"))
+    at.run()
+    assert not at.exception, at.exception
+    assert at.metric[0].label == "Rows" and at.metric[0].value == "80"
+    for column in ("float_max", "big_int", "denormal"):  # their histograms span float64's whole range
+        at.selectbox(key="profile.column").set_value(column).run()
+        assert not at.exception, at.exception
+    at.switch_page("pages/prepare.py").run()
+    assert not at.exception, at.exception
+    shown = " ".join(str(e.value) for e in [*at.warning, *at.error, *at.info])
+    assert "Too many bins" not in shown
+    assert "infinite (or too large) values" in shown and "too small to tell from 0" in shown

@@ -72,3 +72,20 @@ def test_cli_refuses_with_the_same_message_as_the_train_page(tmp_path, capsys):
     assert code == 2
     for message in page_errors:
         assert message in err
+
+
+@pytest.mark.parametrize("target", ["y", "one_huge"])
+def test_cli_train_on_numeric_extremes_exits_0_or_2_never_a_traceback(target, tmp_path, capsys, monkeypatch):
+    from tests.unit.test_quality_issue13 import numeric_extremes_csv
+
+    monkeypatch.setenv("LAYERLAB_HOME", str(tmp_path / "home"))
+    path = tmp_path / "25_numeric_extremes.csv"
+    path.write_bytes(numeric_extremes_csv())
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"data": {"target": target}, "training": {"epochs": 1}}))
+    code = main(["train", str(path), "--spec", str(spec), "--out", str(tmp_path / "runs")])
+    out, err = capsys.readouterr()
+    assert code in (0, 2), err
+    assert "Traceback" not in out + err and "Too many bins" not in out + err
+    if code == 2:
+        assert err.startswith("layerlab: ") and len(err) > 50, err

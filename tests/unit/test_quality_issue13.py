@@ -1,0 +1,88 @@
+"""Issue 13: numbers at float64's limits, ID and group-ID columns, class shares, and what limits a table's rows."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.profiling import profile_frame
+from core.quality import apply_fix, assess_quality, has_errors
+from core.spec import DataSpec, RunSpec
+from core.tables import load_table_file
+
+FLOAT64_MAX = "1.7976931348623157e308"
+
+
+def numeric_extremes_csv(num_rows: int = 80) -> bytes:
+    """A `25_numeric_extremes`-style table: whole numbers beyond int64, denormals, float64's largest number
+    (both signs), one such number among ordinary ones, ordinary numbers and a 0/1 target."""
+    lines = ["big_int,denormal,float_max,one_huge,huge_outlier,normal,y"]
+    for i in range(num_rows):
+        big = str(2**64 + i) if i % 3 else str(-(2**63) - 5 - i)
+        denormal = "5e-324" if i % 2 else "2.2250738585072014e-308"
+        float_max = FLOAT64_MAX if i % 2 else "-" + FLOAT64_MAX
+        one_huge = FLOAT64_MAX if i == 0 else str(i)
+        outlier = "1e30" if i % 20 == 0 else str(i % 7)
+        lines.append(f"{big},{denormal},{float_max},{one_huge},{outlier},{i * 0.25},{(i // 2) % 2}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.fixture(scope="module")
+def extremes(tmp_path_factory) -> pd.DataFrame:
+    path = tmp_path_factory.mktemp("extremes") / "25_numeric_extremes.csv"
+    path.write_bytes(numeric_extremes_csv())
+    return load_table_file(path).frame
+
+
+@pytest.mark.parametrize("target", ["y", "normal", "one_huge", "float_max", "denormal", "big_int"])
+def test_numeric_extremes_profile_without_error_or_overflow(extremes, target):
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # an overflow or 0/0 would surface
+        profile = profile_frame(extremes, target)
+    for column in profile.columns:
+        if column.histogram is not None:
+            edges = np.array(column.histogram.edges)
+            assert np.all(np.isfinite(edges)) and np.all(edges[1:] >= edges[:-1]), column
+            assert sum(column.histogram.counts) > 0
+
+
+def test_numeric_extremes_get_findings_with_clip_drop_and_log_fixes(extremes):
+    spec = RunSpec(data=DataSpec(target="y"))
+    findings = assess_quality(extremes, spec)
+    by_column = {(f.kind, f.column): f for f in findings}
+    assert {fix.action for fix in by_column["infinite_values", "float_max"].fixes} == {"drop_missing_rows"}
+    assert {fix.action for fix in by_column["infinite_values", "one_huge"].fixes} == {"drop_missing_rows"}
+    outlier = by_column["extreme_values", "huge_outlier"]
+    assert [fix.action for fix in outlier.fixes] == ["clip_outliers", "log_scale"]
+    assert "1e+30" in outlier.message
+    assert {fix.action for fix in by_column["extreme_values", "big_int"].fixes} == {"ignore_column", "log_scale"}
+    assert "1.84e+19" in by_column["extreme_values", "big_int"].message
+    assert "too small to tell from 0" in by_column["extreme_values", "denormal"].message
+    assert ("extreme_values", "normal") not in by_column
+    for finding in findings:
+        if finding.kind in {"extreme_values", "infinite_values"}:
+            for fix in finding.fixes:
+                fixed = apply_fix(spec, fix)
+                assert (finding.kind, finding.column) not in {
+                    (f.kind, f.column) for f in assess_quality(extremes, fixed)
+                }
+
+
+def test_ordinary_large_numbers_are_not_extreme():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"population": rng.integers(1_000, 2_000_000_000, 300), "y": rng.integers(0, 2, 300)})
+    assert not [f for f in assess_quality(frame, target="y") if f.kind == "extreme_values"]
+
+
+def test_numeric_extremes_regression_target_gives_findings_not_errors(extremes):
+    spec = RunSpec(data=DataSpec(target="one_huge", features=("normal", "huge_outlier")))
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        findings = assess_quality(extremes, spec)
+    assert not has_errors(findings)
+
+
+def test_numeric_extremes_csv_reads_as_numbers():
+    frame = pd.read_csv(io.BytesIO(numeric_extremes_csv()))
+    assert frame["float_max"].abs().max() == float(FLOAT64_MAX)
