@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir", help="a run folder, e.g. $LAYERLAB_HOME/runs/<run_id>")
     evaluate.add_argument("data", nargs="?", help="optional labelled table to score the run's model on")
     evaluate.add_argument("--no-importance", action="store_true", help="skip the permutation importances")
-    evaluate.add_argument("--max-rows", type=int, help="test rows used for the importances (default 5000)")
+    evaluate.add_argument("--max-rows", type=int, help="test rows used for the importances (default 2000)")
     evaluate.add_argument("--repeats", type=int, help="shuffles per column for the importances (default 5)")
     code = commands.add_parser("code", help="print a run as a standalone Python script (keras, pandas, sklearn)")
     code.add_argument("run_dir", help="a run folder, e.g. $LAYERLAB_HOME/runs/<run_id>")

@@ -5,6 +5,10 @@ The web server never imports Keras (see docs/ARCHITECTURE.md): `predict_rows` ha
 (RLIMIT_AS, `LAYERLAB_PREDICT_MEMORY_MB`, default 8192: TensorFlow alone reserves about 3.5 GB of address
 space), so a huge or broken model cannot take the server down with it. `predict_uploaded` first checks an
 uploaded `.keras` file without building it (`core.model_check`), then predicts the same way.
+
+`predict_run_rows` serves the models our own training wrote: it asks the warm helper process (`core.helper`,
+Keras imported, the model kept loaded), so a click costs milliseconds instead of a Python start-up. Uploaded
+files never go there.
 """
 
 from __future__ import annotations
@@ -69,6 +73,26 @@ def predict_rows(
             )
             # Exit code 2: the child's model check refused the file, which is the user's to fix.
             raise DataError(error.message) if result.returncode == 2 else error
+        return pd.read_parquet(out)
+
+
+def predict_run_rows(model_path: Path, frame: pd.DataFrame, *, timeout: float = PREDICT_TIMEOUT_S) -> pd.DataFrame:
+    """The rows plus `prediction` (and `prob_<class>` columns), from a run's own model, in the warm helper.
+
+    Only for models LayerLab trained (`RunStore.model_path`): an uploaded file goes through `predict_uploaded`.
+    """
+    from core.helper import warm_helper
+
+    with tempfile.TemporaryDirectory(prefix="layerlab-predict-") as folder:
+        rows, out = Path(folder) / "rows.parquet", Path(folder) / "predictions.parquet"
+        rows.write_bytes(to_parquet(frame)[0])
+        warm_helper().request(
+            {"action": "predict", "model_path": str(model_path), "rows": str(rows), "out": str(out)},
+            action="Predicting",
+            timeout=timeout,
+            timeout_message=f"Predicting took longer than {timeout:.0f} seconds and was stopped. Try fewer rows at a time.",
+            memory_advice="Try fewer rows at a time (the server's limit is LAYERLAB_HELPER_MEMORY_MB).",
+        )
         return pd.read_parquet(out)
 
 

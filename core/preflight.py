@@ -2,11 +2,11 @@
 
 `estimate` is arithmetic on the spec (no Keras): parameters, the model file's size, and an estimate of the
 training memory at the chosen batch size. `measure_speed` times a few real training steps of the real
-network (built by `core.modeling.build_model` at the real encoded width) in a child process,
-`python -m core.preflight`, which reads a JSON request on stdin and prints a JSON answer on stdout: the web
-server never imports Keras (see docs/ARCHITECTURE.md), and a slow or huge model cannot hang it past the
-timeout. Measurements are cached on disk per spec and table (`measurement_key`), since nothing else
-changes them.
+network (built by `core.modeling.build_model` at the real encoded width) in the warm helper process
+(`core.helper`, Keras already imported): the web server never imports Keras (see docs/ARCHITECTURE.md), and a
+slow or huge model cannot hang it past the timeout. `python -m core.preflight` still measures one JSON request
+from stdin in a fresh process. Measurements are cached on disk per spec and table (`measurement_key`), since
+nothing else changes them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core.child import child_error, run_module
 from core.errors import SpecError
 from core.modeling import count_params, derive_head, describe_model, infer_shapes
 from core.run_store import read_json, write_json
@@ -175,7 +174,9 @@ def measure_speed(
     embeddings: tuple = (),
     timeout: float = PREFLIGHT_TIMEOUT_S,
 ) -> Measurement:
-    """Time real training steps of this network in a child process (never in the web server)."""
+    """Time real training steps of this network in the warm helper process (never in the web server)."""
+    from core.helper import warm_helper
+
     request = {
         "spec": json.loads(spec.to_json()),
         "num_inputs": num_inputs,
@@ -185,25 +186,15 @@ def measure_speed(
         "validation_rows": validation_rows,
         "embeddings": [_slot_dict(slot) for slot in embeddings],
     }
-    result = run_module(
-        "core.preflight",
-        stdin=json.dumps(request),
+    answer = warm_helper().request(
+        {"action": "measure", "request": request},
+        action="Measuring the speed",
         timeout=timeout,
         timeout_message=f"Measuring the speed took longer than {timeout:.0f} seconds and was stopped: this network "
         "is very slow on this machine. Make it smaller or use a larger batch size.",
+        memory_advice="Try a smaller network or a smaller batch size.",
     )
-    lines = [line for line in result.stdout.splitlines() if line.strip()]
-    try:
-        answer = json.loads(lines[-1]) if lines else {}
-    except json.JSONDecodeError:
-        answer = {}
-    if result.returncode == 2 and "error" in answer:
-        raise SpecError(answer["error"])
-    if result.returncode != 0 or "seconds_per_step" not in answer:
-        raise child_error(
-            result, action="Measuring the speed", memory_advice="Try a smaller network or a smaller batch size."
-        )
-    return Measurement(**answer)
+    return Measurement(**answer["measurement"])
 
 
 def _choose_steps_per_execution(num_params: int, batch_size: int, steps_per_epoch: int, backend: str, device: str):

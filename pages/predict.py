@@ -4,7 +4,7 @@ from core.decision import load_threshold
 from core.errors import AppError
 from core.model_check import model_threshold
 from core.plain_text import markdown_format, markdown_literal
-from core.prediction import column_report, predict_rows
+from core.prediction import column_report, predict_run_rows
 from core.preprocessing import PreprocessingState
 from core.run_store import read_json
 from core.tables import SUPPORTED_EXTENSIONS, TableLimits, load_table
@@ -52,7 +52,7 @@ if mode == "row":
     if row is not None:
         with st.spinner("Predicting…"):
             try:
-                st.session_state["predict.single"] = (record.run_id, predict_rows(model_path, row))
+                st.session_state["predict.single"] = (record.run_id, predict_run_rows(model_path, row))
             except AppError as error:
                 show_error(error)
                 st.stop()
@@ -87,7 +87,7 @@ marker = (record.run_id, upload.file_id, model_path.stat().st_mtime_ns)
 if st.session_state.get("predict.marker") != marker:
     with st.spinner(f"Predicting {len(frame):,} rows…"):
         try:
-            st.session_state["predict.result"] = predict_rows(model_path, frame)
+            st.session_state["predict.result"] = predict_run_rows(model_path, frame)
             st.session_state["predict.marker"] = marker
         except AppError as error:
             show_error(error)

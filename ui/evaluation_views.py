@@ -12,7 +12,7 @@ from core.errors import AppError
 from core.evaluation import TEST_ROWS_FILE, cell_rows, held_out_rows, normalised
 from core.importance import MAX_ROWS, N_REPEATS, Importance, cached_importance, compute_in_child
 from core.model_check import model_threshold
-from core.plain_text import markdown_format, plotly_literal, shorten
+from core.plain_text import markdown_format, markdown_literal, plotly_literal, shorten
 from core.run_store import RunStore
 from ui.components import show_error
 
@@ -205,12 +205,19 @@ def importance_section(store: RunStore, run_id: str) -> None:
         return
     importance = cached_importance(run_dir)
     if importance is None and st.button("Compute importances", key=f"evaluate.importance.{run_id}"):
-        with st.spinner("Shuffling columns and predicting again (in a separate process)…"):
-            try:
-                importance = compute_in_child(run_dir)
-            except AppError as error:
-                show_error(error)
-                return
+        bar = st.progress(0.0, text="Shuffling columns and predicting again…")
+        try:
+            importance = compute_in_child(
+                run_dir,
+                on_progress=lambda fraction, column: bar.progress(
+                    fraction, text=f"Shuffled {markdown_literal(column, 40)} ({fraction:.0%} of the columns)"
+                ),
+            )
+        except AppError as error:
+            bar.empty()
+            show_error(error)
+            return
+        bar.empty()
     if importance is None:
         return
     label = "accuracy" if importance.metric == "accuracy" else "R²"

@@ -53,12 +53,14 @@ def _render(store: RunStore, run_id: str) -> bool:
         st.caption(f"Device: {status['device']}{precision}")
     if progress and state in {"running", "queued"}:
         fold = f"Fold {progress['fold']}/{progress['folds']} · " if progress.get("phase") == "cross_validation" else ""
+        # None until the worker's estimate can be trusted (see core.training.estimate_eta).
+        eta = "ETA estimating…" if progress.get("eta_s") is None else f"ETA {format_seconds(progress['eta_s'])}"
         st.progress(
             float(progress.get("fraction", 0.0)),
             text=(
                 fold + f"Epoch {progress['epoch']}/{progress['epochs']} · batch {progress['batch']}/"
                 f"{progress['steps_per_epoch']} · elapsed {format_seconds(progress.get('elapsed_s'))} · "
-                f"ETA {format_seconds(progress.get('eta_s'))}"
+                + eta
             ),
         )
     history = store.history(run_id)

@@ -1,0 +1,374 @@
+"""A warm helper process for the page actions that need Keras on models our own training wrote.
+
+Why: a fresh Python for every click pays the TensorFlow import (5–6 s on an idle machine, close to a minute
+beside a training run) before doing milliseconds of work. The helper (`python -m core.helper`) imports Keras
+once and keeps the last few run models loaded, so predicting a row costs about what it costs in any warm
+Python. The web server itself still never imports Keras.
+
+Only models of our runs come here. An uploaded `.keras` file is untrusted and keeps using the fresh,
+memory-limited child of `core.prediction.predict_rows(check=True)`: it never enters a long-lived process.
+The helper runs niced, dies with the server (PR_SET_PDEATHSIG), and is killed and started again when a request
+runs past its time limit or the process grows past `LAYERLAB_HELPER_MEMORY_MB` of resident memory.
+
+Protocol, one JSON object per line: the helper prints {"ready": true, "pid": ...} once Keras is imported, then
+answers each request line with any number of {"progress": fraction, "label": ...} lines and one final line,
+{"ok": true, ...}; or {"ok": false, "error_type": "SpecError", "message": ...} for our own errors;
+{"ok": false, "out_of_memory": true, ...}; or {"ok": false, "detail": "<traceback>"} for anything else.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from core import errors
+from core.child import ROOT, child_error
+from core.errors import AppError
+
+MODEL_CACHE_SIZE = 4
+MEMORY_MB_DEFAULT = 4096
+MEMORY_CHECK_S = 0.25
+HELPER_NICENESS = 10
+
+
+class ModelCache:
+    """The last `size` models loaded, by (resolved path, modification time): a saved threshold rewrites
+    `model.keras`, and the new file must be loaded, never the old one served."""
+
+    def __init__(self, size: int = MODEL_CACHE_SIZE):
+        self.size = size
+        self.num_loads = 0
+        self._models: OrderedDict[tuple[str, int], object] = OrderedDict()
+
+    def get(self, path: Path) -> tuple[object, bool]:
+        """(model, whether it was loaded now)."""
+        from core.export import load_model_file
+
+        path = Path(path)
+        try:
+            key = (str(path.resolve()), path.stat().st_mtime_ns)
+        except FileNotFoundError:
+            raise AppError(f"The model file of this run is gone ({path.name}). Train the run again.") from None
+        if key in self._models:
+            self._models.move_to_end(key)
+            return self._models[key], False
+        for stale in [cached for cached in self._models if cached[0] == key[0]]:
+            del self._models[stale]
+        model = load_model_file(path)
+        self.num_loads += 1
+        self._models[key] = model
+        while len(self._models) > self.size:
+            self._models.popitem(last=False)
+        return model, True
+
+
+def _predict(request: dict, models: ModelCache, emit) -> dict:
+    import pandas as pd
+
+    from core.export import predict_table
+
+    model, loaded = models.get(Path(request["model_path"]))
+    frame = pd.read_parquet(request["rows"])
+    predict_table(model, frame).to_parquet(request["out"], index=False)
+    return {"rows": len(frame), "loaded": loaded}
+
+
+def _measure(request: dict, models: ModelCache, emit) -> dict:
+    import gc
+
+    import keras
+
+    from core.preflight import _measure as measure
+
+    try:
+        return {"measurement": measure(request["request"])}
+    finally:
+        # The measured network is thrown away; clearing the session keeps the helper's memory flat and
+        # its layer names fresh for the next measurement. Loaded run models are unaffected.
+        keras.backend.clear_session()
+        gc.collect()
+
+
+def _importance(request: dict, models: ModelCache, emit) -> dict:
+    from core.importance import compute_importance
+
+    run_dir = Path(request["run_dir"])
+    model, loaded = models.get(run_dir / "model.keras")
+    importance = compute_importance(run_dir, model, progress=lambda fraction, label: emit(fraction, label))
+    return {"importance": importance.to_dict(), "loaded": loaded}
+
+
+ACTIONS = {"predict": _predict, "measure": _measure, "importance": _importance, "ping": lambda *_: {}}
+
+
+def _answer(request: dict, models: ModelCache, emit) -> dict:
+    action = ACTIONS.get(request.get("action"))
+    if action is None:
+        return {"ok": False, "detail": f"unknown action {request.get('action')!r}"}
+    try:
+        answer = action(request, models, emit)
+    except AppError as error:
+        return {"ok": False, "error_type": type(error).__name__, "message": error.message}
+    except MemoryError as error:
+        return {"ok": False, "out_of_memory": True, "detail": f"MemoryError: {str(error)[:200]}"}
+    except Exception:  # noqa: BLE001 - the client turns it into an incident; the helper lives on
+        return {"ok": False, "detail": traceback.format_exc()}
+    return {"ok": True, "num_loads": models.num_loads, "pid": os.getpid(), **answer}
+
+
+def helper_main() -> None:
+    """Entry point of the helper process (`python -m core.helper`)."""
+    from core.jobs import _die_with_parent
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _die_with_parent()
+    try:
+        os.nice(HELPER_NICENESS)
+    except OSError:
+        pass
+    # Standard output carries the protocol only: whatever a library prints goes to standard error.
+    protocol = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+    def send(message: dict) -> None:
+        protocol.write(json.dumps(message) + "\n")
+        protocol.flush()
+
+    import keras  # noqa: F401 - the point of the helper: paid once, before the first click
+    import pandas  # noqa: F401
+
+    import core.export  # noqa: F401
+
+    send({"ready": True, "pid": os.getpid()})
+    models = ModelCache()
+    for line in sys.stdin:  # ends when the server closes the pipe (or dies)
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+        except json.JSONDecodeError:
+            send({"ok": False, "detail": f"not a JSON request: {line[:200]!r}"})
+            continue
+        send(_answer(request, models, lambda fraction, label: send({"progress": fraction, "label": label})))
+
+
+# PR_SET_PDEATHSIG fires when the *thread* that started the child ends, and Streamlit runs each script run in a
+# thread of its own: the helper is therefore always started from this one long-lived thread.
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerlab-helper-spawner")
+_EOF = None
+
+
+def memory_limit_mb() -> int:
+    raw = os.environ.get("LAYERLAB_HELPER_MEMORY_MB", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else MEMORY_MB_DEFAULT
+
+
+class WarmHelper:
+    """The server's handle on one helper process: requests one at a time, restarts when needed.
+
+    Args:
+        memory_mb: resident memory above which the helper is killed during a request (and restarted by the
+            next one); the request fails with a memory message.
+
+    Example:
+
+        answer = warm_helper().request(
+            {"action": "predict", "model_path": str(path), "rows": rows, "out": out},
+            action="Predicting", timeout=300, timeout_message="Predicting took too long.",
+        )
+    """
+
+    def __init__(self, *, memory_mb: int | None = None):
+        self.memory_mb = memory_mb or memory_limit_mb()
+        self.num_starts = 0
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._lines: queue.Queue = queue.Queue()
+        self._ready = False
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
+    def start(self) -> None:
+        """Start the helper now (it imports Keras in the background) unless it runs already."""
+        with self._lock:
+            self._ensure_started()
+
+    def request(
+        self,
+        payload: dict,
+        *,
+        action: str,
+        timeout: float,
+        timeout_message: str,
+        on_progress: Callable[[float, str], None] | None = None,
+        memory_advice: str = "Try fewer rows at a time or a smaller model.",
+    ) -> dict:
+        """Send one request and return the helper's final answer (`{"ok": true, ...}`).
+
+        Raises:
+            AppError: our own error from the helper (as its class: `SpecError`, `DataError`, ...); the
+                `timeout_message` when it ran longer than `timeout` seconds (start-up included); a memory
+                message when the helper outgrew `memory_mb`; an incident message for anything else.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._ensure_started()
+            try:
+                while not self._ready:
+                    message = self._next(deadline, action, timeout_message, memory_advice)
+                    self._ready = bool(message.get("ready"))
+                self._process.stdin.write(json.dumps(payload) + "\n")
+                self._process.stdin.flush()
+            except OSError:
+                raise self._ended(action, memory_advice) from None
+            while True:
+                message = self._next(deadline, action, timeout_message, memory_advice)
+                if "progress" in message:
+                    if on_progress is not None:
+                        on_progress(float(message["progress"]), str(message.get("label", "")))
+                    continue
+                return self._result(message, action, memory_advice)
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+    def _ensure_started(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            return
+        self._stop()
+        lines: queue.Queue = queue.Queue()
+        environment = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "LAYERLAB_SERVER_PID": str(os.getpid()),
+        }
+        # A fresh interpreter, not multiprocessing (under Streamlit, spawn would re-run the app script).
+        # Standard error (library logs, tracebacks) goes to the server's log, as for training workers.
+        process = _SPAWNER.submit(
+            subprocess.Popen,
+            [sys.executable, "-m", "core.helper"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None,
+            text=True,
+            cwd=str(ROOT),
+            env=environment,
+        ).result()
+        threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
+        self._process, self._lines, self._ready = process, lines, False
+        self.num_starts += 1
+
+    def _stop(self) -> None:
+        process, self._process, self._ready = self._process, None, False
+        if process is None:
+            return
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        for stream in (process.stdin, process.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def _next(self, deadline: float, action: str, timeout_message: str, memory_advice: str) -> dict:
+        """The helper's next message, watching the time limit, its memory and whether it still lives."""
+        from core.jobs import process_memory_mb
+
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._stop()
+                raise AppError(timeout_message)
+            try:
+                line = self._lines.get(timeout=min(MEMORY_CHECK_S, remaining))
+            except queue.Empty:
+                used = process_memory_mb(self._process.pid) if self._process is not None else None
+                if used is not None and used > self.memory_mb:
+                    self._stop()
+                    raise AppError(
+                        f"{action} used more memory than this server allows it ({self.memory_mb:,} MB) and was "
+                        f"stopped. {memory_advice}"
+                    ) from None
+                continue
+            if line is _EOF:
+                raise self._ended(action, memory_advice)
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                continue  # not ours (a library that wrote to the real standard output): skip it
+
+    def _ended(self, action: str, memory_advice: str) -> AppError:
+        process = self._process
+        code = process.wait() if process is not None else None
+        self._stop()
+        detail = f"the warm helper process ended (exit code {code}) during the request"
+        failed = subprocess.CompletedProcess(["core.helper", action], code if code is not None else 1, "", detail)
+        return child_error(failed, action=action, memory_advice=memory_advice)
+
+    def _result(self, message: dict, action: str, memory_advice: str) -> dict:
+        if message.get("ok"):
+            return message
+        if message.get("error_type"):
+            error_class = getattr(errors, message["error_type"], AppError)
+            if not (isinstance(error_class, type) and issubclass(error_class, AppError)):
+                error_class = AppError
+            raise error_class(message.get("message", ""))
+        if message.get("out_of_memory"):
+            self._stop()  # what it allocated may still be held: start clean
+            stderr = "layerlab: out of memory"
+        else:
+            stderr = message.get("detail", "(no detail)")
+        failed = subprocess.CompletedProcess(["core.helper", action], 1, "", stderr)
+        raise child_error(failed, action=action, memory_advice=memory_advice)
+
+
+def _read_lines(stream, lines: queue.Queue) -> None:
+    try:
+        for line in stream:
+            lines.put(line)
+    except (OSError, ValueError):
+        pass
+    lines.put(_EOF)
+
+
+_HELPER: WarmHelper | None = None
+_HELPER_LOCK = threading.Lock()
+
+
+def warm_helper() -> WarmHelper:
+    """The one helper of this server process (started on first use, or by server.py at start-up)."""
+    global _HELPER
+    with _HELPER_LOCK:
+        if _HELPER is None:
+            _HELPER = WarmHelper()
+            atexit.register(_HELPER.close)
+        return _HELPER
+
+
+def shutdown_helper() -> None:
+    with _HELPER_LOCK:
+        helper = _HELPER
+    if helper is not None:
+        helper.close()
+
+
+if __name__ == "__main__":
+    helper_main()

@@ -1,0 +1,135 @@
+"""The warm helper process: models stay loaded between requests, and a dead, slow or bloated helper is replaced."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pandas as pd
+import pytest
+
+from core.errors import AppError
+from core.helper import WarmHelper, shutdown_helper
+from core.importance import cached_importance, compute_in_child
+from core.prediction import predict_run_rows
+from tests.conftest import make_binary_frame, train_small_run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    previous = os.environ.get("LAYERLAB_HOME")
+    os.environ["LAYERLAB_HOME"] = str(home)
+    store, run_id = train_small_run(home / "runs", make_binary_frame(200))
+    yield store.path(run_id)
+    shutdown_helper()
+    if previous is None:
+        os.environ.pop("LAYERLAB_HOME", None)
+    else:
+        os.environ["LAYERLAB_HOME"] = previous
+
+
+@pytest.fixture(scope="module")
+def helper():
+    helper = WarmHelper()
+    yield helper
+    helper.close()
+
+
+def _predict(helper: WarmHelper, run_dir, tmp_path, frame: pd.DataFrame, *, timeout: float = 300) -> dict:
+    rows, out = tmp_path / "rows.parquet", tmp_path / "out.parquet"
+    frame.to_parquet(rows, index=False)
+    answer = helper.request(
+        {"action": "predict", "model_path": str(run_dir / "model.keras"), "rows": str(rows), "out": str(out)},
+        action="Predicting",
+        timeout=timeout,
+        timeout_message="Predicting took too long and was stopped.",
+    )
+    return {**answer, "frame": pd.read_parquet(out)}
+
+
+def _wait_until(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(0.05)
+
+
+def test_the_second_prediction_reuses_the_loaded_model(helper, run_dir, tmp_path):
+    rows = make_binary_frame(8, seed=3).drop(columns=["label"])
+    first = _predict(helper, run_dir, tmp_path, rows)
+    second = _predict(helper, run_dir, tmp_path, rows.head(1))
+    assert first["loaded"] and first["num_loads"] == 1
+    assert not second["loaded"] and second["num_loads"] == 1
+    assert len(first["frame"]) == 8 and "prediction" in first["frame"]
+    assert second["frame"]["prediction"].iloc[0] == first["frame"]["prediction"].iloc[0]
+
+
+def test_a_new_model_file_is_loaded_again(helper, run_dir, tmp_path):
+    rows = make_binary_frame(4, seed=4).drop(columns=["label"])
+    before = _predict(helper, run_dir, tmp_path, rows)
+    model = run_dir / "model.keras"
+    os.utime(model, ns=(model.stat().st_atime_ns, model.stat().st_mtime_ns + 1_000_000))  # a saved threshold
+    after = _predict(helper, run_dir, tmp_path, rows)
+    assert after["loaded"] and after["num_loads"] == before["num_loads"] + 1
+
+
+def test_a_crashed_helper_is_started_again(helper, run_dir, tmp_path):
+    rows = make_binary_frame(2, seed=5).drop(columns=["label"])
+    _predict(helper, run_dir, tmp_path, rows)
+    starts, old_pid = helper.num_starts, helper.pid
+    os.kill(old_pid, signal.SIGKILL)
+    _wait_until(lambda: helper.pid is None)  # it died between two clicks, as a crash would
+    answer = _predict(helper, run_dir, tmp_path, rows)
+    assert helper.num_starts == starts + 1 and answer["pid"] != old_pid
+    assert answer["loaded"] and answer["num_loads"] == 1  # a fresh process loads the model again
+
+
+def test_a_request_past_its_time_limit_is_stopped_with_its_message(helper, run_dir, tmp_path):
+    rows = make_binary_frame(2, seed=6).drop(columns=["label"])
+    starts = helper.num_starts
+    with pytest.raises(AppError, match="Predicting took too long and was stopped"):
+        _predict(helper, run_dir, tmp_path, rows, timeout=0.001)
+    assert helper.pid is None  # killed, not left computing
+    assert len(_predict(helper, run_dir, tmp_path, rows)["frame"]) == 2
+    assert helper.num_starts == starts + 1
+
+
+def test_a_helper_over_its_memory_limit_is_stopped_with_a_message(run_dir, tmp_path):
+    small = WarmHelper(memory_mb=1)
+    try:
+        with pytest.raises(AppError, match=r"Predicting used more memory than this server allows it \(1 MB\)"):
+            _predict(small, run_dir, tmp_path, make_binary_frame(2).drop(columns=["label"]))
+        assert small.pid is None
+    finally:
+        small.close()
+
+
+def test_our_errors_keep_their_message_and_others_become_an_incident(helper, run_dir, tmp_path, tmp_home):
+    with pytest.raises(AppError, match="The model file of this run is gone"):
+        helper.request(
+            {"action": "predict", "model_path": str(tmp_path / "model.keras"), "rows": "x", "out": "y"},
+            action="Predicting", timeout=300, timeout_message="too long",
+        )  # fmt: skip
+    with pytest.raises(AppError, match="incident") as caught:
+        helper.request(
+            {"action": "predict", "model_path": str(run_dir / "model.keras"), "rows": str(tmp_path / "no.parquet"),
+             "out": str(tmp_path / "out.parquet")},
+            action="Predicting", timeout=300, timeout_message="too long",
+        )  # fmt: skip
+    assert "Traceback" not in caught.value.message and str(tmp_path) not in caught.value.message
+    assert helper.request({"action": "ping"}, action="Pinging", timeout=300, timeout_message="too long")["ok"]
+
+
+def test_the_public_calls_use_the_helper_and_report_importance_progress(run_dir):
+    rows = make_binary_frame(3, seed=7).drop(columns=["label"])
+    assert len(predict_run_rows(run_dir / "model.keras", rows)) == 3
+    seen: list[tuple[float, str]] = []
+    importance = compute_in_child(run_dir, on_progress=lambda fraction, label: seen.append((fraction, label)))
+    assert sorted(label for _, label in seen) == sorted(rows.columns)
+    assert seen[-1][0] == 1.0 and all(a < b for (a, _), (b, _) in zip(seen, seen[1:], strict=False))
+    assert cached_importance(run_dir) == importance
