@@ -151,6 +151,8 @@ class TargetProfile:
             most frequent first (all rows).
         histogram: regression: histogram of the finite target values (sample).
         problem: why no task could be inferred.
+        labelled_count: rows with a target value (all rows); class shares are over these, not over the
+            shown classes only.
     """
 
     name: str
@@ -160,6 +162,18 @@ class TargetProfile:
     class_counts: tuple[tuple[str, int], ...] = ()
     histogram: Histogram | None = None
     problem: str | None = None
+    labelled_count: int = 0
+
+    def class_shares(self, top: int) -> list[tuple[str, int, float]]:
+        """(class, rows, share of all labelled rows) for the `top` most frequent classes, then one
+        ("other classes", rows, share) entry for the rest when there are more classes."""
+        total = max(self.labelled_count, sum(count for _, count in self.class_counts), 1)
+        shown = [(name, count, count / total) for name, count in self.class_counts[:top]]
+        if self.num_distinct > len(shown):
+            rest = total - sum(count for _, count, _ in shown)
+            others = self.num_distinct - len(shown)
+            shown.append((f"{others:,} other classes", rest, rest / total))
+        return shown
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -538,6 +552,7 @@ def _profile_target(full: pd.Series, sample: pd.Series, column: ColumnProfile) -
             num_distinct=int(len(counts)),
             class_counts=class_counts,
             problem=problem,
+            labelled_count=len(labels),
         )
     return TargetProfile(
         name=name,
@@ -545,6 +560,7 @@ def _profile_target(full: pd.Series, sample: pd.Series, column: ColumnProfile) -
         missing_count=missing_count,
         num_distinct=int(present.nunique()),
         histogram=column.histogram or _histogram(_float_values(sample.dropna())),
+        labelled_count=len(present),
     )
 
 

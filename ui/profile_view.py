@@ -112,10 +112,8 @@ def _render_target(target: TargetProfile, key: str) -> None:
         st.error(markdown_literal(target.problem), icon=":material/error:")
         return
     if target.class_counts:
-        total = sum(count for _, count in target.class_counts)
         shown = ", ".join(
-            f"{markdown_literal(name, 30)}: {count:,} ({count / max(total, 1):.0%})"
-            for name, count in target.class_counts[:5]
+            f"{markdown_literal(name, 30)}: {count:,} ({share:.0%})" for name, count, share in target.class_shares(5)
         )
         st.caption(f"{target.task} · {target.num_distinct:,} classes · {shown}")
         st.plotly_chart(top_values_figure(target.class_counts, target.name), width="stretch", key=f"{key}.target")

@@ -86,3 +86,21 @@ def test_numeric_extremes_regression_target_gives_findings_not_errors(extremes):
 def test_numeric_extremes_csv_reads_as_numbers():
     frame = pd.read_csv(io.BytesIO(numeric_extremes_csv()))
     assert frame["float_max"].abs().max() == float(FLOAT64_MAX)
+
+
+def test_class_shares_are_over_all_labelled_rows_with_an_other_classes_remainder():
+    # 60 classes: 5 of 100 rows each, then 55 of 10 rows each (1,050 labelled rows), and 50 unlabelled rows.
+    labels = [f"big{i}" for i in range(5) for _ in range(100)] + [f"small{i}" for i in range(55) for _ in range(10)]
+    frame = pd.DataFrame({"x": np.arange(1100.0), "kind": labels + [None] * 50})
+    target = profile_frame(frame, "kind").target
+    assert target.labelled_count == 1050
+    shares = target.class_shares(5)
+    assert [name for name, _, _ in shares[:5]] == [f"big{i}" for i in range(5)]
+    assert all(share == pytest.approx(100 / 1050) for _, _, share in shares[:5])
+    assert shares[5] == ("55 other classes", 550, pytest.approx(550 / 1050))
+    assert sum(share for _, _, share in shares) == pytest.approx(1.0)
+
+
+def test_class_shares_of_few_classes_have_no_remainder():
+    target = profile_frame(pd.DataFrame({"x": range(4), "y": ["a", "b", "a", "a"]}), "y").target
+    assert target.class_shares(5) == [("a", 3, 0.75), ("b", 1, 0.25)]
