@@ -23,6 +23,62 @@ METRIC_LABELS = {
     "mape": "MAPE",
 }
 
+# One plain line per metric, shown on hover: what it measures and what a good value is.
+METRIC_HELP = {
+    "accuracy": "Share of test rows whose class was predicted right. 1 is perfect; compare it with always guessing "
+    "the largest class.",
+    "precision": "Of the rows predicted as a class, the share that really are it, averaged over classes. Higher "
+    "is better (1 at most).",
+    "recall": "Of the rows that really are a class, the share the model found, averaged over classes. Higher is "
+    "better (1 at most).",
+    "f1": "The balance of precision and recall, averaged over classes so each class counts equally. Higher is "
+    "better (1 at most).",
+    "roc_auc": "How well the probabilities rank rows of a class above the others: 0.5 is guessing, 1 is perfect.",
+    "mae": "The average size of the error, in the target's own units. Lower is better; 0 is perfect.",
+    "rmse": "Like MAE, in the target's units, but large errors weigh more. Lower is better; 0 is perfect.",
+    "r2": "The share of the target's variation the model explains: 1 is perfect, 0 is no better than always "
+    "predicting the mean, below 0 is worse.",
+    "mape": "The average error as a percentage of the actual value (rows whose actual is 0 are left out). Lower is "
+    "better; 0% is perfect.",
+}
+
+# One plain line under each chart of the Evaluate page: how to read it and what good looks like.
+CHART_HELP = {
+    "predicted_vs_actual": "Each dot is a test row; the closer the dots lie to the diagonal, the better the "
+    "predictions.",
+    "residuals": "Errors (actual minus predicted): good models scatter them evenly around 0, with no pattern and "
+    "a narrow, centred histogram.",
+    "confusion": "Rows are the actual classes, columns the predicted ones: a strong model puts most rows on the "
+    "diagonal.",
+    "calibration": "Predicted probability against the share that really was the class: a well-calibrated model "
+    "follows the diagonal, so '70%' means right 7 times in 10.",
+    "curves": "ROC: the higher and further left, the better (the diagonal is guessing). Precision-recall: the "
+    "higher and further right, the better.",
+    "training": "Loss per epoch on the training and validation rows: both should fall; a validation curve rising "
+    "while training falls means overfitting.",
+}
+
+_IN_TARGET_UNITS = {"mae", "rmse"}
+
+
+def format_metric(name: str, value: float | None) -> str:
+    """A metric as shown everywhere (cards, tables, model card): MAPE as a percentage, errors in the target's
+    units with two decimals, scores with four; `n/a` when undefined."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if name == "mape":
+        return f"{value:.1%}"
+    if name in _IN_TARGET_UNITS:
+        return f"{value:,.2f}"
+    return f"{value:.4f}"
+
+
+def format_metric_spread(name: str, mean: float | None, std: float | None) -> str:
+    """A cross-validation mean ± std in the metric's own format."""
+    if mean is None:
+        return "n/a"
+    return f"{format_metric(name, mean)} ± {format_metric(name, std or 0.0)}"
+
 
 def probabilities_from_output(output: np.ndarray, target: TargetInfo) -> np.ndarray:
     """Network output → one probability column per class (binary: the sigmoid is P(second class))."""

@@ -55,6 +55,27 @@ FORMAT_NOTES = {
     "tflite-int8": "weights quantised to 8 bits at conversion (dynamic range): the smallest file.",
     "onnx": "for onnxruntime and other ONNX runtimes; categories go in as vocabulary positions (preprocess.py).",
 }
+
+
+def format_note(export_format: str, task: str | None) -> str:
+    """FORMAT_NOTES for this run's task: a regression model returns a prediction, not a label."""
+    note = FORMAT_NOTES[export_format]
+    if task == "regression":
+        note = note.replace("label and probabilities out", "the predicted number out")
+    return note
+
+
+def describe_outputs(run_dir: Path) -> str:
+    """What the served model returns, for the README of a download."""
+    target = read_json(Path(run_dir) / "target.json") or {}
+    if target.get("task") == "regression":
+        return f"It returns `prediction`: the predicted value of `{target.get('name', 'the target')}`."
+    classes = [str(name) for name in target.get("classes", [])]
+    more = ", …" if len(classes) > 20 else ""
+    order = ", ".join(json.dumps(name, ensure_ascii=False) for name in classes[:20]) + more
+    return f"It returns `label` (the predicted class) and `probabilities` (one column per class: {order})."
+
+
 ARTIFACT_FILES = {
     "keras": "model.keras",
     "savedmodel": "layerlab_model/1/saved_model.pb",
@@ -686,8 +707,9 @@ def readme(format: str, model, run_dir: Path) -> str:
     ]
     if format == "keras":
         lines += [
-            "`model.keras` takes the raw columns (a dict of (rows, 1) arrays keyed by column name) and returns",
-            "`label` + `probabilities` or `prediction`. Needs only keras and pandas:",
+            "`model.keras` takes the raw columns (a dict of (rows, 1) arrays keyed by column name).",
+            describe_outputs(run_dir),
+            "Needs only keras and pandas:",
             "",
             "```python",
             "import keras",
@@ -712,6 +734,8 @@ def readme(format: str, model, run_dir: Path) -> str:
             "to its signature input name.",
             "",
             "In Python: `tf.saved_model.load('layerlab_model/1').signatures['serving_default'](**inputs)`.",
+            "",
+            describe_outputs(run_dir),
         ]
     else:
         run = (

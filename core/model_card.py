@@ -191,24 +191,31 @@ def _metrics_section(metrics: dict) -> list[str]:
         "",
         "| Model | " + " | ".join(names) + " |",
         "|---" * (len(names) + 1) + "|",
-        "| **This network** | " + " | ".join(_number(test.get(name)) for name in names) + " |",
+        "| **This network** | " + " | ".join(_number(name, test.get(name)) for name in names) + " |",
     ]
     for baseline in metrics.get("baselines", []):
         scores = baseline.get("test", {})
-        lines.append(f"| {baseline.get('name')} | " + " | ".join(_number(scores.get(name)) for name in names) + " |")
+        lines.append(
+            f"| {baseline.get('name')} | " + " | ".join(_number(name, scores.get(name)) for name in names) + " |"
+        )
     if metrics.get("baseline_summary"):
         lines += ["", metrics["baseline_summary"]]
     cross = metrics.get("cross_validation")
     if isinstance(cross, dict) and cross.get("mean"):
+        from core.evaluation import format_metric_spread
+
         shown = ", ".join(
-            f"{name} {value:.4g} ± {cross.get('std', {}).get(name, 0):.2g}" for name, value in cross["mean"].items()
+            f"{name} {format_metric_spread(name, value, cross.get('std', {}).get(name))}"
+            for name, value in cross["mean"].items()
         )
         lines += ["", f"Cross-validation over {cross.get('folds', '?')} folds: {shown}."]
     return [*lines, ""]
 
 
-def _number(value) -> str:
-    return "—" if value is None else f"{value:.4f}"
+def _number(name: str, value) -> str:
+    from core.evaluation import format_metric
+
+    return "—" if value is None else format_metric(name, value)
 
 
 def _limitations_section(source, counts, target, task, preprocessing, metrics) -> list[str]:

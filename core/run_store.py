@@ -65,6 +65,17 @@ def read_json(path: Path, default=None):
         return default
 
 
+def elapsed_seconds(status: dict, now: float | None = None) -> float | None:
+    """Seconds since the run (or its latest continuation) started, from its status.json.
+
+    The page computes this on every poll, so it ticks while one long step runs; the worker's own count in
+    progress.json only moves at batch ends."""
+    started = status.get("resumed_at") or status.get("started_at")
+    if started is None:
+        return None
+    return max(0.0, (time.time() if now is None else now) - float(started))
+
+
 def process_is_alive(pid: int | None) -> bool:
     if not pid:
         return False

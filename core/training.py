@@ -285,7 +285,7 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     resume = _pending_resume(run_dir)
     started = time.time()
     device = describe_device()
-    extra = {} if resume else {"started_at": started}
+    extra = {"resumed_at": started} if resume else {"started_at": started}
     store.set_status(run_id, "running", "Preparing data…", pid=os.getpid(), device=device, **extra)
     if store.stop_requested(run_id):
         (run_dir / RESUME_FILE).unlink(missing_ok=True)

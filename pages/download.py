@@ -7,7 +7,6 @@ from core.downloads import download_url
 from core.errors import AppError
 from core.exporters import (
     FORMAT_LABELS,
-    FORMAT_NOTES,
     FORMATS,
     cached_comparison,
     cached_export,
@@ -15,6 +14,7 @@ from core.exporters import (
     comparison_table,
     download_name,
     export_artifact,
+    format_note,
 )
 from core.model_card import model_card
 from core.plain_text import markdown_literal
@@ -81,9 +81,10 @@ if model_path is not None:
         "Each download is a zip with the model, a README that shows how to run it and the model card. Files are "
         "built on demand in a separate process (a few seconds each) and kept with the run."
     )
+    task = json.loads(target_path.read_text(encoding="utf-8")).get("task") if target_path.exists() else None
     for export_format in FORMATS:
         name, action = st.columns([3, 1])
-        name.markdown(f"**{FORMAT_LABELS[export_format]}** — {FORMAT_NOTES[export_format]}")
+        name.markdown(f"**{FORMAT_LABELS[export_format]}** — {format_note(export_format, task)}")
         ready = cached_export(record.path, export_format)
         if ready is None and action.button("Prepare", key=f"download.prepare.{export_format}", width="stretch"):
             try:

@@ -5,9 +5,13 @@ import streamlit as st
 
 from core.decision import load_threshold
 from core.evaluation import (
+    CHART_HELP,
+    METRIC_HELP,
     METRIC_LABELS,
     calibration,
     confusion_matrix,
+    format_metric,
+    format_metric_spread,
     per_class_report,
     roc_and_pr_curves,
     threshold_metrics,
@@ -48,20 +52,17 @@ st.write(
 )
 cards = st.columns(len(test))
 for card, (name, value) in zip(cards, test.items(), strict=True):
-    if value is None:
-        shown = "n/a"
-    elif name == "mape":
-        shown = f"{value:.1%}"
-    else:
-        shown = f"{value:,.2f}" if name in {"mae", "rmse"} else f"{value:.4f}"
-    card.metric(METRIC_LABELS.get(name, name), shown)
+    card.metric(METRIC_LABELS.get(name, name), format_metric(name, value), help=METRIC_HELP.get(name))
 baselines = metrics.get("baselines")
 if baselines:
     st.subheader("Against simple models on the same split")
     if metrics.get("baseline_summary"):
         st.info(markdown_literal(metrics["baseline_summary"]), icon=":material/balance:")
     table = [{"model": "Your network", **test}] + [{"model": b["name"], **b["test"]} for b in baselines]
-    st.dataframe(pd.DataFrame(table).rename(columns=METRIC_LABELS).round(4), hide_index=True, width="stretch")
+    shown = [
+        {key: value if key == "model" else format_metric(key, value) for key, value in row.items()} for row in table
+    ]
+    st.dataframe(pd.DataFrame(shown).rename(columns=METRIC_LABELS), hide_index=True, width="stretch")
     st.caption("Each simple model was fitted on the same training rows and scored on the same test rows.")
 
 cross_validation = metrics.get("cross_validation")
@@ -76,13 +77,8 @@ if cross_validation:
     )
     folds = st.columns(len(cross_validation["mean"]))
     for card, (name, mean) in zip(folds, cross_validation["mean"].items(), strict=True):
-        spread = cross_validation["std"].get(name)
-        if mean is None:
-            card.metric(METRIC_LABELS.get(name, name), "n/a")
-        elif name in {"mae", "rmse"}:
-            card.metric(METRIC_LABELS.get(name, name), f"{mean:,.2f} ± {spread:,.2f}")
-        else:
-            card.metric(METRIC_LABELS.get(name, name), f"{mean:.4f} ± {spread:.4f}")
+        shown = format_metric_spread(name, mean, cross_validation["std"].get(name))
+        card.metric(METRIC_LABELS.get(name, name), shown, help=METRIC_HELP.get(name))
 if any(value is None for value in test.values()):
     st.caption("n/a: not defined on this test split (for example ROC AUC when the test rows hold one class).")
 
@@ -91,10 +87,12 @@ if predictions is not None:
     if metrics["task"] == "regression":
         st.subheader("Predicted vs actual")
         st.plotly_chart(predicted_vs_actual(predictions, metrics["target"]), width="stretch")
+        st.caption(CHART_HELP["predicted_vs_actual"])
         scatter, histogram = residual_figures(predictions, metrics["target"])
         left, right = st.columns(2)
         left.plotly_chart(scatter, width="stretch")
         right.plotly_chart(histogram, width="stretch")
+        st.caption(CHART_HELP["residuals"])
     else:
         target_info = json.loads((record.path / "target.json").read_text(encoding="utf-8"))
         classes = tuple(target_info["classes"])
@@ -115,11 +113,16 @@ if predictions is not None:
             cards = st.columns(4)
             for card, name in zip(cards, ("accuracy", "precision", "recall", "f1"), strict=True):
                 of_class = markdown_format(" of '{}'", classes[1], max_chars=30)
-                card.metric(METRIC_LABELS.get(name, name).replace(" (macro)", of_class), f"{at[name]:.4f}")
+                card.metric(
+                    METRIC_LABELS.get(name, name).replace(" (macro)", of_class),
+                    format_metric(name, at[name]),
+                    help=METRIC_HELP[name].replace(", averaged over classes", ""),
+                )
             save_threshold_button(store, record.run_id, threshold, classes[1])
             confusion_matrix_with_rows(store, record.run_id, predictions, classes, at["confusion"], threshold=threshold)
             predicted, observed = calibration(predictions, classes)
             st.plotly_chart(calibration_figure(predicted, observed, classes[1]), width="stretch")
+            st.caption(CHART_HELP["calibration"])
         st.subheader("Per class")
         training_rows = metrics.get("class_rows", {}).get("train")
         st.dataframe(per_class_report(predictions, classes, training_rows).round(4), hide_index=True, width="stretch")
@@ -136,7 +139,10 @@ if predictions is not None:
                              diagonal=False),
                 width="stretch",
             )  # fmt: skip
-            st.caption("One curve per class against all others (for two classes: the second class); areas in brackets.")
+            st.caption(
+                "One curve per class against all others (for two classes: the second class); areas in brackets. "
+                + CHART_HELP["curves"]
+            )
     with st.expander("Test predictions"):
         st.dataframe(predictions.head(1000), hide_index=True, width="stretch")
     importance_section(store, record.run_id)
@@ -145,6 +151,7 @@ history = store.history(record.run_id)
 if history:
     st.subheader("Training curves")
     st.plotly_chart(training_curves(history, metric_label(store, record.run_id)), width="stretch")
+    st.caption(CHART_HELP["training"])
     st.dataframe(pd.DataFrame(history), hide_index=True, width="stretch")
 for note in metrics.get("notes", []):
     st.info(markdown_literal(note), icon=":material/info:")

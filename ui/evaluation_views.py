@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.decision import apply_threshold, load_threshold
 from core.errors import AppError
-from core.evaluation import TEST_ROWS_FILE, cell_rows, held_out_rows, normalised
+from core.evaluation import CHART_HELP, TEST_ROWS_FILE, cell_rows, held_out_rows, normalised
 from core.importance import MAX_ROWS, N_REPEATS, Importance, cached_importance, compute_in_child
 from core.model_check import model_threshold
 from core.plain_text import markdown_format, markdown_literal, plotly_literal, shorten
@@ -99,8 +99,8 @@ def confusion_matrix_with_rows(
         st.session_state[f"evaluate.cell_clicked.{run_id}"] = clicked
         st.session_state[actual_key], st.session_state[predicted_key] = clicked
     st.caption(
-        "Click a cell (or pick it below) to see its test rows: the raw columns as uploaded, with the model's "
-        "probability."
+        f"{CHART_HELP['confusion']} Click a cell (or pick it below) to see its test rows: the raw columns as "
+        "uploaded, with the model's probability."
     )
     left, right = st.columns(2)
     actual = left.selectbox("Actual class", classes, format_func=shorten, key=actual_key)

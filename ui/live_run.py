@@ -9,7 +9,7 @@ from core.errors import AppError
 from core.modeling import derive_head
 from core.optimization import preview_learning_rates
 from core.plain_text import markdown_literal
-from core.run_store import RunStore
+from core.run_store import RunStore, elapsed_seconds
 from ui.charts import learning_rate_figure, training_curves
 from ui.components import STATE_BADGES, format_seconds, show_error
 from ui.services import job_manager
@@ -53,14 +53,15 @@ def _render(store: RunStore, run_id: str) -> bool:
         st.caption(f"Device: {status['device']}{precision}")
     if progress and state in {"running", "queued"}:
         fold = f"Fold {progress['fold']}/{progress['folds']} · " if progress.get("phase") == "cross_validation" else ""
+        # From the run's start on every poll, so it ticks during a long step (progress.json moves at batch ends).
+        elapsed = (elapsed_seconds(status) if state == "running" else None) or progress.get("elapsed_s")
         # None until the worker's estimate can be trusted (see core.training.estimate_eta).
         eta = "ETA estimating…" if progress.get("eta_s") is None else f"ETA {format_seconds(progress['eta_s'])}"
         st.progress(
             float(progress.get("fraction", 0.0)),
             text=(
                 fold + f"Epoch {progress['epoch']}/{progress['epochs']} · batch {progress['batch']}/"
-                f"{progress['steps_per_epoch']} · elapsed {format_seconds(progress.get('elapsed_s'))} · "
-                + eta
+                f"{progress['steps_per_epoch']} · elapsed {format_seconds(elapsed)} · " + eta
             ),
         )
     history = store.history(run_id)

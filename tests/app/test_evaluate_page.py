@@ -134,3 +134,26 @@ def test_a_click_event_names_its_cell():
     assert clicked_cell({"selection": {"points": []}}, classes) is None
     assert clicked_cell({"selection": {"points": [{"x": "maybe", "y": "yes"}]}}, classes) is None
     assert clicked_cell(None, classes) is None
+
+
+def test_every_metric_explains_itself_on_hover_and_every_chart_has_a_caption(app_env, binary_run):
+    from core.evaluation import CHART_HELP
+
+    _, run_id = binary_run
+    at = open_evaluate(run_id)
+    assert at.metric and all(metric.help for metric in at.metric)
+    captions = texts(at)
+    for name in ("confusion", "calibration", "curves", "training"):
+        assert CHART_HELP[name] in captions
+
+
+def test_a_regression_run_shows_mape_as_a_percentage_in_cards_and_table(app_env, app_home):
+    from tests.conftest import make_regression_frame
+
+    _, run_id = _train(app_home, make_regression_frame(200), "price")
+    at = open_evaluate(run_id)
+    mape = next(metric for metric in at.metric if metric.label == "MAPE")
+    assert mape.value.endswith("%") and mape.help
+    table = next(frame.value for frame in at.dataframe if "model" in frame.value.columns)
+    assert table["MAPE"].str.endswith("%").all()
+    assert "Each dot is a test row" in texts(at)
