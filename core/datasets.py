@@ -43,6 +43,7 @@ from core.preprocessing import (
     resolve_dayfirst,
 )
 from core.profiling import infer_task
+from core.quality import too_few_rows_message
 from core.spec import ColumnSpec, DataSpec, PreprocessingSpec, Task
 
 MAX_CLASSES = 100
@@ -246,6 +247,7 @@ def prepare_data(frame: pd.DataFrame, data_spec: DataSpec, preprocessing_spec: P
         if group_column in data_spec.features:
             notes.append(f"The group column {group_column!r} decides the split, so it is not used as an input.")
     frame = frame[[*features, data_spec.target, *([group_column] if group_column else [])]]
+    loaded = frame
     has_target = frame[data_spec.target].notna()
     if pd.api.types.is_numeric_dtype(frame[data_spec.target]):
         has_target &= np.isfinite(numeric_values(frame[data_spec.target]))
@@ -271,11 +273,13 @@ def prepare_data(frame: pd.DataFrame, data_spec: DataSpec, preprocessing_spec: P
             )
             frame = frame[~duplicated.to_numpy()]
     if len(frame) < MIN_ROWS:
-        raise DataError(
+        message = too_few_rows_message(
+            loaded, features, data_spec.target, drop_duplicates=data_spec.drop_duplicates
+        ) or (
             f"The table has {len(frame)} usable rows; LayerLab needs at least {MIN_ROWS} to split them into "
-            "training, validation and test rows. Upload more rows.",
-            field="data",
+            "training, validation and test rows. Upload more rows."
         )
+        raise DataError(message, field="data")
     task = resolve_task(frame, data_spec)
     labels: np.ndarray | None = None
     label_codes: np.ndarray | None = None

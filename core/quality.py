@@ -132,6 +132,27 @@ MESSAGES: dict[str, str] = {
         "The table has {rows:,} usable rows; LayerLab needs at least {minimum} to split them into training, "
         "validation and test rows. Upload more rows."
     ),
+    "too_few_rows_target": (
+        "The table has {rows:,} usable rows: only {rows:,} of its {total:,} rows have a value in the target "
+        "'{column}'. LayerLab needs at least {minimum} to split them into training, validation and test rows. "
+        "Fill in the target, or pick a target column that has values."
+    ),
+    "too_few_rows_drop_rows": (
+        "The table has {rows:,} usable rows: only {rows:,} of the {total:,} rows with a target have a value in "
+        "{columns}{only}, and missing values there are set to drop rows. LayerLab needs at least {minimum}. Fill "
+        "the missing values instead (for example with the median) on the Prepare page, or select more input "
+        "columns."
+    ),
+    "too_few_rows_duplicates": (
+        "The table has {rows:,} usable rows: dropping duplicate rows keeps {rows:,} of its {total:,} rows{why}. "
+        "LayerLab needs at least {minimum}. Keep the duplicates (turn off 'drop duplicate rows'), or select more "
+        "input columns."
+    ),
+    "rows_only_input": " ('{column}' is the only input left)",
+    "rows_duplicates_why": (
+        ", because only {valued:,} rows have a value in '{column}' (the only input left), so the other rows are "
+        "copies of one another"
+    ),
     "target_not_found": (
         "The target column '{column}' is not in this table, so there is nothing to predict. "
         "Pick the target again on the Data page."
@@ -405,8 +426,11 @@ def assess_quality(
     target_series = frame.iloc[:, names.index(target_name)] if target_name is not None else None
     has_target = _has_target(target_series) if target_series is not None else np.ones(len(frame), dtype=bool)
     usable_rows = int(has_target.sum())
-    if usable_rows < MIN_ROWS:
-        findings.append(_finding("too_few_rows", None, "error", rows=usable_rows, minimum=MIN_ROWS))
+    drop_rows = [name for name in features if preprocessing.column(name).missing == "drop_rows"]
+    drop_duplicates = spec is not None and spec.data.drop_duplicates
+    message = too_few_rows_message(frame, features, target_name, drop_rows=drop_rows, drop_duplicates=drop_duplicates)
+    if message is not None:
+        findings.append(Finding(kind="too_few_rows", column=None, severity="error", message=message))
 
     task: Task | None = None
     if target_series is not None:
@@ -427,6 +451,61 @@ def assess_quality(
             findings.extend(_check_leaks(frame, names, target_name, task, leak_candidates, has_target))
 
     return sorted(findings, key=lambda finding: (_SEVERITY_ORDER[finding.severity], KINDS.index(finding.kind)))
+
+
+def too_few_rows_message(
+    frame: pd.DataFrame,
+    features: list[str],
+    target: str | None,
+    *,
+    drop_rows: list[str] | tuple[str, ...] = (),
+    drop_duplicates: bool = False,
+) -> str | None:
+    """Why fewer than `MIN_ROWS` rows can be used, naming what limits them (too small a table, rows without a
+    target, rows without a value in a drop-rows column, duplicates), or None when there are enough.
+
+    Args:
+        frame: the table as loaded.
+        features: the input columns.
+        target: the target column, if any.
+        drop_rows: input columns whose rows without a value are left out.
+        drop_duplicates: whether identical rows (over the inputs and the target) are dropped.
+    """
+    total = len(frame)
+    if total < MIN_ROWS:
+        return MESSAGES["too_few_rows"].format(rows=total, minimum=MIN_ROWS)
+    kept = _has_target(frame[target]) if target is not None else np.ones(total, dtype=bool)
+    if kept.sum() < MIN_ROWS:
+        return MESSAGES["too_few_rows_target"].format(
+            rows=int(kept.sum()), total=total, column=target, minimum=MIN_ROWS
+        )
+    with_target = int(kept.sum())
+    for name in drop_rows:
+        kept &= _has_value(frame[name])
+    if drop_rows and kept.sum() < MIN_ROWS:
+        columns = ", ".join(f"'{name}'" for name in drop_rows[:5])
+        only = MESSAGES["rows_only_input"].format(column=features[0]) if len(features) == 1 else ""
+        return MESSAGES["too_few_rows_drop_rows"].format(
+            rows=int(kept.sum()), total=with_target, columns=columns, only=only, minimum=MIN_ROWS
+        )
+    if drop_duplicates and features:
+        used = frame.loc[kept, [*features, *([target] if target is not None else [])]]
+        try:
+            distinct = int((~used.duplicated()).sum())
+        except TypeError:  # unhashable cells (lists, dicts): compare their text
+            distinct = int((~used.astype(str).duplicated()).sum())
+        if distinct < MIN_ROWS:
+            why = ""
+            if len(features) == 1:
+                valued = int(_has_value(frame.loc[kept, features[0]]).sum())
+                why = MESSAGES["rows_duplicates_why"].format(valued=valued, column=features[0])
+            return MESSAGES["too_few_rows_duplicates"].format(rows=distinct, total=total, why=why, minimum=MIN_ROWS)
+    return None
+
+
+def _has_value(series: pd.Series) -> np.ndarray:
+    """Rows with a value as training sees it: not missing, and a finite number in numeric columns."""
+    return _has_target(series)
 
 
 def _target_name(profile: TableProfile) -> str | None:

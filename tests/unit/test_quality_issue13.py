@@ -104,3 +104,52 @@ def test_class_shares_are_over_all_labelled_rows_with_an_other_classes_remainder
 def test_class_shares_of_few_classes_have_no_remainder():
     target = profile_frame(pd.DataFrame({"x": range(4), "y": ["a", "b", "a", "a"]}), "y").target
     assert target.class_shares(5) == [("a", 3, 0.75), ("b", 1, 0.25)]
+
+
+def _one_sparse_input(num_rows: int = 5000) -> pd.DataFrame:
+    """5,000 rows; 'x' has a value in 4 of them, 'other' in all; a 0/1 target."""
+    rng = np.random.default_rng(0)
+    x = np.full(num_rows, np.nan)
+    x[[10, 20, 30, 40]] = [1.0, 2.0, 3.0, 4.0]
+    return pd.DataFrame({"x": x, "other": rng.normal(size=num_rows), "y": rng.integers(0, 2, num_rows)})
+
+
+def _too_few_rows(frame: pd.DataFrame, spec: RunSpec) -> str:
+    return next(f.message for f in assess_quality(frame, spec) if f.kind == "too_few_rows")
+
+
+def test_drop_duplicates_with_one_sparse_input_left_names_that_input():
+    from core.datasets import prepare_data
+    from core.errors import DataError
+
+    frame = _one_sparse_input()
+    spec = RunSpec(data=DataSpec(target="y", features=("x",), drop_duplicates=True))
+    message = _too_few_rows(frame, spec)
+    assert "only 4 rows have a value in 'x' (the only input left)" in message
+    assert "5,000" in message and "duplicate" in message
+    with pytest.raises(DataError) as raised:
+        prepare_data(frame, spec.data, spec.preprocessing)
+    assert raised.value.message == message
+
+
+def test_drop_rows_on_the_only_sparse_input_names_that_input():
+    from core.spec import ColumnSpec, PreprocessingSpec
+
+    frame = _one_sparse_input()
+    preprocessing = PreprocessingSpec(columns=(ColumnSpec(name="x", missing="drop_rows"),))
+    spec = RunSpec(data=DataSpec(target="y", features=("x",)), preprocessing=preprocessing)
+    message = _too_few_rows(frame, spec)
+    assert "only 4 of the 5,000 rows with a target have a value in 'x' ('x' is the only input left)" in message
+    assert "Fill the missing values" in message
+
+
+def test_missing_targets_are_named_as_the_limit():
+    frame = _one_sparse_input()
+    frame["y"] = frame["x"]
+    message = _too_few_rows(frame, RunSpec(data=DataSpec(target="y", features=("other",))))
+    assert "only 4 of its 5,000 rows have a value in the target 'y'" in message
+
+
+def test_a_sparse_input_alone_is_not_too_few_rows():
+    spec = RunSpec(data=DataSpec(target="y", features=("x",)))  # missing values are filled in
+    assert "too_few_rows" not in {f.kind for f in assess_quality(_one_sparse_input(), spec)}
