@@ -36,10 +36,14 @@ async def lifespan(_app):
     settings = load_settings()
     load_secret(settings.home)  # created once, before concurrent requests could race for it
     job_manager_for(settings)
+    from core.helper import shutdown_helper, warm_helper
+
+    warm_helper().start()  # imports Keras in the background, before the first click that needs it
     try:
         yield
     finally:
         shutdown_managers()
+        shutdown_helper()
 
 
 def _request_cookie(scope) -> str | None:
