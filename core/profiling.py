@@ -69,6 +69,13 @@ _ID_WORDS = {"id", "ids", "uuid", "guid", "idx", "index", "rowid", "rownum", "ke
 _ID_LAST_WORDS = {"no", "nr", "number", "num", "code"} | _ID_WORDS
 _ID_CJK = ("编号", "序号", "学号", "工号", "身份证", "订单号", "流水号", "账号", "单号", "证件号", "卡号", "ID")
 _CAMEL_ID = re.compile(r"[a-z](Id|ID|Uuid|UUID|Guid|GUID)$")
+# One lowercase word ending in "id" (caseid, personid), except English words that merely end so.
+_GLUED_ID = re.compile(r"^[a-z]{2,}id$")
+_WORDS_ENDING_IN_ID = {
+    "acid", "android", "arid", "avid", "avoid", "covid", "druid", "fluid", "humid", "hybrid", "invalid", "liquid",
+    "lucid", "morbid", "paid", "prepaid", "rapid", "rigid", "said", "solid", "squid", "stupid", "thyroid",
+    "timid", "unpaid", "valid", "vivid", "void", "overpaid", "underpaid", "postpaid", "pyramid", "splendid",
+}  # fmt: skip
 _UNNAMED = re.compile(r"^(unnamed(:?\s*\d+)?|#|index|level_\d+)?$", re.IGNORECASE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _DIGIT = re.compile(r"\d")
@@ -241,6 +248,8 @@ def looks_like_id_name(name: str) -> bool:
     if _UNNAMED.match(name) or _CAMEL_ID.search(name) or any(mark in name for mark in _ID_CJK):
         return True
     words = _name_words(name)
+    if len(words) == 1 and _GLUED_ID.match(words[0]) and words[0] not in _WORDS_ENDING_IN_ID:
+        return True
     return bool(words) and (words[0] in _ID_WORDS or words[-1] in _ID_LAST_WORDS)
 
 
@@ -660,7 +669,8 @@ def infer_task(target: pd.Series) -> Task:
     return "regression"
 
 
-# What tables call the column to predict: a whole name, or the last word of one (income_class, is_churn).
+# What tables call the column to predict: a whole name, or the last word of one (income_class, is_churn; not
+# a lone y, which as a last word is more often a coordinate).
 TARGET_NAMES = frozenset(
     {"target", "label", "labels", "class", "y", "outcome", "result", "price", "income", "churn", "churned",
      "survived", "species", "quality", "diagnosis"}
@@ -690,7 +700,7 @@ def suggest_target(frame: pd.DataFrame, profile: TableProfile | None = None) -> 
     partial = [
         c.name
         for c in usable
-        if (_name_words(str(c.name)) or [""])[-1] in TARGET_NAMES
+        if (_name_words(str(c.name)) or [""])[-1] in TARGET_NAMES - {"y"}  # not "$y$", "pos_y"
         or any(mark in str(c.name) for mark in TARGET_NAMES_CJK)
     ]
     if exact or partial:

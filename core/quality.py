@@ -49,6 +49,10 @@ Finding kinds and when they appear (thresholds are the module constants below):
     mostly_missing           info     more than MOSTLY_MISSING_SHARE of the rows missing  (fix: ignore)
     group_candidate          info     a repeated identifier (customer_id...) whose rows could straddle the split
                                       (fix: group_split)
+                             warning  a group ID: a column named like an ID (caseid, order_no, 编号) or counting up
+                                      (1, 1, 2, 3, 3...), of whole numbers or codes, with at least GROUP_ID_MIN_VALUES
+                                      values shared by several rows each; never offered embedding or hashing
+                                      (fixes: ignore, group_split)
 
 Everything runs on exact counts or on seeded samples (`core.profiling`), so a million rows take seconds.
 """
@@ -110,6 +114,13 @@ LEAK_TRIVIAL_TARGET_SHARE = 0.98
 LEAK_LEVELS = 100
 STRADDLE_MIN_SHARE = 0.005
 GROUP_MIN_ROWS_PER_VALUE = 1.5
+# A group ID has this many values at least; an unnamed one counts up with at least GROUP_ID_MIN_COUNTER values,
+# each on at most 1 / GROUP_ID_MIN_COUNTER_SHARE rows (ages or years also count up, but with many rows each).
+GROUP_ID_MIN_VALUES = 20
+GROUP_ID_MIN_COUNTER = 200
+GROUP_ID_MIN_COUNTER_SHARE = 0.3
+# Codes: letters (or none), then digits: C000123, INV-2024-0017, 2019/00042.
+_CODE = r"^[A-Za-z]{0,6}[-_/ ]?\d[\d\-_/]*[A-Za-z]{0,3}$"
 # Beyond this size standard scaling squeezes every ordinary value of the column into one point (and whole
 # numbers above 2**53 are no longer exact in float64).
 EXTREME_MAGNITUDE = 1e15
@@ -226,9 +237,9 @@ MESSAGES: dict[str, str] = {
     "id_reason_counter": "it counts rows one by one",
     "id_reason_name": "its name and its {share:.0%} distinct values say so",
     "free_text": (
-        "'{column}' holds free text (on average {words:.0f} words per value); LayerLab would treat each "
-        "different text as a category of its own, which teaches the model nothing. Ignoring the column trains "
-        "without it."
+        "'{column}' holds free text (on average {words:.0f} words per value). Until text support lands, LayerLab "
+        "uses a text column as categories: each different text would be a category of its own, which teaches the "
+        "model nothing. Ignoring the column trains without it."
     ),
     "mixed_types": (
         "'{column}' holds numbers, but {count:,} of its values are not numbers (such as {examples}), so the "
@@ -308,6 +319,12 @@ MESSAGES: dict[str, str] = {
         "patient or similar; rows of the same one on both sides of the split make the test score too "
         "optimistic. Splitting by '{column}' keeps each one's rows together (it then decides the split and is "
         "no longer an input)."
+    ),
+    "group_id": (
+        "'{column}' looks like an identifier that several rows share ({distinct:,} values, about {per_value:.1f} "
+        "rows per value: a case, order or household, say), not something that predicts the target; as an input "
+        "a model can only memorise it. Ignoring the column trains without it; splitting by '{column}' also keeps "
+        "each one's rows on the same side of the split, so the test score is honest."
     ),
     "fix_ignore_column": "Ignore column '{column}'",
     "fix_coerce_numeric": "Treat '{column}' as numeric",
@@ -675,6 +692,13 @@ def _check_column(
     if kind == "datetime" and choice.dayfirst is None:
         found.extend(_check_date_order(frame[name], name))
     covered = column.kind == "numeric" and choice.kind == "auto"  # by mixed_types / numbers_as_text
+    if choice.kind == "auto" and choice.encoding == "auto" and _is_group_id(frame[name], column):
+        # An embedding or hashing of an ID only helps the model memorise rows: never offer them for one.
+        fixes = (ignore, make_fix("group_split", name)) if spec is None or spec.data.group_column is None else (ignore,)
+        per_value = 1.0 / column.distinct_share
+        group = _finding("group_candidate", name, "warning", fixes[0], key="group_id", more_fixes=fixes[1:],
+                         distinct=column.num_distinct, per_value=per_value)  # fmt: skip
+        return [*found, group]
     if kind == "categorical" and choice.encoding not in {"ordinal", "embedding", "hashing"} and not covered:
         limit = choice.max_categories or preprocessing.max_categories
         if column.num_distinct > limit:
@@ -754,6 +778,30 @@ def _check_extremes(series: pd.Series, name: str, choice: ColumnSpec) -> list[Fi
             )
         ]
     return []
+
+
+def _is_group_id(series: pd.Series, column: ColumnProfile) -> bool:
+    """Whole numbers or codes shared by several rows each (caseid 1, 1, 2, 3, 3...), with at least
+    GROUP_ID_MIN_VALUES values, named like an identifier or counting up one by one. City names or prices are not."""
+    if column.kind not in {"numeric", "categorical"} or column.mixed or column.num_distinct < GROUP_ID_MIN_VALUES:
+        return False
+    if column.distinct_share * GROUP_MIN_ROWS_PER_VALUE > 1.0:
+        return False
+    values = pd.Series(series.dropna().unique()[:2000])
+    if column.histogram is not None:
+        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        if not np.all(np.isfinite(numbers)) or not np.all(np.mod(numbers, 1) == 0):
+            return False
+        if looks_like_id_name(column.name) or looks_like_group_name(column.name):
+            return True
+        counts_up = float(numbers.max() - numbers.min()) + 1 <= 1.05 * len(numbers)
+        return (
+            counts_up
+            and column.num_distinct >= GROUP_ID_MIN_COUNTER
+            and column.distinct_share >= GROUP_ID_MIN_COUNTER_SHARE
+        )
+    named = looks_like_id_name(column.name) or looks_like_group_name(column.name)
+    return named and float(values.astype(str).str.strip().str.match(_CODE).mean()) >= 0.9
 
 
 def _ambiguous_date_example(series: pd.Series) -> str | None:
@@ -997,6 +1045,11 @@ def apply_fix(spec: RunSpec, fix: Fix) -> RunSpec:
         data["training"]["class_weight"] = "balanced"
     elif fix.action == "group_split":
         data["data"]["group_column"] = fix.column
+        # It decides the split now, not an input (as core.datasets does); say so in the spec as well.
+        _set_column(data, fix.column, role="ignore")
+        features = data["data"]["features"]
+        if fix.column in features and len(features) > 1:
+            data["data"]["features"] = [name for name in features if name != fix.column]
     else:
         raise ValueError(f"unknown fix action {fix.action!r}")
     return RunSpec.model_validate(data)

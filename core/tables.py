@@ -153,6 +153,11 @@ MESSAGES: dict[str, str] = {
         "`{name}` would unpack to {size} ({detail}), more than the {limit} we accept. Expected an ordinary "
         "workbook. Save only the sheet you need, or export it as CSV, and re-upload."
     ),
+    "excel_compression_ratio": (
+        "`{name}` holds a part (`{part}`) compressed {ratio:,}:1 that would unpack to {size}; ordinary workbooks "
+        "compress at most about {max_ratio}:1, so this looks like a zip bomb and was not opened. Expected an "
+        "ordinary workbook. Open it in Excel or LibreOffice, save it as a new .xlsx (or export CSV) and re-upload."
+    ),
     "excel_no_sheets": (
         "`{name}` contains no worksheets. Expected a workbook with the table on a sheet. "
         "Open it, check that it holds the table, save it again and re-upload."
@@ -1330,11 +1335,12 @@ def _check_workbook_archive(archive: zipfile.ZipFile, name: str) -> None:
         if member.file_size > 1024 * 1024 and member.file_size > _EXCEL_MAX_RATIO * max(member.compress_size, 1):
             ratio = member.file_size // max(member.compress_size, 1)
             raise _error(
-                "excel_too_big_unpacked",
+                "excel_compression_ratio",
                 name=name,
+                part="".join(ch for ch in member.filename if ch.isprintable() and ch != "`")[:80],
+                ratio=ratio,
                 size=_format_bytes(member.file_size),
-                detail=f"`{member.filename}` is compressed {ratio:,}:1",
-                limit=limit,
+                max_ratio=_EXCEL_MAX_RATIO,
             )
     for member in members:
         if not member.filename.lower().endswith(_EXCEL_XML_SUFFIXES) or member.file_size == 0:

@@ -41,10 +41,9 @@ else:
         sheet = None
         if upload.name.lower().endswith(".xlsx"):
             try:
-                sheets = list_sheets(data)
-            except AppError as error:
-                sheets = []
-                show_error(error)
+                sheets = list_sheets(data, filename=upload.name)
+            except AppError:
+                sheets = []  # loading the file below says what is wrong with it, in one message
             if len(sheets) > 1:
                 sheet = st.selectbox("Sheet", sheets, format_func=shorten, key="data.sheet")
         encoding = None

@@ -100,7 +100,8 @@ CRAFTED = {
         "info",
         lambda: with_column("visited", pd.date_range("2022-01-01", periods=400, freq="11h").strftime("%d/%m/%Y %H:%M")),
     ),
-    "group_candidate": ("patient_id", "info", lambda: with_column("patient_id", [f"P{i // 4}" for i in range(400)])),
+    # 100 shared codes: an ID a model would only memorise (a warning); fewer values stay an info.
+    "group_candidate": ("patient_id", "warning", lambda: with_column("patient_id", [f"P{i // 4}" for i in range(400)])),
 }
 
 

@@ -153,3 +153,64 @@ def test_missing_targets_are_named_as_the_limit():
 def test_a_sparse_input_alone_is_not_too_few_rows():
     spec = RunSpec(data=DataSpec(target="y", features=("x",)))  # missing values are filled in
     assert "too_few_rows" not in {f.kind for f in assess_quality(_one_sparse_input(), spec)}
+
+
+def road_crashes(num_cases: int = 300, seed: int = 0) -> pd.DataFrame:
+    """One row per vehicle in a crash: caseid repeats 1-3 times (vehicles of one crash), vehicle_no is the
+    vehicle's registration code, city a place name with many values, and the target the driver's injury."""
+    rng = np.random.default_rng(seed)
+    per_case = rng.integers(1, 4, num_cases)
+    caseid = np.repeat(np.arange(2019000, 2019000 + num_cases), per_case)
+    rows = len(caseid)
+    cities = [f"{a}{b}" for a in ("North", "South", "East", "West", "Port", "Lake") for b in ("ham", "ford", "ton", "by", "wick", "field", "bury", "mouth", "stead", "worth")]  # fmt: skip
+    return pd.DataFrame(
+        {
+            "caseid": caseid,
+            "vehicle_no": [f"V{number:06d}" for number in rng.permutation(900_000)[:rows]],
+            "city": rng.choice(cities, rows),
+            "speed": rng.normal(50, 15, rows).round(),
+            "age": rng.integers(18, 90, rows),
+            "injured": rng.choice(["none", "slight", "serious"], rows),
+        }
+    )
+
+
+def test_road_crash_ids_are_called_ids_and_city_is_not():
+    frame = road_crashes()
+    spec = RunSpec(data=DataSpec(target="injured"))
+    findings = assess_quality(frame, spec)
+    by_column = {f.column: f for f in findings if f.column is not None}
+    case = by_column["caseid"]
+    assert case.severity == "warning" and "identifier that several rows share" in case.message
+    assert [fix.action for fix in case.fixes] == ["ignore_column", "group_split"]
+    assert by_column["vehicle_no"].kind == "id_like"
+    assert [fix.action for fix in by_column["vehicle_no"].fixes] == ["ignore_column"]
+    offered = {(f.column, fix.action) for f in findings for fix in f.fixes}
+    for column in ("caseid", "vehicle_no"):
+        assert not {(column, "use_embedding"), (column, "use_hashing")} & offered, findings
+    assert by_column["city"].kind == "high_cardinality"
+    assert {"city", "speed", "age"}.isdisjoint({f.column for f in findings if f.kind in {"id_like", "group_candidate"}})
+
+
+def test_group_split_fix_makes_caseid_the_group_column_and_not_an_input():
+    frame = road_crashes()
+    spec = RunSpec(data=DataSpec(target="injured"))
+    case = next(f for f in assess_quality(frame, spec) if f.column == "caseid")
+    fixed = apply_fix(spec, case.fixes[1])
+    assert fixed.data.group_column == "caseid"
+    assert fixed.preprocessing.column("caseid").role == "ignore"
+    assert "caseid" not in {f.column for f in assess_quality(frame, fixed)}
+    ignored = apply_fix(spec, case.fixes[0])
+    assert ignored.data.group_column is None and "caseid" not in {f.column for f in assess_quality(frame, ignored)}
+
+
+@pytest.mark.parametrize("name", ["caseid", "CaseID", "case_no", "order_id", "编号"])
+def test_group_id_names_are_recognised(name):
+    frame = road_crashes().rename(columns={"caseid": name})
+    assert any(f.column == name and f.kind == "group_candidate" for f in assess_quality(frame, target="injured"))
+
+
+def test_an_unnamed_counter_shared_by_rows_is_a_group_id_but_age_is_not():
+    frame = road_crashes(num_cases=600).rename(columns={"caseid": "ref"})
+    flagged = {f.column for f in assess_quality(frame, target="injured") if f.kind == "group_candidate"}
+    assert "ref" in flagged and "age" not in flagged
