@@ -103,6 +103,7 @@ def _train(args) -> dict:
     # In shared mode the command line gets the same hard caps as the pages, checked before anything is built.
     store = RunStore(Path(args.out) if args.out else settings.runs_dir, caps=RunCaps.from_settings(settings))
     run_id = store.create_run(spec, table, source_name=Path(args.data).name)
+    _import_keras_quietly()
     status = run_job(store, run_id)
     if status["state"] == "failed":
         raise AppError(status["message"])
@@ -145,6 +146,7 @@ def _resume(args) -> dict:
         raise AppError("--resume needs --epochs N: how many more epochs to train (for example --epochs 10).")
     store, run_id = _run_folder(args.resume)
     request_resume(store, run_id, args.epochs)
+    _import_keras_quietly()
     status = run_job(store, run_id)
     if status["state"] == "failed":
         raise AppError(status["message"])
@@ -166,11 +168,17 @@ def _print_spec(args) -> None:
 
 def _predict(args) -> None:
     from core.config import load_settings
-    from core.export import load_model_file, predict_table
+    from core.model_check import check_model_file
     from core.prediction import escape_formulas
     from core.tables import TableLimits, load_table_file
 
+    # The file is checked (extension, archive, allowed layers, size) before TensorFlow is imported: a wrong
+    # file is refused in a moment instead of after half a minute and a gigabyte.
+    check_model_file(Path(args.model))
     frame = load_table_file(args.data, limits=TableLimits.from_settings(load_settings())).frame
+    _import_keras_quietly()
+    from core.export import load_model_file, predict_table
+
     model = load_model_file(Path(args.model))
     result = predict_table(model, frame)
     if args.out and args.out.endswith(".parquet"):
@@ -180,7 +188,32 @@ def _predict(args) -> None:
         escape_formulas(result).to_csv(args.out, index=False)
         print(json.dumps({"rows": len(result), "out": str(Path(args.out).resolve())}))
     else:
-        result.to_csv(sys.stdout, index=False)
+        escape_formulas(result).to_csv(sys.stdout, index=False)  # often redirected into a file for a spreadsheet
+
+
+def _import_keras_quietly() -> None:
+    """Import Keras (and start TensorFlow's devices) with this process's stderr pointed at /dev/null.
+
+    TensorFlow writes its C++ start-up lines (oneDNN, CUDA drivers, cuInit) before absl reads
+    TF_CPP_MIN_LOG_LEVEL, so the variable alone does not silence them. Our own messages come later.
+    """
+    if "keras" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def _profile(args) -> dict:
