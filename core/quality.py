@@ -9,7 +9,8 @@ already in the spec (drop_duplicates, class_weight="balanced", a column kind) do
 
 Finding kinds and when they appear (thresholds are the module constants below):
 
-    too_few_rows             error    fewer than MIN_ROWS rows with a target value
+    too_few_rows             error    fewer than MIN_ROWS usable rows; says what limits them (the table, the target,
+                                      a drop-rows input, drop_duplicates)
     target_not_found         error    the spec's target is not a column of the table
     features_not_found       error    columns in data.features are not in the table
     no_features              error    every feature column is ignored
