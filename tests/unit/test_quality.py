@@ -114,12 +114,10 @@ def test_clean_frame_has_no_findings():
     assert assess_quality(clean_frame(), spec_for()) == []
 
 
-def test_adult_has_no_errors_or_warnings_and_is_fast(adult):
-    started = time.perf_counter()
+def test_adult_has_no_errors_or_warnings(adult):
+    # No wall-clock bound here: CI machines are shared (its speed is measured in bench/, not asserted).
     findings = assess_quality(adult, spec_for("income"))
-    elapsed = time.perf_counter() - started
     assert not [f for f in findings if f.severity != "info"], findings
-    assert elapsed < 2.0, elapsed
 
 
 @pytest.mark.parametrize("case", sorted(CRAFTED))
