@@ -2,22 +2,26 @@ import streamlit as st
 
 from core.errors import AppError
 from core.plain_text import full_name_help, markdown_format, markdown_literal, shorten
-from core.profiling import infer_task
+from core.profiling import infer_task, suggest_target
 from core.samples import SAMPLES
-from core.tables import ENCODING_CHOICES, SUPPORTED_EXTENSIONS, TableLimits, list_sheets, load_table
+from core.tables import ENCODING_CHOICES, TableLimits, list_sheets, load_table
 from ui.components import cached_profile, show_error
 from ui.profile_view import render_profile
 from ui.services import settings, table_store
-from ui.state import current_table, get_state, store_table
+from ui.state import NEW_TABLE_NOTICE_KEY, current_table, get_state, store_table
 
 state = get_state()
 config = settings()
 st.title("Data")
 st.write("Upload a table or pick a sample, then choose the column to predict.")
 
-source = st.radio("Source", ["Sample data", "Upload a file"], horizontal=True, key="data.source")
+sources = ["Sample data", "Upload a file"]
+source = st.radio("Source", sources, index=sources.index(state.data_source), horizontal=True, key="data.source")
+state.data_source = source
 if source == "Sample data":
-    name = st.selectbox("Sample", list(SAMPLES), key="data.sample")
+    loaded_sample = next((n for n, s in SAMPLES.items() if s.file_name == state.table_name), None)
+    names = list(SAMPLES)
+    name = st.selectbox("Sample", names, index=names.index(loaded_sample) if loaded_sample else 0, key="data.sample")
     sample = SAMPLES[name]
     st.caption(sample.description)
     clicked = st.button("Load sample", type="primary", key="data.load_sample")
@@ -32,9 +36,10 @@ if source == "Sample data":
 else:
     upload = st.file_uploader(
         f"Table file (up to {config.max_upload_mb} MB)",
-        type=list(SUPPORTED_EXTENSIONS),
         key="data.upload",
-        help="CSV/TSV/TXT, Excel .xlsx, Parquet, JSON records or JSON Lines.",
+        # Any file is accepted, so a zip or an image gets our message instead of the uploader's small refusal.
+        help="Tables: CSV/TSV/TXT, Excel .xlsx, Parquet, JSON records or JSON Lines. Images and text documents "
+        "cannot be used yet.",
     )
     if upload is not None:
         data = upload.getvalue()
@@ -88,6 +93,12 @@ st.subheader(
     markdown_literal(state.table_name, max_chars=60) if state.table_name else "Table",
     help=full_name_help(state.table_name or ""),
 )
+if st.session_state.pop(NEW_TABLE_NOTICE_KEY, False):
+    st.info(
+        "New table: its settings start from their defaults. The target, feature columns, preparation, model and "
+        "training settings chosen for the previous table do not carry over.",
+        icon=":material/restart_alt:",
+    )
 for note in state.table_notes:
     st.info(markdown_literal(note), icon=":material/info:")
 left, middle, right = st.columns(3)
@@ -109,13 +120,7 @@ with st.expander(f"Your tables ({len(kept)})"):
         "Use this table", key="data.use_kept", width="stretch", disabled=chosen == state.table_key
     ):
         record = next(r for r in kept if r.key == chosen)
-        state.table_key, state.table_name, state.table_notes, state.frame_cache = (
-            record.key,
-            record.name,
-            record.notes,
-            None,
-        )
-        state.target, state.task, state.features = None, None, None
+        state.start_table(record.key, record.name, record.notes, None)
         st.rerun()
     if chosen and delete.button("Delete this table", icon=":material/delete:", key="data.delete_kept", width="stretch"):
         try:
@@ -130,12 +135,37 @@ with st.expander(f"Your tables ({len(kept)})"):
 
 st.subheader("What to predict")
 columns = [str(c) for c in frame.columns]
-target_index = columns.index(state.target) if state.target in columns else len(columns) - 1
+if state.target not in columns:
+    state.target = suggest_target(frame, cached_profile(state, frame, None))
+    state.target_guessed = state.target is not None
 target = st.selectbox(
-    "Target column", columns, index=target_index, format_func=shorten, key=f"data.target.{state.table_key}"
+    "Target column",
+    columns,
+    index=columns.index(state.target) if state.target in columns else None,
+    format_func=shorten,
+    key=f"data.target.{state.table_key}",
+    placeholder="Choose the column to predict",
 )
 if target != state.target:
-    state.target, state.task, state.features = target, None, None
+    state.target, state.task, state.features, state.target_guessed = target, None, None, False
+if target is None:
+    st.info(
+        "Which column should the model learn to predict? No column's name or values made it clear, so LayerLab "
+        "did not guess. Choose it above: the value you would like to know for new rows.",
+        icon=":material/help:",
+    )
+    st.subheader("Profile")
+    render_profile(cached_profile(state, frame, None))
+    st.stop()
+if state.target_guessed:
+    st.info(
+        markdown_format(
+            "LayerLab guessed **{}** as the column to predict, from its name and values. Is that right? "
+            "If not, choose another column above.",
+            target,
+        ),
+        icon=":material/help:",
+    )
 try:
     inferred = infer_task(frame[target])
 except AppError as error:
@@ -153,14 +183,22 @@ chosen_task = st.selectbox(
 )
 state.task = None if chosen_task == inferred else chosen_task
 candidates = [c for c in columns if c != target]
+ignored = state.ignored_columns()
 features = st.multiselect(
     "Feature columns (inputs)",
     candidates,
-    default=[c for c in (state.features or candidates) if c in candidates],
+    default=[c for c in (state.features or candidates) if c in candidates and c not in ignored],
     format_func=shorten,
     key=f"data.features.{state.table_key}.{target}",
 )
-state.features = features if len(features) != len(candidates) else None
+state.choose_features(features, candidates)
+still_ignored = [c for c in candidates if c in state.ignored_columns()]
+if still_ignored:
+    st.caption(
+        "Ignored on the Prepare page: "
+        + ", ".join(markdown_literal(c, 40) for c in still_ignored)
+        + ". Add a column back above to use it again."
+    )
 if not features:
     st.warning("Select at least one feature column.")
 else:

@@ -10,7 +10,7 @@ run id in the URL is only honoured when the session owns it (checked in core).
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import pandas as pd
 import streamlit as st
@@ -22,6 +22,26 @@ from core.spec import DataSpec, ModelSpec, PreprocessingSpec, RunSpec, Task, Tra
 
 STATE_KEY = "layerlab"
 _TOKEN_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+# The widgets that show a setting of the spec being edited. A keyed widget keeps its own value in
+# session_state and ignores the value it is given, so when the spec changes under it (a one-click fix, an
+# imported spec, a new table) its value is dropped and it shows the spec again on the next run.
+SETTING_WIDGET_KEYS = frozenset(
+    {
+        *(f"prepare.{name}" for name in ("validation_fraction", "test_fraction", "group_column", "drop_duplicates")),
+        "prepare.folds",
+        *(
+            f"train.{name}"
+            for name in (
+                "optimizer", "learning_rate", "momentum", "nesterov", "weight_decay", "batch_size", "epochs", "seed",
+                "early_stopping", "patience", "restore", "class_weight", "schedule", "decay_rate", "decay_epochs",
+                "warmup_epochs", "alpha", "schedule_patience", "clipping", "clip_limit", "mixed_precision",
+            )
+        ),
+    }
+)  # fmt: skip
+# Widgets keyed by table and target (the column form, the Data page's choices) are dropped by prefix.
+SETTING_WIDGET_PREFIXES = ("prepare.columns.", "data.target.", "data.task.", "data.features.")
+NEW_TABLE_NOTICE_KEY = "data.new_table_notice"
 
 
 @dataclass
@@ -39,6 +59,7 @@ class AppState:
     table_name: str | None = None
     table_notes: tuple[str, ...] = ()
     target: str | None = None
+    target_guessed: bool = False  # chosen by `suggest_target`, not yet by the user
     task: Task | None = None
     features: list[str] | None = None
     layers: list[Layer] = field(default_factory=list)
@@ -52,6 +73,8 @@ class AppState:
     cross_validation_folds: int = 0
     run_id: str | None = None
     frame_cache: pd.DataFrame | None = None
+    # The Data page's source choice: Streamlit drops a widget's value on runs of other pages.
+    data_source: str = "Sample data"
 
     def model_spec(self) -> ModelSpec:
         return ModelSpec(layers=tuple(layer.spec for layer in self.layers))
@@ -92,6 +115,60 @@ class AppState:
         self.preprocessing = spec.preprocessing
         self.set_model(spec.model)
         self.training = spec.training
+        forget_setting_widgets()
+
+    def ignored_columns(self) -> set[str]:
+        return {column.name for column in self.preprocessing.columns if column.role == "ignore"}
+
+    def choose_features(self, selected: list[str], candidates: list[str]) -> None:
+        """The Data page's inputs. A column ignored on the Prepare page is not among them; choosing it there
+        again takes the ignore off, so both pages always name the same inputs."""
+        columns = tuple(
+            column.model_copy(update={"role": "feature"}) if column.name in selected else column
+            for column in self.preprocessing.columns
+        )
+        if columns != self.preprocessing.columns:
+            self.preprocessing = self.preprocessing.model_copy(update={"columns": columns})
+        ignored = self.ignored_columns()
+        listed = [name for name in candidates if name in selected or name in ignored]
+        self.features = listed if len(listed) != len(candidates) else None
+
+    def start_table(self, key: str, name: str, notes: tuple[str, ...], frame: pd.DataFrame | None) -> None:
+        """Use another table: every setting starts from its default, none carries over from the last table."""
+        fresh = AppState(owner=self.owner, table_key=key, table_name=name, table_notes=notes)
+        fresh.run_id, fresh.data_source = self.run_id, self.data_source
+        fresh.set_model(ModelSpec())
+        fresh.frame_cache = frame
+        # Said only when something was reset: not when the automatic first sample is replaced untouched.
+        reset = self.table_key is not None and self._settings() != fresh._settings()
+        for setting in fields(self):
+            setattr(self, setting.name, getattr(fresh, setting.name))
+        forget_setting_widgets()
+        if reset:
+            st.session_state[NEW_TABLE_NOTICE_KEY] = True
+
+    def _settings(self) -> tuple:
+        """Everything chosen for a table except its target."""
+        return (
+            self.features,
+            self.model_spec(),
+            self.training,
+            self.test_fraction,
+            self.validation_fraction,
+            self.seed,
+            self.preprocessing,
+            self.group_column,
+            self.drop_duplicates,
+            self.cross_validation_folds,
+        )
+
+
+def forget_setting_widgets() -> None:
+    """Drop the values the settings widgets keep, so they show the spec being edited on the next run."""
+    for key in list(st.session_state):
+        name = str(key)
+        if name in SETTING_WIDGET_KEYS or name.startswith(SETTING_WIDGET_PREFIXES):
+            del st.session_state[key]
 
 
 def _valid_token(value: str | None, length: int | None = None) -> bool:
@@ -195,10 +272,7 @@ def store_table(settings: Settings, state: AppState, frame: pd.DataFrame, name: 
 
     check_session_disk(settings, state.owner)
     key, safe = table_store().put(frame, name=name, notes=notes)
-    state.table_key, state.table_name, state.table_notes = key, name, notes
-    state.frame_cache = safe
-    state.target, state.task, state.features = None, None, None
-    state.preprocessing, state.group_column, state.drop_duplicates = PreprocessingSpec(), None, False
+    state.start_table(key, name, notes, safe)
 
 
 def current_table(settings: Settings, state: AppState) -> pd.DataFrame | None:
