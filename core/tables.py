@@ -48,6 +48,7 @@ _LOG = logging.getLogger(__name__)
 use_returning_arrow_pool()
 
 SUPPORTED_EXTENSIONS: tuple[str, ...] = ("csv", "tsv", "txt", "xlsx", "parquet", "json", "jsonl")
+_IMAGE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp", "heic", "svg"})
 # Encodings a user can force for a text file when detection guessed wrong (codec → name shown).
 ENCODING_CHOICES: dict[str, str] = {
     "utf-8": "UTF-8",
@@ -85,6 +86,14 @@ MESSAGES: dict[str, str] = {
     ),
     "fix_generic": "Upload the table itself; if this file holds your data, export it as CSV first.",
     "fix_archive": "Unzip it and upload the table inside.",
+    "fix_not_tables_yet": (
+        "LayerLab reads tables for now: images, text documents and collections of them cannot be used yet. Upload a "
+        "table with one row per example instead (its columns can describe each image or text)."
+    ),
+    "fix_zip": (
+        "LayerLab reads tables for now, one file at a time: images and text documents cannot be used yet, and "
+        "archives are not opened. Unzip it and upload the table inside, if it holds one."
+    ),
     "fix_office": "Open it and save or export it as .xlsx or CSV (UTF-8), then upload that file.",
     "fix_old_excel": (
         "Open it in Excel or LibreOffice and save it as .xlsx (remove any password first), then upload that file."
@@ -266,12 +275,12 @@ _ENCODING_NAMES = {
 _SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
     (b"\x7fELF", "a Linux program (ELF executable)", "fix_generic"),
     (b"%PDF-", "a PDF document", "fix_generic"),
-    (b"\x89PNG\r\n\x1a\n", "a PNG image", "fix_generic"),
-    (b"\xff\xd8\xff", "a JPEG image", "fix_generic"),
-    (b"GIF87a", "a GIF image", "fix_generic"),
-    (b"GIF89a", "a GIF image", "fix_generic"),
-    (b"II*\x00", "a TIFF image", "fix_generic"),
-    (b"MM\x00*", "a TIFF image", "fix_generic"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image", "fix_not_tables_yet"),
+    (b"\xff\xd8\xff", "a JPEG image", "fix_not_tables_yet"),
+    (b"GIF87a", "a GIF image", "fix_not_tables_yet"),
+    (b"GIF89a", "a GIF image", "fix_not_tables_yet"),
+    (b"II*\x00", "a TIFF image", "fix_not_tables_yet"),
+    (b"MM\x00*", "a TIFF image", "fix_not_tables_yet"),
     (b"\x1f\x8b", "a gzip-compressed file", "fix_archive"),
     *((b"BZh%d1AY&SY" % level, "a bzip2-compressed file", "fix_archive") for level in range(1, 10)),
     (b"\xfd7zXZ\x00", "an xz-compressed file", "fix_archive"),
@@ -654,6 +663,8 @@ def _sniff_format(data: bytes, filename: str, name: str) -> str:
         raise _error("excel_invalid", name=name, detail="it is not a zip-based .xlsx file")
     if extension == "parquet":
         raise _error("parquet_invalid", name=name, detail="it does not start with the Parquet marker PAR1")
+    if extension in _IMAGE_EXTENSIONS:
+        raise _error("not_a_table", name=name, what="an image", fix=MESSAGES["fix_not_tables_yet"])
     supported = ", ".join(f".{ext}" for ext in SUPPORTED_EXTENSIONS)
     raise _error(
         "unsupported_extension", name=name, extension=f".{extension}" if extension else "(none)", supported=supported
@@ -690,7 +701,8 @@ def _classify_zip(data: bytes, name: str, extension: str) -> None:
     elif mimetype.startswith(b"application/vnd.oasis.opendocument"):
         what, fix = "an OpenDocument (LibreOffice) file", "fix_office"
     else:
-        what, fix = "a zip archive", "fix_archive"
+        images = sum(member.rsplit(".", 1)[-1] in _IMAGE_EXTENSIONS for member in lowered)
+        what, fix = (f"a zip archive of {images:,} images" if images else "a zip archive"), "fix_zip"
     raise _error("not_a_table", name=name, what=what, fix=MESSAGES[fix])
 
 

@@ -146,6 +146,14 @@ def render_profile(profile: TableProfile, *, key: str = "profile") -> None:
             "missing %": st.column_config.NumberColumn(format="%.1f"),
         },
     )
+    free_text = [column.name for column in profile.columns if column.kind == "text"]
+    if free_text:
+        st.caption(
+            ":material/notes: Free text: "
+            + ", ".join(markdown_literal(name, 40) for name in free_text)
+            + ". LayerLab reads tables for now: until text support lands, a text column is used as categories "
+            "(each different text is one), so the Prepare page suggests ignoring it."
+        )
     if profile.target is not None and profile.association_rows:
         st.caption(f"Association measured on {profile.association_rows:,} rows. {ASSOCIATION_EXPLANATION}")
     names = [column.name for column in profile.columns]
