@@ -1,5 +1,6 @@
 """The access code and sign-in gates as a visitor meets them (AppTest)."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,7 @@ def test_the_app_throttles_the_sixth_attempt_after_five_wrong_codes(access_code)
     for _ in range(5):
         type_code(at, "guess")
     type_code(at, access_code)
-    assert "Too many attempts; try again in 30 seconds." in shown(at)
+    assert re.search(r"Too many attempts; try again in (2\d|30) seconds\.", shown(at))  # 30 s, less the time taken
     assert "Data" not in [t.value for t in at.title]
 
 
@@ -127,9 +128,9 @@ def test_five_wrong_codes_throttle_the_sixth_attempt_even_if_right(access_code):
     at = new_gated_page().run()
     for _ in range(5):
         type_code(at, "guess")
-    assert "Too many attempts; try again in 30 seconds." in shown(at)
+    assert re.search(r"Too many attempts; try again in (2\d|30) seconds\.", shown(at))  # 30 s, less the time taken
     type_code(at, access_code)
-    assert "Too many attempts; try again in 30 seconds." in shown(at)
+    assert re.search(r"Too many attempts; try again in (2\d|30) seconds\.", shown(at))  # 30 s, less the time taken
     assert "That is not the access code" not in shown(at)
     assert "The page itself" not in shown(at)
 
