@@ -11,6 +11,11 @@ What it recognises, from the rows alone:
 - learning rate too high: the training loss rises in many epochs instead of falling steadily;
 - learning rate too low: the training loss falls every epoch, but by almost nothing;
 - plateau: the validation loss has not improved for `PLATEAU_EPOCHS` epochs and is flat.
+
+Each fix is checked against the run it would produce (`CoachContext`): a fix that changes nothing, repeats
+the fix that made this run, or leads back to the spec this run was fixed from is not offered again; the
+coach says what was tried instead. When the validation metric is no better than the dummy baseline's, the
+inputs carry little signal, and blaming the learning rate would send the user in circles.
 """
 
 from __future__ import annotations
@@ -31,32 +36,85 @@ MIN_LEARNING_RATE = 1e-6  # the smallest rate the Train page's field accepts
 L2_PENALTY = 1e-4
 
 
+SIGNAL_MARGIN = 0.01  # within 1 point of accuracy (or 1% of the error) of the dummy is "no better"
+LEARNING_RATE_FIXES = {"lower_learning_rate", "raise_learning_rate"}
+
+
 @dataclass(frozen=True, slots=True)
 class CoachFinding:
-    """One observation about a run, and the one change that addresses it.
+    """One observation about a run, and the one change that addresses it (None when no change will help).
 
-    kind: divergence, overfitting, learning_rate_too_high, learning_rate_too_low or plateau.
-    fix: lower_learning_rate, raise_learning_rate, add_dropout, add_l2, enable_early_stopping or reduce_on_plateau.
+    kind: divergence, overfitting, learning_rate_too_high, learning_rate_too_low, plateau, little_signal or
+        fix_did_not_help.
+    fix: lower_learning_rate, raise_learning_rate, add_dropout, add_l2, enable_early_stopping, reduce_on_plateau
+        or None.
     value: the new learning rate, for the learning-rate fixes.
     """
 
     kind: str
     message: str
-    fix: str
-    fix_label: str
+    fix: str | None
+    fix_label: str | None
     value: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def coach(history: list[dict], spec: RunSpec, *, state: str = "finished", diverged: bool = False) -> list[CoachFinding]:
-    """Findings about a run's curves so far (`state` is the run's state; `diverged` from its status)."""
+@dataclass(frozen=True, slots=True)
+class CoachContext:
+    """What the coach knows besides the curves.
+
+    applied_fix: the coach fix that started this run (meta.json `coach_fix`), if any.
+    previous_spec: the spec of the run that fix was applied to, when it still exists.
+    dummy_score: the dummy baseline's score on the live metric (accuracy, or MAE for regression).
+    higher_is_better: whether that metric improves upwards (accuracy) or downwards (MAE).
+    """
+
+    applied_fix: str | None = None
+    previous_spec: RunSpec | None = None
+    dummy_score: float | None = None
+    higher_is_better: bool = True
+
+
+def dummy_reference(metrics: dict | None) -> tuple[float, bool] | None:
+    """The dummy baseline's score on the live metric from a run's metrics.json, and whether higher is better."""
+    for baseline in (metrics or {}).get("baselines", []):
+        scores = baseline.get("test", {})
+        if "(dummy)" not in baseline.get("name", ""):
+            continue
+        if scores.get("accuracy") is not None:
+            return float(scores["accuracy"]), True
+        if scores.get("mae") is not None:
+            return float(scores["mae"]), False
+    return None
+
+
+def coach(
+    history: list[dict],
+    spec: RunSpec,
+    *,
+    state: str = "finished",
+    diverged: bool = False,
+    context: CoachContext | None = None,
+) -> list[CoachFinding]:
+    """Findings about a run's curves so far (`state` is the run's state; `diverged` from its status), each
+    checked against the run its fix would produce (`context`)."""
     if not history:
         return []
+    context = context or CoachContext()
     divergence = _divergence(history, spec, diverged=diverged)
     if divergence is not None:
-        return [divergence]  # the other patterns are meaningless on exploded numbers
+        return _checked([divergence], spec, context)  # the other patterns are meaningless on exploded numbers
+    findings = _findings(history, spec)
+    if _no_better_than_dummy(history, context):
+        # Not the learning rate's fault: no setting makes columns predict what they do not carry.
+        findings = [f for f in findings if f.kind not in {"learning_rate_too_low", "plateau"}]
+        findings.append(_little_signal(history, context))
+    return _checked(findings, spec, context)
+
+
+def _findings(history: list[dict], spec: RunSpec) -> list[CoachFinding]:
     findings = []
     too_high = _learning_rate_too_high(history, spec)
     if too_high is not None:
@@ -73,8 +131,79 @@ def coach(history: list[dict], spec: RunSpec, *, state: str = "finished", diverg
     return findings
 
 
+def _checked(findings: list[CoachFinding], spec: RunSpec, context: CoachContext) -> list[CoachFinding]:
+    """Keep the fixes that produce a new run; say so when the one that made this run is advised again."""
+    result = []
+    for finding in findings:
+        if finding.fix is None:
+            result.append(finding)
+            continue
+        fixed = apply_coach_fix(spec, finding)
+        repeated = finding.fix == context.applied_fix or (
+            context.applied_fix in LEARNING_RATE_FIXES and finding.fix in LEARNING_RATE_FIXES
+        )
+        if fixed == spec:
+            continue  # nothing left to change (e.g. the learning rate is already at its limit)
+        if repeated or (context.previous_spec is not None and fixed == context.previous_spec):
+            result.append(_did_not_help(finding, context))
+            continue
+        result.append(finding)
+    return result
+
+
+def _did_not_help(finding: CoachFinding, context: CoachContext) -> CoachFinding:
+    tried = (context.applied_fix or "that change").replace("_", " ")
+    return CoachFinding(
+        kind="fix_did_not_help",
+        message=(
+            f"{finding.message} This run was already started by the coach's fix ({tried}), and the problem is "
+            "still there, so the coach does not offer it again: going round in circles will not help. Compare with "
+            "the simple models on the Evaluate page; if they do no better, the columns carry little signal about "
+            "the target, and more or different columns help more than any setting."
+        ),
+        fix=None,
+        fix_label=None,
+    )
+
+
+def _best_val_metric(history: list[dict], higher_is_better: bool) -> float | None:
+    values = [row.get("val_metric") for row in history if row.get("val_metric") is not None]
+    if not values:
+        return None
+    return max(values) if higher_is_better else min(values)
+
+
+def _no_better_than_dummy(history: list[dict], context: CoachContext) -> bool:
+    if context.dummy_score is None:
+        return False
+    best = _best_val_metric(history, context.higher_is_better)
+    if best is None:
+        return False
+    if context.higher_is_better:
+        return best <= context.dummy_score + SIGNAL_MARGIN
+    return best >= context.dummy_score * (1 - SIGNAL_MARGIN)
+
+
+def _little_signal(history: list[dict], context: CoachContext) -> CoachFinding:
+    best = _best_val_metric(history, context.higher_is_better)
+    what = "accuracy" if context.higher_is_better else "mean absolute error"
+    return CoachFinding(
+        kind="little_signal",
+        message=(
+            f"The best validation {what} ({best:.4g}) is no better than the dummy baseline's ({context.dummy_score:.4g}), "
+            "which ignores every input. The inputs seem to carry little signal about the target, so a different "
+            "learning rate or more epochs will not fix it. Check that the target column is the right one, and add "
+            "columns that plausibly predict it (or ignore columns that are noise)."
+        ),
+        fix=None,
+        fix_label=None,
+    )
+
+
 def apply_coach_fix(spec: RunSpec, finding: CoachFinding) -> RunSpec:
     """The spec with the finding's fix applied (pure: the given spec is unchanged)."""
+    if finding.fix is None:
+        raise ValueError(f"The coach finding {finding.kind!r} has no fix to apply.")
     payload = spec.model_dump()
     training = payload["training"]
     if finding.fix in {"lower_learning_rate", "raise_learning_rate"}:

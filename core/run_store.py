@@ -217,6 +217,13 @@ class RunStore:
     def meta(self, run_id: str) -> dict:
         return read_json(self.path(run_id) / "meta.json", {})
 
+    def update_meta(self, run_id: str, **values) -> None:
+        """Add facts about how a run came to be (e.g. `coach_fix`); owner, columns and row counts stay."""
+        fixed = {"run_id", "owner", "created_at", "num_rows", "columns"}
+        if fixed & set(values):
+            raise ValueError(f"meta.json keys {sorted(fixed & set(values))} are written once, by create_run.")
+        write_json(self.path(run_id) / "meta.json", {**self.meta(run_id), **values})
+
     def set_status(self, run_id: str, state: str, message: str = "", **extra) -> None:
         path = self.path(run_id) / "status.json"
         status = read_json(path, {})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.coach import CoachFinding, apply_coach_fix, coach
+from core.coach import CoachContext, CoachFinding, apply_coach_fix, coach, dummy_reference
 from core.errors import AppError
 from core.modeling import derive_head
 from core.optimization import preview_learning_rates
@@ -119,18 +119,42 @@ def _learning_rate_chart(store: RunStore, run_id: str, history: list[dict], prog
 def _coach(store: RunStore, run_id: str, history: list[dict], status: dict) -> None:
     """The coach's findings under the curves, each with a button that starts a new run with its fix."""
     spec = store.spec(run_id)
-    findings = coach(history, spec, state=status.get("state", ""), diverged=bool(status.get("diverged")))
+    findings = coach(
+        history,
+        spec,
+        state=status.get("state", ""),
+        diverged=bool(status.get("diverged")),
+        context=_coach_context(store, run_id),
+    )
     if not findings:
         return
     st.markdown("**Training coach**")
     for finding in findings:
         st.warning(markdown_literal(finding.message), icon=":material/school:")
-        if st.button(
+        if finding.fix is not None and st.button(
             f"Start a new run with this fix: {finding.fix_label}",
             key=f"train.coach.{run_id}.{finding.kind}",
             icon=":material/restart_alt:",
         ):
             _start_fixed_run(store, run_id, spec, finding)
+
+
+def _coach_context(store: RunStore, run_id: str) -> CoachContext:
+    """What the coach checks its advice against: the fix that made this run, its parent's spec, the dummy."""
+    origin = store.meta(run_id).get("coach_fix") or {}
+    previous_spec = None
+    if origin.get("from_run"):
+        try:
+            previous_spec = store.spec(origin["from_run"])
+        except (AppError, OSError):
+            previous_spec = None  # deleted since: the fix's name alone still stops a loop
+    reference = dummy_reference(store.metrics(run_id))
+    return CoachContext(
+        applied_fix=origin.get("fix"),
+        previous_spec=previous_spec,
+        dummy_score=reference[0] if reference else None,
+        higher_is_better=reference[1] if reference else True,
+    )
 
 
 def _start_fixed_run(store: RunStore, run_id: str, spec, finding: CoachFinding) -> None:
@@ -143,6 +167,7 @@ def _start_fixed_run(store: RunStore, run_id: str, spec, finding: CoachFinding) 
             store.path(run_id) / "data.parquet",
             source_name=store.meta(run_id).get("source_name", "table"),
         )
+        store.update_meta(new_id, coach_fix={"fix": finding.fix, "kind": finding.kind, "from_run": run_id})
     except AppError as error:
         show_error(error)
         return

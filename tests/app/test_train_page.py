@@ -102,6 +102,7 @@ def test_a_coach_finding_starts_a_new_run_with_its_fix(train_home):
     assert new_id != run_id  # the view switched to the new run
     fixed = store.spec(new_id)
     assert [layer.kind for layer in fixed.model.layers] == ["dense", "dropout"]
+    assert store.meta(new_id)["coach_fix"] == {"fix": "add_dropout", "kind": "overfitting", "from_run": run_id}
     assert at.session_state["layerlab"].run_spec().model == fixed.model  # the editor shows the fix too
     assert wait_for_run(at) == "finished"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from core.coach import apply_coach_fix, coach
@@ -100,3 +101,65 @@ def test_a_plateau_proposes_reduce_on_plateau_then_early_stopping():
     assert scheduled.training.schedule.kind == "reduce_on_plateau"
     [finding] = coach(flat, scheduled)
     assert finding.fix == "enable_early_stopping"
+
+
+SLOW = rows([1.0, 0.995, 0.99, 0.985, 0.98], [1.0, 0.995, 0.99, 0.985, 0.98])
+
+
+def test_the_coach_does_not_repeat_the_fix_that_made_this_run():
+    from core.coach import CoachContext
+
+    [first] = coach(SLOW, SPEC)
+    raised = apply_coach_fix(SPEC, first)
+    # The new run learns just as slowly: advising a higher rate again would loop for ever.
+    [finding] = coach(SLOW, raised, context=CoachContext(applied_fix="raise_learning_rate", previous_spec=SPEC))
+    assert finding.kind == "fix_did_not_help" and finding.fix is None
+    assert "raise learning rate" in finding.message and "does not offer it again" in finding.message
+    with pytest.raises(ValueError):
+        apply_coach_fix(raised, finding)
+
+
+def test_a_fix_that_leads_back_to_the_parent_spec_is_not_offered():
+    from core.coach import CoachContext
+
+    diverged = rows([1.0, 0.8, None], [0.9, 0.8, None])
+    [lowered] = coach(diverged, SPEC)
+    fixed = apply_coach_fix(SPEC, lowered)
+    [finding] = coach(SLOW, fixed, context=CoachContext(applied_fix="lower_learning_rate", previous_spec=SPEC))
+    assert finding.kind == "fix_did_not_help"  # raising ×10 would give back the spec that diverged
+
+
+def test_a_fix_that_changes_nothing_is_dropped():
+    at_limit = SPEC.model_copy(update={"training": SPEC.training.model_copy(update={"learning_rate": 10.0})})
+    assert coach(SLOW, at_limit) == []
+
+
+def test_no_better_than_the_dummy_means_little_signal_not_the_learning_rate():
+    from core.coach import CoachContext, dummy_reference
+
+    flat = [{**row, "val_metric": 0.61} for row in SLOW]
+    metrics = {"baselines": [{"name": "Majority class (dummy)", "test": {"accuracy": 0.62}}]}
+    score, higher = dummy_reference(metrics)
+    [finding] = coach(flat, SPEC, context=CoachContext(dummy_score=score, higher_is_better=higher))
+    assert finding.kind == "little_signal" and finding.fix is None
+    assert "little signal" in finding.message and "learning rate" in finding.message
+    learning = [{**row, "val_metric": 0.9} for row in SLOW]
+    [finding] = coach(learning, SPEC, context=CoachContext(dummy_score=score, higher_is_better=higher))
+    assert finding.kind == "learning_rate_too_low"
+    regression = {"baselines": [{"name": "Mean (dummy)", "test": {"mae": 10.0, "r2": 0.0}}]}
+    assert dummy_reference(regression) == (10.0, False)
+    worse = [{**row, "val_metric": 10.5} for row in SLOW]
+    [finding] = coach(worse, SPEC, context=CoachContext(dummy_score=10.0, higher_is_better=False))
+    assert finding.kind == "little_signal" and "mean absolute error" in finding.message
+
+
+def test_a_coach_fix_is_recorded_in_the_new_runs_meta(tmp_path):
+    from core.run_store import RunStore
+
+    store = RunStore(tmp_path)
+    run_id = store.create_run(SPEC, pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}), source_name="t.csv")
+    store.update_meta(run_id, coach_fix={"fix": "raise_learning_rate", "from_run": "parent"})
+    assert store.meta(run_id)["coach_fix"]["fix"] == "raise_learning_rate"
+    assert store.meta(run_id)["source_name"] == "t.csv"
+    with pytest.raises(ValueError):
+        store.update_meta(run_id, owner="someone else")
