@@ -447,25 +447,25 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     return store.status(run_id)
 
 
-BASELINE_NICENESS = 2  # the baselines' thread yields to the training thread of the same worker
-
-
 def _start_baselines(data: PreparedData, seed: int) -> Future:
     """Fit the simple models in a thread of their own while the network trains: they need only the prepared
     rows, and a run no longer waits for them after its last epoch (up to a minute beside another training run,
-    before). The thread (and the OpenMP threads it starts) runs slightly niced, so training keeps priority."""
+    before).
+
+    With one OpenMP thread: gradient boosting's parallel loops wait at a barrier for their slowest thread, and on
+    a busy machine (two cores, training beside it) that wait, not the work, took most of the minute. One core
+    for the baselines also leaves the other to training."""
     future: Future = Future()
 
     def compute() -> None:
         try:
-            thread = threading.get_native_id()  # Linux: a niceness per thread
-            os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + BASELINE_NICENESS)
-        except OSError:
-            pass
-        try:
+            from threadpoolctl import threadpool_limits
+
             from core.baselines import compare_baselines
 
-            future.set_result(compare_baselines(data, seed))
+            # OpenMP's thread count is per calling thread: this limits the baselines, not TensorFlow.
+            with threadpool_limits(limits=1, user_api="openmp"):
+                future.set_result(compare_baselines(data, seed))
         except BaseException as error:  # noqa: BLE001 - handed to the run, which turns it into a note
             future.set_exception(error)
 
