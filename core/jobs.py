@@ -118,6 +118,7 @@ def _warm_up() -> None:
     model.compile(optimizer="adam", loss="mse")
     model.fit(np.zeros((8, 2), "float32"), np.zeros((8, 1), "float32"), epochs=1, batch_size=4, verbose=0)
     keras.backend.clear_session()
+    import core.training  # noqa: F401 - imported now, not after the run id arrives (0.7-6 s under load)
 
 
 def process_memory_mb(pid: int) -> float | None:
