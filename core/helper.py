@@ -73,12 +73,44 @@ class ModelCache:
         return model, True
 
 
+def encode_frame(frame) -> str:
+    """A frame as Arrow IPC bytes in base64: a JSON-safe copy that keeps every column's type, in well under a
+    millisecond for a few rows (Parquet files through the disk cost ~13 ms a round trip, more than the
+    prediction of one row). Mixed-type text columns are stored as text, as `run_store.to_parquet` does."""
+    import base64
+
+    import pandas as pd
+    import pyarrow as pa
+
+    safe = frame.copy()
+    for name in safe.columns:
+        if safe[name].dtype == object:
+            safe[name] = safe[name].map(lambda v: v if v is None or isinstance(v, str) or pd.isna(v) else str(v))
+    table = pa.Table.from_pandas(safe, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return base64.b64encode(sink.getvalue().to_pybytes()).decode("ascii")
+
+
+def decode_frame(text: str):
+    import base64
+
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(base64.b64decode(text)).read_all().to_pandas()
+
+
 def _predict(request: dict, models: ModelCache, emit) -> dict:
+    """Rows inline (`rows_arrow`, answered inline) or, for large tables, as Parquet files (`rows`, `out`)."""
     import pandas as pd
 
     from core.export import predict_table
 
     model, loaded = models.get(Path(request["model_path"]))
+    if "rows_arrow" in request:
+        frame = decode_frame(request["rows_arrow"])
+        return {"rows": len(frame), "loaded": loaded, "predictions_arrow": encode_frame(predict_table(model, frame))}
     frame = pd.read_parquet(request["rows"])
     predict_table(model, frame).to_parquet(request["out"], index=False)
     return {"rows": len(frame), "loaded": loaded}

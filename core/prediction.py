@@ -29,6 +29,7 @@ from core.run_store import to_parquet
 PREDICT_TIMEOUT_S = 300
 MEMORY_LIMIT_MB_DEFAULT = 8192
 EXIT_OUT_OF_MEMORY = 3
+INLINE_ROWS = 10_000  # up to this many rows go to the warm helper inside the JSON request, not as files
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -81,18 +82,23 @@ def predict_run_rows(model_path: Path, frame: pd.DataFrame, *, timeout: float = 
 
     Only for models LayerLab trained (`RunStore.model_path`): an uploaded file goes through `predict_uploaded`.
     """
-    from core.helper import warm_helper
+    from core.helper import decode_frame, encode_frame, warm_helper
 
-    with tempfile.TemporaryDirectory(prefix="layerlab-predict-") as folder:
-        rows, out = Path(folder) / "rows.parquet", Path(folder) / "predictions.parquet"
-        rows.write_bytes(to_parquet(frame)[0])
-        warm_helper().request(
-            {"action": "predict", "model_path": str(model_path), "rows": str(rows), "out": str(out)},
+    def ask(request: dict) -> dict:
+        return warm_helper().request(
+            {"action": "predict", "model_path": str(model_path), **request},
             action="Predicting",
             timeout=timeout,
             timeout_message=f"Predicting took longer than {timeout:.0f} seconds and was stopped. Try fewer rows at a time.",
             memory_advice="Try fewer rows at a time (the server's limit is LAYERLAB_HELPER_MEMORY_MB).",
         )
+
+    if len(frame) <= INLINE_ROWS:  # a click's few rows travel in the request line itself
+        return decode_frame(ask({"rows_arrow": encode_frame(frame)})["predictions_arrow"])
+    with tempfile.TemporaryDirectory(prefix="layerlab-predict-") as folder:
+        rows, out = Path(folder) / "rows.parquet", Path(folder) / "predictions.parquet"
+        rows.write_bytes(to_parquet(frame)[0])
+        ask({"rows": str(rows), "out": str(out)})
         return pd.read_parquet(out)
 
 

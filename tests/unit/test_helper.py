@@ -133,3 +133,14 @@ def test_the_public_calls_use_the_helper_and_report_importance_progress(run_dir)
     assert sorted(label for _, label in seen) == sorted(rows.columns)
     assert seen[-1][0] == 1.0 and all(a < b for (a, _), (b, _) in zip(seen, seen[1:], strict=False))
     assert cached_importance(run_dir) == importance
+
+
+def test_rows_inline_and_rows_as_files_give_the_same_predictions(run_dir, monkeypatch):
+    import core.prediction
+
+    rows = make_binary_frame(12, seed=8).drop(columns=["label"])
+    inline = predict_run_rows(run_dir / "model.keras", rows)
+    monkeypatch.setattr(core.prediction, "INLINE_ROWS", 0)
+    as_files = predict_run_rows(run_dir / "model.keras", rows)
+    pd.testing.assert_frame_equal(inline, as_files)
+    assert list(inline.columns[: len(rows.columns)]) == list(rows.columns)
