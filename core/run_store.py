@@ -312,8 +312,15 @@ class RunStore:
 
     def table(self, run_id: str) -> pd.DataFrame:
         """The run's rows: the columns it uses (a referenced stored table may hold more)."""
+        import pyarrow.parquet as pq
+
+        path = self.path(run_id) / "data.parquet"
         columns = self.meta(run_id).get("columns")
-        return pd.read_parquet(self.path(run_id) / "data.parquet", columns=columns)
+        if columns is not None:
+            # A column gone from the file (a hand-edited folder) is left for the run's own checks to name.
+            present = set(pq.read_schema(path).names)
+            columns = [name for name in columns if name in present]
+        return pd.read_parquet(path, columns=columns)
 
     def model_path(self, run_id: str) -> Path | None:
         path = self.path(run_id) / "model.keras"
