@@ -3,8 +3,8 @@
     TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python bench/ui_latency.py [--repeats 3]
 
 Starts server.py on loopback with a temporary LAYERLAB_HOME, loads the Wine sample and trains a run with the
-default settings in headless Chromium (/usr/bin/chromium), then times, from the click to the end of the script
-run it causes (the app's `data-test-script-state` going back to `notRunning`):
+default settings in headless Chromium (/usr/bin/chromium), then times, from the click to the last message the
+server sends for it (`Clock`):
 predicting one row (the single-row form), predicting an uploaded file of 8 rows, Measure speed, Compute
 importances and page switches. Beside them, in this process: a warm Python with the run's model already loaded
 predicting the same rows (`core.export.predict_table`), the warm helper called directly (`predict_run_rows`)
@@ -29,34 +29,47 @@ sys.path.insert(0, str(ROOT))
 
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
 
-# Counts script runs that end, so a click's run is seen even when it lasts a few milliseconds.
-WATCH_RUNS_JS = """() => {
-  if (window.__runsDone !== undefined) return;
-  window.__runsDone = 0;
-  const app = document.querySelector('[data-testid="stApp"]');
-  let last = app.getAttribute('data-test-script-state');
-  new MutationObserver(() => {
-    const now = app.getAttribute('data-test-script-state');
-    if (now === 'notRunning' && last !== 'notRunning') window.__runsDone += 1;
-    last = now;
-  }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
-}"""
+QUIET_S = 0.5
+NOT_RUNNING = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
-def _idle(page) -> None:
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=300_000)
-    page.evaluate(WATCH_RUNS_JS)
+class Clock:
+    """Times a click to the last message the server sent for it (the end of the script run it started).
 
+    Streamlit's `data-test-script-state` alone cannot do it: a run of a few milliseconds may never show as
+    "running" in the page at all. The server's WebSocket messages always come: a click counts as done once the
+    page says "notRunning" and the socket has been quiet for `QUIET_S`; its time ends at the last message."""
 
-def timed(page, act, *, timeout_s: float = 300) -> float:
-    """Seconds from `act()` (a click) to the end of the script run it starts."""
-    _idle(page)
-    before = page.evaluate("() => window.__runsDone")
-    started = time.perf_counter()
-    act()
-    page.wait_for_function(f"() => window.__runsDone > {before}", timeout=timeout_s * 1000, polling=10)
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_s * 1000)
-    return time.perf_counter() - started
+    def __init__(self, page):
+        self.page = page
+        self.frames: list[float] = []
+        page.on("websocket", lambda socket: socket.on("framereceived", self._received))
+
+    def _received(self, _payload) -> None:
+        self.frames.append(time.perf_counter())
+
+    def settle(self) -> None:
+        self.page.wait_for_selector(NOT_RUNNING, timeout=300_000)
+        while self.frames and time.perf_counter() - self.frames[-1] < QUIET_S:
+            self.page.wait_for_timeout(50)
+
+    def time(self, act, *, timeout_s: float = 120) -> float:
+        """Seconds from `act()` to the last server message it caused."""
+        self.settle()
+        seen = len(self.frames)
+        started = time.perf_counter()
+        act()
+        while True:
+            self.page.wait_for_timeout(20)
+            now = time.perf_counter()
+            if len(self.frames) > seen and now - self.frames[-1] >= QUIET_S:
+                if self.page.locator(NOT_RUNNING).count():
+                    return self.frames[-1] - started
+            if now - started > timeout_s:
+                shot = ROOT / "bench" / "results" / "ui_latency_stuck.png"
+                shot.parent.mkdir(parents=True, exist_ok=True)
+                self.page.screenshot(path=str(shot), full_page=True)
+                raise TimeoutError(f"no answer within {timeout_s:.0f} s; screenshot: {shot.relative_to(ROOT)}")
 
 
 def _median(values: list[float]) -> float:
@@ -128,13 +141,15 @@ def main() -> None:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
             page.set_default_timeout(300_000)
+            clock = Clock(page)
+            timed = clock.time
             page.goto(url)
             page.get_by_role("button", name="Load sample").wait_for()
-            _idle(page)
+            clock.settle()
             page.get_by_role("combobox", name="Sample").click()
             page.get_by_role("option", name="Wine cultivars").click()
-            timed(page, lambda: page.get_by_role("button", name="Load sample").click())
-            timed(page, lambda: page.get_by_role("link", name="Train").first.click())
+            timed(lambda: page.get_by_role("button", name="Load sample").click())
+            timed(lambda: page.get_by_role("link", name="Train").first.click())
             trained_at = time.perf_counter()
             page.get_by_role("button", name="Train").last.click()
             page.get_by_text("Done. See the test results").wait_for(timeout=600_000)
@@ -145,26 +160,25 @@ def main() -> None:
 
             for name in ("Evaluate", "Predict", "Model", "Data", "Predict"):
                 clicks.setdefault("page switch", []).append(
-                    timed(page, lambda name=name: page.get_by_role("link", name=name).first.click())
+                    timed(lambda name=name: page.get_by_role("link", name=name).first.click())
                 )
-            timed(page, lambda: page.get_by_text("Type in one row").click())
+            timed(lambda: page.get_by_text("Type in one row").click())
             for _ in range(args.repeats):
                 clicks.setdefault("predict one row", []).append(
-                    timed(page, lambda: page.get_by_role("button", name="Predict this row").click())
+                    timed(lambda: page.get_by_role("button", name="Predict this row").click())
                 )
-            timed(page, lambda: page.get_by_text("Upload a file of rows").click())
+            timed(lambda: page.get_by_text("Upload a file of rows").click())
             for index in range(args.repeats):
                 clicks.setdefault("predict a file of 8 rows", []).append(
                     timed(
-                        page,
                         lambda i=index: page.locator("input[type=file]").set_input_files(str(home / f"rows_{i}.csv")),
                     )
                 )
-            timed(page, lambda: page.get_by_role("link", name="Model").first.click())
-            clicks["measure speed"] = [timed(page, lambda: page.get_by_role("button", name="Measure speed").click())]
-            timed(page, lambda: page.get_by_role("link", name="Evaluate").first.click())
+            timed(lambda: page.get_by_role("link", name="Model").first.click())
+            clicks["measure speed"] = [timed(lambda: page.get_by_role("button", name="Measure speed").click())]
+            timed(lambda: page.get_by_role("link", name="Evaluate").first.click())
             clicks["permutation importance"] = [
-                timed(page, lambda: page.get_by_role("button", name="Compute importances").click())
+                timed(lambda: page.get_by_role("button", name="Compute importances").click())
             ]
             browser.close()
         floor = warm_python(run_dir / "model.keras", rows_by_name, args.repeats)
