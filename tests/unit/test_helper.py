@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -144,3 +145,24 @@ def test_rows_inline_and_rows_as_files_give_the_same_predictions(run_dir, monkey
     as_files = predict_run_rows(run_dir / "model.keras", rows)
     pd.testing.assert_frame_equal(inline, as_files)
     assert list(inline.columns[: len(rows.columns)]) == list(rows.columns)
+
+
+def test_a_cached_model_still_predicts_after_a_speed_measurement(helper, run_dir, tmp_path):
+    from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
+
+    rows = make_binary_frame(3, seed=9).drop(columns=["label"])
+    before = _predict(helper, run_dir, tmp_path, rows)
+    spec = RunSpec(
+        data=DataSpec(target="label"), model=ModelSpec(layers=(DenseLayer(units=4),)), training=TrainingSpec()
+    )
+    request = {
+        "spec": json.loads(spec.to_json()), "num_inputs": 3, "task": "binary", "num_classes": 0,
+        "train_rows": 64, "validation_rows": 8, "embeddings": [],
+    }  # fmt: skip
+    answer = helper.request(
+        {"action": "measure", "request": request}, action="Measuring", timeout=300, timeout_message="too long"
+    )
+    assert answer["measurement"]["seconds_per_step"] > 0
+    after = _predict(helper, run_dir, tmp_path, rows)
+    assert not after["loaded"]  # the session was cleared after measuring; the loaded model is still served
+    pd.testing.assert_frame_equal(before["frame"], after["frame"])
