@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 
 import pandas as pd
@@ -166,3 +167,28 @@ def test_a_cached_model_still_predicts_after_a_speed_measurement(helper, run_dir
     after = _predict(helper, run_dir, tmp_path, rows)
     assert not after["loaded"]  # the session was cleared after measuring; the loaded model is still served
     pd.testing.assert_frame_equal(before["frame"], after["frame"])
+
+
+def test_the_helper_dies_with_its_server():
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = "from core.helper import warm_helper\nwarm_helper().start()\nprint(warm_helper().pid, flush=True)\ninput()\n"
+    server = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )  # fmt: skip
+    helper_pid = int(server.stdout.readline())
+    assert _alive(helper_pid)
+    server.kill()  # SIGKILL: no clean-up code runs in the server
+    server.wait()
+    _wait_until(lambda: not _alive(helper_pid))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stream:
+            return stream.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
