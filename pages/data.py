@@ -1,11 +1,12 @@
 import streamlit as st
 
 from core.errors import AppError
+from core.explanations import METRIC_HELP
 from core.plain_text import full_name_help, markdown_format, markdown_literal, shorten
 from core.profiling import infer_task, suggest_target
 from core.samples import SAMPLES
 from core.tables import ENCODING_CHOICES, TableLimits, list_sheets, load_table
-from ui.components import cached_profile, show_error
+from ui.components import cached_profile, next_step_line, show_error
 from ui.profile_view import render_profile
 from ui.services import settings, table_store
 from ui.state import NEW_TABLE_NOTICE_KEY, current_table, get_state, store_table
@@ -13,7 +14,7 @@ from ui.state import NEW_TABLE_NOTICE_KEY, current_table, get_state, store_table
 state = get_state()
 config = settings()
 st.title("Data")
-st.write("Upload a table or pick a sample, then choose the column to predict.")
+what_next = next_step_line("data", "start")
 
 sources = ["Sample data", "Upload a file"]
 source = st.radio("Source", sources, index=sources.index(state.data_source), horizontal=True, key="data.source")
@@ -102,9 +103,9 @@ if st.session_state.pop(NEW_TABLE_NOTICE_KEY, False):
 for note in state.table_notes:
     st.info(markdown_literal(note), icon=":material/info:")
 left, middle, right = st.columns(3)
-left.metric("Rows", f"{len(frame):,}")
-middle.metric("Columns", f"{frame.shape[1]:,}")
-right.metric("Missing cells", f"{int(frame.isna().sum().sum()):,}")
+left.metric("Rows", f"{len(frame):,}", help=METRIC_HELP["rows"])
+middle.metric("Columns", f"{frame.shape[1]:,}", help=METRIC_HELP["columns"])
+right.metric("Missing cells", f"{int(frame.isna().sum().sum()):,}", help=METRIC_HELP["missing_cells"])
 st.dataframe(frame.head(200), width="stretch", height=260)
 
 kept = table_store().list_tables()
@@ -149,14 +150,15 @@ target = st.selectbox(
 if target != state.target:
     state.target, state.task, state.features, state.target_guessed = target, None, None, False
 if target is None:
+    next_step_line("data", "no_target", what_next)
     st.info(
-        "Which column should the model learn to predict? No column's name or values made it clear, so LayerLab "
-        "did not guess. Choose it above: the value you would like to know for new rows.",
+        "Which column should the model learn to predict? LayerLab could not tell, so choose it above.",
         icon=":material/help:",
     )
     st.subheader("Profile")
     render_profile(cached_profile(state, frame, None))
     st.stop()
+next_step_line("data", "ready", what_next)
 if state.target_guessed:
     st.info(
         markdown_format(

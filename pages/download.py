@@ -21,7 +21,7 @@ from core.plain_text import markdown_literal
 from core.preprocessing import PreprocessingState
 from core.snippets import prediction_snippet
 from ui.code_view import render_code
-from ui.components import require_finished_run
+from ui.components import next_step_line, require_finished_run
 from ui.identity import browser_identity, session_owner
 from ui.services import run_store
 from ui.state import get_state
@@ -31,13 +31,15 @@ store = run_store()
 owner = session_owner()
 browser = browser_identity()  # links work only in this browser
 st.title("Download")
-st.write(
-    "One `.keras` file with the preprocessing inside: it takes the raw columns as uploaded (numbers and text, "
-    "missing values allowed, unseen categories tolerated) and returns predictions as class names with "
-    "probabilities, or values in the target's units. No LayerLab needed to use it."
+what_next = next_step_line("download", "no_run")
+st.markdown(
+    "One `.keras` file with the preprocessing inside: no LayerLab needed to use it.",
+    help="It takes the raw columns as uploaded (numbers and text, missing values allowed, unseen categories "
+    "tolerated) and returns predictions as class names with probabilities, or values in the target's units.",
 )
 
 record = require_finished_run(store, state, key="download.run")
+next_step_line("download", "ready", what_next)
 
 model_path = store.model_path(record.run_id)
 spec_text = (record.path / "spec.json").read_text(encoding="utf-8")

@@ -2,12 +2,13 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import AppError
+from core.explanations import CHART_HELP, METRIC_HELP
 from core.limits import describe_caps
 from core.modeling import count_params, derive_head, describe_model
 from core.preprocessing import estimate_preprocessing
 from core.profiling import infer_task
 from core.spec import PRESETS, TRAINING_PRESETS
-from ui.components import require_table, show_error
+from ui.components import next_step_line, require_table, show_error
 from ui.layer_editor import layer_editor
 from ui.model_view import doctor_panel, model_diagram, preflight_card
 from ui.services import settings
@@ -15,8 +16,10 @@ from ui.state import get_state
 
 state = get_state()
 st.title("Model")
+what_next = next_step_line("model", "ready")
 frame = require_table(state)
 if frame is None:
+    next_step_line("model", "no_table", what_next)
     st.stop()
 
 task = state.task or infer_task(frame[state.target])
@@ -39,9 +42,9 @@ if apply_col.button("Apply preset", key="model.apply_preset", width="stretch"):
     st.rerun()
 if preset == "Textbook MLP":
     st.caption(
-        "The classic Keras example: Dense 64 relu → Dense 64 relu, Adam at 0.001, batch 32, 10 epochs. "
-        "Its listing pairs a softmax output with `from_logits=True`; here the output layer and loss are "
-        "derived from the task, so that mistake cannot happen."
+        "The classic Keras example: Dense 64 relu → Dense 64 relu, Adam at 0.001, batch 32, 10 epochs.",
+        help="Its listing pairs a softmax output with `from_logits=True`; here the output layer and loss are "
+        "derived from the task, so that mistake cannot happen.",
     )
 
 editor, summary = st.columns([3, 2], gap="large")
@@ -57,8 +60,9 @@ with summary:
         rows = None
         show_error(error)
     if rows is not None:
-        st.metric("Parameters", f"{count_params(rows):,}")
+        st.metric("Parameters", f"{count_params(rows):,}", help=METRIC_HELP["parameters"])
         st.plotly_chart(model_diagram(rows), key="model.diagram", config={"displayModeBar": False})
+        st.caption(CHART_HELP["model_diagram"])
         with st.expander("As a table"):
             st.dataframe(
                 pd.DataFrame(

@@ -8,7 +8,7 @@ from core.prediction import column_report, predict_run_rows
 from core.preprocessing import PreprocessingState
 from core.run_store import read_json
 from core.tables import SUPPORTED_EXTENSIONS, TableLimits, load_table
-from ui.components import require_finished_run, show_error
+from ui.components import next_step_line, require_finished_run, show_error
 from ui.prediction_views import show_predictions, show_single_prediction, uploaded_model_section
 from ui.services import run_store, settings
 from ui.single_row import single_row_form
@@ -20,13 +20,16 @@ MODES = {"file": "Upload a file of rows", "row": "Type in one row"}
 state = get_state()
 store = run_store()
 st.title("Predict")
+what_next = next_step_line("predict", "no_run")
 source = st.radio("Model", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="predict.source")
 if source == "upload":
+    next_step_line("predict", "uploaded", what_next)
     uploaded_model_section()
     st.stop()
 
 st.write("Upload new rows with the same columns as the training table (the target is not needed) to get predictions.")
 record = require_finished_run(store, state, key="predict.run")
+next_step_line("predict", "ready", what_next)
 model_path = store.model_path(record.run_id)
 preprocessing_path = record.path / "preprocessing.json"
 if model_path is None or not preprocessing_path.exists():

@@ -5,19 +5,17 @@ from core.errors import AppError, SpecError
 from core.plain_text import shorten
 from core.quality import apply_fix, assess_quality
 from core.spec import format_validation_error
-from ui.components import cached_profile, require_table, show_error
+from ui.components import cached_profile, next_step_line, require_table, show_error
 from ui.preprocessing_editor import preprocessing_editor
 from ui.profile_view import render_findings
 from ui.state import get_state
 
 state = get_state()
 st.title("Prepare")
-st.write(
-    "Check the data before training, choose how each column is prepared, and how rows are split. "
-    "Everything here is fitted on the training rows only and travels inside the downloaded model."
-)
+what_next = next_step_line("prepare", "ready")
 frame = require_table(state)
 if frame is None:
+    next_step_line("prepare", "no_table", what_next)
     st.stop()
 
 st.subheader("Data quality")
@@ -36,13 +34,16 @@ if fix is not None:
     st.rerun()
 
 st.subheader("Columns")
-st.caption(
-    "auto follows the column's type (shown as 'detected'). Missing values: auto = median for numbers, most "
-    "frequent for categories. Scaling auto = standard. Categories: one-hot over the most frequent values plus "
-    "an 'other' slot, ordinal with your order, a learned embedding or hashing into buckets (for many "
-    "categories). Dates become year, month, day, weekday and hour; text dates like 03/04/2024 are read day "
-    "first only when a value proves it, or as you set in 'date order'."
-)
+st.caption("How each column is turned into numbers for the network; 'auto' follows the column's type.")
+with st.expander("More"):
+    st.caption(
+        "auto follows the column's type (shown as 'detected'). Missing values: auto = median for numbers, most "
+        "frequent for categories. Scaling auto = standard. Categories: one-hot over the most frequent values plus "
+        "an 'other' slot, ordinal with your order, a learned embedding or hashing into buckets (for many "
+        "categories). Dates become year, month, day, weekday and hour; text dates like 03/04/2024 are read day "
+        "first only when a value proves it, or as you set in 'date order'. Everything here is fitted on the "
+        "training rows only and travels inside the downloaded model."
+    )
 features = state.features or [c for c in frame.columns if c != state.target]
 edited = preprocessing_editor(
     frame, features, state.preprocessing, key=f"prepare.columns.{state.table_key}.{state.target}"

@@ -5,6 +5,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from core.errors import AppError, SpecError
+from core.explanations import CHART_HELP
 from core.limits import describe_caps
 from core.modeling import check_stack
 from core.optimization import OPTIMIZER_LABELS, SCHEDULE_LABELS, describe_schedule, preview_learning_rates
@@ -12,7 +13,7 @@ from core.plain_text import markdown_literal
 from core.quality import assess_quality
 from core.spec import ScheduleSpec, TrainingSpec, format_validation_error, parse_spec
 from ui.charts import learning_rate_figure
-from ui.components import cached_profile, pick_run, require_table, run_label, show_error, visible_runs
+from ui.components import cached_profile, next_step_line, pick_run, require_table, run_label, show_error, visible_runs
 from ui.live_run import live_run
 from ui.services import job_manager, run_store, settings
 from ui.state import current_table_path, get_state
@@ -23,6 +24,7 @@ CLIPPING = {"none": "Off", "clipnorm": "By norm (clipnorm)", "clipvalue": "By va
 state = get_state()
 store = run_store()
 st.title("Train")
+what_next = next_step_line("train", "ready")
 frame = require_table(state)
 
 if frame is not None:
@@ -139,6 +141,7 @@ if frame is not None:
                 key="train.schedule_preview",
                 width="stretch",
             )
+            st.caption(CHART_HELP["learning_rate_plan"])
             st.caption(describe_schedule(spec.training))
 
     with st.expander("Spec (JSON): reproduce this run anywhere"):
@@ -208,6 +211,11 @@ if record is None:
     st.caption("No runs yet. Press Train to start one.")
 else:
     live_run(store, record.run_id)
+if frame is None:
+    next_step_line("train", "no_table", what_next)
+elif record is not None:
+    situation = {"created": "running", "queued": "running", "running": "running", "failed": "failed"}
+    next_step_line("train", situation.get(record.state, "finished"), what_next)
 
 runs = visible_runs(store, state)
 if runs:

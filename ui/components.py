@@ -7,10 +7,21 @@ import datetime as dt
 import streamlit as st
 
 from core.errors import AppError
+from core.explanations import next_step
 from core.plain_text import markdown_literal, shorten
 from core.run_store import RunRecord, RunStore
 from ui.services import settings
 from ui.state import AppState, current_table
+
+NEXT_STEP_ICON = ":material/east:"
+
+
+def next_step_line(page: str, situation: str, slot=None):
+    """The line right under a page's title: what to do here and what comes next. Returns its slot, so a page
+    that learns its situation further down (a run that finished) can write the line again in the same place."""
+    slot = slot if slot is not None else st.empty()
+    slot.markdown(f"{NEXT_STEP_ICON} {next_step(page, situation)}")
+    return slot
 
 
 def show_error(error: AppError) -> None:

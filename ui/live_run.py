@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.coach import CoachContext, CoachFinding, apply_coach_fix, coach, dummy_reference
 from core.errors import AppError
+from core.explanations import CHART_HELP
 from core.modeling import derive_head
 from core.optimization import preview_learning_rates
 from core.plain_text import markdown_literal
@@ -70,6 +71,7 @@ def _render(store: RunStore, run_id: str) -> bool:
             f"curves.{run_id}", len(history), lambda: training_curves(history, metric_label(store, run_id))
         )
         st.plotly_chart(curves, key=f"train.curves.{run_id}", width="stretch")
+        st.caption(CHART_HELP["training_curves"])
         _learning_rate_chart(store, run_id, history, progress)
         _coach(store, run_id, history, status)
     elif state in {"running", "queued"}:
@@ -114,6 +116,7 @@ def _learning_rate_chart(store: RunStore, run_id: str, history: list[dict], prog
 
     figure = _cached_figure(f"learning_rate.{run_id}", (len(history), steps_per_epoch), build)
     st.plotly_chart(figure, key=f"train.learning_rate.{run_id}", width="stretch")
+    st.caption(CHART_HELP["learning_rate"])
 
 
 def _coach(store: RunStore, run_id: str, history: list[dict], status: dict) -> None:

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from core.doctor import Advice, apply_advice, diagnose
 from core.errors import AppError
+from core.explanations import METRIC_HELP
 from core.modeling import LayerRow
 from core.plain_text import markdown_literal, plotly_literal
 from core.preflight import (
@@ -152,20 +153,21 @@ def preflight_card(
     st.subheader("Pre-flight")
     with st.container(border=True):
         size, memory, speed, eta = st.columns(4)
-        size.metric("Model size", human_bytes(planned.model_bytes), help="float32 weights in the .keras file")
+        size.metric("Model size", human_bytes(planned.model_bytes), help=METRIC_HELP["model_size"])
         memory.metric(
             "Training memory (estimate)",
             human_bytes(planned.memory_bytes),
-            help=f"At batch size {planned.batch_size}: weights, gradients and optimizer slots plus one batch's "
-            "activations and their gradients. The framework itself needs a few hundred MB more.",
+            help=f"{METRIC_HELP['training_memory']} At batch size {planned.batch_size}: weights, gradients and "
+            "optimizer slots plus one batch's activations and their gradients.",
         )
         epochs = spec.training.epochs
+        speed_help, eta_help = METRIC_HELP["seconds_per_epoch"], METRIC_HELP["whole_run"]
         if measurement is None:
-            speed.metric("Seconds per epoch", "not measured")
-            eta.metric(f"Whole run ({epochs} epochs)", "not measured")
+            speed.metric("Seconds per epoch", "not measured", help=speed_help)
+            eta.metric(f"Whole run ({epochs} epochs)", "not measured", help=eta_help)
         else:
-            speed.metric("Seconds per epoch", human_seconds(measurement.seconds_per_epoch))
-            eta.metric(f"Whole run ({epochs} epochs)", human_seconds(measurement.eta_seconds(epochs)))
+            speed.metric("Seconds per epoch", human_seconds(measurement.seconds_per_epoch), help=speed_help)
+            eta.metric(f"Whole run ({epochs} epochs)", human_seconds(measurement.eta_seconds(epochs)), help=eta_help)
         for warning in planned.warnings:
             st.warning(markdown_literal(warning), icon=":material/warning:")
         if measurement is None:

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import AppError
+from core.explanations import METRIC_HELP
 from core.plain_text import markdown_literal
 from core.prediction import check_uploaded, escape_formulas, predict_uploaded
 from core.tables import SUPPORTED_EXTENSIONS, TableLimits, load_table
@@ -37,6 +38,7 @@ def show_single_prediction(result: pd.DataFrame) -> None:
         markdown_literal(row["prediction"])
         if not isinstance(row["prediction"], float)
         else f"{row['prediction']:,.4f}",
+        help=METRIC_HELP["prediction"],
     )
     probabilities = {
         name.removeprefix("prob_"): float(row[name]) for name in result.columns if name.startswith("prob_")

@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.explanations import CHART_HELP
 from core.plain_text import markdown_format, markdown_literal, plotly_literal, shorten
 from core.profiling import ASSOCIATION_EXPLANATION, ColumnProfile, Histogram, TableProfile, TargetProfile
 from core.quality import Finding, Fix
@@ -117,9 +118,11 @@ def _render_target(target: TargetProfile, key: str) -> None:
         )
         st.caption(f"{target.task} · {target.num_distinct:,} classes · {shown}")
         st.plotly_chart(top_values_figure(target.class_counts, target.name), width="stretch", key=f"{key}.target")
+        st.caption(CHART_HELP["target_classes"])
     elif target.histogram is not None:
         st.caption(f"{target.task} · {target.num_distinct:,} distinct values")
         st.plotly_chart(histogram_figure(target.histogram, target.name), width="stretch", key=f"{key}.target")
+        st.caption(CHART_HELP["target_histogram"])
     if target.missing_count:
         st.caption(f"{target.missing_count:,} rows have no target value; training leaves them out.")
 
@@ -155,7 +158,10 @@ def render_profile(profile: TableProfile, *, key: str = "profile") -> None:
             "(each different text is one), so the Prepare page suggests ignoring it."
         )
     if profile.target is not None and profile.association_rows:
-        st.caption(f"Association measured on {profile.association_rows:,} rows. {ASSOCIATION_EXPLANATION}")
+        st.caption(
+            "Association with the target: 0 = the column tells nothing about it, 1 = it determines it.",
+            help=f"{ASSOCIATION_EXPLANATION} Measured on {profile.association_rows:,} rows.",
+        )
     names = [column.name for column in profile.columns]
     if not names:
         return
@@ -168,6 +174,7 @@ def render_profile(profile: TableProfile, *, key: str = "profile") -> None:
             st.caption("This column has no values to show.")
         else:
             st.plotly_chart(figure, width="stretch", key=f"{key}.chart")
+            st.caption(CHART_HELP["histogram" if column.histogram is not None else "top_values"])
         if column.mixed:
             st.caption(
                 f"{column.mixed_count:,} values are not numbers, for example: "
