@@ -11,7 +11,8 @@ The helper runs niced, dies with the server (PR_SET_PDEATHSIG), and is killed an
 runs past its time limit or the process grows past `LAYERLAB_HELPER_MEMORY_MB` of resident memory.
 
 Protocol, one JSON object per line: the helper prints {"ready": true, "pid": ...} once Keras is imported, then
-answers each request line with any number of {"progress": fraction, "label": ...} lines and one final line,
+answers each request line with any number of {"progress": fraction, "label": ...} lines and one final line
+(each line carries the request's "id"),
 {"ok": true, ...}; or {"ok": false, "error_type": "SpecError", "message": ...} for our own errors;
 {"ok": false, "out_of_memory": true, ...}; or {"ok": false, "detail": "<traceback>"} for anything else.
 """
@@ -193,7 +194,13 @@ def helper_main() -> None:
         except json.JSONDecodeError:
             send({"ok": False, "detail": f"not a JSON request: {line[:200]!r}"})
             continue
-        send(_answer(request, models, lambda fraction, label: send({"progress": fraction, "label": label})))
+        # Every line carries the request's id: a client interrupted mid-request skips what is left of it.
+        number = request.get("id")
+
+        def progress(fraction: float, label: str, number=number) -> None:
+            send({"id": number, "progress": fraction, "label": label})
+
+        send({**_answer(request, models, progress), "id": number})
 
 
 # PR_SET_PDEATHSIG fires when the *thread* that started the child ends, and Streamlit runs each script run in a
@@ -229,6 +236,7 @@ class WarmHelper:
         self._process: subprocess.Popen | None = None
         self._lines: queue.Queue = queue.Queue()
         self._ready = False
+        self._number = 0  # the id of the latest request
 
     @property
     def pid(self) -> int | None:
@@ -258,23 +266,31 @@ class WarmHelper:
                 message when the helper outgrew `memory_mb`; an incident message for anything else.
         """
         deadline = time.monotonic() + timeout
-        with self._lock:
+        # One request at a time; a request waiting behind others still keeps to its own time limit.
+        if not self._lock.acquire(timeout=timeout):
+            raise AppError(f"{timeout_message} (The server was busy with other requests all that time.)")
+        try:
             self._ensure_started()
             try:
                 while not self._ready:
                     message = self._next(deadline, action, timeout_message, memory_advice)
                     self._ready = bool(message.get("ready"))
-                self._process.stdin.write(json.dumps(payload) + "\n")
+                self._number += 1
+                self._process.stdin.write(json.dumps({**payload, "id": self._number}) + "\n")
                 self._process.stdin.flush()
             except OSError:
                 raise self._ended(action, memory_advice) from None
             while True:
                 message = self._next(deadline, action, timeout_message, memory_advice)
+                if message.get("id") != self._number:
+                    continue  # the rest of an earlier request whose caller stopped listening (a rerun, say)
                 if "progress" in message:
                     if on_progress is not None:
                         on_progress(float(message["progress"]), str(message.get("label", "")))
                     continue
                 return self._result(message, action, memory_advice)
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         with self._lock:

@@ -192,3 +192,20 @@ def _alive(pid: int) -> bool:
             return stream.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_caller_that_stops_listening_mid_request_does_not_confuse_the_next_one(helper, run_dir, tmp_path):
+    class Rerun(Exception):
+        """What Streamlit raises in a script thread when the visitor clicks elsewhere."""
+
+    def interrupt(fraction, label):
+        raise Rerun
+
+    (run_dir / "importance.json").unlink(missing_ok=True)
+    with pytest.raises(Rerun):
+        helper.request(
+            {"action": "importance", "run_dir": str(run_dir)}, action="Computing the importances", timeout=300,
+            timeout_message="too long", on_progress=interrupt,
+        )  # fmt: skip
+    rows = make_binary_frame(2, seed=10).drop(columns=["label"])
+    assert len(_predict(helper, run_dir, tmp_path, rows)["frame"]) == 2  # not the importance's leftover lines
