@@ -36,7 +36,7 @@ def show_single_prediction(result: pd.DataFrame) -> None:
     st.metric(
         "Prediction",
         markdown_literal(row["prediction"])
-        if not isinstance(row["prediction"], float)
+        if not pd.api.types.is_float(row["prediction"])  # numpy's float32 too, not only Python's float
         else f"{row['prediction']:,.4f}",
         help=METRIC_HELP["prediction"],
     )
