@@ -36,7 +36,7 @@ def test_download_page_builds_an_onnx_zip_and_shows_the_model_card(finished_run)
     assert any("keras.saving.load_model" in c.value for c in at.code)  # the existing snippet still shows
     assert "Other formats" in [h.value for h in at.subheader]
     assert "Model card" in [h.value for h in at.subheader]
-    assert any("Trained on `orders.csv`" in m.value for m in at.markdown)
+    assert any("Trained on `orders.csv`" in c.value for c in at.code)  # the card is shown as its source
     # The model is a link that server.py streams from disk; its bytes never pass through the page.
     assert _linked_file(at, "download.model") == (
         (finished_run / "model.keras").resolve(),
