@@ -316,7 +316,7 @@ MESSAGES: dict[str, str] = {
         "made-up values. Ignoring the column trains without it."
     ),
     "group_candidate": (
-        "'{column}' repeats (about {per_value:.1f} rows per value) and looks like it identifies a customer, "
+        "'{column}' repeats (about {per_value:,.0f} rows per value) and looks like it identifies a customer, "
         "patient or similar; rows of the same one on both sides of the split make the test score too "
         "optimistic. Splitting by '{column}' keeps each one's rows together (it then decides the split and is "
         "no longer an input)."
@@ -723,7 +723,8 @@ def _check_column(
         and column.kind in {"categorical", "numeric"}
         and not column.mixed
     ):
-        if column.num_distinct >= 2 and column.distinct_share * GROUP_MIN_ROWS_PER_VALUE <= 1.0:
+        # A yes/no column named like a group ('union_member') is no identifier: it needs many values.
+        if column.num_distinct >= GROUP_ID_MIN_VALUES and column.distinct_share * GROUP_MIN_ROWS_PER_VALUE <= 1.0:
             found.append(
                 _finding(
                     "group_candidate",

@@ -214,3 +214,23 @@ def test_an_unnamed_counter_shared_by_rows_is_a_group_id_but_age_is_not():
     frame = road_crashes(num_cases=600).rename(columns={"caseid": "ref"})
     flagged = {f.column for f in assess_quality(frame, target="injured") if f.kind == "group_candidate"}
     assert "ref" in flagged and "age" not in flagged
+
+
+def test_a_yes_no_column_named_like_a_group_is_not_a_group_id():
+    """'union_member' (2 values, 1,000 rows each) was offered as the split's group column in a browser walk."""
+    import numpy as np
+    import pandas as pd
+
+    from core.quality import assess_quality
+    from core.spec import DataSpec, RunSpec
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "union_member": rng.choice(["yes", "no"], 2000),
+            "hours": rng.normal(40, 5, 2000),
+            "wage": rng.normal(20, 3, 2000),
+        }
+    )
+    findings = assess_quality(frame, RunSpec(data=DataSpec(target="wage")))
+    assert not [f for f in findings if f.column == "union_member" and f.kind == "group_candidate"], findings
