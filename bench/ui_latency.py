@@ -76,42 +76,33 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def warm_python(model_path: Path, rows_by_name: dict, repeats: int) -> dict:
-    """A warm Python with the model already loaded: the floor a click can be compared with."""
+def side_by_side(model_path: Path, rows_by_name: dict, repeats: int) -> tuple[dict, dict]:
+    """(warm Python, paths called from Python): a warm Python with the model already loaded (the floor a click
+    is compared with) and the warm helper called directly (its own helper, model cached), call for call in
+    turn so that both see the same load; then the old way, a fresh child per click."""
     from core.export import load_model_file, predict_table
-
-    model = load_model_file(model_path)
-    result = {}
-    for name, frame in rows_by_name.items():
-        predict_table(model, frame)  # first call after loading: not part of the floor
-        times = []
-        for _ in range(max(repeats, 5)):
-            started = time.perf_counter()
-            predict_table(model, frame)
-            times.append(time.perf_counter() - started)
-        result[name] = _median(times)
-    return result
-
-
-def core_paths(model_path: Path, rows_by_name: dict, repeats: int) -> dict:
-    """The warm helper called directly (its own helper, model cached) and the old fresh child per click."""
     from core.helper import shutdown_helper
     from core.prediction import predict_rows, predict_run_rows
 
-    result = {}
-    predict_run_rows(model_path, rows_by_name["one row"])  # start the helper and load the model once
+    model = load_model_file(model_path)
+    floor, direct = {}, {}
     for name, frame in rows_by_name.items():
-        times = []
-        for _ in range(max(repeats, 5)):
+        predict_table(model, frame)  # first calls after loading: not part of either figure
+        predict_run_rows(model_path, frame)
+        warm, helper = [], []
+        for _ in range(max(repeats, 5) * 4):
+            started = time.perf_counter()
+            predict_table(model, frame)
+            warm.append(time.perf_counter() - started)
             started = time.perf_counter()
             predict_run_rows(model_path, frame)
-            times.append(time.perf_counter() - started)
-        result[f"helper, {name}"] = _median(times)
+            helper.append(time.perf_counter() - started)
+        floor[name], direct[f"helper, {name}"] = _median(warm), _median(helper)
     shutdown_helper()
     started = time.perf_counter()
     predict_rows(model_path, rows_by_name["8 rows"])
-    result["fresh child (before), 8 rows"] = time.perf_counter() - started
-    return result
+    direct["fresh child (before), 8 rows"] = time.perf_counter() - started
+    return floor, direct
 
 
 def main() -> None:
@@ -162,12 +153,12 @@ def main() -> None:
                 clicks.setdefault("page switch", []).append(
                     timed(lambda name=name: page.get_by_role("link", name=name).first.click())
                 )
-            timed(lambda: page.get_by_text("Type in one row").click())
+            timed(lambda: page.get_by_text("Type in one row", exact=True).click())
             for _ in range(args.repeats):
                 clicks.setdefault("predict one row", []).append(
                     timed(lambda: page.get_by_role("button", name="Predict this row").click())
                 )
-            timed(lambda: page.get_by_text("Upload a file of rows").click())
+            timed(lambda: page.get_by_text("Upload a file of rows", exact=True).click())
             for index in range(args.repeats):
                 clicks.setdefault("predict a file of 8 rows", []).append(
                     timed(
@@ -181,8 +172,7 @@ def main() -> None:
                 timed(lambda: page.get_by_role("button", name="Compute importances").click())
             ]
             browser.close()
-        floor = warm_python(run_dir / "model.keras", rows_by_name, args.repeats)
-        direct = core_paths(run_dir / "model.keras", rows_by_name, args.repeats)
+        floor, direct = side_by_side(run_dir / "model.keras", rows_by_name, args.repeats)
 
     load_after = os.getloadavg()
     medians = {name: _median(times) for name, times in clicks.items()}

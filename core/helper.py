@@ -11,10 +11,10 @@ The helper runs niced, dies with the server (PR_SET_PDEATHSIG), and is killed an
 runs past its time limit or the process grows past `LAYERLAB_HELPER_MEMORY_MB` of resident memory.
 
 Protocol, one JSON object per line: the helper prints {"ready": true, "pid": ...} once Keras is imported, then
-answers each request line with any number of {"progress": fraction, "label": ...} lines and one final line
-(each line carries the request's "id"),
+answers each request line with any number of {"progress": fraction, "label": ...} lines and one final line:
 {"ok": true, ...}; or {"ok": false, "error_type": "SpecError", "message": ...} for our own errors;
-{"ok": false, "out_of_memory": true, ...}; or {"ok": false, "detail": "<traceback>"} for anything else.
+{"ok": false, "out_of_memory": true, ...}; or {"ok": false, "detail": "<traceback>"} for anything else. Every
+line after "ready" carries the "id" of the request it answers.
 """
 
 from __future__ import annotations
