@@ -94,8 +94,8 @@ def test_upload_train_live_refresh_stop_download(page, app_url, tmp_path):
     assert 0 < stopped_points < 2000
 
     page.get_by_role("link", name="Download").first.click()
-    with page.expect_download() as download_info:
-        page.get_by_role("button", name="Model (").click()
+    with page.expect_download() as download_info:  # a link that server.py streams from disk
+        page.get_by_role("link", name="Model (").click()
     model_path = tmp_path / "model.keras"
     download_info.value.save_as(model_path)
     assert model_path.stat().st_size > 1000
