@@ -48,15 +48,17 @@ def worker_main(runs_root: str) -> None:
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _die_with_parent()
-    try:
-        os.nice(WORKER_NICENESS)
-    except OSError:
-        pass
     # Keep standard output for the protocol only: whatever a library prints goes to standard error.
     protocol = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    # Warm up at the server's priority, train at a lower one: a spare warming at niceness 10 behind two
+    # training runs took longer than a short run, and its slot sat idle until it was ready.
     _warm_up()
+    try:
+        os.nice(WORKER_NICENESS)
+    except OSError:
+        pass
     protocol.write("ready\n")
     protocol.flush()
     run_id = sys.stdin.readline().strip()

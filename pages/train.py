@@ -136,11 +136,12 @@ if frame is not None:
         steps_per_epoch = math.ceil(train_rows / min(spec.training.batch_size, train_rows))
         planned = preview_learning_rates(spec.training, steps_per_epoch=steps_per_epoch)
         with st.expander("Learning-rate plan", expanded=spec.training.schedule.kind != "constant"):
-            st.plotly_chart(
-                learning_rate_figure(planned=planned.tolist(), title="Planned learning rate"),
-                key="train.schedule_preview",
-                width="stretch",
-            )
+            plan_key = (spec.training.model_dump_json(), steps_per_epoch)
+            plan = st.session_state.get("train.plan_figure")
+            if plan is None or plan[0] != plan_key:
+                plan = (plan_key, learning_rate_figure(planned=planned.tolist(), title="Planned learning rate"))
+                st.session_state["train.plan_figure"] = plan
+            st.plotly_chart(plan[1], key="train.schedule_preview", width="stretch")
             st.caption(CHART_HELP["learning_rate_plan"])
             st.caption(describe_schedule(spec.training))
 
@@ -164,8 +165,15 @@ if frame is not None:
     blocking = []
     stack_problem = None
     if spec is not None:
-        blocking = [f for f in assess_quality(frame, spec, profile=cached_profile(state, frame, state.target))
-                    if f.severity == "error"]  # fmt: skip
+        # Checked once per table and spec, not on every rerun: with many visitors clicking at once the check
+        # on each click's rerun delayed every page (bench/shared_load.py).
+        quality_key = (state.table_key, spec.to_json())
+        cached = st.session_state.get("train.quality")
+        if cached is None or cached[0] != quality_key:
+            findings = assess_quality(frame, spec, profile=cached_profile(state, frame, state.target))
+            cached = (quality_key, [f for f in findings if f.severity == "error"])
+            st.session_state["train.quality"] = cached
+        blocking = cached[1]
         try:
             check_stack(spec.model, len(spec.data.features) or frame.shape[1] - 1)
         except SpecError as error:
