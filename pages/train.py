@@ -167,7 +167,12 @@ if frame is not None:
     if spec is not None:
         # Checked once per table and spec, not on every rerun: with many visitors clicking at once the check
         # on each click's rerun delayed every page (bench/shared_load.py).
-        quality_key = (state.table_key, spec.to_json())
+        quality_key = (  # what the check reads: the data, the preparation and the class weights
+            state.table_key,
+            spec.data.model_dump_json(),
+            spec.preprocessing.model_dump_json(),
+            spec.training.class_weight,
+        )
         cached = st.session_state.get("train.quality")
         if cached is None or cached[0] != quality_key:
             findings = assess_quality(frame, spec, profile=cached_profile(state, frame, state.target))
