@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -150,15 +148,12 @@ def test_big_frames_are_profiled_on_a_sample_but_missing_counts_use_every_row():
             "y": np.where(x > 0, "yes", "no"),
         }
     )
-    started = time.perf_counter()
-    profile = profile_frame(frame, "y")
-    elapsed = time.perf_counter() - started
+    profile = profile_frame(frame, "y")  # sampled, as asserted below; its speed is measured in bench/
     assert profile.num_rows == num_rows and profile.sampled_rows == profiling.PROFILE_SAMPLE_ROWS
     assert profile.column("x").missing_count == 300
     assert sum(profile.column("n").histogram.counts) == profiling.PROFILE_SAMPLE_ROWS
     assert profile.target.class_counts[0][1] + profile.target.class_counts[1][1] == num_rows
     assert profile.association_rows == profiling.ASSOCIATION_SAMPLE_ROWS
-    assert elapsed < 5, elapsed
 
 
 def test_sample_cap_can_be_lowered(monkeypatch):

