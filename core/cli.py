@@ -169,7 +169,7 @@ def _print_spec(args) -> None:
 def _predict(args) -> None:
     from core.config import load_settings
     from core.model_check import check_model_file
-    from core.prediction import escape_formulas
+    from core.plain_text import escape_formulas
     from core.tables import TableLimits, load_table_file
 
     # The file is checked (extension, archive, allowed layers, size) before TensorFlow is imported: a wrong

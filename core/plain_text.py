@@ -144,3 +144,22 @@ def full_name_help(text: object, max_chars: int = MAX_CHARS) -> str | None:
     """A `help=` tooltip (Markdown) with the whole name when `shorten(text, max_chars)` cuts it, else None."""
     cleaned = strip_controls(text)
     return markdown_literal(cleaned) if len(cleaned) > max_chars else None
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_formulas(frame):
+    """Text cells starting with = + - @ get a leading apostrophe, so a spreadsheet shows them instead of
+    running them as formulas (CSV injection). Numbers are left alone."""
+    import pandas as pd
+
+    escaped = frame.copy()
+    for name in escaped.columns:
+        column = escaped[name]
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        text = column.astype("object")
+        risky = text.map(lambda v: isinstance(v, str) and v.startswith(_FORMULA_START))
+        escaped[name] = text.where(~risky, "'" + text.astype(str))
+    return escaped

@@ -30,7 +30,6 @@ PREDICT_TIMEOUT_S = 300
 MEMORY_LIMIT_MB_DEFAULT = 8192
 EXIT_OUT_OF_MEMORY = 3
 INLINE_ROWS = 10_000  # up to this many rows go to the warm helper inside the JSON request, not as files
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def column_report(state: PreprocessingState, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -168,20 +167,6 @@ def _main(argv: list[str]) -> int:
     except (MemoryError, ImportError) as error:  # ImportError: TensorFlow could not map its libraries
         print(f"layerlab: out of memory ({type(error).__name__}: {str(error)[:200]})", file=sys.stderr)
         return EXIT_OUT_OF_MEMORY
-
-
-def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text cells starting with = + - @ get a leading apostrophe, so a spreadsheet shows them instead of
-    running them as formulas (CSV injection). Numbers are left alone."""
-    escaped = frame.copy()
-    for name in escaped.columns:
-        column = escaped[name]
-        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-            continue
-        text = column.astype("object")
-        risky = text.map(lambda v: isinstance(v, str) and v.startswith(_FORMULA_START))
-        escaped[name] = text.where(~risky, "'" + text.astype(str))
-    return escaped
 
 
 if __name__ == "__main__":

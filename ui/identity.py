@@ -12,8 +12,8 @@ import secrets
 
 import streamlit as st
 
+from core.config import load_settings as settings
 from core.identity import COOKIE_NAME, load_secret, owner_for_user, verify_identity
-from ui.services import settings
 
 OWNER_KEY = "layerlab.owner"
 

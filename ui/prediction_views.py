@@ -7,8 +7,8 @@ import streamlit as st
 
 from core.errors import AppError
 from core.explanations import METRIC_HELP
-from core.plain_text import markdown_literal
-from core.prediction import check_uploaded, escape_formulas, predict_uploaded
+from core.plain_text import escape_formulas, markdown_literal
+from core.prediction import check_uploaded, predict_uploaded
 from core.tables import SUPPORTED_EXTENSIONS, TableLimits, load_table
 from ui.components import show_error
 from ui.services import settings

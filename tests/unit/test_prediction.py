@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from core.errors import DataError
-from core.prediction import column_report, escape_formulas, predict_rows
+from core.plain_text import escape_formulas
+from core.prediction import column_report, predict_rows
 from core.preprocessing import fit_preprocessing
 
 
