@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "spec":
             _print_spec(args)
         elif args.command == "evaluate":
-            from core.evaluation import evaluation_report
+            from core.report import evaluation_report
 
             report = evaluation_report(
                 args.run_dir, args.data, importance=not args.no_importance, max_rows=args.max_rows,

@@ -16,7 +16,6 @@ most `max_running_per_owner` runs training and `max_queued_per_owner` waiting (`
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import select
@@ -31,6 +30,7 @@ from pathlib import Path
 
 from core.config import Settings, load_settings
 from core.errors import QuotaError
+from core.processes import die_with_parent, process_memory_mb
 from core.run_store import RunStore
 
 POLL_INTERVAL_S = 0.1
@@ -47,7 +47,7 @@ def worker_main(runs_root: str) -> None:
     standard input, trains it and exits.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    _die_with_parent()
+    die_with_parent()
     # Keep standard output for the protocol only: whatever a library prints goes to standard error.
     protocol = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
@@ -85,18 +85,6 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to send SIGTERM when the server process dies, even by SIGKILL: no orphans keep training."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    expected = os.environ.get("LAYERLAB_SERVER_PID")
-    if expected and os.getppid() != int(expected):  # the server died before prctl took effect
-        os._exit(0)
-
-
 def _stop_after(store: RunStore, run_id: str, seconds: float) -> None:
     """The wall-time cap: after `seconds`, the run stops like a Stop click and keeps its best weights."""
 
@@ -121,16 +109,6 @@ def _warm_up() -> None:
     model.fit(np.zeros((8, 2), "float32"), np.zeros((8, 1), "float32"), epochs=1, batch_size=4, verbose=0)
     keras.backend.clear_session()
     import core.training  # noqa: F401 - imported now, not after the run id arrives (0.7-6 s under load)
-
-
-def process_memory_mb(pid: int) -> float | None:
-    """Resident memory of a process in MB (Linux), or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/statm", encoding="ascii") as stream:
-            resident_pages = int(stream.read().split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 @dataclass

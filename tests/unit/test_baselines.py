@@ -121,8 +121,8 @@ def test_a_failing_extra_becomes_a_note_and_the_run_still_finishes(tmp_path, mon
 
 
 def test_a_run_with_a_class_only_in_the_test_rows_finishes_and_reports_it(tmp_path):
-    from core.evaluation import evaluation_report
     from core.quality import assess_quality
+    from core.report import evaluation_report
 
     frame, seed = rare_class_table()
     spec = RunSpec(data=DataSpec(target="y", seed=seed), training=TrainingSpec(epochs=2))
