@@ -322,6 +322,15 @@ class RunStore:
             columns = [name for name in columns if name in present]
         return pd.read_parquet(path, columns=columns)
 
+    def target(self, run_id: str) -> dict | None:
+        """The run's target (`target.json`: name, task, classes), once training has prepared the data."""
+        return read_json(self.path(run_id) / "target.json")
+
+    def preprocessing_json(self, run_id: str) -> str | None:
+        """The fitted preprocessing (`preprocessing.json`) as text, for `PreprocessingState.from_json`."""
+        path = self.path(run_id) / "preprocessing.json"
+        return path.read_text(encoding="utf-8") if path.exists() else None
+
     def model_path(self, run_id: str) -> Path | None:
         path = self.path(run_id) / "model.keras"
         return path if path.exists() else None

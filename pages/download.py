@@ -1,5 +1,3 @@
-import json
-
 import streamlit as st
 
 from core.datasets import TargetInfo
@@ -66,11 +64,11 @@ right.download_button(
     width="stretch",
 )
 
-target_path = record.path / "target.json"
-preprocessing_path = record.path / "preprocessing.json"
-if target_path.exists() and preprocessing_path.exists():
-    target = TargetInfo.from_dict(json.loads(target_path.read_text(encoding="utf-8")))
-    preprocessing = PreprocessingState.from_json(preprocessing_path.read_text(encoding="utf-8"))
+target_info = store.target(record.run_id)
+preprocessing_text = store.preprocessing_json(record.run_id)
+if target_info is not None and preprocessing_text is not None:
+    target = TargetInfo.from_dict(target_info)
+    preprocessing = PreprocessingState.from_json(preprocessing_text)
     st.subheader("Use it in Python (only keras and pandas)")
     st.code(prediction_snippet(preprocessing, target, f"{stem}.keras"), language="python")
     st.caption("Or from the command line: `layerlab predict model.keras new_rows.csv --out predictions.csv`.")
@@ -83,7 +81,7 @@ if model_path is not None:
         "Each download is a zip with the model, a README that shows how to run it and the model card. Files are "
         "built on demand in a separate process (a few seconds each) and kept with the run."
     )
-    task = json.loads(target_path.read_text(encoding="utf-8")).get("task") if target_path.exists() else None
+    task = (target_info or {}).get("task")
     for export_format in FORMATS:
         name, action = st.columns([3, 1])
         name.markdown(f"**{FORMAT_LABELS[export_format]}** — {format_note(export_format, task)}")

@@ -1,5 +1,3 @@
-import json
-
 import pandas as pd
 import streamlit as st
 
@@ -94,7 +92,7 @@ if predictions is not None:
         right.plotly_chart(histogram, width="stretch")
         st.caption(CHART_HELP["residuals"])
     else:
-        target_info = json.loads((record.path / "target.json").read_text(encoding="utf-8"))
+        target_info = store.target(record.run_id)
         classes = tuple(target_info["classes"])
         if metrics["task"] != "binary":
             st.subheader("Confusion matrix")

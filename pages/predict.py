@@ -6,7 +6,6 @@ from core.model_check import model_threshold
 from core.plain_text import markdown_format, markdown_literal
 from core.prediction import column_report, predict_run_rows
 from core.preprocessing import PreprocessingState
-from core.run_store import read_json
 from core.tables import SUPPORTED_EXTENSIONS, TableLimits, load_table
 from ui.components import next_step_line, require_finished_run, show_error
 from ui.prediction_views import show_predictions, show_single_prediction, uploaded_model_section
@@ -31,12 +30,12 @@ st.write("Upload new rows with the same columns as the training table (the targe
 record = require_finished_run(store, state, key="predict.run")
 next_step_line("predict", "ready", what_next)
 model_path = store.model_path(record.run_id)
-preprocessing_path = record.path / "preprocessing.json"
-if model_path is None or not preprocessing_path.exists():
+preprocessing_text = store.preprocessing_json(record.run_id)
+if model_path is None or preprocessing_text is None:
     st.warning("This run has no model file to predict with.")
     st.stop()
-preprocessing = PreprocessingState.from_json(preprocessing_path.read_text(encoding="utf-8"))
-target = read_json(record.path / "target.json", {})
+preprocessing = PreprocessingState.from_json(preprocessing_text)
+target = store.target(record.run_id) or {}
 in_use = model_threshold(model_path) if target.get("task") == "binary" else None
 if in_use is not None:
     st.caption(

@@ -20,11 +20,8 @@ POLL_S = 1.0
 
 
 def metric_label(store: RunStore, run_id: str) -> str:
-    target = store.path(run_id) / "target.json"
-    if target.exists():
-        import json
-
-        info = json.loads(target.read_text(encoding="utf-8"))
+    info = store.target(run_id)
+    if info is not None:
         label = derive_head(info["task"], len(info["classes"])).metric_label
         return f"{label} ({info['name']} units)" if info["task"] == "regression" else label
     return "metric"
@@ -54,7 +51,7 @@ def _render(store: RunStore, run_id: str) -> bool:
         st.caption(f"Device: {status['device']}{precision}")
     if progress and state in {"running", "queued"}:
         fold = f"Fold {progress['fold']}/{progress['folds']} · " if progress.get("phase") == "cross_validation" else ""
-        # From the run's start on every poll, so it ticks during a long step (progress.json moves at batch ends).
+        # From the run's start on every poll, so it ticks during a long step (the progress file moves at batch ends).
         elapsed = (elapsed_seconds(status) if state == "running" else None) or progress.get("elapsed_s")
         # None until the worker's estimate can be trusted (see core.training.estimate_eta).
         eta = "ETA estimating…" if progress.get("eta_s") is None else f"ETA {format_seconds(progress['eta_s'])}"
