@@ -82,7 +82,18 @@ def child_error(
     ours = [line for line in ours if not line.startswith("warning:")]
     last = lines[-1] if lines else ""
     # -9 is SIGKILL: what the kernel's out-of-memory killer (or a container's limit) sends.
-    if result.returncode == -9 or (ours and ours[-1].startswith(OUT_OF_MEMORY)) or last.startswith("MemoryError"):
+    out_of_memory = result.returncode == -9 or (ours and ours[-1].startswith(OUT_OF_MEMORY))
+    out_of_memory = out_of_memory or last.startswith("MemoryError")
+    # Under an address-space limit (RLIMIT_AS) a failed allocation in native code often ends the child with
+    # SIGSEGV or SIGABRT and nothing on stderr: with a limit set, that is reported as running out of memory,
+    # and the server's log still gets an incident in case it was a real crash.
+    crashed_under_limit = bool(memory_limit_mb) and result.returncode in (-6, -11) and not ours
+    if out_of_memory or crashed_under_limit:
+        if crashed_under_limit:
+            record_incident(
+                f"child process ({action}) ended by signal {-result.returncode} under a {memory_limit_mb} MB limit",
+                f"stderr:\n{result.stderr or '(empty)'}",
+            )
         limit = f" (it may use at most {memory_limit_mb:,} MB)" if memory_limit_mb else ""
         return AppError(f"{action} ran out of memory{limit} and was stopped. {memory_advice}")
     # Exit code 2 is our user-error exit; TensorFlow may still log a line after the message on its way out.

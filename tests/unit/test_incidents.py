@@ -94,6 +94,15 @@ def test_a_sigkilled_child_ran_out_of_memory(tmp_path, monkeypatch, tmp_home):
     assert not (tmp_home / "logs" / "incidents.log").exists()
 
 
+def test_a_child_that_segfaults_under_a_memory_limit_ran_out_of_memory_and_the_operator_still_hears(tmp_home):
+    """Under RLIMIT_AS, native code that cannot allocate often dies of SIGSEGV with nothing on stderr."""
+    result = subprocess.CompletedProcess(["python", "-m", "core.prediction", SECRET_PATH], -11, "", "")
+    message = child_error(result, action="Predicting", memory_limit_mb=600).message
+    assert message.startswith("Predicting ran out of memory (it may use at most 600 MB)")
+    assert SECRET_PATH not in message
+    assert "signal 11 under a 600 MB limit" in _incidents_log(tmp_home)
+
+
 @pytest.mark.parametrize(
     "returncode, stderr, expected",
     [
