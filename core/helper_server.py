@@ -14,7 +14,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from core.errors import AppError
-from core.helper import HELPER_NICENESS, MODEL_CACHE_SIZE, decode_frame, encode_frame
+from core.helper import HELPER_NICENESS, MODEL_CACHE_SIZE, decode_rows, encode_predictions
 
 
 class ModelCache:
@@ -49,15 +49,17 @@ class ModelCache:
 
 
 def _predict(request: dict, models: ModelCache, emit) -> dict:
-    """Rows inline (`rows_arrow`, answered inline) or, for large tables, as Parquet files (`rows`, `out`)."""
+    """Rows inline (`rows_inline`, answered with the prediction columns only) or, for large tables, as Parquet
+    files (`rows`, `out`)."""
     import pandas as pd
 
     from core.export import predict_table
 
     model, loaded = models.get(Path(request["model_path"]))
-    if "rows_arrow" in request:
-        frame = decode_frame(request["rows_arrow"])
-        return {"rows": len(frame), "loaded": loaded, "predictions_arrow": encode_frame(predict_table(model, frame))}
+    if "rows_inline" in request:
+        frame = decode_rows(request["rows_inline"])
+        predicted = encode_predictions(predict_table(model, frame), frame)
+        return {"rows": len(frame), "loaded": loaded, "predicted": predicted}
     frame = pd.read_parquet(request["rows"])
     predict_table(model, frame).to_parquet(request["out"], index=False)
     return {"rows": len(frame), "loaded": loaded}

@@ -81,7 +81,7 @@ def predict_run_rows(model_path: Path, frame: pd.DataFrame, *, timeout: float = 
 
     Only for models LayerLab trained (`RunStore.model_path`): an uploaded file goes through `predict_uploaded`.
     """
-    from core.helper import decode_frame, encode_frame, warm_helper
+    from core.helper import attach_predictions, encode_rows, warm_helper
 
     def ask(request: dict) -> dict:
         return warm_helper().request(
@@ -93,7 +93,7 @@ def predict_run_rows(model_path: Path, frame: pd.DataFrame, *, timeout: float = 
         )
 
     if len(frame) <= INLINE_ROWS:  # a click's few rows travel in the request line itself
-        return decode_frame(ask({"rows_arrow": encode_frame(frame)})["predictions_arrow"])
+        return attach_predictions(frame, ask({"rows_inline": encode_rows(frame)})["predicted"])
     with tempfile.TemporaryDirectory(prefix="layerlab-predict-") as folder:
         rows, out = Path(folder) / "rows.parquet", Path(folder) / "predictions.parquet"
         rows.write_bytes(to_parquet(frame)[0])

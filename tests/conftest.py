@@ -12,6 +12,19 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared"  # the hostile-input corpus and datasets, beside the checkout
+
+
+def pytest_configure(config):
+    """Under CI=true the tests that read ../shared must run: its absence fails the run instead of skipping them."""
+    if (
+        os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+        and not (SHARED / "bad_inputs" / "MANIFEST.json").exists()
+    ):
+        raise pytest.UsageError(
+            f"CI=true but {SHARED / 'bad_inputs'} is missing: the bad-input tests would be skipped. "
+            "Check out ../shared beside the repository (or unset CI for a local run without it)."
+        )
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import os
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException, StreamlitAuthError
-from streamlit.runtime.pages_manager import PagesManager
 
 from core.access import access_gate
 from core.plain_text import markdown_literal
+from ui.streamlit_private import leave_pages_folder_mode
 
 REQUIRE_LOGIN_VARIABLE = "LAYERLAB_REQUIRE_LOGIN"
 LOCAL_CLIENT = "local"
@@ -40,7 +40,7 @@ def _stop_before_pages() -> None:
     # runs that file alone, without app.py and so without this gate; it leaves the mode only once a run
     # calls st.navigation, which a run stopped here never reaches. (Calling st.navigation here instead
     # would greet a bookmarked /train with "Page not found".)
-    PagesManager.uses_pages_directory = False
+    leave_pages_folder_mode()
     st.stop()
 
 

@@ -183,10 +183,9 @@ def _route_through_app() -> None:
     after a restart: `/train?run=…`) gets that file run on its own, with an automatic sidebar listing
     "app", "data", "download"… and without app.py's setup. A page that finds itself run that way switches
     the mode off (for every session, as `st.navigation` itself does) and reruns, so app.py routes it."""
-    from streamlit.runtime.pages_manager import PagesManager
+    from ui.streamlit_private import leave_pages_folder_mode
 
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
+    if leave_pages_folder_mode():
         # Only a session's first run reruns: a rerun drops the widget values of the run it replaces (a
         # click). Streamlit's AppTest switches the mode on again before every run it makes.
         if STATE_KEY not in st.session_state:

@@ -141,6 +141,8 @@ def test_rows_inline_and_rows_as_files_give_the_same_predictions(run_dir, monkey
     import core.prediction
 
     rows = make_binary_frame(12, seed=8).drop(columns=["label"])
+    rows.loc[[2, 5], rows.columns[0]] = None  # empty cells travel inline as null, in files as missing
+    rows.loc[[3], rows.columns[-1]] = None
     inline = predict_run_rows(run_dir / "model.keras", rows)
     monkeypatch.setattr(core.prediction, "INLINE_ROWS", 0)
     as_files = predict_run_rows(run_dir / "model.keras", rows)

@@ -221,34 +221,6 @@ def test_a_class_with_four_rows_splits_without_an_error():
     assert "rare" in prepared.target.classes
 
 
-def test_the_stratified_cut_is_scikit_learns_row_for_row():
-    """`_cut` replaces `train_test_split(..., stratify=labels)` for speed; a spec written before must still
-    give the very same rows. Few and many classes, absent codes, uneven sizes, several fractions and seeds."""
-    from sklearn.model_selection import train_test_split
-
-    from core.datasets import _cut
-
-    rng = np.random.default_rng(0)
-    compared = 0
-    for _ in range(300):
-        num_rows, num_classes = int(rng.integers(10, 3000)), int(rng.integers(2, 40))
-        labels = rng.choice(num_classes, num_rows, p=rng.dirichlet(np.full(num_classes, rng.uniform(0.2, 3))))
-        positions = np.sort(rng.choice(2 * num_rows, num_rows, replace=False))
-        test_size = float(rng.choice([0.1, 0.2, 0.25, 0.3, 1 / 3, 0.5, 2 / 3]))
-        seed = int(rng.integers(0, 10_000))
-        try:
-            expected = train_test_split(positions, test_size=test_size, random_state=seed, stratify=labels)
-        except ValueError:
-            with pytest.raises(ValueError):
-                _cut(positions, test_size, seed, labels)
-            continue
-        got = _cut(positions, test_size, seed, labels)
-        compared += 1
-        for mine, theirs in zip(got, expected, strict=True):
-            np.testing.assert_array_equal(mine, theirs)
-    assert compared > 200  # most cases are stratifiable; the refused ones raise as before
-
-
 def test_splitting_a_table_is_unchanged_for_a_saved_spec():
     """The rows of each part for a fixed table and seed, as scikit-learn's train_test_split chose them."""
     from sklearn.model_selection import train_test_split
