@@ -78,7 +78,8 @@ def _train(args) -> dict:
     if args.epochs is not None:
         raise AppError("--epochs only goes with --resume. For a new run, set training.epochs in the --spec file.")
     settings = load_settings()
-    table = load_table_file(args.data, limits=TableLimits.from_settings(settings)).frame
+    loaded = load_table_file(args.data, limits=TableLimits.from_settings(settings))
+    table = loaded.frame
     if args.spec:
         spec_text = Path(args.spec).read_text(encoding="utf-8")
         spec = parse_spec(spec_text)
@@ -102,7 +103,7 @@ def _train(args) -> dict:
 
     # In shared mode the command line gets the same hard caps as the pages, checked before anything is built.
     store = RunStore(Path(args.out) if args.out else settings.runs_dir, caps=RunCaps.from_settings(settings))
-    run_id = store.create_run(spec, table, source_name=Path(args.data).name)
+    run_id = store.create_run(spec, table, source_name=Path(args.data).name, reading=loaded.reading())
     _import_keras_quietly()
     status = run_job(store, run_id)
     if status["state"] == "failed":

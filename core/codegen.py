@@ -118,6 +118,7 @@ def generate_script(run_dir: Path) -> str:
         precision=metrics.get("precision") or "float32",
         notes=_run_notes(run_dir, metrics, threshold),
         threshold=threshold,
+        reading=meta.get("reading"),
     )
 
 
@@ -161,12 +162,14 @@ def build_script(
     precision: str = "float32",
     notes: tuple[str, ...] = (),
     threshold: float = 0.5,
+    reading: dict | None = None,
 ) -> str:
     """The script for a spec and what its run learned about the columns (kinds, encodings) and the target.
 
     `precision` is the run's compute precision ("mixed_float16" when LayerLab trained on a GPU with mixed
     precision); `notes` are sentences for the script's docstring (why its scores may differ from the run's);
-    `threshold` is a binary run's decision threshold (the probability at which the second class is predicted).
+    `threshold` is a binary run's decision threshold (the probability at which the second class is predicted);
+    `reading` is how the run's file was read (`LoadedTable.reading()`), which the script's `read_table` repeats.
     """
     check_supported(spec, state)
     data, training = spec.data, spec.training
@@ -174,7 +177,7 @@ def build_script(
     task = target.task
     parts = [
         _header(run_id, source_name, test_metrics, notes).strip("\n") + "\n\n" + _imports(spec, state),
-        _settings(spec, state, target, features, source_name, steps_per_execution, threshold),
+        _settings(spec, state, target, features, source_name, steps_per_execution, threshold, reading),
         _helpers(state, target, spec),
         _main(spec, state, target, training, data, precision),
     ]
@@ -296,12 +299,23 @@ def _imports(spec, state) -> str:
 
 
 def _settings(
-    spec, state, target, features: list[str], source_name: str, steps_per_execution: int, threshold: float = 0.5
+    spec,
+    state,
+    target,
+    features: list[str],
+    source_name: str,
+    steps_per_execution: int,
+    threshold: float = 0.5,
+    reading: dict | None = None,
 ) -> str:
     data, training = spec.data, spec.training
+    read_as = {}
+    if reading and reading.get("format") == "csv":
+        read_as = {key: reading[key] for key in ("encoding", "delimiter", "decimal", "thousands") if reading.get(key)}
     lines = [
         "# ---- The run's settings (LayerLab's run spec) ----",
         f"DATA_FILE = {_py(source_name)}  # the table the run was trained on",
+        f"READ_AS = {_py(read_as)}  # how LayerLab read that file (text encoding, separator, decimal mark)",
         f"TARGET = {_py(target.name)}",
         f"TASK = {_py(target.task)}  # binary, multiclass or regression",
         f"FEATURES = {_list(features)}",
@@ -413,10 +427,11 @@ MISSING_TOKENS = (
 
 
 def read_table(path):
-    """The table. For text files the encoding and the separator are found as LayerLab's Data page finds
-    them: UTF-16 with a byte-order mark, UTF-8 (with or without BOM), GB18030 (a superset of GBK), else
-    Latin-1; comma, semicolon, tab or pipe; numbers written with a decimal comma (1,5) in a semicolon file.
-    If your file needs something else, pass encoding=, sep= or decimal= to read_csv below."""
+    """The table. A text file is read the way LayerLab read the run's file (READ_AS: its encoding, separator
+    and decimal mark), so new rows from the same source give the same categories and numbers: UTF-16 or
+    UTF-8 when the bytes say so, else READ_AS's encoding (then Latin-1); READ_AS's separator and decimal
+    mark, else a sniffed one. If your file needs something else, change READ_AS or pass encoding=, sep=
+    or decimal= to read_csv below."""
     suffix = Path(path).suffix.lower()
     if suffix == ".parquet":
         return pd.read_parquet(path)
@@ -431,21 +446,26 @@ def read_table(path):
     if raw.startswith((b"\\xff\\xfe", b"\\xfe\\xff")):
         encoding = "utf-16"
     else:
-        for candidate in ("utf-8-sig", "gb18030"):
+        for candidate in ("utf-8-sig", READ_AS.get("encoding") or "gb18030"):
             try:
                 raw.decode(candidate)
-            except UnicodeDecodeError:
+            except (UnicodeDecodeError, LookupError):
                 continue
             encoding = candidate
             break
     text = raw.decode(encoding)
     sample = "\\n".join(text[:65536].splitlines()[:50])
-    try:
-        sep = csv.Sniffer().sniff(sample, delimiters=",;\\t|").delimiter
-    except csv.Error:
-        sep = "\\t" if suffix == ".tsv" else ","
-    decimal = "," if sep == ";" and re.search(r"(^|;)\\s*-?\\d+,\\d+\\s*(;|$)", sample, re.MULTILINE) else "."
-    return pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal)
+    sep = READ_AS.get("delimiter")
+    if sep is None:
+        try:
+            sep = csv.Sniffer().sniff(sample, delimiters=",;\\t|").delimiter
+        except csv.Error:
+            sep = "\\t" if suffix == ".tsv" else ","
+    decimal = READ_AS.get("decimal")
+    if decimal is None:
+        comma = re.search(r"(^|;)\\s*-?\\d+,\\d+\\s*(;|$)", sample, re.MULTILINE)
+        decimal = "," if sep == ";" and comma else "."
+    return pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal, thousands=READ_AS.get("thousands"))
 
 
 def numbers(series):

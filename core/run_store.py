@@ -122,13 +122,20 @@ class RunStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def create_run(
-        self, spec: RunSpec, table: pd.DataFrame | Path, *, source_name: str, owner: str | None = None
+        self,
+        spec: RunSpec,
+        table: pd.DataFrame | Path,
+        *,
+        source_name: str,
+        owner: str | None = None,
+        reading: dict | None = None,
     ) -> str:
         """A new run folder holding the spec, its data and its meta; state `created`.
 
         `table` is a frame (its used columns are written) or the path of a stored table's Parquet file, which
         the run references through a hard link instead of a copy (a copy only across file systems); the
-        columns the run uses are listed in meta.json.
+        columns the run uses are listed in meta.json. `reading` is how the source file was read
+        (`LoadedTable.reading()`: format, encoding, delimiter, decimal mark), kept for the generated script.
         """
         owner = self.owner if self.owner is not None else owner
         if self.caps is not None:
@@ -159,7 +166,7 @@ class RunStore:
         write_json(
             path / "meta.json",
             {"run_id": run_id, "owner": owner, "created_at": time.time(), "source_name": source_name,
-             "num_rows": num_rows, "columns": used},
+             "num_rows": num_rows, "columns": used, "reading": reading},
         )  # fmt: skip
         _OWNERS[path] = owner
         self.set_status(run_id, "created", "Waiting to start.")

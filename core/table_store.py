@@ -32,6 +32,7 @@ class TableRecord:
     created_at: float
     num_bytes: int
     notes: tuple[str, ...]
+    reading: dict | None = None  # how the file was read (`LoadedTable.reading`); runs record it
 
 
 class TableStore:
@@ -49,7 +50,9 @@ class TableStore:
         self.max_tables = max_tables
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def put(self, frame: pd.DataFrame, *, name: str, notes: tuple[str, ...] = ()) -> tuple[str, pd.DataFrame]:
+    def put(
+        self, frame: pd.DataFrame, *, name: str, notes: tuple[str, ...] = (), reading: dict | None = None
+    ) -> tuple[str, pd.DataFrame]:
         """Store a loaded table; returns its key and the frame exactly as stored (what a later read gives)."""
         data, stored = to_parquet(frame)
         digest = hashlib.sha256()
@@ -69,7 +72,7 @@ class TableStore:
         write_json(
             self.root / f"{key}.json",
             {"owner": self.owner, "name": name, "notes": list(notes), "created_at": time.time(),
-             "num_bytes": len(data)},
+             "num_bytes": len(data), "reading": reading},
         )  # fmt: skip
         return key, stored
 
@@ -98,6 +101,7 @@ class TableStore:
             created_at=float(meta.get("created_at", 0.0)),
             num_bytes=path.stat().st_size,
             notes=tuple(meta.get("notes") or ()),
+            reading=meta.get("reading"),
         )
 
     def list_tables(self) -> list[TableRecord]:

@@ -373,6 +373,7 @@ class LoadedTable:
             columns, dropped rows or columns...), in the order they happened.
         encoding: the text encoding used, for CSV and JSON.
         delimiter: the value separator, for CSV.
+        decimal: the decimal mark of a CSV's numbers ("." or ","); thousands: their thousands separator, if any.
     """
 
     frame: pd.DataFrame
@@ -381,6 +382,15 @@ class LoadedTable:
     notes: tuple[str, ...]
     encoding: str | None = None
     delimiter: str | None = None
+    decimal: str | None = None
+    thousands: str | None = None
+
+    def reading(self) -> dict:
+        """How the file was read, JSON-ready: a run records it so that every later reader (the generated
+        script, `layerlab predict` on new rows) reads files of the same kind the same way."""
+        fields = {"encoding": self.encoding, "delimiter": self.delimiter, "decimal": self.decimal}
+        fields["thousands"] = self.thousands
+        return {"format": self.file_format, **{key: value for key, value in fields.items() if value is not None}}
 
 
 @dataclass(slots=True)
@@ -390,6 +400,8 @@ class _Parsed:
     notes: list[str]
     encoding: str | None = None
     delimiter: str | None = None
+    decimal: str | None = None
+    thousands: str | None = None
 
 
 def load_table(
@@ -453,6 +465,8 @@ def _loaded(parsed: _Parsed, frame: pd.DataFrame, filename: str) -> LoadedTable:
         notes=tuple(parsed.notes),
         encoding=parsed.encoding,
         delimiter=parsed.delimiter,
+        decimal=parsed.decimal,
+        thousands=parsed.thousands,
     )
 
 
@@ -911,7 +925,15 @@ def _read_delimited(
     frame.columns = names
     if truncated:
         notes.append(_note("note_rows_truncated", name=name, limit=limits.max_rows))
-    return _Parsed(frame=frame, file_format="csv", notes=notes, encoding=encoding, delimiter=delimiter)
+    return _Parsed(
+        frame=frame,
+        file_format="csv",
+        notes=notes,
+        encoding=encoding,
+        delimiter=delimiter,
+        decimal=decimal,
+        thousands=thousands,
+    )
 
 
 def _forced_encoding(data: bytes, name: str, notes: list[str], encoding: str) -> tuple[bytes, str]:

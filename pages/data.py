@@ -30,7 +30,7 @@ if source == "Sample data":
     if clicked or state.table_key is None:
         try:
             loaded = load_table(sample.path.read_bytes(), sample.file_name)
-            store_table(config, state, loaded.frame, sample.file_name, loaded.notes)
+            store_table(config, state, loaded.frame, sample.file_name, loaded.notes, loaded.reading())
             state.target = sample.target
         except AppError as error:
             show_error(error)
@@ -69,7 +69,7 @@ else:
                 loaded = load_table(
                     data, upload.name, limits=TableLimits.from_settings(config), sheet=sheet, encoding=encoding
                 )
-                store_table(config, state, loaded.frame, upload.name, loaded.notes)
+                store_table(config, state, loaded.frame, upload.name, loaded.notes, loaded.reading())
                 st.session_state["data.loaded_upload"] = marker
             except AppError as error:
                 show_error(error)

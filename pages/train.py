@@ -16,7 +16,7 @@ from ui.charts import learning_rate_figure
 from ui.components import cached_profile, next_step_line, pick_run, require_table, run_label, show_error, visible_runs
 from ui.live_run import live_run
 from ui.services import job_manager, run_store, settings
-from ui.state import current_table_path, get_state
+from ui.state import current_table_path, current_table_reading, get_state
 
 OPTIMIZERS = OPTIMIZER_LABELS
 CLIPPING = {"none": "Off", "clipnorm": "By norm (clipnorm)", "clipvalue": "By value (clipvalue)"}
@@ -208,7 +208,11 @@ if frame is not None:
     for _ in range(clicks if spec is not None and not blocking and stack_problem is None else 0):
         try:
             state.run_id = job_manager().start(
-                store, spec, current_table_path(state), source_name=state.table_name or "table"
+                store,
+                spec,
+                current_table_path(state),
+                source_name=state.table_name or "table",
+                reading=current_table_reading(state),
             )
         except AppError as error:
             show_error(error)

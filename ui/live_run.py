@@ -166,6 +166,7 @@ def _start_fixed_run(store: RunStore, run_id: str, spec, finding: CoachFinding) 
             fixed,
             store.path(run_id) / "data.parquet",
             source_name=store.meta(run_id).get("source_name", "table"),
+            reading=store.meta(run_id).get("reading"),
         )
         store.update_meta(new_id, coach_fix={"fix": finding.fix, "kind": finding.kind, "from_run": run_id})
     except AppError as error:

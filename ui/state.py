@@ -262,7 +262,14 @@ def sync_query_params(state: AppState) -> None:
         st.session_state["layerlab.remembered"] = remembered
 
 
-def store_table(settings: Settings, state: AppState, frame: pd.DataFrame, name: str, notes: tuple[str, ...]) -> None:
+def store_table(
+    settings: Settings,
+    state: AppState,
+    frame: pd.DataFrame,
+    name: str,
+    notes: tuple[str, ...],
+    reading: dict | None = None,
+) -> None:
     """Keep the loaded table on disk (Parquet) so a refresh or restart does not lose it.
 
     In shared mode the session's disk and table quotas are checked first (`QuotaError`)."""
@@ -270,7 +277,7 @@ def store_table(settings: Settings, state: AppState, frame: pd.DataFrame, name: 
     from ui.services import table_store
 
     check_session_disk(settings, state.owner)
-    key, safe = table_store().put(frame, name=name, notes=notes)
+    key, safe = table_store().put(frame, name=name, notes=notes, reading=reading)
     state.start_table(key, name, notes, safe)
 
 
@@ -293,3 +300,10 @@ def current_table_path(state: AppState):
     from ui.services import table_store
 
     return table_store().path(state.table_key)
+
+
+def current_table_reading(state: AppState) -> dict | None:
+    """How the current table's file was read (encoding, delimiter, decimal mark), for the run to record."""
+    from ui.services import table_store
+
+    return table_store().record(state.table_key).reading

@@ -75,6 +75,9 @@ def test_train_prints_one_json_line_with_the_run_and_its_test_metrics(workspace,
     assert 1 <= trained["epochs_run"] <= 20
     assert json.loads((run_dir / "metrics.json").read_text())["test"] == trained["test"]
     assert json.loads((run_dir / "spec.json").read_text())["data"]["target"] == "label"
+    # How the file was read, for the generated script to read new rows the same way.
+    reading = RunStore(run_dir.parent).meta(run_dir.name)["reading"]
+    assert reading == {"format": "csv", "encoding": "utf-8", "delimiter": ",", "decimal": "."}
 
 
 def _small_spec(seed: int = 42) -> RunSpec:

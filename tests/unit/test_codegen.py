@@ -487,3 +487,28 @@ def test_script_reads_files_the_data_page_reads(tmp_path, encoding, sep, decimal
     path.write_text(build_script(spec, prepared.preprocessing, prepared.target, source_name="x.csv"), "utf-8")
     read = runpy.run_path(str(path), run_name="layerlab_script")["read_table"](str(tmp_path / "exported.csv"))
     pd.testing.assert_frame_equal(read, expected)
+
+
+@pytest.mark.parametrize(("encoding", "sep", "decimal"), [("cp1252", ";", ","), ("gbk", ",", ".")])
+def test_script_reads_a_file_the_way_the_run_read_it(tmp_path, encoding, sep, decimal):
+    """The run records how its file was read; the script reads a file of that kind the same way. A
+    Windows-1252 export ("Besançon", "Zürich", "€") decodes as GB18030 too, into other characters: without
+    the run's encoding the script's categories would never match the ones the model learned."""
+    from core.tables import load_table_file
+
+    frame = _mixed_frame(60)
+    frame["city"] = frame["city"].replace(
+        {"Lyon": "Besançon", "Paris": "Zürich €"} if encoding == "cp1252" else {"Lyon": "北京", "Paris": "上海"}
+    )
+    path = tmp_path / "exported.csv"
+    frame.to_csv(path, index=False, sep=sep, decimal=decimal, encoding=encoding)
+    loaded = load_table_file(path)
+    assert loaded.reading()["encoding"] in {encoding, "gb18030"} and loaded.reading()["delimiter"] == sep
+    spec = RunSpec(data=DataSpec(target="label"))
+    prepared = prepare_data(loaded.frame, spec.data, spec.preprocessing)
+    script = build_script(spec, prepared.preprocessing, prepared.target, source_name="x.csv", reading=loaded.reading())
+    (tmp_path / "script.py").write_text(script, "utf-8")
+    read = runpy.run_path(str(tmp_path / "script.py"), run_name="layerlab_script")["read_table"](str(path))
+    assert read["city"].dropna().tolist() == loaded.frame["city"].dropna().tolist()
+    assert set(frame["city"].dropna()) == set(read["city"].dropna())
+    np.testing.assert_allclose(read["amount"].to_numpy(dtype=float), loaded.frame["amount"].to_numpy(dtype=float))
