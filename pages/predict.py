@@ -26,7 +26,6 @@ if source == "upload":
     uploaded_model_section()
     st.stop()
 
-st.write("Upload new rows with the same columns as the training table (the target is not needed) to get predictions.")
 record = require_finished_run(store, state, key="predict.run")
 next_step_line("predict", "ready", what_next)
 model_path = store.model_path(record.run_id)
@@ -63,6 +62,7 @@ if mode == "row":
         show_single_prediction(single[1])
     st.stop()
 
+st.write("Upload new rows with the same columns as the training table (the target is not needed) to get predictions.")
 st.caption("Needed columns: " + ", ".join(markdown_literal(column.name, 60) for column in preprocessing.columns))
 upload = st.file_uploader("Rows to predict", type=list(SUPPORTED_EXTENSIONS), key="predict.upload")
 if upload is None:
