@@ -9,8 +9,6 @@ than it saves, and a traceback stays simple.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
 import os
 import threading
 import warnings
@@ -51,7 +49,7 @@ def map_columns(
         return [function(item) for item in items]
     order = sorted(range(len(items)), key=lambda i: -cost(items[i])) if cost is not None else range(len(items))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layerlab-columns") as pool:
-        futures = {i: pool.submit(_trimmed, function, items[i]) for i in order}
+        futures = {i: pool.submit(function, items[i]) for i in order}
         errors = {i: future.exception() for i, future in futures.items()}
     for i in range(len(items)):
         if errors[i] is not None:
@@ -72,29 +70,3 @@ def warnings_ignored():
 
 
 _WARNINGS_LOCK = threading.RLock()
-
-
-def _trimmed(function: Callable[[T], R], item: T) -> R:
-    try:
-        return function(item)
-    finally:
-        release_freed_memory()
-
-
-def release_freed_memory() -> None:
-    """Hand memory that C's malloc keeps for reuse back to the system (glibc's `malloc_trim`).
-
-    glibc gives each thread its own pool ("arena") for large numpy arrays and keeps what a thread freed
-    for that thread's next allocation, so two threads would hold two high-water marks: the peak of a
-    million-row prepare rose from 382 to 422 MiB until each column's thread trims after its work."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.cache
-def _malloc_trim():
-    try:
-        return ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # not glibc (macOS, musl)
-        return None
