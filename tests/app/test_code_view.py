@@ -39,7 +39,7 @@ def _page(run_dir: str, run_id: str):
 
 def test_show_code_offers_the_script_to_read_and_download(tmp_path):
     run_dir = _finished_run_files(tmp_path)
-    at = AppTest.from_function(_page, args=(str(run_dir), RUN_ID), default_timeout=30).run()
+    at = AppTest.from_function(_page, args=(str(run_dir), RUN_ID), default_timeout=300).run()
     assert not at.exception, at.exception
     assert [h.value for h in at.subheader] == ["Show code"]
     script = at.code[0].value
@@ -53,7 +53,7 @@ def test_show_code_offers_the_script_to_read_and_download(tmp_path):
 def test_show_code_explains_when_the_run_has_no_results(tmp_path):
     run_dir = _finished_run_files(tmp_path)
     (run_dir / "metrics.json").unlink()
-    at = AppTest.from_function(_page, args=(str(run_dir), RUN_ID), default_timeout=30).run()
+    at = AppTest.from_function(_page, args=(str(run_dir), RUN_ID), default_timeout=300).run()
     assert not at.exception, at.exception
     assert "not a finished LayerLab run" in at.info[0].value
     assert not at.code
@@ -88,7 +88,7 @@ def test_download_page_shows_the_code_of_the_finished_run(tmp_path, monkeypatch)
     monkeypatch.setenv("LAYERLAB_MAX_JOBS", "1")
     store, run_id = train_small_run(home / "runs", make_binary_frame(), source_name="orders.csv", epochs=1)
 
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=300)
     at.switch_page("pages/download.py").run()
     assert not at.exception, at.exception
     assert "Show code" in [h.value for h in at.subheader]

@@ -30,7 +30,7 @@ def _linked_file(at: AppTest, key: str):
 
 
 def test_download_page_builds_an_onnx_zip_and_shows_the_model_card(finished_run):
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=300)
     at.switch_page("pages/download.py").run()
     assert not at.exception, at.exception
     assert any("keras.saving.load_model" in c.value for c in at.code)  # the existing snippet still shows

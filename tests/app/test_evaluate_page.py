@@ -31,7 +31,7 @@ def binary_run(app_home):
 
 
 def open_evaluate(run_id: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=300)
     at.query_params["run"] = run_id
     at.switch_page("pages/evaluate.py")
     at.run()

@@ -12,7 +12,7 @@ APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 def model_page(sample: str = "Wine cultivars") -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
+    at = AppTest.from_file(APP, default_timeout=300)
     at.run()
     at.radio(key="data.source").set_value("Sample data").run()
     at.selectbox(key="data.sample").set_value(sample).run()
@@ -97,7 +97,7 @@ def test_preflight_card_measures_speed_in_a_child_process(app_env):
     labels = {m.label: m.value for m in at.metric}
     assert labels["Model size"] == "20.5 KB"  # 5,251 float32 weights
     assert labels["Seconds per epoch"] == "not measured"
-    at.button(key="model.measure").click().run(timeout=180)
+    at.button(key="model.measure").click().run(timeout=300)
     assert not at.exception, at.exception
     labels = {m.label: m.value for m in at.metric}
     assert labels["Seconds per epoch"] != "not measured"

@@ -42,7 +42,7 @@ def binary_run(app_home):
 
 
 def open_predict(run_id: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=300)
     if run_id:
         at.query_params["run"] = run_id
     at.switch_page("pages/predict.py")

@@ -42,7 +42,7 @@ def make_csv(path):
 def chart_points(page) -> int:
     """Points on the training chart. While a fragment swaps the chart for a new one there can be an instant
     with no chart at all; wait for one rather than read 0."""
-    return page.wait_for_function(POINTS_JS, timeout=15_000).json_value()
+    return page.wait_for_function(POINTS_JS, timeout=60_000).json_value()
 
 
 def wait_for_growth(page, times: int, timeout: float = 60.0) -> list[int]:
@@ -82,12 +82,12 @@ def test_upload_train_live_refresh_stop_download(page, app_url, tmp_path):
 
     # A refresh re-attaches to the running job (the run id is in the URL).
     page.reload()
-    page.wait_for_function(POINTS_JS, timeout=30_000)
+    page.wait_for_function(POINTS_JS, timeout=120_000)
     after_refresh = wait_for_growth(page, times=1)
     assert after_refresh[-1] > seen[-1], f"no new points after refresh: {seen} then {after_refresh}"
 
     page.get_by_role("button", name="Stop").click()
-    page.get_by_text("Stopped by you after").first.wait_for(timeout=30_000)
+    page.get_by_text("Stopped by you after").first.wait_for(timeout=120_000)
     stopped_points = chart_points(page)
     assert 0 < stopped_points < 2000  # it stopped within its first epochs, not after all of them
 

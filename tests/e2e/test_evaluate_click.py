@@ -64,11 +64,11 @@ def test_clicking_a_cell_lists_its_test_rows(page, trained_app):
         # while (Streamlit shows its running icon only once a run has lasted a moment) and no rows show.
         for _attempt in range(3):
             _wait_quiet(page)  # not while a rerun is replacing the page
-            page.wait_for_function(HEATMAP_READY_JS, timeout=30_000)
+            page.wait_for_function(HEATMAP_READY_JS, timeout=120_000)
             centre = page.evaluate(CELL_CENTRE_JS, [actual, predicted])
             page.mouse.click(centre["x"], centre["y"])
             try:
-                sentence.wait_for(timeout=15_000)
+                sentence.wait_for(timeout=60_000)
                 break
             except PlaywrightTimeoutError:
                 _wait_quiet(page)

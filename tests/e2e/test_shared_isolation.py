@@ -29,7 +29,7 @@ DOWNLOAD_LINKS = 'a[href*="/layerlab/download/"]'
 def _new_page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.set_default_timeout(60_000)
+    page.set_default_timeout(120_000)
     return context, page
 
 
@@ -145,7 +145,7 @@ def test_refresh_and_a_new_tab_keep_the_session(visitor_a, shared_app):
     assert _params(page) == {"table": table_id, "run": run_id}
 
     tab = context.new_page()
-    tab.set_default_timeout(60_000)
+    tab.set_default_timeout(120_000)
     tab.goto(base)  # no ids in the URL: the session file re-attaches the table and run
     tab.get_by_text("Predict cultivar (multiclass) from 13 column(s).").wait_for()
     assert "wine.csv" in tab.inner_text("body")
