@@ -17,11 +17,13 @@ says which setting and what to do, instead of writing a script that would silent
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from pathlib import Path
 
 from core.errors import AppError
+from core.file_reading import read_rows
 from core.modeling import LAYER_TYPES
 
 # Keras class of each layer kind (spec field names are that class's argument names).
@@ -426,46 +428,12 @@ MISSING_TOKENS = (
 )
 
 
+{READ_ROWS}
+
+
 def read_table(path):
-    """The table. A text file is read the way LayerLab read the run's file (READ_AS: its encoding, separator
-    and decimal mark), so new rows from the same source give the same categories and numbers: UTF-16 or
-    UTF-8 when the bytes say so, else READ_AS's encoding (then Latin-1); READ_AS's separator and decimal
-    mark, else a sniffed one. If your file needs something else, change READ_AS or pass encoding=, sep=
-    or decimal= to read_csv below."""
-    suffix = Path(path).suffix.lower()
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    if suffix == ".xlsx":
-        return pd.read_excel(path)
-    if suffix == ".jsonl":
-        return pd.read_json(path, lines=True)
-    if suffix == ".json":
-        return pd.read_json(path)
-    raw = Path(path).read_bytes()
-    encoding = "latin-1"
-    if raw.startswith((b"\\xff\\xfe", b"\\xfe\\xff")):
-        encoding = "utf-16"
-    else:
-        for candidate in ("utf-8-sig", READ_AS.get("encoding") or "gb18030"):
-            try:
-                raw.decode(candidate)
-            except (UnicodeDecodeError, LookupError):
-                continue
-            encoding = candidate
-            break
-    text = raw.decode(encoding)
-    sample = "\\n".join(text[:65536].splitlines()[:50])
-    sep = READ_AS.get("delimiter")
-    if sep is None:
-        try:
-            sep = csv.Sniffer().sniff(sample, delimiters=",;\\t|").delimiter
-        except csv.Error:
-            sep = "\\t" if suffix == ".tsv" else ","
-    decimal = READ_AS.get("decimal")
-    if decimal is None:
-        comma = re.search(r"(^|;)\\s*-?\\d+,\\d+\\s*(;|$)", sample, re.MULTILINE)
-        decimal = "," if sep == ";" and comma else "."
-    return pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal, thousands=READ_AS.get("thousands"))
+    """The table, read the way LayerLab read the run's file (READ_AS; see read_rows above)."""
+    return read_rows(path, READ_AS)
 
 
 def numbers(series):
@@ -815,7 +783,7 @@ class KeepBestWeights(keras.callbacks.Callback):
 def _helpers(state, target, spec) -> str:
     kinds = {column.kind for column in state.columns}
     encodings = {column.encoding for column in state.columns if column.kind == "categorical"}
-    parts = [_COMMON_HELPERS]
+    parts = [_COMMON_HELPERS.replace("{READ_ROWS}", inspect.getsource(read_rows).rstrip("\n"))]
     if target.task != "regression":
         parts.append(_CLASS_HELPERS)
     fit, encode = [], []
