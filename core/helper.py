@@ -102,7 +102,8 @@ def decode_rows(payload: dict):
 
 def encode_predictions(predicted, inputs) -> dict:
     """Only the columns `predict_table` added to the rows (the client has the rows): {name: values}."""
-    added = [name for name in predicted.columns if name not in set(inputs.columns)]
+    given = set(inputs.columns)
+    added = [name for name in predicted.columns if name not in given]
     return {name: [_json_native(value) for value in predicted[name].tolist()] for name in added}
 
 
