@@ -6,7 +6,9 @@ from core.datasets import TargetInfo
 from core.preprocessing import DatetimeColumn, NumericColumn, PreprocessingState
 
 
-def prediction_snippet(state: PreprocessingState, target: TargetInfo, file_name: str = "model.keras") -> str:
+def prediction_snippet(
+    state: PreprocessingState, target: TargetInfo, file_name: str = "model.keras", reading: dict | None = None
+) -> str:
     numeric = [c.name for c in state.columns if isinstance(c, NumericColumn)]
     dates = [c.name for c in state.columns if isinstance(c, DatetimeColumn)]
     text = [c.name for c in state.columns if not isinstance(c, NumericColumn | DatetimeColumn)]
@@ -15,7 +17,7 @@ def prediction_snippet(state: PreprocessingState, target: TargetInfo, file_name:
         "import pandas as pd",
         "",
         f'model = keras.saving.load_model("{file_name}")',
-        'rows = pd.read_csv("new_rows.csv")  # the same columns as the training table; the target is not needed',
+        f'rows = pd.read_csv("new_rows.csv"{_read_options(reading)})  # the training table\'s columns; no target needed',
         "",
         "# One (rows, 1) array per input column: numbers as float32 (NaN = missing), text as strings.",
         f"numeric = {numeric!r}",
@@ -53,3 +55,19 @@ def prediction_snippet(state: PreprocessingState, target: TargetInfo, file_name:
         ]
     lines += ["print(rows.head())"]
     return "\n".join(lines) + "\n"
+
+
+def _read_options(reading: dict | None) -> str:
+    """read_csv's options for a file read as the run's was (`LoadedTable.reading()`); none for a plain CSV."""
+    if not reading or reading.get("format") != "csv":
+        return ""
+    options = []
+    if reading.get("delimiter") not in (None, ","):
+        options.append(f"sep={reading['delimiter']!r}")
+    if reading.get("decimal") not in (None, "."):
+        options.append(f"decimal={reading['decimal']!r}")
+    if reading.get("thousands"):
+        options.append(f"thousands={reading['thousands']!r}")
+    if reading.get("encoding") not in (None, "utf-8", "utf-8-sig"):
+        options.append(f"encoding={reading['encoding']!r}")
+    return "".join(", " + option for option in options)

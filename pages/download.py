@@ -70,7 +70,8 @@ if target_info is not None and preprocessing_text is not None:
     target = TargetInfo.from_dict(target_info)
     preprocessing = PreprocessingState.from_json(preprocessing_text)
     st.subheader("Use it in Python (only keras and pandas)")
-    st.code(prediction_snippet(preprocessing, target, f"{stem}.keras"), language="python")
+    reading = store.meta(record.run_id).get("reading")
+    st.code(prediction_snippet(preprocessing, target, f"{stem}.keras", reading), language="python")
     st.caption("Or from the command line: `layerlab predict model.keras new_rows.csv --out predictions.csv`.")
 with st.expander("Run spec"):
     st.code(spec_text, language="json")

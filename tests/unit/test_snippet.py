@@ -82,3 +82,12 @@ def test_snippet_predicts_what_the_app_predicts(tmp_path, task):
         assert list(shown[f"predicted_{target}"]) == list(app["prediction"])
         assert list(shown[f"predicted_{target}"]) == ["yes" if p >= 0.7 else "no" for p in app["prob_yes"]]
         np.testing.assert_allclose(shown["prob_yes"], app["prob_yes"], atol=1e-6)
+
+
+def test_the_snippet_reads_new_rows_as_the_run_read_its_file():
+    from core.snippets import _read_options
+
+    reading = {"format": "csv", "encoding": "cp1252", "delimiter": ";", "decimal": ","}
+    assert _read_options(reading) == ", sep=';', decimal=',', encoding='cp1252'"
+    assert _read_options({"format": "csv", "encoding": "utf-8", "delimiter": ",", "decimal": "."}) == ""
+    assert _read_options({"format": "excel"}) == "" and _read_options(None) == ""
