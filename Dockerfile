@@ -12,7 +12,7 @@ ENV PYTHONUNBUFFERED=1 \
 
 # tini is process 1: it passes `docker stop`'s SIGTERM on to the server and reaps orphaned children. The
 # server itself must not be process 1: a training worker whose parent is process 1 takes it for a dead server
-# and exits at once (core/jobs.py, _die_with_parent).
+# and exits at once (core/training/jobs.py, _die_with_parent).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends tini \
     && rm -rf /var/lib/apt/lists/*

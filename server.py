@@ -24,8 +24,8 @@ from starlette.routing import Route
 
 from core.config import load_settings
 from core.errors import AppError
-from core.identity import COOKIE_NAME, issue_identity, load_secret, verify_identity
-from core.jobs import job_manager_for, shutdown_managers
+from core.shared_mode.identity import COOKIE_NAME, issue_identity, load_secret, verify_identity
+from core.training.jobs import job_manager_for, shutdown_managers
 
 _LOG = logging.getLogger("layerlab")
 DOWNLOAD_PREFIX = "/layerlab/download/"
@@ -36,7 +36,7 @@ async def lifespan(_app):
     settings = load_settings()
     load_secret(settings.home)  # created once, before concurrent requests could race for it
     job_manager_for(settings)
-    from core.helper import shutdown_helper, warm_helper
+    from core.runtime.helper import shutdown_helper, warm_helper
 
     warm_helper().start()  # imports Keras in the background, before the first click that needs it
     try:
@@ -100,7 +100,7 @@ class IdentityCookie:
 
 
 async def download(request):
-    from core.downloads import resolve_download
+    from core.shared_mode.downloads import resolve_download
 
     settings = load_settings()
     browser = verify_identity(load_secret(settings.home), request.cookies.get(COOKIE_NAME))

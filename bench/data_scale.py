@@ -9,9 +9,9 @@ categories of low and medium cardinality with gaps; one date-time column written
 target `label`), then measures, each step in a fresh Python process so that its peak RSS is its own:
 
   (a) bare:     pandas.read_csv(path, engine="pyarrow")
-  (b) LayerLab: core.tables.load_table_file(path)
-                -> core.profiling.profile_frame(frame, target="label")   (profile_table(frame) if absent)
-                -> core.datasets.prepare_data(frame, DataSpec(target="label"), PreprocessingSpec())
+  (b) LayerLab: core.data.reading.load_table_file(path)
+                -> core.data.profiling.profile_frame(frame, target="label")   (profile_table(frame) if absent)
+                -> core.data.splitting.prepare_data(frame, DataSpec(target="label"), PreprocessingSpec())
                    (split, fit preprocessing on the training rows, encode all three splits to float32)
                 With --dates-as-datetime the spec sets signup_time's kind to datetime (the Preprocess page's
                 fix for dates stored as text); by default, like the app, text dates are categories.
@@ -208,10 +208,10 @@ class _Timers:
 def _install_timers() -> _Timers:
     import pandas as pd
 
-    import core.datasets as datasets
-    import core.preprocessing as preprocessing
-    import core.profiling as profiling
-    import core.tables as tables
+    import core.data.preprocessing as preprocessing
+    import core.data.profiling as profiling
+    import core.data.reading as tables
+    import core.data.splitting as datasets
 
     timers = _Timers()
     timers.wrap(pd, "read_csv", "pandas.read_csv (inside load_table)")
@@ -293,9 +293,9 @@ def _child_layerlab(path: str, detail: bool) -> dict:
     import pandas as pd  # noqa: F401
     import pyarrow.csv  # noqa: F401
 
-    import core.datasets as datasets
-    import core.profiling as profiling
-    import core.tables as tables
+    import core.data.profiling as profiling
+    import core.data.reading as tables
+    import core.data.splitting as datasets
     from core.spec import DataSpec
 
     timers = _install_timers() if detail else None
@@ -329,10 +329,10 @@ def _child_layerlab(path: str, detail: bool) -> dict:
     stages["prepare_data"] = time.perf_counter() - started
     stage_peak["prepare_data"], stage_rss["prepare_data"] = _peak_kib(), _rss_kib()
 
-    from core.feeding import feeds_in_batches
+    from core.data.feeding import feeds_in_batches
 
     # What training reads: the compact encoded rows (one-hot columns as one integer each). Training expands
-    # them a batch at a time when the whole matrix would be big (core.feeding); nothing here expands them.
+    # them a batch at a time when the whole matrix would be big (core.data.feeding); nothing here expands them.
     arrays = (prepared.encoded_train, prepared.encoded_validation, prepared.encoded_test)
     encoders = prepared.preprocessing.columns
     result = {

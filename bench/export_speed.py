@@ -2,7 +2,7 @@
 
 Trains one run on `--train-rows` rows of sample_data/adult.csv (the Textbook MLP layers, Dense 64 relu ->
 Dense 64 relu, 3 epochs) unless `--run-dir` names a finished run, builds every download with
-`core.exporters.export_many` (in a child process, as the Download page does), then predicts `--rows` rows of
+`core.deployment.formats.export_many` (in a child process, as the Download page does), then predicts `--rows` rows of
 adult.csv (target dropped) with each:
 
   keras        `predict_table` on the unzipped model.keras (raw columns, batches of 8,192)
@@ -42,7 +42,7 @@ def train_run(folder: Path, train_rows: int) -> Path:
 
     from core.run_store import RunStore
     from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
-    from core.training import run_job
+    from core.training.run_job import run_job
 
     store = RunStore(folder / "runs")
     frame = pd.read_csv(ROOT / "sample_data" / "adult.csv", nrows=train_rows)
@@ -68,7 +68,7 @@ def main() -> None:
 
     import pandas as pd
 
-    from core.exporters import FORMAT_LABELS, FORMATS, export_many, load_runner
+    from core.deployment.formats import FORMAT_LABELS, FORMATS, export_many, load_runner
 
     print(load_note("before"))
     with tempfile.TemporaryDirectory(prefix="layerlab-bench-export-") as folder:

@@ -1,6 +1,6 @@
 """What does expanding one-hot columns a batch at a time cost training? Whole matrices vs. batch streams.
 
-`core.feeding` feeds Keras whole float32 matrices for small tables and, above `LAYERLAB_TRAIN_MATRIX_MB`,
+`core.data.feeding` feeds Keras whole float32 matrices for small tables and, above `LAYERLAB_TRAIN_MATRIX_MB`,
 batch streams that expand the compact rows (`EncodedRows`) just before the network sees them. This script
 trains the same network on the same prepared rows both ways, each in a fresh process, and prints the
 seconds per epoch and the peak memory of each, side by side:
@@ -34,10 +34,10 @@ def _child(csv: str, epochs: int, batch_size: int) -> dict:
     import keras
     import numpy as np
 
-    import core.datasets as datasets
-    import core.tables as tables
-    from core.feeding import feeds_in_batches, fit_data
-    from core.modeling import build_model, derive_head
+    import core.data.reading as tables
+    import core.data.splitting as datasets
+    from core.data.feeding import feeds_in_batches, fit_data
+    from core.model.building import build_model, derive_head
     from core.spec import DataSpec, DenseLayer, ModelSpec, PreprocessingSpec
 
     def rss_mib() -> float:

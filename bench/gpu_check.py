@@ -6,7 +6,7 @@ Two models on the synthetic table of `bench/textbook_speed.py`:
   wide:     3 x Dense 1024 relu, Adam 0.001, batch 1024, on 1,000,000 rows
 
 each (a) as plain Keras (`model.fit`, default steps_per_execution=1, standardised inputs, verbose=0) and
-(b) through `core.training.run_job` in this process. Prints rows/s of both and LayerLab/plain
+(b) through `core.training.run_job.run_job` in this process. Prints rows/s of both and LayerLab/plain
 (target >= 0.9x). With 2+ epochs the ratio uses the epochs after the first (steady state, no compile
 time); with 1 epoch it uses the whole `fit`.
 
@@ -116,8 +116,8 @@ def main(argv=None) -> int:
 
     import keras
 
-    from core.devices import describe_device, device_info
-    from core.jobs import _warm_up
+    from core.runtime.devices import describe_device, device_info
+    from core.training.jobs import _warm_up
 
     backend = keras.backend.backend()
     device = device_info()

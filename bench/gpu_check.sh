@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check for LayerLab: plain Keras vs. core.training.run_job on an accelerator, JAX backend.
+# GPU check for LayerLab: plain Keras vs. core.training.run_job.run_job on an accelerator, JAX backend.
 #
 # Meant for a GPU machine that has JAX (and no TensorFlow), with this repository copied over. Keras and
 # the other Python packages LayerLab's core needs are installed from wheels carried in bench/wheels when
@@ -58,7 +58,7 @@ if [ -n "$missing" ]; then
 fi
 import_errors=$(mktemp)
 trap 'rm -f "$import_errors"' EXIT
-if ! "$PY" -c "import keras, pandas, pydantic, sklearn, pyarrow; import core.training" 2>"$import_errors"; then
+if ! "$PY" -c "import keras, pandas, pydantic, sklearn, pyarrow; import core.training.run_job" 2>"$import_errors"; then
     echo "gpu_check: LayerLab's core cannot be imported here:" >&2
     tail -5 "$import_errors" >&2
     echo "Add the missing packages' wheels to $WHEELS (see the top of this script) and run it again." >&2
@@ -67,7 +67,7 @@ fi
 if [ "$KERAS_BACKEND" = "jax" ]; then
     "$PY" -c "import jax; print('jax', jax.__version__, jax.devices())"
 fi
-"$PY" -c "import keras; from core.devices import describe_device; print('keras', keras.__version__, '-', describe_device())"
+"$PY" -c "import keras; from core.runtime.devices import describe_device; print('keras', keras.__version__, '-', describe_device())"
 
 if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
     "$PY" bench/gpu_check.py --json "$OUT/gpu_check.json" "$@" 2>&1 | tee "$OUT/gpu_check.txt"

@@ -2,8 +2,8 @@
 
 Trains one spec on one table two ways, alternating, for a few rounds:
 
-  (a) plain: `model.fit` in this process on the very arrays a job trains on (`core.datasets.prepare_data`
-      on the run's stored table), the network from `core.modeling.build_model`, the same optimizer, loss,
+  (a) plain: `model.fit` in this process on the very arrays a job trains on (`core.data.splitting.prepare_data`
+      on the run's stored table), the network from `core.model.building.build_model`, the same optimizer, loss,
       metric, batch size and steps_per_execution, the same validation rows, verbose=0, no callbacks;
   (b) job: `store.create_run` + `JobManager.submit` to a warm worker process, exactly as the app does.
       Its training time is `train_seconds` from the run's metrics.json (the `fit` call alone, callbacks
@@ -58,7 +58,7 @@ def _parse_args(argv=None):
 
 def _warm_up_here() -> None:
     """The same tiny fit a worker does before it takes a job, so round 1 of (a) pays no first-use costs."""
-    from core.jobs import _warm_up
+    from core.training.jobs import _warm_up
 
     _warm_up()
 
@@ -67,7 +67,7 @@ def plain_fit(data, spec) -> dict:
     """(a): the network and compile settings a job would use, trained with a bare `model.fit`."""
     import keras
 
-    from core.modeling import build_model, choose_steps_per_execution, derive_head, make_optimizer
+    from core.model.building import build_model, choose_steps_per_execution, derive_head, make_optimizer
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(spec.data.seed)
@@ -177,10 +177,10 @@ def main(argv=None) -> int:
     import keras
     import pandas as pd
 
-    from core.datasets import prepare_data
-    from core.jobs import JobManager
+    from core.data.splitting import prepare_data
     from core.run_store import RunStore
     from core.spec import DataSpec, RunSpec, TrainingSpec
+    from core.training.jobs import JobManager
 
     home = Path(tempfile.mkdtemp(prefix="layerlab-bench-"))
     os.environ["LAYERLAB_HOME"] = str(home)

@@ -13,7 +13,7 @@ time (asyncio, one Playwright). Each visitor, as a person would:
 
 Beside the browsers, threads of this script read the disk and /proc:
   - a watcher polls every run folder every 0.1 s: history.json (mtime and rows) and status.json (state);
-  - a sampler reads the server's VmRSS/VmHWM and the RSS of its `core.jobs` workers every 0.2 s.
+  - a sampler reads the server's VmRSS/VmHWM and the RSS of its `core.training.jobs` workers every 0.2 s.
 
 Prints, and writes as JSON to bench/results/shared_load.json (git-ignored):
   runs finished and lost (a click with neither a run nor a message, or a run that did not finish),
@@ -175,7 +175,7 @@ def children_of(pid: int) -> list[int]:
 def is_worker(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as stream:
-            return b"core.jobs" in stream.read()
+            return b"core.training.jobs" in stream.read()
     except OSError:
         return False
 
@@ -200,7 +200,7 @@ def wait_for_idle_workers(server_pid: int, count: int, timeout: float) -> bool:
 
 
 class Sampler(threading.Thread):
-    """Every 0.2 s: the server's VmRSS and VmHWM, and the RSS/VmHWM of each `core.jobs` child."""
+    """Every 0.2 s: the server's VmRSS and VmHWM, and the RSS/VmHWM of each `core.training.jobs` child."""
 
     def __init__(self, server_pid: int):
         super().__init__(daemon=True, name="sampler")
@@ -369,7 +369,7 @@ def running_server(home: Path, jobs: int, worker_memory_mb: int | None):
 
 def stop_group(process: subprocess.Popen, workers: set[int]) -> None:
     """SIGTERM to the server's process group (server and workers), SIGKILL after 20 s; then any worker
-    that is still alive (by its pid, checked to be a `core.jobs` process)."""
+    that is still alive (by its pid, checked to be a `core.training.jobs` process)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGTERM)
     try:

@@ -8,7 +8,7 @@ median, so the classes are balanced and the best possible test accuracy is about
       binary cross-entropy, `model.fit(x, y, batch_size=32, epochs=N, validation_data=...)` with the
       default steps_per_execution=1, verbose=0. Preprocessing: standardisation with the training rows'
       mean and std, nothing else. Same 70/10/20 split (same seed, stratified) as LayerLab makes.
-  (b) LayerLab: `core.training.run_job` in this process on a RunStore in a temporary folder, with the
+  (b) LayerLab: `core.training.run_job.run_job` in this process on a RunStore in a temporary folder, with the
       model `PRESETS["Textbook MLP"]` and training `TRAINING_PRESETS["Textbook MLP"]` (LayerLab then picks
       its own steps_per_execution, adds its progress callback, exports the model, ...).
 
@@ -68,7 +68,7 @@ def make_table(rows: int, seed: int = 0):
 
 
 def split_like_layerlab(frame, data_spec):
-    """The same train/validation/test rows `core.datasets.prepare_data` makes (same calls, same seed)."""
+    """The same train/validation/test rows `core.data.splitting.prepare_data` makes (same calls, same seed)."""
     from sklearn.model_selection import train_test_split
 
     stratify = frame[data_spec.target].map(str)
@@ -161,9 +161,9 @@ def plain_textbook(frame, data_spec, *, units=(64, 64), batch_size=32, epochs=10
 
 
 def layerlab_run(frame, spec, root: Path, source_name: str = "synthetic.parquet") -> dict:
-    """(b): `core.training.run_job` in this process. Returns its metrics plus the whole call's wall time."""
+    """(b): `core.training.run_job.run_job` in this process. Returns its metrics plus the whole call's wall time."""
     from core.run_store import RunStore
-    from core.training import run_job
+    from core.training.run_job import run_job
 
     store = RunStore(root)
     run_id = store.create_run(spec, frame, source_name=source_name)
@@ -203,7 +203,7 @@ def main(argv=None) -> int:
 
     import keras
 
-    from core.jobs import _warm_up
+    from core.training.jobs import _warm_up
 
     frame = make_table(args.rows, args.seed)
     spec = textbook_spec("y", args.epochs)

@@ -7,8 +7,8 @@ default settings in headless Chromium (/usr/bin/chromium), then times, from the 
 server sends for it (`Clock`):
 predicting one row (the single-row form), predicting an uploaded file of 8 rows, Measure speed, Compute
 importances and page switches. Beside them, in this process: a warm Python with the run's model already loaded
-predicting the same rows (`core.export.predict_table`), the warm helper called directly (`predict_run_rows`)
-and the old way, a fresh child Python per click (`core.prediction.predict_rows`). Baselines: how long the run
+predicting the same rows (`core.deployment.serving_model.predict_table`), the warm helper called directly (`predict_run_rows`)
+and the old way, a fresh child Python per click (`core.deployment.prediction.predict_rows`). Baselines: how long the run
 took to finish after its model file was written. Prints every figure and the ratios to the goals (predicting
 ≤ 1.5× the warm Python, no click without training over 3 s) and writes bench/results/ui_latency.json.
 """
@@ -80,9 +80,9 @@ def side_by_side(model_path: Path, rows_by_name: dict, repeats: int) -> tuple[di
     """(warm Python, paths called from Python): a warm Python with the model already loaded (the floor a click
     is compared with) and the warm helper called directly (its own helper, model cached), call for call in
     turn so that both see the same load; then the old way, a fresh child per click."""
-    from core.export import load_model_file, predict_table
-    from core.helper import shutdown_helper
-    from core.prediction import predict_rows, predict_run_rows
+    from core.deployment.prediction import predict_rows, predict_run_rows
+    from core.deployment.serving_model import load_model_file, predict_table
+    from core.runtime.helper import shutdown_helper
 
     model = load_model_file(model_path)
     floor, direct = {}, {}

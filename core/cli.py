@@ -17,10 +17,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
-from core.errors import AppError
+from core.config import load_settings
+from core.data.profiling import profile_frame
+from core.data.quality import assess_quality
+from core.data.reading import TableLimits, load_table_file
+from core.deployment.codegen import generate_script
+from core.deployment.formats import export_artifact
+from core.deployment.prediction import predict_file
+from core.errors import AppError, RunNotFoundError
+from core.evaluation.report import evaluation_report
+from core.model.building import check_stack
+from core.run_store import RunStore
+from core.runtime.devices import import_keras_quietly
+from core.shared_mode.limits import RunCaps
+from core.spec import DataSpec, RunSpec, parse_spec
+from core.training.run_job import request_resume, run_job
 
 EXIT_USER_ERROR = 2
 
@@ -63,13 +78,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> dict:
-    from core.config import load_settings
-    from core.modeling import check_stack
-    from core.quality import assess_quality
-    from core.run_store import RunStore
-    from core.spec import DataSpec, RunSpec, parse_spec
-    from core.tables import TableLimits, load_table_file
-    from core.training import run_job
 
     if args.resume:
         return _resume(args)
@@ -99,12 +107,11 @@ def _train(args) -> dict:
     for finding in findings:
         if finding.severity == "warning":
             print(f"layerlab: warning: {finding.message}", file=sys.stderr)
-    from core.limits import RunCaps
 
     # In shared mode the command line gets the same hard caps as the pages, checked before anything is built.
     store = RunStore(Path(args.out) if args.out else settings.runs_dir, caps=RunCaps.from_settings(settings))
     run_id = store.create_run(spec, table, source_name=Path(args.data).name, reading=loaded.reading())
-    _import_keras_quietly()
+    import_keras_quietly()
     status = run_job(store, run_id)
     if status["state"] == "failed":
         raise AppError(status["message"])
@@ -123,8 +130,6 @@ def _train(args) -> dict:
 
 def _run_folder(run_dir: str):
     """The store and run id of a run folder given on the command line."""
-    from core.errors import RunNotFoundError
-    from core.run_store import RunStore
 
     path = Path(run_dir).resolve()
     if not (path / "spec.json").is_file():
@@ -139,7 +144,6 @@ def _run_folder(run_dir: str):
 
 def _resume(args) -> dict:
     """`train --resume RUN_DIR --epochs N`: the same run, N more epochs, its optimizer state kept."""
-    from core.training import request_resume, run_job
 
     if args.data or args.spec or args.target:
         raise AppError("--resume continues a run with its own data and spec; leave out DATA, --spec and --target.")
@@ -147,7 +151,7 @@ def _resume(args) -> dict:
         raise AppError("--resume needs --epochs N: how many more epochs to train (for example --epochs 10).")
     store, run_id = _run_folder(args.resume)
     request_resume(store, run_id, args.epochs)
-    _import_keras_quietly()
+    import_keras_quietly()
     status = run_job(store, run_id)
     if status["state"] == "failed":
         raise AppError(status["message"])
@@ -168,61 +172,11 @@ def _print_spec(args) -> None:
 
 
 def _predict(args) -> None:
-    from core.config import load_settings
-    from core.model_check import check_model_file
-    from core.plain_text import escape_formulas
-    from core.tables import TableLimits, load_table_file
 
-    # The file is checked (extension, archive, allowed layers, size) before TensorFlow is imported: a wrong
-    # file is refused in a moment instead of after half a minute and a gigabyte.
-    check_model_file(Path(args.model))
-    frame = load_table_file(args.data, limits=TableLimits.from_settings(load_settings())).frame
-    _import_keras_quietly()
-    from core.export import load_model_file, predict_table
-
-    model = load_model_file(Path(args.model))
-    result = predict_table(model, frame)
-    if args.out and args.out.endswith(".parquet"):
-        result.to_parquet(args.out, index=False)
-        print(json.dumps({"rows": len(result), "out": str(Path(args.out).resolve())}))
-    elif args.out:
-        escape_formulas(result).to_csv(args.out, index=False)
-        print(json.dumps({"rows": len(result), "out": str(Path(args.out).resolve())}))
-    else:
-        escape_formulas(result).to_csv(sys.stdout, index=False)  # often redirected into a file for a spreadsheet
-
-
-def _import_keras_quietly() -> None:
-    """Import Keras (and start TensorFlow's devices) with this process's stderr pointed at /dev/null.
-
-    TensorFlow writes its C++ start-up lines (oneDNN, CUDA drivers, cuInit) before absl reads
-    TF_CPP_MIN_LOG_LEVEL, so the variable alone does not silence them. Our own messages come later.
-    """
-    if "keras" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 2)
-        import keras
-
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)
+    predict_file(Path(args.model), args.data, args.out)
 
 
 def _profile(args) -> dict:
-    from core.config import load_settings
-    from core.profiling import profile_frame
-    from core.quality import assess_quality
-    from core.spec import parse_spec
-    from core.tables import TableLimits, load_table_file
 
     table = load_table_file(args.data, limits=TableLimits.from_settings(load_settings())).frame
     spec = None
@@ -237,9 +191,6 @@ def _profile(args) -> dict:
 
 
 def _export(args) -> dict:
-    import shutil
-
-    from core.exporters import export_artifact
 
     path = export_artifact(Path(args.run_dir), args.format)  # built in a child process, cached in the run folder
     out = Path(args.out)
@@ -261,16 +212,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "spec":
             _print_spec(args)
         elif args.command == "evaluate":
-            from core.report import evaluation_report
-
             report = evaluation_report(
                 args.run_dir, args.data, importance=not args.no_importance, max_rows=args.max_rows,
                 n_repeats=args.repeats,
             )  # fmt: skip
             print(json.dumps(report))
         elif args.command == "code":
-            from core.codegen import generate_script
-
             print(generate_script(Path(args.run_dir)), end="")
         else:
             _predict(args)

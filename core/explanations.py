@@ -1,4 +1,4 @@
-"""Plain one-line explanations for the pages other than Evaluate (whose texts live in core.evaluation).
+"""Plain one-line explanations for the pages other than Evaluate (whose texts live in core.evaluation.metrics).
 
 METRIC_HELP is shown on hover over a metric (what it means, what is good); CHART_HELP as a caption under a chart;
 NEXT_STEPS as the first line of a page (what to do here, what comes next), one entry per page and situation."""

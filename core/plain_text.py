@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import pandas as pd
+
 MAX_CHARS = 60
 ELLIPSIS = "…"
 # Embedding, override and isolate controls, the marks, and the Arabic letter mark: each can reorder what
@@ -152,7 +154,6 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def escape_formulas(frame):
     """Text cells starting with = + - @ get a leading apostrophe, so a spreadsheet shows them instead of
     running them as formulas (CSV injection). Numbers are left alone."""
-    import pandas as pd
 
     escaped = frame.copy()
     for name in escaped.columns:

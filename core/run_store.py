@@ -7,6 +7,7 @@ exist, so a run id is no longer a key to someone else's work.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from core.errors import RunBusyError, RunNotFoundError
 from core.spec import RunSpec
@@ -111,7 +113,7 @@ class RunStore:
         owner: when set (shared-demo mode), only this owner's runs exist for this store: listing, reading,
             writing, stopping and deleting another owner's run raise `RunNotFoundError`. None (single-user
             mode, workers, the command line) sees every run.
-        caps: `core.limits.RunCaps` checked by `create_run` before anything is written (shared-demo mode).
+        caps: `core.shared_mode.limits.RunCaps` checked by `create_run` before anything is written (shared-demo mode).
     """
 
     def __init__(self, root: Path, *, owner: str | None = None, caps=None):
@@ -146,8 +148,6 @@ class RunStore:
         if isinstance(table, pd.DataFrame):
             available = [str(c) for c in table.columns]
         else:
-            import pyarrow.parquet as pq
-
             available = list(pq.read_schema(table).names)
         columns = list(spec.data.features) or [c for c in available if c != spec.data.target]
         if spec.data.group_column and spec.data.group_column not in columns and spec.data.group_column in available:
@@ -159,7 +159,6 @@ class RunStore:
             num_rows = len(subset)
         else:
             _link_or_copy(Path(table), path / "data.parquet")
-            import pyarrow.parquet as pq
 
             num_rows = pq.read_metadata(table).num_rows
         write_atomic(path / "spec.json", spec.to_json())
@@ -319,7 +318,6 @@ class RunStore:
 
     def table(self, run_id: str) -> pd.DataFrame:
         """The run's rows: the columns it uses (a referenced stored table may hold more)."""
-        import pyarrow.parquet as pq
 
         path = self.path(run_id) / "data.parquet"
         columns = self.meta(run_id).get("columns")
@@ -387,7 +385,6 @@ def to_parquet(frame: pd.DataFrame) -> tuple[bytes, pd.DataFrame]:
 
     Parquet needs one type per column, so a mixed-type text column (numbers and strings) is stored as text.
     """
-    import io
 
     safe = frame.copy()
     for name in safe.columns:

@@ -1,11 +1,11 @@
 import streamlit as st
 
+from core.data.profiling import infer_task, suggest_target
+from core.data.reading import ENCODING_CHOICES, TableLimits, list_sheets, load_table
+from core.data.samples import SAMPLES
 from core.errors import AppError
 from core.explanations import METRIC_HELP
 from core.plain_text import full_name_help, markdown_format, markdown_literal, shorten
-from core.profiling import infer_task, suggest_target
-from core.samples import SAMPLES
-from core.tables import ENCODING_CHOICES, TableLimits, list_sheets, load_table
 from ui.components import cached_profile, next_step_line, show_error
 from ui.profile_view import render_profile
 from ui.services import settings, table_store

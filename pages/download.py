@@ -1,9 +1,8 @@
 import streamlit as st
 
-from core.datasets import TargetInfo
-from core.downloads import download_url
-from core.errors import AppError
-from core.exporters import (
+from core.data.preprocessing import PreprocessingState
+from core.data.splitting import TargetInfo
+from core.deployment.formats import (
     FORMAT_LABELS,
     FORMATS,
     cached_comparison,
@@ -14,10 +13,11 @@ from core.exporters import (
     export_artifact,
     format_note,
 )
-from core.model_card import model_card
+from core.deployment.model_card import model_card
+from core.deployment.snippets import prediction_snippet
+from core.errors import AppError
 from core.plain_text import markdown_literal
-from core.preprocessing import PreprocessingState
-from core.snippets import prediction_snippet
+from core.shared_mode.downloads import download_url
 from ui.code_view import render_code
 from ui.components import next_step_line, require_finished_run
 from ui.identity import browser_identity, session_owner

@@ -1,19 +1,18 @@
 import pandas as pd
 import streamlit as st
 
-from core.decision import load_threshold
-from core.evaluation import (
+from core.deployment.threshold import load_threshold
+from core.evaluation.metrics import (
     CHART_HELP,
     METRIC_HELP,
     METRIC_LABELS,
     calibration,
     confusion_matrix,
-    format_metric,
-    format_metric_spread,
     per_class_report,
     roc_and_pr_curves,
     threshold_metrics,
 )
+from core.formatting import format_metric, format_metric_spread
 from core.plain_text import markdown_format, markdown_literal
 from ui.charts import (
     calibration_figure,

@@ -1,12 +1,12 @@
 import pandas as pd
 import streamlit as st
 
+from core.data.preprocessing import estimate_preprocessing
+from core.data.profiling import infer_task
 from core.errors import AppError
 from core.explanations import CHART_HELP, METRIC_HELP
-from core.limits import describe_caps
-from core.modeling import count_params, derive_head, describe_model
-from core.preprocessing import estimate_preprocessing
-from core.profiling import infer_task
+from core.model.building import count_params, derive_head, describe_model
+from core.shared_mode.limits import describe_caps
 from core.spec import PRESETS, TRAINING_PRESETS
 from ui.components import next_step_line, require_table, show_error
 from ui.layer_editor import layer_editor

@@ -1,12 +1,12 @@
 import streamlit as st
 
-from core.decision import load_threshold
+from core.data.preprocessing import PreprocessingState
+from core.data.reading import SUPPORTED_EXTENSIONS, TableLimits, load_table
+from core.deployment.prediction import column_report, predict_run_rows
+from core.deployment.threshold import load_threshold
+from core.deployment.upload_check import model_threshold
 from core.errors import AppError
-from core.model_check import model_threshold
 from core.plain_text import markdown_format, markdown_literal
-from core.prediction import column_report, predict_run_rows
-from core.preprocessing import PreprocessingState
-from core.tables import SUPPORTED_EXTENSIONS, TableLimits, load_table
 from ui.components import next_step_line, require_finished_run, show_error
 from ui.prediction_views import show_predictions, show_single_prediction, uploaded_model_section
 from ui.services import run_store, settings

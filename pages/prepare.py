@@ -1,9 +1,9 @@
 import streamlit as st
 from pydantic import ValidationError
 
+from core.data.quality import apply_fix, assess_quality
 from core.errors import AppError, SpecError
 from core.plain_text import shorten
-from core.quality import apply_fix, assess_quality
 from core.spec import format_validation_error
 from ui.components import cached_profile, next_step_line, require_table, show_error
 from ui.preprocessing_editor import preprocessing_editor

@@ -4,13 +4,13 @@ import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
+from core.data.quality import assess_quality
 from core.errors import AppError, SpecError
 from core.explanations import CHART_HELP
-from core.limits import describe_caps
-from core.modeling import check_stack
-from core.optimization import OPTIMIZER_LABELS, SCHEDULE_LABELS, describe_schedule, preview_learning_rates
+from core.model.building import check_stack
+from core.model.optimization import OPTIMIZER_LABELS, SCHEDULE_LABELS, describe_schedule, preview_learning_rates
 from core.plain_text import markdown_literal
-from core.quality import assess_quality
+from core.shared_mode.limits import describe_caps
 from core.spec import ScheduleSpec, TrainingSpec, format_validation_error, parse_spec
 from ui.charts import learning_rate_figure
 from ui.components import cached_profile, next_step_line, pick_run, require_table, run_label, show_error, visible_runs

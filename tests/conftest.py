@@ -98,7 +98,7 @@ def train_small_run(
     store and the run id."""
     from core.run_store import RunStore
     from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
-    from core.training import run_job
+    from core.training.run_job import run_job
 
     store = RunStore(Path(runs_root))
     spec = RunSpec(

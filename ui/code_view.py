@@ -1,4 +1,4 @@
-""" "Show code" on the Download page: the run as a standalone Python script (`core.codegen`)."""
+""" "Show code" on the Download page: the run as a standalone Python script (`core.deployment.codegen`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.codegen import generate_script, script_file_name
+from core.deployment.codegen import generate_script, script_file_name
 from core.errors import AppError
 from core.plain_text import markdown_literal
 

@@ -108,7 +108,7 @@ def format_seconds(seconds: float | None) -> str:
 
 def cached_profile(state: AppState, frame, target: str | None):
     """The table's profile, computed once per table and target in this session."""
-    from core.profiling import profile_frame
+    from core.data.profiling import profile_frame
 
     key = (state.table_key, target)
     cache = st.session_state.setdefault("profile.cache", {})

@@ -7,11 +7,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.decision import apply_threshold, load_threshold
+from core.deployment.threshold import apply_threshold, load_threshold
+from core.deployment.upload_check import model_threshold
 from core.errors import AppError
-from core.evaluation import CHART_HELP, TEST_ROWS_FILE, cell_rows, held_out_rows, normalised
-from core.importance import MAX_ROWS, N_REPEATS, Importance, cached_importance, compute_in_child
-from core.model_check import model_threshold
+from core.evaluation.importance import MAX_ROWS, N_REPEATS, Importance, cached_importance, compute_in_child
+from core.evaluation.metrics import CHART_HELP, TEST_ROWS_FILE, cell_rows, held_out_rows, normalised
 from core.plain_text import markdown_format, markdown_literal, plotly_literal, shorten
 from core.run_store import RunStore
 from ui.components import show_error

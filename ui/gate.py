@@ -11,8 +11,8 @@ import os
 import streamlit as st
 from streamlit.errors import StreamlitAPIException, StreamlitAuthError
 
-from core.access import access_gate
 from core.plain_text import markdown_literal
+from core.shared_mode.access import access_gate
 from ui.streamlit_private import leave_pages_folder_mode
 
 REQUIRE_LOGIN_VARIABLE = "LAYERLAB_REQUIRE_LOGIN"

@@ -13,7 +13,7 @@ import secrets
 import streamlit as st
 
 from core.config import load_settings as settings
-from core.identity import COOKIE_NAME, load_secret, owner_for_user, verify_identity
+from core.shared_mode.identity import COOKIE_NAME, load_secret, owner_for_user, verify_identity
 
 OWNER_KEY = "layerlab.owner"
 

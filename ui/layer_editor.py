@@ -11,7 +11,7 @@ import typing
 
 import streamlit as st
 
-from core.modeling import LAYER_TYPES, layer_label
+from core.model.building import LAYER_TYPES, layer_label
 from core.spec import (
     ACTIVATIONS,
     LAYER_KINDS,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.coach import CoachContext, CoachFinding, apply_coach_fix, coach, dummy_reference
 from core.errors import AppError
 from core.explanations import CHART_HELP
-from core.modeling import derive_head
-from core.optimization import preview_learning_rates
+from core.model.building import derive_head
+from core.model.optimization import preview_learning_rates
 from core.plain_text import markdown_literal
 from core.run_store import RunStore, elapsed_seconds
+from core.training.coach import CoachContext, CoachFinding, apply_coach_fix, coach, dummy_reference
 from ui.charts import learning_rate_figure, training_curves
 from ui.components import STATE_BADGES, format_seconds, show_error
 from ui.services import job_manager
@@ -53,7 +53,7 @@ def _render(store: RunStore, run_id: str) -> bool:
         fold = f"Fold {progress['fold']}/{progress['folds']} · " if progress.get("phase") == "cross_validation" else ""
         # From the run's start on every poll, so it ticks during a long step (the progress file moves at batch ends).
         elapsed = (elapsed_seconds(status) if state == "running" else None) or progress.get("elapsed_s")
-        # None until the worker's estimate can be trusted (see core.training.estimate_eta).
+        # None until the worker's estimate can be trusted (see core.training.run_job.estimate_eta).
         eta = "ETA estimating…" if progress.get("eta_s") is None else f"ETA {format_seconds(progress['eta_s'])}"
         st.progress(
             float(progress.get("fraction", 0.0)),
@@ -184,7 +184,7 @@ def _start_fixed_run(store: RunStore, run_id: str, spec, finding: CoachFinding) 
 
 def _continue(store: RunStore, run_id: str, *, quiet: bool) -> None:
     """Continue for N more epochs: the same run, from its checkpoint, with its optimizer state."""
-    from core.training import request_resume, resume_problem
+    from core.training.run_job import request_resume, resume_problem
 
     problem = resume_problem(store, run_id)
     if problem:

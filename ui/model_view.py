@@ -6,12 +6,11 @@ import plotly.graph_objects as go
 import streamlit as st
 from pydantic import ValidationError
 
-from core.doctor import Advice, apply_advice, diagnose
 from core.errors import AppError
 from core.explanations import METRIC_HELP
-from core.modeling import LayerRow
-from core.plain_text import markdown_literal, plotly_literal
-from core.preflight import (
+from core.model.building import LayerRow
+from core.model.doctor import Advice, apply_advice, diagnose
+from core.model.preflight import (
     Measurement,
     estimate,
     human_bytes,
@@ -21,6 +20,7 @@ from core.preflight import (
     measurement_key,
     save_measurement,
 )
+from core.plain_text import markdown_literal, plotly_literal
 from core.spec import RunSpec, Task
 from ui.components import show_error
 from ui.services import settings

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.data.reading import SUPPORTED_EXTENSIONS, TableLimits, load_table
+from core.deployment.prediction import check_uploaded, predict_uploaded
 from core.errors import AppError
 from core.explanations import METRIC_HELP
 from core.plain_text import escape_formulas, markdown_literal
-from core.prediction import check_uploaded, predict_uploaded
-from core.tables import SUPPORTED_EXTENSIONS, TableLimits, load_table
 from ui.components import show_error
 from ui.services import settings
 

@@ -6,8 +6,8 @@ import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
+from core.data.preprocessing import resolve_kind
 from core.errors import SpecError
-from core.preprocessing import resolve_kind
 from core.spec import ColumnSpec, PreprocessingSpec, format_validation_error
 from ui.components import show_error
 

@@ -1,5 +1,5 @@
 """Show a table profile and its data-quality findings (the figures and widgets only; the logic lives in
-`core.profiling` and `core.quality`)."""
+`core.data.profiling` and `core.data.quality`)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.data.profiling import ASSOCIATION_EXPLANATION, ColumnProfile, Histogram, TableProfile, TargetProfile
+from core.data.quality import Finding, Fix
 from core.explanations import CHART_HELP
 from core.plain_text import markdown_format, markdown_literal, plotly_literal, shorten
-from core.profiling import ASSOCIATION_EXPLANATION, ColumnProfile, Histogram, TableProfile, TargetProfile
-from core.quality import Finding, Fix
 
 BAR_COLOR = "#1f77b4"
 KIND_LABELS = {

@@ -7,10 +7,10 @@ is checked in core (`RunStore.path`, `TableStore.path`): another visitor's run o
 from __future__ import annotations
 
 from core.config import Settings, load_settings
-from core.jobs import JobManager, job_manager_for
-from core.limits import RunCaps
 from core.run_store import RunStore
+from core.shared_mode.limits import RunCaps
 from core.table_store import TableStore
+from core.training.jobs import JobManager, job_manager_for
 
 
 def settings() -> Settings:

@@ -7,8 +7,8 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
+from core.data.preprocessing import CategoricalColumn, DatetimeColumn, NumericColumn, PreprocessingState
 from core.plain_text import full_name_help, markdown_literal, shorten
-from core.preprocessing import CategoricalColumn, DatetimeColumn, NumericColumn, PreprocessingState
 
 MISSING_CHOICE = "(missing)"
 

@@ -273,7 +273,7 @@ def store_table(
     """Keep the loaded table on disk (Parquet) so a refresh or restart does not lose it.
 
     In shared mode the session's disk and table quotas are checked first (`QuotaError`)."""
-    from core.limits import check_session_disk
+    from core.shared_mode.limits import check_session_disk
     from ui.services import table_store
 
     check_session_disk(settings, state.owner)

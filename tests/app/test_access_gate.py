@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.access import reset_access_gate
+from core.shared_mode.access import reset_access_gate
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 # A guard against a hung script, not a speed bound: with the suite on two processes, a page's first run in a

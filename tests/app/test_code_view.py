@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.datasets import prepare_data
+from core.data.splitting import prepare_data
 from core.spec import DataSpec, RunSpec
 from tests.conftest import REPO_ROOT, make_binary_frame
 
@@ -66,7 +66,7 @@ def test_generating_the_script_does_not_import_keras(tmp_path):
 
     run_dir = _finished_run_files(tmp_path)
     probe = (
-        "import sys; from pathlib import Path; import ui.code_view; from core.codegen import generate_script; "
+        "import sys; from pathlib import Path; import ui.code_view; from core.deployment.codegen import generate_script; "
         f"script = generate_script(Path({str(run_dir)!r})); "
         "print(len(script), sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))"
     )

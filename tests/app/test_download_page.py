@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.downloads import DOWNLOAD_PATH, resolve_download
+from core.shared_mode.downloads import DOWNLOAD_PATH, resolve_download
 from tests.conftest import make_binary_frame, train_small_run
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.decision import load_threshold
+from core.deployment.threshold import load_threshold
 from core.run_store import RunStore
 from tests.conftest import make_binary_frame, make_multiclass_frame, train_small_run
 
@@ -137,7 +137,7 @@ def test_a_click_event_names_its_cell():
 
 
 def test_every_metric_explains_itself_on_hover_and_every_chart_has_a_caption(app_env, binary_run):
-    from core.evaluation import CHART_HELP
+    from core.evaluation.metrics import CHART_HELP
 
     _, run_id = binary_run
     at = open_evaluate(run_id)

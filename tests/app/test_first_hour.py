@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.profiling import profile_frame
-from core.quality import apply_fix, assess_quality
+from core.data.profiling import profile_frame
+from core.data.quality import apply_fix, assess_quality
 from core.run_store import RunStore, write_json
 from core.spec import ColumnSpec, DataSpec, DenseLayer, ModelSpec, PreprocessingSpec, RunSpec, TrainingSpec
 from tests.app.test_pages import APP, RUN_TIMEOUT_S, texts, wait_for_run

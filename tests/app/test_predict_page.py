@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.decision import apply_threshold, save_threshold
+from core.deployment.threshold import apply_threshold, save_threshold
 from core.plain_text import markdown_literal
 from tests.conftest import make_binary_frame, train_small_run
 

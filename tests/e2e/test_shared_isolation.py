@@ -245,7 +245,7 @@ def _run_ids(home: Path) -> list[str]:
 
 
 def _workers_of(home: Path) -> list[int]:
-    """Training worker processes (`python -m core.jobs <home>/runs`) serving this home, from /proc."""
+    """Training worker processes (`python -m core.training.jobs <home>/runs`) serving this home, from /proc."""
     runs = str(home / "runs")
     found = []
     for entry in Path("/proc").iterdir():
@@ -256,7 +256,7 @@ def _workers_of(home: Path) -> list[int]:
         except OSError:
             continue
         words = [a.decode(errors="replace") for a in argv if a]
-        if "core.jobs" in words and runs in words:
+        if "core.training.jobs" in words and runs in words:
             found.append(int(entry.name))
     return found
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.access import AccessAttempt, AccessGate, ThrottlePolicy, access_gate, reset_access_gate
+from core.shared_mode.access import AccessAttempt, AccessGate, ThrottlePolicy, access_gate, reset_access_gate
 
 
 class FakeClock:

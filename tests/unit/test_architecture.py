@@ -52,8 +52,8 @@ def test_import_scanner_finds_every_import_form(tmp_path):
 def test_importing_core_does_not_load_streamlit_or_keras():
     script = (
         "import sys\n"
-        "import core.cli, core.config, core.datasets, core.evaluation, core.export, core.jobs, core.modeling\n"
-        "import core.preprocessing, core.profiling, core.run_store, core.spec, core.tables, core.training\n"
+        "import core.cli, core.config, core.data.splitting, core.evaluation.metrics, core.deployment.serving_model, core.training.jobs, core.model.building\n"
+        "import core.data.preprocessing, core.data.profiling, core.run_store, core.spec, core.data.reading, core.training.run_job\n"
         "assert 'streamlit' not in sys.modules, 'streamlit'\n"
         "assert 'keras' not in sys.modules, 'keras'\n"
     )
@@ -96,3 +96,105 @@ def test_ruff_would_catch_a_streamlit_import_in_core(tmp_path):
     assert completed.returncode == 1
     assert "TID251" in completed.stdout
     assert "core/bad.py" in completed.stdout
+
+
+# --- core/ laid out as the lifecycle (docs/ARCHITECTURE.md, "Layout") ---------------------------------------------
+
+# Packages from the bottom floor up: a module may import its own package and any package below it, never above.
+FLOORS = ["core", "runtime", "data", "model", "shared_mode", "deployment", "evaluation", "training"]
+# Entry points (a command line, a helper process) stand above every floor.
+ENTRY_POINTS = {"core.cli", "core.runtime.helper_server"}
+# Function-level imports are allowed only for these: heavy libraries that must stay out of the web server, or
+# optional and platform-specific ones. Each carries a comment saying why.
+LATE_IMPORTS = {"keras", "tensorflow", "tf2onnx", "onnx", "onnxruntime", "jax", "torch", "openpyxl", "defusedxml",
+                "threadpoolctl", "resource"}  # fmt: skip
+
+
+def _module_name(path: Path) -> str:
+    return ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _core_imports(path: Path, modules: set[str]) -> list[tuple[ast.AST, str]]:
+    """(node, imported core module) for every import of a core module in the file, at any depth."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            targets = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+        else:
+            continue
+        for target in targets:
+            while target not in modules and "." in target:
+                target = target.rsplit(".", 1)[0]
+            if target in modules and target != "core":
+                found.append((node, target))
+                break
+    return found
+
+
+def _floor(module: str) -> int:
+    parts = module.split(".")
+    package = parts[1] if len(parts) > 2 else "core"
+    return FLOORS.index(package)
+
+
+def test_every_core_package_has_a_floor():
+    packages = {path.parent.name for path in CORE.rglob("__init__.py") if path.parent != CORE}
+    assert packages == set(FLOORS) - {"core"}
+
+
+def test_core_imports_only_downward_and_without_cycles():
+    modules = {_module_name(path): path for path in _core_files()}
+    graph = {name: {target for _, target in _core_imports(path, set(modules))} for name, path in modules.items()}
+    upward = [
+        f"{name} -> {target}"
+        for name, targets in graph.items()
+        if name not in ENTRY_POINTS
+        for target in targets
+        if _floor(target) > _floor(name)
+    ]
+    assert not upward, "imports that go up a floor: " + ", ".join(sorted(upward))
+    # A cycle among modules (function-level imports included) is found by a depth-first search.
+    state: dict[str, int] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = 1
+        for target in sorted(graph[name]):
+            if state.get(target) == 1:
+                raise AssertionError("import cycle: " + " -> ".join([*trail[trail.index(target) :], target]))
+            if target not in state:
+                visit(target, [*trail, target])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+
+
+def test_the_cycle_check_finds_a_cycle(tmp_path, monkeypatch):
+    package = tmp_path / "core"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("def f():\n    from core.b import g\n")
+    (package / "b.py").write_text("from core.a import f\n")
+    monkeypatch.setattr(sys.modules[__name__], "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "CORE", package)
+    with pytest.raises(AssertionError, match="import cycle"):
+        test_core_imports_only_downward_and_without_cycles()
+
+
+def test_function_level_imports_are_only_heavy_or_optional_libraries_with_a_reason():
+    wrong = []
+    for path in _core_files():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)) or node.col_offset == 0:
+                continue
+            module = node.names[0].name if isinstance(node, ast.Import) else node.module or ""
+            where = f"{path.relative_to(REPO_ROOT)}:{node.lineno} ({module})"
+            if module.split(".")[0] not in LATE_IMPORTS:
+                wrong.append(where + ": import it at the top of the module")
+            elif not any("#" in line for line in lines[node.lineno - 2 : node.end_lineno]):
+                wrong.append(where + ": say why it is imported late")
+    assert not wrong, "\n".join(wrong)

@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.baselines import compare_baselines, gap_sentence
-from core.datasets import prepare_data
+from core.data.splitting import prepare_data
+from core.evaluation.baselines import compare_baselines, gap_sentence
 from core.run_store import RunStore
 from core.spec import DataSpec, PreprocessingSpec, RunSpec, TrainingSpec
-from core.training import run_job
+from core.training.run_job import run_job
 
 
 def table(rows: int = 600) -> pd.DataFrame:
@@ -29,7 +29,7 @@ def test_baselines_score_the_same_test_rows_with_the_same_metrics():
 
 
 def test_wide_tables_fit_baselines_on_a_sample_of_bounded_size(monkeypatch):
-    import core.baselines as baselines
+    import core.evaluation.baselines as baselines
 
     data = prepare_data(table(), DataSpec(target="y"), PreprocessingSpec())
     # Room for 100 expanded training rows of this table's width: the baselines see 100 sampled rows, and
@@ -103,12 +103,12 @@ def test_a_class_seen_only_in_the_test_rows_gets_a_probability_column_of_zeros()
 
 
 def test_a_failing_extra_becomes_a_note_and_the_run_still_finishes(tmp_path, monkeypatch):
-    import core.baselines as baselines
+    import core.training.run_job as training
 
     def broken(data, seed):
         raise ValueError("boom")
 
-    monkeypatch.setattr(baselines, "compare_baselines", broken)
+    monkeypatch.setattr(training, "compare_baselines", broken)
     store = RunStore(tmp_path)
     run_id = store.create_run(
         RunSpec(data=DataSpec(target="y"), training=TrainingSpec(epochs=2)), table(120), source_name="t"
@@ -121,8 +121,8 @@ def test_a_failing_extra_becomes_a_note_and_the_run_still_finishes(tmp_path, mon
 
 
 def test_a_run_with_a_class_only_in_the_test_rows_finishes_and_reports_it(tmp_path):
-    from core.quality import assess_quality
-    from core.report import evaluation_report
+    from core.data.quality import assess_quality
+    from core.evaluation.report import evaluation_report
 
     frame, seed = rare_class_table()
     spec = RunSpec(data=DataSpec(target="y", seed=seed), training=TrainingSpec(epochs=2))
@@ -140,7 +140,7 @@ def test_a_run_with_a_class_only_in_the_test_rows_finishes_and_reports_it(tmp_pa
 
 
 def test_per_class_scores_of_a_class_without_test_rows_are_undefined_not_zero():
-    from core.evaluation import per_class_report
+    from core.evaluation.metrics import per_class_report
 
     predictions = pd.DataFrame({"actual": ["a", "a", "b"], "predicted": ["a", "b", "b"]})
     report = per_class_report(predictions, ("a", "b", "c"), {"a": 5, "b": 4, "c": 1}).set_index("class")
@@ -164,7 +164,7 @@ def test_on_unbalanced_classes_the_verdict_compares_auc_and_says_why():
 
 
 def test_imbalance_follows_the_quality_gates_rule():
-    from core.baselines import is_imbalanced
+    from core.evaluation.baselines import is_imbalanced
 
     assert is_imbalanced([950, 50]) and not is_imbalanced([60, 40])
     assert not is_imbalanced([100, 0])  # a class without rows is noted elsewhere

@@ -2,7 +2,8 @@
 
 import pytest
 
-import core.baselines
+import core.evaluation.baselines
+import core.training.run_job
 from tests.conftest import make_binary_frame, train_small_run
 
 pytestmark = pytest.mark.slow
@@ -10,13 +11,13 @@ pytestmark = pytest.mark.slow
 
 def test_baselines_start_before_the_first_epoch_ends_and_land_in_the_metrics(tmp_path, tmp_home, monkeypatch):
     seen = []
-    original = core.baselines.compare_baselines
+    original = core.evaluation.baselines.compare_baselines
 
     def recording(data, seed):
         seen.append(any(tmp_path.glob("runs/*/history.json")))
         return original(data, seed)
 
-    monkeypatch.setattr(core.baselines, "compare_baselines", recording)
+    monkeypatch.setattr(core.training.run_job, "compare_baselines", recording)
     store, run_id = train_small_run(tmp_path / "runs", make_binary_frame(200))
     assert seen == [False]  # called once, before any epoch had ended
     metrics = store.metrics(run_id)

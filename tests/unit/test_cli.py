@@ -15,7 +15,7 @@ import pytest
 from core.cli import main
 from core.run_store import RunStore
 from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
-from core.training import run_job
+from core.training.run_job import run_job
 from tests.conftest import make_binary_frame, make_regression_frame
 
 pytestmark = pytest.mark.slow
@@ -102,7 +102,7 @@ def test_train_with_a_spec_file_matches_training_in_the_app(workspace, tmp_path)
     assert RunStore(tmp_path / "runs").spec(Path(result["run_dir"]).name) == spec
 
     # The app's path, in this process, on the same file: same spec and seed, same numbers.
-    from core.tables import load_table_file
+    from core.data.reading import load_table_file
 
     store = RunStore(tmp_path / "app_runs")
     run_id = store.create_run(spec, load_table_file(workspace / "people.csv").frame, source_name="people.csv")

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from core.cli import main
+from core.data.reading import load_table_file
 from core.errors import DataError
-from core.tables import load_table_file
 
 BAD_INPUTS = Path(__file__).resolve().parents[3] / "shared" / "bad_inputs"
 TABLE_SUFFIXES = {".csv", ".xlsx", ".parquet", ".json"}
@@ -57,7 +57,7 @@ def test_cli_single_class_target_says_what_to_do(tmp_path, capsys):
 
 @pytest.mark.skipif(not table_files(), reason="../shared/bad_inputs is not present")
 def test_cli_refuses_with_the_same_message_as_the_train_page(tmp_path, capsys):
-    from core.quality import assess_quality
+    from core.data.quality import assess_quality
     from core.spec import DataSpec, RunSpec
 
     path = BAD_INPUTS / "csv" / "05_single_class_target.csv"

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from core.cli import main
-from core.decision import save_threshold
-from core.evaluation import cell_rows, held_out_rows, normalised
+from core.deployment.threshold import save_threshold
+from core.evaluation.metrics import cell_rows, held_out_rows, normalised
 from core.run_store import RunStore
 from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
-from core.training import run_job
+from core.training.run_job import run_job
 from tests.conftest import make_binary_frame
 
 

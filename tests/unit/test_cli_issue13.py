@@ -66,8 +66,8 @@ def test_predict_keeps_tensorflows_start_up_lines_off_stderr(model_file, tmp_pat
 
 
 def test_a_workbook_bomb_message_does_not_contradict_itself():
+    from core.data.reading import load_table
     from core.errors import DataError
-    from core.tables import load_table
     from tests.unit.test_tables import rewrite_zip, xlsx_bytes
 
     data = xlsx_bytes({"Sheet": [["a"], [1]]})

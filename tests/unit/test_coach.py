@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from core.coach import apply_coach_fix, coach
 from core.spec import DataSpec, DenseLayer, DropoutLayer, ModelSpec, RunSpec, TrainingSpec
+from core.training.coach import apply_coach_fix, coach
 
 SPEC = RunSpec(
     data=DataSpec(target="y"),
@@ -107,7 +107,7 @@ SLOW = rows([1.0, 0.995, 0.99, 0.985, 0.98], [1.0, 0.995, 0.99, 0.985, 0.98])
 
 
 def test_the_coach_does_not_repeat_the_fix_that_made_this_run():
-    from core.coach import CoachContext
+    from core.training.coach import CoachContext
 
     [first] = coach(SLOW, SPEC)
     raised = apply_coach_fix(SPEC, first)
@@ -120,7 +120,7 @@ def test_the_coach_does_not_repeat_the_fix_that_made_this_run():
 
 
 def test_a_fix_that_leads_back_to_the_parent_spec_is_not_offered():
-    from core.coach import CoachContext
+    from core.training.coach import CoachContext
 
     diverged = rows([1.0, 0.8, None], [0.9, 0.8, None])
     [lowered] = coach(diverged, SPEC)
@@ -135,7 +135,7 @@ def test_a_fix_that_changes_nothing_is_dropped():
 
 
 def test_no_better_than_the_dummy_means_little_signal_not_the_learning_rate():
-    from core.coach import CoachContext, dummy_reference
+    from core.training.coach import CoachContext, dummy_reference
 
     flat = [{**row, "val_metric": 0.61} for row in SLOW]
     metrics = {"baselines": [{"name": "Majority class (dummy)", "test": {"accuracy": 0.62}}]}

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import codegen
 from core.cli import main as cli_main
-from core.codegen import CodegenError, build_script, generate_script, layer_expression, optimizer_code
-from core.datasets import prepare_data
+from core.data.splitting import prepare_data
+from core.deployment import codegen
+from core.deployment.codegen import CodegenError, build_script, generate_script, layer_expression, optimizer_code
 from core.run_store import RunStore
 from core.spec import (
     LAYER_KINDS,
@@ -32,7 +32,7 @@ from core.spec import (
     RunSpec,
     TrainingSpec,
 )
-from core.training import run_job
+from core.training.run_job import run_job
 from tests.conftest import REPO_ROOT
 
 SAMPLES = REPO_ROOT / "sample_data"
@@ -249,10 +249,10 @@ def test_script_prepares_the_same_rows_and_matrices_as_core(tmp_path, group):
 
 @pytest.mark.parametrize("kind", sorted(LAYER_KINDS))
 def test_every_layer_kind_becomes_the_keras_layer_core_builds(kind):
-    """Table-driven generation stays in step with core.modeling: same class, same config."""
+    """Table-driven generation stays in step with core.model.building: same class, same config."""
     import keras
 
-    from core import modeling
+    from core.model import building as modeling
 
     layer = LAYER_KINDS[kind]()
     if kind == "dense":
@@ -311,7 +311,7 @@ if "schedule" in TrainingSpec.model_fields:
 def test_generated_optimizer_matches_core(training):
     import keras
 
-    from core.modeling import make_optimizer
+    from core.model.building import make_optimizer
 
     steps_per_epoch = math.ceil(1000 / 64)
     namespace = {
@@ -353,7 +353,7 @@ def test_generated_network_has_the_same_layers_and_starting_weights_as_core(tmp_
     import keras
 
     from core.spec import LAYER_KINDS, TABULAR_LAYER_KINDS
-    from core.training import _build_network
+    from core.training.run_job import _build_network
 
     frame = _mixed_frame(200)
     layers = [DenseLayer(units=12, l2=0.01), DropoutLayer(rate=0.2), BatchNormalizationLayer()]
@@ -446,7 +446,7 @@ def test_a_run_that_exploded_is_reproduced_with_its_kept_weights(tmp_path, capsy
 
 
 def test_a_saved_decision_threshold_is_used_and_said(tmp_path):
-    from core.decision import save_threshold
+    from core.deployment.threshold import save_threshold
     from tests.conftest import make_binary_frame
 
     spec = RunSpec(data=DataSpec(target="label"))
@@ -494,7 +494,7 @@ def test_script_reads_a_file_the_way_the_run_read_it(tmp_path, encoding, sep, de
     """The run records how its file was read; the script reads a file of that kind the same way. A
     Windows-1252 export ("Besançon", "Zürich", "€") decodes as GB18030 too, into other characters: without
     the run's encoding the script's categories would never match the ones the model learned."""
-    from core.tables import load_table_file
+    from core.data.reading import load_table_file
 
     frame = _mixed_frame(60)
     frame["city"] = frame["city"].replace(

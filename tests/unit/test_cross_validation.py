@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
-from core.datasets import prepare_data, prepare_fold
+from core.data.splitting import prepare_data, prepare_fold
 from core.errors import DataError
 from core.run_store import RunStore
 from core.spec import ColumnSpec, DataSpec, DenseLayer, ModelSpec, PreprocessingSpec, RunSpec, TrainingSpec
-from core.training import run_job
+from core.training.run_job import run_job
 from tests.conftest import make_binary_frame, make_regression_frame
 
 SMALL_MODEL = ModelSpec(layers=(DenseLayer(units=8),))

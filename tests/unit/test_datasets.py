@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.datasets import MAX_CLASSES, MIN_ROWS, TargetInfo, prepare_data
+from core.data.profiling import column_kind, infer_task, profile_table
+from core.data.splitting import MAX_CLASSES, MIN_ROWS, TargetInfo, prepare_data
 from core.errors import DataError
-from core.profiling import column_kind, infer_task, profile_table
 from core.spec import DataSpec, PreprocessingSpec
 
 SHARED_BAD_INPUTS = Path(__file__).resolve().parents[3] / "shared" / "bad_inputs" / "csv"

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from core.decision import DEFAULT_THRESHOLD, apply_threshold, load_threshold, save_threshold
+from core.deployment.threshold import DEFAULT_THRESHOLD, apply_threshold, load_threshold, save_threshold
 from core.errors import AppError
 from core.run_store import RunStore
 from tests.conftest import make_binary_frame, train_small_run
@@ -95,7 +95,7 @@ def test_the_evaluate_page_thresholds_probabilities_exactly_as_the_model_does():
     at float32(0.7) is labelled positive by the model and must count as positive on the Evaluate page."""
     import pandas as pd
 
-    from core.evaluation import cell_rows, predicted_classes, threshold_metrics
+    from core.evaluation.metrics import cell_rows, predicted_classes, threshold_metrics
 
     edge = float(np.float32(0.7))
     assert edge < 0.7

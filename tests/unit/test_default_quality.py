@@ -2,11 +2,11 @@
 
 import pytest
 
+from core.data.reading import load_table_file
+from core.data.samples import SAMPLES
 from core.run_store import RunStore
-from core.samples import SAMPLES
 from core.spec import DataSpec, RunSpec
-from core.tables import load_table_file
-from core.training import run_job
+from core.training.run_job import run_job
 
 
 @pytest.mark.slow

@@ -134,7 +134,7 @@ def test_port_and_health_check(dockerfile):
 
 
 def test_an_init_process_runs_the_server(dockerfile):
-    # core/jobs.py's workers exit at once when their parent is process 1, so the server must not be process 1.
+    # core/training/jobs.py's workers exit at once when their parent is process 1, so the server must not be process 1.
     entrypoint = json.loads(_last(dockerfile, "ENTRYPOINT"))
     assert Path(entrypoint[0]).name == "tini"
     assert "install -y --no-install-recommends tini" in " ".join(_all(dockerfile, "RUN"))

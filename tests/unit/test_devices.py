@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 import pytest
 
-from core import devices
-from core.devices import GIB, DeviceInfo, describe_device, device_info, format_device
+from core.runtime import devices
+from core.runtime.devices import GIB, DeviceInfo, describe_device, device_info, format_device
 
 BACKEND = keras.backend.backend()
 PROBE = {"tensorflow": "_tensorflow_gpu", "jax": "_jax_gpu", "torch": "_torch_gpu"}[BACKEND]

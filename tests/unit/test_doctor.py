@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.doctor import apply_advice, diagnose
+from core.model.doctor import apply_advice, diagnose
 from core.spec import (
     ActivationLayer,
     BatchNormalizationLayer,

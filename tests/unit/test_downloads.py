@@ -9,9 +9,9 @@ import time
 import pytest
 
 from core.config import load_settings
-from core.downloads import DOWNLOAD_PATH, NOT_FOUND, download_url, resolve_download
 from core.errors import AppError
 from core.run_store import RunStore
+from core.shared_mode.downloads import DOWNLOAD_PATH, NOT_FOUND, download_url, resolve_download
 from core.spec import DataSpec, RunSpec
 from tests.conftest import make_binary_frame
 

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.export import load_model_file, predict_table
-from core.modeling import build_model, count_params, describe_model
-from core.preprocessing import fit_preprocessing, transform
-from core.quality import apply_fix, assess_quality
+from core.data.preprocessing import fit_preprocessing, transform
+from core.data.quality import apply_fix, assess_quality
+from core.deployment.serving_model import load_model_file, predict_table
+from core.model.building import build_model, count_params, describe_model
 from core.run_store import RunStore
 from core.spec import ColumnSpec, DataSpec, PreprocessingSpec, RunSpec, TrainingSpec
-from core.training import run_job
+from core.training.run_job import run_job
 
 
 def shops(rows: int = 3000, num_shops: int = 300, seed: int = 0) -> pd.DataFrame:

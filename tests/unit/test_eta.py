@@ -1,6 +1,6 @@
 """The training ETA is shown only once it can be trusted: never from the first (tracing) call of `fit`."""
 
-from core.training import estimate_eta
+from core.training.run_job import estimate_eta
 
 
 def test_no_estimate_from_under_five_seconds_of_steps_within_the_first_epoch():

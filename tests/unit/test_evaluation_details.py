@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.datasets import TargetInfo
-from core.evaluation import calibration, compute_metrics, per_class_report, roc_and_pr_curves, threshold_metrics
+from core.data.splitting import TargetInfo
+from core.evaluation.metrics import calibration, compute_metrics, per_class_report, roc_and_pr_curves, threshold_metrics
 
 
 def predictions() -> pd.DataFrame:

@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.datasets import TargetInfo
-from core.evaluation import probabilities_from_output
-from core.export import load_model_file, predict_table
-from core.preprocessing import PreprocessingState, transform
+from core.data.preprocessing import PreprocessingState, transform
+from core.data.splitting import TargetInfo
+from core.deployment.serving_model import load_model_file, predict_table
+from core.evaluation.metrics import probabilities_from_output
 from core.run_store import RunStore
 from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
-from core.training import run_job
+from core.training.run_job import run_job
 from tests.conftest import make_binary_frame, make_multiclass_frame, make_regression_frame
 
 pytestmark = pytest.mark.slow

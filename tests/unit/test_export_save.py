@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from core.export import build_preprocessing_model, model_inputs
-from core.preprocessing import fit_preprocessing
+from core.data.preprocessing import fit_preprocessing
+from core.deployment.serving_model import build_preprocessing_model, model_inputs
 from core.spec import ColumnSpec, PreprocessingSpec
 from tests.unit.test_preprocessing_options import CATEGORY_OPTIONS, NUMERIC_OPTIONS, frame
 

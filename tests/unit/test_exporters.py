@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.datasets import prepare_data
+from core.data.splitting import prepare_data
+from core.deployment.formats import FORMATS, compare_formats, export_artifact, export_many
+from core.deployment.serving_model import load_model_file, predict_table
 from core.errors import AppError
-from core.export import load_model_file, predict_table
-from core.exporters import FORMATS, compare_formats, export_artifact, export_many
 from core.run_store import RunStore
 from core.spec import ColumnSpec, DataSpec, DenseLayer, ModelSpec, PreprocessingSpec, RunSpec, TrainingSpec
-from core.training import run_job
+from core.training.run_job import run_job
 from tests.conftest import REPO_ROOT, make_regression_frame
 
 pytestmark = pytest.mark.slow
@@ -298,13 +298,13 @@ def test_cli_export_writes_the_page_artifact_and_refuses_bad_input(runs, tmp_pat
 
 def test_a_crashing_worker_becomes_an_app_error(runs, tmp_path, monkeypatch, tmp_home):
     """A converter or interpreter that dies natively must not take the caller down."""
-    import core.child
+    import core.runtime.child
 
     _, _, binary, _ = runs
     crash = tmp_path / "crash.sh"
     crash.write_text("#!/bin/sh\nkill -SEGV $$\n")
     crash.chmod(0o755)
-    monkeypatch.setattr(core.child.sys, "executable", str(crash))
+    monkeypatch.setattr(core.runtime.child.sys, "executable", str(crash))
     (binary / "exports" / "tflite-int8.zip").unlink()
     with pytest.raises(AppError) as caught:
         export_artifact(binary, "tflite-int8")
@@ -328,8 +328,8 @@ def test_hashed_categories_are_refused_for_tflite_and_onnx_before_any_conversion
 
 def test_a_saved_decision_threshold_reaches_the_onnx_and_tflite_labels(runs, tmp_path):
     """The Evaluate page's threshold rebuilds model.keras; the downloads made after it label rows the same way."""
-    from core.decision import apply_threshold
-    from core.exporters import load_runner
+    from core.deployment.formats import load_runner
+    from core.deployment.threshold import apply_threshold
 
     _, store, binary, _ = runs
     rows = _test_rows(store, binary)

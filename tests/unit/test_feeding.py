@@ -1,6 +1,6 @@
 """Big tables are fed to Keras one expanded batch at a time, and nothing about the rows changes.
 
-`EncodedRows` keeps one-hot columns as one integer each; `core.feeding` expands them per batch (tf.data
+`EncodedRows` keeps one-hot columns as one integer each; `core.data.feeding` expands them per batch (tf.data
 on TensorFlow, a PyDataset elsewhere). These tests pin that every path gives exactly the float32 rows of
 `preprocessing.transform`, and that a run trained from batch streams finishes and learns.
 """
@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.datasets import prepare_data
-from core.feeding import _py_dataset, _tf_dataset, feeds_in_batches, fit_data, predict_rows
-from core.preprocessing import encode_rows, fit_preprocessing, transform
+from core.data.feeding import _py_dataset, _tf_dataset, feeds_in_batches, fit_data, predict_rows
+from core.data.preprocessing import encode_rows, fit_preprocessing, transform
+from core.data.splitting import prepare_data
 from core.spec import ColumnSpec, DataSpec, PreprocessingSpec
 from tests.conftest import make_binary_frame, train_small_run
 
@@ -116,7 +116,7 @@ def test_big_tables_are_fed_in_batches_and_small_ones_as_arrays(monkeypatch):
 
 
 def test_predict_rows_expands_a_block_at_a_time(monkeypatch):
-    import core.feeding as feeding
+    import core.data.feeding as feeding
 
     prepared = prepare_data(_mixed_frame(600), DataSpec(target="label"), _spec())
 

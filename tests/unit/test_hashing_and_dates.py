@@ -4,8 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.export import build_preprocessing_model, model_inputs
-from core.preprocessing import (
+from core.data.preprocessing import (
     date_order,
     datetime_parts,
     datetime_seconds,
@@ -13,6 +12,7 @@ from core.preprocessing import (
     hash_buckets,
     transform,
 )
+from core.deployment.serving_model import build_preprocessing_model, model_inputs
 from core.spec import ColumnSpec, PreprocessingSpec
 
 
@@ -147,9 +147,9 @@ def test_year_first_dates_are_never_read_day_first_by_any_of_the_three_readers(d
     """Core (training and the .keras model's inputs), the generated script and the TFLite/ONNX preprocess.py
     read a column the same way, and a value that starts with its year is year-month-day even when the
     column is read day first (pandas alone reads 2024-03-01 as 3 January with dayfirst=True)."""
-    from core.codegen import _DATETIME_HELPERS
-    from core.exporters import preprocess
-    from core.preprocessing import datetime_seconds
+    from core.data.preprocessing import datetime_seconds
+    from core.deployment.codegen import _DATETIME_HELPERS
+    from core.deployment.formats import preprocess
 
     series = pd.Series(DATES_MIXED[first:] + DATES_MIXED[:first], dtype="str")
     core_seconds = datetime_seconds(series, dayfirst=dayfirst)

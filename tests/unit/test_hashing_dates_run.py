@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.datasets import TargetInfo
-from core.evaluation import probabilities_from_output
-from core.export import load_model_file, predict_table
-from core.preprocessing import PreprocessingState, transform
+from core.data.preprocessing import PreprocessingState, transform
+from core.data.splitting import TargetInfo
+from core.deployment.serving_model import load_model_file, predict_table
+from core.evaluation.metrics import probabilities_from_output
 from core.run_store import RunStore
 from core.spec import ColumnSpec, DataSpec, DenseLayer, ModelSpec, PreprocessingSpec, RunSpec, TrainingSpec
-from core.training import run_job
+from core.training.run_job import run_job
 
 pytestmark = pytest.mark.slow
 

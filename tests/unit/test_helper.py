@@ -11,10 +11,10 @@ import time
 import pandas as pd
 import pytest
 
+from core.deployment.prediction import predict_run_rows
 from core.errors import AppError
-from core.helper import WarmHelper, shutdown_helper
-from core.importance import cached_importance, compute_in_child
-from core.prediction import predict_run_rows
+from core.evaluation.importance import cached_importance, compute_in_child
+from core.runtime.helper import WarmHelper, shutdown_helper
 from tests.conftest import make_binary_frame, train_small_run
 
 pytestmark = pytest.mark.slow
@@ -138,13 +138,13 @@ def test_the_public_calls_use_the_helper_and_report_importance_progress(run_dir)
 
 
 def test_rows_inline_and_rows_as_files_give_the_same_predictions(run_dir, monkeypatch):
-    import core.prediction
+    import core.deployment.prediction
 
     rows = make_binary_frame(12, seed=8).drop(columns=["label"])
     rows.loc[[2, 5], rows.columns[0]] = None  # empty cells travel inline as null, in files as missing
     rows.loc[[3], rows.columns[-1]] = None
     inline = predict_run_rows(run_dir / "model.keras", rows)
-    monkeypatch.setattr(core.prediction, "INLINE_ROWS", 0)
+    monkeypatch.setattr(core.deployment.prediction, "INLINE_ROWS", 0)
     as_files = predict_run_rows(run_dir / "model.keras", rows)
     pd.testing.assert_frame_equal(inline, as_files)
     assert list(inline.columns[: len(rows.columns)]) == list(rows.columns)
@@ -176,7 +176,7 @@ def test_the_helper_dies_with_its_server():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    code = "from core.helper import warm_helper\nwarm_helper().start()\nprint(warm_helper().pid, flush=True)\ninput()\n"
+    code = "from core.runtime.helper import warm_helper\nwarm_helper().start()\nprint(warm_helper().pid, flush=True)\ninput()\n"
     server = subprocess.Popen(
         [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=root,
         env={**os.environ, "PYTHONPATH": str(root)},

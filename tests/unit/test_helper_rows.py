@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from core.helper import attach_predictions, decode_rows, encode_predictions, encode_rows
+from core.runtime.helper import attach_predictions, decode_rows, encode_predictions, encode_rows
 
 
 def _through_the_pipe(frame: pd.DataFrame) -> pd.DataFrame:

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from core.importance import Importance, model_importance, permutation_importance
+from core.evaluation.importance import Importance, model_importance, permutation_importance
 from core.run_store import RunStore
 from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
-from core.training import run_job
+from core.training.run_job import run_job
 from tests.conftest import make_regression_frame
 
 
@@ -64,7 +64,7 @@ def test_through_a_trained_model_the_informative_columns_matter_most(tmp_path):
     )
     run_id = store.create_run(spec, frame, source_name="r.csv")
     assert run_job(store, run_id)["state"] == "finished"
-    from core.datasets import TargetInfo
+    from core.data.splitting import TargetInfo
     from core.run_store import read_json
 
     model = keras.saving.load_model(store.path(run_id) / "model.keras", safe_mode=True)

@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from core.child import child_error, run_module
 from core.errors import AppError
 from core.incidents import incident_message, record_incident
+from core.runtime.child import child_error, run_module
 
 SECRET_PATH = "/srv/layerlab/home/runs/3f2a/network.keras"
 INCIDENT = re.compile(r"incident id ([0-9a-f]{8})")
@@ -28,12 +28,12 @@ def _incidents_log(home) -> str:
 
 def _child(tmp_path, monkeypatch, source: str) -> subprocess.CompletedProcess:
     """Run `source` as a module in a real child process, the way every page action runs Keras."""
-    import core.child
+    import core.runtime.child
 
     folder = tmp_path / "modules"
     folder.mkdir()
     (folder / "tiny_child.py").write_text(source, encoding="utf-8")
-    monkeypatch.setattr(core.child, "ROOT", folder)
+    monkeypatch.setattr(core.runtime.child, "ROOT", folder)
     return run_module("tiny_child", timeout=60, timeout_message="too slow")
 
 
@@ -96,7 +96,7 @@ def test_a_sigkilled_child_ran_out_of_memory(tmp_path, monkeypatch, tmp_home):
 
 def test_a_child_that_segfaults_under_a_memory_limit_ran_out_of_memory_and_the_operator_still_hears(tmp_home):
     """Under RLIMIT_AS, native code that cannot allocate often dies of SIGSEGV with nothing on stderr."""
-    result = subprocess.CompletedProcess(["python", "-m", "core.prediction", SECRET_PATH], -11, "", "")
+    result = subprocess.CompletedProcess(["python", "-m", "core.deployment.prediction", SECRET_PATH], -11, "", "")
     message = child_error(result, action="Predicting", memory_limit_mb=600).message
     assert message.startswith("Predicting ran out of memory (it may use at most 600 MB)")
     assert SECRET_PATH not in message
@@ -115,14 +115,16 @@ def test_a_child_that_segfaults_under_a_memory_limit_ran_out_of_memory_and_the_o
     ],
 )
 def test_each_kind_of_child_failure_gets_its_message(tmp_home, returncode, stderr, expected):
-    result = subprocess.CompletedProcess(["python", "-m", "core.prediction", SECRET_PATH], returncode, "", stderr)
+    result = subprocess.CompletedProcess(
+        ["python", "-m", "core.deployment.prediction", SECRET_PATH], returncode, "", stderr
+    )
     message = child_error(result, action="Predicting").message
     assert message.startswith(expected)
     assert SECRET_PATH not in message and "tensorflow" not in message and "Traceback" not in message
 
 
 def test_an_internal_error_in_training_fails_the_run_with_an_incident_id(tmp_home, small_binary_frame, monkeypatch):
-    import core.training
+    import core.training.run_job
     from core.run_store import RunStore
     from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec
 
@@ -132,9 +134,9 @@ def test_an_internal_error_in_training_fails_the_run_with_an_incident_id(tmp_hom
     store = RunStore(tmp_home / "runs")
     spec = RunSpec(data=DataSpec(target="label"), model=ModelSpec(layers=(DenseLayer(units=8),)))
     run_id = store.create_run(spec, small_binary_frame, source_name="t.csv")
-    monkeypatch.setattr(core.training, "_pending_resume", broken)
+    monkeypatch.setattr(core.training.run_job, "_pending_resume", broken)
     with pytest.raises(KeyError):
-        core.training.run_job(store, run_id)
+        core.training.run_job.run_job(store, run_id)
     status = store.status(run_id)
     assert status["state"] == "failed"
     assert status["message"].startswith("Training failed")
@@ -147,7 +149,7 @@ def test_an_internal_error_in_training_fails_the_run_with_an_incident_id(tmp_hom
 def test_an_unreadable_upload_is_named_by_its_file_name_not_its_server_path(tmp_path, monkeypatch):
     import zipfile
 
-    import core.model_check
+    import core.deployment.upload_check
     from core.errors import ModelFileError
 
     staged = tmp_path / "layerlab-predict-x1" / "model.keras"
@@ -158,7 +160,7 @@ def test_an_unreadable_upload_is_named_by_its_file_name_not_its_server_path(tmp_
     def unreadable(path, *args, **kwargs):
         raise OSError(5, "Input/output error", str(path))
 
-    monkeypatch.setattr(core.model_check.zipfile, "ZipFile", unreadable)
+    monkeypatch.setattr(core.deployment.upload_check.zipfile, "ZipFile", unreadable)
     with pytest.raises(ModelFileError) as caught:
-        core.model_check.check_model_file(staged, name="my model.keras")
+        core.deployment.upload_check.check_model_file(staged, name="my model.keras")
     assert "'my model.keras'" in caught.value.message and str(tmp_path) not in caught.value.message

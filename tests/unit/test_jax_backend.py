@@ -2,7 +2,7 @@
 
 Keras picks its backend once per process, so the run happens in a child process started with
 KERAS_BACKEND=jax, where TensorFlow cannot be imported (as on the GPU machine, which has jax only); it
-trains a tiny model through `core.training.run_job`, the same entry point the app's workers and
+trains a tiny model through `core.training.run_job.run_job`, the same entry point the app's workers and
 `layerlab train` use.
 """
 
@@ -39,7 +39,7 @@ import numpy as np
 
 from core.run_store import RunStore
 from core.spec import DataSpec, DenseLayer, DropoutLayer, ModelSpec, RunSpec, TrainingSpec
-from core.training import run_job
+from core.training.run_job import run_job
 from tests.conftest import make_binary_frame
 
 store = RunStore(Path(tempfile.mkdtemp()) / "runs")
@@ -71,7 +71,7 @@ print(json.dumps({
 @pytest.mark.slow
 @pytest.mark.parametrize("matrix_limit_mb", ["256", "0"], ids=["whole-matrix", "batch-stream"])
 def test_run_job_trains_a_tiny_model_on_jax(tmp_path, matrix_limit_mb):
-    # "0": every table counts as big, so rows are expanded a batch at a time by core.feeding's PyDataset.
+    # "0": every table counts as big, so rows are expanded a batch at a time by core.data.feeding's PyDataset.
     env = {
         **os.environ,
         "KERAS_BACKEND": "jax",

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from core.jobs import JobManager
 from core.run_store import FINAL_STATES, RunStore
 from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
+from core.training.jobs import JobManager
 from tests.conftest import make_binary_frame
 
 pytestmark = pytest.mark.slow
@@ -179,7 +179,7 @@ def test_workers_die_with_a_server_that_is_killed(tmp_path):
 
     script = (
         "import sys, time\n"
-        "from core.jobs import JobManager\n"
+        "from core.training.jobs import JobManager\n"
         "from core.run_store import RunStore\n"
         f"m = JobManager(RunStore({str(tmp_path / 'runs')!r}), max_jobs=2)\n"
         "print(' '.join(str(w.process.pid) for w in m._workers), flush=True)\n"

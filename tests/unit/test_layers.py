@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.errors import SpecError
-from core.modeling import build_model, count_params, describe_model, infer_shapes
+from core.model.building import build_model, count_params, describe_model, infer_shapes
 from core.spec import (
     LAYER_KINDS,
     PRESETS,

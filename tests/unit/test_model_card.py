@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.model_card import model_card
+from core.deployment.model_card import model_card
 
 
 def _write(path: Path, payload) -> None:

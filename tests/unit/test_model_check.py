@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from core.deployment.prediction import predict_rows, predict_uploaded
+from core.deployment.upload_check import check_model_file
 from core.errors import AppError, DataError, ModelFileError
-from core.model_check import check_model_file
-from core.prediction import predict_rows, predict_uploaded
 from core.run_store import RunStore
 from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
-from core.training import run_job
+from core.training.run_job import run_job
 from tests.conftest import make_binary_frame
 
 BAD_INPUTS = Path(__file__).resolve().parents[3] / "shared" / "bad_inputs"
@@ -50,12 +50,12 @@ def test_every_bad_model_file_is_refused_with_a_clear_message(entry):
 
 @pytest.mark.skipif(not model_files(), reason="../shared/bad_inputs is not present")
 def test_bad_model_files_never_reach_the_prediction_process(monkeypatch):
-    import core.prediction
+    import core.deployment.prediction
 
     def fail(*args, **kwargs):
         raise AssertionError("a refused file was handed to the prediction process")
 
-    monkeypatch.setattr(core.prediction, "predict_rows", fail)
+    monkeypatch.setattr(core.deployment.prediction, "predict_rows", fail)
     rows = make_binary_frame(10).drop(columns=["label"])
     for entry in model_files():
         path = BAD_INPUTS / entry["file"]
@@ -200,9 +200,9 @@ def test_every_layer_kind_of_the_model_editor_passes_with_its_exact_parameter_co
     import pandas as pd
     from keras import layers
 
-    from core.datasets import TargetInfo
-    from core.export import build_serving_model, save_model_atomic
-    from core.preprocessing import fit_preprocessing
+    from core.data.preprocessing import fit_preprocessing
+    from core.data.splitting import TargetInfo
+    from core.deployment.serving_model import build_serving_model, save_model_atomic
 
     columns = [f"c{i}" for i in range(16)]
     frame = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 16)), columns=columns)
@@ -239,10 +239,10 @@ def test_a_model_with_every_preprocessing_option_passes(tmp_path):
     import numpy as np
     import pandas as pd
 
-    from core.datasets import TargetInfo
-    from core.export import build_serving_model, save_model_atomic
-    from core.modeling import build_model
-    from core.preprocessing import fit_preprocessing
+    from core.data.preprocessing import fit_preprocessing
+    from core.data.splitting import TargetInfo
+    from core.deployment.serving_model import build_serving_model, save_model_atomic
+    from core.model.building import build_model
     from core.spec import ColumnSpec, PreprocessingSpec
 
     rng = np.random.default_rng(0)
@@ -292,9 +292,9 @@ def test_an_archive_without_the_keras_parts_is_refused(tmp_path):
 
 
 def test_an_oversized_config_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
-    import core.model_check
+    import core.deployment.upload_check
 
-    monkeypatch.setattr(core.model_check, "MAX_CONFIG_BYTES", 1000)
+    monkeypatch.setattr(core.deployment.upload_check, "MAX_CONFIG_BYTES", 1000)
     members = {"config.json": b" " * 5000 + b"{}", "metadata.json": b"{}", "model.weights.h5": b""}
     path = _archive(tmp_path / "big.keras", members)
     with pytest.raises(ModelFileError, match="config.json of 5,002 bytes; at most 1,000"):

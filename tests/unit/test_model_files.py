@@ -10,12 +10,12 @@ import zipfile
 import pandas as pd
 import pytest
 
-from core.datasets import TargetInfo
-from core.export import build_serving_model, estimated_model_bytes, load_model_file, predict_table
-from core.preprocessing import PreprocessingState
+from core.data.preprocessing import PreprocessingState
+from core.data.splitting import TargetInfo
+from core.deployment.serving_model import build_serving_model, estimated_model_bytes, load_model_file, predict_table
 from core.run_store import RunStore
 from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
-from core.training import run_job
+from core.training.run_job import run_job
 from tests.conftest import make_binary_frame, train_small_run
 
 pytestmark = pytest.mark.slow

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.modeling import (
+from core.model.building import (
     build_model,
     choose_steps_per_execution,
     count_params,

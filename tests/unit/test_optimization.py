@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.modeling import choose_steps_per_execution, make_optimizer
-from core.optimization import describe_schedule, learning_rate_at_steps, preview_learning_rates
+from core.model.building import choose_steps_per_execution, make_optimizer
+from core.model.optimization import describe_schedule, learning_rate_at_steps, preview_learning_rates
 from core.run_store import RunStore
 from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, ScheduleSpec, TrainingSpec, parse_spec
-from core.training import run_job
+from core.training.run_job import run_job
 from tests.conftest import make_binary_frame
 
 SCHEDULES = [
@@ -118,7 +118,7 @@ def test_reduce_on_plateau_halves_the_logged_rate_when_validation_stalls(tmp_pat
 
 
 def test_small_batches_on_a_gpu_get_a_note_and_nothing_else_does():
-    from core.optimization import gpu_batch_size_note
+    from core.model.optimization import gpu_batch_size_note
 
     note = gpu_batch_size_note("GPU: NVIDIA H200 (jax backend)", 32, 500_000)
     assert "batch size of 1024 or more" in note and "500,000" in note

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import core.parallel as parallel
-from core.datasets import prepare_data
+import core.data.parallel as parallel
+from core.data.parallel import map_columns, warnings_ignored
+from core.data.splitting import prepare_data
 from core.errors import DataError
-from core.parallel import map_columns, warnings_ignored
 from core.spec import ColumnSpec, DataSpec, PreprocessingSpec
 
 
@@ -122,7 +122,7 @@ def test_an_unusable_column_is_reported_as_on_one_thread(threads_for_any_table):
 
 
 def test_the_profile_is_the_same_on_several_threads(monkeypatch):
-    from core.profiling import profile_frame
+    from core.data.profiling import profile_frame
 
     table = _mixed_table()
     one_thread = profile_frame(table, target="label")
@@ -136,8 +136,8 @@ def test_dates_parsed_for_fitting_encode_the_training_rows_as_a_copy_of_them_wou
     """Fitting a date column parses the training rows once and encoding reuses that; blocks of rows are
     parsed one at a time. Every split must equal `transform` of its copied rows: gaps, unreadable values,
     a second format, several blocks."""
-    import core.preprocessing as preprocessing
-    from core.preprocessing import transform
+    import core.data.preprocessing as preprocessing
+    from core.data.preprocessing import transform
 
     monkeypatch.setattr(preprocessing, "DATE_BLOCK_ROWS", 64)
     rng = np.random.default_rng(9)

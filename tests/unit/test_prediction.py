@@ -3,10 +3,10 @@
 import pandas as pd
 import pytest
 
+from core.data.preprocessing import fit_preprocessing
+from core.deployment.prediction import column_report, predict_rows
 from core.errors import DataError
 from core.plain_text import escape_formulas
-from core.prediction import column_report, predict_rows
-from core.preprocessing import fit_preprocessing
 
 
 def test_formula_cells_are_escaped_and_numbers_are_not():

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from core.errors import SpecError
-from core.preflight import (
+from core.model.preflight import (
     Measurement,
     estimate,
     human_bytes,

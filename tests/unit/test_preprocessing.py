@@ -8,15 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.datasets import prepare_data
-from core.errors import DataError
-from core.preprocessing import (
+from core.data.preprocessing import (
     CategoricalColumn,
     NumericColumn,
     PreprocessingState,
     fit_preprocessing,
     transform,
 )
+from core.data.splitting import prepare_data
+from core.errors import DataError
 from core.spec import DataSpec, PreprocessingSpec
 
 
@@ -233,8 +233,8 @@ def test_numbers_beyond_float32_range_never_reach_training_as_nan(huge):
 
 
 def test_dates_parsed_in_blocks_equal_one_whole_parse(monkeypatch):
-    import core.preprocessing as preprocessing
-    from core.preprocessing import DatetimeColumn, _parse_dates, _seconds, datetime_seconds
+    import core.data.preprocessing as preprocessing
+    from core.data.preprocessing import DatetimeColumn, _parse_dates, _seconds, datetime_seconds
 
     values = ["2024-03-01 10:00:00", None, "2024-03-02 11:30:00", "03/04/2024", "not a date", "2024-03-05 00:00:00"]
     values += ["2024-03-06T08:00:00+02:00", "", "2023-12-31 23:59:59"] * 3

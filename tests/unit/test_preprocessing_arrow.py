@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.preprocessing import category_counts, fit_preprocessing, transform
+from core.data.preprocessing import category_counts, fit_preprocessing, transform
 from core.spec import ColumnSpec, PreprocessingSpec
 
 OPTIONS = [
@@ -60,7 +60,7 @@ def test_category_counts_leave_missing_tokens_out_unless_filled():
 
 
 def test_counting_only_the_top_values_of_a_selection_changes_no_vocabulary():
-    from core.datasets import RowSelection
+    from core.data.splitting import RowSelection
 
     # A long tail with ties at every cut: 2 values x 9 rows, 3 x 5, 4 x 2, 20 once.
     values = [f"v{i}" for i in range(2) for _ in range(9)] + [f"w{i}" for i in range(3) for _ in range(5)]
@@ -89,7 +89,7 @@ def test_vocabulary_is_most_frequent_first_with_ties_broken_by_value():
 
 @pytest.mark.parametrize("options", OPTIONS, ids=str)
 def test_a_row_selection_encodes_like_its_copied_rows(options):
-    from core.datasets import RowSelection
+    from core.data.splitting import RowSelection
 
     arrow, _ = columns()
     table = pd.DataFrame({"c": arrow, "x": np.arange(len(arrow), dtype=float)})
@@ -101,7 +101,7 @@ def test_a_row_selection_encodes_like_its_copied_rows(options):
 
 @pytest.mark.parametrize("options", OPTIONS, ids=str)
 def test_fitting_on_a_row_selection_equals_fitting_on_its_copied_rows(options):
-    from core.datasets import RowSelection
+    from core.data.splitting import RowSelection
 
     arrow, _ = columns()
     table = pd.DataFrame({"c": arrow, "x": np.arange(len(arrow), dtype=float)})
@@ -114,8 +114,8 @@ def test_fitting_on_a_row_selection_equals_fitting_on_its_copied_rows(options):
 def test_splits_share_one_dictionary_per_text_column_and_release_it(monkeypatch):
     """prepare_data encodes each Arrow text column once for fitting and for all three splits, and keeps
     none of it afterwards (a million-row column's codes are 4 MB, its dictionary can be as big as the text)."""
-    import core.preprocessing as preprocessing
-    from core.datasets import prepare_data
+    import core.data.preprocessing as preprocessing
+    from core.data.splitting import prepare_data
     from core.spec import DataSpec
 
     arrow, _ = columns(600)
@@ -147,7 +147,7 @@ def test_a_column_read_in_several_chunks_fits_and_encodes_like_plain_text(option
     """A big file is read in blocks, so its text columns are chunked Arrow arrays (one chunk empty here)."""
     import pyarrow as pa
 
-    from core.datasets import RowSelection
+    from core.data.splitting import RowSelection
 
     arrow, plain = columns(400)
     values = arrow.to_numpy(dtype=object, na_value=None)

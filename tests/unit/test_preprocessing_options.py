@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.export import build_preprocessing_model, model_inputs
-from core.preprocessing import DATETIME_PARTS, datetime_parts, fit_preprocessing, transform
+from core.data.preprocessing import DATETIME_PARTS, datetime_parts, fit_preprocessing, transform
+from core.deployment.serving_model import build_preprocessing_model, model_inputs
 from core.spec import ColumnSpec, PreprocessingSpec
 
 

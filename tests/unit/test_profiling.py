@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import profiling
-from core.profiling import (
+from core.data import profiling
+from core.data.profiling import (
     ASSOCIATION_EXPLANATION,
     HISTOGRAM_BINS,
     TOP_VALUES,

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.data.profiling import profile_frame, suggest_target
+from core.data.quality import KINDS, MESSAGES, Finding, Fix, apply_fix, assess_quality, has_errors, make_fix
+from core.data.reading import load_table_file
+from core.data.samples import SAMPLE_DIR
 from core.errors import AppError, DataError
-from core.profiling import profile_frame, suggest_target
-from core.quality import KINDS, MESSAGES, Finding, Fix, apply_fix, assess_quality, has_errors, make_fix
-from core.samples import SAMPLE_DIR
 from core.spec import ColumnSpec, DataSpec, PreprocessingSpec, RunSpec, TrainingSpec
-from core.tables import load_table_file
 from tests.conftest import make_regression_frame
 
 BAD_INPUTS = Path(__file__).resolve().parents[3] / "shared" / "bad_inputs"
@@ -388,7 +388,7 @@ def test_every_loadable_bad_input_is_assessed_without_an_exception():
 
 
 def test_a_measurement_of_an_entity_is_not_taken_for_the_entity():
-    from core.profiling import looks_like_group_name
+    from core.data.profiling import looks_like_group_name
 
     for name in ("customer", "patient_no", "user_name", "session_id", "account number", "CustomerID", "用户ID"):
         assert looks_like_group_name(name), name

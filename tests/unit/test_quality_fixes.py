@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from core.datasets import prepare_data
-from core.quality import apply_fix, assess_quality
+from core.data.quality import apply_fix, assess_quality
+from core.data.splitting import prepare_data
 from core.spec import ColumnSpec, DataSpec, PreprocessingSpec, RunSpec
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.profiling import profile_frame
-from core.quality import apply_fix, assess_quality, has_errors
+from core.data.profiling import profile_frame
+from core.data.quality import apply_fix, assess_quality, has_errors
+from core.data.reading import load_table_file
 from core.spec import DataSpec, RunSpec
-from core.tables import load_table_file
 
 FLOAT64_MAX = "1.7976931348623157e308"
 
@@ -119,7 +119,7 @@ def _too_few_rows(frame: pd.DataFrame, spec: RunSpec) -> str:
 
 
 def test_drop_duplicates_with_one_sparse_input_left_names_that_input():
-    from core.datasets import prepare_data
+    from core.data.splitting import prepare_data
     from core.errors import DataError
 
     frame = _one_sparse_input()
@@ -221,7 +221,7 @@ def test_a_yes_no_column_named_like_a_group_is_not_a_group_id():
     import numpy as np
     import pandas as pd
 
-    from core.quality import assess_quality
+    from core.data.quality import assess_quality
     from core.spec import DataSpec, RunSpec
 
     rng = np.random.default_rng(0)

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from core.evaluation import METRIC_HELP, METRIC_LABELS, format_metric, format_metric_spread
-from core.exporters import FORMAT_NOTES, describe_outputs, format_note
-from core.model_card import model_card
+from core.deployment.formats import FORMAT_NOTES, describe_outputs, format_note
+from core.deployment.model_card import model_card
+from core.evaluation.metrics import METRIC_HELP, METRIC_LABELS
+from core.formatting import format_metric, format_metric_spread
 from core.run_store import elapsed_seconds
 
 REGRESSION_TEST = {"mae": 1234.5678, "rmse": 2000.0, "r2": 0.81234, "mape": 0.1234}

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from core.errors import TrainingError
-from core.optimization import preview_learning_rates
+from core.model.optimization import preview_learning_rates
 from core.run_store import RunStore
 from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, ScheduleSpec, TrainingSpec
-from core.training import request_resume, resume_problem, run_job
+from core.training.run_job import request_resume, resume_problem, run_job
 from tests.conftest import make_binary_frame
 
 TRAINING = TrainingSpec(
@@ -89,9 +89,9 @@ def test_mixed_precision_runs_on_a_gpu_and_continues_with_its_loss_scale_state(t
     layer in float32, and a continued run restores the loss-scaled optimizer instead of starting it over."""
     import keras
 
-    import core.devices
+    import core.training.run_job
 
-    monkeypatch.setattr(core.devices, "describe_device", lambda: "GPU: pretend (test)")
+    monkeypatch.setattr(core.training.run_job, "describe_device", lambda: "GPU: pretend (test)")
     store = RunStore(tmp_path / "runs")
     run_id = store.create_run(_spec(), make_binary_frame(200), source_name="t.csv")
     status = run_job(store, run_id)
@@ -122,7 +122,7 @@ def test_a_cosine_schedule_that_reached_zero_cannot_continue(tmp_path):
 
 
 def test_epochs_are_checkpointed_so_a_run_whose_process_died_can_continue(tmp_path, monkeypatch):
-    import core.training as training
+    import core.training.run_job as training
 
     saved: list[int] = []
     original = training._save_checkpoint
@@ -147,8 +147,8 @@ def test_epochs_are_checkpointed_so_a_run_whose_process_died_can_continue(tmp_pa
 
 
 def test_a_continued_run_keeps_the_decision_threshold_the_user_saved(finished_run):
-    from core.decision import save_threshold
-    from core.model_check import model_threshold
+    from core.deployment.threshold import save_threshold
+    from core.deployment.upload_check import model_threshold
 
     store, run_id = finished_run
     save_threshold(store.path(run_id), 0.8)

@@ -14,13 +14,13 @@ import pytest
 
 from core.config import load_settings
 from core.errors import CapError, DataError, QuotaError, RunNotFoundError
-from core.identity import issue_identity, load_secret, owner_for_user, verify_identity
-from core.janitor import sweep
-from core.jobs import JobManager, _Worker
-from core.limits import RunCaps, check_session_disk, count_run_params, describe_caps
 from core.run_store import RunStore, write_atomic
+from core.shared_mode.identity import issue_identity, load_secret, owner_for_user, verify_identity
+from core.shared_mode.janitor import sweep
+from core.shared_mode.limits import RunCaps, check_session_disk, count_run_params, describe_caps
 from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
 from core.table_store import TableStore
+from core.training.jobs import JobManager, _Worker
 from tests.conftest import make_binary_frame
 
 

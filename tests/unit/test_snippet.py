@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.datasets import TargetInfo
-from core.export import load_model_file, predict_table
-from core.preprocessing import PreprocessingState
+from core.data.preprocessing import PreprocessingState
+from core.data.splitting import TargetInfo
+from core.deployment.serving_model import load_model_file, predict_table
+from core.deployment.snippets import prediction_snippet
 from core.run_store import RunStore
-from core.snippets import prediction_snippet
 from core.spec import ColumnSpec, DataSpec, PreprocessingSpec, RunSpec, TrainingSpec
-from core.training import run_job
+from core.training.run_job import run_job
 
 
 def table(rows: int = 400) -> pd.DataFrame:
@@ -59,7 +59,7 @@ def test_snippet_predicts_what_the_app_predicts(tmp_path, task):
     assert run_job(store, run_id)["state"] == "finished"
     run_dir = store.path(run_id)
     if task == "binary":  # a saved decision threshold is built into model.keras; the snippet must keep it
-        from core.decision import apply_threshold
+        from core.deployment.threshold import apply_threshold
 
         apply_threshold(run_dir, 0.7)
     new_rows = frame.drop(columns=[target]).head(25).copy()
@@ -85,7 +85,7 @@ def test_snippet_predicts_what_the_app_predicts(tmp_path, task):
 
 
 def test_the_snippet_reads_new_rows_as_the_run_read_its_file():
-    from core.snippets import _read_options
+    from core.deployment.snippets import _read_options
 
     reading = {"format": "csv", "encoding": "cp1252", "delimiter": ";", "decimal": ","}
     assert _read_options(reading) == ", sep=';', decimal=',', encoding='cp1252'"

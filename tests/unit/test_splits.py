@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.datasets import MIN_TRAIN_ROWS, prepare_data
+from core.data.splitting import MIN_TRAIN_ROWS, prepare_data
 from core.errors import DataError
 from core.spec import ColumnSpec, DataSpec, PreprocessingSpec
 from tests.conftest import make_binary_frame, make_regression_frame

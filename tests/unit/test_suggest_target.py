@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.profiling import suggest_target
+from core.data.profiling import suggest_target
 
 ROWS = 60
 rng = np.random.default_rng(0)

@@ -1,4 +1,4 @@
-"""Tests for `core.tables`: every upload ends in a usable table or a `DataError`, never anything else."""
+"""Tests for `core.data.reading`: every upload ends in a usable table or a `DataError`, never anything else."""
 
 from __future__ import annotations
 
@@ -20,10 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import tables
 from core.config import Settings
-from core.errors import DataError
-from core.tables import (
+from core.data import reading as tables
+from core.data.reading import (
     MESSAGES,
     SUPPORTED_EXTENSIONS,
     LoadedTable,
@@ -32,6 +31,7 @@ from core.tables import (
     load_table,
     load_table_file,
 )
+from core.errors import DataError
 
 BAD_INPUTS = Path(__file__).resolve().parents[3] / "shared" / "bad_inputs"
 TABLE_SUFFIXES = {".csv", ".xlsx", ".parquet", ".json"}

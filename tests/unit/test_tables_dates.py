@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-import core.tables as tables
-from core.tables import load_table
+import core.data.reading as tables
+from core.data.reading import load_table
 
 CSV = (
     b"when,day,at,count,label\n"

@@ -2,8 +2,8 @@
 
 import pytest
 
+from core.data.reading import ENCODING_CHOICES, load_table
 from core.errors import DataError
-from core.tables import ENCODING_CHOICES, load_table
 
 GBK_CSV = "姓名,城市,收入\n张三,北京,5000\n李四,上海,6200\n".encode("gbk")
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import core.tables as tables
+import core.data.reading as tables
+from core.data.reading import load_table, load_table_file
 from core.errors import DataError
-from core.tables import load_table, load_table_file
 
 REPO = Path(__file__).resolve().parents[2]
 BAD_INPUTS = REPO.parent / "shared" / "bad_inputs"

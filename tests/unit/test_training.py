@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.datasets import prepare_data
+from core.data.splitting import prepare_data
 from core.run_store import FINAL_STATES, RunStore
 from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
-from core.training import run_job
+from core.training.run_job import run_job
 from tests.conftest import make_binary_frame, make_regression_frame
 
 SMALL_MODEL = ModelSpec(layers=(DenseLayer(units=16),))
@@ -312,7 +312,7 @@ def test_column_names_with_spaces_and_unicode_train_and_export(store, small_bina
 
 
 def test_a_column_name_with_a_slash_trains_exports_and_predicts(store, small_binary_frame):
-    from core.export import load_model_file, predict_table
+    from core.deployment.serving_model import load_model_file, predict_table
 
     frame = small_binary_frame.rename(columns={"x1": "speed (km/h)"})
     run_id, status = _train(store, frame, _spec("label", epochs=1))
@@ -363,7 +363,7 @@ def test_the_progress_callback_keeps_asynchronous_dispatch_on_jax(tmp_path):
 
     script = (
         "import keras; from pathlib import Path; from core.run_store import RunStore; "
-        "from core.spec import DataSpec, RunSpec; from core.training import make_live_callback; "
+        "from core.spec import DataSpec, RunSpec; from core.training.run_job import make_live_callback; "
         f"store = RunStore(Path({str(tmp_path)!r})); "
         "import pandas as pd; run = store.create_run(RunSpec(data=DataSpec(target='y')), "
         "pd.DataFrame({'x': [1.0, 2.0], 'y': [0, 1]}), source_name='t'); "

@@ -1,0 +1,1 @@
+"""Data: reading uploads, profiling, quality checks, splitting, preprocessing and feeding batches."""

@@ -1,0 +1,64 @@
+"""Reading a table file the way LayerLab read a run's table, for code that leaves LayerLab.
+
+`read_rows` needs only pandas and the standard library. The generated script (`core.deployment.codegen`) carries its
+source verbatim (`inspect.getsource`) instead of a template of its own: a run records how its file was read
+(`LoadedTable.reading()`, in meta.json) and the script reads a file of the same kind with the same encoding,
+separator and decimal mark. (`core.data.reading.load_table` stays the app's own, stricter reader.)
+"""
+
+from __future__ import annotations
+
+# Module-level, as in the generated script that carries `read_rows` verbatim (its header imports the same).
+import csv
+import io
+import re
+from pathlib import Path
+
+import pandas as pd
+
+
+def read_rows(path, reading=None):
+    """The table in `path`, read the way LayerLab read the run's file.
+
+    `reading` is the run's record of that (a dict: "encoding", "delimiter", "decimal", "thousands"; None for a
+    run that has none). Parquet, Excel (.xlsx) and JSON (.json, .jsonl) files are read by pandas. A text file
+    is UTF-16 when it starts with that byte-order mark, UTF-8 when its bytes are valid UTF-8, else in the
+    run's encoding (GB18030 when none was recorded), else Latin-1. The separator and the decimal mark are the
+    run's, or, without a record, guessed: comma, semicolon, tab or pipe; a decimal comma in a semicolon file.
+    If your file needs something else, pass your own `reading`.
+    """
+    reading = reading or {}
+    suffix = Path(path).suffix.lower()
+    if suffix == ".parquet":
+        return pd.read_parquet(path)
+    if suffix == ".xlsx":
+        return pd.read_excel(path)
+    if suffix == ".jsonl":
+        return pd.read_json(path, lines=True)
+    if suffix == ".json":
+        return pd.read_json(path)
+    raw = Path(path).read_bytes()
+    encoding = "latin-1"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    else:
+        for candidate in ("utf-8-sig", reading.get("encoding") or "gb18030"):
+            try:
+                raw.decode(candidate)
+            except (UnicodeDecodeError, LookupError):
+                continue
+            encoding = candidate
+            break
+    text = raw.decode(encoding)
+    sample = "\n".join(text[:65536].splitlines()[:50])
+    sep = reading.get("delimiter")
+    if sep is None:
+        try:
+            sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+        except csv.Error:
+            sep = "\t" if suffix == ".tsv" else ","
+    decimal = reading.get("decimal")
+    if decimal is None:
+        comma = re.search(r"(^|;)\s*-?\d+,\d+\s*(;|$)", sample, re.MULTILINE)
+        decimal = "," if sep == ";" and comma else "."
+    return pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal, thousands=reading.get("thousands"))

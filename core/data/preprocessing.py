@@ -1,0 +1,1005 @@
+"""Turn raw columns into a float matrix, fitted on the training split only.
+
+Per column (`ColumnSpec`, defaults in brackets): numbers get imputation [median] (infinities and values
+beyond float32 count as missing), optional clipping of outliers, scaling [standard] and a missing flag;
+categories get imputation [most frequent], then one-hot over the most frequent values plus an "other"
+slot (so unseen categories at prediction time are tolerated) or an ordinal position; datetimes become
+year, month, day, weekday and hour.
+
+`transform` here is plain numpy (fast, backend-independent, used for training); `core.deployment.serving_model`
+rebuilds the very same computation from built-in Keras layers inside the exported model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from core.data.memory import use_returning_arrow_pool
+from core.data.parallel import map_columns, warnings_ignored
+from core.errors import DataError
+from core.spec import ColumnSpec, PreprocessingSpec
+
+# pandas' default NA strings: a file read by pandas turns these into missing values, so the exported
+# model treats them as missing too.
+MISSING_TOKENS: tuple[str, ...] = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
+
+
+use_returning_arrow_pool()
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+DATETIME_PARTS: tuple[str, ...] = ("year", "month", "day", "weekday", "hour")
+EMBEDDING_MAX_CATEGORIES = 10_000
+DEFAULT_NUM_BINS = 64
+DATE_ORDER_SAMPLE = 50_000
+DATE_BLOCK_ROWS = 131_072
+# A date written year first (2024-03-01, 2024/03/01): never read day first.
+YEAR_FIRST = r"\s*\d{4}[-/.]"
+# d/m/y or m/d/y at the start of a value (separators / . -); a 4-digit first field (ISO) never matches.
+NUMERIC_DATE_PATTERN = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}(?:\D|$)"
+DateOrder = Literal["day_first", "month_first", "ambiguous", "conflicting", "unambiguous"]
+
+
+@dataclass(frozen=True, slots=True)
+class NumericColumn:
+    """x → missing? fill → clip → log1p(max(x - log_shift, 0)) → (x - center) / scale [+ missing flag]."""
+
+    name: str
+    fill: float
+    center: float
+    scale: float
+    clip_low: float | None = None
+    clip_high: float | None = None
+    log_shift: float | None = None
+    indicator: bool = False
+    kind: str = "numeric"
+
+    @property
+    def width(self) -> int:
+        return 1 + int(self.indicator)
+
+
+@dataclass(frozen=True, slots=True)
+class CategoricalColumn:
+    """one_hot: slot 0 = other/unseen, slot i+1 = vocabulary[i]. ordinal: position in `vocabulary` / (n - 1),
+    unseen = 0.5. Missing values become `fill` (the most frequent value, or a constant)."""
+
+    name: str
+    vocabulary: tuple[str, ...]  # one_hot / embedding: most frequent first; ordinal: the user's order
+    most_frequent: str | None
+    encoding: str = "one_hot"
+    fill: str | None = None
+    indicator: bool = False
+    embedding_dim: int = 0
+    num_bins: int = 0  # hashing: the number of buckets
+    kind: str = "categorical"
+
+    @property
+    def fill_value(self) -> str | None:
+        return self.fill if self.fill is not None else self.most_frequent
+
+    @property
+    def encoded_width(self) -> int:
+        if self.encoding == "hashing":
+            return self.num_bins
+        return len(self.vocabulary) + 1 if self.encoding == "one_hot" else 1
+
+    @property
+    def embedding_input_dim(self) -> int:
+        return len(self.vocabulary) + 1
+
+    @property
+    def width(self) -> int:
+        return self.encoded_width + int(self.indicator)
+
+    def table(self, tokens: list[str]) -> np.ndarray:
+        """The encoding of each token (rows) as the exported model's fixed lookup table; row 0 = unseen."""
+        rows = np.zeros((1 + len(tokens), self.width), dtype="float32")
+        rows[0] = self.encode_values([None], missing=np.array([False]))[0]
+        for i, token in enumerate(tokens, start=1):
+            missing = token not in self.vocabulary and token in MISSING_TOKENS
+            rows[i] = self.encode_values([self.fill_value if missing else token], missing=np.array([missing]))[0]
+        return rows
+
+    def encode_values(self, values, missing: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Category strings (None = unseen) → encoded rows; `missing` marks values that were missing.
+
+        `out` (rows, width), when given, is written in place (a slice of the training matrix)."""
+        if self.encoding == "hashing":
+            positions = hash_buckets(values, self.num_bins) - 1  # bucket b sits in slot b (no "other" slot)
+        else:
+            # get_indexer is a vectorised hash lookup: -1 for anything not in the vocabulary (and for None).
+            positions = pd.Index(self.vocabulary, dtype=object).get_indexer(pd.Index(values, dtype=object))
+        return self.encode_positions(positions, missing, out)
+
+    def encode_positions(self, positions: np.ndarray, missing: np.ndarray, out: np.ndarray | None = None):
+        """Vocabulary positions (-1 = other/unseen; hashing: bucket - 1) → encoded rows, as `encode_values`."""
+        if out is None:
+            out = np.zeros((len(positions), self.width), dtype="float32")
+        else:
+            out[:] = 0.0
+        if self.encoding in {"one_hot", "hashing"}:
+            out[np.arange(len(positions)), positions + 1] = 1.0
+        elif self.encoding == "embedding":
+            # The row index of the learned table (0 = other/unseen), carried as an exact float; the network
+            # takes this column out of the matrix and looks it up (core.model.building.build_model).
+            out[:, 0] = positions + 1
+        else:
+            span = max(len(self.vocabulary) - 1, 1)
+            out[:, 0] = np.where(positions >= 0, positions / span, 0.5)
+        if self.indicator:
+            out[:, -1] = missing.astype("float32")
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class DatetimeColumn:
+    """Seconds since 1970 → year, month, day, weekday (Monday = 0), hour, each standardised."""
+
+    name: str
+    fill_seconds: float
+    centers: tuple[float, ...]
+    scales: tuple[float, ...]
+    indicator: bool = False
+    dayfirst: bool = False  # how dates written as text are read: 03/04/2024 = 3 April when True
+    kind: str = "datetime"
+
+    @property
+    def width(self) -> int:
+        return len(DATETIME_PARTS) + int(self.indicator)
+
+
+ColumnEncoder = NumericColumn | CategoricalColumn | DatetimeColumn
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingSlot:
+    """One embedded column: its index sits at `position` of the encoded matrix."""
+
+    name: str
+    position: int
+    input_dim: int
+    output_dim: int
+
+
+_ENCODERS = {"numeric": NumericColumn, "categorical": CategoricalColumn, "datetime": DatetimeColumn}
+
+
+@dataclass(frozen=True, slots=True)
+class PreprocessingState:
+    """What was learned from the training split. Attributes mirror scikit-learn's fitted `*_` attributes."""
+
+    columns: tuple[ColumnEncoder, ...]
+
+    @property
+    def num_features(self) -> int:
+        return sum(column.width for column in self.columns)
+
+    @property
+    def feature_names(self) -> list[str]:
+        names = []
+        for column in self.columns:
+            if isinstance(column, NumericColumn):
+                names.append(column.name)
+            elif isinstance(column, DatetimeColumn):
+                names.extend(f"{column.name}.{part}" for part in DATETIME_PARTS)
+            elif column.encoding == "one_hot":
+                names.append(f"{column.name}=<other>")
+                names.extend(f"{column.name}={value}" for value in column.vocabulary)
+            elif column.encoding == "embedding":
+                names.append(f"{column.name} (embedding index)")
+            elif column.encoding == "hashing":
+                names.extend(f"{column.name}#bucket{i}" for i in range(column.num_bins))
+            else:
+                names.append(f"{column.name} (ordinal)")
+            if column.indicator:
+                names.append(f"{column.name} is missing")
+        return names
+
+    def embeddings(self) -> tuple[EmbeddingSlot, ...]:
+        """Where the embedding indices sit in the encoded matrix, for the network builder."""
+        slots, position = [], 0
+        for column in self.columns:
+            if isinstance(column, CategoricalColumn) and column.encoding == "embedding":
+                slots.append(EmbeddingSlot(column.name, position, column.embedding_input_dim, column.embedding_dim))
+            position += column.width
+        return tuple(slots)
+
+    def to_json(self) -> str:
+        return json.dumps({"columns": [asdict(c) for c in self.columns]}, indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> PreprocessingState:
+        columns: list[ColumnEncoder] = []
+        for item in json.loads(text)["columns"]:
+            for key in ("vocabulary", "centers", "scales"):
+                if key in item:
+                    item[key] = tuple(item[key])
+            columns.append(_ENCODERS[item["kind"]](**item))
+        return cls(columns=tuple(columns))
+
+
+def is_numeric_column(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def numeric_values(series: pd.Series) -> np.ndarray:
+    """float64 values with infinities and anything unparseable as NaN."""
+    values = np.array(pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan))
+    # Beyond float32's range a value would become inf inside the network (and in the exported model, whose
+    # inputs are float32): treat it as missing, like infinities.
+    values[~(np.abs(values) <= FLOAT32_MAX)] = np.nan
+    return values
+
+
+def category_strings(series: pd.Series) -> pd.Series:
+    """Categories as strings, with missing values (and pandas' NA tokens) as None."""
+    present = series.notna()
+    if pd.api.types.is_string_dtype(series) and not pd.api.types.is_object_dtype(series):
+        # Already strings (pandas' str dtype): test and mask in that dtype, convert once at the end.
+        keep = present & ~series.isin(MISSING_TOKENS)
+        return series.astype("object").where(keep, None)
+    text = series.astype("object").map(str, na_action="ignore")
+    return text.where(present & ~text.isin(MISSING_TOKENS), None)
+
+
+def _arrow_strings(series: pd.Series) -> pa.ChunkedArray | None:
+    """The Arrow array behind a pyarrow-backed string column (zero copy), else None."""
+    if not pd.api.types.is_string_dtype(series.dtype) or pd.api.types.is_object_dtype(series.dtype):
+        return None
+    if not hasattr(series.array, "__arrow_array__"):
+        return None
+    values = pa.chunked_array(series.array.__arrow_array__())
+    return values if pa.types.is_string(values.type) or pa.types.is_large_string(values.type) else None
+
+
+class TextCodes:
+    """An Arrow text column, dictionary-encoded once: row i holds `dictionary[indices[i]]`, and index
+    `len(dictionary)` stands for null.
+
+    Counting and looking up categories then handles each distinct string once, and picking the training,
+    validation or test rows takes integers instead of copying strings.
+
+    Attributes:
+        dictionary: the distinct strings (an Arrow array, in order of first appearance).
+        indices: per row, in the smallest unsigned type that holds them (one byte for up to 255 values).
+        missing: bool per dictionary entry, and a last entry (True) for null: missing as `category_strings`
+            sees it (null or one of pandas' NA tokens).
+    """
+
+    __slots__ = ("dictionary", "indices", "missing")
+
+    def __init__(self, values: pa.ChunkedArray):
+        encoded = pc.dictionary_encode(values).combine_chunks()
+        self.dictionary = encoded.dictionary
+        null = len(self.dictionary)
+        indices = encoded.indices.fill_null(null).to_numpy(zero_copy_only=False)
+        self.indices = indices.astype(np.min_scalar_type(null), copy=False)
+        tokens = pa.array(MISSING_TOKENS, type=self.dictionary.type)
+        is_token = pc.is_in(self.dictionary, value_set=tokens).to_numpy(zero_copy_only=False)
+        self.missing = np.append(is_token.astype(bool), True)
+
+    def counts(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """How many of the rows (all, or those at `rows`) hold each dictionary entry, and (last) how many
+        are null."""
+        picked = self.indices if rows is None else self.indices[rows]
+        return np.bincount(picked, minlength=len(self.dictionary) + 1)
+
+
+def text_codes(series: pd.Series) -> TextCodes | None:
+    """`TextCodes` of a pyarrow-backed text column, else None."""
+    values = _arrow_strings(series)
+    return None if values is None else TextCodes(values)
+
+
+def selection_text_codes(selection, name: str) -> TextCodes | None:
+    """`text_codes` of the whole table's column behind a row selection (`core.data.splitting.RowSelection`),
+    computed once and kept in the selection's `cache`, which the training, validation and test selections
+    of one table share. None for anything else."""
+    cache = getattr(selection, "cache", None)
+    if cache is None:
+        return None
+    key = ("text_codes", name)
+    if key not in cache:
+        cache[key] = text_codes(selection.frame[name])
+    return cache[key]
+
+
+def category_counts(series: pd.Series, fill: str | None = None) -> pd.Series:
+    """How often each category occurs (missing values counted as `fill` when given, else left out).
+
+    pyarrow-backed text is counted from its dictionary codes, without making a Python string per row."""
+    codes = text_codes(series)
+    if codes is None:
+        text = category_strings(series)
+        return (text.fillna(fill) if fill is not None else text).value_counts(dropna=True)
+    return _code_counts(codes, None, fill)
+
+
+def _code_counts(codes: TextCodes, rows: np.ndarray | None, fill: str | None, top: int | None = None) -> pd.Series:
+    """`category_counts` of the rows (all, or those at `rows`) of a dictionary-encoded text column.
+
+    With `top`, only the values that can be among the `top` most frequent are returned (every value whose
+    count reaches the top-th largest count, ties included), which is all `_fit_categorical` looks at for
+    that limit: a column of 700,000 distinct date strings then makes 50 Python strings, not 700,000."""
+    numbers = codes.counts(rows)
+    num_missing = int(numbers[codes.missing].sum())
+    numbers[codes.missing] = 0
+    numbers = numbers[:-1]  # the nulls' entry: counted as missing above
+    extra = None
+    if fill is not None and num_missing:
+        at = pc.index(codes.dictionary, fill).as_py()
+        if at >= 0 and not codes.missing[at]:
+            numbers[at] += num_missing
+        else:
+            extra = num_missing
+    keep = numbers > 0
+    if top is not None and top < int(keep.sum()):
+        candidates = numbers[keep]
+        if extra is not None:
+            candidates = np.append(candidates, extra)
+        keep &= numbers >= np.partition(candidates, len(candidates) - top)[len(candidates) - top]
+    positions = np.flatnonzero(keep)
+    values = codes.dictionary.take(pa.array(positions)).to_pylist()
+    counts = pd.Series(numbers[positions], index=pd.Index(values, dtype=object), dtype="int64")
+    if extra is not None:
+        counts[fill] = extra
+    return counts
+
+
+def category_positions(column: CategoricalColumn, series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, missing) of each value as `CategoricalColumn.encode_positions` takes them: the position in
+    the vocabulary (-1 = other/unseen) or, for hashing, bucket - 1; missing values take the fill value's."""
+    codes = text_codes(series)
+    if codes is not None:
+        return _code_positions(column, codes)
+    text = category_strings(series)
+    missing = text.isna().to_numpy()
+    if column.fill_value is not None:
+        text = text.fillna(column.fill_value)
+    values_array = text.to_numpy(dtype=object)
+    if column.encoding == "hashing":
+        return hash_buckets(values_array, column.num_bins) - 1, missing
+    positions = pd.Index(column.vocabulary, dtype=object).get_indexer(pd.Index(values_array, dtype=object))
+    return positions, missing
+
+
+def _code_positions(column: CategoricalColumn, codes: TextCodes) -> tuple[np.ndarray, np.ndarray]:
+    """`category_positions` of every row of a dictionary-encoded column: each distinct value is looked up
+    once, then one integer take per row."""
+    fill = column.fill_value
+    if column.encoding == "hashing":
+        uniques = np.asarray(codes.dictionary.to_pylist(), dtype=object)
+        lookup = hash_buckets(uniques, column.num_bins) - 1 if len(uniques) else np.zeros(0, dtype="int64")
+        fill_position = (hash_buckets([fill], column.num_bins)[0] if fill is not None else 0) - 1
+    else:
+        vocabulary = pa.array(list(column.vocabulary), type=codes.dictionary.type)
+        found = pc.index_in(codes.dictionary, value_set=vocabulary).fill_null(-1)
+        lookup = found.to_numpy(zero_copy_only=False).astype("int64")
+        fill_position = column.vocabulary.index(fill) if fill is not None and fill in column.vocabulary else -1
+    lookup = np.append(lookup, fill_position)  # the last entry: null
+    lookup[codes.missing] = fill_position
+    return lookup[codes.indices], codes.missing[codes.indices]
+
+
+def hash_buckets(values, num_bins: int) -> np.ndarray:
+    """Bucket (0..num_bins-1) of each category string, exactly as Keras' `Hashing(num_bins)` layer computes it
+    in the exported model: FarmHash64 of the UTF-8 bytes modulo num_bins (`tf.strings.to_hash_bucket_fast`).
+
+    Each distinct value is hashed once. Needs TensorFlow (as the export does)."""
+    try:
+        import tensorflow as tf  # TensorFlow loads only in workers and helpers, never in the web server
+    except ImportError:
+        raise DataError(
+            "The hashing encoding needs TensorFlow, which is not installed here: its buckets must be the ones "
+            "Keras' Hashing layer computes in the downloaded model. Choose one_hot or embedding for the column, "
+            "or install tensorflow."
+        ) from None
+
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    if len(uniques) == 0:
+        return np.zeros(len(codes), dtype="int64")
+    with tf.device("CPU:0"):
+        unique_buckets = tf.strings.to_hash_bucket_fast(np.asarray(uniques, dtype=object).astype(str), num_bins)
+    # None (unseen, or missing without a fill) never happens after filling; keep bucket 0 for it anyway.
+    return np.concatenate([np.asarray(unique_buckets, dtype="int64"), [0]])[codes]
+
+
+def resolve_kind(series: pd.Series, column: ColumnSpec) -> str:
+    """numeric, categorical or datetime: the user's choice, else from the column's type."""
+    if column.kind != "auto":
+        return column.kind
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "datetime"
+    return "numeric" if is_numeric_column(series) else "categorical"
+
+
+def date_order(series: pd.Series) -> DateOrder:
+    """How the text dates of a column order day and month: a first number above 12 (25/04/2024) means day
+    first, a second one above 12 (04/25/2024) month first; only numbers up to 12 (03/04/2024) is ambiguous.
+    Dates that do not start with two such numbers (ISO 2024-04-03, "3 April 2024") are unambiguous."""
+    if pd.api.types.is_datetime64_any_dtype(series) or is_numeric_column(series):
+        return "unambiguous"
+    values = pd.Series(series.dropna().unique())
+    if len(values) > DATE_ORDER_SAMPLE:
+        values = values.sample(DATE_ORDER_SAMPLE, random_state=0)
+    fields = values.astype(str).str.extract(NUMERIC_DATE_PATTERN).dropna()
+    if fields.empty:
+        return "unambiguous"
+    day_first = bool((fields[0].astype(int) > 12).any())
+    month_first = bool((fields[1].astype(int) > 12).any())
+    if day_first and month_first:
+        return "conflicting"
+    if day_first or month_first:
+        return "day_first" if day_first else "month_first"
+    return "ambiguous"
+
+
+def resolve_dayfirst(series: pd.Series, column: ColumnSpec) -> bool:
+    """The user's choice, else day first only when the values prove it (month first otherwise, as pandas)."""
+    if column.dayfirst is not None:
+        return column.dayfirst
+    return date_order(series) == "day_first"
+
+
+def parse_dates(series: pd.Series, *, dayfirst: bool = False) -> pd.Series:
+    """Text → zone-aware UTC timestamps (NaT when unreadable). The format is guessed once from the first
+    value and applied to every row (fast, and one reading of day and month for the whole column); values in
+    another format are parsed one by one with the same day/month order."""
+    return _parse_dates(series, _guessed_format(series, dayfirst), dayfirst)
+
+
+def _guessed_format(series: pd.Series, dayfirst: bool) -> str | None:
+    with warnings_ignored():
+        first = series.first_valid_index()
+        if first is None or not (pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)):
+            return None
+        text = str(series.loc[first])
+        # Day first only decides d/m/y text: with dayfirst=True pandas guesses %Y-%d-%m for 2024-03-01.
+        return pd.tseries.api.guess_datetime_format(text, dayfirst=dayfirst and not re.match(YEAR_FIRST, text))
+
+
+def _parse_dates(series: pd.Series, guessed: str | None, dayfirst: bool) -> pd.Series:
+    with warnings_ignored():  # "could not infer format" and dayfirst hints: handled below
+        if guessed is None:
+            return _parse_mixed(series, dayfirst)
+        parsed = pd.to_datetime(series, errors="coerce", format=guessed, utc=True)
+        rest = parsed.isna().to_numpy() & series.notna().to_numpy()
+        if rest.any():
+            parsed[rest] = _parse_mixed(series[rest], dayfirst)
+        return parsed
+
+
+def _parse_mixed(series: pd.Series, dayfirst: bool) -> pd.Series:
+    """Each value on its own (format="mixed"). Values that start with a 4-digit year (ISO 8601) are never
+    read day first: pandas would read 2024-03-06T08:00 as 3 June when dayfirst=True."""
+    parsed = pd.to_datetime(series, errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
+    if dayfirst:
+        year_first = series.astype("object").map(lambda v: bool(re.match(YEAR_FIRST, str(v))), na_action="ignore")
+        year_first = year_first.fillna(False).to_numpy(dtype=bool)
+        if year_first.any():
+            parsed[year_first] = pd.to_datetime(series[year_first], errors="coerce", format="mixed", utc=True)
+    return parsed
+
+
+def datetime_seconds(series: pd.Series, *, dayfirst: bool = False) -> np.ndarray:
+    """Seconds since 1970-01-01 (UTC for zone-aware values) as float64; unparseable → NaN.
+
+    Text is parsed `DATE_BLOCK_ROWS` rows at a time with the format guessed from the whole column's first
+    value (the same result as one call, without a Python string per row of a million-row column at once)."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return _seconds(series)
+    guessed = _guessed_format(series, dayfirst)
+    if len(series) <= DATE_BLOCK_ROWS:
+        return _seconds(_parse_dates(series, guessed, dayfirst))
+    seconds = np.empty(len(series), dtype="float64")
+    for start in range(0, len(series), DATE_BLOCK_ROWS):
+        block = series.iloc[start : start + DATE_BLOCK_ROWS]
+        seconds[start : start + len(block)] = _seconds(_parse_dates(block, guessed, dayfirst))
+    return seconds
+
+
+def _seconds(values: pd.Series) -> np.ndarray:
+    if getattr(values.dt, "tz", None) is not None:
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    seconds = (values - pd.Timestamp("1970-01-01")).dt.total_seconds()
+    return np.array(seconds.to_numpy(dtype="float64", na_value=np.nan))
+
+
+def datetime_parts(seconds: np.ndarray) -> np.ndarray:
+    """(rows, 5) float64: year, month, day, weekday, hour — the arithmetic the exported model repeats."""
+    days = np.floor(seconds / 86400.0)
+    hour = np.floor((seconds - days * 86400.0) / 3600.0)
+    weekday = np.mod(days + 3.0, 7.0)  # 1970-01-01 was a Thursday (Monday = 0)
+    # Howard Hinnant's civil_from_days, in floats so the Keras graph can do the same.
+    z = days + 719468.0
+    era = np.floor(z / 146097.0)
+    doe = z - era * 146097.0
+    yoe = np.floor((doe - np.floor(doe / 1460.0) + np.floor(doe / 36524.0) - np.floor(doe / 146096.0)) / 365.0)
+    doy = doe - (365.0 * yoe + np.floor(yoe / 4.0) - np.floor(yoe / 100.0))
+    mp = np.floor((5.0 * doy + 2.0) / 153.0)
+    day = doy - np.floor((153.0 * mp + 2.0) / 5.0) + 1.0
+    month = np.where(mp < 10.0, mp + 3.0, mp - 9.0)
+    year = yoe + era * 400.0 + (month <= 2.0)
+    return np.stack([year, month, day, weekday, hour], axis=1)
+
+
+def _fit_numeric(name: str, values: np.ndarray, column: ColumnSpec) -> NumericColumn:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        raise DataError(
+            f"The column {name!r} has no usable numbers in the training rows. "
+            "Expected at least one finite value. Deselect it on the Data page or treat it as categorical.",
+            field=name,
+        )
+    if column.missing == "mean":
+        fill = float(finite.mean())
+    elif column.missing == "most_frequent":
+        uniques, counts = np.unique(finite, return_counts=True)
+        fill = float(uniques[np.argmax(counts)])
+    elif column.missing == "constant":
+        try:
+            fill = float(column.fill_value)
+        except (TypeError, ValueError):
+            raise DataError(
+                f"The fill value {column.fill_value!r} of the numeric column {name!r} is not a number. "
+                "Enter a number as its constant fill value.",
+                field=name,
+            ) from None
+    else:  # auto, median, drop_rows (rows are dropped in training; predictions impute the median)
+        fill = float(np.median(finite))
+    filled = np.where(np.isnan(values), fill, values)
+    clip_low = clip_high = None
+    if column.outliers == "clip_iqr":
+        q1, q3 = np.percentile(finite, [25, 75])
+        clip_low, clip_high = float(q1 - 1.5 * (q3 - q1)), float(q3 + 1.5 * (q3 - q1))
+    elif column.outliers == "clip_zscore":
+        mean, std = float(finite.mean()), float(finite.std())
+        clip_low, clip_high = mean - 3 * std, mean + 3 * std
+    if clip_low is not None:
+        filled = np.clip(filled, clip_low, clip_high)
+    log_shift = None
+    scaling = "standard" if column.scaling == "auto" else column.scaling
+    if scaling == "log1p":
+        log_shift = min(float(filled.min()), 0.0)
+        filled = np.log1p(np.maximum(filled - log_shift, 0.0))
+    if scaling == "minmax":
+        center, scale = float(filled.min()), float(filled.max() - filled.min())
+    elif scaling == "robust":
+        q1, median, q3 = np.percentile(filled, [25, 50, 75])
+        center, scale = float(median), float(q3 - q1)
+    elif scaling == "none":
+        center, scale = 0.0, 1.0
+    else:  # standard, and log1p followed by standardisation
+        center, scale = float(filled.mean()), float(filled.std())
+    return NumericColumn(
+        name=name,
+        fill=fill,
+        center=center,
+        scale=scale if scale > 1e-12 and np.isfinite(scale) else 1.0,
+        clip_low=clip_low,
+        clip_high=clip_high,
+        log_shift=log_shift,
+        indicator=column.missing_indicator,
+    )
+
+
+def _fit_categorical(
+    name: str, series: pd.Series | None, column: ColumnSpec, max_categories: int, *, counts: pd.Series | None = None
+) -> CategoricalColumn:
+    fill = str(column.fill_value) if column.missing == "constant" else None
+    if counts is None:
+        counts = category_counts(series, fill)
+    ordered = _most_frequent_first(counts, _vocabulary_limit(column, max_categories))
+    most_frequent = ordered[0] if ordered else None
+    if column.encoding == "ordinal":
+        vocabulary = tuple(column.order)
+        if most_frequent not in vocabulary:
+            known = counts[counts.index.isin(vocabulary)]
+            most_frequent = next(iter(_most_frequent_first(known, 1)), None)
+        return CategoricalColumn(
+            name, vocabulary, most_frequent, encoding="ordinal", fill=fill, indicator=column.missing_indicator
+        )
+    if column.encoding == "embedding":
+        # Embeddings scale to many categories; keep every value seen at least twice (up to 10,000).
+        limit = column.max_categories or EMBEDDING_MAX_CATEGORIES
+        kept = tuple(value for value in ordered[:limit] if counts[value] >= 2) or tuple(ordered[:1])
+        dim = column.embedding_dim or int(min(32, max(2, round(1.6 * (len(kept) + 1) ** 0.56))))
+        return CategoricalColumn(
+            name, kept, most_frequent, encoding="embedding", fill=fill, indicator=column.missing_indicator,
+            embedding_dim=dim,
+        )  # fmt: skip
+    if column.encoding == "hashing":
+        # No vocabulary: any value, seen or not, lands in its bucket. Only the fill value is learned.
+        return CategoricalColumn(
+            name, (), most_frequent, encoding="hashing", fill=fill, indicator=column.missing_indicator,
+            num_bins=column.num_bins or DEFAULT_NUM_BINS,
+        )  # fmt: skip
+    limit = column.max_categories or max_categories
+    return CategoricalColumn(name, tuple(ordered[:limit]), most_frequent, fill=fill, indicator=column.missing_indicator)
+
+
+def _vocabulary_limit(column: ColumnSpec, max_categories: int) -> int:
+    """How many of the most frequent values `_fit_categorical` ranks. Ordinal and hashing only need the
+    most frequent value (the default fill)."""
+    limits = {"embedding": column.max_categories or EMBEDDING_MAX_CATEGORIES, "ordinal": 1, "hashing": 1}
+    return limits.get(column.encoding, column.max_categories or max_categories)
+
+
+def _most_frequent_first(counts: pd.Series, limit: int | None) -> list[str]:
+    """The `limit` most frequent values (all when None), ties broken by the value itself so the same data
+    always gives the same vocabulary. Only values that can make the cut are sorted: a date-like text column
+    can hold hundreds of thousands of distinct values."""
+    if limit is not None and limit < len(counts):
+        numbers = counts.to_numpy()
+        threshold = np.partition(numbers, len(numbers) - limit)[len(numbers) - limit]  # the limit-th largest
+        counts = counts[numbers >= threshold]
+    table = pd.DataFrame({"value": counts.index.astype(str), "count": counts.to_numpy()})
+    ordered = table.sort_values(["count", "value"], ascending=[False, True], kind="stable")["value"].tolist()
+    return ordered if limit is None else ordered[:limit]
+
+
+def _fit_datetime(name: str, series: pd.Series, column: ColumnSpec, selection=None) -> DatetimeColumn:
+    """With `selection` (the row selection `series` comes from), the parsed seconds are kept in its cache
+    for encoding the same rows (`_parsed_when_fitted`)."""
+    dayfirst = resolve_dayfirst(series, column)
+    seconds = datetime_seconds(series, dayfirst=dayfirst)
+    if selection is not None:
+        selection.cache[("seconds", name)] = (selection.positions, dayfirst, seconds.copy())
+    finite = seconds[np.isfinite(seconds)]
+    if finite.size == 0:
+        raise DataError(
+            f"None of the training values of {name!r} could be read as dates. "
+            "Expected dates like 2024-03-01 or 2024-03-01 14:30. Treat the column as categorical instead.",
+            field=name,
+        )
+    fill = float(np.median(finite))
+    del finite
+    seconds[np.isnan(seconds)] = fill
+    # Mean and standard deviation of each part in two passes over blocks of rows: datetime_parts makes a
+    # dozen float64 arrays of its input's size, which for 700,000 training rows at once was 110 MB more.
+    blocks = [slice(start, start + DATE_BLOCK_ROWS) for start in range(0, len(seconds), DATE_BLOCK_ROWS)]
+    means = sum(datetime_parts(seconds[block]).sum(axis=0) for block in blocks) / len(seconds)
+    squares = sum(((datetime_parts(seconds[block]) - means) ** 2).sum(axis=0) for block in blocks)
+    stds = np.sqrt(squares / len(seconds))
+    return DatetimeColumn(
+        name=name,
+        fill_seconds=fill,
+        centers=tuple(float(v) for v in means),
+        scales=tuple(float(v) if v > 1e-12 else 1.0 for v in stds),
+        indicator=column.missing_indicator,
+        dayfirst=dayfirst,
+    )
+
+
+def fit_preprocessing(
+    train: pd.DataFrame, features: list[str], *, max_categories: int, spec: PreprocessingSpec | None = None
+) -> PreprocessingState:
+    """Learn imputation values, clip bounds, scales and vocabularies from the training rows only.
+
+    The columns of a big table are fitted on several threads (`core.data.parallel`); the result is the same."""
+    spec = spec or PreprocessingSpec(max_categories=max_categories)
+    columns = map_columns(
+        lambda name: _fit_column(train, name, spec.column(name), max_categories),
+        features,
+        rows=len(train),
+        cost=lambda name: _is_text(train, name),
+    )
+    return PreprocessingState(columns=tuple(columns))
+
+
+def _fit_column(train, name: str, column: ColumnSpec, max_categories: int) -> ColumnEncoder:
+    codes = selection_text_codes(train, name) if column.kind in {"auto", "categorical"} else None
+    if codes is not None:
+        # Arrow text: count the selected rows' values from the whole column's dictionary codes, without
+        # copying their strings.
+        fill = str(column.fill_value) if column.missing == "constant" else None
+        top = None if column.encoding == "ordinal" else _vocabulary_limit(column, max_categories)
+        counts = _code_counts(codes, train.positions, fill, top)
+        return _fit_categorical(name, None, column, max_categories, counts=counts)
+    series = train[name]
+    kind = resolve_kind(series, column)
+    if kind == "numeric":
+        return _fit_numeric(name, numeric_values(series), column)
+    if kind == "datetime":
+        selection = train if hasattr(train, "positions") else None  # a row selection (core.data.splitting.RowSelection)
+        return _fit_datetime(name, series, column, selection)
+    return _fit_categorical(name, series, column, max_categories)
+
+
+def is_text_column(series: pd.Series) -> bool:
+    """Text (or anything else in an object column)."""
+    return pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
+
+
+def _is_text(frame, name: str) -> bool:
+    """Whether a column (of a table or of the table behind a row selection) holds text: the slower kind to
+    fit and encode, started first on the threads."""
+    return is_text_column(getattr(frame, "frame", frame)[name])
+
+
+def transform(state: PreprocessingState, frame: pd.DataFrame) -> np.ndarray:
+    """Raw rows → float32 matrix of shape (rows, `state.num_features`)."""
+    return encode_rows(state, frame).expand()
+
+
+class EncodedRows:
+    """Encoded rows, kept compact: every input that is not a one-hot or hashing slot sits in the float32
+    matrix `dense`, and each one-hot (or hashing) column is the index of its single 1 in `codes`.
+
+    `expand()` gives exactly the float32 matrix `transform` returns. A million rows with 200 one-hot slots
+    are 850 MB as that matrix but about 100 MB like this, so training expands one batch at a time
+    (`core.data.feeding`) instead of holding the whole matrix.
+
+    Attributes:
+        dense: (rows, dense inputs) float32, in matrix order.
+        dense_positions: the matrix column of each `dense` column.
+        codes: (rows, one-hot columns) unsigned integers: the matrix column that holds each row's 1.
+        width: the matrix's number of columns (`PreprocessingState.num_features`).
+    """
+
+    __slots__ = ("codes", "dense", "dense_positions", "width")
+
+    def __init__(self, dense: np.ndarray, dense_positions: np.ndarray, codes: np.ndarray, width: int):
+        self.dense = dense
+        self.dense_positions = np.asarray(dense_positions, dtype="int64")
+        self.codes = codes
+        self.width = int(width)
+
+    def __len__(self) -> int:
+        return len(self.dense)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """The shape of the expanded matrix."""
+        return (len(self), self.width)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.dense.nbytes + self.codes.nbytes)
+
+    @property
+    def expanded_nbytes(self) -> int:
+        return len(self) * self.width * 4
+
+    def expand(self, rows: np.ndarray | slice | None = None) -> np.ndarray:
+        """The float32 matrix of all rows, or of the rows at these positions (in that order)."""
+        if rows is None:
+            rows = slice(0, len(self))
+        count = len(range(*rows.indices(len(self)))) if isinstance(rows, slice) else len(rows)
+        with small_pages():
+            out = np.zeros((count, self.width), dtype="float32")
+            for start in range(0, count, _ROW_BLOCK):
+                block = out[start : start + _ROW_BLOCK]
+                if isinstance(rows, slice):
+                    first = (rows.start or 0) + start
+                    picked = slice(first, first + len(block))
+                else:
+                    picked = rows[start : start + _ROW_BLOCK]
+                if len(self.dense_positions):
+                    block[:, self.dense_positions] = self.dense[picked]
+                if self.codes.shape[1]:
+                    block[np.arange(len(block))[:, None], self.codes[picked]] = 1.0
+        return out
+
+
+def encode_rows(state: PreprocessingState, frame: pd.DataFrame) -> EncodedRows:
+    """Raw rows → `EncodedRows` (the compact form of `transform`'s matrix)."""
+    return encode_many(state, [frame])[0]
+
+
+def encode_many(state: PreprocessingState, frames: list) -> list[EncodedRows]:
+    """`encode_rows` of several tables or row selections at once. Selections of one Arrow-backed table
+    (the training, validation and test rows) look each category column up once for all of them."""
+    for frame in frames:
+        missing = [c.name for c in state.columns if c.name not in frame.columns]
+        if missing:
+            raise DataError(
+                f"The table lacks the column(s) {', '.join(map(repr, missing))} that the model was trained on. "
+                "Add them (empty values are allowed) and try again.",
+                field=missing[0],
+            )
+    with small_pages():
+        return _encode_many(state, frames)
+
+
+def _is_one_hot(column: ColumnEncoder) -> bool:
+    return isinstance(column, CategoricalColumn) and column.encoding in {"one_hot", "hashing"}
+
+
+@contextlib.contextmanager
+def small_pages():
+    """Within the block, numpy does not ask Linux for transparent huge pages on large arrays.
+
+    With THP in "madvise" mode (common, and the case on our machines), numpy's madvise(MADV_HUGEPAGE)
+    makes the kernel compact memory for a 2 MiB page at the first touch of each: filling a fresh
+    700,000 x 224 float32 matrix took 1.2 s with it and 0.4 s without (`NUMPY_MADVISE_HUGEPAGE=0` does the
+    same for a whole process)."""
+    setter = getattr(getattr(getattr(np, "_core", None), "multiarray", None), "_set_madvise_hugepage", None)
+    if setter is None:
+        yield
+        return
+    previous = setter(False)
+    try:
+        yield
+    finally:
+        setter(previous)
+
+
+def _encode_many(state: PreprocessingState, frames: list) -> list[EncodedRows]:
+    code_columns = [column for column in state.columns if _is_one_hot(column)]
+    dense_width = state.num_features - sum(column.encoded_width for column in code_columns)
+    dense = [np.empty((len(frame), dense_width), dtype="float32") for frame in frames]
+    codes = [np.empty((len(frame), len(code_columns)), dtype=_code_dtype(state.num_features)) for frame in frames]
+    # Where each column goes: its first matrix column, its first `dense` column and its `codes` column.
+    layout: list[tuple[ColumnEncoder, int, int, int]] = []
+    dense_positions: list[int] = []
+    position = filled = coded = 0
+    for column in state.columns:
+        layout.append((column, position, filled, coded))
+        if _is_one_hot(column):
+            coded += 1
+            if column.indicator:
+                dense_positions.append(position + column.width - 1)
+                filled += 1
+        else:
+            dense_positions.extend(range(position, position + column.width))
+            filled += column.width
+        position += column.width
+
+    def encode(placed: tuple[ColumnEncoder, int, int, int]) -> None:
+        column, position, filled, coded = placed
+        if isinstance(column, CategoricalColumn):
+            for i, (positions, missing) in enumerate(_category_positions_each(column, frames)):
+                if _is_one_hot(column):
+                    codes[i][:, coded] = position + 1 + positions  # slot 0 = other/unseen; hashing: bucket b
+                    if column.indicator:
+                        dense[i][:, filled] = missing
+                else:
+                    dense[i][:, filled : filled + column.width] = column.encode_positions(positions, missing)
+        elif isinstance(column, DatetimeColumn):
+            for i, frame in enumerate(frames):
+                rows = getattr(frame, "positions", None)  # a selection of rows (core.data.splitting.RowSelection)
+                series = frame[column.name] if rows is None else frame.frame[column.name]
+                parsed = _parsed_when_fitted(frame, column)
+                _dates_into(column, series, rows, dense[i][:, filled : filled + column.width], parsed)
+        else:
+            for i, values in enumerate(_transformed_each(column, frames)):
+                dense[i][:, filled : filled + column.width] = values
+
+    # Each column writes its own slices of `dense` and `codes`, so columns can be encoded at once.
+    map_columns(
+        encode,
+        layout,
+        rows=sum(len(frame) for frame in frames),
+        cost=lambda placed: isinstance(placed[0], CategoricalColumn),
+    )
+    placed = np.array(dense_positions, dtype="int64")
+    return [EncodedRows(d, placed, c, state.num_features) for d, c in zip(dense, codes, strict=True)]
+
+
+def _code_dtype(width: int) -> np.dtype:
+    return np.dtype("uint16") if width <= np.iinfo(np.uint16).max else np.dtype("int64")
+
+
+_ROW_BLOCK = 8192
+
+
+def _category_positions_each(column: CategoricalColumn, frames: list):
+    """(positions, missing) of `column` for each frame, as `category_positions` gives them. For row
+    selections of an Arrow-backed table, the whole column is looked up once from its dictionary codes
+    (shared with fitting), and each selection picks its rows' integers instead of copying strings."""
+    whole = None
+    for frame in frames:
+        codes = selection_text_codes(frame, column.name)
+        if codes is None:
+            yield category_positions(column, frame[column.name])
+            continue
+        if whole is None or whole[0] is not codes:
+            whole = (codes, *_code_positions(column, codes))
+        yield whole[1][frame.positions], whole[2][frame.positions]
+
+
+def _transformed_each(column: NumericColumn, frames: list):
+    """`_transform_column` of a numeric column for each frame. For row selections of one table the column
+    is transformed once for the whole table, and each selection takes its rows of the result."""
+    whole = None
+    for frame in frames:
+        rows = getattr(frame, "positions", None)  # a selection of rows (core.data.splitting.RowSelection)
+        if rows is None:
+            yield _transform_column(column, frame[column.name])
+            continue
+        if whole is None or whole[0] is not frame.frame:
+            whole = (frame.frame, _transform_column(column, frame.frame[column.name]))
+        yield whole[1][rows]
+
+
+def _transform_column(column: ColumnEncoder, series: pd.Series) -> np.ndarray:
+    if isinstance(column, NumericColumn):
+        # float32 throughout, as in the exported model, so both give the same numbers.
+        values = numeric_values(series).astype("float32")
+        is_missing = np.isnan(values)
+        values = np.where(is_missing, np.float32(column.fill), values)
+        if column.clip_low is not None:
+            values = np.clip(values, np.float32(column.clip_low), np.float32(column.clip_high))
+        if column.log_shift is not None:
+            values = np.log1p(np.maximum(values - np.float32(column.log_shift), np.float32(0.0)))
+        scaled = (values - np.float32(column.center)) / np.float32(column.scale)
+        out = [scaled.reshape(-1, 1)]
+        if column.indicator:
+            out.append(is_missing.astype("float32").reshape(-1, 1))
+        return np.concatenate(out, axis=1)
+    if isinstance(column, DatetimeColumn):
+        out = np.empty((len(series), column.width), dtype="float32")
+        _dates_into(column, series, None, out)
+        return out
+    positions, missing = category_positions(column, series)
+    return column.encode_positions(positions, missing)
+
+
+def _parsed_when_fitted(frame, column: DatetimeColumn) -> np.ndarray | None:
+    """The seconds `_fit_datetime` parsed from these very rows (the training rows of a row selection), taken
+    out of the selection's cache; None when it did not, or read the day/month order otherwise."""
+    rows = getattr(frame, "positions", None)
+    kept = None if rows is None else frame.cache.get(("seconds", column.name))
+    if kept is None or kept[0] is not rows or kept[1] != column.dayfirst:
+        return None
+    del frame.cache[("seconds", column.name)]
+    return kept[2]
+
+
+def _dates_into(
+    column: DatetimeColumn,
+    series: pd.Series,
+    rows: np.ndarray | None,
+    out: np.ndarray,
+    parsed: np.ndarray | None = None,
+) -> None:
+    """`_transform_column` of a date column, written into `out` (rows, width), which may be a slice of the
+    training matrix. `rows`: the positions of a row selection in `series`, else every row.
+
+    It works `DATE_BLOCK_ROWS` rows at a time, so only a block's text is copied and parsed at once, and
+    `datetime_parts`'s dozen float64 arrays are a block long. The numbers are those of `datetime_seconds`
+    on the selected rows (which parses in the same blocks, with the format guessed from the first value).
+    `parsed`: those seconds, when fitting already computed them."""
+    count = len(series) if rows is None else len(rows)
+    is_date = pd.api.types.is_datetime64_any_dtype(series)
+    guessed = None
+    if parsed is None and not is_date and count:
+        present = series.notna().to_numpy()
+        first = np.flatnonzero(present if rows is None else present[rows])[:1]
+        guessed = _guessed_format(series.iloc[first if rows is None else rows[first]], column.dayfirst)
+    centers, scales = np.array(column.centers), np.array(column.scales)
+    for start in range(0, count, DATE_BLOCK_ROWS):
+        block = slice(start, start + DATE_BLOCK_ROWS)
+        if parsed is not None:
+            seconds = parsed[block]
+        else:
+            values = series.iloc[block] if rows is None else series.iloc[rows[block]]
+            seconds = _seconds(values) if is_date else _seconds(_parse_dates(values, guessed, column.dayfirst))
+        is_missing = np.isnan(seconds)
+        filled = np.where(is_missing, column.fill_seconds, seconds)
+        out[block, : len(DATETIME_PARTS)] = (datetime_parts(filled) - centers) / scales
+        if column.indicator:
+            out[block, -1] = is_missing
+
+
+def estimate_preprocessing(frame: pd.DataFrame, features: list[str], spec: PreprocessingSpec) -> PreprocessingState:
+    """The encoding fitted on a sample of rows (the Model page's summary; training refits on training rows)."""
+    used = [name for name in features if spec.column(name).role != "ignore" and frame[name].notna().any()]
+    sample = frame[used].sample(min(len(frame), 5000), random_state=0) if len(frame) else frame[used]
+    try:
+        return fit_preprocessing(sample, used, max_categories=spec.max_categories, spec=spec)
+    except DataError:
+        return PreprocessingState(columns=())

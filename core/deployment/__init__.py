@@ -1,0 +1,1 @@
+"""Deployment: the serving model, export formats, generated code, model card, predictions."""

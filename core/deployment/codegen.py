@@ -1,0 +1,1270 @@
+""" "Show code": one standalone Python script that reproduces a finished run without LayerLab.
+
+`generate_script(run_dir)` reads the run's files (spec.json, preprocessing.json, target.json, metrics.json,
+meta.json) and writes a script that uses only keras, pandas, numpy and scikit-learn. It repeats what core
+does, step by step and in the same order: the same row filtering (`core.data.splitting.prepare_data`), the same
+seeded split (the same scikit-learn calls), the same preprocessing *computed from the training rows* by
+readable pandas/numpy code (`core.data.preprocessing`), the same network (`core.model.building.build_model`), the
+same optimizer, loss, class weights, early stopping and best-weight restore (`core.training.run_job`), and prints
+the test metrics (`core.evaluation.metrics.compute_metrics`) as JSON. `tests/unit/test_codegen.py` runs it and
+compares with the run.
+
+Generation never imports Keras (the Download page calls it inside the web server). Layers and optimizers
+are table-driven: spec field names are Keras argument names, so each layer becomes
+`layers.<KerasClass>(field=value, ...)`. Settings the generator cannot express raise `CodegenError`, which
+says which setting and what to do, instead of writing a script that would silently train something else.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from pathlib import Path
+
+from core.data.portable_reading import read_rows
+from core.data.preprocessing import PreprocessingState
+from core.data.splitting import TargetInfo
+from core.deployment.threshold import load_threshold
+from core.errors import AppError
+from core.model.building import LAYER_TYPES, derive_head
+from core.spec import parse_spec
+
+# Keras class of each layer kind (spec field names are that class's argument names).
+KERAS_LAYERS = LAYER_TYPES
+# Spec fields that are not a Keras argument of the same name: how each becomes Keras code.
+_DENSE_PENALTIES = ("l1", "l2")
+
+# Keras optimizer class and the TrainingSpec fields it takes (besides learning_rate and gradient clipping).
+KERAS_OPTIMIZERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "adam": ("Adam", ()),
+    "adamw": ("AdamW", ("weight_decay",)),
+    "sgd": ("SGD", ("momentum", "nesterov")),
+    "rmsprop": ("RMSprop", ()),
+    "adagrad": ("Adagrad", ()),
+    "nadam": ("Nadam", ()),
+}
+
+# Every spec setting the script reproduces. A setting outside these sets, changed from its default, is
+# refused (CodegenError) rather than silently ignored: a new feature in core must be taught here first.
+KNOWN_DATA_FIELDS = frozenset(
+    {"target", "features", "task", "test_fraction", "validation_fraction", "seed", "group_column",
+     "drop_duplicates", "cross_validation_folds"}
+)  # fmt: skip
+KNOWN_TRAINING_FIELDS = frozenset(
+    {"optimizer", "learning_rate", "momentum", "nesterov", "weight_decay", "schedule", "clipnorm", "clipvalue",
+     "mixed_precision", "batch_size", "epochs", "early_stopping", "patience", "restore_best_weights",
+     "class_weight"}
+)  # fmt: skip
+KNOWN_SCHEDULES = frozenset({"constant", "step", "exponential", "cosine", "reduce_on_plateau"})
+KNOWN_SCHEDULE_FIELDS = frozenset(
+    {"kind", "decay_rate", "decay_epochs", "warmup_epochs", "alpha", "patience", "min_learning_rate"}
+)
+KNOWN_COLUMN_FIELDS = frozenset(
+    {"name", "role", "kind", "missing", "fill_value", "missing_indicator", "outliers", "scaling", "encoding",
+     "num_bins", "dayfirst", "max_categories", "embedding_dim", "order"}
+)  # fmt: skip
+KNOWN_ENCODINGS = frozenset({"one_hot", "ordinal", "embedding", "hashing"})
+KNOWN_RUN_FIELDS = frozenset({"version", "data", "preprocessing", "model", "training"})
+
+
+class CodegenError(AppError):
+    """The run uses a setting the standalone script cannot reproduce (or the run has no results yet)."""
+
+
+# ----------------------------------------------------------------------------------------------- entry points
+
+
+def generate_script(run_dir: Path) -> str:
+    """The standalone script of the finished run in `run_dir`.
+
+    Raises:
+        CodegenError: the folder is not a finished run, or the run uses a setting the script cannot express.
+    """
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CodegenError(
+            f"There is no run folder {run_dir.name!r}. Expected the folder of a LayerLab run "
+            "(runs/<run_id>, as `layerlab train` prints it). Check the path and try again."
+        )
+    needed = ("spec.json", "preprocessing.json", "target.json", "metrics.json")
+    missing = [name for name in needed if not (run_dir / name).is_file()]
+    if missing:
+        raise CodegenError(
+            f"The run folder {run_dir.name!r} is not a finished LayerLab run: it lacks {', '.join(missing)}. "
+            "Expected a run that finished training. Wait for the run to finish (or train it again), then retry."
+        )
+    spec = parse_spec((run_dir / "spec.json").read_text(encoding="utf-8"))
+    threshold = load_threshold(run_dir)
+    try:
+        state = PreprocessingState.from_json((run_dir / "preprocessing.json").read_text(encoding="utf-8"))
+        target = TargetInfo.from_dict(json.loads((run_dir / "target.json").read_text(encoding="utf-8")))
+        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+        meta = {}
+        if (run_dir / "meta.json").is_file():
+            meta = json.loads((run_dir / "meta.json").read_text(encoding="utf-8"))
+    except (ValueError, KeyError, TypeError) as error:
+        raise CodegenError(
+            f"The files of the run {run_dir.name!r} cannot be read ({type(error).__name__}: {error}). "
+            "Expected the files a LayerLab run writes, unchanged. Train the run again to get a script."
+        ) from None
+    return build_script(
+        spec,
+        state,
+        target,
+        source_name=meta.get("source_name") or "data.csv",
+        steps_per_execution=int(metrics.get("steps_per_execution") or 1),
+        run_id=meta.get("run_id", run_dir.name),
+        test_metrics=metrics.get("test"),
+        precision=metrics.get("precision") or "float32",
+        notes=_run_notes(run_dir, metrics, threshold),
+        threshold=threshold,
+        reading=meta.get("reading"),
+    )
+
+
+def _run_notes(run_dir: Path, metrics: dict, threshold: float = 0.5) -> tuple[str, ...]:
+    """Why the script's scores may differ from the run's, in sentences for the script's docstring."""
+    notes = []
+    if threshold != 0.5 and metrics.get("task") == "binary":
+        notes.append(
+            f"You saved a decision threshold of {threshold:g} on the Evaluate page and the script uses it (THRESHOLD); "
+            "the scores above were computed at 0.5, so accuracy, precision, recall and F1 will differ."
+        )
+    status = {}
+    if (run_dir / "status.json").is_file():
+        status = json.loads((run_dir / "status.json").read_text(encoding="utf-8"))
+    if status.get("state") == "stopped":
+        notes.append(
+            f"You stopped this run after {metrics.get('epochs_run')} epochs; the script trains every epoch "
+            "(lower EPOCHS to match)."
+        )
+    for continued in metrics.get("continued", []):
+        notes.append(
+            f"This run was continued from epoch {continued.get('from_epoch')} to {continued.get('to_epoch')}; "
+            "the script reproduces its first training only."
+        )
+    if metrics.get("precision") == "mixed_float16":
+        notes.append(
+            "LayerLab trained this run on a GPU in mixed precision; on a CPU the script's scores differ a little."
+        )
+    return tuple(notes)
+
+
+def build_script(
+    spec,
+    state,
+    target,
+    *,
+    source_name: str,
+    steps_per_execution: int = 1,
+    run_id: str = "",
+    test_metrics: dict | None = None,
+    precision: str = "float32",
+    notes: tuple[str, ...] = (),
+    threshold: float = 0.5,
+    reading: dict | None = None,
+) -> str:
+    """The script for a spec and what its run learned about the columns (kinds, encodings) and the target.
+
+    `precision` is the run's compute precision ("mixed_float16" when LayerLab trained on a GPU with mixed
+    precision); `notes` are sentences for the script's docstring (why its scores may differ from the run's);
+    `threshold` is a binary run's decision threshold (the probability at which the second class is predicted);
+    `reading` is how the run's file was read (`LoadedTable.reading()`), which the script's `read_table` repeats.
+    """
+    check_supported(spec, state)
+    data, training = spec.data, spec.training
+    features = [column.name for column in state.columns]
+    task = target.task
+    parts = [
+        _header(run_id, source_name, test_metrics, notes).strip("\n") + "\n\n" + _imports(spec, state),
+        _settings(spec, state, target, features, source_name, steps_per_execution, threshold, reading),
+        _helpers(state, target, spec),
+        _main(spec, state, target, training, data, precision),
+    ]
+    script = "\n\n\n".join(part.strip("\n") for part in parts) + "\n"
+    if task not in {"binary", "multiclass", "regression"}:  # pragma: no cover - Task is a Literal
+        raise CodegenError(f"Unknown task {task!r}.")
+    return script
+
+
+def check_supported(spec, state) -> None:
+    """Raise `CodegenError` for any setting the script would not reproduce faithfully."""
+    problems: list[str] = []
+
+    def changed(model, known: frozenset, where: str) -> None:
+        for name, field in type(model).model_fields.items():
+            value = getattr(model, name)
+            if name not in known and value != field.get_default(call_default_factory=True):
+                problems.append(f"`{where}.{name}` = {value!r}")
+
+    changed(spec, KNOWN_RUN_FIELDS, "spec")
+    changed(spec.data, KNOWN_DATA_FIELDS, "data")
+    changed(spec.training, KNOWN_TRAINING_FIELDS, "training")
+    changed(spec.preprocessing, frozenset({"max_categories", "columns"}), "preprocessing")
+    changed(spec.model, frozenset({"layers"}), "model")
+    for column in spec.preprocessing.columns:
+        changed(column, KNOWN_COLUMN_FIELDS, f"preprocessing.columns[{column.name!r}]")
+    schedule = getattr(spec.training, "schedule", None)
+    if schedule is not None:
+        changed(schedule, KNOWN_SCHEDULE_FIELDS, "training.schedule")
+    if schedule is not None and schedule.kind not in KNOWN_SCHEDULES:
+        problems.append(f"the learning-rate schedule {schedule.kind!r}")
+    if spec.training.optimizer not in KERAS_OPTIMIZERS:
+        problems.append(f"the optimizer {spec.training.optimizer!r}")
+    for position, layer in enumerate(spec.model.layers, start=1):
+        if layer.kind not in KERAS_LAYERS:
+            problems.append(f"layer {position} of kind {layer.kind!r}")
+        inner = getattr(layer, "layer", None)
+        if inner is not None and getattr(inner, "kind", None) not in KERAS_LAYERS:
+            problems.append(f"layer {position}'s inner layer of kind {getattr(inner, 'kind', inner)!r}")
+    for column in state.columns:
+        if column.kind == "categorical" and column.encoding not in KNOWN_ENCODINGS:
+            problems.append(f"the {column.encoding!r} encoding of column {column.name!r}")
+        if column.kind not in {"numeric", "categorical", "datetime"}:
+            problems.append(f"the {column.kind!r} column {column.name!r}")
+    if problems:
+        raise CodegenError(
+            "The standalone script cannot reproduce this run yet: it uses "
+            + "; ".join(problems)
+            + ". Expected only settings the code export knows (see docs/CODE_EXPORT.md). Download the .keras "
+            "model and the run spec instead, or change those settings and train again."
+        )
+
+
+# ------------------------------------------------------------------------------------------------ script parts
+
+
+def _header(run_id: str, source_name: str, test_metrics: dict | None, notes: tuple[str, ...] = ()) -> str:
+    shown = ""
+    if test_metrics:
+        numbers = ", ".join(f"{name} {value:.4f}" for name, value in test_metrics.items() if value is not None)
+        shown = f"\nIn LayerLab this run scored, on its test rows:\n    {numbers}.\n"
+    for note in notes:
+        shown += "\n" + "\n".join(_wrap_text(note, 110)) + "\n"
+    run = f" {run_id}" if run_id else ""
+    return f'''
+#!/usr/bin/env python
+"""LayerLab run{run} as a standalone script: keras, pandas, numpy and scikit-learn only.
+
+It repeats what LayerLab did, in the same order: keep the usable rows, split them with the same seed, learn
+the preprocessing (fill values, scales, categories) from the training rows only, build the same network,
+train it with the same settings, and print the scores on the test rows as JSON.
+{shown}
+Run it with the table you trained on:
+
+    python {_script_name(run_id)} {source_name}
+
+The same table, seed, Keras backend and package versions give the same scores (a GPU may differ slightly).
+"""
+'''
+
+
+def _wrap_text(text: str, width: int) -> list[str]:
+    lines, current = [], ""
+    for word in text.split():
+        if current and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}".strip()
+    return [*lines, current] if current else lines
+
+
+def _script_name(run_id: str) -> str:
+    return f"layerlab_{run_id[:6]}.py" if run_id else "layerlab_run.py"
+
+
+def _imports(spec, state) -> str:
+    lines = [
+        "import argparse",
+        "import csv",
+        "import io",
+        "import json",
+        "import math",
+        "import re",
+        "import warnings",
+        "from pathlib import Path",
+        "",
+        "import keras",
+        "import numpy as np",
+        "import pandas as pd",
+        "from keras import layers",
+        "from sklearn import metrics",
+    ]
+    splitters = ["train_test_split"] if spec.data.group_column is None else ["GroupShuffleSplit"]
+    lines.append(f"from sklearn.model_selection import {', '.join(splitters)}")
+    if spec.training.class_weight == "balanced":
+        lines.append("from sklearn.utils.class_weight import compute_class_weight")
+    return "\n".join(lines)
+
+
+def _settings(
+    spec,
+    state,
+    target,
+    features: list[str],
+    source_name: str,
+    steps_per_execution: int,
+    threshold: float = 0.5,
+    reading: dict | None = None,
+) -> str:
+    data, training = spec.data, spec.training
+    read_as = {}
+    if reading and reading.get("format") == "csv":
+        read_as = {key: reading[key] for key in ("encoding", "delimiter", "decimal", "thousands") if reading.get(key)}
+    lines = [
+        "# ---- The run's settings (LayerLab's run spec) ----",
+        f"DATA_FILE = {_py(source_name)}  # the table the run was trained on",
+        f"READ_AS = {_py(read_as)}  # how LayerLab read that file (text encoding, separator, decimal mark)",
+        f"TARGET = {_py(target.name)}",
+        f"TASK = {_py(target.task)}  # binary, multiclass or regression",
+        f"FEATURES = {_list(features)}",
+    ]
+    if data.group_column is not None:
+        lines.append(f"GROUP_COLUMN = {_py(data.group_column)}  # rows sharing a value stay on one side of the split")
+    lines += [
+        f"SEED = {data.seed}",
+        f"TEST_FRACTION = {data.test_fraction!r}",
+        f"VALIDATION_FRACTION = {data.validation_fraction!r}",
+        f"DROP_DUPLICATES = {data.drop_duplicates!r}",
+        "",
+        "# How each input column becomes numbers (LayerLab's Prepare page).",
+        "COLUMNS = {",
+    ]
+    for column in state.columns:
+        lines.append(_wrapped(f"    {_py(column.name)}: {{", _column_options(spec, column), "},", indent=8))
+    lines += [
+        "}",
+        "",
+        f"BATCH_SIZE = {training.batch_size}",
+        f"EPOCHS = {training.epochs}",
+        f"EARLY_STOPPING = {training.early_stopping!r}  # stop when the validation loss stops improving",
+        f"PATIENCE = {training.patience}",
+        f"RESTORE_BEST_WEIGHTS = {training.restore_best_weights!r}  # keep the epoch with the lowest validation loss",
+        f"CLASS_WEIGHT = {_py(training.class_weight)}",
+        f"STEPS_PER_EXECUTION = {steps_per_execution}  # batches per compiled call: speed only, same result",
+    ]
+    if target.task == "binary":
+        positive = target.classes[1] if len(target.classes) > 1 else "the second class"
+        lines += [
+            f"# {_py(positive)} is predicted when its probability is at least THRESHOLD (the Evaluate page's decision",
+            "# threshold; accuracy, precision, recall and F1 depend on it, ROC AUC does not).",
+            f"THRESHOLD = {threshold!r}",
+        ]
+    if data.cross_validation_folds:
+        lines.append(
+            f"# LayerLab also trained {data.cross_validation_folds} cross-validation models for the mean ± std of "
+            "the scores; this script reproduces the main model only."
+        )
+    return "\n".join(lines)
+
+
+def _column_options(spec, column) -> list[str]:
+    chosen = spec.preprocessing.column(column.name)
+    options: dict = {"kind": column.kind}
+    if column.kind == "numeric":
+        scaling = "standard" if chosen.scaling == "auto" else chosen.scaling
+        missing = "median" if chosen.missing == "auto" else chosen.missing
+        options |= {"missing": missing}
+        if missing == "constant":
+            options["fill_value"] = chosen.fill_value
+        options |= {"outliers": chosen.outliers, "scaling": scaling}
+    elif column.kind == "categorical":
+        options["encoding"] = column.encoding
+        options["missing"] = "constant" if chosen.missing == "constant" else (
+            "drop_rows" if chosen.missing == "drop_rows" else "most_frequent"
+        )  # fmt: skip
+        if chosen.missing == "constant":
+            options["fill_value"] = str(chosen.fill_value)
+        if column.encoding == "one_hot":
+            options["max_categories"] = chosen.max_categories or spec.preprocessing.max_categories
+        elif column.encoding == "ordinal":
+            options["order"] = list(chosen.order)
+        elif column.encoding == "embedding":
+            options["max_categories"] = chosen.max_categories
+            options["embedding_dim"] = chosen.embedding_dim
+        elif column.encoding == "hashing":
+            options["num_bins"] = getattr(column, "num_bins", 0)
+    else:
+        options["missing"] = "drop_rows" if chosen.missing == "drop_rows" else "median"
+        options["dayfirst"] = bool(getattr(column, "dayfirst", False))
+    options["missing_indicator"] = bool(column.indicator)
+    return [f"{_py(key)}: {_py(value)}" for key, value in options.items()]
+
+
+def _wrapped(opening: str, items: list[str], closing: str, *, indent: int, width: int = 116) -> str:
+    """`opening` items `closing` on one line when it fits, else items packed into lines of `width`."""
+    one_line = opening + ", ".join(items) + closing
+    if len(one_line) <= width:
+        return one_line
+    lines, current = [opening], " " * indent
+    for item in items:
+        if current.strip() and len(current) + len(item) + 2 > width:
+            lines.append(current.rstrip())
+            current = " " * indent
+        current += item + ", "
+    lines.append(current.rstrip())
+    lines.append(" " * (len(opening) - len(opening.lstrip())) + closing)
+    return "\n".join(lines)
+
+
+def _list(names: list[str]) -> str:
+    text = _py(list(names))
+    if len(text) <= 100:
+        return text
+    return "[\n" + "".join(f"    {_py(name)},\n" for name in names) + "]"
+
+
+_COMMON_HELPERS = '''
+# ---- Helpers: the same computations as LayerLab's core ----
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# pandas' missing-value words: in a text column they count as missing.
+MISSING_TOKENS = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)
+
+
+{READ_ROWS}
+
+
+def read_table(path):
+    """The table, read the way LayerLab read the run's file (READ_AS; see read_rows above)."""
+    return read_rows(path, READ_AS)
+
+
+def numbers(series):
+    """float64 values; text that is not a number, infinities and values beyond float32 become NaN."""
+    values = np.array(pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan))
+    values[~(np.abs(values) <= FLOAT32_MAX)] = np.nan
+    return values
+
+
+def category_strings(series):
+    """Categories as strings; missing values (and pandas' missing-value words) become None."""
+    present = series.notna()
+    if pd.api.types.is_string_dtype(series) and not pd.api.types.is_object_dtype(series):
+        return series.astype("object").where(present & ~series.isin(MISSING_TOKENS), None)
+    text = series.astype("object").map(str, na_action="ignore")
+    return text.where(present & ~text.isin(MISSING_TOKENS), None)
+
+
+def is_missing(series, options):
+    """Missing as the column's preprocessing sees it (used to drop training rows: missing = "drop_rows")."""
+    if options["kind"] == "numeric":
+        return np.isnan(numbers(series))
+    if options["kind"] == "datetime":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pd.to_datetime(series, errors="coerce", format="mixed", utc=True).isna().to_numpy()
+    return category_strings(series).isna().to_numpy()
+'''
+
+_CLASS_HELPERS = '''
+def class_name(value):
+    """How LayerLab names a class: 1.0 (an integer read as a float) is "1"."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def natural_key(name):
+    """Classes in order: numbers by value first, then text."""
+    try:
+        return (0, float(name), name)
+    except ValueError:
+        return (1, 0.0, name)
+'''
+
+_NUMERIC_HELPERS = '''
+def fit_numeric(series, options):
+    """From the training rows: fill value, clip bounds, log shift, centre and scale of a numeric column."""
+    values = numbers(series)
+    finite = values[np.isfinite(values)]
+    if options["missing"] == "mean":
+        fill = float(finite.mean())
+    elif options["missing"] == "most_frequent":
+        uniques, counts = np.unique(finite, return_counts=True)
+        fill = float(uniques[np.argmax(counts)])
+    elif options["missing"] == "constant":
+        fill = float(options["fill_value"])
+    else:  # median (also for drop_rows: training drops those rows, new rows get the median)
+        fill = float(np.median(finite))
+    filled = np.where(np.isnan(values), fill, values)
+    clip = None
+    if options["outliers"] == "clip_iqr":  # [Q1 - 1.5 IQR, Q3 + 1.5 IQR]
+        q1, q3 = np.percentile(finite, [25, 75])
+        clip = (float(q1 - 1.5 * (q3 - q1)), float(q3 + 1.5 * (q3 - q1)))
+    elif options["outliers"] == "clip_zscore":  # mean ± 3 standard deviations
+        mean, std = float(finite.mean()), float(finite.std())
+        clip = (mean - 3 * std, mean + 3 * std)
+    if clip is not None:
+        filled = np.clip(filled, *clip)
+    log_shift = None
+    if options["scaling"] == "log1p":  # log(1 + x), shifted so the smallest value is 0, then standardised
+        log_shift = min(float(filled.min()), 0.0)
+        filled = np.log1p(np.maximum(filled - log_shift, 0.0))
+    if options["scaling"] == "minmax":
+        center, scale = float(filled.min()), float(filled.max() - filled.min())
+    elif options["scaling"] == "robust":
+        q1, median, q3 = np.percentile(filled, [25, 50, 75])
+        center, scale = float(median), float(q3 - q1)
+    elif options["scaling"] == "none":
+        center, scale = 0.0, 1.0
+    else:  # standard (z-score)
+        center, scale = float(filled.mean()), float(filled.std())
+    scale = scale if scale > 1e-12 and np.isfinite(scale) else 1.0
+    return {"fill": fill, "clip": clip, "log_shift": log_shift, "center": center, "scale": scale}
+
+
+def encode_numeric(series, fitted, options):
+    """Missing -> fill, clip, log, (x - centre) / scale, in float32 [+ a 0/1 "was missing" column]."""
+    values = numbers(series).astype("float32")
+    missing = np.isnan(values)
+    values = np.where(missing, np.float32(fitted["fill"]), values)
+    if fitted["clip"] is not None:
+        values = np.clip(values, np.float32(fitted["clip"][0]), np.float32(fitted["clip"][1]))
+    if fitted["log_shift"] is not None:
+        values = np.log1p(np.maximum(values - np.float32(fitted["log_shift"]), np.float32(0.0)))
+    columns = [(values - np.float32(fitted["center"])) / np.float32(fitted["scale"])]
+    if options["missing_indicator"]:
+        columns.append(missing.astype("float32"))
+    return np.stack(columns, axis=1)
+'''
+
+_CATEGORICAL_HELPERS = '''
+def fit_categorical(series, options):
+    """From the training rows: the categories kept (most frequent first; ties by name) and the fill value."""
+    text = category_strings(series)
+    fill = None
+    if options["missing"] == "constant":
+        fill = options["fill_value"]
+        text = text.fillna(fill)
+    counts = text.value_counts(dropna=True)
+    table = pd.DataFrame({"value": counts.index.astype(str), "count": counts.to_numpy()})
+    ordered = table.sort_values(["count", "value"], ascending=[False, True], kind="stable")["value"].tolist()
+    most_frequent = ordered[0] if ordered else None
+    encoding = options["encoding"]
+    fitted = {"encoding": encoding}
+    if encoding == "ordinal":  # the user's order; unknown values sit in the middle
+        vocabulary = list(options["order"])
+        if most_frequent not in vocabulary:
+            most_frequent = next((value for value in ordered if value in vocabulary), None)
+    elif encoding == "embedding":  # every value seen at least twice (up to max_categories or 10,000)
+        limit = options["max_categories"] or 10_000
+        vocabulary = [value for value in ordered[:limit] if counts[value] >= 2] or ordered[:1]
+        fitted["embedding_dim"] = options["embedding_dim"] or int(
+            min(32, max(2, round(1.6 * (len(vocabulary) + 1) ** 0.56)))
+        )
+    elif encoding == "hashing":  # no vocabulary: every value goes to one of num_bins buckets
+        vocabulary = []
+        fitted["num_bins"] = options["num_bins"]
+    else:  # one_hot over the most frequent values, plus one "other" slot
+        vocabulary = ordered[: options["max_categories"]]
+    fitted["vocabulary"] = vocabulary
+    fitted["fill"] = fill if fill is not None else most_frequent
+    return fitted
+
+
+def encode_categorical(series, fitted, options):
+    """one_hot: slot 0 = other/unseen, slot i + 1 = vocabulary[i]; ordinal: position / (n - 1), unseen 0.5;
+    embedding: the row of the learned table (0 = other); hashing: one-hot over the buckets."""
+    text = category_strings(series)
+    missing = text.isna().to_numpy()
+    if fitted["fill"] is not None:
+        text = text.fillna(fitted["fill"])
+    values = text.to_numpy(dtype=object)
+    encoding = fitted["encoding"]
+{POSITIONS}    out = np.zeros((len(values), width + int(options["missing_indicator"])), dtype="float32")
+    if encoding in ("one_hot", "hashing"):
+        out[np.arange(len(values)), positions + 1] = 1.0
+    elif encoding == "embedding":
+        out[:, 0] = positions + 1
+    else:
+        span = max(len(fitted["vocabulary"]) - 1, 1)
+        out[:, 0] = np.where(positions >= 0, positions / span, 0.5)
+    if options["missing_indicator"]:
+        out[:, -1] = missing.astype("float32")
+    return out
+'''
+
+_POSITIONS = """
+    positions = pd.Index(fitted["vocabulary"], dtype=object).get_indexer(pd.Index(values, dtype=object))
+    width = len(fitted["vocabulary"]) + 1 if encoding == "one_hot" else 1
+"""
+_POSITIONS_WITH_HASHING = """
+    if encoding == "hashing":
+        positions = hash_buckets(values, fitted["num_bins"]) - 1  # bucket b goes to slot b
+        width = fitted["num_bins"]
+    else:
+        positions = pd.Index(fitted["vocabulary"], dtype=object).get_indexer(pd.Index(values, dtype=object))
+        width = len(fitted["vocabulary"]) + 1 if encoding == "one_hot" else 1
+"""
+
+_HASHING_HELPERS = '''
+def hash_buckets(values, num_bins):
+    """Bucket of each value: Keras' Hashing layer (FarmHash64 of the text, modulo num_bins)."""
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    if len(uniques) == 0:
+        return np.zeros(len(codes), dtype="int64")
+    buckets = keras.layers.Hashing(num_bins=num_bins)(np.asarray(uniques, dtype=object).astype(str))
+    return np.concatenate([np.asarray(buckets, dtype="int64").reshape(-1), [0]])[codes]
+'''
+
+_DATETIME_HELPERS = '''
+YEAR_FIRST = r"\\s*\\d{4}[-/.]"  # 2024-03-01: never read day first
+
+
+def parse_mixed(series, dayfirst):
+    """Each value on its own; values that start with a 4-digit year are never read day first."""
+    parsed = pd.to_datetime(series, errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
+    if dayfirst:
+        year_first = series.astype("object").map(lambda v: bool(re.match(YEAR_FIRST, str(v))), na_action="ignore")
+        year_first = year_first.fillna(False).to_numpy(dtype=bool)
+        if year_first.any():
+            parsed[year_first] = pd.to_datetime(series[year_first], errors="coerce", format="mixed", utc=True)
+    return parsed
+
+
+def parse_dates(series, dayfirst):
+    """Text -> UTC timestamps: the format is guessed from the first value and used for every row; values in
+    another format are read one by one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = series.first_valid_index()
+        text_like = pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)
+        guessed = None
+        if first is not None and text_like:
+            text = str(series.loc[first])
+            guessed = pd.tseries.api.guess_datetime_format(text, dayfirst=dayfirst and not re.match(YEAR_FIRST, text))
+        if guessed is None:
+            return parse_mixed(series, dayfirst)
+        parsed = pd.to_datetime(series, errors="coerce", format=guessed, utc=True)
+        rest = parsed.isna().to_numpy() & series.notna().to_numpy()
+        if rest.any():
+            parsed[rest] = parse_mixed(series[rest], dayfirst)
+        return parsed
+
+
+def datetime_seconds(series, dayfirst):
+    """Seconds since 1970-01-01 (UTC) as float64; unreadable dates become NaN."""
+    values = series if pd.api.types.is_datetime64_any_dtype(series) else parse_dates(series, dayfirst)
+    if getattr(values.dt, "tz", None) is not None:
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    seconds = (values - pd.Timestamp("1970-01-01")).dt.total_seconds()
+    return np.array(seconds.to_numpy(dtype="float64", na_value=np.nan))
+
+
+def datetime_parts(seconds):
+    """(rows, 5): year, month, day, weekday (Monday = 0), hour (Howard Hinnant's civil_from_days)."""
+    days = np.floor(seconds / 86400.0)
+    hour = np.floor((seconds - days * 86400.0) / 3600.0)
+    weekday = np.mod(days + 3.0, 7.0)  # 1970-01-01 was a Thursday
+    z = days + 719468.0
+    era = np.floor(z / 146097.0)
+    doe = z - era * 146097.0
+    yoe = np.floor((doe - np.floor(doe / 1460.0) + np.floor(doe / 36524.0) - np.floor(doe / 146096.0)) / 365.0)
+    doy = doe - (365.0 * yoe + np.floor(yoe / 4.0) - np.floor(yoe / 100.0))
+    mp = np.floor((5.0 * doy + 2.0) / 153.0)
+    day = doy - np.floor((153.0 * mp + 2.0) / 5.0) + 1.0
+    month = np.where(mp < 10.0, mp + 3.0, mp - 9.0)
+    year = yoe + era * 400.0 + (month <= 2.0)
+    return np.stack([year, month, day, weekday, hour], axis=1)
+
+
+def fit_datetime(series, options):
+    """From the training rows: the median date (fill) and the mean and std of each date part."""
+    seconds = datetime_seconds(series, options["dayfirst"])
+    fill = float(np.median(seconds[np.isfinite(seconds)]))
+    parts = datetime_parts(np.where(np.isnan(seconds), fill, seconds))
+    stds = parts.std(axis=0)
+    return {"fill": fill, "centers": parts.mean(axis=0), "scales": np.where(stds > 1e-12, stds, 1.0)}
+
+
+def encode_datetime(series, fitted, options):
+    seconds = datetime_seconds(series, options["dayfirst"])
+    missing = np.isnan(seconds)
+    parts = datetime_parts(np.where(missing, fitted["fill"], seconds))
+    out = ((parts - fitted["centers"]) / fitted["scales"]).astype("float32")
+    if options["missing_indicator"]:
+        out = np.concatenate([out, missing.astype("float32").reshape(-1, 1)], axis=1)
+    return out
+'''
+
+_PIPELINE_HELPERS = '''
+FIT = {FIT}
+ENCODE = {ENCODE}
+
+
+def fit_preprocessing(train):
+    """Learn every column's statistics from the training rows only."""
+    return {name: FIT[options["kind"]](train[name], options) for name, options in COLUMNS.items()}
+
+
+def transform(frame, fitted):
+    """Raw rows -> the float32 matrix the network reads (columns in FEATURES order)."""
+    blocks = [ENCODE[options["kind"]](frame[name], fitted[name], options) for name, options in COLUMNS.items()]
+    return np.concatenate(blocks, axis=1).astype("float32")
+'''
+
+_METRIC_HELPERS = {
+    "regression": """
+def test_metrics(y_true, y_pred):
+    nonzero = np.abs(y_true) > 1e-12
+    scores = {
+        "mae": float(metrics.mean_absolute_error(y_true, y_pred)),
+        "rmse": float(math.sqrt(metrics.mean_squared_error(y_true, y_pred))),
+        "r2": float(metrics.r2_score(y_true, y_pred)),
+        "mape": None,
+    }
+    if nonzero.any():  # left out: rows whose actual value is 0
+        scores["mape"] = float(np.mean(np.abs((y_true[nonzero] - y_pred[nonzero]) / y_true[nonzero])))
+    return scores
+""",
+    "classification": """
+def test_metrics(y_true, probabilities, num_classes):
+    {PREDICTED}
+    labels = list(range(num_classes))
+    scores = {
+        "accuracy": float(metrics.accuracy_score(y_true, y_pred)),
+        "precision": float(metrics.precision_score(y_true, y_pred, average="macro", labels=labels, zero_division=0)),
+        "recall": float(metrics.recall_score(y_true, y_pred, average="macro", labels=labels, zero_division=0)),
+        "f1": float(metrics.f1_score(y_true, y_pred, average="macro", labels=labels, zero_division=0)),
+        "roc_auc": None,
+    }
+    present = np.unique(y_true)
+    if len(present) >= 2:
+        if TASK == "binary":
+            scores["roc_auc"] = float(metrics.roc_auc_score(y_true, probabilities[:, 1]))
+        elif len(present) == num_classes:
+            scores["roc_auc"] = float(
+                metrics.roc_auc_score(y_true, probabilities, multi_class="ovr", average="macro")
+            )
+    return scores
+""",
+}
+
+_KEEP_BEST = '''
+class KeepBestWeights(keras.callbacks.Callback):
+    """Remembers the weights of the epoch with the lowest validation loss, and stops training when the loss
+    explodes (not a number, infinite, or 1000 times the first batch's loss: a learning rate far too high)."""
+
+    async_safe = True  # only reads numbers: Keras may call it without waiting for the device
+
+    def on_train_begin(self, logs=None):
+        self.best_loss, self.best_weights, self.diverged, self.first_loss = math.inf, None, False, None
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None:
+            return
+        loss = float(loss)
+        if self.first_loss is None and math.isfinite(loss):
+            self.first_loss = abs(loss)
+        exploding = self.first_loss is not None and loss > 1e3 * max(self.first_loss, 1e-3)
+        if not math.isfinite(loss) or exploding:
+            self.diverged = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if logs.get("loss") is not None and not math.isfinite(float(logs["loss"])):
+            self.diverged = True
+            self.model.stop_training = True
+        loss = logs.get("val_loss")
+        if loss is not None and math.isfinite(float(loss)) and float(loss) < self.best_loss and not self.diverged:
+            self.best_loss, self.best_weights = float(loss), self.model.get_weights()
+'''
+
+
+def _helpers(state, target, spec) -> str:
+    kinds = {column.kind for column in state.columns}
+    encodings = {column.encoding for column in state.columns if column.kind == "categorical"}
+    parts = [_COMMON_HELPERS.replace("{READ_ROWS}", inspect.getsource(read_rows).rstrip("\n"))]
+    if target.task != "regression":
+        parts.append(_CLASS_HELPERS)
+    fit, encode = [], []
+    if "numeric" in kinds:
+        parts.append(_NUMERIC_HELPERS)
+        fit.append('"numeric": fit_numeric')
+        encode.append('"numeric": encode_numeric')
+    if "categorical" in kinds:
+        positions = _POSITIONS_WITH_HASHING if "hashing" in encodings else _POSITIONS
+        parts.append(_CATEGORICAL_HELPERS.replace("{POSITIONS}", positions.lstrip("\n")))
+        fit.append('"categorical": fit_categorical')
+        encode.append('"categorical": encode_categorical')
+        if "hashing" in encodings:
+            parts.append(_HASHING_HELPERS)
+    if "datetime" in kinds:
+        parts.append(_DATETIME_HELPERS)
+        fit.append('"datetime": fit_datetime')
+        encode.append('"datetime": encode_datetime')
+    parts.append(
+        _PIPELINE_HELPERS.replace("{FIT}", "{" + ", ".join(fit) + "}").replace(
+            "{ENCODE}", "{" + ", ".join(encode) + "}"
+        )
+    )
+    if target.task == "regression":
+        parts.append(_METRIC_HELPERS["regression"])
+    else:
+        predicted = (
+            'y_pred = (probabilities[:, 1] >= np.float32(THRESHOLD)).astype("int64")  # the second class at P >= it'
+            if target.task == "binary"
+            else "y_pred = probabilities.argmax(axis=1)  # the most probable class"
+        )
+        parts.append(_METRIC_HELPERS["classification"].replace("{PREDICTED}", predicted))
+    parts.append(_KEEP_BEST)
+    return "\n\n\n".join(part.strip("\n") for part in parts)
+
+
+# ----------------------------------------------------------------------------------------------------- main()
+
+
+def _py(value) -> str:
+    """A Python literal in the style of the rest of the script (double-quoted strings)."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        items = ", ".join(_py(item) for item in value)
+        return f"[{items}]" if isinstance(value, list) else f"({items}{',' if len(value) == 1 else ''})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_py(key)}: {_py(item)}" for key, item in value.items()) + "}"
+    return repr(value)
+
+
+def layer_expression(layer, name: str | None = None) -> str:
+    """Keras code that builds one hidden layer of the spec: `layers.Dense(units=64, activation="relu", ...)`."""
+    kind = layer.kind
+    if kind not in KERAS_LAYERS:
+        raise CodegenError(
+            f"The standalone script cannot build a layer of kind {kind!r} yet. Expected one of: "
+            f"{', '.join(sorted(KERAS_LAYERS))}. Remove that layer or download the .keras model instead."
+        )
+    arguments: list[str] = []
+    for field in type(layer).model_fields:
+        if field == "kind" or field in (_DENSE_PENALTIES if kind == "dense" else ()):
+            continue
+        value = getattr(layer, field)
+        if hasattr(value, "kind") and hasattr(type(value), "model_fields"):  # a wrapped layer (Bidirectional)
+            arguments.append(f"{field}={layer_expression(value)}")
+        else:
+            arguments.append(f"{field}={_py(value)}")
+    if kind == "dense":
+        l1, l2 = getattr(layer, "l1", 0.0), getattr(layer, "l2", 0.0)
+        if l1 or l2:
+            arguments.append(f"kernel_regularizer=keras.regularizers.L1L2(l1={l1!r}, l2={l2!r})")
+    if name is not None:
+        arguments.append(f"name={_py(name)}")
+    return f"layers.{KERAS_LAYERS[kind]}({', '.join(arguments)})"
+
+
+def _split_arguments(text: str) -> list[str]:
+    """Top-level comma-separated parts of an argument list (commas inside brackets or strings stay)."""
+    parts, depth, current, quote = [], 0, "", None
+    for char in text:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+            continue
+        current += char
+    if current.strip():
+        parts.append(current.strip())
+    return parts
+
+
+def optimizer_code(training) -> list[str]:
+    """Lines (indented for main()) that set `optimizer` (and `schedule_callbacks`) for a TrainingSpec."""
+    if training.optimizer not in KERAS_OPTIMIZERS:
+        raise CodegenError(
+            f"The standalone script cannot build the optimizer {training.optimizer!r} yet. Expected one of: "
+            f"{', '.join(sorted(KERAS_OPTIMIZERS))}."
+        )
+    class_name, extra_fields = KERAS_OPTIMIZERS[training.optimizer]
+    schedule = getattr(training, "schedule", None)
+    kind = schedule.kind if schedule is not None else "constant"
+    code = []
+    if kind in {"step", "exponential", "cosine"}:  # schedules count optimizer steps
+        code.append("    steps_per_epoch = math.ceil(len(x_train) / batch_size)")
+    rate = repr(training.learning_rate)
+    if kind in {"step", "exponential"}:
+        code += [
+            f"    # {kind} decay: the rate is multiplied by {schedule.decay_rate:g} every {schedule.decay_epochs} epochs"
+            + (" (in steps)." if kind == "step" else " (smoothly)."),
+            "    learning_rate = keras.optimizers.schedules.ExponentialDecay(",
+            f"        {rate}, {schedule.decay_epochs} * steps_per_epoch, {schedule.decay_rate!r}, "
+            f"staircase={kind == 'step'}",
+            "    )",
+        ]
+    elif kind == "cosine":
+        code += [
+            "    # Cosine decay"
+            + (f" after {schedule.warmup_epochs} epochs of linear warm-up." if schedule.warmup_epochs else "."),
+            f"    warmup = {schedule.warmup_epochs} * steps_per_epoch",
+            f"    decay = max((EPOCHS - {schedule.warmup_epochs}) * steps_per_epoch, 1)",
+        ]
+        if schedule.warmup_epochs:
+            code += [
+                "    learning_rate = keras.optimizers.schedules.CosineDecay(",
+                f"        0.0, decay, alpha={schedule.alpha!r}, warmup_target={rate}, warmup_steps=warmup",
+                "    )",
+            ]
+        else:
+            code.append(
+                f"    learning_rate = keras.optimizers.schedules.CosineDecay({rate}, decay, alpha={schedule.alpha!r})"
+            )
+    else:
+        code.append(f"    learning_rate = {rate}")
+    arguments = ["learning_rate=learning_rate"]
+    arguments += [f"{field}={getattr(training, field)!r}" for field in extra_fields]
+    for field in ("clipnorm", "clipvalue"):
+        value = getattr(training, field, None)
+        if value is not None:
+            arguments.append(f"{field}={_py(value)}")
+    code.append(f"    optimizer = keras.optimizers.{class_name}({', '.join(arguments)})")
+    if kind == "reduce_on_plateau":
+        code += [
+            "    # Reduce on plateau: multiply the rate when the validation loss stalls.",
+            "    schedule_callbacks = [",
+            "        keras.callbacks.ReduceLROnPlateau(",
+            f'            monitor="val_loss", factor={schedule.decay_rate!r}, patience={schedule.patience}, '
+            f"min_lr={schedule.min_learning_rate!r}, verbose=0",
+            "        )",
+            "    ]",
+        ]
+    else:
+        code.append("    schedule_callbacks = []")
+    return code
+
+
+def _main(spec, state, target, training, data, precision: str = "float32") -> str:
+    classification = target.task != "regression"
+    blocks = [
+        _load_rows_code(data),
+        _class_labels_code() if classification else "",
+        _split_code(data, classification),
+        _target_code(classification),
+        _network_code(spec, state, target, precision),
+        _training_code(training, target),
+        _evaluation_code(target),
+        _entry_code(),
+    ]
+    return "\n\n\n".join(block.strip("\n") for block in blocks if block)
+
+
+def _load_rows_code(data) -> str:
+    group = " + [GROUP_COLUMN]" if data.group_column else ""
+    return f'''
+def load_rows(path):
+    """Step 1. The rows LayerLab learns from: the chosen columns, rows that have a target value (and, if
+    asked, no exact duplicates)."""
+    frame = read_table(path)
+    frame = frame[FEATURES + [TARGET]{group}]
+    has_target = frame[TARGET].notna()
+    if pd.api.types.is_numeric_dtype(frame[TARGET]):
+        has_target &= np.isfinite(numbers(frame[TARGET]))
+    frame = frame[has_target]
+    if DROP_DUPLICATES:  # identical in every input column and the target
+        try:
+            duplicated = frame[FEATURES + [TARGET]].duplicated(keep="first")
+        except TypeError:
+            duplicated = frame[FEATURES + [TARGET]].astype(str).duplicated(keep="first")
+        frame = frame[~duplicated.to_numpy()]
+    return frame
+'''
+
+
+def _class_labels_code() -> str:
+    return '''
+def class_labels(frame):
+    """Each row's class name, and the classes in order (the network's output i is classes[i])."""
+    names = {value: class_name(value) for value in frame[TARGET].dropna().unique()}
+    labels = frame[TARGET].map(names)
+    return labels, sorted(labels.value_counts().index, key=natural_key)
+'''
+
+
+def _split_code(data, classification: bool) -> str:
+    head = '''
+def split_rows(frame):
+    """Step 2. Training, validation and test rows, seeded. Training rows with a missing value in a
+    "drop_rows" column are then left out of training (validation and test rows keep them)."""
+'''
+    if data.group_column is None:
+        if classification:
+            body = """
+    # Stratified by class when every class has 3+ rows and each part can hold one row of each class.
+    labels, classes = class_labels(frame)
+    counts = labels.value_counts()
+    smallest = min(TEST_FRACTION, VALIDATION_FRACTION, 1 - TEST_FRACTION - VALIDATION_FRACTION)
+    stratify = None
+    if counts.min() >= 3 and int(len(frame) * smallest) >= len(classes):
+        stratify = pd.factorize(labels.to_numpy(dtype=object))[0]
+"""
+        else:
+            body = "\n    stratify = None\n"
+        body += """    positions = np.arange(len(frame))
+    holdout = TEST_FRACTION + VALIDATION_FRACTION
+    train_pos, rest = train_test_split(positions, test_size=holdout, random_state=SEED, stratify=stratify)
+    validation_pos, test_pos = train_test_split(
+        rest,
+        test_size=TEST_FRACTION / holdout,
+        random_state=SEED,
+        stratify=None if stratify is None else stratify[rest],
+    )
+"""
+    else:
+        body = """
+    # By group: each value of GROUP_COLUMN is entirely in one part; a row without one is a group of its own.
+    # The fractions count groups, not rows.
+    groups = np.array(pd.factorize(category_strings(frame[GROUP_COLUMN]))[0], dtype="int64")
+    no_group = groups < 0
+    groups[no_group] = groups.max(initial=-1) + 1 + np.arange(int(no_group.sum()))
+    num_groups = len(np.unique(groups))
+    holdout = TEST_FRACTION + VALIDATION_FRACTION
+    holdout_groups = min(max(round(num_groups * holdout), 2), num_groups - 1)
+    first = GroupShuffleSplit(n_splits=1, test_size=holdout_groups, random_state=SEED)
+    train_pos, rest = next(first.split(np.arange(len(groups)), groups=groups))
+    test_groups = min(max(round(holdout_groups * TEST_FRACTION / holdout), 1), holdout_groups - 1)
+    second = GroupShuffleSplit(n_splits=1, test_size=test_groups, random_state=SEED)
+    validation_in_rest, test_in_rest = next(second.split(rest, groups=groups[rest]))
+    validation_pos, test_pos = rest[validation_in_rest], rest[test_in_rest]
+"""
+    tail = """    train, validation, test = frame.iloc[train_pos], frame.iloc[validation_pos], frame.iloc[test_pos]
+    dropped = np.zeros(len(train), dtype=bool)
+    for name, options in COLUMNS.items():
+        if options["missing"] == "drop_rows":
+            dropped |= is_missing(train[name], options)
+    return train[~dropped], validation, test
+"""
+    return head.strip("\n") + "\n" + body.lstrip("\n") + tail
+
+
+def _target_code(classification: bool) -> str:
+    if classification:
+        return '''
+def encode_target(frame, parts):
+    """Step 3. The target as class indices (0 = the first class in order)."""
+    _, classes = class_labels(frame)
+    index = {name: i for i, name in enumerate(classes)}
+    ys = [class_labels(part)[0].map(index).to_numpy(dtype="int32") for part in parts]
+    return ys, {"classes": classes}
+'''
+    return '''
+def encode_target(frame, parts):
+    """Step 3. The network predicts (y - mean) / std, with the mean and std of the training rows."""
+    values = numbers(parts[0][TARGET])
+    mean, std = float(values.mean()), float(values.std())
+    std = std if std > 0 else 1.0
+    ys = [((numbers(part[TARGET]) - mean) / std).astype("float32") for part in parts]
+    return ys, {"mean": mean, "std": std}
+'''
+
+
+def _network_code(spec, state, target, precision: str = "float32") -> str:
+
+    head = derive_head(target.task, len(target.classes))
+    embedded = any(column.kind == "categorical" and column.encoding == "embedding" for column in state.columns)
+    code = [
+        "def build_network(num_inputs, fitted):",
+        '    """Step 5. The hidden layers of the spec, then an output layer that follows from the task."""',
+        '    inputs = keras.Input(shape=(num_inputs,), name="inputs")',
+    ]
+    if embedded:
+        code += [
+            "    # An embedded column holds a category's row number: take it out of the matrix, look it up in its own",
+            "    # learned table, and join the vectors to the other inputs.",
+            "    slots, position = [], 0",
+            "    for name, options in COLUMNS.items():",
+            '        if options["kind"] == "categorical" and options["encoding"] == "embedding":',
+            '            slots.append((position, len(fitted[name]["vocabulary"]) + 1, fitted[name]["embedding_dim"]))',
+            "        position += encoded_width(options, fitted[name])",
+            "    embedded = {slot[0] for slot in slots}",
+            "    plain = [i for i in range(num_inputs) if i not in embedded]",
+            "    parts = [keras.ops.take(inputs, plain, axis=1)] if plain else []",
+            "    for number, (position, input_dim, output_dim) in enumerate(slots, start=1):",
+            '        rows = keras.ops.cast(keras.ops.take(inputs, [position], axis=1), "int32")',
+            '        vectors = layers.Embedding(input_dim, output_dim, name=f"embedding_{number}")(rows)',
+            '        parts.append(layers.Reshape((output_dim,), name=f"embedding_{number}_flat")(vectors))',
+            '    x = parts[0] if len(parts) == 1 else layers.Concatenate(name="embedded_inputs")(parts)',
+        ]
+    else:
+        code.append("    x = inputs")
+    for position, layer in enumerate(spec.model.layers, start=1):
+        call = layer_expression(layer, f"hidden_{position}_{layer.kind}")
+        line = f"    x = {call}(x)"
+        if len(line) > 116:
+            keras_class, _, rest = call.partition("(")
+            line = _wrapped(f"    x = {keras_class}(", _split_arguments(rest[:-1]), ")(x)", indent=8)
+        code.append(line)
+    code += [
+        f"    # {target.task}: {head.units} {head.activation} unit{'s' if head.units > 1 else ''}",
+        f'    outputs = layers.Dense({head.units}, activation={_py(head.activation)}, name="output")(x)',
+        '    return keras.Model(inputs, outputs, name="layerlab_network")',
+    ]
+    if precision == "mixed_float16":
+        code = [
+            "def build_network(num_inputs, fitted):",
+            '    """Step 5, as LayerLab ran it on a GPU: the hidden layers compute in float16 (mixed precision),',
+            '    the output layer in float32 (a float16 sigmoid or softmax loses the small probabilities)."""',
+            "    previous = keras.config.dtype_policy()",
+            '    keras.config.set_dtype_policy("mixed_float16")',
+            "    try:",
+            "        model = build_float32_network(num_inputs, fitted)",
+            "    finally:",
+            "        keras.config.set_dtype_policy(previous)",
+            '    model.get_layer("output").dtype_policy = "float32"',
+            "    return model",
+            "",
+            "",
+            *(line.replace("def build_network(", "def build_float32_network(", 1) for line in code),
+        ]
+    if embedded:
+        code = [
+            "def encoded_width(options, fitted):",
+            '    """How many matrix columns a column takes (as `transform` writes them)."""',
+            '    extra = int(options["missing_indicator"])',
+            '    if options["kind"] == "numeric":',
+            "        return 1 + extra",
+            '    if options["kind"] == "datetime":',
+            "        return 5 + extra",
+            '    if fitted["encoding"] == "one_hot":',
+            '        return len(fitted["vocabulary"]) + 1 + extra',
+            '    if fitted["encoding"] == "hashing":',
+            '        return fitted["num_bins"] + extra',
+            "    return 1 + extra",
+            "",
+            "",
+            *code,
+        ]
+    return "\n".join(code)
+
+
+def _training_code(training, target) -> str:
+
+    classification = target.task != "regression"
+    head = derive_head(target.task, max(len(target.classes), 2))
+    code = [
+        "def train_network(model, x_train, y_train, x_validation, y_validation, verbose=False):",
+        '    """Step 6. Compile and fit; keep the weights of the best validation epoch as LayerLab does."""',
+        "    batch_size = min(BATCH_SIZE, len(x_train))",
+    ]
+    code += optimizer_code(training)
+    code += [
+        "    # The loss follows from the task"
+        + ("; no loss takes logits: the output layer gives probabilities." if classification else "."),
+        "    model.compile(",
+        "        optimizer=optimizer,",
+        f"        loss={_py(head.loss)},",
+        f"        metrics=[{_py(head.metric)}],",
+        "        steps_per_execution=STEPS_PER_EXECUTION,",
+        "    )",
+        "    keep_best = KeepBestWeights()",
+        "    callbacks = [keep_best, *schedule_callbacks]",
+        "    if EARLY_STOPPING:",
+        '        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=PATIENCE))',
+        "    class_weight = None",
+    ]
+    if training.class_weight == "balanced" and classification:
+        code += [
+            '    if CLASS_WEIGHT == "balanced":  # n_rows / (n_classes * class_count), from the training rows',
+            "        present = np.unique(y_train)",
+            '        weights = compute_class_weight("balanced", classes=present, y=y_train)',
+            "        class_weight = {int(i): float(w) for i, w in zip(present, weights, strict=True)}",
+        ]
+    code += [
+        "    model.fit(",
+        "        x_train,",
+        "        y_train,",
+        "        validation_data=(x_validation, y_validation),",
+        "        batch_size=batch_size,",
+        "        epochs=EPOCHS,",
+        "        callbacks=callbacks,",
+        "        class_weight=class_weight,",
+        "        shuffle=True,",
+        "        verbose=2 if verbose else 0,",
+        "    )",
+        "    restore = keep_best.diverged or (EARLY_STOPPING and RESTORE_BEST_WEIGHTS)",
+        "    if keep_best.best_weights is not None and restore:",
+        "        model.set_weights(keep_best.best_weights)",
+        "    return model",
+    ]
+    return "\n".join(code)
+
+
+def _evaluation_code(target) -> str:
+    if target.task == "regression":
+        body = """
+    y_true = y_test.astype("float64") * target["std"] + target["mean"]
+    y_pred = output.reshape(-1) * target["std"] + target["mean"]
+    return test_metrics(y_true, y_pred)
+"""
+    else:
+        body = """
+    probabilities = np.stack([1 - output[:, 0], output[:, 0]], axis=1) if TASK == "binary" else output
+    return test_metrics(y_test.astype("int64"), probabilities, len(target["classes"]))
+"""
+    return (
+        '''
+def evaluate(model, x_test, y_test, target):
+    """Step 7. Scores on the test rows, which training and early stopping never saw."""
+    output = np.asarray(model.predict(x_test, batch_size=4096, verbose=0), dtype="float64")
+'''.strip("\n")
+        + "\n"
+        + body.lstrip("\n")
+    )
+
+
+def _entry_code() -> str:
+    return """
+def main():
+    parser = argparse.ArgumentParser(description="Reproduce a LayerLab run with plain Keras.")
+    parser.add_argument("data", nargs="?", default=DATA_FILE, help=f"the table (default: {DATA_FILE})")
+    parser.add_argument("--verbose", action="store_true", help="print one line per epoch")
+    args = parser.parse_args()
+    # One seed for Python, numpy and the backend: the same starting weights and batch order as in LayerLab.
+    keras.utils.set_random_seed(SEED)
+    frame = load_rows(args.data)
+    train, validation, test = split_rows(frame)
+    (y_train, y_validation, y_test), target = encode_target(frame, (train, validation, test))
+    # Step 4. Preprocessing: statistics from the training rows only, applied to all three parts.
+    fitted = fit_preprocessing(train)
+    x_train, x_validation, x_test = (transform(part, fitted) for part in (train, validation, test))
+    model = build_network(x_train.shape[1], fitted)
+    train_network(model, x_train, y_train, x_validation, y_validation, verbose=args.verbose)
+    scores = evaluate(model, x_test, y_test, target)
+    rows = {"train": len(train), "validation": len(validation), "test": len(test)}
+    print(json.dumps({"task": TASK, "target": TARGET, "test": scores, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def script_file_name(run_id: str) -> str:
+    """The file name the Download page offers for the script."""
+    return _script_name(re.sub(r"[^0-9a-f]", "", run_id))
+
+
+__all__ = [
+    "CodegenError",
+    "KERAS_LAYERS",
+    "KERAS_OPTIMIZERS",
+    "build_script",
+    "check_supported",
+    "generate_script",
+    "layer_expression",
+    "optimizer_code",
+    "script_file_name",
+]

@@ -1,0 +1,938 @@
+"""Downloads in other formats: TensorFlow SavedModel, TFLite (float32, float16, dynamic-range int8) and ONNX.
+
+Every format derives from the run's `model.keras` (preprocessing and the saved decision threshold inside), and
+every download is one zip with the artifact, a README and the model card. Converters, the TFLite interpreter and
+onnxruntime run only in a child process (`python -m core.deployment.formats ...`): a malformed file can crash the TFLite
+interpreter natively, and the web server never imports TensorFlow. The parent side (`export_artifact`,
+`compare_formats`) needs neither.
+
+What each format carries:
+
+- SavedModel: the whole `.keras` graph, raw columns in (text as strings, numbers as floats, dates as seconds).
+- TFLite and ONNX: neither runtime can look up strings with the builtin ops (TF 2.21's Python interpreter has no
+  Flex delegate; tf2onnx has no table lookup), so the graph starts right after the string lookups: numbers
+  (imputation, clipping, scaling), dates (ONNX; TFLite has no float64, so `preprocess` computes a date's
+  parts) and the category encodings stay inside; "text → its position in the vocabulary" is left to
+  `preprocess` below, shipped as `preprocess.py` with the vocabularies in `preprocessing.json`.
+
+    python -m core.deployment.formats build RUN_DIR FORMAT OUT.zip   # one download, as the Download page makes it
+    python -m core.deployment.formats compare RUN_DIR                # size, latency per row and test metric per format
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import sys
+import tempfile
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.data.preprocessing import datetime_seconds
+from core.data.splitting import TargetInfo, class_names, prepare_data
+from core.deployment.model_card import model_card
+from core.deployment.serving_model import DAYFIRST_LAYER_PREFIX, load_model_file, model_inputs, predict_table
+from core.deployment.threshold import load_threshold
+from core.errors import AppError
+from core.run_store import RunStore, read_json, write_atomic, write_json
+from core.runtime.child import child_error, run_module
+
+FORMATS = ("keras", "savedmodel", "tflite-f32", "tflite-f16", "tflite-int8", "onnx")
+FORMAT_LABELS = {
+    "keras": "Keras (.keras)",
+    "savedmodel": "TensorFlow SavedModel",
+    "tflite-f32": "TFLite float32",
+    "tflite-f16": "TFLite float16",
+    "tflite-int8": "TFLite int8 (dynamic range)",
+    "onnx": "ONNX",
+}
+FORMAT_NOTES = {
+    "keras": "the model.keras above plus its README and model card.",
+    "savedmodel": "for TensorFlow Serving; raw columns in, label and probabilities out.",
+    "tflite-f32": "for phones and small devices; categories go in as vocabulary positions (preprocess.py).",
+    "tflite-f16": "weights in 16 bits: about half the size of float32.",
+    "tflite-int8": "weights quantised to 8 bits at conversion (dynamic range): the smallest file.",
+    "onnx": "for onnxruntime and other ONNX runtimes; categories go in as vocabulary positions (preprocess.py).",
+}
+
+
+def format_note(export_format: str, task: str | None) -> str:
+    """FORMAT_NOTES for this run's task: a regression model returns a prediction, not a label."""
+    note = FORMAT_NOTES[export_format]
+    if task == "regression":
+        note = note.replace("label and probabilities out", "the predicted number out")
+    return note
+
+
+def describe_outputs(run_dir: Path) -> str:
+    """What the served model returns, for the README of a download."""
+    target = read_json(Path(run_dir) / "target.json") or {}
+    if target.get("task") == "regression":
+        return f"It returns `prediction`: the predicted value of `{target.get('name', 'the target')}`."
+    classes = [str(name) for name in target.get("classes", [])]
+    more = ", …" if len(classes) > 20 else ""
+    order = ", ".join(json.dumps(name, ensure_ascii=False) for name in classes[:20]) + more
+    return f"It returns `label` (the predicted class) and `probabilities` (one column per class: {order})."
+
+
+ARTIFACT_FILES = {
+    "keras": "model.keras",
+    "savedmodel": "layerlab_model/1/saved_model.pb",
+    "tflite-f32": "model.tflite",
+    "tflite-f16": "model.tflite",
+    "tflite-int8": "model.tflite",
+    "onnx": "model.onnx",
+}
+EXPORTS_FOLDER = "exports"
+COMPARISON_FILE = "comparison.json"
+EXPORT_TIMEOUT_S = 300
+_CHILD_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parent side: no TensorFlow, safe in the web server.
+
+
+def export_path(run_dir: Path, format: str) -> Path:
+    """Where the zip of `format` is cached inside the run directory."""
+    return Path(run_dir) / EXPORTS_FOLDER / f"{_check_format(format)}.zip"
+
+
+def download_name(run_dir: Path, format: str) -> str:
+    """The file name a user gets, e.g. `layerlab_2c09de_tflite-int8.zip`."""
+    return f"layerlab_{Path(run_dir).name[:6]}_{_check_format(format)}.zip"
+
+
+def export_artifact(run_dir: Path, format: str, *, timeout: float = EXPORT_TIMEOUT_S) -> Path:
+    """The zip for `format` (artifact, README, model card...), built in a child process and cached.
+
+    A cached zip is reused while it is newer than the run's `model.keras` (a new decision threshold rebuilds
+    that file, and so every export made from it).
+
+    Raises:
+        AppError: bad format, a run without `model.keras`, a column the format cannot carry, or a converter
+            that failed, crashed or ran out of time.
+    """
+    run_dir = Path(run_dir)
+    path = export_path(run_dir, format)
+    model = _require_model(run_dir)
+    if _fresh(path, model):
+        return path
+    _check_columns(run_dir, format)  # before paying for a child process and TensorFlow
+    _run_child(["build", str(run_dir), format, str(path)], timeout=timeout, what=f"{FORMAT_LABELS[format]} export")
+    return path
+
+
+def cached_export(run_dir: Path, format: str) -> Path | None:
+    """The zip of `format` if it was built from the run's current model.keras, else None."""
+    path = export_path(run_dir, format)
+    model = Path(run_dir) / "model.keras"
+    return path if model.exists() and _fresh(path, model) else None
+
+
+def export_many(run_dir: Path, formats: tuple[str, ...] = FORMATS, *, timeout: float = 3 * EXPORT_TIMEOUT_S) -> dict:
+    """Several zips in one child process (TensorFlow is imported once); returns format → path."""
+    run_dir = Path(run_dir)
+    _require_model(run_dir)
+    missing = [format for format in formats if cached_export(run_dir, _check_format(format)) is None]
+    if missing:
+        _run_child(["build-many", str(run_dir), *missing], timeout=timeout, what="The export")
+    return {format: export_path(run_dir, format) for format in formats}
+
+
+def compare_formats(run_dir: Path, *, timeout: float = 2 * EXPORT_TIMEOUT_S) -> list[dict]:
+    """One row per format: file size, latency per row and the test metric, measured in a child process.
+
+    Builds (and caches) the TFLite zips on the way. Rows: format, label, size_bytes, latency_us_per_row,
+    metric (name), value (on the run's test rows, as the format's user would compute it).
+    """
+    run_dir = Path(run_dir)
+    model = _require_model(run_dir)
+    cached = run_dir / EXPORTS_FOLDER / COMPARISON_FILE
+    if _fresh(cached, model):
+        return read_json(cached)["rows"]
+    _run_child(["compare", str(run_dir)], timeout=timeout, what="The format comparison")
+    return read_json(cached)["rows"]
+
+
+def cached_comparison(run_dir: Path) -> list[dict] | None:
+    """The comparison rows if they were measured on the run's current model.keras, else None."""
+    cached, model = Path(run_dir) / EXPORTS_FOLDER / COMPARISON_FILE, Path(run_dir) / "model.keras"
+    return read_json(cached)["rows"] if model.exists() and _fresh(cached, model) else None
+
+
+def comparison_table(rows: list[dict]) -> pd.DataFrame:
+    """The comparison as the page shows it: format, file size, latency per row, test metric."""
+    return pd.DataFrame(
+        {
+            "Format": [row["label"] for row in rows],
+            "File size (KB)": [round(row["size_bytes"] / 1024, 1) for row in rows],
+            "Latency per row (µs)": [round(row["latency_us_per_row"], 1) for row in rows],
+            f"Test {rows[0]['metric'] if rows else 'metric'}": [round(row["value"], 4) for row in rows],
+        }
+    )
+
+
+def _check_columns(run_dir: Path, format: str) -> None:
+    """Refuse, with a message, columns a format cannot carry (the child checks the model itself too)."""
+    if not (format.startswith("tflite") or format == "onnx"):
+        return
+    columns = read_json(run_dir / "preprocessing.json", {}).get("columns", [])
+    hashed = [column["name"] for column in columns if column.get("encoding") == "hashing"]
+    if hashed:
+        raise _hashing_error(hashed[0])
+
+
+def _hashing_error(column: str) -> AppError:
+    return AppError(
+        f"The column {column!r} is encoded in a way that TFLite and ONNX cannot carry (hashing). Expected a "
+        "one-hot, ordinal or embedding encoding. Use the .keras or SavedModel download, or change the column's "
+        "encoding on the Prepare page and train again.",
+        field=column,
+    )
+
+
+_NUMERIC_STATISTICS = ("fill", "clip_low", "clip_high", "log_shift", "center", "scale")
+FLOAT16_MAX = 65504.0
+
+
+def _beyond_float16(column: dict) -> bool:
+    return any(
+        isinstance(column.get(key), int | float) and abs(column[key]) > FLOAT16_MAX for key in _NUMERIC_STATISTICS
+    )
+
+
+def _dates_error(dates: list[str]) -> AppError:
+    return AppError(
+        f"TFLite cannot carry the date column {dates[0]!r} when it is the model's only input. Expected at least "
+        "one more column. Use the ONNX, SavedModel or .keras download, or add a column and train again.",
+        field=dates[0],
+    )
+
+
+def _check_format(format: str) -> str:
+    if format not in FORMATS:
+        raise AppError(
+            f"Unknown export format {format!r}. Expected one of: {', '.join(FORMATS)}. "
+            "Pick one of those names (for example --format tflite-int8)."
+        )
+    return format
+
+
+def _require_model(run_dir: Path) -> Path:
+    model = run_dir / "model.keras"
+    if not run_dir.is_dir() or not (run_dir / "spec.json").exists():
+        raise AppError(
+            f"The folder {run_dir.name!r} is not a LayerLab run folder (it has no spec.json). "
+            "Pass the run_dir printed by `layerlab train` (a folder under runs/)."
+        )
+    if not model.exists():
+        raise AppError(
+            f"The run {run_dir.name!r} has no model.keras (it has not finished, or it was trained on a backend "
+            "without string support). Export a finished run trained with the TensorFlow backend."
+        )
+    return model
+
+
+def _fresh(path: Path, model: Path) -> bool:
+    return path.exists() and path.stat().st_mtime >= model.stat().st_mtime
+
+
+def _run_child(arguments: list[str], *, timeout: float, what: str) -> str:
+    result = run_module(
+        "core.deployment.formats",
+        arguments,
+        timeout=timeout,
+        timeout_message=f"{what} took longer than {timeout:.0f} seconds and was stopped. Try again later.",
+        env=_CHILD_ENV,
+    )
+    if result.returncode != 0:
+        raise child_error(result, action=what, memory_advice="Try again later, when the server is less busy.")
+    return result.stdout
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What a user of a TFLite or ONNX download runs. These two functions are copied verbatim into the zip as
+# preprocess.py (numpy and pandas only), and LayerLab's own checks call the same code.
+
+
+def preprocess(frame, spec):
+    """A table of raw rows → the dict of arrays the TFLite/ONNX model takes (one array per input).
+
+    `spec` is the downloaded preprocessing.json (as a dict). Numbers go in as float32 (NaN = missing: the model
+    fills, clips and scales them itself), a category as its position in the column's vocabulary (0 = a value
+    not seen in training; a missing value is ""), a date as float64 seconds since 1970 (ONNX) or, for TFLite,
+    which has no float64, as its scaled parts: year, month, day, weekday, hour (+ a missing flag). In a
+    float16 model, a number whose statistics float16 cannot hold goes in already scaled (+ its missing flag).
+    """
+
+    missing = [item["column"] for item in spec["inputs"] if item["column"] not in frame.columns]
+    if missing:
+        raise ValueError(f"The table lacks the column(s) {missing}; expected all of the model's input columns.")
+    arrays = {}
+    for item in spec["inputs"]:
+        column = frame[item["column"]]
+        if item["kind"] == "category":
+            positions = {token: index for index, token in enumerate(item["vocabulary"])}
+            text = column.astype("object").where(column.notna(), "").map(str)
+            values = text.map(positions).fillna(0).to_numpy(dtype="int64")
+        elif item["kind"] in {"datetime", "date_parts"}:
+            if pd.api.types.is_datetime64_any_dtype(column):
+                when = column
+            else:
+                dayfirst = item["dayfirst"]
+                year_first = r"\s*\d{4}[-/.]"  # 2024-03-01 is never read day first
+
+                def mixed(values, dayfirst=dayfirst, year_first=year_first):  # each value on its own
+                    parsed = pd.to_datetime(values, errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
+                    if dayfirst:
+                        starts = values.astype("object").map(
+                            lambda v: bool(re.match(year_first, str(v))), na_action="ignore"
+                        )
+                        starts = starts.fillna(False).to_numpy(dtype=bool)
+                        if starts.any():
+                            parsed[starts] = pd.to_datetime(values[starts], errors="coerce", format="mixed", utc=True)
+                    return parsed
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    first = column.first_valid_index()
+                    guessed = None
+                    if first is not None:
+                        text = str(column.loc[first])
+                        guessed = pd.tseries.api.guess_datetime_format(
+                            text, dayfirst=dayfirst and not re.match(year_first, text)
+                        )
+                    if guessed is None:
+                        when = mixed(column)
+                    else:
+                        when = pd.to_datetime(column, errors="coerce", format=guessed, utc=True)
+                        rest = when.isna().to_numpy() & column.notna().to_numpy()
+                        if rest.any():
+                            when[rest] = mixed(column[rest])
+            if getattr(when.dt, "tz", None) is not None:
+                when = when.dt.tz_convert("UTC").dt.tz_localize(None)
+            values = (when - pd.Timestamp("1970-01-01")).dt.total_seconds().to_numpy(dtype="float64", na_value=np.nan)
+            if item["kind"] == "date_parts":  # year, month, day, weekday, hour (TFLite has no float64)
+                missing = np.isnan(values)
+                seconds = np.where(missing, item["fill_seconds"], values)
+                days = np.floor(seconds / 86400.0)
+                hour = np.floor((seconds - days * 86400.0) / 3600.0)
+                weekday = np.mod(days + 3.0, 7.0)  # 1970-01-01 was a Thursday (Monday = 0)
+                z = days + 719468.0  # Howard Hinnant's civil_from_days
+                era = np.floor(z / 146097.0)
+                doe = z - era * 146097.0
+                yoe = np.floor(
+                    (doe - np.floor(doe / 1460.0) + np.floor(doe / 36524.0) - np.floor(doe / 146096.0)) / 365.0
+                )
+                doy = doe - (365.0 * yoe + np.floor(yoe / 4.0) - np.floor(yoe / 100.0))
+                mp = np.floor((5.0 * doy + 2.0) / 153.0)
+                day = doy - np.floor((153.0 * mp + 2.0) / 5.0) + 1.0
+                month = np.where(mp < 10.0, mp + 3.0, mp - 9.0)
+                year = yoe + era * 400.0 + (month <= 2.0)
+                parts = np.stack([year, month, day, weekday, hour], axis=1)
+                scaled = ((parts - np.array(item["centers"])) / np.array(item["scales"])).astype("float32")
+                if item["indicator"]:
+                    scaled = np.concatenate([scaled, missing.astype("float32").reshape(-1, 1)], axis=1)
+                arrays[item["input"]] = scaled
+                continue
+        else:
+            values = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float32", na_value=np.nan)
+            # ±inf counts as missing, like NaN; TFLite's kernels do not recognise it inside the graph.
+            values = np.where(np.isinf(values), np.float32(np.nan), values)
+            if item["kind"] == "numeric_scaled":  # statistics beyond float16's range: scaled here, in float32
+                missing = np.isnan(values)
+                x = np.where(missing, np.float32(item["fill"]), values)
+                if item["clip_low"] is not None:
+                    x = np.clip(x, np.float32(item["clip_low"]), np.float32(item["clip_high"]))
+                if item["log_shift"] is not None:
+                    x = np.log1p(np.maximum(x - np.float32(item["log_shift"]), np.float32(0.0)))
+                x = ((x - np.float32(item["center"])) / np.float32(item["scale"])).reshape(-1, 1)
+                if item["indicator"]:
+                    x = np.concatenate([x, missing.astype("float32").reshape(-1, 1)], axis=1)
+                arrays[item["input"]] = x.astype("float32")
+                continue
+        arrays[item["input"]] = np.asarray(values).reshape(-1, 1)
+    return arrays
+
+
+def postprocess(outputs, spec):
+    """The model's outputs (dict of arrays) → a table: `prediction`, plus `prob_<class>` for classification."""
+
+    if spec["task"] == "regression":
+        return pd.DataFrame({"prediction": np.asarray(outputs["prediction"], dtype="float64").reshape(-1)})
+    probabilities = np.asarray(outputs["probabilities"], dtype="float64")
+    if spec["task"] == "binary":
+        index = (probabilities[:, 1] >= spec["threshold"]).astype(int)
+    else:
+        index = probabilities.argmax(axis=1)
+    result = pd.DataFrame({"prediction": [spec["classes"][i] for i in index]})
+    for position, name in enumerate(spec["classes"]):
+        result[f"prob_{name}"] = probabilities[:, position]
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Child side: TensorFlow. Nothing below runs in the web server.
+
+
+def build_zip(run_dir: Path, format: str, out: Path) -> dict:
+    """Convert the run's model to `format` and write the download zip to `out` (atomically)."""
+
+    run_dir, out = Path(run_dir), Path(out)
+    _check_format(format)
+    model = _load_run_model(run_dir)
+    card = model_card(run_dir)
+    with tempfile.TemporaryDirectory(prefix="layerlab-export-") as folder:
+        folder = Path(folder)
+        files: dict[str, Path] = {}
+        if format == "keras":
+            files["model.keras"] = run_dir / "model.keras"
+        elif format == "savedmodel":
+            export_saved_model(model, folder / "layerlab_model" / "1")
+            files["layerlab_model"] = folder / "layerlab_model"
+            (folder / "serving.json").write_text(json.dumps(serving_spec(model, run_dir), indent=2) + "\n")
+            files["serving.json"] = folder / "serving.json"
+        else:
+            spec = tensor_spec(model, run_dir, float64=format == "onnx", float16=format == "tflite-f16")
+            numeric = numeric_model(model, spec)
+            if format == "onnx":
+                artifact = convert_onnx(numeric, folder / "model.onnx")
+            else:
+                artifact = folder / "model.tflite"
+                artifact.write_bytes(convert_tflite(numeric, format.removeprefix("tflite-")))
+            files[artifact.name] = artifact
+            (folder / "preprocessing.json").write_text(json.dumps({**spec, "format": format}, indent=2) + "\n")
+            (folder / "preprocess.py").write_text(preprocess_source())
+            files["preprocessing.json"] = folder / "preprocessing.json"
+            files["preprocess.py"] = folder / "preprocess.py"
+        (folder / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+        (folder / "README.md").write_text(readme(format, model, run_dir), encoding="utf-8")
+        files["MODEL_CARD.md"] = folder / "MODEL_CARD.md"
+        files["README.md"] = folder / "README.md"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = folder / "download.zip"
+        with zipfile.ZipFile(staging, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, path in files.items():
+                if path.is_dir():
+                    for item in sorted(path.rglob("*")):
+                        if item.is_file():
+                            archive.write(item, f"{name}/{item.relative_to(path).as_posix()}")
+                else:
+                    archive.write(path, name)
+        write_atomic(out, staging.read_bytes())
+    return {"format": format, "path": str(out), "size_bytes": out.stat().st_size}
+
+
+def _load_run_model(run_dir: Path):
+
+    return load_model_file(run_dir / "model.keras")
+
+
+def export_saved_model(model, folder: Path) -> None:
+    """A SavedModel whose `serving_default` signature takes the raw columns (TF Serving's layout: name/1/)."""
+    names = input_names(model)
+    _save_signature(model, folder, {names[column]: (column, _dtype(tensor)) for column, tensor in model.input.items()})
+
+
+def _save_signature(model, folder: Path, inputs: dict[str, tuple[str, str]]) -> None:
+    """Save `model` with one `serving_default` signature; `inputs`: signature name → (model input key, dtype)."""
+    import tensorflow as tf  # TensorFlow loads only in workers and helpers, never in the web server
+
+    specs = {name: tf.TensorSpec((None, 1), getattr(tf, dtype), name=name) for name, (_, dtype) in inputs.items()}
+
+    class Serving(tf.Module):
+        def __init__(self, keras_model):
+            super().__init__()
+            self.model = keras_model
+
+        @tf.function(input_signature=[specs])
+        def serve(self, arguments):
+            outputs = self.model({key: arguments[name] for name, (key, _) in inputs.items()}, training=False)
+            return dict(outputs)
+
+    module = Serving(model)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
+
+
+def input_names(model) -> dict[str, str]:
+    """Column → a name every runtime accepts as an input name ([A-Za-z0-9_], unique, not starting with a digit)."""
+    names: dict[str, str] = {}
+    for column in model.input:
+        name = re.sub(r"[^A-Za-z0-9_]", "_", column) or "column"
+        if name[0].isdigit():
+            name = f"c_{name}"
+        base, counter = name, 1
+        while name in names.values():
+            counter += 1
+            name = f"{base}_{counter}"
+        names[column] = name
+    return names
+
+
+def serving_spec(model, run_dir: Path) -> dict:
+    """serving.json of a SavedModel download: column → signature input name and type, outputs, classes."""
+
+    target = TargetInfo.from_dict(read_json(run_dir / "target.json"))
+    names = input_names(model)
+    layer_names = {layer.name for layer in model.layers}
+    inputs = {}
+    for column, tensor in model.input.items():
+        inputs[column] = {"input": names[column], "dtype": _dtype(tensor)}
+        if _dtype(tensor) == "float64":
+            inputs[column]["dayfirst"] = DAYFIRST_LAYER_PREFIX + str(tensor.name) in layer_names
+    spec = {"signature": "serving_default", "inputs": inputs, "task": target.task}
+    spec["outputs"] = ["prediction"] if target.task == "regression" else ["label", "probabilities"]
+    if target.task != "regression":
+        spec["classes"] = list(target.classes)
+    return spec
+
+
+def tensor_spec(model, run_dir: Path, *, float64: bool = True, float16: bool = False) -> dict:
+    """The preprocessing.json of a TFLite/ONNX download: inputs in order, vocabularies, classes, threshold.
+
+    `float64=False` (TFLite): a date column goes in as its scaled parts (year, month, day, weekday, hour and
+    the missing flag) computed by `preprocess`, since the seconds-to-parts arithmetic needs float64.
+    `float16=True` (TFLite float16 stores every constant in 16 bits): a number whose fill value, clip bounds,
+    shift or scaling is beyond float16's ±65,504 goes in already scaled by `preprocess`.
+    """
+
+    target = TargetInfo.from_dict(read_json(run_dir / "target.json"))
+    names = input_names(model)
+    layer_names = {layer.name for layer in model.layers}
+    statistics = read_json(run_dir / "preprocessing.json")
+    fitted = {column["name"]: column for column in statistics.get("columns", [])}
+    inputs = []
+    for column, tensor in model.input.items():
+        item = {"column": column, "input": names[column]}
+        kind = _dtype(tensor)
+        if kind == "string":
+            lookup = _string_lookup_of(model, tensor, column)
+            item |= {"kind": "category", "dtype": "int64", "vocabulary": list(lookup.get_vocabulary())}
+        elif kind == "float64":
+            dayfirst = DAYFIRST_LAYER_PREFIX + str(tensor.name) in layer_names
+            item |= {"kind": "datetime", "dtype": "float64", "dayfirst": dayfirst}
+            if not float64:
+                date = fitted[column]
+                item |= {"kind": "date_parts", "dtype": "float32", "width": 5 + bool(date.get("indicator"))}
+                item |= {key: date.get(key) for key in ("fill_seconds", "centers", "scales", "indicator")}
+        else:
+            item |= {"kind": "numeric", "dtype": "float32"}
+            number = fitted.get(column, {})
+            if float16 and _beyond_float16(number):
+                item |= {"kind": "numeric_scaled", "width": 1 + bool(number.get("indicator"))}
+                item |= {key: number.get(key) for key in (*_NUMERIC_STATISTICS, "indicator")}
+        inputs.append(item)
+    spec = {
+        "task": target.task,
+        "target": target.name,
+        "inputs": inputs,
+        "outputs": ["prediction"] if target.task == "regression" else ["probabilities"],
+        "in_graph": "missing-value filling, clipping, log and scaling of numbers; category encodings"
+        + ("; date parts" if float64 else ""),
+        "statistics": statistics,
+    }
+    if target.task != "regression":
+        spec["classes"] = list(target.classes)
+    if target.task == "binary":
+        spec["threshold"] = _threshold(run_dir)
+    return spec
+
+
+def _threshold(run_dir: Path) -> float:
+
+    return load_threshold(run_dir)
+
+
+def _dtype(tensor) -> str:
+    text = str(tensor.dtype)
+    return next((kind for kind in ("string", "float64", "int64") if kind in text), "float32")
+
+
+def _string_lookup_of(model, tensor, column: str):
+    """The one StringLookup that reads this text input; anything else (hashing...) has no TFLite/ONNX twin."""
+    from keras import layers  # Keras loads only in workers and helpers, never in the web server
+
+    readers = [layer for layer in model.layers if any(node_input is tensor for node_input in _inputs_of(layer))]
+    if len(readers) == 1 and isinstance(readers[0], layers.StringLookup) and not readers[0].invert:
+        return readers[0]
+    raise _hashing_error(column)
+
+
+def _inputs_of(layer) -> list:
+    found = []
+    for node in layer._inbound_nodes:  # Keras keeps no public list of the tensors a layer was called on
+        found.extend(node.input_tensors)
+    return found
+
+
+def numeric_model(model, spec: dict):
+    """The serving graph from right after its string lookups to the probabilities (or the prediction).
+
+    Inputs: one (rows, 1) tensor per column, named as in `spec`: float32 numbers, float64 dates and int64
+    vocabulary positions. The label is left to `postprocess` (the inverted string lookup is a table op too).
+    """
+    import keras  # Keras loads only in workers and helpers, never in the web server
+
+    cut = {}
+    for item in spec["inputs"]:
+        tensor = model.input[item["column"]]
+        if item["kind"] == "category":
+            tensor = _string_lookup_of(model, tensor, item["column"]).output
+        elif item["kind"] in {"date_parts", "numeric_scaled"}:
+            tensor = _encoded_column(model, spec, item["column"])
+        cut[item["input"]] = tensor
+    outputs = {name: model.output[name] for name in spec["outputs"]}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
+        inner = keras.Model(cut, outputs, name="layerlab_inner")
+        fresh = {name: keras.Input(shape=(cut[name].shape[-1],), dtype=cut[name].dtype, name=name) for name in cut}
+        return keras.Model(fresh, inner(fresh), name="layerlab_numeric")
+
+
+def _encoded_column(model, spec: dict, column: str):
+    """The encoded tensor of one column: its input to the `layerlab_features` concatenation (columns in the
+    order of the fitted preprocessing)."""
+    order = [item["name"] for item in spec["statistics"]["columns"]]
+    try:
+        features = model.get_layer("layerlab_features")
+    except ValueError:
+        raise _dates_error([column]) from None  # a date as the only column: no concatenation to cut at
+    return _inputs_of(features)[order.index(column)]
+
+
+def convert_tflite(numeric, precision: str) -> bytes:
+    """float32, float16 (weights stored as float16) or int8 (dynamic-range quantised weights)."""
+    import tensorflow as tf  # TensorFlow loads only in workers and helpers, never in the web server
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )  # TensorFlow loads only in workers and helpers, never in the web server
+
+    # `from_keras_model` does not take Keras 3 models in TF 2.21, and a plain SavedModel keeps the weights as
+    # resource variables that the Python interpreter reads uninitialised (NaN after the first row): freeze them,
+    # and wrap the frozen function so the signature's output keeps its name.
+    specs = {
+        name: tf.TensorSpec((None, tensor.shape[-1]), _dtype(tensor), name=name)
+        for name, tensor in numeric.input.items()
+    }
+    output = next(iter(numeric.output))
+    frozen = convert_variables_to_constants_v2(
+        tf.function(
+            lambda inputs: numeric(inputs, training=False)[output], input_signature=[specs]
+        ).get_concrete_function()
+    )
+
+    @tf.function(input_signature=[specs])
+    def serve(inputs):
+        return {output: tf.nest.flatten(frozen(**inputs))[0]}
+
+    with tempfile.TemporaryDirectory(prefix="layerlab-tflite-") as folder, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tf.saved_model.save(tf.Module(), folder, signatures={"serving_default": serve.get_concrete_function()})
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        if precision in {"f16", "int8"}:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if precision == "f16":
+            converter.target_spec.supported_types = [tf.float16]
+        return converter.convert()
+
+
+def convert_onnx(numeric, path: Path) -> Path:
+    """tf2onnx through Keras's own exporter; input names are the Keras input names (see `input_names`)."""
+    _nan_safe_select()
+    numeric(
+        {name: np.zeros((1, tensor.shape[-1]), _dtype(tensor)) for name, tensor in numeric.input.items()}
+    )  # Keras exports only called models
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        numeric.export(str(path), format="onnx", verbose=False)
+    return path
+
+
+def _nan_safe_select() -> None:
+    """tf2onnx turns `where(missing, fill, x)` into `fill * missing + x * (1 - missing)` unless the condition is
+    a bare IsNaN, and NaN * 0 is NaN: every missing value would come out as NaN. Force ONNX's `Where`."""
+    from tf2onnx import constants  # heavy, and only for an ONNX export (in a child process)
+    from tf2onnx.handler import tf_op  # heavy, and only for an ONNX export (in a child process)
+    from tf2onnx.onnx_opset.controlflow import Select  # heavy, and only for an ONNX export (in a child process)
+
+    def select(ctx, node, **kwargs):
+        node.set_attr("handles_nan", True)
+        Select.version_9(ctx, node, **kwargs)
+
+    tf_op.register_handler(select, 9, ["Select", "SelectV2"], constants.ONNX_DOMAIN, {})
+
+
+def preprocess_source() -> str:
+    """preprocess.py of a TFLite/ONNX download: the two functions above, verbatim, and a usage example."""
+    header = '''"""Turn raw rows into the inputs of a LayerLab TFLite/ONNX model, and its outputs into predictions.
+
+Needs numpy and pandas. Usage (see README.md):
+
+    import json, pandas as pd
+    from preprocess import preprocess, postprocess
+    spec = json.load(open("preprocessing.json"))
+    inputs = preprocess(pd.read_csv("new_rows.csv"), spec)
+    outputs = ...  # run the model on `inputs` (README.md shows TFLite and onnxruntime)
+    table = postprocess(outputs, spec)
+"""
+
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+'''
+    return header + "\n\n" + inspect.getsource(preprocess) + "\n\n" + inspect.getsource(postprocess)
+
+
+def readme(format: str, model, run_dir: Path) -> str:
+    """README.md of a download: what is inside and the few lines that use it."""
+    names = input_names(model)
+    lines = [
+        f"# LayerLab model: {FORMAT_LABELS[format]}",
+        "",
+        "MODEL_CARD.md describes the data, the model and its limits.",
+        "",
+    ]
+    if format == "keras":
+        lines += [
+            "`model.keras` takes the raw columns (a dict of (rows, 1) arrays keyed by column name).",
+            describe_outputs(run_dir),
+            "Needs only keras and pandas:",
+            "",
+            "```python",
+            "import keras",
+            'model = keras.saving.load_model("model.keras")',
+            "outputs = model(inputs)",
+            "```",
+        ]
+    elif format == "savedmodel":
+        example = _example_request(model, run_dir)
+        lines += [
+            "`layerlab_model/1/` is a TensorFlow SavedModel in TF Serving's layout. Its `serving_default`",
+            "signature takes the raw columns (text as strings, numbers as floats, dates as seconds since 1970):",
+            "",
+            "```bash",
+            'docker run -p 8501:8501 -v "$PWD/layerlab_model:/models/layerlab_model" \\',
+            "  -e MODEL_NAME=layerlab_model tensorflow/serving",
+            'curl -d \'{"inputs": ' + json.dumps(example).replace("'", "'\\''") + "}' \\",
+            "  http://localhost:8501/v1/models/layerlab_model:predict",
+            "```",
+            "",
+            "The example sends the first complete row of the training table; `serving.json` maps each column",
+            "to its signature input name.",
+            "",
+            "In Python: `tf.saved_model.load('layerlab_model/1').signatures['serving_default'](**inputs)`.",
+            "",
+            describe_outputs(run_dir),
+        ]
+    else:
+        run = (
+            [
+                "from ai_edge_litert.interpreter import Interpreter  # or: from tensorflow.lite import Interpreter",
+                'runner = Interpreter(model_path="model.tflite").get_signature_runner()',
+                "outputs = runner(**inputs)",
+            ]
+            if format.startswith("tflite")
+            else [
+                "import onnxruntime",
+                'session = onnxruntime.InferenceSession("model.onnx")',
+                "names = [output.name for output in session.get_outputs()]",
+                "outputs = dict(zip(names, session.run(None, inputs)))",
+            ]
+        )
+        lines += [
+            "The model file holds the network and the numeric preprocessing (missing values, clipping, scaling,",
+            "category encodings). Turning a category's text into its position in the vocabulary (and, for TFLite,",
+            "a date into its parts) is done by `preprocess.py` with `preprocessing.json` (numpy and pandas only):",
+            "",
+            "```python",
+            "import json",
+            "import pandas as pd",
+            "from preprocess import preprocess, postprocess",
+            'spec = json.load(open("preprocessing.json"))',
+            'inputs = preprocess(pd.read_csv("new_rows.csv"), spec)',
+            *run,
+            "table = postprocess(outputs, spec)  # prediction (+ prob_<class> columns)",
+            "```",
+        ]
+    lines += ["", "## Input columns", "", "| Column | Input name | Type |", "|---|---|---|"]
+    kinds = {"string": "text", "float64": "date (seconds since 1970)", "float32": "number"}
+    for column, tensor in model.input.items():
+        lines.append(f"| `{column}` | `{names[column]}` | {kinds.get(_dtype(tensor), _dtype(tensor))} |")
+    return "\n".join([*lines, ""])
+
+
+def _example_request(model, run_dir: Path) -> dict:
+    """One real row of the training table as TF Serving's columnar JSON (`{"input": [[value]]}`)."""
+
+    names = input_names(model)
+    frame = pd.read_parquet(run_dir / "data.parquet").head(200)
+    arrays = model_inputs(model, frame)
+    complete = np.ones(len(frame), dtype=bool)
+    for values in arrays.values():
+        if values.dtype != object:
+            complete &= np.isfinite(values[:, 0])
+    row = int(np.argmax(complete)) if complete.any() else 0
+    example = {}
+    for column, values in arrays.items():
+        value = values[row, 0]
+        example[names[column]] = [
+            [str(value) if values.dtype == object else (float(value) if np.isfinite(value) else 0.0)]
+        ]
+    return example
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Running a download as its user would: for the comparison table, the benchmark and the tests.
+
+
+def load_runner(zip_path: Path, folder: Path):
+    """Unzip a download into `folder` and return `predict(frame) -> table` that runs it like its user would."""
+    zip_path, folder = Path(zip_path), Path(folder)
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(folder)
+    if (folder / "model.keras").exists():
+        model = load_model_file(folder / "model.keras")
+        return lambda frame: _from_keras_table(predict_table(model, frame), frame)
+    if (folder / "layerlab_model").exists():
+        import tensorflow as tf  # TensorFlow loads only in workers and helpers, never in the web server
+
+        signature = tf.saved_model.load(str(folder / "layerlab_model" / "1")).signatures["serving_default"]
+        serving = json.loads((folder / "serving.json").read_text())
+        return lambda frame: _savedmodel_predict(signature, serving, frame)
+    spec = json.loads((folder / "preprocessing.json").read_text())
+    if (folder / "model.tflite").exists():
+        import tensorflow as tf  # TensorFlow loads only in workers and helpers, never in the web server
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            runner = tf.lite.Interpreter(model_path=str(folder / "model.tflite")).get_signature_runner()
+        return lambda frame: postprocess(runner(**preprocess(frame, spec)), spec)
+    import onnxruntime  # heavy, and only for checking an ONNX export (in a child process)
+
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    wanted = [item.name for item in session.get_inputs()]
+
+    def run_onnx(frame):
+        inputs = preprocess(frame, spec)
+        return postprocess(
+            dict(zip(names, session.run(None, {name: inputs[name] for name in wanted}), strict=True)), spec
+        )
+
+    return run_onnx
+
+
+def _from_keras_table(result: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    return result.drop(columns=list(frame.columns)).reset_index(drop=True)
+
+
+def _savedmodel_predict(signature, serving: dict, frame: pd.DataFrame) -> pd.DataFrame:
+    import tensorflow as tf  # TensorFlow loads only in workers and helpers, never in the web server
+
+    arguments = {}
+    for column, item in serving["inputs"].items():
+        values = frame[column]
+        if item["dtype"] == "string":
+            array = values.astype("object").where(values.notna(), "").map(str).to_numpy(dtype=object)
+        elif item["dtype"] == "float64":
+            array = datetime_seconds(values, dayfirst=item.get("dayfirst", False))
+        else:
+            array = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float32", na_value=np.nan)
+        arguments[item["input"]] = tf.constant(array.reshape(-1, 1))
+    outputs = {key: value.numpy() for key, value in signature(**arguments).items()}
+    if "prediction" in outputs:
+        return pd.DataFrame({"prediction": outputs["prediction"].reshape(-1).astype("float64")})
+    result = pd.DataFrame({"prediction": [v.decode("utf-8") for v in outputs["label"].reshape(-1)]})
+    for position, name in enumerate(serving["classes"]):
+        result[f"prob_{name}"] = outputs["probabilities"][:, position].astype("float64")
+    return result
+
+
+def compare(run_dir: Path) -> list[dict]:
+    """Build the downloads that are missing, run each on the run's test rows, write exports/comparison.json."""
+
+    run_dir = Path(run_dir)
+    spec = RunStore(run_dir.parent).spec(run_dir.name)
+    table = pd.read_parquet(run_dir / "data.parquet")
+    test = prepare_data(table, spec.data, spec.preprocessing).test
+    target = read_json(run_dir / "target.json")
+    rows = []
+    for format in ("keras", "tflite-f32", "tflite-f16", "tflite-int8"):
+        path = export_path(run_dir, format)
+        if not _fresh(path, run_dir / "model.keras"):
+            build_zip(run_dir, format, path)
+        with tempfile.TemporaryDirectory(prefix="layerlab-compare-") as folder:
+            predict = load_runner(path, Path(folder))
+            artifact = Path(folder) / ARTIFACT_FILES[format]
+            predict(test.head(8))  # warm-up: the first call builds the graph or allocates tensors
+            started = time.perf_counter()
+            result = predict(test)
+            seconds = time.perf_counter() - started
+            size = artifact.stat().st_size if artifact.is_file() else _folder_size(artifact.parent.parent)
+        name, value = test_metric(target, test[target["name"]], result)
+        rows.append(
+            {
+                "format": format,
+                "label": FORMAT_LABELS[format],
+                "size_bytes": size,
+                "latency_us_per_row": 1e6 * seconds / max(len(test), 1),
+                "metric": name,
+                "value": value,
+            }
+        )
+    write_json(run_dir / EXPORTS_FOLDER / COMPARISON_FILE, {"rows": rows, "test_rows": len(test)})
+    return rows
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(item.stat().st_size for item in folder.rglob("*") if item.is_file())
+
+
+def test_metric(target: dict, truth: pd.Series, result: pd.DataFrame) -> tuple[str, float]:
+    """Accuracy for classification, R² for regression: the number the comparison table shows."""
+    if target["task"] == "regression":
+        actual = pd.to_numeric(truth, errors="coerce").to_numpy(dtype="float64")
+        predicted = result["prediction"].to_numpy(dtype="float64")
+        residual = np.sum((actual - predicted) ** 2)
+        total = np.sum((actual - actual.mean()) ** 2)
+        return "R²", float(1.0 - residual / total) if total > 0 else 0.0
+
+    return "accuracy", float(np.mean(class_names(truth).to_numpy() == result["prediction"].to_numpy()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    try:
+        if arguments[:1] == ["build"] and len(arguments) == 4:
+            print(json.dumps(build_zip(Path(arguments[1]), arguments[2], Path(arguments[3]))))
+        elif arguments[:1] == ["build-many"] and len(arguments) >= 3:
+            for format in arguments[2:]:
+                print(json.dumps(build_zip(Path(arguments[1]), format, export_path(Path(arguments[1]), format))))
+        elif arguments[:1] == ["compare"] and len(arguments) == 2:
+            print(json.dumps(compare(Path(arguments[1]))))
+        else:
+            print(
+                "usage: python -m core.deployment.formats build RUN_DIR FORMAT OUT.zip | compare RUN_DIR",
+                file=sys.stderr,
+            )
+            return 64
+    except AppError as error:
+        print(f"layerlab: {error.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

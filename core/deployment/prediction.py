@@ -1,0 +1,199 @@
+"""Predictions for new rows from a trained run or an uploaded model, computed in a separate process.
+
+The web server never imports Keras (see docs/ARCHITECTURE.md): `predict_rows` hands the rows to
+`layerlab predict` in a child process (`python -m core.deployment.prediction`) with a time limit and a memory limit
+(RLIMIT_AS, `LAYERLAB_PREDICT_MEMORY_MB`, default 8192: TensorFlow alone reserves about 3.5 GB of address
+space), so a huge or broken model cannot take the server down with it. `predict_uploaded` first checks an
+uploaded `.keras` file without building it (`core.deployment.upload_check`), then predicts the same way.
+
+`predict_run_rows` serves the models our own training wrote: it asks the warm helper process (`core.runtime.helper`,
+Keras imported, the model kept loaded), so a click costs milliseconds instead of a Python start-up. Uploaded
+files never go there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from core.config import load_settings
+from core.data.preprocessing import PreprocessingState
+from core.data.reading import TableLimits, load_table_file
+from core.deployment.serving_model import load_model_file, predict_table  # Keras: never in the web server
+from core.deployment.upload_check import MAX_MODEL_BYTES, CheckedModel, check_model_file
+from core.errors import AppError, DataError, ModelFileError
+from core.plain_text import escape_formulas
+from core.run_store import to_parquet
+from core.runtime.child import child_error, run_module
+from core.runtime.devices import import_keras_quietly
+from core.runtime.helper import attach_predictions, encode_rows, warm_helper
+
+PREDICT_TIMEOUT_S = 300
+MEMORY_LIMIT_MB_DEFAULT = 8192
+EXIT_OUT_OF_MEMORY = 3
+INLINE_ROWS = 10_000  # up to this many rows go to the warm helper inside the JSON request, not as files
+
+
+def column_report(state: PreprocessingState, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(missing, extra): input columns the model needs that the table lacks, and columns it will ignore."""
+    needed = [column.name for column in state.columns]
+    missing = [name for name in needed if name not in frame.columns]
+    extra = [str(name) for name in frame.columns if name not in needed]
+    return missing, extra
+
+
+def memory_limit_mb() -> int:
+    raw = os.environ.get("LAYERLAB_PREDICT_MEMORY_MB", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else MEMORY_LIMIT_MB_DEFAULT
+
+
+def predict_rows(
+    model_path: Path, frame: pd.DataFrame, *, timeout: float = PREDICT_TIMEOUT_S, check: bool = False
+) -> pd.DataFrame:
+    """The rows plus `prediction` (and `prob_<class>` columns), from the model file, in a child process.
+
+    `check=True` (uploaded files): the child checks the file again (`core.deployment.upload_check`) before loading it.
+    """
+    with tempfile.TemporaryDirectory(prefix="layerlab-predict-") as folder:
+        rows, out = Path(folder) / "rows.parquet", Path(folder) / "predictions.parquet"
+        rows.write_bytes(to_parquet(frame)[0])
+        limit = memory_limit_mb()
+        result = run_module(
+            "core.deployment.prediction",
+            [str(model_path), str(rows), str(out)] + (["--check"] if check else []),
+            timeout=timeout,
+            timeout_message=f"Predicting took longer than {timeout:.0f} seconds and was stopped. Try fewer rows at a time.",
+            env={"LAYERLAB_PREDICT_MEMORY_MB": str(limit)},
+        )
+        if result.returncode != 0 or not out.exists():
+            error = child_error(
+                result,
+                action="Predicting",
+                memory_limit_mb=limit,
+                memory_advice="Try fewer rows at a time or a smaller model (the server's limit is "
+                "LAYERLAB_PREDICT_MEMORY_MB).",
+            )
+            # Exit code 2: the child's model check refused the file, which is the user's to fix.
+            raise DataError(error.message) if result.returncode == 2 else error
+        return pd.read_parquet(out)
+
+
+def predict_run_rows(model_path: Path, frame: pd.DataFrame, *, timeout: float = PREDICT_TIMEOUT_S) -> pd.DataFrame:
+    """The rows plus `prediction` (and `prob_<class>` columns), from a run's own model, in the warm helper.
+
+    Only for models LayerLab trained (`RunStore.model_path`): an uploaded file goes through `predict_uploaded`.
+    """
+
+    def ask(request: dict) -> dict:
+        return warm_helper().request(
+            {"action": "predict", "model_path": str(model_path), **request},
+            action="Predicting",
+            timeout=timeout,
+            timeout_message=f"Predicting took longer than {timeout:.0f} seconds and was stopped. Try fewer rows at a time.",
+            memory_advice="Try fewer rows at a time (the server's limit is LAYERLAB_HELPER_MEMORY_MB).",
+        )
+
+    if len(frame) <= INLINE_ROWS:  # a click's few rows travel in the request line itself
+        return attach_predictions(frame, ask({"rows_inline": encode_rows(frame)})["predicted"])
+    with tempfile.TemporaryDirectory(prefix="layerlab-predict-") as folder:
+        rows, out = Path(folder) / "rows.parquet", Path(folder) / "predictions.parquet"
+        rows.write_bytes(to_parquet(frame)[0])
+        ask({"rows": str(rows), "out": str(out)})
+        return pd.read_parquet(out)
+
+
+def check_uploaded(data: bytes, name: str) -> CheckedModel:
+    """`core.deployment.upload_check.check_model_file` on an upload's bytes (nothing is built)."""
+    with tempfile.TemporaryDirectory(prefix="layerlab-model-") as folder:
+        return check_model_file(_stage(data, folder), name=name)
+
+
+def predict_uploaded(
+    data: bytes, name: str, frame: pd.DataFrame, *, timeout: float = PREDICT_TIMEOUT_S
+) -> tuple[CheckedModel, pd.DataFrame]:
+    """Check an uploaded `.keras` file without building it, then predict in the limited child process.
+
+    Raises:
+        ModelFileError: the file is not a LayerLab model (or is too big, or carries code).
+        DataError: the rows lack columns the model needs.
+    """
+    with tempfile.TemporaryDirectory(prefix="layerlab-model-") as folder:
+        path = _stage(data, folder)
+        checked = check_model_file(path, name=name)
+        needed = [column.name for column in checked.inputs]
+        missing = [column for column in needed if column not in frame.columns]
+        if missing:
+            raise DataError(
+                f"The table lacks the column(s) {', '.join(map(repr, missing))} that the model needs. "
+                f"Expected all of: {', '.join(map(repr, needed))}. Add them (empty values are allowed) and upload "
+                "again."
+            )
+        return checked, predict_rows(path, frame, timeout=timeout, check=True)
+
+
+def _stage(data: bytes, folder: str) -> Path:
+    """The upload on disk under a fixed `.keras` name (the user's file name is only shown, never used as a path)."""
+    if len(data) > MAX_MODEL_BYTES:
+        raise ModelFileError(
+            f"The model file is {len(data) / 2**20:,.0f} MB; files up to {MAX_MODEL_BYTES / 2**20:,.0f} MB are accepted."
+        )
+    path = Path(folder) / "uploaded.keras"
+    path.write_bytes(data)
+    return path
+
+
+def predict_file(model_path: Path, data: str, out: str | None) -> None:
+    """`layerlab predict`: a table file in, the same rows with predictions out (CSV, Parquet, or standard output).
+
+    The model file is checked (extension, archive, allowed layers, size) before Keras is imported: a wrong file
+    is refused in a moment instead of after half a minute and a gigabyte.
+    """
+    check_model_file(model_path)
+    frame = load_table_file(data, limits=TableLimits.from_settings(load_settings())).frame
+    import_keras_quietly()
+
+    result = predict_table(load_model_file(model_path), frame)
+    if out and out.endswith(".parquet"):
+        result.to_parquet(out, index=False)
+        print(json.dumps({"rows": len(result), "out": str(Path(out).resolve())}))
+    elif out:
+        escape_formulas(result).to_csv(out, index=False)
+        print(json.dumps({"rows": len(result), "out": str(Path(out).resolve())}))
+    else:
+        escape_formulas(result).to_csv(sys.stdout, index=False)  # often redirected into a file for a spreadsheet
+
+
+def _limit_memory(megabytes: int) -> None:
+    import resource  # Unix only, and only in the child
+
+    limit = megabytes * 2**20
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _main(argv: list[str]) -> int:
+    """Child process: memory limit first, then (optionally) the check, then `layerlab predict`."""
+    model, rows, out = argv[:3]
+    _limit_memory(memory_limit_mb())
+    try:
+        if "--check" in argv[3:]:
+            check_model_file(Path(model))
+        predict_file(Path(model), rows, out)
+        return 0
+    except AppError as error:
+        print(f"layerlab: {error.message}", file=sys.stderr)
+        return 2
+    except (MemoryError, ImportError) as error:  # ImportError: TensorFlow could not map its libraries
+        print(f"layerlab: out of memory ({type(error).__name__}: {str(error)[:200]})", file=sys.stderr)
+        return EXIT_OUT_OF_MEMORY
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

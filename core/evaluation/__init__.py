@@ -1,0 +1,1 @@
+"""Evaluation: test metrics, baselines, permutation importance, the decision threshold, reports."""

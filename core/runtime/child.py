@@ -1,0 +1,107 @@
+"""Run a LayerLab module in a child Python process.
+
+The web server never imports Keras or TensorFlow, and a native crash (a malformed model file can segfault
+the TFLite interpreter) or an out-of-memory kill in a child cannot take the server down. Every page action
+that needs Keras goes through `run_module`, and every failed child becomes a message through `child_error`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.errors import AppError
+from core.incidents import incident_message, record_incident
+
+ROOT = Path(__file__).resolve().parents[2]  # the folder that holds core/: child processes import from it
+
+# Children print an `AppError` as "layerlab: <message>" on stderr (`core.cli.main`, `core.deployment.formats.main`,
+# `core.deployment.prediction`); a child that ran out of memory prints OUT_OF_MEMORY after that prefix.
+MESSAGE_PREFIX = "layerlab: "
+OUT_OF_MEMORY = "out of memory"
+
+
+def run_module(
+    module: str,
+    arguments: Sequence[str] = (),
+    *,
+    timeout: float,
+    timeout_message: str,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    """`python -m module arguments...` from the repository root; output captured as text.
+
+    Raises `AppError(timeout_message)` when it runs longer than `timeout` seconds (the child is killed).
+    The caller reads `returncode` and `stdout`, and turns a failure into an error with `child_error`.
+    """
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {}), "PYTHONPATH": str(ROOT)}
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", module, *arguments],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=environment,
+            cwd=ROOT,
+        )
+    except subprocess.TimeoutExpired:
+        raise AppError(timeout_message) from None
+
+
+def child_error(
+    result: subprocess.CompletedProcess,
+    *,
+    action: str,
+    memory_advice: str = "Try fewer rows at a time or a smaller model.",
+    memory_limit_mb: int | None = None,
+) -> AppError:
+    """The error a visitor sees for a failed child: our own message, a memory message, or an incident.
+
+    Never the child's raw stderr (TensorFlow logs, tracebacks, server paths): when the child did not end with
+    one of our messages, the stderr goes to the server's log under an incident id and the message names the id.
+
+    Args:
+        result: what `run_module` returned.
+        action: what the child did, as the start of a sentence (e.g. "Predicting").
+        memory_advice: what to try when it ran out of memory.
+        memory_limit_mb: the memory limit the child ran under, if it had one.
+
+    Example:
+
+        result = run_module("core.deployment.threshold", [str(run_dir)], timeout=60, timeout_message="...")
+        if result.returncode != 0:
+            raise child_error(result, action="Rebuilding the model")
+    """
+    lines = [line.strip() for line in (result.stderr or "").splitlines() if line.strip()]
+    ours = [line.removeprefix(MESSAGE_PREFIX) for line in lines if line.startswith(MESSAGE_PREFIX)]
+    ours = [line for line in ours if not line.startswith("warning:")]
+    last = lines[-1] if lines else ""
+    # -9 is SIGKILL: what the kernel's out-of-memory killer (or a container's limit) sends.
+    out_of_memory = result.returncode == -9 or (ours and ours[-1].startswith(OUT_OF_MEMORY))
+    out_of_memory = out_of_memory or last.startswith("MemoryError")
+    # Under an address-space limit (RLIMIT_AS) a failed allocation in native code often ends the child with
+    # SIGSEGV or SIGABRT and nothing on stderr: with a limit set, that is reported as running out of memory,
+    # and the server's log still gets an incident in case it was a real crash.
+    crashed_under_limit = bool(memory_limit_mb) and result.returncode in (-6, -11) and not ours
+    if out_of_memory or crashed_under_limit:
+        if crashed_under_limit:
+            record_incident(
+                f"child process ({action}) ended by signal {-result.returncode} under a {memory_limit_mb} MB limit",
+                f"stderr:\n{result.stderr or '(empty)'}",
+            )
+        limit = f" (it may use at most {memory_limit_mb:,} MB)" if memory_limit_mb else ""
+        return AppError(f"{action} ran out of memory{limit} and was stopped. {memory_advice}")
+    # Exit code 2 is our user-error exit; TensorFlow may still log a line after the message on its way out.
+    if ours and (last == MESSAGE_PREFIX + ours[-1] or result.returncode == 2):
+        return AppError(ours[-1])
+    command = " ".join(str(part) for part in result.args) if isinstance(result.args, list) else str(result.args)
+    incident_id = record_incident(
+        f"child process ({action})",
+        f"command: {command}\nexit code: {result.returncode}\nstderr:\n{result.stderr or '(empty)'}",
+    )
+    return AppError(incident_message(action, incident_id))

@@ -1,0 +1,1 @@
+"""Training: the job queue and worker processes, one run start to finish, the coach, optimizers, devices."""

@@ -1,0 +1,493 @@
+"""Training jobs in worker processes, outside the web server.
+
+Why processes: Streamlit clears the Keras session and runs a full garbage collection after every script
+run, which breaks and slows training in a server thread (see docs/ARCHITECTURE.md). A process also keeps
+the server's memory flat, can be given a memory limit, and its crash takes nothing else down.
+
+`JobManager` keeps warm workers (Keras already imported, so the first chart point comes within a couple of
+seconds): one spare starts warming as soon as a worker takes a run, so a slot does not sit idle while a
+fresh Python imports Keras after each run. Each worker still runs exactly one job and exits, so no state
+leaks from one visitor's run into the next.
+
+The queue is fair between owners: runs start round robin over the sessions that have one waiting, so one
+visitor who queues many runs cannot push everyone else back. In shared-demo mode each session may have at
+most `max_running_per_owner` runs training and `max_queued_per_owner` waiting (`QuotaError` beyond).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import core.training.run_job  # noqa: F401 - imported now, not after the run id arrives (0.7-6 s under load)
+from core.config import Settings, load_settings
+from core.errors import QuotaError
+from core.run_store import RunStore
+from core.runtime.child import ROOT
+from core.runtime.lifetime import die_with_parent, process_memory_mb
+from core.shared_mode.janitor import janitor_for
+from core.shared_mode.limits import check_session_disk
+from core.training.run_job import run_job
+
+POLL_INTERVAL_S = 0.1
+MEMORY_CHECK_S = 0.5
+JANITOR_INTERVAL_S = 600.0
+WORKER_NICENESS = 10  # training yields the CPU to the web server, so pages stay responsive under load
+_LOG = logging.getLogger("layerlab")
+
+
+def worker_main(runs_root: str) -> None:
+    """Entry point of a worker process (`python -m core.training.jobs RUNS_ROOT`).
+
+    Protocol on the pipes: the worker prints `ready` once Keras is warm, then reads one run id from
+    standard input, trains it and exits.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    die_with_parent()
+    # Keep standard output for the protocol only: whatever a library prints goes to standard error.
+    protocol = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    # Warm up at the server's priority, train at a lower one: a spare warming at niceness 10 behind two
+    # training runs took longer than a short run, and its slot sat idle until it was ready.
+    _warm_up()
+    try:
+        os.nice(WORKER_NICENESS)
+    except OSError:
+        pass
+    protocol.write("ready\n")
+    protocol.flush()
+    run_id = sys.stdin.readline().strip()
+    if not run_id:
+        return  # the server went away before giving us work
+
+    store = RunStore(Path(runs_root))
+    settings = load_settings()
+    if settings.shared:
+        _stop_after(store, run_id, settings.max_run_minutes * 60.0)
+    try:
+        run_job(store, run_id)
+    except BaseException:  # noqa: BLE001 - run_job already recorded the failure in the run directory
+        _exit_now(1)
+    _exit_now(0)
+
+
+def _exit_now(code: int) -> None:
+    """Leave without the interpreter's teardown: unloading TensorFlow took 7-14 s on a busy machine, and the
+    slot counts as busy until the worker has exited. Everything the run needs is already on disk."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _stop_after(store: RunStore, run_id: str, seconds: float) -> None:
+    """The wall-time cap: after `seconds`, the run stops like a Stop click and keeps its best weights."""
+
+    def stop() -> None:
+        try:
+            store.request_stop(run_id, reason="time_limit")
+        except Exception:  # noqa: BLE001 - the run may be gone; nothing to stop then
+            pass
+
+    timer = threading.Timer(seconds, stop)
+    timer.daemon = True
+    timer.start()
+
+
+def _warm_up() -> None:
+    """Import Keras and trace one tiny fit, so the user's first epoch does not pay for it."""
+    import keras  # Keras loads only in workers and helpers, never in the web server
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.zeros((8, 2), "float32"), np.zeros((8, 1), "float32"), epochs=1, batch_size=4, verbose=0)
+    keras.backend.clear_session()
+
+
+@dataclass
+class _Worker:
+    process: subprocess.Popen
+    started_at: float = field(default_factory=time.monotonic)
+    ready: bool = False
+    ready_at: float | None = None
+    run_id: str | None = None
+    owner: str | None = None
+    killed_for_memory: float | None = None
+    peak_memory_mb: float = 0.0
+
+
+class JobManager:
+    """Runs queued training jobs in at most `max_jobs` worker processes at once.
+
+    Args:
+        store: where runs live (a store for every owner).
+        max_jobs: jobs that train at the same time; the rest wait, round robin between owners.
+        max_running_per_owner: runs of one owner that may train at once (None: no limit).
+        max_queued_per_owner: runs of one owner that may wait (None: no limit).
+        worker_memory_mb: a worker whose resident memory passes this is killed and its run fails with a
+            message saying so (0: no limit).
+        janitor: called every `JANITOR_INTERVAL_S` on the manager's thread (expiry of old sessions' data).
+    """
+
+    def __init__(
+        self,
+        store: RunStore,
+        *,
+        max_jobs: int = 2,
+        max_running_per_owner: int | None = None,
+        max_queued_per_owner: int | None = None,
+        worker_memory_mb: int = 0,
+        janitor=None,
+    ):
+        self.store = store
+        self.max_jobs = max_jobs
+        self.max_running_per_owner = max_running_per_owner
+        self.max_queued_per_owner = max_queued_per_owner
+        self.worker_memory_mb = worker_memory_mb
+        self._janitor = janitor
+        self._next_janitor = time.monotonic() + 5.0
+        self._lock = threading.RLock()
+        self._queues: dict[str | None, deque[str]] = {}
+        self._turns: deque[str | None] = deque()  # owners with waiting runs, in the order they get a turn
+        self._workers: list[_Worker] = []
+        self._closed = False
+        self._next_memory_check = 0.0
+        self.idle_gaps_s: list[float] = []  # how long a free slot waited for a warm worker while runs queued
+        self._slot_free_since: float | None = None
+        for run_id in store.reconcile():
+            self._enqueue(run_id)
+        with self._lock:
+            self._fill_pool()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="layerlab-jobs")
+        self._thread.start()
+
+    def start(self, store: RunStore, spec, table, *, source_name: str, reading: dict | None = None) -> str:
+        """Create a run in `store` (its owner's view, with the caps) and queue it; one call per Train click.
+
+        Everything is checked before anything is written: the owner's quota of runs and of disk
+        (`QuotaError`), then the hard caps (`CapError`, in `create_run`).
+        """
+
+        owner = store.owner
+        with self._lock:
+            self.check_quota(owner)
+        check_session_disk(load_settings(), owner)
+        run_id = store.create_run(spec, table, source_name=source_name, owner=owner, reading=reading)
+        try:
+            self.submit(run_id)
+        except QuotaError:
+            store.delete_run(run_id)  # another click got the last place meanwhile
+            raise
+        return run_id
+
+    def check_quota(self, owner: str | None) -> None:
+        """Raise `QuotaError` when `owner` already has the most runs training and waiting."""
+        if self.max_queued_per_owner is None or self.max_running_per_owner is None:
+            return
+        with self._lock:
+            running = self._running(owner)
+            waiting = len(self._queues.get(owner, ()))
+        if running + waiting >= self.max_running_per_owner + self.max_queued_per_owner:
+            raise QuotaError(
+                f"You already have {running} run(s) training and {waiting} waiting, the most this server allows "
+                "one visitor. Wait for one to finish, or stop one on the Train page, then start this one."
+            )
+
+    def submit(self, run_id: str) -> None:
+        """Queue a run; raises `QuotaError` when its owner already has the most runs allowed."""
+        with self._lock:
+            owner = self.store.owner_of(run_id)
+            self.check_quota(owner)
+            self.store.set_status(run_id, "queued", "Waiting for a free training slot.")
+            self._enqueue(run_id, owner=owner)
+
+    def _enqueue(self, run_id: str, *, owner: str | None = None) -> None:
+        with self._lock:
+            if owner is None:
+                owner = self.store.owner_of(run_id)
+            queue = self._queues.setdefault(owner, deque())
+            if run_id in queue:
+                return
+            queue.append(run_id)
+            if owner not in self._turns:
+                self._turns.append(owner)
+
+    def _running(self, owner: str | None) -> int:
+        return sum(1 for worker in self._workers if worker.run_id is not None and worker.owner == owner)
+
+    def queue_position(self, run_id: str) -> int | None:
+        """1 for the next run to start; None when the run is not waiting."""
+        with self._lock:
+            order = self._planned_order()
+        try:
+            return order.index(run_id) + 1
+        except ValueError:
+            return None
+
+    def _planned_order(self) -> list[str]:
+        """The order in which the waiting runs will start: one per owner per turn."""
+        queues = {owner: list(queue) for owner, queue in self._queues.items()}
+        turns = list(self._turns)
+        order: list[str] = []
+        while turns:
+            for owner in list(turns):
+                waiting = queues.get(owner)
+                if waiting:
+                    order.append(waiting.pop(0))
+                if not waiting:
+                    turns.remove(owner)
+        return order
+
+    def stop(self, run_id: str) -> None:
+        """Stop a run: a waiting one is taken off the queue; a training one stops after its current step."""
+        with self._lock:
+            for owner, queue in self._queues.items():
+                if run_id in queue:
+                    queue.remove(run_id)
+                    if not queue and owner in self._turns:
+                        self._turns.remove(owner)
+                    self.store.set_status(
+                        run_id, "stopped", "Stopped before training started.", finished_at=time.time()
+                    )
+                    return
+        self.store.request_stop(run_id)
+
+    def active_jobs(self) -> int:
+        with self._lock:
+            return sum(1 for worker in self._workers if worker.run_id is not None)
+
+    def waiting_jobs(self) -> int:
+        with self._lock:
+            return sum(len(queue) for queue in self._queues.values())
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop every worker. A run cut off here fails with a message; its checkpoint lets it continue."""
+        with self._lock:
+            self._closed = True
+        self._thread.join(timeout=timeout)
+        with self._lock:
+            for worker in self._workers:
+                if worker.process.poll() is None:
+                    worker.process.terminate()
+            for worker in self._workers:
+                try:
+                    worker.process.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    worker.process.kill()
+                    worker.process.wait()
+                if worker.run_id is not None:
+                    self._settle(
+                        worker,
+                        "The server was shut down while this run was training. Continue it from its last "
+                        "checkpoint, or start it again from the Train page.",
+                    )
+            self._workers = []
+
+    def _fill_pool(self) -> None:
+        """Keep `max_jobs` idle workers warm (or warming), beside those that train."""
+        idle = sum(1 for worker in self._workers if worker.run_id is None)
+        while not self._closed and idle < self.max_jobs:
+            # A fresh interpreter, not multiprocessing: under Streamlit, spawn would re-run the app script
+            # as the child's __main__. The worker's stderr (library logs, tracebacks) goes to the server log.
+            process = subprocess.Popen(
+                [sys.executable, "-m", "core.training.jobs", str(self.store.root)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=None,
+                text=True,
+                cwd=str(ROOT),
+                env={
+                    **os.environ,
+                    "PYTHONPATH": _python_path(),
+                    "TF_CPP_MIN_LOG_LEVEL": "2",
+                    "LAYERLAB_SERVER_PID": str(os.getpid()),
+                },
+            )
+            self._workers.append(_Worker(process=process))
+            idle += 1
+
+    def _loop(self) -> None:
+        while not self._closed:
+            try:
+                with self._lock:
+                    if self._closed:
+                        break
+                    self._reap()
+                    self._fill_pool()
+                    self._dispatch()
+                    self._check_memory()
+                self._run_janitor()
+            except Exception:  # noqa: BLE001 - the manager must outlive any one bad run folder
+                _LOG.exception("layerlab: the job manager's loop failed once; it goes on")
+            time.sleep(POLL_INTERVAL_S)
+
+    def _run_janitor(self) -> None:
+        if self._janitor is None or time.monotonic() < self._next_janitor:
+            return
+        self._next_janitor = time.monotonic() + JANITOR_INTERVAL_S
+        try:
+            self._janitor()
+        except Exception:  # noqa: BLE001 - expiry retries on the next turn
+            _LOG.exception("layerlab: the janitor failed; it retries later")
+
+    def _check_memory(self) -> None:
+        if not self.worker_memory_mb or time.monotonic() < self._next_memory_check:
+            return
+        self._next_memory_check = time.monotonic() + MEMORY_CHECK_S
+        for worker in self._workers:
+            if worker.run_id is None or worker.killed_for_memory is not None:
+                continue
+            used = process_memory_mb(worker.process.pid)
+            if used is None:
+                continue
+            worker.peak_memory_mb = max(worker.peak_memory_mb, used)
+            if used > self.worker_memory_mb:
+                worker.killed_for_memory = used
+                worker.process.kill()
+
+    def _settle(self, worker: _Worker, message: str) -> None:
+        status = self.store.status(worker.run_id)
+        # A run continued after this worker finished it is queued again or runs in another worker.
+        if status.get("state") == "running" and status.get("pid") in (None, worker.process.pid):
+            self.store.set_status(worker.run_id, "failed", message, finished_at=time.time(), error="worker_ended")
+
+    def _reap(self) -> None:
+        alive = []
+        for worker in self._workers:
+            if worker.process.poll() is None:
+                alive.append(worker)
+                continue
+            if worker.run_id is not None:
+                self._settle(worker, self._ended_message(worker))
+        self._workers = alive
+
+    def _ended_message(self, worker: _Worker) -> str:
+        if worker.killed_for_memory is not None:
+            return (
+                f"Training used more memory than this server allows each run ({self.worker_memory_mb:,} MB) and "
+                "was stopped. Use fewer rows, fewer or narrower layers, or a smaller batch size."
+            )
+        code = worker.process.returncode
+        if code == -signal.SIGKILL:
+            return (
+                "The training process was killed by the system, most likely because the server ran out of "
+                "memory. Try fewer rows, fewer units or a smaller batch size, or train when the server is less busy."
+            )
+        return (
+            f"The training process ended unexpectedly (exit code {code}). Try again; if it happens again, try "
+            "fewer rows, fewer units or a smaller batch size."
+        )
+
+    def _next_run(self) -> tuple[str, str | None] | None:
+        """The next run to start: round robin over owners, skipping owners at their running limit."""
+        for _ in range(len(self._turns)):
+            owner = self._turns[0]
+            self._turns.rotate(-1)
+            queue = self._queues.get(owner)
+            if not queue:
+                self._turns.remove(owner)
+                continue
+            if self.max_running_per_owner is not None and self._running(owner) >= self.max_running_per_owner:
+                continue
+            run_id = queue.popleft()
+            if not queue:
+                self._turns.remove(owner)
+                del self._queues[owner]
+            return run_id, owner
+        return None
+
+    def _dispatch(self) -> None:
+        for worker in self._workers:
+            if not worker.ready and select.select([worker.process.stdout], [], [], 0)[0]:
+                worker.ready = worker.process.stdout.readline().strip() == "ready"
+                worker.ready_at = time.monotonic()
+        busy = sum(1 for worker in self._workers if worker.run_id is not None)
+        waiting = any(self._queues.values())
+        if busy < self.max_jobs and waiting:
+            if self._slot_free_since is None:
+                self._slot_free_since = time.monotonic()
+        else:
+            self._slot_free_since = None
+        for worker in self._workers:
+            if busy >= self.max_jobs:
+                break
+            if not worker.ready or worker.run_id is not None:
+                continue
+            chosen = self._next_run()
+            if chosen is None:
+                break
+            run_id, owner = chosen
+            if self._slot_free_since is not None:
+                self.idle_gaps_s.append(time.monotonic() - self._slot_free_since)
+                self._slot_free_since = None
+            try:
+                state = self.store.status(run_id).get("state")
+            except Exception:  # noqa: BLE001 - deleted or expired while waiting
+                continue
+            if state != "queued":
+                continue  # stopped while waiting
+            worker.run_id, worker.owner = run_id, owner
+            busy += 1
+            self.store.set_status(run_id, "running", "Starting…", pid=worker.process.pid)
+            try:
+                worker.process.stdin.write(run_id + "\n")
+                worker.process.stdin.flush()
+            except OSError:
+                pass  # the worker died just now; _reap marks the run failed on the next turn
+
+
+def _python_path() -> str:
+    root = str(ROOT)
+    existing = os.environ.get("PYTHONPATH")
+    return root if not existing else f"{root}{os.pathsep}{existing}"
+
+
+_MANAGERS: dict[str, JobManager] = {}
+_MANAGERS_LOCK = threading.Lock()
+
+
+def job_manager_for(settings: Settings) -> JobManager:
+    """The one job manager of this process for `settings.runs_dir` (started by server.py at start-up, or on
+    first use), with the shared-demo quotas and the janitor when they apply."""
+    key = str(settings.runs_dir)
+    with _MANAGERS_LOCK:
+        manager = _MANAGERS.get(key)
+        if manager is None or manager._closed:
+            shared = settings.shared
+            manager = JobManager(
+                RunStore(settings.runs_dir),
+                max_jobs=settings.max_jobs,
+                max_running_per_owner=settings.max_running_per_session if shared else None,
+                max_queued_per_owner=settings.max_queued_per_session if shared else None,
+                worker_memory_mb=settings.worker_memory_mb,
+                janitor=janitor_for(settings),
+            )
+            _MANAGERS[key] = manager
+        # Quotas follow the settings in force (tests and operators may change them without a restart).
+        manager.max_running_per_owner = settings.max_running_per_session if settings.shared else None
+        manager.max_queued_per_owner = settings.max_queued_per_session if settings.shared else None
+        manager.worker_memory_mb = settings.worker_memory_mb
+        return manager
+
+
+def shutdown_managers() -> None:
+    with _MANAGERS_LOCK:
+        managers = list(_MANAGERS.values())
+        _MANAGERS.clear()
+    for manager in managers:
+        manager.shutdown()
+
+
+if __name__ == "__main__":
+    worker_main(sys.argv[1])

@@ -1,0 +1,912 @@
+"""One training run, start to finish, driven by the files in its run directory.
+
+The same `run_job` serves the app (inside a worker process, see `core.training.jobs`) and the CLI (in-process), so
+the same spec and seed give the same result in both.
+
+With `data.cross_validation_folds = k >= 2`, k more models are trained after the main one is exported and
+scored on their held-out folds (`_cross_validate`); the main run, its test metrics and its model are unchanged.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils.class_weight import compute_class_weight
+
+from core.config import load_settings
+from core.data.feeding import fit_data, predict_rows
+from core.data.splitting import PreparedData, prepare_data, prepare_fold
+from core.deployment.serving_model import build_serving_model, check_model_size, inference_model, save_model_atomic
+from core.deployment.threshold import load_threshold
+from core.errors import AppError, TrainingError
+from core.evaluation.baselines import compare_baselines, gap_sentence, is_imbalanced
+from core.evaluation.metrics import METRIC_LABELS, class_row_notes, class_rows, compute_metrics, predictions_frame
+from core.incidents import incident_message, record_incident
+from core.model.building import build_model, choose_steps_per_execution, derive_head, make_optimizer
+from core.model.optimization import (
+    choose_precision,
+    current_learning_rate,
+    gpu_batch_size_note,
+    make_schedule_callbacks,
+)
+from core.run_store import FINAL_STATES, RunStore, read_json, write_atomic, write_json
+from core.runtime.devices import describe_device
+from core.shared_mode.limits import check_more_epochs
+from core.spec import RunSpec
+
+PROGRESS_INTERVAL_S = 0.25
+
+
+def make_live_callback(
+    store: RunStore,
+    run_id: str,
+    *,
+    steps_per_epoch: int,
+    epochs: int,
+    metric_scale: float,
+    record_history: bool = True,
+    progress_extra: dict | None = None,
+    initial_epoch: int = 0,
+    history: list[dict] | None = None,
+    checkpoint: Callable[[object, int], None] | None = None,
+):
+    """A Keras callback that writes progress and history to the run directory and obeys the Stop flag.
+
+    `record_history=False` keeps the epoch rows in memory only (cross-validation folds must not overwrite the
+    main run's `history.json`); `progress_extra` is merged into every `progress.json` (e.g. the fold number).
+    A continued run passes its `history` so far and `initial_epoch`: new rows are appended, so the curves
+    continue where they stopped. Each row records the learning rate the epoch started with.
+    `checkpoint(model, epochs_run)` is called after epochs while saving costs under 5% of the epoch time, so a
+    run whose process dies can still continue from its last saved epoch.
+    Defined in a factory so importing this module does not import Keras.
+    """
+    import keras  # Keras loads only in workers and helpers, never in the web server
+
+    class LiveProgress(keras.callbacks.Callback):
+        # The batch hook only reads numbers and touches files, so Keras may run it on its callback thread:
+        # on JAX a callback without this flag turns asynchronous dispatch off, and `float(logs["loss"])` then
+        # waits for the device after every fused call.
+        async_safe = True
+
+        def __init__(self):
+            super().__init__()
+            self.run_dir = store.path(run_id)
+            self.rows: list[dict] = list(history or [])
+            self.stopped_by_user = False
+            self.diverged = False
+            self.best_loss = math.inf
+            self.best_epoch: int | None = None
+            self.best_weights = None
+            for row in self.rows:
+                if row.get("val_loss") is not None and row["val_loss"] < self.best_loss:
+                    self.best_loss, self.best_epoch = row["val_loss"], row["epoch"]
+            # The loss at the start of training sets the scale against which an explosion is judged.
+            finite = [row["loss"] for row in self.rows if row.get("loss") is not None]
+            self.reference_loss: float | None = abs(finite[0]) if finite else None
+            self._last_write = 0.0
+            self._epoch = initial_epoch
+            self._epoch_learning_rate: float | None = None
+            self._started = time.monotonic()
+            self._epoch_started = self._started
+            self._checkpoint_seconds = 0.0
+            self._timed_from: tuple[float, int] | None = None  # (time, steps done) after the first call
+            self._epochs_ended = 0
+
+        def on_train_begin(self, logs=None):
+            self._started = time.monotonic()
+            if self.best_epoch is not None and self.best_weights is None:
+                # A continued run: the weights it starts from are the ones the run kept.
+                self.best_weights = self.model.get_weights()
+            self._write_progress(0, force=True)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+            self._epoch_started = time.monotonic()
+            self._epoch_learning_rate = current_learning_rate(self.model.optimizer)
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None:
+                loss = float(loss)
+                if self.reference_loss is None and math.isfinite(loss):
+                    self.reference_loss = abs(loss)
+                if _diverging(loss, self.reference_loss):
+                    self.diverged = True
+                    self.model.stop_training = True
+            if store.stop_requested(run_id):
+                self.stopped_by_user = True
+                self.model.stop_training = True
+            self._write_progress(batch + 1)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            metric_key = next(
+                (k for k in logs if k not in {"loss", "val_loss", "learning_rate"} and not k.startswith("val_")), None
+            )
+            row = {
+                "epoch": epoch + 1,
+                "loss": _finite(logs.get("loss")),
+                "val_loss": _finite(logs.get("val_loss")),
+                "metric": _scaled(logs.get(metric_key), metric_scale) if metric_key else None,
+                "val_metric": _scaled(logs.get(f"val_{metric_key}"), metric_scale) if metric_key else None,
+                "learning_rate": self._epoch_learning_rate,
+                "seconds": round(time.monotonic() - self._epoch_started, 3),
+            }
+            if row["loss"] is None and not self.diverged:
+                self.diverged = True
+                self.model.stop_training = True
+            self.rows.append(row)
+            if record_history:
+                write_json(self.run_dir / "history.json", self.rows)
+            val_loss = row["val_loss"]
+            if val_loss is not None and val_loss < self.best_loss and not self.diverged:
+                self.best_loss = val_loss
+                self.best_epoch = epoch + 1
+                self.best_weights = self.model.get_weights()
+            self._epochs_ended += 1
+            self._write_progress(steps_per_epoch, force=True, epoch_done=True)
+            if checkpoint is not None and not self.diverged and not self.model.stop_training:
+                if self._checkpoint_seconds <= CHECKPOINT_SHARE * row["seconds"] or not self._checkpoint_seconds:
+                    saving = time.monotonic()
+                    checkpoint(self.model, epoch + 1)
+                    self._checkpoint_seconds = time.monotonic() - saving
+
+        def _write_progress(self, batch: int, *, force: bool = False, epoch_done: bool = False):
+            now = time.monotonic()
+            done = (self._epoch + (1 if epoch_done else 0)) * steps_per_epoch + (0 if epoch_done else batch)
+            if self._timed_from is None and done > initial_epoch * steps_per_epoch:
+                self._timed_from = (now, done)  # the first call traced the step function: not part of the rate
+            if not force and now - self._last_write < PROGRESS_INTERVAL_S:
+                return
+            self._last_write = now
+            elapsed = now - self._started
+            total = epochs * steps_per_epoch
+            eta = None
+            if self._timed_from is not None:
+                since, steps = now - self._timed_from[0], done - self._timed_from[1]
+                eta = estimate_eta(since, steps, total - done, epoch_ended=self._epochs_ended > 0)
+            write_json(
+                self.run_dir / "progress.json",
+                {
+                    "epoch": self._epoch + 1,
+                    "epochs": epochs,
+                    "batch": min(batch, steps_per_epoch),
+                    "steps_per_epoch": steps_per_epoch,
+                    "fraction": min(done / total, 1.0) if total else 0.0,
+                    "elapsed_s": round(elapsed, 2),
+                    "eta_s": None if eta is None else round(eta, 1),
+                    "updated_at": time.time(),
+                    **(progress_extra or {}),
+                },
+            )
+
+    return LiveProgress()
+
+
+ETA_MIN_SECONDS = 5.0
+
+
+def estimate_eta(seconds: float, steps: int, remaining_steps: int, *, epoch_ended: bool) -> float | None:
+    """Seconds left at the rate of the timed steps; None ("estimating…") until that rate can be trusted.
+
+    The first call of `fit` traces the step function and can take longer than a whole short run, so the rate
+    counts only the steps after it, and only once they span `ETA_MIN_SECONDS` or a whole epoch has ended
+    (whose validation pass is then part of the rate). A 20-second run once showed an ETA of 15 minutes.
+
+    Example:
+        >>> estimate_eta(1.0, 10, 90, epoch_ended=False) is None
+        True
+        >>> estimate_eta(6.0, 60, 40, epoch_ended=False)
+        4.0
+    """
+    if steps <= 0 or (seconds < ETA_MIN_SECONDS and not epoch_ended):
+        return None
+    return seconds / steps * remaining_steps
+
+
+CHECKPOINT_SHARE = 0.05  # per-epoch checkpoints may cost at most this share of the epoch's time
+
+# The per-batch loss Keras reports is the running mean of the epoch; a mean this many times the first loss of the
+# run is no longer training but exploding (a huge learning rate can reach 1e11 without ever producing NaN).
+EXPLOSION_FACTOR = 1e3
+
+
+def _diverging(loss: float, reference: float | None) -> bool:
+    if not math.isfinite(loss):
+        return True
+    return reference is not None and loss > EXPLOSION_FACTOR * max(reference, 1e-3)
+
+
+def _finite(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _scaled(value, scale: float) -> float | None:
+    value = _finite(value)
+    return None if value is None else value * scale
+
+
+class _Heartbeat:
+    """Touches `heartbeat` every second so a reader can tell a live job from a dead process."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="layerlab-heartbeat")
+
+    def __enter__(self):
+        self.path.touch()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def _run(self):
+        while not self._stop.wait(1.0):
+            try:
+                self.path.touch()
+            except OSError:
+                return
+
+
+def run_job(store: RunStore, run_id: str) -> dict:
+    """Train, evaluate and export one run. Returns the final status; never leaves it `running`.
+
+    Errors a user can cause end as state `failed` with the error's message. Bugs end as `failed` too,
+    with the traceback in `log.txt`, and are re-raised so tests and the CLI see them.
+    """
+    run_dir = store.path(run_id)
+    with _Heartbeat(run_dir / "heartbeat"):
+        try:
+            return _run(store, run_id, run_dir)
+        except AppError as error:
+            store.set_status(run_id, "failed", error.message, finished_at=time.time())
+            return store.status(run_id)
+        except BaseException:
+            # log.txt is for an operator reading the run folder; the page shows the incident id instead.
+            details = traceback.format_exc()
+            write_atomic(run_dir / "log.txt", details)
+            incident_id = record_incident(f"training run {run_id}", details)
+            advice = "Try training again; if it fails the same way, change a setting (a smaller network, say)."
+            store.set_status(
+                run_id, "failed", incident_message("Training", incident_id, advice=advice), finished_at=time.time()
+            )
+            raise
+
+
+def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
+
+    spec: RunSpec = store.spec(run_id)
+    resume = _pending_resume(run_dir)
+    started = time.time()
+    device = describe_device()
+    extra = {"resumed_at": started} if resume else {"started_at": started}
+    store.set_status(run_id, "running", "Preparing data…", pid=os.getpid(), device=device, **extra)
+    if store.stop_requested(run_id):
+        (run_dir / RESUME_FILE).unlink(missing_ok=True)
+        message = "Stopped before training started." if resume is None else "Stopped before continuing."
+        store.set_status(run_id, "stopped", message, finished_at=time.time())
+        return store.status(run_id)
+
+    import keras  # Keras loads only in workers and helpers, never in the web server
+
+    # Seeds alone make CPU runs bit-identical across processes (tests/unit/test_cli.py checks CLI vs app);
+    # TensorFlow's enable_op_determinism() would add ~15% to every fit for nothing more here.
+    keras.utils.set_random_seed(spec.data.seed)
+    data: PreparedData = prepare_data(store.table(run_id), spec.data, spec.preprocessing)
+    write_json(run_dir / "target.json", data.target.to_dict())
+    write_atomic(run_dir / "preprocessing.json", data.preprocessing.to_json())
+    baselines_future = _start_baselines(data, spec.data.seed)
+    notes = list(data.notes)
+    if spec.training.class_weight == "balanced" and data.target.task == "regression":
+        notes.append("Balanced class weights apply to classification only, so they were not used for this target.")
+    batch_note = gpu_batch_size_note(device, spec.training.batch_size, len(data.train))
+    if batch_note:
+        notes.append(batch_note)
+    schedule = spec.training.schedule
+    if resume is not None and schedule.kind == "cosine" and resume.initial_epoch >= spec.training.epochs:
+        notes.append(
+            f"The cosine schedule ended at epoch {spec.training.epochs}; the continued epochs use its final "
+            f"learning rate ({schedule.alpha * spec.training.learning_rate:g})."
+        )
+    if resume is not None:
+        # A different seed than the first fit, so the new epochs see new shuffles; still reproducible.
+        keras.utils.set_random_seed(spec.data.seed + resume.initial_epoch)
+
+    def announce_training(network, steps_per_execution: int, precision: str) -> None:
+
+        # Before the first checkpoint is written: a model over the server's file size never reaches the disk.
+        check_model_size(network.count_params(), data.preprocessing, max_model_mb=load_settings().max_model_mb)
+        message = "Training…" if resume is None else f"Continuing from epoch {resume.initial_epoch}…"
+        store.set_status(
+            run_id,
+            "running",
+            message,
+            num_params=int(network.count_params()),
+            steps_per_execution=steps_per_execution,
+            precision=precision,
+            notes=notes,
+            training_started_at=time.time(),
+        )
+
+    trained = _train_and_predict(
+        store,
+        run_id,
+        spec,
+        data,
+        before_fit=announce_training,
+        evaluating_message="Evaluating on the test rows…",
+        resume=resume,
+        device=device,
+    )
+    live, network = trained.live, trained.network
+    _save_checkpoint(network, run_dir, trained.epochs_run, trained.precision)
+    test_metrics = compute_metrics(data.target, data.y_test, trained.output)
+    write_atomic(
+        run_dir / "predictions.parquet", _to_parquet(predictions_frame(data.target, data.y_test, trained.output))
+    )
+    continued = list((store.metrics(run_id) or {}).get("continued", [])) if resume else []
+    if resume is not None:
+        continued.append({"from_epoch": resume.initial_epoch, "to_epoch": trained.epochs_run, "at": time.time()})
+    metrics = {
+        "task": data.target.task,
+        "target": data.target.name,
+        "test": test_metrics,
+        "num_rows": {"train": len(data.train), "validation": len(data.validation), "test": len(data.test)},
+        "features": list(data.features),
+        "num_params": int(network.count_params()),
+        "epochs_run": trained.epochs_run,
+        "best_epoch": live.best_epoch,
+        "restored_best_weights": trained.restored,
+        "diverged": live.diverged,
+        "train_seconds": round(trained.train_seconds, 3),
+        "steps_per_execution": trained.steps_per_execution,
+        "precision": trained.precision,
+        "optimizer_iterations": trained.iterations,
+        "class_weight": trained.class_weight,
+        "notes": notes,
+    }
+    if data.target.task != "regression":
+        metrics["class_rows"] = class_rows(data.target, data.y_train, data.y_test)
+        notes.extend(class_row_notes(metrics["class_rows"]))
+    if continued:
+        metrics["continued"] = continued
+    write_json(run_dir / "metrics.json", metrics)
+
+    store.set_status(run_id, "running", "Saving the model…")
+
+    # Weights only: the optimizer state stays in checkpoint.keras, the one file "Continue training" reads.
+    weights = inference_model(network)
+    if keras.backend.backend() == "tensorflow":
+        # A continued run keeps the decision threshold the user saved for it (0.5 when none was saved).
+        serving = build_serving_model(weights, data.preprocessing, data.target, threshold=load_threshold(run_dir))
+        save_model_atomic(serving, run_dir / "model.keras")
+    weights.save(run_dir / "network.keras")  # the bare network, for backends without string tensors
+    del trained, network, weights
+
+    if not baselines_future.done():
+        store.set_status(run_id, "running", "Comparing with simple models on the same split…")
+
+    baselines = _extra(run_id, run_dir, notes, "The comparison with simple models", baselines_future.result)
+    if baselines is not None:
+        imbalanced = data.target.task != "regression" and (
+            spec.training.class_weight == "balanced" or is_imbalanced(np.bincount(data.y_train))
+        )
+        metrics["baselines"] = baselines
+        metrics["baseline_summary"] = gap_sentence(data.target.task, test_metrics, baselines, imbalanced=imbalanced)
+    write_json(run_dir / "metrics.json", metrics)
+
+    target_epochs = spec.training.epochs if resume is None else resume.target_epochs
+    summary = _final_message(live, metrics["epochs_run"], target_epochs, metrics["restored_best_weights"], resume)
+    if live.stopped_by_user and store.stop_reason(run_id) == "time_limit":
+        summary = summary.replace(
+            "Stopped by you",
+            f"Stopped at this server's limit of {load_settings().max_run_minutes} minutes per run",
+        )
+    stopped = live.stopped_by_user
+    extra = {"diverged": live.diverged, "precision": metrics["precision"]}
+    if data.cross_validation is not None:
+        result = None
+        if stopped:
+            notes.append("Cross-validation was skipped because you stopped training.")
+        else:
+            result = _extra(
+                run_id,
+                run_dir,
+                notes,
+                "Cross-validation",
+                lambda: _cross_validate(store, run_id, spec, data, device=device),
+            )
+        if result is not None:
+            write_json(run_dir / "cross_validation.json", result)
+            notes.extend(result["notes"])
+            metrics["cross_validation"] = {key: result[key] for key in CROSS_VALIDATION_SUMMARY_KEYS}
+            extra["cross_validation"] = metrics["cross_validation"]
+            summary = f"{summary} {_cross_validation_message(result)}"
+            stopped = result["stopped"]
+        write_json(run_dir / "metrics.json", metrics)
+
+    (run_dir / RESUME_FILE).unlink(missing_ok=True)
+    state = "stopped" if stopped else "finished"
+    store.set_status(run_id, state, summary, finished_at=time.time(), metrics=test_metrics, notes=notes, **extra)
+    return store.status(run_id)
+
+
+def _start_baselines(data: PreparedData, seed: int) -> Future:
+    """Fit the simple models in a thread of their own while the network trains: they need only the prepared
+    rows, and a run no longer waits for them after its last epoch (up to a minute beside another training run,
+    before).
+
+    With one OpenMP thread: gradient boosting's parallel loops wait at a barrier for their slowest thread, and on
+    a busy machine (two cores, training beside it) that wait, not the work, took most of the minute. One core
+    for the baselines also leaves the other to training."""
+    future: Future = Future()
+
+    def compute() -> None:
+        try:
+            from threadpoolctl import threadpool_limits  # only where BLAS threads are limited
+
+            # OpenMP's thread count is per calling thread: this limits the baselines, not TensorFlow.
+            with threadpool_limits(limits=1, user_api="openmp"):
+                future.set_result(compare_baselines(data, seed))
+        except BaseException as error:  # noqa: BLE001 - handed to the run, which turns it into a note
+            future.set_exception(error)
+
+    threading.Thread(target=compute, daemon=True, name="layerlab-baselines").start()
+    return future
+
+
+def _extra(run_id: str, run_dir: Path, notes: list[str], what: str, compute: Callable[[], object]):
+    """Run one extra after the model was saved (baselines, cross-validation); returns its result, or None when
+    it failed, with a note saying so.
+
+    An extra is a comparison, not the product: one that breaks on an unusual table (a class only in the
+    test rows, say) must never turn a run with a good saved model into a failed one."""
+    try:
+        return compute()
+    except AppError as error:
+        notes.append(f"{what} was skipped: {error.message}")
+    except Exception:  # noqa: BLE001 - recorded as an incident; the saved model stands
+        details = traceback.format_exc()
+        with open(run_dir / "log.txt", "a", encoding="utf-8") as log:
+            log.write(details)
+        incident_id = record_incident(f"{what.lower()} of training run {run_id}", details)
+        notes.append(
+            f"{what} could not be done because of an internal error (incident {incident_id}). The model is saved "
+            "and its test scores are complete; only this extra is missing."
+        )
+    return None
+
+
+RESUME_FILE = "resume.json"
+CHECKPOINT_FILE = "checkpoint.keras"
+CHECKPOINT_INFO_FILE = "checkpoint.json"
+
+
+@dataclass(frozen=True, slots=True)
+class _Resume:
+    initial_epoch: int  # epochs already run
+    more_epochs: int
+    history: list[dict]
+    checkpoint: Path
+    precision: str = "float32"
+
+    @property
+    def target_epochs(self) -> int:
+        return self.initial_epoch + self.more_epochs
+
+
+def _pending_resume(run_dir: Path) -> _Resume | None:
+    request = read_json(run_dir / RESUME_FILE)
+    if not request:
+        return None
+    info = read_json(run_dir / CHECKPOINT_INFO_FILE) or {}
+    initial_epoch = int(info.get("epochs", 0))
+    history = (read_json(run_dir / "history.json") or [])[:initial_epoch]
+    precision = info.get("precision", "float32")
+    return _Resume(initial_epoch, int(request["epochs"]), history, run_dir / CHECKPOINT_FILE, precision)
+
+
+def _save_checkpoint(network, run_dir: Path, epochs_run: int, precision: str) -> None:
+    """The model with its optimizer state (iteration count, moments, schedule) and the epochs run so far."""
+
+    save_model_atomic(network, run_dir / CHECKPOINT_FILE)
+    write_json(
+        run_dir / CHECKPOINT_INFO_FILE,
+        {
+            "epochs": epochs_run,
+            "optimizer_iterations": _iterations(network),
+            "precision": precision,
+            "saved_at": time.time(),
+        },
+    )
+
+
+def _load_checkpoint(path: Path, precision: str):
+    """The checkpoint, compiled with its optimizer state. A mixed-precision network must be rebuilt under the
+    mixed policy: only then does compiling wrap its optimizer in the `LossScaleOptimizer` whose variables
+    were saved (otherwise Keras skips loading the optimizer state with a warning)."""
+    import keras  # Keras loads only in workers and helpers, never in the web server
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        return keras.saving.load_model(path, compile=True)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _iterations(network) -> int:
+    import keras  # Keras loads only in workers and helpers, never in the web server
+
+    return int(keras.ops.convert_to_numpy(network.optimizer.iterations))
+
+
+def resume_problem(store: RunStore, run_id: str) -> str | None:
+    """Why this run cannot continue, in words; None when it can."""
+    run_dir = store.path(run_id)
+    state = store.status(run_id).get("state")
+    if state not in FINAL_STATES:
+        return f"This run is {state}. Only a finished or stopped run can continue; wait until it ends or stop it."
+    if store.spec(run_id).data.cross_validation_folds >= 2:
+        return (
+            "Runs with cross-validation cannot continue: their fold models are not kept. Start a new run with "
+            "more epochs instead."
+        )
+    if not (run_dir / CHECKPOINT_FILE).exists() or not (run_dir / CHECKPOINT_INFO_FILE).exists():
+        return (
+            "This run has no checkpoint to continue from (it failed before its weights were saved, or it was "
+            "trained by an older version of LayerLab). Start a new run with more epochs instead."
+        )
+    schedule = store.spec(run_id).training.schedule
+    if schedule.kind == "cosine" and schedule.alpha == 0:
+        return (
+            "This run's cosine schedule has brought the learning rate down to 0, so more epochs would not change "
+            "the weights. Start a new run with more epochs, or with a final rate (alpha) above 0."
+        )
+    return None
+
+
+def request_resume(store: RunStore, run_id: str, epochs: int) -> None:
+    """Ask for `epochs` more epochs of a finished or stopped run; the next `run_job` of this run does them.
+
+    Raises `TrainingError` with the reason when the run cannot continue. The caller queues the run
+    (`JobManager.submit`) or runs it (`run_job`), like a new one.
+    """
+    if not 1 <= int(epochs) <= 10000:
+        raise TrainingError(f"Continue for 1 to 10000 more epochs; received {epochs}. Pick a number in that range.")
+
+    check_more_epochs(store, run_id, int(epochs))
+    problem = resume_problem(store, run_id)
+    if problem:
+        raise TrainingError(problem)
+    run_dir = store.path(run_id)
+    write_json(run_dir / RESUME_FILE, {"epochs": int(epochs), "requested_at": time.time()})
+    (run_dir / "stop").unlink(missing_ok=True)
+    # The old heartbeat would make the run look dead between "running" and the new job's first beat.
+    (run_dir / "heartbeat").unlink(missing_ok=True)
+    store.set_status(run_id, "created", f"Waiting to continue for {int(epochs)} more epochs.")
+
+
+@dataclass
+class _Trained:
+    network: object
+    live: object
+    output: np.ndarray  # the network's raw output on the test rows
+    epochs_run: int
+    restored: bool
+    train_seconds: float
+    steps_per_execution: int
+    class_weight: dict[str, float] | None  # class name → weight, when balanced class weights were used
+    precision: str = "float32"
+    iterations: int = 0  # the optimizer's step count after training (it continues when a run is continued)
+
+
+def _train_and_predict(
+    store: RunStore,
+    run_id: str,
+    spec: RunSpec,
+    data: PreparedData,
+    *,
+    record_history: bool = True,
+    progress_extra: dict | None = None,
+    before_fit: Callable[[object, int, str], None] | None = None,
+    evaluating_message: str | None = None,
+    resume: _Resume | None = None,
+    device: str = "CPU",
+) -> _Trained:
+    """Build, compile and fit one network on prepared data, then predict the test rows.
+
+    Shared by the main run and every cross-validation fold (whose data comes from `prepare_fold`). The
+    validation rows drive early stopping and the best-epoch weights; the Stop flag ends `fit` within a batch
+    (`live.stopped_by_user`). Raises `TrainingError` when training diverged with no usable weights.
+    With `resume`, the network and its optimizer state come from the run's checkpoint and training
+    continues from `resume.initial_epoch`.
+    """
+    import keras  # Keras loads only in workers and helpers, never in the web server
+
+    training = spec.training
+    batch_size = min(training.batch_size, len(data.y_train))
+    steps_per_epoch = math.ceil(len(data.y_train) / batch_size)
+    initial_epoch = 0 if resume is None else resume.initial_epoch
+    epochs = training.epochs if resume is None else resume.target_epochs
+    if resume is None:
+        precision = choose_precision(training, device)
+        network = _build_network(spec, data, precision)
+    else:
+        precision = resume.precision
+        network = _load_checkpoint(resume.checkpoint, precision)
+    steps_per_execution = choose_steps_per_execution(
+        network.count_params(), batch_size, steps_per_epoch, keras.backend.backend(), device=device
+    )
+    if resume is None:
+        head = derive_head(data.target.task, len(data.target.classes))
+        network.compile(
+            optimizer=make_optimizer(training, steps_per_epoch=steps_per_epoch, epochs=training.epochs),
+            loss=head.loss,
+            metrics=[head.metric],
+            steps_per_execution=steps_per_execution,
+        )
+    else:
+        network.steps_per_execution = steps_per_execution
+    live = make_live_callback(
+        store,
+        run_id,
+        steps_per_epoch=steps_per_epoch,
+        epochs=epochs,
+        metric_scale=data.target.std if data.target.task == "regression" else 1.0,
+        record_history=record_history,
+        progress_extra=progress_extra,
+        initial_epoch=initial_epoch,
+        history=None if resume is None else resume.history,
+        checkpoint=(
+            (lambda model, epochs_run: _save_checkpoint(model, store.path(run_id), epochs_run, precision))
+            if record_history
+            else None
+        ),
+    )
+    callbacks = [live, *make_schedule_callbacks(training)]
+    if training.early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=training.patience))
+    keras_weights, named_weights = balanced_class_weights(spec, data)
+    if before_fit is not None:
+        before_fit(network, steps_per_execution, precision)
+    fit_started = time.monotonic()
+    network.fit(
+        **fit_data(data, batch_size),
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
+        class_weight=keras_weights,
+        verbose=0,
+    )
+    train_seconds = time.monotonic() - fit_started
+    restored = False
+    if live.best_weights is not None and (
+        live.stopped_by_user or live.diverged or (training.early_stopping and training.restore_best_weights)
+    ):
+        network.set_weights(live.best_weights)
+        restored = True
+
+    if live.diverged and not restored:
+        raise TrainingError(
+            "Training diverged in the first epoch: the loss became infinite or not a number, so there are no "
+            f"usable weights. The learning rate ({training.learning_rate:g}) is probably too high for "
+            f"{training.optimizer}. Lower the learning rate (for example to "
+            f"{training.learning_rate / 10:g}) and train again."
+        )
+    if evaluating_message:
+        store.set_status(run_id, "running", evaluating_message)
+    output = predict_rows(network, data.encoded_test)
+    if not np.all(np.isfinite(output)):
+        raise TrainingError(
+            "The trained network predicts infinite or undefined values on the test rows: training diverged. "
+            "Lower the learning rate and train again."
+        )
+    return _Trained(
+        network=network,
+        live=live,
+        output=np.asarray(output, dtype=np.float32),
+        epochs_run=len(live.rows),
+        restored=restored,
+        train_seconds=train_seconds,
+        steps_per_execution=steps_per_execution,
+        class_weight=named_weights,
+        precision=precision,
+        iterations=_iterations(network),
+    )
+
+
+def _build_network(spec: RunSpec, data: PreparedData, precision: str):
+    """The network; under mixed precision its layers compute in float16 but the output layer in float32
+    (a float16 sigmoid or softmax loses the small probabilities the loss needs)."""
+    import keras  # Keras loads only in workers and helpers, never in the web server
+
+    num_classes = len(data.target.classes)
+    embeddings = data.preprocessing.embeddings()
+    if precision != "mixed_float16":
+        return build_model(spec.model, data.num_features, data.target.task, num_classes, embeddings)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        network = build_model(spec.model, data.num_features, data.target.task, num_classes, embeddings)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    network.get_layer("output").dtype_policy = "float32"
+    return network
+
+
+def balanced_class_weights(
+    spec: RunSpec, data: PreparedData
+) -> tuple[dict[int, float] | None, dict[str, float] | None]:
+    """`class_weight="balanced"` on a classification task: scikit-learn's n_rows / (n_classes * class_count)
+    from the training rows, as Keras wants it (class index → weight) and as shown (class name → weight).
+    Classes absent from the training rows get no entry (Keras weighs them 1)."""
+    if spec.training.class_weight != "balanced" or data.target.task == "regression":
+        return None, None
+
+    present = np.unique(data.y_train)
+    weights = compute_class_weight("balanced", classes=present, y=data.y_train)
+    by_index = {int(index): float(weight) for index, weight in zip(present, weights, strict=True)}
+    return by_index, {data.target.classes[index]: weight for index, weight in by_index.items()}
+
+
+CROSS_VALIDATION_SUMMARY_KEYS = ("folds", "completed", "method", "scored_on", "mean", "std")
+
+
+def _cross_validate(store: RunStore, run_id: str, spec: RunSpec, data: PreparedData, *, device: str = "CPU") -> dict:
+    """Train k more models, one per fold of the non-test rows, and score each on its own held-out fold.
+
+    Why the held-out fold and not the shared test split: the k scores then come from k disjoint sets of rows,
+    each unseen by its model's weights, so their mean estimates how well this spec does on new rows and their
+    std how much that depends on which rows it trained on. Scoring all k models on the one test split would
+    only measure the training variability on one fixed set of rows, and would spend the test rows k more
+    times. The test split stays the untouched final estimate of the exported model (metrics.json "test").
+    As in the main run, the held-out fold also watches early stopping (and picks the best epoch's weights),
+    which makes the fold scores slightly optimistic when early stopping is on.
+
+    Each fold re-fits preprocessing on its own training rows and uses the spec's model, epochs, early stopping
+    and class weights; its seed is `seed + fold`. The Stop flag ends the running fold, which is then not
+    counted: the result holds the folds done. Returns what `cross_validation.json` holds:
+    {"folds": k, "completed", "method", "scored_on", "per_fold": [{metric: value}], "mean", "std",
+    "fold_details", "stopped", "notes"}; mean and std (numpy's, ddof=0) skip folds where a metric is undefined.
+    """
+    # k fresh models retrace tf.functions by design; TensorFlow's "retracing" warning would only alarm users.
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    tf_logger.setLevel(logging.ERROR)
+    try:
+        return _cross_validate_folds(store, run_id, spec, data, device=device)
+    finally:
+        tf_logger.setLevel(level)
+
+
+def _cross_validate_folds(
+    store: RunStore, run_id: str, spec: RunSpec, data: PreparedData, *, device: str = "CPU"
+) -> dict:
+    import keras  # Keras loads only in workers and helpers, never in the web server
+
+    plan = data.cross_validation
+    k = plan.k
+    per_fold: list[dict] = []
+    details: list[dict] = []
+    notes: list[str] = []
+    stopped = False
+    for fold in range(k):
+        if store.stop_requested(run_id):
+            stopped = True
+            break
+        store.set_status(run_id, "running", f"Cross-validation: fold {fold + 1} of {k}…")
+        keras.utils.set_random_seed(spec.data.seed + fold + 1)
+        try:
+            fold_data = prepare_fold(data, fold, spec.preprocessing)
+            trained = _train_and_predict(
+                store,
+                run_id,
+                spec,
+                fold_data,
+                record_history=False,
+                progress_extra={"phase": "cross_validation", "fold": fold + 1, "folds": k},
+                device=device,
+            )
+        except AppError as error:
+            notes.append(f"Cross-validation fold {fold + 1} of {k} was left out: {error.message}")
+            continue
+        if trained.live.stopped_by_user:
+            stopped = True
+            break
+        scores = compute_metrics(fold_data.target, fold_data.y_test, trained.output)
+        per_fold.append({name: _finite(value) for name, value in scores.items()})
+        details.append(
+            {
+                "fold": fold + 1,
+                "train_rows": len(fold_data.train),
+                "held_out_rows": len(fold_data.test),
+                "epochs_run": trained.epochs_run,
+                "best_epoch": trained.live.best_epoch,
+                "class_weight": trained.class_weight,
+            }
+        )
+        del trained, fold_data
+    if stopped:
+        notes.append(
+            f"You stopped cross-validation after {len(per_fold)} of {k} folds; "
+            + ("its mean ± std cover those folds only." if per_fold else "no fold finished, so it has no results.")
+        )
+    mean, std = _mean_and_std(per_fold)
+    return {
+        "folds": k,
+        "completed": len(per_fold),
+        "method": plan.method,
+        "scored_on": "held-out fold",
+        "per_fold": per_fold,
+        "mean": mean,
+        "std": std,
+        "fold_details": details,
+        "stopped": stopped,
+        "notes": notes,
+    }
+
+
+def _mean_and_std(per_fold: list[dict]) -> tuple[dict, dict]:
+    mean: dict[str, float | None] = {}
+    std: dict[str, float | None] = {}
+    for name in per_fold[0] if per_fold else ():
+        values = [scores[name] for scores in per_fold if scores.get(name) is not None]
+        mean[name] = float(np.mean(values)) if values else None
+        std[name] = float(np.std(values)) if values else None
+    return mean, std
+
+
+def _cross_validation_message(result: dict) -> str:
+    k, done = result["folds"], result["completed"]
+    if result["stopped"]:
+        return f"Cross-validation stopped by you after {done} of {k} folds."
+    if not done:
+        return f"Cross-validation: none of the {k} folds could be trained (see the notes)."
+
+    name = next((name for name, value in result["mean"].items() if value is not None), None)
+    if name is None:
+        return f"Cross-validation over {done} folds done."
+    return (
+        f"Cross-validation over {done} folds: {METRIC_LABELS.get(name, name)} "
+        f"{result['mean'][name]:.4g} ± {result['std'][name]:.2g}."
+    )
+
+
+def _final_message(live, epochs_run: int, epochs: int, restored: bool, resume: _Resume | None = None) -> str:
+    best = f" Kept the weights of epoch {live.best_epoch} (lowest validation loss)." if restored else ""
+    continued = f"Continued from epoch {resume.initial_epoch}. " if resume is not None else ""
+    if live.stopped_by_user:
+        return f"{continued}Stopped by you after {epochs_run} of {epochs} epochs.{best}"
+    if live.diverged:
+        return (
+            f"{continued}Training diverged (the loss exploded or became infinite) in epoch {epochs_run} and was "
+            f"stopped.{best} Lower the learning rate and train again."
+        )
+    if epochs_run < epochs:
+        return f"{continued}Early stopping ended training after {epochs_run} of {epochs} epochs.{best}"
+    return f"{continued}Finished all {epochs} epochs.{best}"
+
+
+def _to_parquet(frame) -> bytes:
+
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
