@@ -18,17 +18,14 @@ from typing import Literal
 
 from core.errors import SpecError
 from core.model.building import count_params, describe_model, layer_label
+from core.model.layers import layer_kind
 from core.spec import (
     ActivationLayer,
     BatchNormalizationLayer,
-    Conv1DLayer,
-    Conv2DLayer,
     DenseLayer,
     DropoutLayer,
     GaussianNoiseLayer,
-    GRULayer,
     LayerNormalizationLayer,
-    LSTMLayer,
     ModelSpec,
     RunSpec,
     Task,
@@ -249,10 +246,9 @@ def _num_params(model: ModelSpec, num_inputs: int, task: Task, num_classes: int,
 def _scaled(layers, factor: float) -> list:
     scaled = []
     for layer in layers:
-        if isinstance(layer, DenseLayer | LSTMLayer | GRULayer):
-            layer = layer.model_copy(update={"units": max(1, int(layer.units * factor))})
-        elif isinstance(layer, Conv1DLayer | Conv2DLayer):
-            layer = layer.model_copy(update={"filters": max(1, int(layer.filters * factor))})
+        field = layer_kind(layer).size_field
+        if field is not None:
+            layer = layer.model_copy(update={field: max(1, int(getattr(layer, field) * factor))})
         scaled.append(layer)
     return scaled
 

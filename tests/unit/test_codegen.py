@@ -19,6 +19,7 @@ from core.cli import main as cli_main
 from core.data.splitting import prepare_data
 from core.deployment import codegen
 from core.deployment.codegen import CodegenError, build_script, generate_script, layer_expression, optimizer_code
+from core.model.layers import layer_kind
 from core.run_store import RunStore
 from core.spec import (
     LAYER_KINDS,
@@ -252,21 +253,12 @@ def test_every_layer_kind_becomes_the_keras_layer_core_builds(kind):
     """Table-driven generation stays in step with core.model.building: same class, same config."""
     import keras
 
-    from core.model import building as modeling
-
     layer = LAYER_KINDS[kind]()
     if kind == "dense":
         layer = LAYER_KINDS[kind](units=7, activation="tanh", l1=0.01, l2=0.02)
     expression = layer_expression(layer, "probe")
     built = eval(expression, {"keras": keras, "layers": keras.layers})  # noqa: S307 - our own generated code
-    if hasattr(modeling, "_keras_layer"):
-        expected = modeling._keras_layer(layer, "probe")
-    else:  # an older core: only the tabular layers, through build_model
-        network = modeling.build_model(ModelSpec(layers=(layer,)), 4, "binary")
-        expected = network.get_layer("hidden_1_" + kind)
-        expected_config = {**expected.get_config(), "name": "probe"}
-        assert {**built.get_config(), "name": "probe"} == expected_config
-        return
+    expected = layer_kind(layer).build(layer, "probe")
     assert type(built) is type(expected)
     assert _without_names(built.get_config()) == _without_names(expected.get_config())
     assert built.name == expected.name == "probe"

@@ -118,6 +118,29 @@ def test_the_stacks_cover_every_layer_kind():
     assert used == set(LAYER_KINDS)
 
 
+def test_every_spec_layer_kind_has_one_registry_entry():
+    from core.model.layers import LAYER_REGISTRY
+
+    assert set(LAYER_REGISTRY) == set(LAYER_KINDS)
+
+
+def test_layer_kinds_are_looked_up_not_tested_one_by_one():
+    """No isinstance chains over layer specs in the model code: each kind's rules live in LAYER_REGISTRY."""
+    import ast
+    from pathlib import Path
+
+    spec_classes = {cls.__name__ for cls in LAYER_KINDS.values()}
+    model_code = Path(__file__).resolve().parents[2] / "core" / "model"
+    found = []
+    for path in [model_code / "building.py", model_code / "layers.py"]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "isinstance":
+                names = {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}
+                if names & spec_classes:
+                    found.append(f"{path.name}:{node.lineno}")
+    assert not found, found
+
+
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 @pytest.mark.parametrize(("name", "layers", "input_shape", "input_kind"), STACKS, ids=[s[0] for s in STACKS])
 def test_analytic_shapes_and_parameters_equal_keras(name, layers, input_shape, input_kind, task):
