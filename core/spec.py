@@ -28,6 +28,9 @@ class _Spec(BaseModel):
 class DataSpec(_Spec):
     """Which columns to use and how to split the rows."""
 
+    kind: Literal["table"] = Field(
+        default="table", description="The kind of data (core.kinds): a table today; images and text next."
+    )
     target: str = Field(description="Column to predict.")
     features: tuple[str, ...] = Field(
         default=(), description="Input columns. Empty means every column except the target."

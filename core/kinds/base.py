@@ -1,0 +1,62 @@
+"""The operations a run needs from a kind of data (`DatasetKind`) and the input part it hands the network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInput:
+    """The input part of the network, as `core.model.building.build_model` takes it.
+
+    `num_inputs`: width of a table's encoded rows (or of a flattened image); `input_shape` replaces
+    `(num_inputs,)` for image and token inputs; `input_kind` selects the shape rules and the input dtype;
+    `embeddings`: columns of the encoded rows that are category indices with their own learned table.
+    """
+
+    num_inputs: int
+    input_shape: tuple[int, ...] | None = None
+    input_kind: str = "tabular"
+    embeddings: tuple = ()
+
+    def build_arguments(self) -> dict[str, Any]:
+        """Keyword arguments of `build_model` and `describe_model` after (spec, num_inputs, task, num_classes)."""
+        arguments: dict[str, Any] = {"embeddings": self.embeddings, "input_kind": self.input_kind}
+        if self.input_shape is not None:
+            arguments["input_shape"] = self.input_shape
+        return arguments
+
+
+class DatasetKind(Protocol):
+    """One kind of data. Implementations are stateless; everything a run learns lives in the prepared data."""
+
+    name: str  # the `DataSpec.kind` value
+
+    def profile(self, source, target: str | None):
+        """What the data holds, for the Data page and `layerlab profile` (a `to_dict()`-able profile)."""
+
+    def prepare(self, source, data_spec, preprocessing_spec):
+        """Check the data against the spec, split it (seeded, stratified where it can be), fit preprocessing on
+        the training part only and encode every split. Raises `DataError` with what the user must fix."""
+
+    def prepare_fold(self, prepared, fold: int, preprocessing_spec):
+        """Fold `fold` of a cross-validation, encoded exactly like the main split."""
+
+    def model_input(self, prepared) -> ModelInput:
+        """The input part of the network for this prepared data."""
+
+    def fit_arguments(self, prepared, batch_size: int) -> dict[str, Any]:
+        """Keyword arguments for `model.fit` supplying the training and validation batches (memory-bounded)."""
+
+    def predict(self, network, prepared, split: str) -> np.ndarray:
+        """The network's outputs for one encoded split ("train", "validation" or "test")."""
+
+    def preprocessing_record(self, prepared) -> str:
+        """The fitted preprocessing as JSON (the run's preprocessing.json, shipped with every export)."""
+
+    def serving_model(self, network, prepared_preprocessing, target, *, threshold: float = 0.5):
+        """The downloadable model: raw inputs in (preprocessing inside), predictions in the user's labels out.
+        Builds a Keras graph: call it only in workers and helpers."""

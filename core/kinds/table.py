@@ -1,0 +1,43 @@
+"""The `table` kind: a CSV, Excel, Parquet or JSON table with one column to predict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from core.data.feeding import fit_data, predict_rows
+from core.data.profiling import profile_frame
+from core.data.splitting import prepare_data, prepare_fold
+from core.deployment.serving_model import build_serving_model
+from core.kinds.base import ModelInput
+
+
+class TableKind:
+    """Rows and columns: numbers, categories and dates encoded into one float32 row per example."""
+
+    name = "table"
+
+    def profile(self, source, target: str | None):
+        return profile_frame(source, target)
+
+    def prepare(self, source, data_spec, preprocessing_spec):
+        return prepare_data(source, data_spec, preprocessing_spec)
+
+    def prepare_fold(self, prepared, fold: int, preprocessing_spec):
+        return prepare_fold(prepared, fold, preprocessing_spec)
+
+    def model_input(self, prepared) -> ModelInput:
+        return ModelInput(num_inputs=prepared.num_features, embeddings=prepared.preprocessing.embeddings())
+
+    def fit_arguments(self, prepared, batch_size: int) -> dict[str, Any]:
+        return fit_data(prepared, batch_size)
+
+    def predict(self, network, prepared, split: str) -> np.ndarray:
+        return predict_rows(network, getattr(prepared, f"encoded_{split}"))
+
+    def preprocessing_record(self, prepared) -> str:
+        return prepared.preprocessing.to_json()
+
+    def serving_model(self, network, prepared_preprocessing, target, *, threshold: float = 0.5):
+        return build_serving_model(network, prepared_preprocessing, target, threshold=threshold)
