@@ -8,13 +8,13 @@ than it saves, and a traceback stays simple.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
-import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
+
+# One lock for every thread that silences warnings: the one the shared table rules use.
+from core.data.table_rules import warnings_ignored as warnings_ignored
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -55,18 +55,3 @@ def map_columns(
         if errors[i] is not None:
             raise errors[i]
     return [futures[i].result() for i in range(len(items))]
-
-
-@contextlib.contextmanager
-def warnings_ignored():
-    """`warnings.catch_warnings()` with every warning ignored, entered by one thread at a time.
-
-    The warnings filters are process-wide: two threads entering and leaving `catch_warnings` at once can
-    restore each other's filters, leaving "ignore" in place for good or dropping a filter. Core code that
-    may run on `map_columns`' threads silences warnings with this instead."""
-    with _WARNINGS_LOCK, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
-_WARNINGS_LOCK = threading.RLock()

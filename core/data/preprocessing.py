@@ -6,15 +6,18 @@ categories get imputation [most frequent], then one-hot over the most frequent v
 slot (so unseen categories at prediction time are tolerated) or an ordinal position; datetimes become
 year, month, day, weekday and hour.
 
-`transform` here is plain numpy (fast, backend-independent, used for training); `core.deployment.serving_model`
-rebuilds the very same computation from built-in Keras layers inside the exported model.
+The per-value rules (numbers, category strings, hash buckets, dates, fitting and encoding a column from plain
+statistics) are `core.data.table_rules`, the one copy that the generated script and the TFLite/ONNX
+preprocess.py carry verbatim; this module wraps them in fitted dataclasses and adds Arrow fast paths for big
+tables, which tests hold equal to them. `transform` here is plain numpy (fast, backend-independent, used for
+training); `core.deployment.serving_model` rebuilds the very same computation from built-in Keras layers
+inside the exported model.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import re
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -23,29 +26,32 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.data import table_rules as rules
 from core.data.memory import use_returning_arrow_pool
-from core.data.parallel import map_columns, warnings_ignored
+from core.data.parallel import map_columns
+from core.data.table_rules import (  # re-exported (`X as X`): the names the rest of core and the tests use
+    DATE_BLOCK_ROWS as DATE_BLOCK_ROWS,
+)
+from core.data.table_rules import DATETIME_PARTS as DATETIME_PARTS
+from core.data.table_rules import DEFAULT_NUM_BINS as DEFAULT_NUM_BINS
+from core.data.table_rules import EMBEDDING_MAX_CATEGORIES as EMBEDDING_MAX_CATEGORIES
+from core.data.table_rules import FLOAT32_MAX as FLOAT32_MAX
+from core.data.table_rules import MISSING_TOKENS as MISSING_TOKENS
+from core.data.table_rules import YEAR_FIRST as YEAR_FIRST
+from core.data.table_rules import category_strings as category_strings
+from core.data.table_rules import datetime_parts as datetime_parts
+from core.data.table_rules import datetime_seconds as datetime_seconds
+from core.data.table_rules import hash_buckets as hash_buckets
+from core.data.table_rules import numbers as numeric_values
+from core.data.table_rules import parse_dates as parse_dates
+from core.data.table_rules import parse_dates_as as _parse_dates
+from core.data.table_rules import timestamp_seconds as _seconds
 from core.errors import DataError
 from core.spec import ColumnSpec, PreprocessingSpec
 
-# pandas' default NA strings: a file read by pandas turns these into missing values, so the exported
-# model treats them as missing too.
-MISSING_TOKENS: tuple[str, ...] = (
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
-)  # fmt: skip
-
-
 use_returning_arrow_pool()
 
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-DATETIME_PARTS: tuple[str, ...] = ("year", "month", "day", "weekday", "hour")
-EMBEDDING_MAX_CATEGORIES = 10_000
-DEFAULT_NUM_BINS = 64
 DATE_ORDER_SAMPLE = 50_000
-DATE_BLOCK_ROWS = 131_072
-# A date written year first (2024-03-01, 2024/03/01): never read day first.
-YEAR_FIRST = r"\s*\d{4}[-/.]"
 # d/m/y or m/d/y at the start of a value (separators / . -); a 4-digit first field (ISO) never matches.
 NUMERIC_DATE_PATTERN = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}(?:\D|$)"
 DateOrder = Literal["day_first", "month_first", "ambiguous", "conflicting", "unambiguous"]
@@ -117,30 +123,30 @@ class CategoricalColumn:
 
         `out` (rows, width), when given, is written in place (a slice of the training matrix)."""
         if self.encoding == "hashing":
-            positions = hash_buckets(values, self.num_bins) - 1  # bucket b sits in slot b (no "other" slot)
+            with _needs_tensorflow():
+                positions = hash_buckets(values, self.num_bins) - 1  # bucket b sits in slot b (no "other" slot)
         else:
             # get_indexer is a vectorised hash lookup: -1 for anything not in the vocabulary (and for None).
             positions = pd.Index(self.vocabulary, dtype=object).get_indexer(pd.Index(values, dtype=object))
         return self.encode_positions(positions, missing, out)
 
     def encode_positions(self, positions: np.ndarray, missing: np.ndarray, out: np.ndarray | None = None):
-        """Vocabulary positions (-1 = other/unseen; hashing: bucket - 1) → encoded rows, as `encode_values`."""
-        if out is None:
-            out = np.zeros((len(positions), self.width), dtype="float32")
-        else:
-            out[:] = 0.0
-        if self.encoding in {"one_hot", "hashing"}:
-            out[np.arange(len(positions)), positions + 1] = 1.0
-        elif self.encoding == "embedding":
-            # The row index of the learned table (0 = other/unseen), carried as an exact float; the network
-            # takes this column out of the matrix and looks it up (core.model.building.build_model).
-            out[:, 0] = positions + 1
-        else:
-            span = max(len(self.vocabulary) - 1, 1)
-            out[:, 0] = np.where(positions >= 0, positions / span, 0.5)
-        if self.indicator:
-            out[:, -1] = missing.astype("float32")
-        return out
+        """Vocabulary positions (-1 = other/unseen; hashing: bucket - 1) → encoded rows, as `encode_values`
+        (`table_rules.encode_positions`; an embedding's row index is taken out of the matrix and looked up by
+        the network, core.model.building.build_model)."""
+        return rules.encode_positions(positions, missing, self.fitted(), out)
+
+    def fitted(self) -> dict:
+        """The fitted statistics as the plain dict `core.data.table_rules` takes."""
+        return {
+            "encoding": self.encoding,
+            "vocabulary": self.vocabulary,
+            "most_frequent": self.most_frequent,
+            "fill": self.fill,
+            "indicator": self.indicator,
+            "embedding_dim": self.embedding_dim,
+            "num_bins": self.num_bins,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,24 +240,17 @@ def is_numeric_column(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
-def numeric_values(series: pd.Series) -> np.ndarray:
-    """float64 values with infinities and anything unparseable as NaN."""
-    values = np.array(pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan))
-    # Beyond float32's range a value would become inf inside the network (and in the exported model, whose
-    # inputs are float32): treat it as missing, like infinities.
-    values[~(np.abs(values) <= FLOAT32_MAX)] = np.nan
-    return values
-
-
-def category_strings(series: pd.Series) -> pd.Series:
-    """Categories as strings, with missing values (and pandas' NA tokens) as None."""
-    present = series.notna()
-    if pd.api.types.is_string_dtype(series) and not pd.api.types.is_object_dtype(series):
-        # Already strings (pandas' str dtype): test and mask in that dtype, convert once at the end.
-        keep = present & ~series.isin(MISSING_TOKENS)
-        return series.astype("object").where(keep, None)
-    text = series.astype("object").map(str, na_action="ignore")
-    return text.where(present & ~text.isin(MISSING_TOKENS), None)
+@contextlib.contextmanager
+def _needs_tensorflow():
+    """`table_rules.hash_buckets` needs TensorFlow: without it, say so as a DataError."""
+    try:
+        yield
+    except ImportError:
+        raise DataError(
+            "The hashing encoding needs TensorFlow, which is not installed here: its buckets must be the ones "
+            "Keras' Hashing layer computes in the downloaded model. Choose one_hot or embedding for the column, "
+            "or install tensorflow."
+        ) from None
 
 
 def _arrow_strings(series: pd.Series) -> pa.ChunkedArray | None:
@@ -322,8 +321,7 @@ def category_counts(series: pd.Series, fill: str | None = None) -> pd.Series:
     pyarrow-backed text is counted from its dictionary codes, without making a Python string per row."""
     codes = text_codes(series)
     if codes is None:
-        text = category_strings(series)
-        return (text.fillna(fill) if fill is not None else text).value_counts(dropna=True)
+        return rules.count_categories(series, fill)
     return _code_counts(codes, None, fill)
 
 
@@ -364,15 +362,8 @@ def category_positions(column: CategoricalColumn, series: pd.Series) -> tuple[np
     codes = text_codes(series)
     if codes is not None:
         return _code_positions(column, codes)
-    text = category_strings(series)
-    missing = text.isna().to_numpy()
-    if column.fill_value is not None:
-        text = text.fillna(column.fill_value)
-    values_array = text.to_numpy(dtype=object)
-    if column.encoding == "hashing":
-        return hash_buckets(values_array, column.num_bins) - 1, missing
-    positions = pd.Index(column.vocabulary, dtype=object).get_indexer(pd.Index(values_array, dtype=object))
-    return positions, missing
+    with _needs_tensorflow():
+        return rules.category_positions(series, column.fitted())
 
 
 def _code_positions(column: CategoricalColumn, codes: TextCodes) -> tuple[np.ndarray, np.ndarray]:
@@ -381,8 +372,9 @@ def _code_positions(column: CategoricalColumn, codes: TextCodes) -> tuple[np.nda
     fill = column.fill_value
     if column.encoding == "hashing":
         uniques = np.asarray(codes.dictionary.to_pylist(), dtype=object)
-        lookup = hash_buckets(uniques, column.num_bins) - 1 if len(uniques) else np.zeros(0, dtype="int64")
-        fill_position = (hash_buckets([fill], column.num_bins)[0] if fill is not None else 0) - 1
+        with _needs_tensorflow():
+            lookup = hash_buckets(uniques, column.num_bins) - 1 if len(uniques) else np.zeros(0, dtype="int64")
+            fill_position = (hash_buckets([fill], column.num_bins)[0] if fill is not None else 0) - 1
     else:
         vocabulary = pa.array(list(column.vocabulary), type=codes.dictionary.type)
         found = pc.index_in(codes.dictionary, value_set=vocabulary).fill_null(-1)
@@ -391,29 +383,6 @@ def _code_positions(column: CategoricalColumn, codes: TextCodes) -> tuple[np.nda
     lookup = np.append(lookup, fill_position)  # the last entry: null
     lookup[codes.missing] = fill_position
     return lookup[codes.indices], codes.missing[codes.indices]
-
-
-def hash_buckets(values, num_bins: int) -> np.ndarray:
-    """Bucket (0..num_bins-1) of each category string, exactly as Keras' `Hashing(num_bins)` layer computes it
-    in the exported model: FarmHash64 of the UTF-8 bytes modulo num_bins (`tf.strings.to_hash_bucket_fast`).
-
-    Each distinct value is hashed once. Needs TensorFlow (as the export does)."""
-    try:
-        import tensorflow as tf  # TensorFlow loads only in workers and helpers, never in the web server
-    except ImportError:
-        raise DataError(
-            "The hashing encoding needs TensorFlow, which is not installed here: its buckets must be the ones "
-            "Keras' Hashing layer computes in the downloaded model. Choose one_hot or embedding for the column, "
-            "or install tensorflow."
-        ) from None
-
-    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
-    if len(uniques) == 0:
-        return np.zeros(len(codes), dtype="int64")
-    with tf.device("CPU:0"):
-        unique_buckets = tf.strings.to_hash_bucket_fast(np.asarray(uniques, dtype=object).astype(str), num_bins)
-    # None (unseen, or missing without a fill) never happens after filling; keep bucket 0 for it anyway.
-    return np.concatenate([np.asarray(unique_buckets, dtype="int64"), [0]])[codes]
 
 
 def resolve_kind(series: pd.Series, column: ColumnSpec) -> str:
@@ -453,201 +422,70 @@ def resolve_dayfirst(series: pd.Series, column: ColumnSpec) -> bool:
     return date_order(series) == "day_first"
 
 
-def parse_dates(series: pd.Series, *, dayfirst: bool = False) -> pd.Series:
-    """Text → zone-aware UTC timestamps (NaT when unreadable). The format is guessed once from the first
-    value and applied to every row (fast, and one reading of day and month for the whole column); values in
-    another format are parsed one by one with the same day/month order."""
-    return _parse_dates(series, _guessed_format(series, dayfirst), dayfirst)
-
-
 def _guessed_format(series: pd.Series, dayfirst: bool) -> str | None:
-    with warnings_ignored():
-        first = series.first_valid_index()
-        if first is None or not (pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)):
-            return None
-        text = str(series.loc[first])
-        # Day first only decides d/m/y text: with dayfirst=True pandas guesses %Y-%d-%m for 2024-03-01.
-        return pd.tseries.api.guess_datetime_format(text, dayfirst=dayfirst and not re.match(YEAR_FIRST, text))
-
-
-def _parse_dates(series: pd.Series, guessed: str | None, dayfirst: bool) -> pd.Series:
-    with warnings_ignored():  # "could not infer format" and dayfirst hints: handled below
-        if guessed is None:
-            return _parse_mixed(series, dayfirst)
-        parsed = pd.to_datetime(series, errors="coerce", format=guessed, utc=True)
-        rest = parsed.isna().to_numpy() & series.notna().to_numpy()
-        if rest.any():
-            parsed[rest] = _parse_mixed(series[rest], dayfirst)
-        return parsed
-
-
-def _parse_mixed(series: pd.Series, dayfirst: bool) -> pd.Series:
-    """Each value on its own (format="mixed"). Values that start with a 4-digit year (ISO 8601) are never
-    read day first: pandas would read 2024-03-06T08:00 as 3 June when dayfirst=True."""
-    parsed = pd.to_datetime(series, errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
-    if dayfirst:
-        year_first = series.astype("object").map(lambda v: bool(re.match(YEAR_FIRST, str(v))), na_action="ignore")
-        year_first = year_first.fillna(False).to_numpy(dtype=bool)
-        if year_first.any():
-            parsed[year_first] = pd.to_datetime(series[year_first], errors="coerce", format="mixed", utc=True)
-    return parsed
-
-
-def datetime_seconds(series: pd.Series, *, dayfirst: bool = False) -> np.ndarray:
-    """Seconds since 1970-01-01 (UTC for zone-aware values) as float64; unparseable → NaN.
-
-    Text is parsed `DATE_BLOCK_ROWS` rows at a time with the format guessed from the whole column's first
-    value (the same result as one call, without a Python string per row of a million-row column at once)."""
-    if pd.api.types.is_datetime64_any_dtype(series):
-        return _seconds(series)
-    guessed = _guessed_format(series, dayfirst)
-    if len(series) <= DATE_BLOCK_ROWS:
-        return _seconds(_parse_dates(series, guessed, dayfirst))
-    seconds = np.empty(len(series), dtype="float64")
-    for start in range(0, len(series), DATE_BLOCK_ROWS):
-        block = series.iloc[start : start + DATE_BLOCK_ROWS]
-        seconds[start : start + len(block)] = _seconds(_parse_dates(block, guessed, dayfirst))
-    return seconds
-
-
-def _seconds(values: pd.Series) -> np.ndarray:
-    if getattr(values.dt, "tz", None) is not None:
-        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    seconds = (values - pd.Timestamp("1970-01-01")).dt.total_seconds()
-    return np.array(seconds.to_numpy(dtype="float64", na_value=np.nan))
-
-
-def datetime_parts(seconds: np.ndarray) -> np.ndarray:
-    """(rows, 5) float64: year, month, day, weekday, hour — the arithmetic the exported model repeats."""
-    days = np.floor(seconds / 86400.0)
-    hour = np.floor((seconds - days * 86400.0) / 3600.0)
-    weekday = np.mod(days + 3.0, 7.0)  # 1970-01-01 was a Thursday (Monday = 0)
-    # Howard Hinnant's civil_from_days, in floats so the Keras graph can do the same.
-    z = days + 719468.0
-    era = np.floor(z / 146097.0)
-    doe = z - era * 146097.0
-    yoe = np.floor((doe - np.floor(doe / 1460.0) + np.floor(doe / 36524.0) - np.floor(doe / 146096.0)) / 365.0)
-    doy = doe - (365.0 * yoe + np.floor(yoe / 4.0) - np.floor(yoe / 100.0))
-    mp = np.floor((5.0 * doy + 2.0) / 153.0)
-    day = doy - np.floor((153.0 * mp + 2.0) / 5.0) + 1.0
-    month = np.where(mp < 10.0, mp + 3.0, mp - 9.0)
-    year = yoe + era * 400.0 + (month <= 2.0)
-    return np.stack([year, month, day, weekday, hour], axis=1)
+    return rules.guessed_date_format(series, dayfirst)
 
 
 def _fit_numeric(name: str, values: np.ndarray, column: ColumnSpec) -> NumericColumn:
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
+    if not np.isfinite(values).any():
         raise DataError(
             f"The column {name!r} has no usable numbers in the training rows. "
             "Expected at least one finite value. Deselect it on the Data page or treat it as categorical.",
             field=name,
         )
-    if column.missing == "mean":
-        fill = float(finite.mean())
-    elif column.missing == "most_frequent":
-        uniques, counts = np.unique(finite, return_counts=True)
-        fill = float(uniques[np.argmax(counts)])
-    elif column.missing == "constant":
+    if column.missing == "constant":
         try:
-            fill = float(column.fill_value)
+            float(column.fill_value)
         except (TypeError, ValueError):
             raise DataError(
                 f"The fill value {column.fill_value!r} of the numeric column {name!r} is not a number. "
                 "Enter a number as its constant fill value.",
                 field=name,
             ) from None
-    else:  # auto, median, drop_rows (rows are dropped in training; predictions impute the median)
-        fill = float(np.median(finite))
-    filled = np.where(np.isnan(values), fill, values)
-    clip_low = clip_high = None
-    if column.outliers == "clip_iqr":
-        q1, q3 = np.percentile(finite, [25, 75])
-        clip_low, clip_high = float(q1 - 1.5 * (q3 - q1)), float(q3 + 1.5 * (q3 - q1))
-    elif column.outliers == "clip_zscore":
-        mean, std = float(finite.mean()), float(finite.std())
-        clip_low, clip_high = mean - 3 * std, mean + 3 * std
-    if clip_low is not None:
-        filled = np.clip(filled, clip_low, clip_high)
-    log_shift = None
-    scaling = "standard" if column.scaling == "auto" else column.scaling
-    if scaling == "log1p":
-        log_shift = min(float(filled.min()), 0.0)
-        filled = np.log1p(np.maximum(filled - log_shift, 0.0))
-    if scaling == "minmax":
-        center, scale = float(filled.min()), float(filled.max() - filled.min())
-    elif scaling == "robust":
-        q1, median, q3 = np.percentile(filled, [25, 50, 75])
-        center, scale = float(median), float(q3 - q1)
-    elif scaling == "none":
-        center, scale = 0.0, 1.0
-    else:  # standard, and log1p followed by standardisation
-        center, scale = float(filled.mean()), float(filled.std())
-    return NumericColumn(
-        name=name,
-        fill=fill,
-        center=center,
-        scale=scale if scale > 1e-12 and np.isfinite(scale) else 1.0,
-        clip_low=clip_low,
-        clip_high=clip_high,
-        log_shift=log_shift,
-        indicator=column.missing_indicator,
-    )
+    options = {
+        "missing": column.missing,
+        "fill_value": column.fill_value,
+        "outliers": column.outliers,
+        "scaling": column.scaling,
+    }
+    return NumericColumn(name=name, **rules.fit_numeric(values, options), indicator=column.missing_indicator)
 
 
 def _fit_categorical(
     name: str, series: pd.Series | None, column: ColumnSpec, max_categories: int, *, counts: pd.Series | None = None
 ) -> CategoricalColumn:
-    fill = str(column.fill_value) if column.missing == "constant" else None
+    options = _category_options(column, max_categories)
     if counts is None:
-        counts = category_counts(series, fill)
-    ordered = _most_frequent_first(counts, _vocabulary_limit(column, max_categories))
-    most_frequent = ordered[0] if ordered else None
-    if column.encoding == "ordinal":
-        vocabulary = tuple(column.order)
-        if most_frequent not in vocabulary:
-            known = counts[counts.index.isin(vocabulary)]
-            most_frequent = next(iter(_most_frequent_first(known, 1)), None)
-        return CategoricalColumn(
-            name, vocabulary, most_frequent, encoding="ordinal", fill=fill, indicator=column.missing_indicator
-        )
-    if column.encoding == "embedding":
-        # Embeddings scale to many categories; keep every value seen at least twice (up to 10,000).
-        limit = column.max_categories or EMBEDDING_MAX_CATEGORIES
-        kept = tuple(value for value in ordered[:limit] if counts[value] >= 2) or tuple(ordered[:1])
-        dim = column.embedding_dim or int(min(32, max(2, round(1.6 * (len(kept) + 1) ** 0.56))))
-        return CategoricalColumn(
-            name, kept, most_frequent, encoding="embedding", fill=fill, indicator=column.missing_indicator,
-            embedding_dim=dim,
-        )  # fmt: skip
-    if column.encoding == "hashing":
-        # No vocabulary: any value, seen or not, lands in its bucket. Only the fill value is learned.
-        return CategoricalColumn(
-            name, (), most_frequent, encoding="hashing", fill=fill, indicator=column.missing_indicator,
-            num_bins=column.num_bins or DEFAULT_NUM_BINS,
-        )  # fmt: skip
-    limit = column.max_categories or max_categories
-    return CategoricalColumn(name, tuple(ordered[:limit]), most_frequent, fill=fill, indicator=column.missing_indicator)
+        counts = category_counts(series, options["fill"])
+    fitted = rules.fit_categorical(counts, options)
+    return CategoricalColumn(
+        name,
+        tuple(fitted["vocabulary"]),
+        fitted["most_frequent"],
+        encoding=fitted["encoding"],
+        fill=fitted["fill"],
+        indicator=column.missing_indicator,
+        embedding_dim=fitted["embedding_dim"],
+        num_bins=fitted["num_bins"],
+    )
+
+
+def _category_options(column: ColumnSpec, max_categories: int) -> dict:
+    """A category column's settings as the plain dict `table_rules.fit_categorical` takes."""
+    limit = column.max_categories or (None if column.encoding == "embedding" else max_categories)
+    return {
+        "encoding": column.encoding,
+        "max_categories": limit,
+        "order": tuple(column.order or ()),
+        "embedding_dim": column.embedding_dim,
+        "num_bins": column.num_bins,
+        "fill": str(column.fill_value) if column.missing == "constant" else None,
+    }
 
 
 def _vocabulary_limit(column: ColumnSpec, max_categories: int) -> int:
-    """How many of the most frequent values `_fit_categorical` ranks. Ordinal and hashing only need the
-    most frequent value (the default fill)."""
-    limits = {"embedding": column.max_categories or EMBEDDING_MAX_CATEGORIES, "ordinal": 1, "hashing": 1}
-    return limits.get(column.encoding, column.max_categories or max_categories)
-
-
-def _most_frequent_first(counts: pd.Series, limit: int | None) -> list[str]:
-    """The `limit` most frequent values (all when None), ties broken by the value itself so the same data
-    always gives the same vocabulary. Only values that can make the cut are sorted: a date-like text column
-    can hold hundreds of thousands of distinct values."""
-    if limit is not None and limit < len(counts):
-        numbers = counts.to_numpy()
-        threshold = np.partition(numbers, len(numbers) - limit)[len(numbers) - limit]  # the limit-th largest
-        counts = counts[numbers >= threshold]
-    table = pd.DataFrame({"value": counts.index.astype(str), "count": counts.to_numpy()})
-    ordered = table.sort_values(["count", "value"], ascending=[False, True], kind="stable")["value"].tolist()
-    return ordered if limit is None else ordered[:limit]
+    """How many of the most frequent values `_fit_categorical` ranks (`table_rules.vocabulary_limit`)."""
+    return rules.vocabulary_limit(_category_options(column, max_categories))
 
 
 def _fit_datetime(name: str, series: pd.Series, column: ColumnSpec, selection=None) -> DatetimeColumn:
@@ -657,27 +495,18 @@ def _fit_datetime(name: str, series: pd.Series, column: ColumnSpec, selection=No
     seconds = datetime_seconds(series, dayfirst=dayfirst)
     if selection is not None:
         selection.cache[("seconds", name)] = (selection.positions, dayfirst, seconds.copy())
-    finite = seconds[np.isfinite(seconds)]
-    if finite.size == 0:
+    if not np.isfinite(seconds).any():
         raise DataError(
             f"None of the training values of {name!r} could be read as dates. "
             "Expected dates like 2024-03-01 or 2024-03-01 14:30. Treat the column as categorical instead.",
             field=name,
         )
-    fill = float(np.median(finite))
-    del finite
-    seconds[np.isnan(seconds)] = fill
-    # Mean and standard deviation of each part in two passes over blocks of rows: datetime_parts makes a
-    # dozen float64 arrays of its input's size, which for 700,000 training rows at once was 110 MB more.
-    blocks = [slice(start, start + DATE_BLOCK_ROWS) for start in range(0, len(seconds), DATE_BLOCK_ROWS)]
-    means = sum(datetime_parts(seconds[block]).sum(axis=0) for block in blocks) / len(seconds)
-    squares = sum(((datetime_parts(seconds[block]) - means) ** 2).sum(axis=0) for block in blocks)
-    stds = np.sqrt(squares / len(seconds))
+    fitted = rules.fit_dates(seconds)
     return DatetimeColumn(
         name=name,
-        fill_seconds=fill,
-        centers=tuple(float(v) for v in means),
-        scales=tuple(float(v) if v > 1e-12 else 1.0 for v in stds),
+        fill_seconds=fitted["fill_seconds"],
+        centers=tuple(fitted["centers"]),
+        scales=tuple(fitted["scales"]),
         indicator=column.missing_indicator,
         dayfirst=dayfirst,
     )
@@ -928,18 +757,7 @@ def _transformed_each(column: NumericColumn, frames: list):
 def _transform_column(column: ColumnEncoder, series: pd.Series) -> np.ndarray:
     if isinstance(column, NumericColumn):
         # float32 throughout, as in the exported model, so both give the same numbers.
-        values = numeric_values(series).astype("float32")
-        is_missing = np.isnan(values)
-        values = np.where(is_missing, np.float32(column.fill), values)
-        if column.clip_low is not None:
-            values = np.clip(values, np.float32(column.clip_low), np.float32(column.clip_high))
-        if column.log_shift is not None:
-            values = np.log1p(np.maximum(values - np.float32(column.log_shift), np.float32(0.0)))
-        scaled = (values - np.float32(column.center)) / np.float32(column.scale)
-        out = [scaled.reshape(-1, 1)]
-        if column.indicator:
-            out.append(is_missing.astype("float32").reshape(-1, 1))
-        return np.concatenate(out, axis=1)
+        return rules.encode_numeric(numeric_values(series), asdict(column))
     if isinstance(column, DatetimeColumn):
         out = np.empty((len(series), column.width), dtype="float32")
         _dates_into(column, series, None, out)
@@ -980,7 +798,7 @@ def _dates_into(
         present = series.notna().to_numpy()
         first = np.flatnonzero(present if rows is None else present[rows])[:1]
         guessed = _guessed_format(series.iloc[first if rows is None else rows[first]], column.dayfirst)
-    centers, scales = np.array(column.centers), np.array(column.scales)
+    fitted = asdict(column)
     for start in range(0, count, DATE_BLOCK_ROWS):
         block = slice(start, start + DATE_BLOCK_ROWS)
         if parsed is not None:
@@ -988,11 +806,7 @@ def _dates_into(
         else:
             values = series.iloc[block] if rows is None else series.iloc[rows[block]]
             seconds = _seconds(values) if is_date else _seconds(_parse_dates(values, guessed, column.dayfirst))
-        is_missing = np.isnan(seconds)
-        filled = np.where(is_missing, column.fill_seconds, seconds)
-        out[block, : len(DATETIME_PARTS)] = (datetime_parts(filled) - centers) / scales
-        if column.indicator:
-            out[block, -1] = is_missing
+        rules.encode_dates(seconds, fitted, out[block])
 
 
 def estimate_preprocessing(frame: pd.DataFrame, features: list[str], spec: PreprocessingSpec) -> PreprocessingState:

@@ -29,7 +29,6 @@ from core.data.preprocessing import (
     EncodedRows,
     PreprocessingState,
     category_strings,
-    datetime_seconds,
     encode_many,
     fit_preprocessing,
     is_numeric_column,
@@ -38,6 +37,8 @@ from core.data.preprocessing import (
 )
 from core.data.profiling import infer_task
 from core.data.quality import too_few_rows_message
+from core.data.table_rules import class_name as class_name  # the one class-name rule, re-exported
+from core.data.table_rules import is_missing, natural_key
 from core.errors import DataError
 from core.spec import ColumnSpec, DataSpec, PreprocessingSpec, Task
 
@@ -291,7 +292,7 @@ def prepare_data(frame: pd.DataFrame, data_spec: DataSpec, preprocessing_spec: P
                 field="data.target",
             )
         labels = np.asarray(class_list, dtype=object)[label_codes]  # class names (shared strings)
-        target = TargetInfo(name=data_spec.target, task=task, classes=tuple(sorted(class_list, key=_natural_key)))
+        target = TargetInfo(name=data_spec.target, task=task, classes=tuple(sorted(class_list, key=natural_key)))
 
     groups: np.ndarray | None = None
     if group_column is None:
@@ -385,14 +386,6 @@ def class_names(series: pd.Series) -> pd.Series:
     return series.map(names)
 
 
-def class_name(value) -> str:
-    """How a class is named to the user: integer-valued floats (pandas' reading of an int column with a gap)
-    keep their integer name, so labels 0/1 do not become "0.0"/"1.0"."""
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def drop_rows_columns(features: list[str] | tuple[str, ...], preprocessing_spec: PreprocessingSpec) -> list[str]:
     """Features whose rows with a missing value are left out of training (`missing == "drop_rows"`)."""
     return [name for name in features if preprocessing_spec.column(name).missing == "drop_rows"]
@@ -480,11 +473,8 @@ def _missing_mask(series: pd.Series, column: ColumnSpec) -> np.ndarray:
             kind = "datetime"
         else:
             kind = "numeric" if is_numeric_column(series) else "categorical"
-    if kind == "numeric":
-        return np.isnan(numeric_values(series))
-    if kind == "datetime":
-        return np.isnan(datetime_seconds(series, dayfirst=resolve_dayfirst(series, column)))
-    return category_strings(series).isna().to_numpy()
+    dayfirst = resolve_dayfirst(series, column) if kind == "datetime" else False
+    return is_missing(series, kind, dayfirst)
 
 
 def _duplicated(frame: pd.DataFrame) -> pd.Series:
@@ -643,10 +633,3 @@ def _plan_cross_validation(
             field="data.cross_validation_folds",
         )
     return CrossValidationPlan(rows=rows, folds=folds, method=method)
-
-
-def _natural_key(name: str) -> tuple:
-    try:
-        return (0, float(name), name)
-    except ValueError:
-        return (1, 0.0, name)

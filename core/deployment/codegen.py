@@ -22,6 +22,7 @@ import json
 import re
 from pathlib import Path
 
+from core.data import table_rules
 from core.data.portable_reading import read_rows
 from core.data.preprocessing import PreprocessingState
 from core.data.splitting import TargetInfo
@@ -279,11 +280,13 @@ def _script_name(run_id: str) -> str:
 def _imports(spec, state) -> str:
     lines = [
         "import argparse",
+        "import contextlib",
         "import csv",
         "import io",
         "import json",
         "import math",
         "import re",
+        "import threading",
         "import warnings",
         "from pathlib import Path",
         "",
@@ -418,15 +421,14 @@ def _list(names: list[str]) -> str:
 
 
 _COMMON_HELPERS = '''
-# ---- Helpers: the same computations as LayerLab's core ----
+# ---- Helpers: LayerLab's own code, verbatim ----
+# How each value becomes numbers (LayerLab's core/data/table_rules.py, copied unchanged: the same rules LayerLab
+# trains with and that its exported models repeat).
 
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-# pandas' missing-value words: in a text column they count as missing.
-MISSING_TOKENS = (
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
-)
+{TABLE_RULES}
 
+
+# How LayerLab reads a table file (core/data/portable_reading.py, copied unchanged).
 
 {READ_ROWS}
 
@@ -434,279 +436,42 @@ MISSING_TOKENS = (
 def read_table(path):
     """The table, read the way LayerLab read the run's file (READ_AS; see read_rows above)."""
     return read_rows(path, READ_AS)
-
-
-def numbers(series):
-    """float64 values; text that is not a number, infinities and values beyond float32 become NaN."""
-    values = np.array(pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan))
-    values[~(np.abs(values) <= FLOAT32_MAX)] = np.nan
-    return values
-
-
-def category_strings(series):
-    """Categories as strings; missing values (and pandas' missing-value words) become None."""
-    present = series.notna()
-    if pd.api.types.is_string_dtype(series) and not pd.api.types.is_object_dtype(series):
-        return series.astype("object").where(present & ~series.isin(MISSING_TOKENS), None)
-    text = series.astype("object").map(str, na_action="ignore")
-    return text.where(present & ~text.isin(MISSING_TOKENS), None)
-
-
-def is_missing(series, options):
-    """Missing as the column's preprocessing sees it (used to drop training rows: missing = "drop_rows")."""
-    if options["kind"] == "numeric":
-        return np.isnan(numbers(series))
-    if options["kind"] == "datetime":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return pd.to_datetime(series, errors="coerce", format="mixed", utc=True).isna().to_numpy()
-    return category_strings(series).isna().to_numpy()
-'''
-
-_CLASS_HELPERS = '''
-def class_name(value):
-    """How LayerLab names a class: 1.0 (an integer read as a float) is "1"."""
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def natural_key(name):
-    """Classes in order: numbers by value first, then text."""
-    try:
-        return (0, float(name), name)
-    except ValueError:
-        return (1, 0.0, name)
-'''
-
-_NUMERIC_HELPERS = '''
-def fit_numeric(series, options):
-    """From the training rows: fill value, clip bounds, log shift, centre and scale of a numeric column."""
-    values = numbers(series)
-    finite = values[np.isfinite(values)]
-    if options["missing"] == "mean":
-        fill = float(finite.mean())
-    elif options["missing"] == "most_frequent":
-        uniques, counts = np.unique(finite, return_counts=True)
-        fill = float(uniques[np.argmax(counts)])
-    elif options["missing"] == "constant":
-        fill = float(options["fill_value"])
-    else:  # median (also for drop_rows: training drops those rows, new rows get the median)
-        fill = float(np.median(finite))
-    filled = np.where(np.isnan(values), fill, values)
-    clip = None
-    if options["outliers"] == "clip_iqr":  # [Q1 - 1.5 IQR, Q3 + 1.5 IQR]
-        q1, q3 = np.percentile(finite, [25, 75])
-        clip = (float(q1 - 1.5 * (q3 - q1)), float(q3 + 1.5 * (q3 - q1)))
-    elif options["outliers"] == "clip_zscore":  # mean ± 3 standard deviations
-        mean, std = float(finite.mean()), float(finite.std())
-        clip = (mean - 3 * std, mean + 3 * std)
-    if clip is not None:
-        filled = np.clip(filled, *clip)
-    log_shift = None
-    if options["scaling"] == "log1p":  # log(1 + x), shifted so the smallest value is 0, then standardised
-        log_shift = min(float(filled.min()), 0.0)
-        filled = np.log1p(np.maximum(filled - log_shift, 0.0))
-    if options["scaling"] == "minmax":
-        center, scale = float(filled.min()), float(filled.max() - filled.min())
-    elif options["scaling"] == "robust":
-        q1, median, q3 = np.percentile(filled, [25, 50, 75])
-        center, scale = float(median), float(q3 - q1)
-    elif options["scaling"] == "none":
-        center, scale = 0.0, 1.0
-    else:  # standard (z-score)
-        center, scale = float(filled.mean()), float(filled.std())
-    scale = scale if scale > 1e-12 and np.isfinite(scale) else 1.0
-    return {"fill": fill, "clip": clip, "log_shift": log_shift, "center": center, "scale": scale}
-
-
-def encode_numeric(series, fitted, options):
-    """Missing -> fill, clip, log, (x - centre) / scale, in float32 [+ a 0/1 "was missing" column]."""
-    values = numbers(series).astype("float32")
-    missing = np.isnan(values)
-    values = np.where(missing, np.float32(fitted["fill"]), values)
-    if fitted["clip"] is not None:
-        values = np.clip(values, np.float32(fitted["clip"][0]), np.float32(fitted["clip"][1]))
-    if fitted["log_shift"] is not None:
-        values = np.log1p(np.maximum(values - np.float32(fitted["log_shift"]), np.float32(0.0)))
-    columns = [(values - np.float32(fitted["center"])) / np.float32(fitted["scale"])]
-    if options["missing_indicator"]:
-        columns.append(missing.astype("float32"))
-    return np.stack(columns, axis=1)
-'''
-
-_CATEGORICAL_HELPERS = '''
-def fit_categorical(series, options):
-    """From the training rows: the categories kept (most frequent first; ties by name) and the fill value."""
-    text = category_strings(series)
-    fill = None
-    if options["missing"] == "constant":
-        fill = options["fill_value"]
-        text = text.fillna(fill)
-    counts = text.value_counts(dropna=True)
-    table = pd.DataFrame({"value": counts.index.astype(str), "count": counts.to_numpy()})
-    ordered = table.sort_values(["count", "value"], ascending=[False, True], kind="stable")["value"].tolist()
-    most_frequent = ordered[0] if ordered else None
-    encoding = options["encoding"]
-    fitted = {"encoding": encoding}
-    if encoding == "ordinal":  # the user's order; unknown values sit in the middle
-        vocabulary = list(options["order"])
-        if most_frequent not in vocabulary:
-            most_frequent = next((value for value in ordered if value in vocabulary), None)
-    elif encoding == "embedding":  # every value seen at least twice (up to max_categories or 10,000)
-        limit = options["max_categories"] or 10_000
-        vocabulary = [value for value in ordered[:limit] if counts[value] >= 2] or ordered[:1]
-        fitted["embedding_dim"] = options["embedding_dim"] or int(
-            min(32, max(2, round(1.6 * (len(vocabulary) + 1) ** 0.56)))
-        )
-    elif encoding == "hashing":  # no vocabulary: every value goes to one of num_bins buckets
-        vocabulary = []
-        fitted["num_bins"] = options["num_bins"]
-    else:  # one_hot over the most frequent values, plus one "other" slot
-        vocabulary = ordered[: options["max_categories"]]
-    fitted["vocabulary"] = vocabulary
-    fitted["fill"] = fill if fill is not None else most_frequent
-    return fitted
-
-
-def encode_categorical(series, fitted, options):
-    """one_hot: slot 0 = other/unseen, slot i + 1 = vocabulary[i]; ordinal: position / (n - 1), unseen 0.5;
-    embedding: the row of the learned table (0 = other); hashing: one-hot over the buckets."""
-    text = category_strings(series)
-    missing = text.isna().to_numpy()
-    if fitted["fill"] is not None:
-        text = text.fillna(fitted["fill"])
-    values = text.to_numpy(dtype=object)
-    encoding = fitted["encoding"]
-{POSITIONS}    out = np.zeros((len(values), width + int(options["missing_indicator"])), dtype="float32")
-    if encoding in ("one_hot", "hashing"):
-        out[np.arange(len(values)), positions + 1] = 1.0
-    elif encoding == "embedding":
-        out[:, 0] = positions + 1
-    else:
-        span = max(len(fitted["vocabulary"]) - 1, 1)
-        out[:, 0] = np.where(positions >= 0, positions / span, 0.5)
-    if options["missing_indicator"]:
-        out[:, -1] = missing.astype("float32")
-    return out
-'''
-
-_POSITIONS = """
-    positions = pd.Index(fitted["vocabulary"], dtype=object).get_indexer(pd.Index(values, dtype=object))
-    width = len(fitted["vocabulary"]) + 1 if encoding == "one_hot" else 1
-"""
-_POSITIONS_WITH_HASHING = """
-    if encoding == "hashing":
-        positions = hash_buckets(values, fitted["num_bins"]) - 1  # bucket b goes to slot b
-        width = fitted["num_bins"]
-    else:
-        positions = pd.Index(fitted["vocabulary"], dtype=object).get_indexer(pd.Index(values, dtype=object))
-        width = len(fitted["vocabulary"]) + 1 if encoding == "one_hot" else 1
-"""
-
-_HASHING_HELPERS = '''
-def hash_buckets(values, num_bins):
-    """Bucket of each value: Keras' Hashing layer (FarmHash64 of the text, modulo num_bins)."""
-    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
-    if len(uniques) == 0:
-        return np.zeros(len(codes), dtype="int64")
-    buckets = keras.layers.Hashing(num_bins=num_bins)(np.asarray(uniques, dtype=object).astype(str))
-    return np.concatenate([np.asarray(buckets, dtype="int64").reshape(-1), [0]])[codes]
-'''
-
-_DATETIME_HELPERS = '''
-YEAR_FIRST = r"\\s*\\d{4}[-/.]"  # 2024-03-01: never read day first
-
-
-def parse_mixed(series, dayfirst):
-    """Each value on its own; values that start with a 4-digit year are never read day first."""
-    parsed = pd.to_datetime(series, errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
-    if dayfirst:
-        year_first = series.astype("object").map(lambda v: bool(re.match(YEAR_FIRST, str(v))), na_action="ignore")
-        year_first = year_first.fillna(False).to_numpy(dtype=bool)
-        if year_first.any():
-            parsed[year_first] = pd.to_datetime(series[year_first], errors="coerce", format="mixed", utc=True)
-    return parsed
-
-
-def parse_dates(series, dayfirst):
-    """Text -> UTC timestamps: the format is guessed from the first value and used for every row; values in
-    another format are read one by one."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        first = series.first_valid_index()
-        text_like = pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)
-        guessed = None
-        if first is not None and text_like:
-            text = str(series.loc[first])
-            guessed = pd.tseries.api.guess_datetime_format(text, dayfirst=dayfirst and not re.match(YEAR_FIRST, text))
-        if guessed is None:
-            return parse_mixed(series, dayfirst)
-        parsed = pd.to_datetime(series, errors="coerce", format=guessed, utc=True)
-        rest = parsed.isna().to_numpy() & series.notna().to_numpy()
-        if rest.any():
-            parsed[rest] = parse_mixed(series[rest], dayfirst)
-        return parsed
-
-
-def datetime_seconds(series, dayfirst):
-    """Seconds since 1970-01-01 (UTC) as float64; unreadable dates become NaN."""
-    values = series if pd.api.types.is_datetime64_any_dtype(series) else parse_dates(series, dayfirst)
-    if getattr(values.dt, "tz", None) is not None:
-        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    seconds = (values - pd.Timestamp("1970-01-01")).dt.total_seconds()
-    return np.array(seconds.to_numpy(dtype="float64", na_value=np.nan))
-
-
-def datetime_parts(seconds):
-    """(rows, 5): year, month, day, weekday (Monday = 0), hour (Howard Hinnant's civil_from_days)."""
-    days = np.floor(seconds / 86400.0)
-    hour = np.floor((seconds - days * 86400.0) / 3600.0)
-    weekday = np.mod(days + 3.0, 7.0)  # 1970-01-01 was a Thursday
-    z = days + 719468.0
-    era = np.floor(z / 146097.0)
-    doe = z - era * 146097.0
-    yoe = np.floor((doe - np.floor(doe / 1460.0) + np.floor(doe / 36524.0) - np.floor(doe / 146096.0)) / 365.0)
-    doy = doe - (365.0 * yoe + np.floor(yoe / 4.0) - np.floor(yoe / 100.0))
-    mp = np.floor((5.0 * doy + 2.0) / 153.0)
-    day = doy - np.floor((153.0 * mp + 2.0) / 5.0) + 1.0
-    month = np.where(mp < 10.0, mp + 3.0, mp - 9.0)
-    year = yoe + era * 400.0 + (month <= 2.0)
-    return np.stack([year, month, day, weekday, hour], axis=1)
-
-
-def fit_datetime(series, options):
-    """From the training rows: the median date (fill) and the mean and std of each date part."""
-    seconds = datetime_seconds(series, options["dayfirst"])
-    fill = float(np.median(seconds[np.isfinite(seconds)]))
-    parts = datetime_parts(np.where(np.isnan(seconds), fill, seconds))
-    stds = parts.std(axis=0)
-    return {"fill": fill, "centers": parts.mean(axis=0), "scales": np.where(stds > 1e-12, stds, 1.0)}
-
-
-def encode_datetime(series, fitted, options):
-    seconds = datetime_seconds(series, options["dayfirst"])
-    missing = np.isnan(seconds)
-    parts = datetime_parts(np.where(missing, fitted["fill"], seconds))
-    out = ((parts - fitted["centers"]) / fitted["scales"]).astype("float32")
-    if options["missing_indicator"]:
-        out = np.concatenate([out, missing.astype("float32").reshape(-1, 1)], axis=1)
-    return out
 '''
 
 _PIPELINE_HELPERS = '''
-FIT = {FIT}
-ENCODE = {ENCODE}
+# ---- Step 4: the preprocessing, from the rules above ----
+
+
+def fit_column(series, options):
+    """From the training rows: one column's statistics (plain numbers and lists)."""
+    if options["kind"] == "numeric":
+        fitted = fit_numeric(numbers(series), options)
+    elif options["kind"] == "datetime":
+        fitted = fit_dates(datetime_seconds(series, options["dayfirst"]))
+    else:
+        fill = options.get("fill_value") if options["missing"] == "constant" else None
+        fitted = fit_categorical(count_categories(series, fill), {**options, "fill": fill})
+    fitted["indicator"] = options["missing_indicator"]
+    return fitted
+
+
+def encode_column(series, fitted, options):
+    """One column -> its float32 block of the matrix."""
+    if options["kind"] == "numeric":
+        return encode_numeric(numbers(series), fitted)
+    if options["kind"] == "datetime":
+        return encode_dates(datetime_seconds(series, options["dayfirst"]), fitted)
+    return encode_categorical(series, fitted)
 
 
 def fit_preprocessing(train):
     """Learn every column's statistics from the training rows only."""
-    return {name: FIT[options["kind"]](train[name], options) for name, options in COLUMNS.items()}
+    return {name: fit_column(train[name], options) for name, options in COLUMNS.items()}
 
 
 def transform(frame, fitted):
     """Raw rows -> the float32 matrix the network reads (columns in FEATURES order)."""
-    blocks = [ENCODE[options["kind"]](frame[name], fitted[name], options) for name, options in COLUMNS.items()]
+    blocks = [encode_column(frame[name], fitted[name], options) for name, options in COLUMNS.items()]
     return np.concatenate(blocks, axis=1).astype("float32")
 '''
 
@@ -781,32 +546,8 @@ class KeepBestWeights(keras.callbacks.Callback):
 
 
 def _helpers(state, target, spec) -> str:
-    kinds = {column.kind for column in state.columns}
-    encodings = {column.encoding for column in state.columns if column.kind == "categorical"}
-    parts = [_COMMON_HELPERS.replace("{READ_ROWS}", inspect.getsource(read_rows).rstrip("\n"))]
-    if target.task != "regression":
-        parts.append(_CLASS_HELPERS)
-    fit, encode = [], []
-    if "numeric" in kinds:
-        parts.append(_NUMERIC_HELPERS)
-        fit.append('"numeric": fit_numeric')
-        encode.append('"numeric": encode_numeric')
-    if "categorical" in kinds:
-        positions = _POSITIONS_WITH_HASHING if "hashing" in encodings else _POSITIONS
-        parts.append(_CATEGORICAL_HELPERS.replace("{POSITIONS}", positions.lstrip("\n")))
-        fit.append('"categorical": fit_categorical')
-        encode.append('"categorical": encode_categorical')
-        if "hashing" in encodings:
-            parts.append(_HASHING_HELPERS)
-    if "datetime" in kinds:
-        parts.append(_DATETIME_HELPERS)
-        fit.append('"datetime": fit_datetime')
-        encode.append('"datetime": encode_datetime')
-    parts.append(
-        _PIPELINE_HELPERS.replace("{FIT}", "{" + ", ".join(fit) + "}").replace(
-            "{ENCODE}", "{" + ", ".join(encode) + "}"
-        )
-    )
+    common = _COMMON_HELPERS.replace("{READ_ROWS}", inspect.getsource(read_rows).rstrip("\n"))
+    parts = [common.replace("{TABLE_RULES}", table_rules.shipped_source().rstrip("\n")), _PIPELINE_HELPERS]
     if target.task == "regression":
         parts.append(_METRIC_HELPERS["regression"])
     else:
@@ -1044,7 +785,7 @@ def split_rows(frame):
     dropped = np.zeros(len(train), dtype=bool)
     for name, options in COLUMNS.items():
         if options["missing"] == "drop_rows":
-            dropped |= is_missing(train[name], options)
+            dropped |= is_missing(train[name], options["kind"], options.get("dayfirst", False))
     return train[~dropped], validation, test
 """
     return head.strip("\n") + "\n" + body.lstrip("\n") + tail
@@ -1088,7 +829,7 @@ def _network_code(spec, state, target, precision: str = "float32") -> str:
             "    for name, options in COLUMNS.items():",
             '        if options["kind"] == "categorical" and options["encoding"] == "embedding":',
             '            slots.append((position, len(fitted[name]["vocabulary"]) + 1, fitted[name]["embedding_dim"]))',
-            "        position += encoded_width(options, fitted[name])",
+            "        position += matrix_width(options, fitted[name])",
             "    embedded = {slot[0] for slot in slots}",
             "    plain = [i for i in range(num_inputs) if i not in embedded]",
             "    parts = [keras.ops.take(inputs, plain, axis=1)] if plain else []",
@@ -1131,7 +872,7 @@ def _network_code(spec, state, target, precision: str = "float32") -> str:
         ]
     if embedded:
         code = [
-            "def encoded_width(options, fitted):",
+            "def matrix_width(options, fitted):",
             '    """How many matrix columns a column takes (as `transform` writes them)."""',
             '    extra = int(options["missing_indicator"])',
             '    if options["kind"] == "numeric":',

@@ -34,8 +34,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.data.preprocessing import datetime_seconds
+from core.data import table_rules
+from core.data.portable_reading import read_rows
 from core.data.splitting import TargetInfo, class_names, prepare_data
+from core.data.table_rules import datetime_seconds, encode_dates, encode_numeric, model_text, numbers
 from core.deployment.model_card import model_card
 from core.deployment.serving_model import DAYFIRST_LAYER_PREFIX, load_model_file, model_inputs, predict_table
 from core.deployment.threshold import load_threshold
@@ -259,7 +261,8 @@ def _run_child(arguments: list[str], *, timeout: float, what: str) -> str:
 
 # ---------------------------------------------------------------------------------------------------------------
 # What a user of a TFLite or ONNX download runs. These two functions are copied verbatim into the zip as
-# preprocess.py (numpy and pandas only), and LayerLab's own checks call the same code.
+# preprocess.py (numpy and pandas only), after core/data/table_rules.py and `read_rows`, also verbatim; LayerLab's
+# own checks call the same code.
 
 
 def preprocess(frame, spec):
@@ -280,84 +283,18 @@ def preprocess(frame, spec):
         column = frame[item["column"]]
         if item["kind"] == "category":
             positions = {token: index for index, token in enumerate(item["vocabulary"])}
-            text = column.astype("object").where(column.notna(), "").map(str)
-            values = text.map(positions).fillna(0).to_numpy(dtype="int64")
-        elif item["kind"] in {"datetime", "date_parts"}:
-            if pd.api.types.is_datetime64_any_dtype(column):
-                when = column
-            else:
-                dayfirst = item["dayfirst"]
-                year_first = r"\s*\d{4}[-/.]"  # 2024-03-01 is never read day first
-
-                def mixed(values, dayfirst=dayfirst, year_first=year_first):  # each value on its own
-                    parsed = pd.to_datetime(values, errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
-                    if dayfirst:
-                        starts = values.astype("object").map(
-                            lambda v: bool(re.match(year_first, str(v))), na_action="ignore"
-                        )
-                        starts = starts.fillna(False).to_numpy(dtype=bool)
-                        if starts.any():
-                            parsed[starts] = pd.to_datetime(values[starts], errors="coerce", format="mixed", utc=True)
-                    return parsed
-
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    first = column.first_valid_index()
-                    guessed = None
-                    if first is not None:
-                        text = str(column.loc[first])
-                        guessed = pd.tseries.api.guess_datetime_format(
-                            text, dayfirst=dayfirst and not re.match(year_first, text)
-                        )
-                    if guessed is None:
-                        when = mixed(column)
-                    else:
-                        when = pd.to_datetime(column, errors="coerce", format=guessed, utc=True)
-                        rest = when.isna().to_numpy() & column.notna().to_numpy()
-                        if rest.any():
-                            when[rest] = mixed(column[rest])
-            if getattr(when.dt, "tz", None) is not None:
-                when = when.dt.tz_convert("UTC").dt.tz_localize(None)
-            values = (when - pd.Timestamp("1970-01-01")).dt.total_seconds().to_numpy(dtype="float64", na_value=np.nan)
-            if item["kind"] == "date_parts":  # year, month, day, weekday, hour (TFLite has no float64)
-                missing = np.isnan(values)
-                seconds = np.where(missing, item["fill_seconds"], values)
-                days = np.floor(seconds / 86400.0)
-                hour = np.floor((seconds - days * 86400.0) / 3600.0)
-                weekday = np.mod(days + 3.0, 7.0)  # 1970-01-01 was a Thursday (Monday = 0)
-                z = days + 719468.0  # Howard Hinnant's civil_from_days
-                era = np.floor(z / 146097.0)
-                doe = z - era * 146097.0
-                yoe = np.floor(
-                    (doe - np.floor(doe / 1460.0) + np.floor(doe / 36524.0) - np.floor(doe / 146096.0)) / 365.0
-                )
-                doy = doe - (365.0 * yoe + np.floor(yoe / 4.0) - np.floor(yoe / 100.0))
-                mp = np.floor((5.0 * doy + 2.0) / 153.0)
-                day = doy - np.floor((153.0 * mp + 2.0) / 5.0) + 1.0
-                month = np.where(mp < 10.0, mp + 3.0, mp - 9.0)
-                year = yoe + era * 400.0 + (month <= 2.0)
-                parts = np.stack([year, month, day, weekday, hour], axis=1)
-                scaled = ((parts - np.array(item["centers"])) / np.array(item["scales"])).astype("float32")
-                if item["indicator"]:
-                    scaled = np.concatenate([scaled, missing.astype("float32").reshape(-1, 1)], axis=1)
-                arrays[item["input"]] = scaled
-                continue
+            values = model_text(column).map(positions).fillna(0).to_numpy(dtype="int64")
+        elif item["kind"] == "datetime":
+            values = datetime_seconds(column, item["dayfirst"])
+        elif item["kind"] == "date_parts":  # year, month, day, weekday, hour, scaled (TFLite has no float64)
+            arrays[item["input"]] = encode_dates(datetime_seconds(column, item["dayfirst"]), item)
+            continue
+        elif item["kind"] == "numeric_scaled":  # statistics beyond float16's range: scaled here, in float32
+            arrays[item["input"]] = encode_numeric(numbers(column), item)
+            continue
         else:
-            values = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float32", na_value=np.nan)
-            # ±inf counts as missing, like NaN; TFLite's kernels do not recognise it inside the graph.
-            values = np.where(np.isinf(values), np.float32(np.nan), values)
-            if item["kind"] == "numeric_scaled":  # statistics beyond float16's range: scaled here, in float32
-                missing = np.isnan(values)
-                x = np.where(missing, np.float32(item["fill"]), values)
-                if item["clip_low"] is not None:
-                    x = np.clip(x, np.float32(item["clip_low"]), np.float32(item["clip_high"]))
-                if item["log_shift"] is not None:
-                    x = np.log1p(np.maximum(x - np.float32(item["log_shift"]), np.float32(0.0)))
-                x = ((x - np.float32(item["center"])) / np.float32(item["scale"])).reshape(-1, 1)
-                if item["indicator"]:
-                    x = np.concatenate([x, missing.astype("float32").reshape(-1, 1)], axis=1)
-                arrays[item["input"]] = x.astype("float32")
-                continue
+            # Infinities and numbers beyond float32 count as missing, like NaN (the model fills them).
+            values = numbers(column).astype("float32")
         arrays[item["input"]] = np.asarray(values).reshape(-1, 1)
     return arrays
 
@@ -540,6 +477,8 @@ def tensor_spec(model, run_dir: Path, *, float64: bool = True, float16: bool = F
         "in_graph": "missing-value filling, clipping, log and scaling of numbers; category encodings"
         + ("; date parts" if float64 else ""),
         "statistics": statistics,
+        # How LayerLab read the run's file (`LoadedTable.reading()`): `read_rows` reads new rows the same way.
+        "reading": (read_json(run_dir / "meta.json", {}) or {}).get("reading"),
     }
     if target.task != "regression":
         spec["classes"] = list(target.classes)
@@ -673,26 +612,44 @@ def _nan_safe_select() -> None:
 
 
 def preprocess_source() -> str:
-    """preprocess.py of a TFLite/ONNX download: the two functions above, verbatim, and a usage example."""
+    """preprocess.py of a TFLite/ONNX download: LayerLab's table rules (core/data/table_rules.py), its file
+    reader (`read_rows`) and the two functions above, all verbatim, and a usage example."""
     header = '''"""Turn raw rows into the inputs of a LayerLab TFLite/ONNX model, and its outputs into predictions.
 
 Needs numpy and pandas. Usage (see README.md):
 
-    import json, pandas as pd
-    from preprocess import preprocess, postprocess
-    spec = json.load(open("preprocessing.json"))
-    inputs = preprocess(pd.read_csv("new_rows.csv"), spec)
+    import json
+    from preprocess import preprocess, postprocess, read_rows
+    spec = json.load(open("preprocessing.json", encoding="utf-8"))
+    rows = read_rows("new_rows.csv", spec["reading"])  # read as LayerLab read the training file
+    inputs = preprocess(rows, spec)
     outputs = ...  # run the model on `inputs` (README.md shows TFLite and onnxruntime)
     table = postprocess(outputs, spec)
+
+The code below is LayerLab's own, copied unchanged: the rules that turn values into numbers
+(core/data/table_rules.py), how it reads a table file (read_rows) and the model's inputs and outputs.
 """
 
+import contextlib
+import csv
+import io
 import re
+import threading
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 '''
-    return header + "\n\n" + inspect.getsource(preprocess) + "\n\n" + inspect.getsource(postprocess)
+    return "\n\n".join(
+        [
+            header.rstrip("\n") + "\n",
+            table_rules.shipped_source().rstrip("\n") + "\n",
+            inspect.getsource(read_rows).rstrip("\n") + "\n",
+            inspect.getsource(preprocess).rstrip("\n") + "\n",
+            inspect.getsource(postprocess),
+        ]
+    )
 
 
 def readme(format: str, model, run_dir: Path) -> str:
@@ -758,10 +715,11 @@ def readme(format: str, model, run_dir: Path) -> str:
             "",
             "```python",
             "import json",
-            "import pandas as pd",
-            "from preprocess import preprocess, postprocess",
-            'spec = json.load(open("preprocessing.json"))',
-            'inputs = preprocess(pd.read_csv("new_rows.csv"), spec)',
+            "from preprocess import preprocess, postprocess, read_rows",
+            'spec = json.load(open("preprocessing.json", encoding="utf-8"))',
+            '# spec["reading"]: how LayerLab read the training file (encoding, separator, decimal mark)',
+            'rows = read_rows("new_rows.csv", spec["reading"])',
+            "inputs = preprocess(rows, spec)",
             *run,
             "table = postprocess(outputs, spec)  # prediction (+ prob_<class> columns)",
             "```",
@@ -845,7 +803,7 @@ def _savedmodel_predict(signature, serving: dict, frame: pd.DataFrame) -> pd.Dat
     for column, item in serving["inputs"].items():
         values = frame[column]
         if item["dtype"] == "string":
-            array = values.astype("object").where(values.notna(), "").map(str).to_numpy(dtype=object)
+            array = model_text(values).to_numpy(dtype=object)
         elif item["dtype"] == "float64":
             array = datetime_seconds(values, dayfirst=item.get("dayfirst", False))
         else:

@@ -27,6 +27,7 @@ from core.data.preprocessing import (
     hash_buckets,
 )
 from core.data.splitting import TargetInfo
+from core.data.table_rules import model_text
 from core.errors import CapError, ModelFileError
 from core.shared_mode.limits import BYTES_PER_PARAMETER
 
@@ -267,8 +268,7 @@ def model_inputs(model, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     for name, tensor in specs.items():
         column = frame[name]
         if "string" in str(tensor.dtype):
-            text = column.astype("object").where(column.notna(), "").map(str)
-            arrays[name] = text.to_numpy(dtype=object).reshape(-1, 1)
+            arrays[name] = model_text(column).to_numpy(dtype=object).reshape(-1, 1)
         elif "float64" in str(tensor.dtype):  # a datetime column: seconds since 1970
             dayfirst = DAYFIRST_LAYER_PREFIX + str(tensor.name) in layer_names
             arrays[name] = datetime_seconds(column, dayfirst=dayfirst).reshape(-1, 1)
