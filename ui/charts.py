@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -86,28 +85,6 @@ def learning_rate_figure(
     _epoch_axis(figure, max([len(planned or [])] + [row["epoch"] for row in rows] + [1]))
     figure.update_yaxes(title_text="learning rate", rangemode="tozero", exponentformat="e")
     figure.update_layout(title=title, height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend=_LEGEND_ABOVE)
-    return figure
-
-
-def confusion_heatmap(matrix: np.ndarray, classes: tuple[str, ...]) -> go.Figure:
-    figure = go.Figure(
-        go.Heatmap(
-            z=matrix,
-            x=list(classes),
-            y=list(classes),
-            colorscale="Blues",
-            text=matrix,
-            texttemplate="%{text}",
-            hovertemplate="actual %{y}<br>predicted %{x}<br>%{z} rows<extra></extra>",
-        )
-    )
-    figure.update_layout(
-        xaxis_title="predicted",
-        yaxis_title="actual",
-        yaxis_autorange="reversed",
-        height=420,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-    )
     return figure
 
 
