@@ -30,8 +30,9 @@ from core.deployment.formats import export_artifact
 from core.deployment.prediction import predict_file
 from core.errors import AppError, RunNotFoundError
 from core.evaluation.report import evaluation_report
+from core.failures import user_error, write_failure_file
 from core.model.building import check_stack
-from core.run_store import RunStore
+from core.run_store import RunFiles, RunStore
 from core.runtime.devices import import_keras_quietly
 from core.shared_mode.limits import RunCaps
 from core.spec import DataSpec, RunSpec, parse_spec
@@ -132,7 +133,7 @@ def _run_folder(run_dir: str):
     """The store and run id of a run folder given on the command line."""
 
     path = Path(run_dir).resolve()
-    if not (path / "spec.json").is_file():
+    if not RunFiles(path).exists(RunFiles.SPEC):
         raise RunNotFoundError(
             f"{run_dir!r} is not a LayerLab run folder (it has no spec.json). Give the run_dir printed by "
             "`layerlab train`, e.g. .layerlab/runs/<run_id>."
@@ -223,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             _predict(args)
     except AppError as error:
         print(f"layerlab: {error.message}", file=sys.stderr)
+        write_failure_file(user_error(error.message, detail=type(error).__name__))
         return EXIT_USER_ERROR
     except FileNotFoundError as error:
         print(f"layerlab: the file {error.filename!r} does not exist. Check the path and try again.", file=sys.stderr)

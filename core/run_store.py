@@ -1,5 +1,14 @@
 """Runs on disk: `LAYERLAB_HOME/runs/<run_id>/`. The disk is the truth; every file is written atomically.
 
+This module is the only code that opens run files: `RunFiles` names every file of a run folder (one constant
+each) and reads and writes them, returning typed records (`RunStatus`, `Progress`, `Failure`) where a shape is
+fixed. Everything above takes a `RunFiles` (or a run folder, wrapped in one) instead of joining file names.
+
+Status writes are read-modify-write under an exclusive `flock` on the run's `status.lock`, so the worker and the
+web server can both update a run's status without losing a field. Listing reads one index
+(`runs/index.jsonl`, appended under `runs/index.lock`) and checks each run's status.json by `stat` only: a run is
+read again only when its status changed behind the index's back (or is active and needs a liveness check).
+
 Ownership: a store opened for an owner (shared-demo mode) answers every access by id through `path()`, the
 one place that checks the run's owner. Another session's run is "not found", exactly like one that does not
 exist, so a run id is no longer a key to someone else's work.
@@ -7,6 +16,7 @@ exist, so a run id is no longer a key to someone else's work.
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
@@ -15,13 +25,16 @@ import secrets
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 
 from core.errors import RunBusyError, RunNotFoundError
+from core.failures import Failure
 from core.spec import RunSpec
 
 ACTIVE_STATES = frozenset({"queued", "running"})
@@ -60,11 +73,27 @@ def _json_default(value):
     raise TypeError(f"Cannot write {type(value).__name__} as JSON")
 
 
+def _read_bytes(path: Path) -> bytes:
+    """Every read of a run file goes through here (tests count the files a listing opens)."""
+    return Path(path).read_bytes()
+
+
 def read_json(path: Path, default=None):
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(_read_bytes(path).decode("utf-8"))
     except FileNotFoundError:
         return default
+
+
+@contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on `path` (created if missing) for the duration of the block."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
 
 
 def elapsed_seconds(status: dict, now: float | None = None) -> float | None:
@@ -91,6 +120,283 @@ def process_is_alive(pid: int | None) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class RunStatus:
+    """status.json as a record. `extra` holds the other facts a job records (metrics, notes, device, error...)."""
+
+    state: str
+    message: str = ""
+    updated_at: float = 0.0
+    pid: int | None = None
+    started_at: float | None = None
+    resumed_at: float | None = None
+    finished_at: float | None = None
+    failure: Failure | None = None
+    extra: dict = field(default_factory=dict)
+
+    _FIELDS = ("state", "message", "updated_at", "pid", "started_at", "resumed_at", "finished_at", "failure")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunStatus:
+        return cls(
+            state=str(data.get("state", "failed")),
+            message=str(data.get("message", "")),
+            updated_at=float(data.get("updated_at") or 0.0),
+            pid=data.get("pid"),
+            started_at=data.get("started_at"),
+            resumed_at=data.get("resumed_at"),
+            finished_at=data.get("finished_at"),
+            failure=Failure.from_dict(data.get("failure")),
+            extra={k: v for k, v in data.items() if k not in cls._FIELDS},
+        )
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    def to_dict(self) -> dict:
+        data = dict(self.extra)
+        for name in self._FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value.to_dict() if isinstance(value, Failure) else value
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """progress.json as a record: where a training job is (written at most 4 times a second)."""
+
+    epoch: int = 0
+    epochs: int = 0
+    batch: int = 0
+    steps_per_epoch: int = 0
+    fraction: float = 0.0
+    elapsed_s: float | None = None
+    eta_s: float | None = None
+    updated_at: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    _FIELDS = ("epoch", "epochs", "batch", "steps_per_epoch", "fraction", "elapsed_s", "eta_s", "updated_at")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Progress:
+        known = {k: data[k] for k in cls._FIELDS if data.get(k) is not None}
+        return cls(**known, extra={k: v for k, v in data.items() if k not in cls._FIELDS})
+
+    def to_dict(self) -> dict:
+        return {**{name: getattr(self, name) for name in self._FIELDS}, **self.extra}
+
+
+class RunFiles:
+    """One run folder: the name of every file it holds, and the only code that reads or writes them.
+
+    Consumers get paths only for files a library writes or loads itself (Keras models, Parquet tables,
+    export zips); everything else is read and written through the methods here, atomically."""
+
+    SPEC = "spec.json"
+    META = "meta.json"
+    DATA = "data.parquet"
+    STATUS = "status.json"
+    STATUS_LOCK = "status.lock"
+    PROGRESS = "progress.json"
+    HISTORY = "history.json"
+    HEARTBEAT = "heartbeat"
+    STOP = "stop"
+    LOG = "log.txt"
+    METRICS = "metrics.json"
+    CROSS_VALIDATION = "cross_validation.json"
+    PREDICTIONS = "predictions.parquet"
+    TEST_ROWS = "test_rows.parquet"
+    TARGET = "target.json"
+    PREPROCESSING = "preprocessing.json"
+    MODEL = "model.keras"
+    NETWORK = "network.keras"
+    CHECKPOINT = "checkpoint.keras"
+    CHECKPOINT_INFO = "checkpoint.json"
+    RESUME = "resume.json"
+    DECISION = "decision.json"
+    IMPORTANCE = "importance.json"
+    EXPORTS = "exports"
+    COMPARISON = "comparison.json"  # inside exports/
+
+    def __init__(self, folder: Path | str):
+        self.folder = Path(folder)
+
+    def __repr__(self) -> str:
+        return f"RunFiles({str(self.folder)!r})"
+
+    # -- generic, by constant name --------------------------------------------------------------------
+    def path(self, name: str) -> Path:
+        """The path of one of this class's files (for a library that opens it itself: Keras, pandas)."""
+        return self.folder / name
+
+    def exists(self, name: str) -> bool:
+        return (self.folder / name).is_file()
+
+    def remove(self, name: str) -> None:
+        (self.folder / name).unlink(missing_ok=True)
+
+    def read_json(self, name: str, default=None):
+        return read_json(self.folder / name, default)
+
+    def write_json(self, name: str, payload) -> None:
+        write_json(self.folder / name, payload)
+
+    def read_text(self, name: str) -> str | None:
+        try:
+            return _read_bytes(self.folder / name).decode("utf-8")
+        except FileNotFoundError:
+            return None
+
+    def write_text(self, name: str, text: str) -> None:
+        write_atomic(self.folder / name, text)
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        write_atomic(self.folder / name, data)
+
+    def append_text(self, name: str, text: str) -> None:
+        with open(self.folder / name, "a", encoding="utf-8") as stream:
+            stream.write(text)
+
+    def mtime(self, name: str) -> float | None:
+        try:
+            return (self.folder / name).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
+    # -- status: read-modify-write under the run's lock -----------------------------------------------
+    def status_dict(self) -> dict | None:
+        return self.read_json(self.STATUS)
+
+    def status(self) -> RunStatus | None:
+        data = self.status_dict()
+        return None if data is None else RunStatus.from_dict(data)
+
+    def update_status(self, state: str | None = None, message: str | None = None, *, only_if=None, **fields) -> dict:
+        """Merge `fields` (and `state`/`message` when given) into status.json under the run's lock; returns it.
+
+        A `failure` field may be a `Failure`. Two processes updating different fields lose neither update.
+        `only_if(current_status)` returning False leaves the file as it is (and returns it)."""
+        if isinstance(fields.get("failure"), Failure):
+            fields["failure"] = fields["failure"].to_dict()
+        try:
+            with _flock(self.folder / self.STATUS_LOCK):
+                status = self.status_dict() or {}
+                if only_if is not None and not only_if(status):
+                    return status
+                status.update(fields)
+                if state is not None:
+                    status["state"] = state
+                if message is not None:
+                    status["message"] = message
+                status["updated_at"] = time.time()
+                self.write_json(self.STATUS, status)
+        except FileNotFoundError:
+            raise RunNotFoundError(_NOT_FOUND.format(run_id=self.folder.name)) from None
+        return status
+
+    # -- the job's live files --------------------------------------------------------------------------
+    def progress(self) -> Progress:
+        return Progress.from_dict(self.read_json(self.PROGRESS, {}) or {})
+
+    def write_progress(self, values: dict) -> None:
+        self.write_json(self.PROGRESS, values)
+
+    def history(self) -> list[dict]:
+        return self.read_json(self.HISTORY, []) or []
+
+    def write_history(self, rows: list[dict]) -> None:
+        self.write_json(self.HISTORY, rows)
+
+    def touch_heartbeat(self) -> None:
+        (self.folder / self.HEARTBEAT).touch()
+
+    def heartbeat_at(self) -> float | None:
+        return self.mtime(self.HEARTBEAT)
+
+    def request_stop(self, reason: str) -> None:
+        write_atomic(self.folder / self.STOP, reason)
+
+    def stop_requested(self) -> bool:
+        return (self.folder / self.STOP).exists()
+
+    def stop_reason(self) -> str | None:
+        reason = self.read_text(self.STOP)
+        if reason is None:
+            return None
+        reason = reason.strip()
+        return reason if reason in {"user", "time_limit"} else "user"
+
+    def clear_for_resume(self) -> None:
+        """A continued run starts without the old stop request or heartbeat (which would make it look dead)."""
+        self.remove(self.STOP)
+        self.remove(self.HEARTBEAT)
+
+    # -- results ---------------------------------------------------------------------------------------
+    def metrics(self) -> dict | None:
+        return self.read_json(self.METRICS)
+
+    def write_metrics(self, metrics: dict) -> None:
+        self.write_json(self.METRICS, metrics)
+
+    def target(self) -> dict | None:
+        return self.read_json(self.TARGET)
+
+    def preprocessing_text(self) -> str | None:
+        return self.read_text(self.PREPROCESSING)
+
+    def preprocessing(self) -> dict | None:
+        return self.read_json(self.PREPROCESSING)
+
+    def spec_text(self) -> str | None:
+        return self.read_text(self.SPEC)
+
+    def meta(self) -> dict:
+        return self.read_json(self.META, {}) or {}
+
+    def read_parquet(self, name: str) -> pd.DataFrame | None:
+        path = self.folder / name
+        return pd.read_parquet(path) if path.exists() else None
+
+    def predictions(self) -> pd.DataFrame | None:
+        return self.read_parquet(self.PREDICTIONS)
+
+    def model_file(self) -> Path | None:
+        """The serving model (`model.keras`), or None before training saved it."""
+        path = self.folder / self.MODEL
+        return path if path.is_file() else None
+
+    def decision(self) -> dict:
+        return self.read_json(self.DECISION, {}) or {}
+
+    def importance(self) -> dict | None:
+        return self.read_json(self.IMPORTANCE)
+
+    def write_importance(self, payload: dict) -> None:
+        self.write_json(self.IMPORTANCE, payload)
+
+    def exports_folder(self) -> Path:
+        return self.folder / self.EXPORTS
+
+    def export_path(self, file_name: str) -> Path:
+        return self.folder / self.EXPORTS / file_name
+
+    def comparison(self) -> dict | None:
+        return read_json(self.folder / self.EXPORTS / self.COMPARISON)
+
+    def write_comparison(self, payload: dict) -> None:
+        write_json(self.folder / self.EXPORTS / self.COMPARISON, payload)
+
+    def comparison_path(self) -> Path:
+        return self.folder / self.EXPORTS / self.COMPARISON
+
+
+def run_files(run_dir: Path | str | RunFiles) -> RunFiles:
+    """A `RunFiles` for a run folder that already passed `RunStore.path()`'s check (or is one already)."""
+    return run_dir if isinstance(run_dir, RunFiles) else RunFiles(run_dir)
+
+
+@dataclass(frozen=True, slots=True)
 class RunRecord:
     run_id: str
     path: Path
@@ -103,6 +409,23 @@ class RunRecord:
     @property
     def is_active(self) -> bool:
         return self.state in ACTIVE_STATES
+
+
+INDEX_FILE = "index.jsonl"  # in the runs folder: one JSON line per run change, the last line per run wins
+INDEX_LOCK = "index.lock"
+
+
+def _stamp(folder: Path) -> list[int] | None:
+    """status.json's and meta.json's modification times and sizes (directory metadata, no open): what the
+    index checks, so a file changed behind its back (by hand, by an older version) is read again."""
+    stamp = []
+    for name in (RunFiles.STATUS, RunFiles.META):
+        try:
+            info = (folder / name).stat()
+        except FileNotFoundError:
+            return None
+        stamp += [info.st_mtime_ns, info.st_size]
+    return stamp
 
 
 class RunStore:
@@ -145,6 +468,7 @@ class RunStore:
         run_id = secrets.token_hex(12)  # 96 random bits: unguessable
         path = self.root / run_id
         path.mkdir(parents=True)
+        files = RunFiles(path)
         if isinstance(table, pd.DataFrame):
             available = [str(c) for c in table.columns]
         else:
@@ -155,15 +479,15 @@ class RunStore:
         used = [*columns, spec.data.target]
         if isinstance(table, pd.DataFrame):
             subset = table[used]
-            write_atomic(path / "data.parquet", to_parquet(subset)[0])
+            files.write_bytes(RunFiles.DATA, to_parquet(subset)[0])
             num_rows = len(subset)
         else:
-            _link_or_copy(Path(table), path / "data.parquet")
+            _link_or_copy(Path(table), files.path(RunFiles.DATA))
 
             num_rows = pq.read_metadata(table).num_rows
-        write_atomic(path / "spec.json", spec.to_json())
-        write_json(
-            path / "meta.json",
+        files.write_text(RunFiles.SPEC, spec.to_json())
+        files.write_json(
+            RunFiles.META,
             {"run_id": run_id, "owner": owner, "created_at": time.time(), "source_name": source_name,
              "num_rows": num_rows, "columns": used, "reading": reading},
         )  # fmt: skip
@@ -180,9 +504,13 @@ class RunStore:
             raise RunNotFoundError(_NOT_FOUND.format(run_id=run_id))
         return path
 
+    def files(self, run_id: str) -> RunFiles:
+        """The run's files, after `path()`'s check."""
+        return RunFiles(self.path(run_id))
+
     def _owner_of(self, path: Path) -> str | None:
         if path not in _OWNERS:
-            _OWNERS[path] = read_json(path / "meta.json", {}).get("owner")
+            _OWNERS[path] = RunFiles(path).meta().get("owner")
         return _OWNERS[path]
 
     def owner_of(self, run_id: str) -> str | None:
@@ -198,6 +526,7 @@ class RunStore:
         _OWNERS.pop(path, None)
         trash = path.with_name(f".deleted-{run_id}-{secrets.token_hex(4)}")
         os.replace(path, trash)  # gone from listings at once; the files follow
+        self._append_index([{"run_id": run_id, "deleted": True}])
         shutil.rmtree(trash, ignore_errors=True)
 
     def disk_bytes(self, *, owner: str | None) -> int:
@@ -215,45 +544,66 @@ class RunStore:
             entries = list(self.root.iterdir())
         except FileNotFoundError:
             return []
-        return [e for e in entries if _RUN_ID.match(e.name) and (e / "meta.json").exists()]
+        return [e for e in entries if _RUN_ID.match(e.name) and (e / RunFiles.META).exists()]
 
     def spec(self, run_id: str) -> RunSpec:
-        return RunSpec.model_validate_json((self.path(run_id) / "spec.json").read_text(encoding="utf-8"))
+        return RunSpec.model_validate_json(self.files(run_id).spec_text() or "")
 
     def meta(self, run_id: str) -> dict:
-        return read_json(self.path(run_id) / "meta.json", {})
+        return self.files(run_id).meta()
 
     def update_meta(self, run_id: str, **values) -> None:
         """Add facts about how a run came to be (e.g. `coach_fix`); owner, columns and row counts stay."""
         fixed = {"run_id", "owner", "created_at", "num_rows", "columns"}
         if fixed & set(values):
             raise ValueError(f"meta.json keys {sorted(fixed & set(values))} are written once, by create_run.")
-        write_json(self.path(run_id) / "meta.json", {**self.meta(run_id), **values})
+        files = self.files(run_id)
+        meta = {**files.meta(), **values}
+        files.write_json(RunFiles.META, meta)
+        self._append_index([self._index_line(files, meta=meta)])
 
     def set_status(self, run_id: str, state: str, message: str = "", **extra) -> None:
-        path = self.path(run_id) / "status.json"
-        status = read_json(path, {})
-        status.update(extra)
-        status.update({"state": state, "message": message, "updated_at": time.time()})
-        write_json(path, status)
+        """Set the state and message (and any other fields) under the run's lock; other fields are kept.
+
+        `failure` may be a `core.failures.Failure`; its sentence is the message when `message` is empty."""
+        failure = extra.get("failure")
+        if isinstance(failure, Failure) and not message:
+            message = failure.sentence()
+        self.update_status(run_id, state=state, message=message, **extra)
+
+    def update_status(self, run_id: str, *, state: str | None = None, message: str | None = None, **fields) -> None:
+        """Merge fields into the run's status under its lock, and note the change in the index."""
+        files = self.files(run_id)
+        status = files.update_status(state, message, **fields)
+        self._append_index([self._index_line(files, status=status)])
 
     def status(self, run_id: str) -> dict:
         """The run's status; a `running` run whose process is gone is marked failed here, once and for all."""
-        path = self.path(run_id)
-        status = read_json(path / "status.json", {"state": "failed", "message": "The run's status file is missing."})
-        if status.get("state") == "running" and not self._job_alive(path, status):
-            message = (
-                "The training process ended unexpectedly (the server restarted or the process crashed). "
-                "Start the run again from the Train page."
+        files = self.files(run_id)
+        status = files.status_dict()
+        if status is None:
+            status = {"state": "failed", "message": "The run's status file is missing."}
+        if status.get("state") == "running" and not self._job_alive(files, status):
+            ended = Failure("process_ended", "training.process_ended", {}, "no heartbeat and no process")
+            seen = status.get("updated_at")
+            # Only if nobody changed it meanwhile (a job manager with a better reason, a restarted job).
+            status = files.update_status(
+                "failed", ended.sentence(), failure=ended.to_dict(), only_if=lambda now: now.get("updated_at") == seen
             )
-            self.set_status(run_id, "failed", message)
-            status = read_json(path / "status.json")
+            self._append_index([self._index_line(files, status=status)])
         return status
 
-    def _job_alive(self, path: Path, status: dict) -> bool:
-        try:
-            beat = (path / "heartbeat").stat().st_mtime
-        except FileNotFoundError:
+    def run_status(self, run_id: str) -> RunStatus:
+        """`status()` as a typed record."""
+        return RunStatus.from_dict(self.status(run_id))
+
+    def fail(self, run_id: str, failure: Failure, **extra) -> None:
+        """Mark a run failed with a typed failure record; its English sentence goes to `message` as well."""
+        self.set_status(run_id, "failed", failure.sentence(), failure=failure, **extra)
+
+    def _job_alive(self, files: RunFiles, status: dict) -> bool:
+        beat = files.heartbeat_at()
+        if beat is None:
             beat = status.get("updated_at", 0.0)
         age = time.time() - beat
         if age >= HEARTBEAT_TIMEOUT_S:
@@ -277,49 +627,134 @@ class RunStore:
             message=status.get("message", ""),
         )
 
-    def list_runs(self) -> list[RunRecord]:
-        """Newest first; an owner's store lists only that owner's runs."""
-        records = []
-        for entry in self._run_folders():
-            if self.owner is not None and self._owner_of(entry) != self.owner:
-                continue
+    # -- the index: listing without reading every run --------------------------------------------------
+    def _index_line(self, files: RunFiles, *, status: dict | None = None, meta: dict | None = None) -> dict:
+        """One run's index entry; reads meta.json (and status.json when not given)."""
+        meta = files.meta() if meta is None else meta
+        status = (files.status_dict() or {}) if status is None else status
+        return {
+            "run_id": files.folder.name,
+            "owner": meta.get("owner"),
+            "created_at": meta.get("created_at", 0.0),
+            "source_name": meta.get("source_name", ""),
+            "state": status.get("state", "failed"),
+            "message": status.get("message", ""),
+            "stamp": _stamp(files.folder),
+        }
+
+    def _append_index(self, lines: list[dict]) -> None:
+        if not lines:
+            return
+        text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+        with _flock(self.root / INDEX_LOCK), open(self.root / INDEX_FILE, "a", encoding="utf-8") as stream:
+            stream.write(text)
+
+    def _read_index(self) -> tuple[dict[str, dict], int]:
+        """The index's entries by run id (the last line per run wins) and its number of lines."""
+        try:
+            raw = _read_bytes(self.root / INDEX_FILE).decode("utf-8")
+        except FileNotFoundError:
+            return {}, 0
+        entries: dict[str, dict] = {}
+        lines = raw.splitlines()
+        for line in lines:
             try:
-                records.append(self.record(entry.name))
-            except RunNotFoundError:
-                continue  # deleted meanwhile
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line being appended right now
+            if entry.get("deleted"):
+                entries.pop(entry.get("run_id"), None)
+            elif isinstance(entry.get("run_id"), str):
+                entries[entry["run_id"]] = entry
+        return entries, len(lines)
+
+    def _compact_index(self, entries: dict[str, dict]) -> None:
+        with _flock(self.root / INDEX_LOCK):
+            # Any stale entry left here is caught by its stamp on the next listing and read again.
+            current, _ = self._read_index()
+            merged = {k: v for k, v in {**current, **entries}.items() if (self.root / k).is_dir()}
+            text = "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in merged.values())
+            write_atomic(self.root / INDEX_FILE, text)
+
+    def list_runs(self) -> list[RunRecord]:
+        """Newest first; an owner's store lists only that owner's runs.
+
+        Reads the index once and `stat`s each run's status.json; only runs whose status changed without the
+        index knowing are read, and only active runs get a liveness check."""
+        entries, lines = self._read_index()
+        try:
+            names = [name for name in os.listdir(self.root) if _RUN_ID.match(name)]
+        except FileNotFoundError:
+            return []
+        fresh = []
+        records = []
+        for name in names:
+            folder = self.root / name
+            entry = entries.get(name)
+            if entry is None or entry.get("stamp") != _stamp(folder):
+                if not (folder / RunFiles.META).exists():
+                    continue  # being created, or not a run
+                try:
+                    entry = self._index_line(RunFiles(folder))
+                except (FileNotFoundError, NotADirectoryError):
+                    continue  # deleted meanwhile
+                fresh.append(entry)
+            _OWNERS.setdefault(folder, entry.get("owner"))
+            if self.owner is not None and entry.get("owner") != self.owner:
+                continue
+            state, message = entry.get("state", "failed"), entry.get("message", "")
+            if state in ACTIVE_STATES:
+                try:
+                    status = self.status(name)
+                except RunNotFoundError:
+                    continue  # deleted meanwhile
+                state, message = status.get("state", "failed"), status.get("message", "")
+            records.append(
+                RunRecord(
+                    run_id=name,
+                    path=folder,
+                    owner=entry.get("owner"),
+                    created_at=entry.get("created_at", 0.0),
+                    source_name=entry.get("source_name", ""),
+                    state=state,
+                    message=message,
+                )
+            )
+        if lines > 2 * len(names) + 64:
+            self._compact_index({**entries, **{entry["run_id"]: entry for entry in fresh}})
+        else:
+            self._append_index(fresh)
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
     def request_stop(self, run_id: str, *, reason: str = "user") -> None:
         """Ask a training run to stop after its current step; `reason` is "user" or "time_limit"."""
-        write_atomic(self.path(run_id) / "stop", reason)
+        self.files(run_id).request_stop(reason)
 
     def stop_requested(self, run_id: str) -> bool:
-        return (self.path(run_id) / "stop").exists()
+        return self.files(run_id).stop_requested()
 
     def stop_reason(self, run_id: str) -> str | None:
-        try:
-            reason = (self.path(run_id) / "stop").read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            return None
-        return reason if reason in {"user", "time_limit"} else "user"
+        return self.files(run_id).stop_reason()
 
     def progress(self, run_id: str) -> dict:
-        return read_json(self.path(run_id) / "progress.json", {})
+        return self.files(run_id).read_json(RunFiles.PROGRESS, {}) or {}
+
+    def progress_record(self, run_id: str) -> Progress:
+        return self.files(run_id).progress()
 
     def history(self, run_id: str) -> list[dict]:
-        return read_json(self.path(run_id) / "history.json", [])
+        return self.files(run_id).history()
 
     def metrics(self, run_id: str) -> dict | None:
-        return read_json(self.path(run_id) / "metrics.json")
+        return self.files(run_id).metrics()
 
     def predictions(self, run_id: str) -> pd.DataFrame | None:
-        path = self.path(run_id) / "predictions.parquet"
-        return pd.read_parquet(path) if path.exists() else None
+        return self.files(run_id).predictions()
 
     def table(self, run_id: str) -> pd.DataFrame:
         """The run's rows: the columns it uses (a referenced stored table may hold more)."""
 
-        path = self.path(run_id) / "data.parquet"
+        path = self.files(run_id).path(RunFiles.DATA)
         columns = self.meta(run_id).get("columns")
         if columns is not None:
             # A column gone from the file (a hand-edited folder) is left for the run's own checks to name.
@@ -329,31 +764,26 @@ class RunStore:
 
     def target(self, run_id: str) -> dict | None:
         """The run's target (`target.json`: name, task, classes), once training has prepared the data."""
-        return read_json(self.path(run_id) / "target.json")
+        return self.files(run_id).target()
 
     def preprocessing_json(self, run_id: str) -> str | None:
         """The fitted preprocessing (`preprocessing.json`) as text, for `PreprocessingState.from_json`."""
-        path = self.path(run_id) / "preprocessing.json"
-        return path.read_text(encoding="utf-8") if path.exists() else None
+        return self.files(run_id).preprocessing_text()
 
     def model_path(self, run_id: str) -> Path | None:
-        path = self.path(run_id) / "model.keras"
-        return path if path.exists() else None
+        return self.files(run_id).model_file()
 
     def reconcile(self) -> list[str]:
         """After a server restart: settle runs whose process is gone; return queued runs to start again.
 
         No job manager is left to explain a death, so a dead process is settled at once, without the grace."""
-        queued = []
         self._grace = False
         try:
             records = self.list_runs()
         finally:
             self._grace = True
-        for record in records:
-            if record.state == "queued":
-                queued.append(record.run_id)
-        return sorted(queued, key=lambda run_id: self.meta(run_id).get("created_at", 0.0))
+        queued = [record for record in records if record.state == "queued"]
+        return [record.run_id for record in sorted(queued, key=lambda record: record.created_at)]
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -17,6 +17,7 @@ from core.deployment.model_card import model_card
 from core.deployment.snippets import prediction_snippet
 from core.errors import AppError
 from core.plain_text import markdown_literal
+from core.run_store import RunFiles
 from core.shared_mode.downloads import download_url
 from ui.code_view import render_code
 from ui.components import next_step_line, require_finished_run
@@ -40,7 +41,7 @@ record = require_finished_run(store, state, key="download.run")
 next_step_line("download", "ready", what_next)
 
 model_path = store.model_path(record.run_id)
-spec_text = (record.path / "spec.json").read_text(encoding="utf-8")
+spec_text = store.files(record.run_id).spec_text()
 stem = f"layerlab_{record.run_id[:6]}"
 left, right = st.columns(2)
 if model_path is None:
@@ -48,7 +49,7 @@ if model_path is None:
 else:
     left.link_button(
         f"Model ({model_path.stat().st_size / 1024:,.0f} KB, .keras)",
-        download_url(owner, record.run_id, "model.keras", file_name=f"{stem}.keras", browser=browser),
+        download_url(owner, record.run_id, RunFiles.MODEL, file_name=f"{stem}.keras", browser=browser),
         icon=":material/download:",
         type="primary",
         key="download.model",

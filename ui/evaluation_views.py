@@ -11,9 +11,9 @@ from core.deployment.threshold import apply_threshold, load_threshold
 from core.deployment.upload_check import model_threshold
 from core.errors import AppError
 from core.evaluation.importance import MAX_ROWS, N_REPEATS, Importance, cached_importance, compute_in_child
-from core.evaluation.metrics import CHART_HELP, TEST_ROWS_FILE, cell_rows, held_out_rows, normalised
+from core.evaluation.metrics import CHART_HELP, cell_rows, held_out_rows, normalised
 from core.plain_text import markdown_format, markdown_literal, plotly_literal, shorten
-from core.run_store import RunStore
+from core.run_store import RunFiles, RunStore
 from ui.components import show_error
 
 QUICK_SPLIT_ROWS = 200_000
@@ -106,7 +106,7 @@ def confusion_matrix_with_rows(
     actual = left.selectbox("Actual class", classes, format_func=shorten, key=actual_key)
     default = classes.index(actual) if actual in classes else 0
     predicted = right.selectbox("Predicted class", classes, index=default, format_func=shorten, key=predicted_key)
-    cached = (store.path(run_id) / TEST_ROWS_FILE).exists()
+    cached = store.files(run_id).exists(RunFiles.TEST_ROWS)
     if not cached and store.meta(run_id).get("num_rows", 0) > QUICK_SPLIT_ROWS:
         # Finding the test rows re-splits the whole table: seconds per few hundred thousand rows, once.
         if not st.button("Load the test rows", key=f"evaluate.load_rows.{run_id}", icon=":material/table_rows:"):
@@ -137,7 +137,7 @@ def save_threshold_button(store: RunStore, run_id: str, chosen: float, positive:
     """
     run_dir = store.path(run_id)
     saved = load_threshold(run_dir)
-    in_use = model_threshold(run_dir / "model.keras")
+    in_use = model_threshold(RunFiles(run_dir).path(RunFiles.MODEL))
     if st.button(
         f"Save {chosen:.2f} as this run's threshold",
         key=f"evaluate.save_threshold.{run_id}",
@@ -151,7 +151,7 @@ def save_threshold_button(store: RunStore, run_id: str, chosen: float, positive:
             except AppError as error:
                 show_error(error)
                 return
-        in_use = model_threshold(run_dir / "model.keras")
+        in_use = model_threshold(RunFiles(run_dir).path(RunFiles.MODEL))
         st.success(
             markdown_format(
                 f"Saved: predictions and downloads now predict '{{}}' from a probability of {saved:.2f}.", positive
@@ -200,7 +200,7 @@ def importance_section(store: RunStore, run_id: str) -> None:
         f"spread. At most {MAX_ROWS:,} test rows are used."
     )
     run_dir = store.path(run_id)
-    if not (run_dir / "model.keras").exists():
+    if store.model_path(run_id) is None:
         st.info("This run has no model file, so importances cannot be computed.")
         return
     importance = cached_importance(run_dir)

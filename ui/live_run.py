@@ -9,7 +9,7 @@ from core.explanations import CHART_HELP
 from core.model.building import derive_head
 from core.model.optimization import preview_learning_rates
 from core.plain_text import markdown_literal
-from core.run_store import RunStore, elapsed_seconds
+from core.run_store import RunFiles, RunStore, elapsed_seconds
 from core.training.coach import CoachContext, CoachFinding, apply_coach_fix, coach, dummy_reference
 from ui.charts import learning_rate_figure, training_curves
 from ui.components import STATE_BADGES, format_seconds, show_error
@@ -164,7 +164,7 @@ def _start_fixed_run(store: RunStore, run_id: str, spec, finding: CoachFinding) 
         new_id = job_manager().start(
             store,
             fixed,
-            store.path(run_id) / "data.parquet",
+            store.files(run_id).path(RunFiles.DATA),
             source_name=store.meta(run_id).get("source_name", "table"),
             reading=store.meta(run_id).get("reading"),
         )

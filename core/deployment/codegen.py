@@ -29,6 +29,7 @@ from core.data.splitting import TargetInfo
 from core.deployment.threshold import load_threshold
 from core.errors import AppError
 from core.model.building import LAYER_TYPES, derive_head
+from core.run_store import RunFiles
 from core.spec import parse_spec
 
 # Keras class of each layer kind (spec field names are that class's argument names).
@@ -89,22 +90,21 @@ def generate_script(run_dir: Path) -> str:
             f"There is no run folder {run_dir.name!r}. Expected the folder of a LayerLab run "
             "(runs/<run_id>, as `layerlab train` prints it). Check the path and try again."
         )
-    needed = ("spec.json", "preprocessing.json", "target.json", "metrics.json")
-    missing = [name for name in needed if not (run_dir / name).is_file()]
+    files = RunFiles(run_dir)
+    needed = (RunFiles.SPEC, RunFiles.PREPROCESSING, RunFiles.TARGET, RunFiles.METRICS)
+    missing = [name for name in needed if not files.exists(name)]
     if missing:
         raise CodegenError(
             f"The run folder {run_dir.name!r} is not a finished LayerLab run: it lacks {', '.join(missing)}. "
             "Expected a run that finished training. Wait for the run to finish (or train it again), then retry."
         )
-    spec = parse_spec((run_dir / "spec.json").read_text(encoding="utf-8"))
+    spec = parse_spec(files.spec_text())
     threshold = load_threshold(run_dir)
     try:
-        state = PreprocessingState.from_json((run_dir / "preprocessing.json").read_text(encoding="utf-8"))
-        target = TargetInfo.from_dict(json.loads((run_dir / "target.json").read_text(encoding="utf-8")))
-        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-        meta = {}
-        if (run_dir / "meta.json").is_file():
-            meta = json.loads((run_dir / "meta.json").read_text(encoding="utf-8"))
+        state = PreprocessingState.from_json(files.preprocessing_text())
+        target = TargetInfo.from_dict(files.target())
+        metrics = files.metrics()
+        meta = files.meta()
     except (ValueError, KeyError, TypeError) as error:
         raise CodegenError(
             f"The files of the run {run_dir.name!r} cannot be read ({type(error).__name__}: {error}). "
@@ -133,9 +133,7 @@ def _run_notes(run_dir: Path, metrics: dict, threshold: float = 0.5) -> tuple[st
             f"You saved a decision threshold of {threshold:g} on the Evaluate page and the script uses it (THRESHOLD); "
             "the scores above were computed at 0.5, so accuracy, precision, recall and F1 will differ."
         )
-    status = {}
-    if (run_dir / "status.json").is_file():
-        status = json.loads((run_dir / "status.json").read_text(encoding="utf-8"))
+    status = RunFiles(run_dir).status_dict() or {}
     if status.get("state") == "stopped":
         notes.append(
             f"You stopped this run after {metrics.get('epochs_run')} epochs; the script trains every epoch "

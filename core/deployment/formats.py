@@ -42,7 +42,8 @@ from core.deployment.model_card import model_card
 from core.deployment.serving_model import DAYFIRST_LAYER_PREFIX, load_model_file, model_inputs, predict_table
 from core.deployment.threshold import load_threshold
 from core.errors import AppError
-from core.run_store import RunStore, read_json, write_atomic, write_json
+from core.failures import user_error, write_failure_file
+from core.run_store import RunFiles, RunStore, write_atomic
 from core.runtime.child import child_error, run_module
 
 FORMATS = ("keras", "savedmodel", "tflite-f32", "tflite-f16", "tflite-int8", "onnx")
@@ -74,7 +75,7 @@ def format_note(export_format: str, task: str | None) -> str:
 
 def describe_outputs(run_dir: Path) -> str:
     """What the served model returns, for the README of a download."""
-    target = read_json(Path(run_dir) / "target.json") or {}
+    target = RunFiles(run_dir).target() or {}
     if target.get("task") == "regression":
         return f"It returns `prediction`: the predicted value of `{target.get('name', 'the target')}`."
     classes = [str(name) for name in target.get("classes", [])]
@@ -91,8 +92,6 @@ ARTIFACT_FILES = {
     "tflite-int8": "model.tflite",
     "onnx": "model.onnx",
 }
-EXPORTS_FOLDER = "exports"
-COMPARISON_FILE = "comparison.json"
 EXPORT_TIMEOUT_S = 300
 _CHILD_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
 
@@ -103,7 +102,7 @@ _CHILD_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
 
 def export_path(run_dir: Path, format: str) -> Path:
     """Where the zip of `format` is cached inside the run directory."""
-    return Path(run_dir) / EXPORTS_FOLDER / f"{_check_format(format)}.zip"
+    return RunFiles(run_dir).export_path(f"{_check_format(format)}.zip")
 
 
 def download_name(run_dir: Path, format: str) -> str:
@@ -134,7 +133,7 @@ def export_artifact(run_dir: Path, format: str, *, timeout: float = EXPORT_TIMEO
 def cached_export(run_dir: Path, format: str) -> Path | None:
     """The zip of `format` if it was built from the run's current model.keras, else None."""
     path = export_path(run_dir, format)
-    model = Path(run_dir) / "model.keras"
+    model = RunFiles(run_dir).path(RunFiles.MODEL)
     return path if model.exists() and _fresh(path, model) else None
 
 
@@ -156,17 +155,18 @@ def compare_formats(run_dir: Path, *, timeout: float = 2 * EXPORT_TIMEOUT_S) -> 
     """
     run_dir = Path(run_dir)
     model = _require_model(run_dir)
-    cached = run_dir / EXPORTS_FOLDER / COMPARISON_FILE
+    cached = RunFiles(run_dir).comparison_path()
     if _fresh(cached, model):
-        return read_json(cached)["rows"]
+        return RunFiles(run_dir).comparison()["rows"]
     _run_child(["compare", str(run_dir)], timeout=timeout, what="The format comparison")
-    return read_json(cached)["rows"]
+    return RunFiles(run_dir).comparison()["rows"]
 
 
 def cached_comparison(run_dir: Path) -> list[dict] | None:
     """The comparison rows if they were measured on the run's current model.keras, else None."""
-    cached, model = Path(run_dir) / EXPORTS_FOLDER / COMPARISON_FILE, Path(run_dir) / "model.keras"
-    return read_json(cached)["rows"] if model.exists() and _fresh(cached, model) else None
+    files = RunFiles(run_dir)
+    cached, model = files.comparison_path(), files.path(RunFiles.MODEL)
+    return files.comparison()["rows"] if model.exists() and _fresh(cached, model) else None
 
 
 def comparison_table(rows: list[dict]) -> pd.DataFrame:
@@ -185,7 +185,7 @@ def _check_columns(run_dir: Path, format: str) -> None:
     """Refuse, with a message, columns a format cannot carry (the child checks the model itself too)."""
     if not (format.startswith("tflite") or format == "onnx"):
         return
-    columns = read_json(run_dir / "preprocessing.json", {}).get("columns", [])
+    columns = (RunFiles(run_dir).preprocessing() or {}).get("columns", [])
     hashed = [column["name"] for column in columns if column.get("encoding") == "hashing"]
     if hashed:
         raise _hashing_error(hashed[0])
@@ -228,8 +228,8 @@ def _check_format(format: str) -> str:
 
 
 def _require_model(run_dir: Path) -> Path:
-    model = run_dir / "model.keras"
-    if not run_dir.is_dir() or not (run_dir / "spec.json").exists():
+    model = RunFiles(run_dir).path(RunFiles.MODEL)
+    if not run_dir.is_dir() or not RunFiles(run_dir).exists(RunFiles.SPEC):
         raise AppError(
             f"The folder {run_dir.name!r} is not a LayerLab run folder (it has no spec.json). "
             "Pass the run_dir printed by `layerlab train` (a folder under runs/)."
@@ -330,7 +330,7 @@ def build_zip(run_dir: Path, format: str, out: Path) -> dict:
         folder = Path(folder)
         files: dict[str, Path] = {}
         if format == "keras":
-            files["model.keras"] = run_dir / "model.keras"
+            files["model.keras"] = RunFiles(run_dir).path(RunFiles.MODEL)
         elif format == "savedmodel":
             export_saved_model(model, folder / "layerlab_model" / "1")
             files["layerlab_model"] = folder / "layerlab_model"
@@ -369,7 +369,7 @@ def build_zip(run_dir: Path, format: str, out: Path) -> dict:
 
 def _load_run_model(run_dir: Path):
 
-    return load_model_file(run_dir / "model.keras")
+    return load_model_file(RunFiles(run_dir).path(RunFiles.MODEL))
 
 
 def export_saved_model(model, folder: Path) -> None:
@@ -419,7 +419,7 @@ def input_names(model) -> dict[str, str]:
 def serving_spec(model, run_dir: Path) -> dict:
     """serving.json of a SavedModel download: column → signature input name and type, outputs, classes."""
 
-    target = TargetInfo.from_dict(read_json(run_dir / "target.json"))
+    target = TargetInfo.from_dict(RunFiles(run_dir).target())
     names = input_names(model)
     layer_names = {layer.name for layer in model.layers}
     inputs = {}
@@ -443,10 +443,10 @@ def tensor_spec(model, run_dir: Path, *, float64: bool = True, float16: bool = F
     shift or scaling is beyond float16's ±65,504 goes in already scaled by `preprocess`.
     """
 
-    target = TargetInfo.from_dict(read_json(run_dir / "target.json"))
+    target = TargetInfo.from_dict(RunFiles(run_dir).target())
     names = input_names(model)
     layer_names = {layer.name for layer in model.layers}
-    statistics = read_json(run_dir / "preprocessing.json")
+    statistics = RunFiles(run_dir).preprocessing()
     fitted = {column["name"]: column for column in statistics.get("columns", [])}
     inputs = []
     for column, tensor in model.input.items():
@@ -478,7 +478,7 @@ def tensor_spec(model, run_dir: Path, *, float64: bool = True, float16: bool = F
         + ("; date parts" if float64 else ""),
         "statistics": statistics,
         # How LayerLab read the run's file (`LoadedTable.reading()`): `read_rows` reads new rows the same way.
-        "reading": (read_json(run_dir / "meta.json", {}) or {}).get("reading"),
+        "reading": RunFiles(run_dir).meta().get("reading"),
     }
     if target.task != "regression":
         spec["classes"] = list(target.classes)
@@ -735,7 +735,7 @@ def _example_request(model, run_dir: Path) -> dict:
     """One real row of the training table as TF Serving's columnar JSON (`{"input": [[value]]}`)."""
 
     names = input_names(model)
-    frame = pd.read_parquet(run_dir / "data.parquet").head(200)
+    frame = RunFiles(run_dir).read_parquet(RunFiles.DATA).head(200)
     arrays = model_inputs(model, frame)
     complete = np.ones(len(frame), dtype=bool)
     for values in arrays.values():
@@ -823,13 +823,13 @@ def compare(run_dir: Path) -> list[dict]:
 
     run_dir = Path(run_dir)
     spec = RunStore(run_dir.parent).spec(run_dir.name)
-    table = pd.read_parquet(run_dir / "data.parquet")
+    table = RunFiles(run_dir).read_parquet(RunFiles.DATA)
     test = prepare_data(table, spec.data, spec.preprocessing).test
-    target = read_json(run_dir / "target.json")
+    target = RunFiles(run_dir).target()
     rows = []
     for format in ("keras", "tflite-f32", "tflite-f16", "tflite-int8"):
         path = export_path(run_dir, format)
-        if not _fresh(path, run_dir / "model.keras"):
+        if not _fresh(path, RunFiles(run_dir).path(RunFiles.MODEL)):
             build_zip(run_dir, format, path)
         with tempfile.TemporaryDirectory(prefix="layerlab-compare-") as folder:
             predict = load_runner(path, Path(folder))
@@ -850,7 +850,7 @@ def compare(run_dir: Path) -> list[dict]:
                 "value": value,
             }
         )
-    write_json(run_dir / EXPORTS_FOLDER / COMPARISON_FILE, {"rows": rows, "test_rows": len(test)})
+    RunFiles(run_dir).write_comparison({"rows": rows, "test_rows": len(test)})
     return rows
 
 
@@ -888,6 +888,7 @@ def main(argv: list[str] | None = None) -> int:
             return 64
     except AppError as error:
         print(f"layerlab: {error.message}", file=sys.stderr)
+        write_failure_file(user_error(error.message, detail=type(error).__name__))
         return 2
     return 0
 

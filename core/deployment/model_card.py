@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 from core.formatting import format_metric, format_metric_spread
-from core.run_store import read_json
+from core.run_store import RunFiles
 
 LIBRARIES = ("keras", "tensorflow", "numpy", "pandas", "scikit-learn", "onnx", "onnxruntime", "tf2onnx")
 _LAYER_ARGUMENTS = ("units", "activation", "rate", "input_dim", "output_dim", "epsilon", "momentum")
@@ -24,11 +24,12 @@ _LAYER_ARGUMENTS = ("units", "activation", "rate", "input_dim", "output_dim", "e
 def model_card(run_dir: Path) -> str:
     """The Markdown model card of a finished run."""
     run_dir = Path(run_dir)
-    spec = read_json(run_dir / "spec.json", {})
-    meta = read_json(run_dir / "meta.json", {})
-    metrics = read_json(run_dir / "metrics.json", {}) or {}
-    target = read_json(run_dir / "target.json", {}) or {}
-    preprocessing = read_json(run_dir / "preprocessing.json", {}) or {}
+    files = RunFiles(run_dir)
+    spec = files.read_json(RunFiles.SPEC, {})
+    meta = files.read_json(RunFiles.META, {})
+    metrics = files.metrics() or {}
+    target = files.target() or {}
+    preprocessing = files.preprocessing() or {}
     task = target.get("task", metrics.get("task", "?"))
     source = meta.get("source_name", "an uploaded table")
     counts = metrics.get("num_rows", {})
@@ -129,7 +130,7 @@ def _architecture_section(run_dir: Path, metrics: dict, task: str, target: dict)
     if metrics.get("num_params"):
         lines.append(f"Parameters: {metrics['num_params']:,}.")
     if task == "binary":
-        threshold = (read_json(run_dir / "decision.json", {}) or {}).get("threshold", 0.5)
+        threshold = RunFiles(run_dir).decision().get("threshold", 0.5)
         classes = target.get("classes", ["?", "?"])
         lines.append(
             f"Decision threshold: `{classes[-1]}` is predicted when its probability is at least {threshold:g}."
@@ -140,7 +141,7 @@ def _architecture_section(run_dir: Path, metrics: dict, task: str, target: dict)
 def _network_layers(run_dir: Path) -> list[tuple[str, str]]:
     """(class, settings) per layer, read from network.keras's config without loading Keras."""
     try:
-        with zipfile.ZipFile(run_dir / "network.keras") as archive:
+        with zipfile.ZipFile(RunFiles(run_dir).path(RunFiles.NETWORK)) as archive:
             config = json.loads(archive.read("config.json"))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return []

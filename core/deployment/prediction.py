@@ -27,6 +27,7 @@ from core.data.reading import TableLimits, load_table_file
 from core.deployment.serving_model import load_model_file, predict_table  # Keras: never in the web server
 from core.deployment.upload_check import MAX_MODEL_BYTES, CheckedModel, check_model_file
 from core.errors import AppError, DataError, ModelFileError
+from core.failures import OUT_OF_MEMORY, Failure, user_error, write_failure_file
 from core.plain_text import escape_formulas
 from core.run_store import to_parquet
 from core.runtime.child import child_error, run_module
@@ -60,7 +61,7 @@ def predict_rows(
     `check=True` (uploaded files): the child checks the file again (`core.deployment.upload_check`) before loading it.
     """
     with tempfile.TemporaryDirectory(prefix="layerlab-predict-") as folder:
-        rows, out = Path(folder) / "rows.parquet", Path(folder) / "predictions.parquet"
+        rows, out = Path(folder) / "rows.parquet", Path(folder) / "predicted.parquet"
         rows.write_bytes(to_parquet(frame)[0])
         limit = memory_limit_mb()
         result = run_module(
@@ -101,7 +102,7 @@ def predict_run_rows(model_path: Path, frame: pd.DataFrame, *, timeout: float = 
     if len(frame) <= INLINE_ROWS:  # a click's few rows travel in the request line itself
         return attach_predictions(frame, ask({"rows_inline": encode_rows(frame)})["predicted"])
     with tempfile.TemporaryDirectory(prefix="layerlab-predict-") as folder:
-        rows, out = Path(folder) / "rows.parquet", Path(folder) / "predictions.parquet"
+        rows, out = Path(folder) / "rows.parquet", Path(folder) / "predicted.parquet"
         rows.write_bytes(to_parquet(frame)[0])
         ask({"rows": str(rows), "out": str(out)})
         return pd.read_parquet(out)
@@ -189,9 +190,13 @@ def _main(argv: list[str]) -> int:
         return 0
     except AppError as error:
         print(f"layerlab: {error.message}", file=sys.stderr)
+        write_failure_file(user_error(error.message, detail=type(error).__name__))
         return 2
     except (MemoryError, ImportError) as error:  # ImportError: TensorFlow could not map its libraries
         print(f"layerlab: out of memory ({type(error).__name__}: {str(error)[:200]})", file=sys.stderr)
+        detail = f"{type(error).__name__}: {str(error)[:200]}"
+        params = {"action": "Predicting", "limit": "", "advice": ""}  # the parent fills in its own wording
+        write_failure_file(Failure(OUT_OF_MEMORY, "app.out_of_memory", params, detail))
         return EXIT_OUT_OF_MEMORY
 
 

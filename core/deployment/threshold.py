@@ -18,11 +18,10 @@ from core.data.preprocessing import PreprocessingState
 from core.data.splitting import TargetInfo
 from core.deployment.serving_model import build_serving_model, save_model_atomic
 from core.errors import AppError
-from core.run_store import read_json, write_json
+from core.run_store import RunFiles
 from core.runtime.child import child_error, run_module
 
 DEFAULT_THRESHOLD = 0.5
-DECISION_FILE = "decision.json"
 REBUILD_TIMEOUT_S = 300
 
 
@@ -42,14 +41,14 @@ def _check(value) -> float:
 def save_threshold(run_dir: Path, value: float) -> float:
     """Store the threshold (atomically) and return it as saved."""
     threshold = _check(value)
-    write_json(Path(run_dir) / DECISION_FILE, {"threshold": threshold})
+    RunFiles(run_dir).write_json(RunFiles.DECISION, {"threshold": threshold})
     return threshold
 
 
 def load_threshold(run_dir: Path) -> float:
     """The saved threshold, or 0.5 when none was saved (or the file is unreadable)."""
     try:
-        saved = read_json(Path(run_dir) / DECISION_FILE, {})
+        saved = RunFiles(run_dir).read_json(RunFiles.DECISION, {})
         return _check(saved.get("threshold", DEFAULT_THRESHOLD))
     except (AppError, ValueError, AttributeError):
         return DEFAULT_THRESHOLD
@@ -62,10 +61,11 @@ def apply_threshold(run_dir: Path, value: float, *, timeout: float = REBUILD_TIM
         AppError: the value is not a probability, the run is not binary, or the rebuild failed.
     """
     run_dir = Path(run_dir)
-    target = read_json(run_dir / "target.json", {})
+    files = RunFiles(run_dir)
+    target = files.target() or {}
     if target.get("task") != "binary":
         raise AppError("A decision threshold applies to two-class (binary) runs only; this run is not one.")
-    if not (run_dir / "network.keras").exists():
+    if not files.exists(RunFiles.NETWORK):
         raise AppError("This run has no saved network (network.keras), so its model cannot be rebuilt. Train again.")
     threshold = save_threshold(run_dir, value)
     result = run_module(
@@ -88,11 +88,12 @@ def rebuild_model(run_dir: Path) -> None:
     import keras  # Keras loads only in workers and helpers, never in the web server
 
     run_dir = Path(run_dir)
-    network = keras.saving.load_model(run_dir / "network.keras", safe_mode=True, compile=False)
-    state = PreprocessingState.from_json((run_dir / "preprocessing.json").read_text(encoding="utf-8"))
-    target = TargetInfo.from_dict(read_json(run_dir / "target.json"))
+    files = RunFiles(run_dir)
+    network = keras.saving.load_model(files.path(RunFiles.NETWORK), safe_mode=True, compile=False)
+    state = PreprocessingState.from_json(files.preprocessing_text())
+    target = TargetInfo.from_dict(files.target())
     model = build_serving_model(network, state, target, threshold=load_threshold(run_dir))
-    save_model_atomic(model, run_dir / "model.keras")
+    save_model_atomic(model, files.path(RunFiles.MODEL))
 
 
 if __name__ == "__main__":

@@ -27,12 +27,11 @@ from core.data.splitting import TargetInfo, class_names
 from core.deployment.serving_model import model_inputs
 from core.deployment.threshold import load_threshold
 from core.evaluation.metrics import held_out_rows
-from core.run_store import RunStore, read_json, write_json
+from core.run_store import RunFiles, RunStore
 from core.runtime.helper import warm_helper
 
 MAX_ROWS = 2000
 N_REPEATS = 5
-IMPORTANCE_FILE = "importance.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +168,7 @@ def model_importance(
 def current_settings(run_dir) -> dict:
     """What a cached `importance.json` must match to still describe the run's model (see `evaluation_report`)."""
 
-    model_path = Path(run_dir) / "model.keras"
+    model_path = RunFiles(run_dir).path(RunFiles.MODEL)
     return {
         "model_mtime_ns": model_path.stat().st_mtime_ns if model_path.exists() else None,
         "threshold": load_threshold(run_dir),
@@ -182,7 +181,7 @@ def cached_importance(run_dir) -> Importance | None:
     """The importances computed for the run's current model and threshold, or None."""
 
     try:
-        cached = read_json(Path(run_dir) / IMPORTANCE_FILE)
+        cached = RunFiles(run_dir).importance()
     except ValueError:
         return None
     if not cached or cached.get("settings") != current_settings(run_dir):
@@ -196,10 +195,10 @@ def compute_importance(run_dir, model, *, progress: Callable[[float, str], None]
 
     run_dir = Path(run_dir)
     settings = current_settings(run_dir)
-    target = TargetInfo.from_dict(read_json(run_dir / "target.json"))
+    target = TargetInfo.from_dict(RunFiles(run_dir).target())
     rows = held_out_rows(RunStore(run_dir.parent), run_dir.name)
     importance = model_importance(model, rows, target, threshold=load_threshold(run_dir), progress=progress)
-    write_json(run_dir / IMPORTANCE_FILE, {"settings": settings, "importance": importance.to_dict()})
+    RunFiles(run_dir).write_importance({"settings": settings, "importance": importance.to_dict()})
     return importance
 
 

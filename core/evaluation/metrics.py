@@ -13,7 +13,7 @@ from sklearn.calibration import calibration_curve
 from core.data.preprocessing import numeric_values
 from core.data.splitting import TargetInfo, class_names, prepare_data
 from core.errors import AppError, DataError
-from core.run_store import to_parquet, write_atomic
+from core.run_store import RunFiles, to_parquet
 
 METRIC_LABELS = {
     "accuracy": "Accuracy",
@@ -256,9 +256,6 @@ def calibration(predictions: pd.DataFrame, classes: tuple[str, ...], bins: int =
     return predicted, observed
 
 
-TEST_ROWS_FILE = "test_rows.parquet"
-
-
 def held_out_rows(store, run_id: str) -> pd.DataFrame:
     """The run's raw test rows (input columns and target), in the order of `predictions.parquet`.
 
@@ -266,9 +263,10 @@ def held_out_rows(store, run_id: str) -> pd.DataFrame:
     the run directory. Raises AppError when the rows cannot be matched to the predictions.
     """
 
-    path = store.path(run_id) / TEST_ROWS_FILE
-    if path.exists():
-        return pd.read_parquet(path)
+    files = store.files(run_id)
+    cached = files.read_parquet(RunFiles.TEST_ROWS)
+    if cached is not None:
+        return cached
     spec = store.spec(run_id)
     rows = prepare_data(store.table(run_id), spec.data, spec.preprocessing).test
     predictions = store.predictions(run_id)
@@ -278,7 +276,7 @@ def held_out_rows(store, run_id: str) -> pd.DataFrame:
             "it was trained). Train the run again to see its test rows."
         )
     data, stored = to_parquet(rows.reset_index(drop=True))
-    write_atomic(path, data)
+    files.write_bytes(RunFiles.TEST_ROWS, data)
     return stored
 
 

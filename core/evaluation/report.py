@@ -14,9 +14,9 @@ from core.data.splitting import TargetInfo
 from core.deployment.serving_model import load_model_file, predict_table
 from core.deployment.threshold import load_threshold
 from core.errors import AppError
-from core.evaluation.importance import IMPORTANCE_FILE, MAX_ROWS, N_REPEATS, current_settings, model_importance
+from core.evaluation.importance import MAX_ROWS, N_REPEATS, current_settings, model_importance
 from core.evaluation.metrics import confusion_matrix, held_out_rows, per_class_report, score_table, threshold_metrics
-from core.run_store import RunStore, read_json, write_json
+from core.run_store import RunFiles, RunStore
 
 
 def evaluation_report(
@@ -34,13 +34,14 @@ def evaluation_report(
         if value is not None and value < 1:
             raise AppError(f"{name} must be at least 1. Received: {value}.")
     run_dir = Path(run_dir)
-    metrics = read_json(run_dir / "metrics.json") if run_dir.is_dir() else None
-    if metrics is None or not (run_dir / "target.json").exists():
+    files = RunFiles(run_dir)
+    metrics = files.metrics() if run_dir.is_dir() else None
+    if metrics is None or not files.exists(RunFiles.TARGET):
         raise AppError(
             f"The folder {run_dir.name!r} is not a finished LayerLab run (it has no metrics.json or target.json). "
             "Pass a folder printed by `layerlab train` (run_dir), e.g. .layerlab/runs/<run_id>."
         )
-    target = TargetInfo.from_dict(read_json(run_dir / "target.json"))
+    target = TargetInfo.from_dict(files.target())
     threshold = load_threshold(run_dir)
     report = {
         "run_dir": str(run_dir.resolve()),
@@ -71,13 +72,13 @@ def evaluation_report(
     if not importance and data_path is None:
         return report
 
-    model_path = run_dir / "model.keras"
-    if not model_path.exists():
+    model_path = files.model_file()
+    if model_path is None:
         raise AppError("This run has no model.keras (it was trained without TensorFlow), so it cannot predict.")
     model = load_model_file(model_path)
     if importance:
         settings = {**current_settings(run_dir), "max_rows": max_rows or MAX_ROWS, "n_repeats": n_repeats or N_REPEATS}
-        cached = read_json(run_dir / IMPORTANCE_FILE)
+        cached = files.importance()
         if cached and cached.get("settings") == settings:
             report["permutation_importance"] = cached["importance"]
         else:
@@ -85,7 +86,7 @@ def evaluation_report(
             result = model_importance(
                 model, rows, target, threshold=threshold, max_rows=settings["max_rows"], n_repeats=settings["n_repeats"]
             ).to_dict()
-            write_json(run_dir / IMPORTANCE_FILE, {"settings": settings, "importance": result})
+            files.write_importance({"settings": settings, "importance": result})
             report["permutation_importance"] = result
     if data_path is not None:
         table = load_table_file(data_path, limits=TableLimits.from_settings(load_settings())).frame

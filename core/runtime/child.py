@@ -3,6 +3,10 @@
 The web server never imports Keras or TensorFlow, and a native crash (a malformed model file can segfault
 the TFLite interpreter) or an out-of-memory kill in a child cannot take the server down. Every page action
 that needs Keras goes through `run_module`, and every failed child becomes a message through `child_error`.
+
+A child reports a failure it understands as a typed record (`core.failures.Failure`: kind, message id, params,
+detail) in the file named by `LAYERLAB_FAILURE_FILE`, which `run_module` sets and reads back into
+`result.failure`; `child_error` prefers that record and parses stderr only when the child crashed without one.
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from core import failures
 from core.errors import AppError
+from core.failures import FAILURE_FILE_ENV, USER_ERROR, Failure, read_failure_file
 from core.incidents import incident_message, record_incident
 
 ROOT = Path(__file__).resolve().parents[2]  # the folder that holds core/: child processes import from it
@@ -36,11 +43,15 @@ def run_module(
     """`python -m module arguments...` from the repository root; output captured as text.
 
     Raises `AppError(timeout_message)` when it runs longer than `timeout` seconds (the child is killed).
-    The caller reads `returncode` and `stdout`, and turns a failure into an error with `child_error`.
+    The caller reads `returncode` and `stdout`, and turns a failure into an error with `child_error`; the
+    child's typed failure record, if it wrote one, is `result.failure` (else None).
     """
+    handle, failure_file = tempfile.mkstemp(prefix="layerlab-failure-", suffix=".json")
+    os.close(handle)
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {}), "PYTHONPATH": str(ROOT)}
+    environment[FAILURE_FILE_ENV] = failure_file
     try:
-        return subprocess.run(
+        result = subprocess.run(
             [sys.executable, "-m", module, *arguments],
             input=stdin,
             capture_output=True,
@@ -49,8 +60,12 @@ def run_module(
             env=environment,
             cwd=ROOT,
         )
+        result.failure = read_failure_file(failure_file) if result.returncode != 0 else None
+        return result
     except subprocess.TimeoutExpired:
         raise AppError(timeout_message) from None
+    finally:
+        Path(failure_file).unlink(missing_ok=True)
 
 
 def child_error(
@@ -77,6 +92,19 @@ def child_error(
         if result.returncode != 0:
             raise child_error(result, action="Rebuilding the model")
     """
+    failure = getattr(result, "failure", None)
+    if isinstance(failure, Failure) and failure.kind == USER_ERROR:
+        error = AppError(failure.sentence())
+        error.failure = failure
+        return error
+    if isinstance(failure, Failure) and failure.kind == failures.OUT_OF_MEMORY:
+        limit = f" (it may use at most {memory_limit_mb:,} MB)" if memory_limit_mb else ""
+        params = {"action": action, "limit": limit, "advice": memory_advice}
+        failure = Failure(failures.OUT_OF_MEMORY, "app.out_of_memory", params, failure.detail)
+        error = AppError(failure.sentence())
+        error.failure = failure
+        return error
+    # No record: the child crashed (a signal, an uncaught exception) or is an older one; read its stderr.
     lines = [line.strip() for line in (result.stderr or "").splitlines() if line.strip()]
     ours = [line.removeprefix(MESSAGE_PREFIX) for line in lines if line.startswith(MESSAGE_PREFIX)]
     ours = [line for line in ours if not line.startswith("warning:")]

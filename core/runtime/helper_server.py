@@ -22,6 +22,7 @@ from core.deployment.serving_model import load_model_file, predict_table
 from core.errors import AppError
 from core.evaluation.importance import compute_importance
 from core.model.preflight import _measure as measure
+from core.run_store import RunFiles
 from core.runtime.helper import HELPER_NICENESS, MODEL_CACHE_SIZE, decode_rows, encode_predictions
 from core.runtime.lifetime import die_with_parent
 
@@ -86,7 +87,7 @@ def _measure(request: dict, models: ModelCache, emit) -> dict:
 def _importance(request: dict, models: ModelCache, emit) -> dict:
 
     run_dir = Path(request["run_dir"])
-    model, loaded = models.get(run_dir / "model.keras")
+    model, loaded = models.get(RunFiles(run_dir).path(RunFiles.MODEL))
     importance = compute_importance(run_dir, model, progress=lambda fraction, label: emit(fraction, label))
     return {"importance": importance.to_dict(), "loaded": loaded}
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import Settings
-from core.run_store import ACTIVE_STATES, RunStore, read_json
+from core.run_store import ACTIVE_STATES, RunFiles, RunStore
 
 ORPHAN_AGE_S = 3600.0  # a temporary file this old belongs to no write still in progress
 _LOG = logging.getLogger("layerlab")
@@ -70,10 +70,10 @@ def _expire_runs(runs_dir: Path, horizon: float) -> int:
     store = RunStore(runs_dir)
     deleted = 0
     for entry in store._run_folders():
-        status = read_json(entry / "status.json", {})
-        if status.get("state") in ACTIVE_STATES:
+        files = RunFiles(entry)
+        if (files.status_dict() or {}).get("state") in ACTIVE_STATES:
             continue
-        last = max(_last_change(entry / "status.json"), _last_change(entry / "meta.json"))
+        last = max(files.mtime(RunFiles.STATUS) or 0.0, files.mtime(RunFiles.META) or 0.0)
         if last >= horizon:
             continue
         try:

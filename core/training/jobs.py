@@ -33,6 +33,7 @@ import numpy as np
 import core.training.run_job  # noqa: F401 - imported now, not after the run id arrives (0.7-6 s under load)
 from core.config import Settings, load_settings
 from core.errors import QuotaError
+from core.failures import OUT_OF_MEMORY, PROCESS_ENDED, Failure
 from core.run_store import RunStore
 from core.runtime.child import ROOT
 from core.runtime.lifetime import die_with_parent, process_memory_mb
@@ -287,11 +288,7 @@ class JobManager:
                     worker.process.kill()
                     worker.process.wait()
                 if worker.run_id is not None:
-                    self._settle(
-                        worker,
-                        "The server was shut down while this run was training. Continue it from its last "
-                        "checkpoint, or start it again from the Train page.",
-                    )
+                    self._settle(worker, Failure(PROCESS_ENDED, "training.server_shutdown", {}, "server shutdown"))
             self._workers = []
 
     def _fill_pool(self) -> None:
@@ -356,11 +353,11 @@ class JobManager:
                 worker.killed_for_memory = used
                 worker.process.kill()
 
-    def _settle(self, worker: _Worker, message: str) -> None:
+    def _settle(self, worker: _Worker, failure: Failure) -> None:
         status = self.store.status(worker.run_id)
         # A run continued after this worker finished it is queued again or runs in another worker.
         if status.get("state") == "running" and status.get("pid") in (None, worker.process.pid):
-            self.store.set_status(worker.run_id, "failed", message, finished_at=time.time(), error="worker_ended")
+            self.store.fail(worker.run_id, failure, finished_at=time.time(), error="worker_ended")
 
     def _reap(self) -> None:
         alive = []
@@ -369,25 +366,17 @@ class JobManager:
                 alive.append(worker)
                 continue
             if worker.run_id is not None:
-                self._settle(worker, self._ended_message(worker))
+                self._settle(worker, self._ended_failure(worker))
         self._workers = alive
 
-    def _ended_message(self, worker: _Worker) -> str:
-        if worker.killed_for_memory is not None:
-            return (
-                f"Training used more memory than this server allows each run ({self.worker_memory_mb:,} MB) and "
-                "was stopped. Use fewer rows, fewer or narrower layers, or a smaller batch size."
-            )
+    def _ended_failure(self, worker: _Worker) -> Failure:
         code = worker.process.returncode
+        detail = f"worker pid {worker.process.pid} exit code {code}, peak {worker.peak_memory_mb:.0f} MB"
+        if worker.killed_for_memory is not None:
+            return Failure(OUT_OF_MEMORY, "training.out_of_memory", {"limit_mb": self.worker_memory_mb}, detail)
         if code == -signal.SIGKILL:
-            return (
-                "The training process was killed by the system, most likely because the server ran out of "
-                "memory. Try fewer rows, fewer units or a smaller batch size, or train when the server is less busy."
-            )
-        return (
-            f"The training process ended unexpectedly (exit code {code}). Try again; if it happens again, try "
-            "fewer rows, fewer units or a smaller batch size."
-        )
+            return Failure(OUT_OF_MEMORY, "training.killed", {}, detail)
+        return Failure(PROCESS_ENDED, "training.worker_ended", {"code": code}, detail)
 
     def _next_run(self) -> tuple[str, str | None] | None:
         """The next run to start: round robin over owners, skipping owners at their running limit."""

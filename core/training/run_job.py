@@ -32,7 +32,8 @@ from core.deployment.threshold import load_threshold
 from core.errors import AppError, TrainingError
 from core.evaluation.baselines import compare_baselines, gap_sentence, is_imbalanced
 from core.evaluation.metrics import METRIC_LABELS, class_row_notes, class_rows, compute_metrics, predictions_frame
-from core.incidents import incident_message, record_incident
+from core.failures import internal_error, user_error
+from core.incidents import record_incident
 from core.model.building import build_model, choose_steps_per_execution, derive_head, make_optimizer
 from core.model.optimization import (
     choose_precision,
@@ -40,7 +41,7 @@ from core.model.optimization import (
     gpu_batch_size_note,
     make_schedule_callbacks,
 )
-from core.run_store import FINAL_STATES, RunStore, read_json, write_atomic, write_json
+from core.run_store import FINAL_STATES, RunFiles, RunStore
 from core.runtime.devices import describe_device
 from core.shared_mode.limits import check_more_epochs
 from core.spec import RunSpec
@@ -148,7 +149,7 @@ def make_live_callback(
                 self.model.stop_training = True
             self.rows.append(row)
             if record_history:
-                write_json(self.run_dir / "history.json", self.rows)
+                RunFiles(self.run_dir).write_history(self.rows)
             val_loss = row["val_loss"]
             if val_loss is not None and val_loss < self.best_loss and not self.diverged:
                 self.best_loss = val_loss
@@ -176,8 +177,7 @@ def make_live_callback(
             if self._timed_from is not None:
                 since, steps = now - self._timed_from[0], done - self._timed_from[1]
                 eta = estimate_eta(since, steps, total - done, epoch_ended=self._epochs_ended > 0)
-            write_json(
-                self.run_dir / "progress.json",
+            RunFiles(self.run_dir).write_progress(
                 {
                     "epoch": self._epoch + 1,
                     "epochs": epochs,
@@ -243,13 +243,13 @@ def _scaled(value, scale: float) -> float | None:
 class _Heartbeat:
     """Touches `heartbeat` every second so a reader can tell a live job from a dead process."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, files: RunFiles):
+        self.files = files
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="layerlab-heartbeat")
 
     def __enter__(self):
-        self.path.touch()
+        self.files.touch_heartbeat()
         self._thread.start()
         return self
 
@@ -260,7 +260,7 @@ class _Heartbeat:
     def _run(self):
         while not self._stop.wait(1.0):
             try:
-                self.path.touch()
+                self.files.touch_heartbeat()
             except OSError:
                 return
 
@@ -272,21 +272,20 @@ def run_job(store: RunStore, run_id: str) -> dict:
     with the traceback in `log.txt`, and are re-raised so tests and the CLI see them.
     """
     run_dir = store.path(run_id)
-    with _Heartbeat(run_dir / "heartbeat"):
+    with _Heartbeat(RunFiles(run_dir)):
         try:
             return _run(store, run_id, run_dir)
         except AppError as error:
-            store.set_status(run_id, "failed", error.message, finished_at=time.time())
+            store.fail(run_id, user_error(error.message, detail=type(error).__name__), finished_at=time.time())
             return store.status(run_id)
         except BaseException:
             # log.txt is for an operator reading the run folder; the page shows the incident id instead.
             details = traceback.format_exc()
-            write_atomic(run_dir / "log.txt", details)
+            RunFiles(run_dir).write_text(RunFiles.LOG, details)
             incident_id = record_incident(f"training run {run_id}", details)
             advice = "Try training again; if it fails the same way, change a setting (a smaller network, say)."
-            store.set_status(
-                run_id, "failed", incident_message("Training", incident_id, advice=advice), finished_at=time.time()
-            )
+            failure = internal_error("Training", incident_id, advice=advice, detail=details.strip().splitlines()[-1])
+            store.fail(run_id, failure, finished_at=time.time())
             raise
 
 
@@ -299,7 +298,7 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     extra = {"resumed_at": started} if resume else {"started_at": started}
     store.set_status(run_id, "running", "Preparing data…", pid=os.getpid(), device=device, **extra)
     if store.stop_requested(run_id):
-        (run_dir / RESUME_FILE).unlink(missing_ok=True)
+        RunFiles(run_dir).remove(RunFiles.RESUME)
         message = "Stopped before training started." if resume is None else "Stopped before continuing."
         store.set_status(run_id, "stopped", message, finished_at=time.time())
         return store.status(run_id)
@@ -310,8 +309,8 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     # TensorFlow's enable_op_determinism() would add ~15% to every fit for nothing more here.
     keras.utils.set_random_seed(spec.data.seed)
     data: PreparedData = prepare_data(store.table(run_id), spec.data, spec.preprocessing)
-    write_json(run_dir / "target.json", data.target.to_dict())
-    write_atomic(run_dir / "preprocessing.json", data.preprocessing.to_json())
+    RunFiles(run_dir).write_json(RunFiles.TARGET, data.target.to_dict())
+    RunFiles(run_dir).write_text(RunFiles.PREPROCESSING, data.preprocessing.to_json())
     baselines_future = _start_baselines(data, spec.data.seed)
     notes = list(data.notes)
     if spec.training.class_weight == "balanced" and data.target.task == "regression":
@@ -358,8 +357,8 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     live, network = trained.live, trained.network
     _save_checkpoint(network, run_dir, trained.epochs_run, trained.precision)
     test_metrics = compute_metrics(data.target, data.y_test, trained.output)
-    write_atomic(
-        run_dir / "predictions.parquet", _to_parquet(predictions_frame(data.target, data.y_test, trained.output))
+    RunFiles(run_dir).write_bytes(
+        RunFiles.PREDICTIONS, _to_parquet(predictions_frame(data.target, data.y_test, trained.output))
     )
     continued = list((store.metrics(run_id) or {}).get("continued", [])) if resume else []
     if resume is not None:
@@ -387,7 +386,7 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
         notes.extend(class_row_notes(metrics["class_rows"]))
     if continued:
         metrics["continued"] = continued
-    write_json(run_dir / "metrics.json", metrics)
+    RunFiles(run_dir).write_metrics(metrics)
 
     store.set_status(run_id, "running", "Saving the model…")
 
@@ -396,8 +395,8 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     if keras.backend.backend() == "tensorflow":
         # A continued run keeps the decision threshold the user saved for it (0.5 when none was saved).
         serving = build_serving_model(weights, data.preprocessing, data.target, threshold=load_threshold(run_dir))
-        save_model_atomic(serving, run_dir / "model.keras")
-    weights.save(run_dir / "network.keras")  # the bare network, for backends without string tensors
+        save_model_atomic(serving, RunFiles(run_dir).path(RunFiles.MODEL))
+    weights.save(RunFiles(run_dir).path(RunFiles.NETWORK))  # the bare network, for backends without string tensors
     del trained, network, weights
 
     if not baselines_future.done():
@@ -410,7 +409,7 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
         )
         metrics["baselines"] = baselines
         metrics["baseline_summary"] = gap_sentence(data.target.task, test_metrics, baselines, imbalanced=imbalanced)
-    write_json(run_dir / "metrics.json", metrics)
+    RunFiles(run_dir).write_metrics(metrics)
 
     target_epochs = spec.training.epochs if resume is None else resume.target_epochs
     summary = _final_message(live, metrics["epochs_run"], target_epochs, metrics["restored_best_weights"], resume)
@@ -434,15 +433,15 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
                 lambda: _cross_validate(store, run_id, spec, data, device=device),
             )
         if result is not None:
-            write_json(run_dir / "cross_validation.json", result)
+            RunFiles(run_dir).write_json(RunFiles.CROSS_VALIDATION, result)
             notes.extend(result["notes"])
             metrics["cross_validation"] = {key: result[key] for key in CROSS_VALIDATION_SUMMARY_KEYS}
             extra["cross_validation"] = metrics["cross_validation"]
             summary = f"{summary} {_cross_validation_message(result)}"
             stopped = result["stopped"]
-        write_json(run_dir / "metrics.json", metrics)
+        RunFiles(run_dir).write_metrics(metrics)
 
-    (run_dir / RESUME_FILE).unlink(missing_ok=True)
+    RunFiles(run_dir).remove(RunFiles.RESUME)
     state = "stopped" if stopped else "finished"
     store.set_status(run_id, state, summary, finished_at=time.time(), metrics=test_metrics, notes=notes, **extra)
     return store.status(run_id)
@@ -484,19 +483,13 @@ def _extra(run_id: str, run_dir: Path, notes: list[str], what: str, compute: Cal
         notes.append(f"{what} was skipped: {error.message}")
     except Exception:  # noqa: BLE001 - recorded as an incident; the saved model stands
         details = traceback.format_exc()
-        with open(run_dir / "log.txt", "a", encoding="utf-8") as log:
-            log.write(details)
+        RunFiles(run_dir).append_text(RunFiles.LOG, details)
         incident_id = record_incident(f"{what.lower()} of training run {run_id}", details)
         notes.append(
             f"{what} could not be done because of an internal error (incident {incident_id}). The model is saved "
             "and its test scores are complete; only this extra is missing."
         )
     return None
-
-
-RESUME_FILE = "resume.json"
-CHECKPOINT_FILE = "checkpoint.keras"
-CHECKPOINT_INFO_FILE = "checkpoint.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -513,22 +506,23 @@ class _Resume:
 
 
 def _pending_resume(run_dir: Path) -> _Resume | None:
-    request = read_json(run_dir / RESUME_FILE)
+    files = RunFiles(run_dir)
+    request = files.read_json(RunFiles.RESUME)
     if not request:
         return None
-    info = read_json(run_dir / CHECKPOINT_INFO_FILE) or {}
+    info = files.read_json(RunFiles.CHECKPOINT_INFO) or {}
     initial_epoch = int(info.get("epochs", 0))
-    history = (read_json(run_dir / "history.json") or [])[:initial_epoch]
+    history = files.history()[:initial_epoch]
     precision = info.get("precision", "float32")
-    return _Resume(initial_epoch, int(request["epochs"]), history, run_dir / CHECKPOINT_FILE, precision)
+    return _Resume(initial_epoch, int(request["epochs"]), history, files.path(RunFiles.CHECKPOINT), precision)
 
 
 def _save_checkpoint(network, run_dir: Path, epochs_run: int, precision: str) -> None:
     """The model with its optimizer state (iteration count, moments, schedule) and the epochs run so far."""
 
-    save_model_atomic(network, run_dir / CHECKPOINT_FILE)
-    write_json(
-        run_dir / CHECKPOINT_INFO_FILE,
+    save_model_atomic(network, RunFiles(run_dir).path(RunFiles.CHECKPOINT))
+    RunFiles(run_dir).write_json(
+        RunFiles.CHECKPOINT_INFO,
         {
             "epochs": epochs_run,
             "optimizer_iterations": _iterations(network),
@@ -569,7 +563,7 @@ def resume_problem(store: RunStore, run_id: str) -> str | None:
             "Runs with cross-validation cannot continue: their fold models are not kept. Start a new run with "
             "more epochs instead."
         )
-    if not (run_dir / CHECKPOINT_FILE).exists() or not (run_dir / CHECKPOINT_INFO_FILE).exists():
+    if not RunFiles(run_dir).exists(RunFiles.CHECKPOINT) or not RunFiles(run_dir).exists(RunFiles.CHECKPOINT_INFO):
         return (
             "This run has no checkpoint to continue from (it failed before its weights were saved, or it was "
             "trained by an older version of LayerLab). Start a new run with more epochs instead."
@@ -597,10 +591,9 @@ def request_resume(store: RunStore, run_id: str, epochs: int) -> None:
     if problem:
         raise TrainingError(problem)
     run_dir = store.path(run_id)
-    write_json(run_dir / RESUME_FILE, {"epochs": int(epochs), "requested_at": time.time()})
-    (run_dir / "stop").unlink(missing_ok=True)
+    RunFiles(run_dir).write_json(RunFiles.RESUME, {"epochs": int(epochs), "requested_at": time.time()})
     # The old heartbeat would make the run look dead between "running" and the new job's first beat.
-    (run_dir / "heartbeat").unlink(missing_ok=True)
+    RunFiles(run_dir).clear_for_resume()
     store.set_status(run_id, "created", f"Waiting to continue for {int(epochs)} more epochs.")
 
 

@@ -198,3 +198,54 @@ def test_function_level_imports_are_only_heavy_or_optional_libraries_with_a_reas
             elif not any("#" in line for line in lines[node.lineno - 2 : node.end_lineno]):
                 wrong.append(where + ": say why it is imported late")
     assert not wrong, "\n".join(wrong)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The run store is the only code that opens run files: no other module spells a run file's name.
+
+RUN_FILE_NAMES = {
+    "status.json", "progress.json", "history.json", "metrics.json", "target.json", "preprocessing.json",
+    "decision.json", "importance.json", "resume.json", "checkpoint.json", "meta.json", "spec.json",
+    "predictions.parquet", "data.parquet", "test_rows.parquet", "model.keras", "network.keras",
+    "checkpoint.keras", "heartbeat", "stop", "exports", "log.txt", "cross_validation.json", "comparison.json",
+    "status.lock",
+}  # fmt: skip
+# (module, name) → how many times it may appear, and why it is not a run file.
+RUN_FILE_NAME_EXCEPTIONS = {
+    # Names of entries inside an export zip (written, listed, and read back from an unzipped download).
+    ("core/deployment/formats.py", "model.keras"): 4,
+    ("core/deployment/formats.py", "preprocessing.json"): 4,
+    ("core/deployment/snippets.py", "model.keras"): 1,  # the default name of the downloaded model in a snippet
+    ("pages/train.py", "spec.json"): 1,  # the name the browser saves a downloaded spec under
+}
+
+
+def _app_sources() -> list[Path]:
+    files = [*CORE.rglob("*.py"), *(REPO_ROOT / "ui").rglob("*.py"), *(REPO_ROOT / "pages").rglob("*.py")]
+    files += [REPO_ROOT / "server.py", REPO_ROOT / "app.py"]
+    return sorted(path for path in files if path.exists() and path != CORE / "run_store.py")
+
+
+def _run_file_literals(path: Path) -> dict[str, int]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in RUN_FILE_NAMES:
+            found[node.value] = found.get(node.value, 0) + 1
+    return found
+
+
+def test_only_the_run_store_names_run_files():
+    offenders = []
+    for path in _app_sources():
+        relative = path.relative_to(REPO_ROOT).as_posix()
+        for name, count in _run_file_literals(path).items():
+            if count > RUN_FILE_NAME_EXCEPTIONS.get((relative, name), 0):
+                offenders.append(f"{relative}: {name!r} x{count}")
+    assert not offenders, "run file names outside core/run_store.py (use RunFiles): " + ", ".join(offenders)
+
+
+def test_the_run_file_name_check_finds_a_join(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text('def f(run_dir):\n    return (run_dir / "metrics.json").read_text()\n')
+    assert _run_file_literals(sample) == {"metrics.json": 1}

@@ -1,0 +1,121 @@
+"""Typed failure records: what went wrong in a worker or a child process, as data rather than stderr text.
+
+A `Failure` names a stable, dotted `message_id` (e.g. "training.out_of_memory") and its `params`; the sentence a
+visitor reads is derived from those (`Failure.sentence()`), so a later translation only needs the catalogue
+below. `detail` is for the server's log (a traceback, an exit code, an incident id's context) and is never shown
+to visitors. Runs keep their failure in status.json (`RunStatus.failure`); child processes write one to the file
+named by `FAILURE_FILE_ENV` (`core.runtime.child`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+# Kinds: who can act on it.
+USER_ERROR = "user_error"  # an AppError: the visitor can fix the input or the settings
+INTERNAL = "internal"  # a bug or an unexpected library failure: an incident id for the operator
+OUT_OF_MEMORY = "out_of_memory"
+PROCESS_ENDED = "process_ended"  # the process died (killed, crashed) without saying why
+KINDS = frozenset({USER_ERROR, INTERNAL, OUT_OF_MEMORY, PROCESS_ENDED})
+
+# The environment variable that tells a child process where to write its failure record (JSON).
+FAILURE_FILE_ENV = "LAYERLAB_FAILURE_FILE"
+
+# message_id → English template; params fill the braces. `{text}` carries an AppError's own sentence.
+MESSAGES: dict[str, str] = {
+    "app.error": "{text}",
+    "app.internal_error": (
+        "{what_failed} failed because of an internal error in LayerLab, not because of anything you did. "
+        "{advice} If it keeps happening, tell whoever runs this server the incident id {incident_id}: "
+        "the details are in the server's log under that id."
+    ),
+    "app.out_of_memory": "{action} ran out of memory{limit} and was stopped. {advice}",
+    "training.process_ended": (
+        "The training process ended unexpectedly (the server restarted or the process crashed). "
+        "Start the run again from the Train page."
+    ),
+    "training.out_of_memory": (
+        "Training used more memory than this server allows each run ({limit_mb:,} MB) and "
+        "was stopped. Use fewer rows, fewer or narrower layers, or a smaller batch size."
+    ),
+    "training.killed": (
+        "The training process was killed by the system, most likely because the server ran out of "
+        "memory. Try fewer rows, fewer units or a smaller batch size, or train when the server is less busy."
+    ),
+    "training.server_shutdown": (
+        "The server was shut down while this run was training. Continue it from its last "
+        "checkpoint, or start it again from the Train page."
+    ),
+    "training.worker_ended": (
+        "The training process ended unexpectedly (exit code {code}). Try again; if it happens again, try "
+        "fewer rows, fewer units or a smaller batch size."
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    kind: str
+    message_id: str
+    params: dict = field(default_factory=dict)
+    detail: str = ""  # for the server's log only
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"Failure kind must be one of {sorted(KINDS)}; received {self.kind!r}.")
+        if self.message_id not in MESSAGES:
+            raise ValueError(f"Unknown failure message id {self.message_id!r}; add it to core.failures.MESSAGES.")
+
+    def sentence(self) -> str:
+        """The visitor-facing sentence (English), derived from the id and the params."""
+        return MESSAGES[self.message_id].format(**self.params)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "message_id": self.message_id, "params": dict(self.params), "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> Failure | None:
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(
+                kind=str(data["kind"]),
+                message_id=str(data["message_id"]),
+                params=dict(data.get("params") or {}),
+                detail=str(data.get("detail") or ""),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def user_error(text: str, *, detail: str = "") -> Failure:
+    """An AppError's message as a failure (its sentence is the message itself)."""
+    return Failure(USER_ERROR, "app.error", {"text": text}, detail)
+
+
+def internal_error(what_failed: str, incident_id: str, *, advice: str, detail: str = "") -> Failure:
+    params = {"what_failed": what_failed, "incident_id": incident_id, "advice": advice}
+    return Failure(INTERNAL, "app.internal_error", params, detail)
+
+
+def write_failure_file(failure: Failure, path: str | os.PathLike | None = None) -> bool:
+    """Write `failure` to the file the parent named in `FAILURE_FILE_ENV` (or `path`); False when none was named.
+
+    The parent creates the file's folder; this is a plain write because only the parent reads it, after the
+    child has exited."""
+    target = path or os.environ.get(FAILURE_FILE_ENV)
+    if not target:
+        return False
+    with open(target, "w", encoding="utf-8") as stream:
+        json.dump(failure.to_dict(), stream, ensure_ascii=False)
+    return True
+
+
+def read_failure_file(path: str | os.PathLike) -> Failure | None:
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return Failure.from_dict(json.load(stream))
+    except (OSError, ValueError):
+        return None
