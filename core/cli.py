@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 from core.config import load_settings
-from core.data.profiling import profile_frame
 from core.data.quality import assess_quality
 from core.data.reading import TableLimits, load_table_file
 from core.deployment.codegen import generate_script
@@ -31,6 +30,7 @@ from core.deployment.prediction import predict_file
 from core.errors import AppError, RunNotFoundError
 from core.evaluation.report import evaluation_report
 from core.failures import user_error, write_failure_file
+from core.kinds import dataset_kind
 from core.model.building import check_stack
 from core.run_store import RunFiles, RunStore
 from core.runtime.devices import import_keras_quietly
@@ -186,7 +186,8 @@ def _profile(args) -> dict:
         if args.target:
             spec = parse_spec({**spec.model_dump(), "data": {**spec.data.model_dump(), "target": args.target}})
     target = spec.data.target if spec is not None else args.target
-    profile = profile_frame(table, target if target in table.columns else None)
+    kind = dataset_kind(spec.data.kind if spec is not None else "table")
+    profile = kind.profile(table, target if target in table.columns else None)
     findings = assess_quality(table, spec, target=target, profile=profile)
     return {**profile.to_dict(), "findings": [finding.to_dict() for finding in findings]}
 

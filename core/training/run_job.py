@@ -25,15 +25,15 @@ import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
 from core.config import load_settings
-from core.data.feeding import fit_data, predict_rows
-from core.data.splitting import PreparedData, prepare_data, prepare_fold
-from core.deployment.serving_model import build_serving_model, check_model_size, inference_model, save_model_atomic
+from core.data.splitting import PreparedData
+from core.deployment.serving_model import check_model_size, inference_model, save_model_atomic
 from core.deployment.threshold import load_threshold
 from core.errors import AppError, TrainingError
 from core.evaluation.baselines import compare_baselines, gap_sentence, is_imbalanced
 from core.evaluation.metrics import METRIC_LABELS, class_row_notes, class_rows, compute_metrics, predictions_frame
 from core.failures import internal_error, user_error
 from core.incidents import record_incident
+from core.kinds import dataset_kind
 from core.model.building import build_model, choose_steps_per_execution, derive_head, make_optimizer
 from core.model.optimization import (
     choose_precision,
@@ -308,9 +308,10 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     # Seeds alone make CPU runs bit-identical across processes (tests/unit/test_cli.py checks CLI vs app);
     # TensorFlow's enable_op_determinism() would add ~15% to every fit for nothing more here.
     keras.utils.set_random_seed(spec.data.seed)
-    data: PreparedData = prepare_data(store.table(run_id), spec.data, spec.preprocessing)
+    kind = dataset_kind(spec.data.kind)
+    data: PreparedData = kind.prepare(store.table(run_id), spec.data, spec.preprocessing)
     RunFiles(run_dir).write_json(RunFiles.TARGET, data.target.to_dict())
-    RunFiles(run_dir).write_text(RunFiles.PREPROCESSING, data.preprocessing.to_json())
+    RunFiles(run_dir).write_text(RunFiles.PREPROCESSING, kind.preprocessing_record(data))
     baselines_future = _start_baselines(data, spec.data.seed)
     notes = list(data.notes)
     if spec.training.class_weight == "balanced" and data.target.task == "regression":
@@ -394,7 +395,7 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
     weights = inference_model(network)
     if keras.backend.backend() == "tensorflow":
         # A continued run keeps the decision threshold the user saved for it (0.5 when none was saved).
-        serving = build_serving_model(weights, data.preprocessing, data.target, threshold=load_threshold(run_dir))
+        serving = kind.serving_model(weights, data.preprocessing, data.target, threshold=load_threshold(run_dir))
         save_model_atomic(serving, RunFiles(run_dir).path(RunFiles.MODEL))
     weights.save(RunFiles(run_dir).path(RunFiles.NETWORK))  # the bare network, for backends without string tensors
     del trained, network, weights
@@ -682,7 +683,7 @@ def _train_and_predict(
         before_fit(network, steps_per_execution, precision)
     fit_started = time.monotonic()
     network.fit(
-        **fit_data(data, batch_size),
+        **dataset_kind(spec.data.kind).fit_arguments(data, batch_size),
         epochs=epochs,
         initial_epoch=initial_epoch,
         callbacks=callbacks,
@@ -706,7 +707,7 @@ def _train_and_predict(
         )
     if evaluating_message:
         store.set_status(run_id, "running", evaluating_message)
-    output = predict_rows(network, data.encoded_test)
+    output = dataset_kind(spec.data.kind).predict(network, data, "test")
     if not np.all(np.isfinite(output)):
         raise TrainingError(
             "The trained network predicts infinite or undefined values on the test rows: training diverged. "
@@ -732,13 +733,14 @@ def _build_network(spec: RunSpec, data: PreparedData, precision: str):
     import keras  # Keras loads only in workers and helpers, never in the web server
 
     num_classes = len(data.target.classes)
-    embeddings = data.preprocessing.embeddings()
+    model_input = dataset_kind(spec.data.kind).model_input(data)
+    arguments = model_input.build_arguments()
     if precision != "mixed_float16":
-        return build_model(spec.model, data.num_features, data.target.task, num_classes, embeddings)
+        return build_model(spec.model, model_input.num_inputs, data.target.task, num_classes, **arguments)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
-        network = build_model(spec.model, data.num_features, data.target.task, num_classes, embeddings)
+        network = build_model(spec.model, model_input.num_inputs, data.target.task, num_classes, **arguments)
     finally:
         keras.config.set_dtype_policy(previous)
     network.get_layer("output").dtype_policy = "float32"
@@ -808,7 +810,7 @@ def _cross_validate_folds(
         store.set_status(run_id, "running", f"Cross-validation: fold {fold + 1} of {k}…")
         keras.utils.set_random_seed(spec.data.seed + fold + 1)
         try:
-            fold_data = prepare_fold(data, fold, spec.preprocessing)
+            fold_data = dataset_kind(spec.data.kind).prepare_fold(data, fold, spec.preprocessing)
             trained = _train_and_predict(
                 store,
                 run_id,
