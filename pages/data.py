@@ -6,10 +6,12 @@ from core.data.samples import SAMPLES
 from core.errors import AppError
 from core.explanations import METRIC_HELP
 from core.plain_text import full_name_help, markdown_format, markdown_literal, shorten
+from core.spec import DataSpec
 from ui.components import cached_profile, next_step_line, show_error
 from ui.profile_view import render_profile
 from ui.services import settings, table_store
-from ui.state import NEW_TABLE_NOTICE_KEY, current_table, get_state, store_table
+from ui.spec_fields import choices, help_text, select_kwargs
+from ui.state import current_table, get_state, store_table
 
 state = get_state()
 config = settings()
@@ -64,13 +66,13 @@ else:
             )
             encoding = None if choice == "auto" else choice
         marker = (upload.file_id, sheet, encoding)
-        if st.session_state.get("data.loaded_upload") != marker:
+        if state.memory.loaded_upload != marker:
             try:
                 loaded = load_table(
                     data, upload.name, limits=TableLimits.from_settings(config), sheet=sheet, encoding=encoding
                 )
                 store_table(config, state, loaded.frame, upload.name, loaded.notes, loaded.reading())
-                st.session_state["data.loaded_upload"] = marker
+                state.memory.loaded_upload = marker
             except AppError as error:
                 show_error(error)
                 # Show nothing below that could be mistaken for this file; the earlier table is not lost.
@@ -94,7 +96,8 @@ st.subheader(
     markdown_literal(state.table_name, max_chars=60) if state.table_name else "Table",
     help=full_name_help(state.table_name or ""),
 )
-if st.session_state.pop(NEW_TABLE_NOTICE_KEY, False):
+if state.memory.new_table_notice:
+    state.memory.new_table_notice = False
     st.info(
         "New table: its settings start from their defaults. The target, feature columns, preparation, model and "
         "training settings chosen for the previous table do not carry over.",
@@ -144,7 +147,7 @@ target = st.selectbox(
     columns,
     index=columns.index(state.target) if state.target in columns else None,
     format_func=shorten,
-    key=f"data.target.{state.table_key}",
+    key=state.setting_widget(f"data.target.{state.table_key}"),
     placeholder="Choose the column to predict",
 )
 if target != state.target:
@@ -173,15 +176,13 @@ try:
 except AppError as error:
     show_error(error)
     st.stop()
-task_options = ["binary", "multiclass", "regression"]
+task_options = choices(DataSpec, "task")
 task_labels = {t: f"{t} (inferred)" if t == inferred else t for t in task_options}
 chosen_task = st.selectbox(
     "Task",
-    task_options,
-    index=task_options.index(state.task or inferred),
+    **select_kwargs(DataSpec, "task", value=state.task or inferred),
     format_func=task_labels.get,
-    key=f"data.task.{state.table_key}.{target}",
-    help="Inferred from the target's values; override it if LayerLab guessed wrong.",
+    key=state.setting_widget(f"data.task.{state.table_key}.{target}"),
 )
 state.task = None if chosen_task == inferred else chosen_task
 candidates = [c for c in columns if c != target]
@@ -191,7 +192,8 @@ features = st.multiselect(
     candidates,
     default=[c for c in (state.features or candidates) if c in candidates and c not in ignored],
     format_func=shorten,
-    key=f"data.features.{state.table_key}.{target}",
+    key=state.setting_widget(f"data.features.{state.table_key}.{target}"),
+    help=help_text(DataSpec, "features"),
 )
 state.choose_features(features, candidates)
 still_ignored = [c for c in candidates if c in state.ignored_columns()]

@@ -27,6 +27,10 @@ from ui.live_run import metric_label
 from ui.services import run_store
 from ui.state import get_state
 
+# The thresholds offered: a probability strictly between 0 and 1 (core.deployment.threshold checks it), in
+# hundredths. Not a RunSpec setting: it is saved with a finished run (decision.json).
+THRESHOLD_LOWEST, THRESHOLD_HIGHEST, THRESHOLD_STEP = 0.01, 0.99, 0.01
+
 state = get_state()
 store = run_store()
 st.title("Evaluate")
@@ -103,7 +107,9 @@ if predictions is not None:
             saved = round(load_threshold(record.path), 2)
             threshold = st.slider(
                 markdown_format("Predict '{}' when its probability is at least", classes[1], max_chars=40),
-                0.01, 0.99, min(max(saved, 0.01), 0.99), 0.01, key=f"evaluate.threshold.{record.run_id}",
+                min_value=THRESHOLD_LOWEST, max_value=THRESHOLD_HIGHEST,
+                value=min(max(saved, THRESHOLD_LOWEST), THRESHOLD_HIGHEST), step=THRESHOLD_STEP,
+                key=f"evaluate.threshold.{record.run_id}",
                 help="Lower it to catch more of this class (recall up, precision down); raise it for the opposite.",
             )  # fmt: skip
             at = threshold_metrics(predictions, classes, threshold)

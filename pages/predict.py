@@ -53,11 +53,11 @@ if mode == "row":
     if row is not None:
         with st.spinner("Predicting…"):
             try:
-                st.session_state["predict.single"] = (record.run_id, predict_run_rows(model_path, row))
+                state.memory.row_prediction = (record.run_id, predict_run_rows(model_path, row))
             except AppError as error:
                 show_error(error)
                 st.stop()
-    single = st.session_state.get("predict.single")
+    single = state.memory.row_prediction
     if single is not None and single[0] == record.run_id:
         show_single_prediction(single[1])
     st.stop()
@@ -86,15 +86,14 @@ if extra:
 
 # The model file changes when a threshold is saved, so its time stamp is part of what the result depends on.
 marker = (record.run_id, upload.file_id, model_path.stat().st_mtime_ns)
-if st.session_state.get("predict.marker") != marker:
+if state.memory.run_prediction is None or state.memory.run_prediction[0] != marker:
     with st.spinner(f"Predicting {len(frame):,} rows…"):
         try:
-            st.session_state["predict.result"] = predict_run_rows(model_path, frame)
-            st.session_state["predict.marker"] = marker
+            state.memory.run_prediction = (marker, predict_run_rows(model_path, frame))
         except AppError as error:
             show_error(error)
             st.stop()
 show_predictions(
-    st.session_state["predict.result"], list(frame.columns), file_name=f"predictions_{record.run_id[:6]}.csv",
+    state.memory.run_prediction[1], list(frame.columns), file_name=f"predictions_{record.run_id[:6]}.csv",
     key="predict.download",
 )  # fmt: skip

@@ -4,12 +4,14 @@ from pydantic import ValidationError
 from core.data.quality import apply_fix, assess_quality
 from core.errors import AppError, SpecError
 from core.plain_text import shorten
-from core.spec import format_validation_error
+from core.spec import DataSpec, format_validation_error
 from ui.components import cached_profile, next_step_line, require_table, show_error
 from ui.preprocessing_editor import preprocessing_editor
 from ui.profile_view import render_findings
+from ui.spec_fields import help_text, number_kwargs, slider_kwargs
 from ui.state import get_state
 
+SPLIT_FRACTION_UI_MAX = 0.4
 state = get_state()
 st.title("Prepare")
 what_next = next_step_line("prepare", "ready")
@@ -46,7 +48,7 @@ with st.expander("More"):
     )
 features = state.features or [c for c in frame.columns if c != state.target]
 edited = preprocessing_editor(
-    frame, features, state.preprocessing, key=f"prepare.columns.{state.table_key}.{state.target}"
+    frame, features, state.preprocessing, key=state.setting_widget(f"prepare.columns.{state.table_key}.{state.target}")
 )
 if edited != state.preprocessing:
     state.preprocessing = edited
@@ -54,14 +56,20 @@ if edited != state.preprocessing:
 
 st.subheader("Splits")
 left, middle, right = st.columns(3)
+# Each fraction is offered up to SPLIT_FRACTION_UI_MAX, so the two together always leave rows to train on
+# (the spec rejects test + validation >= 0.9, and an invalid spec would hide these sliders behind its error).
 state.validation_fraction = left.slider(
-    "Validation fraction", 0.05, 0.4, state.validation_fraction, step=0.05, key="prepare.validation_fraction",
-    help="Rows watched during training (curves, early stopping).",
-)  # fmt: skip
+    "Validation fraction",
+    **slider_kwargs(
+        DataSpec, "validation_fraction", value=state.validation_fraction, step=0.05, highest=SPLIT_FRACTION_UI_MAX
+    ),
+    key="prepare.validation_fraction",
+)
 state.test_fraction = left.slider(
-    "Test fraction", 0.05, 0.4, state.test_fraction, step=0.05, key="prepare.test_fraction",
-    help="Rows held out until the end: the honest score on the Evaluate page.",
-)  # fmt: skip
+    "Test fraction",
+    **slider_kwargs(DataSpec, "test_fraction", value=state.test_fraction, step=0.05, highest=SPLIT_FRACTION_UI_MAX),
+    key="prepare.test_fraction",
+)
 group_options = [None] + [c for c in frame.columns if c != state.target]
 state.group_column = middle.selectbox(
     "Group column",
@@ -69,15 +77,16 @@ state.group_column = middle.selectbox(
     index=group_options.index(state.group_column) if state.group_column in group_options else 0,
     format_func=lambda c: "none" if c is None else shorten(c),
     key="prepare.group_column",
-    help="Rows with the same value (a customer, a patient) stay on one side of every split.",
+    help=help_text(DataSpec, "group_column"),
 )
 state.drop_duplicates = middle.checkbox(
     "Remove duplicate rows", state.drop_duplicates, key="prepare.drop_duplicates",
-    help="Identical rows on both sides of the split make the test score look better than it is.",
+    help=help_text(DataSpec, "drop_duplicates"),
 )  # fmt: skip
 folds = right.number_input(
-    "Cross-validation folds (0 = off)", 0, 20, state.cross_validation_folds, key="prepare.folds",
-    help="k ≥ 2 also trains k models on k folds and reports the mean ± std of every metric.",
-)  # fmt: skip
+    "Cross-validation folds (0 = off)",
+    **number_kwargs(DataSpec, "cross_validation_folds", value=state.cross_validation_folds),
+    key="prepare.folds",
+)
 state.cross_validation_folds = 0 if folds == 1 else int(folds)
 st.page_link("pages/model.py", label="Next: build the model", icon=":material/layers:")

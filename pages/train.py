@@ -11,11 +11,12 @@ from core.model.building import check_stack
 from core.model.optimization import OPTIMIZER_LABELS, SCHEDULE_LABELS, describe_schedule, preview_learning_rates
 from core.plain_text import markdown_literal
 from core.shared_mode.limits import describe_caps
-from core.spec import ScheduleSpec, TrainingSpec, format_validation_error, parse_spec
+from core.spec import DataSpec, ScheduleSpec, TrainingSpec, format_validation_error, parse_spec
 from ui.charts import learning_rate_figure
 from ui.components import cached_profile, next_step_line, pick_run, require_table, run_label, show_error, visible_runs
 from ui.live_run import live_run
 from ui.services import job_manager, run_store, settings
+from ui.spec_fields import help_text, number_kwargs, select_kwargs, slider_kwargs
 from ui.state import current_table_path, current_table_reading, get_state
 
 OPTIMIZERS = OPTIMIZER_LABELS
@@ -32,66 +33,91 @@ if frame is not None:
     with st.expander("Training settings", expanded=state.run_id is None):
         first, second, third = st.columns(3)
         optimizer = first.selectbox(
-            "Optimizer", list(OPTIMIZERS), index=list(OPTIMIZERS).index(t.optimizer), format_func=OPTIMIZERS.get,
+            "Optimizer", **select_kwargs(TrainingSpec, "optimizer", value=t.optimizer), format_func=OPTIMIZERS.get,
             key="train.optimizer",
         )  # fmt: skip
         learning_rate = first.number_input(
-            "Learning rate", 1e-6, 10.0, t.learning_rate, format="%.5f", step=1e-4, key="train.learning_rate"
+            "Learning rate",
+            **number_kwargs(TrainingSpec, "learning_rate", value=t.learning_rate, format="%.5f", step=1e-4),
+            key="train.learning_rate",
         )
         momentum = t.momentum
         weight_decay = t.weight_decay
         nesterov = t.nesterov
         if optimizer == "sgd":
-            momentum = first.slider("Momentum", 0.0, 0.99, t.momentum, key="train.momentum")
-            nesterov = first.checkbox("Nesterov momentum", t.nesterov, key="train.nesterov")
+            momentum = first.slider(
+                "Momentum", **slider_kwargs(TrainingSpec, "momentum", value=t.momentum), key="train.momentum"
+            )
+            nesterov = first.checkbox(
+                "Nesterov momentum", t.nesterov, key="train.nesterov", help=help_text(TrainingSpec, "nesterov")
+            )
         if optimizer == "adamw":
             weight_decay = first.number_input(
-                "Weight decay", 0.0, 1.0, t.weight_decay, format="%.4f", key="train.weight_decay"
+                "Weight decay",
+                **number_kwargs(TrainingSpec, "weight_decay", value=t.weight_decay, format="%.4f"),
+                key="train.weight_decay",
             )
-        batch_size = second.number_input("Batch size", 1, 65536, t.batch_size, key="train.batch_size")
-        epochs = second.number_input("Epochs", 1, 10000, t.epochs, key="train.epochs")
-        seed = second.number_input("Random seed", 0, 2**31 - 1, state.seed, key="train.seed")
-        early_stopping = third.toggle("Early stopping", t.early_stopping, key="train.early_stopping")
+        batch_size = second.number_input(
+            "Batch size", **number_kwargs(TrainingSpec, "batch_size", value=t.batch_size), key="train.batch_size"
+        )
+        epochs = second.number_input(
+            "Epochs", **number_kwargs(TrainingSpec, "epochs", value=t.epochs), key="train.epochs"
+        )
+        seed = second.number_input("Random seed", **number_kwargs(DataSpec, "seed", value=state.seed), key="train.seed")
+        early_stopping = third.toggle(
+            "Early stopping",
+            t.early_stopping,
+            key="train.early_stopping",
+            help=help_text(TrainingSpec, "early_stopping"),
+        )
         patience, restore = t.patience, t.restore_best_weights
         if early_stopping:
-            patience = third.number_input("Patience (epochs)", 1, 1000, t.patience, key="train.patience")
-            restore = third.checkbox("Restore best weights", t.restore_best_weights, key="train.restore")
+            patience = third.number_input(
+                "Patience (epochs)", **number_kwargs(TrainingSpec, "patience", value=t.patience), key="train.patience"
+            )
+            restore = third.checkbox(
+                "Restore best weights", t.restore_best_weights, key="train.restore",
+                help=help_text(TrainingSpec, "restore_best_weights"),
+            )  # fmt: skip
         class_weight = t.class_weight
         if (state.task or "") != "regression":
             class_weight = first.selectbox(
-                "Class weights",
-                ["none", "balanced"],
-                index=["none", "balanced"].index(t.class_weight),
+                "Class weights", **select_kwargs(TrainingSpec, "class_weight", value=t.class_weight),
                 key="train.class_weight",
-                help="balanced: rare classes count more in the loss (weights from the training rows).",
-            )
+            )  # fmt: skip
         schedule_box, clipping_box, precision_box = st.columns(3)
         s = t.schedule
         kind = schedule_box.selectbox(
-            "Learning-rate schedule", list(SCHEDULE_LABELS), index=list(SCHEDULE_LABELS).index(s.kind),
+            "Learning-rate schedule", **select_kwargs(ScheduleSpec, "kind", value=s.kind),
             format_func=SCHEDULE_LABELS.get, key="train.schedule",
         )  # fmt: skip
         schedule_values = s.model_dump()
         schedule_values["kind"] = kind
         if kind in {"step", "exponential", "reduce_on_plateau"}:
             schedule_values["decay_rate"] = schedule_box.number_input(
-                "Multiply the rate by", 0.01, 0.99, s.decay_rate, step=0.05, key="train.decay_rate"
+                "Multiply the rate by",
+                **number_kwargs(ScheduleSpec, "decay_rate", value=s.decay_rate, step=0.05, format="%.2f"),
+                key="train.decay_rate",
             )
         if kind in {"step", "exponential"}:
             schedule_values["decay_epochs"] = schedule_box.number_input(
-                "Every N epochs", 1, 10000, s.decay_epochs, key="train.decay_epochs"
-            )
+                "Every N epochs", **number_kwargs(ScheduleSpec, "decay_epochs", value=s.decay_epochs),
+                key="train.decay_epochs",
+            )  # fmt: skip
         if kind == "cosine":
             schedule_values["warmup_epochs"] = schedule_box.number_input(
-                "Warm-up epochs", 0, 1000, s.warmup_epochs, key="train.warmup_epochs"
-            )
+                "Warm-up epochs", **number_kwargs(ScheduleSpec, "warmup_epochs", value=s.warmup_epochs),
+                key="train.warmup_epochs",
+            )  # fmt: skip
             schedule_values["alpha"] = schedule_box.number_input(
-                "Final rate (fraction of the start)", 0.0, 1.0, s.alpha, step=0.05, key="train.alpha"
-            )
+                "Final rate (fraction of the start)", **number_kwargs(ScheduleSpec, "alpha", value=s.alpha, step=0.05),
+                key="train.alpha",
+            )  # fmt: skip
         if kind == "reduce_on_plateau":
             schedule_values["patience"] = schedule_box.number_input(
-                "Stalled epochs before a drop", 1, 1000, s.patience, key="train.schedule_patience"
-            )
+                "Stalled epochs before a drop", **number_kwargs(ScheduleSpec, "patience", value=s.patience),
+                key="train.schedule_patience",
+            )  # fmt: skip
         clip_now = "clipnorm" if t.clipnorm is not None else "clipvalue" if t.clipvalue is not None else "none"
         clipping = clipping_box.selectbox(
             "Gradient clipping", list(CLIPPING), index=list(CLIPPING).index(clip_now), format_func=CLIPPING.get,
@@ -100,11 +126,12 @@ if frame is not None:
         clip_limit = None
         if clipping != "none":
             clip_limit = clipping_box.number_input(
-                "Clip at", 0.001, 1000.0, t.clipnorm or t.clipvalue or 1.0, key="train.clip_limit"
-            )
+                "Clip at", **number_kwargs(TrainingSpec, clipping, value=t.clipnorm or t.clipvalue or 1.0, format="%.3f"),
+                key="train.clip_limit",
+            )  # fmt: skip
         mixed_precision = precision_box.toggle(
             "Mixed precision on a GPU", t.mixed_precision, key="train.mixed_precision",
-            help="float16 math with a float32 output layer; faster on a GPU, ignored on a CPU.",
+            help=help_text(TrainingSpec, "mixed_precision"),
         )  # fmt: skip
     spec = None
     try:
@@ -137,10 +164,10 @@ if frame is not None:
         planned = preview_learning_rates(spec.training, steps_per_epoch=steps_per_epoch)
         with st.expander("Learning-rate plan", expanded=spec.training.schedule.kind != "constant"):
             plan_key = (spec.training.model_dump_json(), steps_per_epoch)
-            plan = st.session_state.get("train.plan_figure")
+            plan = state.memory.plan_figure
             if plan is None or plan[0] != plan_key:
                 plan = (plan_key, learning_rate_figure(planned=planned.tolist(), title="Planned learning rate"))
-                st.session_state["train.plan_figure"] = plan
+                state.memory.plan_figure = plan
             st.plotly_chart(plan[1], key="train.schedule_preview", width="stretch")
             st.caption(CHART_HELP["learning_rate_plan"])
             st.caption(describe_schedule(spec.training))
@@ -152,12 +179,10 @@ if frame is not None:
                 "Download spec.json", spec.to_json(), "spec.json", "application/json", key="train.download_spec"
             )
         imported = st.file_uploader("Import a spec.json", type=["json"], key="train.import_spec")
-        if imported is not None and st.session_state.get("train.imported") != imported.file_id:
+        if imported is not None and state.memory.imported_spec != imported.file_id:
             try:
-                state.apply_spec(parse_spec(imported.getvalue()))
-                st.session_state["train.imported"] = imported.file_id
-                for key in [k for k in st.session_state if str(k).startswith("train.") and k != "train.imported"]:
-                    del st.session_state[key]
+                state.apply_spec(parse_spec(imported.getvalue()))  # also drops the settings widgets' values
+                state.memory.imported_spec = imported.file_id
                 st.rerun()
             except AppError as error:
                 show_error(error)
@@ -173,11 +198,11 @@ if frame is not None:
             spec.preprocessing.model_dump_json(),
             spec.training.class_weight,
         )
-        cached = st.session_state.get("train.quality")
+        cached = state.memory.quality
         if cached is None or cached[0] != quality_key:
             findings = assess_quality(frame, spec, profile=cached_profile(state, frame, state.target))
             cached = (quality_key, [f for f in findings if f.severity == "error"])
-            st.session_state["train.quality"] = cached
+            state.memory.quality = cached
         blocking = cached[1]
         try:
             check_stack(spec.model, len(spec.data.features) or frame.shape[1] - 1)
@@ -194,7 +219,7 @@ if frame is not None:
     def _count_click() -> None:
         # A callback runs before the script, once per click, even when a quick second click interrupts the
         # rerun of the first: every click is counted here and answered below with a run or a message.
-        st.session_state["train.clicks"] = st.session_state.get("train.clicks", 0) + 1
+        state.memory.train_clicks += 1
 
     st.button(
         "Train",
@@ -204,7 +229,7 @@ if frame is not None:
         key="train.start",
         on_click=_count_click,
     )
-    clicks = st.session_state.pop("train.clicks", 0)
+    clicks, state.memory.train_clicks = state.memory.train_clicks, 0
     for _ in range(clicks if spec is not None and not blocking and stack_problem is None else 0):
         try:
             state.run_id = job_manager().start(

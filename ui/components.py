@@ -111,7 +111,7 @@ def cached_profile(state: AppState, frame, target: str | None):
     from core.data.profiling import profile_frame
 
     key = (state.table_key, target)
-    cache = st.session_state.setdefault("profile.cache", {})
+    cache = state.memory.profiles
     if key not in cache:
         cache.clear()
         cache[key] = profile_frame(frame, target)

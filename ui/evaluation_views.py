@@ -15,6 +15,7 @@ from core.evaluation.metrics import CHART_HELP, cell_rows, held_out_rows, normal
 from core.plain_text import markdown_format, markdown_literal, plotly_literal, shorten
 from core.run_store import RunFiles, RunStore
 from ui.components import show_error
+from ui.state import get_state
 
 QUICK_SPLIT_ROWS = 200_000
 
@@ -94,9 +95,10 @@ def confusion_matrix_with_rows(
     )  # fmt: skip
     actual_key, predicted_key = f"evaluate.cell_actual.{run_id}", f"evaluate.cell_predicted.{run_id}"
     clicked = clicked_cell(event, classes)
-    if clicked is not None and clicked != st.session_state.get(f"evaluate.cell_clicked.{run_id}"):
+    clicked_cells = get_state().memory.clicked_cells
+    if clicked is not None and clicked != clicked_cells.get(run_id):
         # A new click on the chart sets the pickers below (they are created after this, so this is allowed).
-        st.session_state[f"evaluate.cell_clicked.{run_id}"] = clicked
+        clicked_cells[run_id] = clicked
         st.session_state[actual_key], st.session_state[predicted_key] = clicked
     st.caption(
         f"{CHART_HELP['confusion']} Click a cell (or pick it below) to see its test rows: the raw columns as "

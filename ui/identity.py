@@ -15,8 +15,6 @@ import streamlit as st
 from core.config import load_settings as settings
 from core.shared_mode.identity import COOKIE_NAME, load_secret, owner_for_user, verify_identity
 
-OWNER_KEY = "layerlab.owner"
-
 
 def _signed_in_subject() -> str | None:
     try:
@@ -37,15 +35,18 @@ def browser_identity() -> str | None:
     return verify_identity(load_secret(settings().home), cookie)
 
 
+def new_session_owner() -> str:
+    """The owner id for a new browser session: the signed-in account's, else the browser's signed cookie's,
+    else a fresh one. Computed once per session; ui/state.py keeps it in the session's state object."""
+    secret = load_secret(settings().home)
+    subject = _signed_in_subject()
+    if subject is not None:
+        return owner_for_user(secret, subject)
+    return browser_identity() or secrets.token_urlsafe(18)
+
+
 def session_owner() -> str:
     """The owner id of this browser session (stable across refreshes in the same browser)."""
-    owner = st.session_state.get(OWNER_KEY)
-    if owner is None:
-        secret = load_secret(settings().home)
-        subject = _signed_in_subject()
-        if subject is not None:
-            owner = owner_for_user(secret, subject)
-        else:
-            owner = browser_identity() or secrets.token_urlsafe(18)
-        st.session_state[OWNER_KEY] = owner
-    return owner
+    from ui.state import stored_owner  # ui.state asks this module for a new session's owner
+
+    return stored_owner()

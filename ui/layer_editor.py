@@ -7,25 +7,22 @@ shows those layers read-only, so they can be removed; the summary then explains 
 from __future__ import annotations
 
 import secrets
-import typing
 
 import streamlit as st
 
 from core.model.building import LAYER_TYPES, layer_label
 from core.spec import (
-    ACTIVATIONS,
     LAYER_KINDS,
     TABULAR_LAYER_KINDS,
     ActivationLayer,
     DenseLayer,
     DropoutLayer,
     GaussianNoiseLayer,
-    KernelInitializer,
 )
+from ui.spec_fields import number_kwargs, select_kwargs, slider_kwargs
 from ui.state import AppState, Layer
 
 KIND_LABELS = LAYER_TYPES
-INITIALIZERS: tuple[str, ...] = typing.get_args(KernelInitializer)
 DEFAULTS = {kind: LAYER_KINDS[kind]() for kind in TABULAR_LAYER_KINDS}
 HELP = {
     "batch_normalization": "Normalises the previous layer's outputs over the batch (no settings).",
@@ -39,34 +36,39 @@ def _edit_layer(layer: Layer) -> object:
     spec = layer.spec
     if isinstance(spec, DenseLayer):
         units_col, activation_col, init_col, l1_col, l2_col = st.columns([1, 1.1, 1.6, 0.9, 0.9])
-        units = units_col.number_input("units", 1, 8192, spec.units, step=8, key=f"{key}.units")
+        units = units_col.number_input(
+            "units", **number_kwargs(DenseLayer, "units", value=spec.units, step=8), key=f"{key}.units"
+        )
         activation = activation_col.selectbox(
-            "activation", ACTIVATIONS, index=ACTIVATIONS.index(spec.activation), key=f"{key}.activation"
+            "activation", **select_kwargs(DenseLayer, "activation", value=spec.activation), key=f"{key}.activation"
         )
         initializer = init_col.selectbox(
             "initializer",
-            INITIALIZERS,
-            index=INITIALIZERS.index(spec.kernel_initializer),
+            **select_kwargs(DenseLayer, "kernel_initializer", value=spec.kernel_initializer),
             key=f"{key}.kernel_initializer",
-            help="How the starting weights are drawn: he_* suits relu-like activations, lecun_normal suits selu.",
         )
-        l1 = l1_col.number_input("L1", 0.0, 1.0, spec.l1, step=1e-4, format="%.4f", key=f"{key}.l1")
-        l2 = l2_col.number_input("L2", 0.0, 1.0, spec.l2, step=1e-4, format="%.4f", key=f"{key}.l2")
+        l1 = l1_col.number_input(
+            "L1", **number_kwargs(DenseLayer, "l1", value=spec.l1, step=1e-4, format="%.4f"), key=f"{key}.l1"
+        )
+        l2 = l2_col.number_input(
+            "L2", **number_kwargs(DenseLayer, "l2", value=spec.l2, step=1e-4, format="%.4f"), key=f"{key}.l2"
+        )
         return DenseLayer(
             units=int(units), activation=activation, kernel_initializer=initializer, l1=float(l1), l2=float(l2)
         )
     if isinstance(spec, DropoutLayer):
-        rate = st.slider("rate", 0.0, 0.95, float(spec.rate), step=0.05, key=f"{key}.rate")
+        rate = st.slider("rate", **slider_kwargs(DropoutLayer, "rate", value=spec.rate, step=0.05), key=f"{key}.rate")
         return DropoutLayer(rate=float(rate))
     if isinstance(spec, GaussianNoiseLayer):
         stddev = st.number_input(
-            "stddev", 0.001, 10.0, float(spec.stddev), step=0.05, format="%.3f", key=f"{key}.stddev",
-            help="Noise added to the inputs of the next layer while training only (a regulariser).",
-        )  # fmt: skip
+            "stddev",
+            **number_kwargs(GaussianNoiseLayer, "stddev", value=spec.stddev, step=0.05, format="%.3f"),
+            key=f"{key}.stddev",
+        )
         return GaussianNoiseLayer(stddev=float(stddev))
     if isinstance(spec, ActivationLayer):
         activation = st.selectbox(
-            "activation", ACTIVATIONS, index=ACTIVATIONS.index(spec.activation), key=f"{key}.activation"
+            "activation", **select_kwargs(ActivationLayer, "activation", value=spec.activation), key=f"{key}.activation"
         )
         return ActivationLayer(activation=activation)
     if spec.kind in HELP:

@@ -10,10 +10,12 @@ from core.model.building import derive_head
 from core.model.optimization import preview_learning_rates
 from core.plain_text import markdown_literal
 from core.run_store import RunFiles, RunStore, elapsed_seconds
+from core.spec import TrainingSpec
 from core.training.coach import CoachContext, CoachFinding, apply_coach_fix, coach, dummy_reference
 from ui.charts import learning_rate_figure, training_curves
 from ui.components import STATE_BADGES, format_seconds, show_error
 from ui.services import job_manager
+from ui.spec_fields import number_kwargs
 from ui.state import get_state
 
 POLL_S = 1.0
@@ -90,7 +92,7 @@ def _cached_figure(name: str, signature, build):
 
     Building Plotly figures is the costly part of a poll: with many visitors watching runs, rebuilding
     unchanged figures every second kept the server's threads busy and froze pages."""
-    cache = st.session_state.setdefault("live.figures", {})
+    cache = get_state().memory.live_figures
     cached = cache.get(name)
     if cached is None or cached[0] != signature:
         cached = (signature, build())
@@ -172,13 +174,8 @@ def _start_fixed_run(store: RunStore, run_id: str, spec, finding: CoachFinding) 
     except AppError as error:
         show_error(error)
         return
-    state.apply_spec(fixed)
+    state.apply_spec(fixed)  # also drops the settings widgets' values, so they show the fixed spec
     state.run_id = new_id
-    # The settings widgets keep their own values; drop them so they show the fixed spec.
-    kept = {"train.imported", "train.import_spec"}
-    for key in [k for k in st.session_state if str(k).startswith("train.") and "." not in str(k)[6:]]:
-        if key not in kept:
-            del st.session_state[key]
     st.rerun(scope="app")
 
 
@@ -192,7 +189,9 @@ def _continue(store: RunStore, run_id: str, *, quiet: bool) -> None:
             st.caption(markdown_literal(problem))
         return
     left, right = st.columns([1, 2], vertical_alignment="bottom")
-    more = left.number_input("More epochs", 1, 10000, 5, key=f"train.more_epochs.{run_id}")
+    more = left.number_input(
+        "More epochs", **number_kwargs(TrainingSpec, "epochs", value=5), key=f"train.more_epochs.{run_id}"
+    )
     if right.button("Continue training", icon=":material/fast_forward:", key=f"train.continue.{run_id}"):
         try:
             request_resume(store, run_id, int(more))

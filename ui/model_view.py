@@ -40,7 +40,6 @@ COLOURS = {
     "Activation": "#b2dfdb",
 }
 CONV_OR_SEQUENCE = "#d7ccc8"
-MEASUREMENTS_KEY = "model.preflight"
 
 
 def model_diagram(rows: list[LayerRow]) -> go.Figure:
@@ -148,7 +147,7 @@ def preflight_card(
         embeddings=embeddings,
     )
     folder = limits.home / "preflight"
-    measured: dict[str, Measurement] = st.session_state.setdefault(MEASUREMENTS_KEY, {})
+    measured: dict[str, Measurement] = state.memory.preflight
     measurement = measured.get(key) or load_measurement(folder, key)
     st.subheader("Pre-flight")
     with st.container(border=True):

@@ -12,6 +12,7 @@ from core.explanations import METRIC_HELP
 from core.plain_text import escape_formulas, markdown_literal
 from ui.components import show_error
 from ui.services import settings
+from ui.state import get_state
 
 
 def show_predictions(result: pd.DataFrame, input_columns: list[str], *, file_name: str, key: str) -> None:
@@ -88,16 +89,16 @@ def uploaded_model_section() -> None:
         show_error(error)
         st.stop()
     marker = (upload.file_id, rows.file_id)
-    if st.session_state.get("predict.model_marker") != marker:
+    memory = get_state().memory
+    if memory.model_prediction is None or memory.model_prediction[0] != marker:
         with st.spinner(f"Predicting {len(frame):,} rows…"):
             try:
                 _, result = predict_uploaded(data, upload.name, frame)
             except AppError as error:
                 show_error(error)
                 st.stop()
-        st.session_state["predict.model_result"] = result
-        st.session_state["predict.model_marker"] = marker
+        memory.model_prediction = (marker, result)
     show_predictions(
-        st.session_state["predict.model_result"], list(frame.columns), file_name="predictions.csv",
+        memory.model_prediction[1], list(frame.columns), file_name="predictions.csv",
         key="predict.model_download",
     )  # fmt: skip

@@ -10,17 +10,11 @@ from core.data.preprocessing import resolve_kind
 from core.errors import SpecError
 from core.spec import ColumnSpec, PreprocessingSpec, format_validation_error
 from ui.components import show_error
+from ui.spec_fields import column_number_kwargs, column_select_kwargs, help_text
 
 AUTO = "auto"
-CHOICES = {
-    "role": ["feature", "ignore"],
-    "kind": ["auto", "numeric", "categorical", "datetime"],
-    "missing": ["auto", "median", "mean", "most_frequent", "constant", "drop_rows"],
-    "outliers": ["none", "clip_iqr", "clip_zscore"],
-    "scaling": ["auto", "standard", "minmax", "robust", "log1p", "none"],
-    "encoding": ["auto", "one_hot", "ordinal", "embedding", "hashing"],
-    "date order": ["auto", "day first", "month first"],
-}
+# The form's choice columns: the ColumnSpec fields with the same name (options and help from the spec).
+CHOICE_FIELDS = ("role", "kind", "missing", "outliers", "scaling", "encoding")
 DATE_ORDERS = {None: "auto", True: "day first", False: "month first"}
 DEFAULT = ColumnSpec(name="-")
 
@@ -82,24 +76,25 @@ def preprocessing_editor(frame: pd.DataFrame, columns: list[str], spec: Preproce
     config = {
         "column": st.column_config.TextColumn("column", disabled=True),
         "detected": st.column_config.TextColumn("detected", disabled=True, help="What 'auto' means for this column."),
-        "fill value": st.column_config.TextColumn("fill value", help="Used when missing = constant."),
-        "missing flag": st.column_config.CheckboxColumn("missing flag", help="Add a 0/1 'was missing' input."),
-        "max categories": st.column_config.NumberColumn("max categories", min_value=1, max_value=1000, step=1),
+        "fill value": st.column_config.TextColumn("fill value", help=help_text(ColumnSpec, "fill_value")),
+        "missing flag": st.column_config.CheckboxColumn(
+            "missing flag", help=help_text(ColumnSpec, "missing_indicator")
+        ),
+        "max categories": st.column_config.NumberColumn(
+            "max categories", **column_number_kwargs(ColumnSpec, "max_categories")
+        ),
         "buckets (hashing)": st.column_config.NumberColumn(
-            "buckets (hashing)", min_value=2, max_value=1024, step=1, help="Buckets of the hashing encoding; empty: 64."
+            "buckets (hashing)", **column_number_kwargs(ColumnSpec, "num_bins")
         ),
         "order (ordinal)": st.column_config.TextColumn(
-            "order (ordinal)", help="Categories from lowest to highest, separated by commas (e.g. Fair, Good, Ideal)."
+            "order (ordinal)",
+            help=f"{help_text(ColumnSpec, 'order')} Categories from lowest to highest, separated by commas.",
         ),
     }
-    for name, options in CHOICES.items():
-        config[name] = st.column_config.SelectboxColumn(name, options=options, required=True)
+    for name in CHOICE_FIELDS:
+        config[name] = st.column_config.SelectboxColumn(name, **column_select_kwargs(ColumnSpec, name), required=True)
     config["date order"] = st.column_config.SelectboxColumn(
-        "date order",
-        options=CHOICES["date order"],
-        required=True,
-        help="Dates written as text: day first reads 03/04/2024 as 3 April, month first as March 4. "
-        "auto: day first only when a value proves it (a first number above 12).",
+        "date order", options=list(DATE_ORDERS.values()), required=True, help=help_text(ColumnSpec, "dayfirst")
     )
     edited = st.data_editor(
         _rows(frame, columns, spec), column_config=config, hide_index=True, width="stretch", key=key

@@ -39,9 +39,8 @@ SETTING_WIDGET_KEYS = frozenset(
         ),
     }
 )  # fmt: skip
-# Widgets keyed by table and target (the column form, the Data page's choices) are dropped by prefix.
-SETTING_WIDGET_PREFIXES = ("prepare.columns.", "data.target.", "data.task.", "data.features.")
-NEW_TABLE_NOTICE_KEY = "data.new_table_notice"
+# Widgets keyed by table and target (the column form, the Data page's choices) are named through
+# `AppState.setting_widget(key)`, which lists them in `SessionMemory.setting_widgets`: nothing scans session_state.
 
 
 @dataclass
@@ -50,6 +49,29 @@ class Layer:
 
     uid: str
     spec: object
+
+
+@dataclass
+class SessionMemory:
+    """What a session remembers besides the spec being edited: caches, markers and flags. A new table keeps it:
+    every cache is keyed by what it was computed from."""
+
+    restored: bool = False  # the ids in the URL or the owner's session file were read (on the first run)
+    remembered_ids: dict | None = None  # the ids last written to the owner's session file
+    new_table_notice: bool = False  # the Data page says once that a new table's settings start from defaults
+    loaded_upload: tuple | None = None  # (file id, sheet, encoding) of the upload already stored as a table
+    profiles: dict = field(default_factory=dict)  # (table key, target) → the table's profile
+    preflight: dict = field(default_factory=dict)  # measurement key → seconds-per-epoch Measurement
+    live_figures: dict = field(default_factory=dict)  # chart name → (signature, figure) of a run being watched
+    plan_figure: tuple | None = None  # (plan key, figure): the Train page's learning-rate plan
+    quality: tuple | None = None  # (quality key, blocking findings): the Train page's data check
+    imported_spec: str | None = None  # file id of the spec.json last imported on the Train page
+    train_clicks: int = 0  # clicks on Train not answered yet (counted in the button's callback)
+    run_prediction: tuple | None = None  # (marker, predictions) of rows uploaded on the Predict page
+    row_prediction: tuple | None = None  # (run id, prediction) of the Predict page's one-row form
+    model_prediction: tuple | None = None  # (marker, predictions) of an uploaded model on new rows
+    clicked_cells: dict = field(default_factory=dict)  # run id → (actual, predicted) last clicked in its matrix
+    setting_widgets: set[str] = field(default_factory=set)  # keys of widgets named by `AppState.setting_widget`
 
 
 @dataclass
@@ -75,6 +97,7 @@ class AppState:
     frame_cache: pd.DataFrame | None = None
     # The Data page's source choice: Streamlit drops a widget's value on runs of other pages.
     data_source: str = "Sample data"
+    memory: SessionMemory = field(default_factory=SessionMemory)
 
     def model_spec(self) -> ModelSpec:
         return ModelSpec(layers=tuple(layer.spec for layer in self.layers))
@@ -115,7 +138,7 @@ class AppState:
         self.preprocessing = spec.preprocessing
         self.set_model(spec.model)
         self.training = spec.training
-        forget_setting_widgets()
+        self.forget_setting_widgets()
 
     def ignored_columns(self) -> set[str]:
         return {column.name for column in self.preprocessing.columns if column.role == "ignore"}
@@ -136,16 +159,29 @@ class AppState:
     def start_table(self, key: str, name: str, notes: tuple[str, ...], frame: pd.DataFrame | None) -> None:
         """Use another table: every setting starts from its default, none carries over from the last table."""
         fresh = AppState(owner=self.owner, table_key=key, table_name=name, table_notes=notes)
-        fresh.run_id, fresh.data_source = self.run_id, self.data_source
+        fresh.run_id, fresh.data_source, fresh.memory = self.run_id, self.data_source, self.memory
         fresh.set_model(ModelSpec())
         fresh.frame_cache = frame
         # Said only when something was reset: not when the automatic first sample is replaced untouched.
         reset = self.table_key is not None and self._settings() != fresh._settings()
         for setting in fields(self):
             setattr(self, setting.name, getattr(fresh, setting.name))
-        forget_setting_widgets()
+        self.forget_setting_widgets()
         if reset:
-            st.session_state[NEW_TABLE_NOTICE_KEY] = True
+            self.memory.new_table_notice = True
+
+    def setting_widget(self, key: str) -> str:
+        """The key of a widget that shows a setting and is named at run time (by table, target...): listed
+        here, so `forget_setting_widgets` drops its value when the spec changes under it."""
+        self.memory.setting_widgets.add(key)
+        return key
+
+    def forget_setting_widgets(self) -> None:
+        """Drop the values the settings widgets keep, so they show the spec being edited on the next run."""
+        for key in SETTING_WIDGET_KEYS | self.memory.setting_widgets:
+            if key in st.session_state:
+                del st.session_state[key]
+        self.memory.setting_widgets.clear()
 
     def _settings(self) -> tuple:
         """Everything chosen for a table except its target."""
@@ -161,14 +197,6 @@ class AppState:
             self.drop_duplicates,
             self.cross_validation_folds,
         )
-
-
-def forget_setting_widgets() -> None:
-    """Drop the values the settings widgets keep, so they show the spec being edited on the next run."""
-    for key in list(st.session_state):
-        name = str(key)
-        if name in SETTING_WIDGET_KEYS or name.startswith(SETTING_WIDGET_PREFIXES):
-            del st.session_state[key]
 
 
 def _valid_token(value: str | None, length: int | None = None) -> bool:
@@ -188,20 +216,37 @@ def _route_through_app() -> None:
     if leave_pages_folder_mode():
         # Only a session's first run reruns: a rerun drops the widget values of the run it replaces (a
         # click). Streamlit's AppTest switches the mode on again before every run it makes.
-        if STATE_KEY not in st.session_state:
+        state = st.session_state.get(STATE_KEY)
+        if state is None or not state.memory.restored:
             st.rerun()
 
 
+def _stored_state() -> AppState:
+    """The session's one state object under STATE_KEY, made on first use with the session's owner only."""
+    state = st.session_state.get(STATE_KEY)
+    if state is None:
+        from ui.identity import new_session_owner
+
+        state = AppState(owner=new_session_owner())
+        state.set_model(ModelSpec())
+        st.session_state[STATE_KEY] = state
+    return state
+
+
+def stored_owner() -> str:
+    """The owner id of this browser session, kept in the state object (stable across reruns)."""
+    return _stored_state().owner
+
+
 def get_state() -> AppState:
-    """The session's state, created on first use from the URL or the owner's session file."""
-    from ui.identity import session_owner
+    """The session's state; on the session's first run, its ids come back from the URL or the session file."""
     from ui.services import settings
 
     _route_through_app()
-    if STATE_KEY not in st.session_state:
-        owner = session_owner()
-        state = AppState(owner=owner)
-        state.set_model(ModelSpec())
+    state = _stored_state()
+    if not state.memory.restored:
+        state.memory.restored = True
+        owner = state.owner
         params = st.query_params
         remembered = read_json(_session_file(settings(), owner), {}) or {}
         table = params.get("table") if "table" in params else remembered.get("table")
@@ -210,8 +255,7 @@ def get_state() -> AppState:
         run = params.get("run") if "run" in params else remembered.get("run")
         if _valid_token(run, 24):
             _attach_run(state, run)
-        st.session_state[STATE_KEY] = state
-    return st.session_state[STATE_KEY]
+    return state
 
 
 def _attach_table(state: AppState, key: str) -> None:
@@ -254,12 +298,12 @@ def sync_query_params(state: AppState) -> None:
     if dict(st.query_params) != wanted:
         st.query_params.from_dict(wanted)
     remembered = {"table": state.table_key, "run": state.run_id}
-    if st.session_state.get("layerlab.remembered") != remembered:
+    if state.memory.remembered_ids != remembered:
         try:
             write_json(_session_file(settings(), state.owner), remembered)
         except OSError:
             pass  # re-attaching later is a convenience; the page works without it
-        st.session_state["layerlab.remembered"] = remembered
+        state.memory.remembered_ids = remembered
 
 
 def store_table(
