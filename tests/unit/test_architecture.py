@@ -101,7 +101,7 @@ def test_ruff_would_catch_a_streamlit_import_in_core(tmp_path):
 # --- core/ laid out as the lifecycle (docs/ARCHITECTURE.md, "Layout") ---------------------------------------------
 
 # Packages from the bottom floor up: a module may import its own package and any package below it, never above.
-FLOORS = ["core", "runtime", "data", "model", "shared_mode", "deployment", "kinds", "evaluation", "training"]
+FLOORS = ["core", "runtime", "data", "model", "shared_mode", "deployment", "evaluation", "training"]
 # Entry points (a command line, a helper process) stand above every floor.
 ENTRY_POINTS = {"core.cli", "core.runtime.helper_server"}
 # Function-level imports are allowed only for these: heavy libraries that must stay out of the web server, or
@@ -135,7 +135,7 @@ def _core_imports(path: Path, modules: set[str]) -> list[tuple[ast.AST, str]]:
 
 def _floor(module: str) -> int:
     parts = module.split(".")
-    package = parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in FLOORS) else "core"
+    package = parts[1] if len(parts) > 2 else "core"
     return FLOORS.index(package)
 
 
@@ -198,6 +198,128 @@ def test_function_level_imports_are_only_heavy_or_optional_libraries_with_a_reas
             elif not any("#" in line for line in lines[node.lineno - 2 : node.end_lineno]):
                 wrong.append(where + ": say why it is imported late")
     assert not wrong, "\n".join(wrong)
+
+
+# --- ui/ and pages/: widget bounds from the spec, one state object (ui/spec_fields.py, ui/state.py) --------------
+
+UI_FILES_ROOTS = ("ui", "pages")
+# Widgets whose bounds say what a setting may be: they take them from the spec's Fields (ui.spec_fields), never
+# from numbers typed into the call. Positional bounds count too (number_input/slider: label, min, max, ...).
+BOUNDED_WIDGETS = {"number_input": (1, 2), "slider": (1, 2), "select_slider": (), "NumberColumn": ()}
+# The one module that keeps the session's state (and the pinned private-API shim, left alone).
+STATE_MODULES = {"ui/state.py", "ui/streamlit_private.py"}
+
+
+def _ui_files() -> list[Path]:
+    return sorted(path for root in UI_FILES_ROOTS for path in (REPO_ROOT / root).rglob("*.py"))
+
+
+def _is_number_literal(node: ast.AST) -> bool:
+    """A number typed into the code: 5, -1.0, 2**31 - 1 (constants only)."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+    if isinstance(node, ast.UnaryOp):
+        return _is_number_literal(node.operand)
+    if isinstance(node, ast.BinOp):
+        return _is_number_literal(node.left) and _is_number_literal(node.right)
+    return False
+
+
+def _literal_widget_bounds(source: str, where: str) -> list[str]:
+    wrong = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        if name not in BOUNDED_WIDGETS:
+            continue
+        bounds = [kw.value for kw in node.keywords if kw.arg in {"min_value", "max_value"}]
+        bounds += [node.args[i] for i in BOUNDED_WIDGETS[name] if i < len(node.args)]
+        if any(_is_number_literal(bound) for bound in bounds):
+            wrong.append(f"{where}:{node.lineno} {name}: take its bounds from the spec (ui.spec_fields.number_kwargs)")
+    return wrong
+
+
+def _is_session_state(node: ast.AST) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "session_state"
+
+
+def _session_state_misuse(source: str, where: str, *, state_module: bool) -> list[str]:
+    """Outside ui/state.py, st.session_state is only written by widget key (a name also passed as key= to a
+    widget in the same module); nowhere is it scanned (iterated, listed, filtered by prefix)."""
+    tree = ast.parse(source)
+    widget_keys = {
+        kw.value.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        for kw in node.keywords
+        if kw.arg == "key" and isinstance(kw.value, ast.Name)
+    }
+    allowed: set[int] = set()
+    wrong = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.For, ast.comprehension)) and _is_session_state(node.iter):
+            wrong.append(f"{where}:{node.iter.lineno}: do not scan st.session_state; list the keys in AppState")
+        if isinstance(node, ast.Call) and any(_is_session_state(arg) for arg in node.args):
+            wrong.append(f"{where}:{node.lineno}: do not scan st.session_state; list the keys in AppState")
+        if (
+            isinstance(node, ast.Subscript)
+            and _is_session_state(node.value)
+            and isinstance(node.slice, ast.Name)
+            and node.slice.id in widget_keys
+        ):
+            allowed.add(id(node.value))
+    if not state_module:
+        wrong += [
+            f"{where}:{node.lineno}: keep session data in the AppState (ui/state.py), not under its own key"
+            for node in ast.walk(tree)
+            if _is_session_state(node) and id(node) not in allowed
+        ]
+    return wrong
+
+
+def test_widget_bounds_come_from_the_spec_not_from_typed_numbers():
+    wrong = []
+    for path in _ui_files():
+        where = str(path.relative_to(REPO_ROOT))
+        wrong += _literal_widget_bounds(path.read_text(encoding="utf-8"), where)
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_bounds_check_finds_typed_numbers():
+    bad = (
+        "units = st.number_input('units', 1, 8192, 64)\n"
+        "rate = col.slider('rate', min_value=0.0, max_value=0.95)\n"
+        "c = st.column_config.NumberColumn('n', min_value=-1, max_value=2**10)\n"
+    )
+    assert len(_literal_widget_bounds(bad, "bad.py")) == 3
+    good = "x = st.number_input('x', **number_kwargs(DenseLayer, 'units'), key='k')\n"
+    assert _literal_widget_bounds(good, "good.py") == []
+
+
+def test_only_ui_state_keeps_session_data_and_nothing_scans_session_state():
+    wrong = []
+    for path in _ui_files():
+        where = str(path.relative_to(REPO_ROOT)).replace("\\", "/")
+        if where == "ui/streamlit_private.py":
+            continue
+        wrong += _session_state_misuse(path.read_text(encoding="utf-8"), where, state_module=where in STATE_MODULES)
+    for name in ("app.py", "server.py"):
+        wrong += _session_state_misuse((REPO_ROOT / name).read_text(encoding="utf-8"), name, state_module=False)
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_session_state_check_finds_ad_hoc_keys_and_prefix_scans():
+    bad = (
+        "cache = st.session_state.setdefault('profile.cache', {})\n"
+        "if st.session_state.get('x') != 1:\n    st.session_state['x'] = 1\n"
+        "for key in [k for k in st.session_state if str(k).startswith('train.')]:\n    pass\n"
+    )
+    assert len(_session_state_misuse(bad, "bad.py", state_module=False)) >= 4
+    scan = "for key in list(st.session_state):\n    del st.session_state[key]\n"
+    assert _session_state_misuse(scan, "ui/state.py", state_module=True)
+    widget = "k = f'a.{i}'\nst.session_state[k] = 1\nst.selectbox('a', [1], key=k)\n"
+    assert _session_state_misuse(widget, "ok.py", state_module=False) == []
 
 
 # ---------------------------------------------------------------------------------------------------------------
