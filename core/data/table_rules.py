@@ -261,15 +261,14 @@ def encode_categorical(series, fitted):
 
 def hash_buckets(values, num_bins):
     """Bucket (0..num_bins-1) of each category string, exactly as Keras' `Hashing(num_bins)` layer computes
-    it in the exported model: FarmHash64 of the UTF-8 bytes modulo num_bins (`tf.strings.to_hash_bucket_fast`).
-    Each distinct value is hashed once; None gets bucket 0. Needs TensorFlow (as Keras' Hashing layer does)."""
-    import tensorflow as tf  # optional and heavy: only the hashing encoding needs it (never the web server)
+    it in the exported model: FarmHash64 of the UTF-8 bytes modulo num_bins (Keras' own layer computes it).
+    Each distinct value is hashed once; None gets bucket 0."""
+    import keras  # heavy: only the hashing encoding needs it, in workers and in the generated script
 
     codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
     if len(uniques) == 0:
         return np.zeros(len(codes), dtype="int64")
-    with tf.device("CPU:0"):
-        unique_buckets = tf.strings.to_hash_bucket_fast(np.asarray(uniques, dtype=object).astype(str), num_bins)
+    unique_buckets = keras.layers.Hashing(num_bins=num_bins)(np.asarray(uniques, dtype=object).astype(str))
     return np.concatenate([np.asarray(unique_buckets, dtype="int64").reshape(-1), [0]])[codes]
 
 

@@ -114,7 +114,7 @@ def test_script_reproduces_a_binary_run_with_preprocessing_options(tmp_path):
     run_dir = _train(tmp_path, frame, spec, "adult.csv")
     script = generate_script(run_dir)
 
-    standard_library = {"argparse", "csv", "io", "json", "math", "pathlib", "re", "warnings"}
+    standard_library = {"argparse", "contextlib", "csv", "io", "json", "math", "pathlib", "re", "threading", "warnings"}
     assert _imported_modules(script) <= standard_library | {"keras", "numpy", "pandas", "sklearn"}
     result = _run_script(script, tmp_path)  # the default data path: the original file name
 

@@ -148,13 +148,13 @@ def test_year_first_dates_are_never_read_day_first_by_any_of_the_three_readers(d
     read a column the same way, and a value that starts with its year is year-month-day even when the
     column is read day first (pandas alone reads 2024-03-01 as 3 January with dayfirst=True)."""
     from core.data.preprocessing import datetime_seconds
-    from core.deployment.codegen import _DATETIME_HELPERS
+    from core.data import table_rules
     from core.deployment.formats import preprocess
 
     series = pd.Series(DATES_MIXED[first:] + DATES_MIXED[:first], dtype="str")
     core_seconds = datetime_seconds(series, dayfirst=dayfirst)
     namespace: dict = {}
-    exec("import re, warnings\nimport numpy as np\nimport pandas as pd\n" + _DATETIME_HELPERS, namespace)  # noqa: S102
+    exec("\n".join(table_rules.SHIPPED_IMPORTS) + "\n" + table_rules.shipped_source(), namespace)  # noqa: S102
     script_seconds = namespace["datetime_seconds"](series, dayfirst)
     spec = {"inputs": [{"column": "d", "input": "d", "kind": "datetime", "dayfirst": dayfirst}]}
     shipped_seconds = preprocess(pd.DataFrame({"d": series}), spec)["d"].reshape(-1)
