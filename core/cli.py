@@ -9,7 +9,8 @@
     layerlab code RUN_DIR
     layerlab evaluate RUN_DIR [DATA] [--no-importance]
 
-Errors a user can cause print one message on stderr and exit with status 2.
+Errors a user can cause print one message on stderr and exit with status 2. Messages for people (stderr) are in
+the language of `--lang en|zh` (before the command) or LAYERLAB_LANG; JSON output keeps its English keys.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from core.deployment.prediction import predict_file
 from core.errors import AppError, RunNotFoundError
 from core.evaluation.report import evaluation_report
 from core.failures import user_error, write_failure_file
+from core.i18n import LANGUAGE_ENV, LANGUAGES, language_from_environment, set_language, t
 from core.kinds import dataset_kind
 from core.model.building import check_stack
 from core.run_store import RunFiles, RunStore
@@ -43,6 +45,9 @@ EXIT_USER_ERROR = 2
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="layerlab", description="Train and use Keras models on tables.")
+    parser.add_argument(
+        "--lang", choices=sorted(LANGUAGES), help=f"language of messages (default: ${LANGUAGE_ENV}, else en)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a model on a table and print its test metrics as JSON")
     train.add_argument("data", nargs="?", help="CSV, TSV, XLSX, Parquet or JSON file (not with --resume)")
@@ -204,6 +209,10 @@ def _export(args) -> dict:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = _parser().parse_args(argv)
+    language = language_from_environment(args.lang)
+    set_language(language)
+    if args.lang:
+        os.environ[LANGUAGE_ENV] = language  # child processes (exports, predictions) speak it too
     try:
         if args.command == "train":
             print(json.dumps(_train(args)))
@@ -228,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         write_failure_file(user_error(error.message, detail=type(error).__name__))
         return EXIT_USER_ERROR
     except FileNotFoundError as error:
-        print(f"layerlab: the file {error.filename!r} does not exist. Check the path and try again.", file=sys.stderr)
+        print(f"layerlab: {t('cli.file_not_found', filename=error.filename)}", file=sys.stderr)
         return EXIT_USER_ERROR
     return 0
 

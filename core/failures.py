@@ -1,9 +1,9 @@
 """Typed failure records: what went wrong in a worker or a child process, as data rather than stderr text.
 
 A `Failure` names a stable, dotted `message_id` (e.g. "training.out_of_memory") and its `params`; the sentence a
-visitor reads is derived from those (`Failure.sentence()`), so a later translation only needs the catalogue
-below. `detail` is for the server's log (a traceback, an exit code, an incident id's context) and is never shown
-to visitors. Runs keep their failure in status.json (`RunStatus.failure`); child processes write one to the file
+visitor reads is derived from those when it is shown (`Failure.sentence()`, in the current language: core/i18n.py).
+`detail` is for the server's log (a traceback, an exit code, an incident id's context) and is never shown to
+visitors. Runs keep their failure in status.json (`RunStatus.failure`); child processes write one to the file
 named by `FAILURE_FILE_ENV` (`core.runtime.child`).
 """
 
@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+
+from core.i18n import Message, message_ids
 
 # Kinds: who can act on it.
 USER_ERROR = "user_error"  # an AppError: the visitor can fix the input or the settings
@@ -23,36 +25,8 @@ KINDS = frozenset({USER_ERROR, INTERNAL, OUT_OF_MEMORY, PROCESS_ENDED})
 # The environment variable that tells a child process where to write its failure record (JSON).
 FAILURE_FILE_ENV = "LAYERLAB_FAILURE_FILE"
 
-# message_id → English template; params fill the braces. `{text}` carries an AppError's own sentence.
-MESSAGES: dict[str, str] = {
-    "app.error": "{text}",
-    "app.internal_error": (
-        "{what_failed} failed because of an internal error in LayerLab, not because of anything you did. "
-        "{advice} If it keeps happening, tell whoever runs this server the incident id {incident_id}: "
-        "the details are in the server's log under that id."
-    ),
-    "app.out_of_memory": "{action} ran out of memory{limit} and was stopped. {advice}",
-    "training.process_ended": (
-        "The training process ended unexpectedly (the server restarted or the process crashed). "
-        "Start the run again from the Train page."
-    ),
-    "training.out_of_memory": (
-        "Training used more memory than this server allows each run ({limit_mb:,} MB) and "
-        "was stopped. Use fewer rows, fewer or narrower layers, or a smaller batch size."
-    ),
-    "training.killed": (
-        "The training process was killed by the system, most likely because the server ran out of "
-        "memory. Try fewer rows, fewer units or a smaller batch size, or train when the server is less busy."
-    ),
-    "training.server_shutdown": (
-        "The server was shut down while this run was training. Continue it from its last "
-        "checkpoint, or start it again from the Train page."
-    ),
-    "training.worker_ended": (
-        "The training process ended unexpectedly (exit code {code}). Try again; if it happens again, try "
-        "fewer rows, fewer units or a smaller batch size."
-    ),
-}
+# The sentences live in the message catalogs (core/locale/*/LC_MESSAGES/core.po, ids "app.*" and "training.*");
+# params fill their braces. "app.error"'s `{text}` carries an AppError's own sentence.
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +39,15 @@ class Failure:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"Failure kind must be one of {sorted(KINDS)}; received {self.kind!r}.")
-        if self.message_id not in MESSAGES:
-            raise ValueError(f"Unknown failure message id {self.message_id!r}; add it to core.failures.MESSAGES.")
+        if self.message_id not in message_ids():
+            raise ValueError(f"Unknown failure message id {self.message_id!r}; add it to core/locale/*/core.po.")
 
     def sentence(self) -> str:
-        """The visitor-facing sentence (English), derived from the id and the params."""
-        return MESSAGES[self.message_id].format(**self.params)
+        """The visitor-facing sentence in the current language, derived from the id and the params."""
+        return self.message().render()
+
+    def message(self) -> Message:
+        return Message(self.message_id, dict(self.params))
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "message_id": self.message_id, "params": dict(self.params), "detail": self.detail}

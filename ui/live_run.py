@@ -14,6 +14,7 @@ from core.spec import TrainingSpec
 from core.training.coach import CoachContext, CoachFinding, apply_coach_fix, coach, dummy_reference
 from ui.charts import learning_rate_figure, training_curves
 from ui.components import STATE_BADGES, format_seconds, show_error
+from ui.language import fragment
 from ui.services import job_manager
 from ui.spec_fields import number_kwargs
 from ui.state import get_state
@@ -210,7 +211,7 @@ def live_run(store: RunStore, run_id: str) -> None:
         show_error(error)
         return
 
-    @st.fragment(run_every=POLL_S if active else None)
+    @fragment(run_every=POLL_S if active else None)  # every poll in the session's language
     def _panel():
         still_active = _render(store, run_id)
         if active and not still_active:

@@ -72,6 +72,7 @@ class SessionMemory:
     model_prediction: tuple | None = None  # (marker, predictions) of an uploaded model on new rows
     clicked_cells: dict = field(default_factory=dict)  # run id → (actual, predicted) last clicked in its matrix
     setting_widgets: set[str] = field(default_factory=set)  # keys of widgets named by `AppState.setting_widget`
+    language: str | None = None  # "en", "zh"…: chosen in the sidebar or remembered (ui/language.py)
 
 
 @dataclass
@@ -249,6 +250,7 @@ def get_state() -> AppState:
         owner = state.owner
         params = st.query_params
         remembered = read_json(_session_file(settings(), owner), {}) or {}
+        state.memory.language = remembered.get("language")  # checked against core.i18n.LANGUAGES when used
         table = params.get("table") if "table" in params else remembered.get("table")
         if _valid_token(table, 64):
             _attach_table(state, table)
@@ -297,7 +299,7 @@ def sync_query_params(state: AppState) -> None:
         wanted["run"] = state.run_id
     if dict(st.query_params) != wanted:
         st.query_params.from_dict(wanted)
-    remembered = {"table": state.table_key, "run": state.run_id}
+    remembered = {"table": state.table_key, "run": state.run_id, "language": state.memory.language}
     if state.memory.remembered_ids != remembered:
         try:
             write_json(_session_file(settings(), state.owner), remembered)

@@ -39,13 +39,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from charset_normalizer import from_bytes as rank_encodings
 
 from core.config import Settings
 from core.data.memory import use_returning_arrow_pool
 from core.data.parallel import map_columns
-from core.data.table_rules import formatted_numbers
 from core.errors import DataError
+from core.i18n import CatalogView, t
 
 _LOG = logging.getLogger(__name__)
 use_returning_arrow_pool()
@@ -55,214 +54,16 @@ _IMAGE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff"
 # Encodings a user can force for a text file when detection guessed wrong (codec → name shown).
 ENCODING_CHOICES: dict[str, str] = {
     "utf-8": "UTF-8",
-    "gb18030": "GB18030 / GBK (Simplified Chinese)",
-    "big5": "Big5 (Traditional Chinese)",
-    "shift_jis": "Shift-JIS (Japanese)",
-    "utf-16": "UTF-16",
+    "gb18030": "GB18030 / GBK (Chinese)",
+    "utf-16": "UTF-16 (with byte order mark)",
     "cp1252": "Windows-1252 (Western European)",
     "latin-1": "Latin-1 (ISO-8859-1)",
 }
 
-# Every sentence shown to a user lives here, keyed by id and filled with `str.format`, so that the
-# whole catalogue can be translated at once. `name` is always the file name as the user knows it.
-MESSAGES: dict[str, str] = {
-    "too_large": (
-        "`{name}` is {size}, larger than the {limit} we accept. Expected a file of at most {limit}. "
-        "Upload a smaller part of the table (fewer rows or columns), or ask the operator to raise "
-        "LAYERLAB_MAX_UPLOAD_MB."
-    ),
-    "cannot_open": (
-        "We could not open `{name}` ({reason}). Expected a readable table file. Check the path and try again."
-    ),
-    "empty": (
-        "`{name}` is empty ({detail}). Expected a table with a header row and at least one data row. "
-        "Export the table again and re-upload it."
-    ),
-    "no_data_rows": (
-        "`{name}` has a header row but 0 data rows. Expected at least one row of values below the header. "
-        "Check that you exported the whole table, not only its column names."
-    ),
-    "no_columns": (
-        "`{name}` contains no columns. Expected a table with a header row naming each column. "
-        "Export the table again and re-upload it."
-    ),
-    "not_a_table": (
-        "`{name}` looks like {what}, not a table. Expected a CSV, Excel (.xlsx), Parquet or JSON file. {fix}"
-    ),
-    "fix_generic": "Upload the table itself; if this file holds your data, export it as CSV first.",
-    "fix_archive": "Unzip it and upload the table inside.",
-    "fix_not_tables_yet": (
-        "LayerLab reads tables for now: images, text documents and collections of them cannot be used yet. Upload a "
-        "table with one row per example instead (its columns can describe each image or text)."
-    ),
-    "fix_zip": (
-        "LayerLab reads tables for now, one file at a time: images and text documents cannot be used yet, and "
-        "archives are not opened. Unzip it and upload the table inside, if it holds one."
-    ),
-    "fix_office": "Open it and save or export it as .xlsx or CSV (UTF-8), then upload that file.",
-    "fix_old_excel": (
-        "Open it in Excel or LibreOffice and save it as .xlsx (remove any password first), then upload that file."
-    ),
-    "unsupported_extension": (
-        "`{name}` has the extension `{extension}`, which we do not read. Expected one of: {supported}. "
-        "Save the table in one of these formats and upload that file."
-    ),
-    "binary_text": (
-        "`{name}` contains binary data, not text. Expected a text table (CSV) with one row per line. "
-        "Open the file in the program that made it and export the table as CSV (UTF-8)."
-    ),
-    "bad_unicode": (
-        "`{name}` starts with a {encoding} byte order mark but is not valid {encoding} text. "
-        "Expected consistently encoded text. Export the table again, preferably as CSV (UTF-8)."
-    ),
-    "ragged_row": (
-        "`{name}` has {found} values on line {line}, but the header has {expected} columns. "
-        "Expected every row to have at most as many values as the header. Fix that line and re-upload; "
-        "often a value contains {delimiter_name} and needs to be put in double quotes."
-    ),
-    "ragged_first_row": (
-        "The first data row of `{name}` (line {line}) has more values than the header has columns ({expected}). "
-        "Expected every row to have at most as many values as the header. Add the missing column names to the "
-        "header, or fix that line, and re-upload."
-    ),
-    "unclosed_quote": (
-        '`{name}` has a double quote (") opened on line {line} that is never closed. Expected every quoted '
-        "value to end with a closing quote. Fix or remove the stray quote and re-upload."
-    ),
-    "csv_unparsable": (
-        "We could not read `{name}` as a table ({detail}). Expected rows of values separated by commas, "
-        "semicolons, tabs or |. Open it in a spreadsheet program, check that it looks like a table, and "
-        "export it again as CSV (UTF-8)."
-    ),
-    "too_many_columns": (
-        "`{name}` has {count:,} columns; we accept at most {limit:,}. Expected a table of at most {limit:,} "
-        "columns. Keep only the columns you need (for example by deleting the others in a spreadsheet) and "
-        "re-upload, or ask the operator to raise LAYERLAB_MAX_COLUMNS."
-    ),
-    "excel_cell_beyond_columns": (
-        "Sheet `{sheet}` of `{name}` has a value in cell {cell}, column {count:,}; we accept at most "
-        "{limit:,} columns. Expected the table to start at the top left and be at most {limit:,} columns wide. "
-        "Delete the stray cells (or copy the table to a new sheet) and re-upload."
-    ),
-    "cell_too_long": (
-        "Column `{column}` of `{name}` has a value of {length:,} characters (data row {row:,}); we accept at "
-        "most {limit:,} characters per cell. Expected short values such as numbers, categories or short texts. "
-        "Remove or shorten that column and re-upload."
-    ),
-    "column_name_too_long": (
-        "Column {position} of `{name}` has a name of {length:,} characters; we accept at most {limit:,}. "
-        "Expected a header row of short column names. Check that the first row is the header, shorten the "
-        "name and re-upload."
-    ),
-    "excel_invalid": (
-        "`{name}` is not a valid Excel workbook ({detail}). Expected an .xlsx file saved by Excel, LibreOffice "
-        "or Google Sheets. Open it in one of those, save it as a new .xlsx and re-upload."
-    ),
-    "excel_entities": (
-        "`{name}` contains XML entity declarations (a DOCTYPE in `{part}`), which we refuse for safety: they "
-        "can make a reader fetch local files or expand to gigabytes. Expected an ordinary workbook as saved by "
-        "Excel, LibreOffice or Google Sheets. Open it in one of those, save it as a new .xlsx and re-upload."
-    ),
-    "excel_too_big_unpacked": (
-        "`{name}` would unpack to {size} ({detail}), more than the {limit} we accept. Expected an ordinary "
-        "workbook. Save only the sheet you need, or export it as CSV, and re-upload."
-    ),
-    "excel_compression_ratio": (
-        "`{name}` holds a part (`{part}`) compressed {ratio:,}:1 that would unpack to {size}; ordinary workbooks "
-        "compress at most about {max_ratio}:1, so this looks like a zip bomb and was not opened. Expected an "
-        "ordinary workbook. Open it in Excel or LibreOffice, save it as a new .xlsx (or export CSV) and re-upload."
-    ),
-    "excel_no_sheets": (
-        "`{name}` contains no worksheets. Expected a workbook with the table on a sheet. "
-        "Open it, check that it holds the table, save it again and re-upload."
-    ),
-    "excel_sheet_missing": (
-        "`{name}` has no sheet called `{sheet}`. Expected one of: {sheets}. Pick one of these sheets."
-    ),
-    "excel_no_data_rows": (
-        "Sheet `{sheet}` of `{name}` has a header row but 0 data rows. Expected rows of values below the header. "
-        "The workbook has these sheets: {sheets}; pick the one that holds the table."
-    ),
-    "excel_sheet_empty": (
-        "Sheet `{sheet}` of `{name}` is empty. Expected a header row and data rows on it. The workbook has "
-        "these sheets: {sheets}; pick the one that holds the table."
-    ),
-    "parquet_invalid": (
-        "`{name}` is not a valid Parquet file ({detail}). Expected a complete Parquet file, for example "
-        "written by pandas `to_parquet`. The file may be truncated: export or download it again and re-upload."
-    ),
-    "parquet_all_nested": (
-        "`{name}` has only columns we cannot use as table columns ({columns}). Expected plain numbers, text, "
-        "true/false or dates. Flatten the nested columns (for example with pandas `json_normalize`) and "
-        "re-upload."
-    ),
-    "json_invalid": (
-        "`{name}` is not valid JSON ({detail}, line {line}, column {column}). Expected a list of records like "
-        '[{{"a": 1, "b": "x"}}, ...]. Fix the file or export the table as CSV, and re-upload.'
-    ),
-    "json_encoding": (
-        "`{name}` is not UTF-8 text. Expected JSON saved as UTF-8. Save it again as UTF-8 and re-upload."
-    ),
-    "json_not_records": (
-        "`{name}` holds {found}, but we expected a list of records like "
-        '[{{"a": 1, "b": "x"}}, ...] (or columns like {{"a": [1, 2], "b": ["x", "y"]}}). '
-        'Export the table as records (pandas: `to_json(orient="records")`) or as CSV, and re-upload.'
-    ),
-    "json_lines_invalid": (
-        "Line {line} of `{name}` is not a JSON object ({detail}). Expected JSON Lines: one object like "
-        '{{"a": 1, "b": "x"}} per line. Fix that line and re-upload.'
-    ),
-    "json_column_lengths": (
-        "The columns of `{name}` have different lengths ({lengths}). Expected every column to have the same "
-        "number of values. Fix the file, or export it as a list of records, and re-upload."
-    ),
-    "too_deep": (
-        "`{name}` is nested too deeply to read. Expected a flat table. Export it as a list of records or as CSV."
-    ),
-    "too_many_cells": (
-        "`{name}` would make a table of about {rows:,} rows × {columns:,} columns ({cells:,} values); we can hold "
-        "at most {limit:,} values in memory. Expected a smaller table. Keep only the columns you need, or fewer "
-        "rows, and re-upload."
-    ),
-    "out_of_memory": (
-        "`{name}` is too big to read with the memory this server has. Expected a smaller table. "
-        "Upload fewer rows or columns."
-    ),
-    "unexpected": (
-        "We could not read `{name}` as a {kind} table: the reader failed with {error}. Expected a table we "
-        "can parse. Export the table again as CSV (UTF-8) and re-upload; if that fails too, report this message."
-    ),
-    "note_encoding": "Read `{name}` as {encoding} text, because it is not UTF-8.",
-    "note_formatted_numbers": (
-        "Read column(s) {columns} as numbers: they hold full-width digits, thousands separators or percentages "
-        "(a percentage becomes a fraction: 12.3% → 0.123)."
-    ),
-    "note_forced_encoding": "Read `{name}` as {encoding} text, as you chose.",
-    "forced_encoding_failed": (
-        "`{name}` is not valid {encoding} text (the encoding you chose). Expected a file saved in that "
-        "encoding. Pick another encoding, or leave the choice on automatic detection."
-    ),
-    "note_delimiter": "Values in `{name}` are separated by {delimiter_name}.",
-    "note_decimal_comma": (
-        "Numbers in `{name}` use a decimal comma (e.g. {example}); we read them as numbers{thousands}."
-    ),
-    "note_thousands": ", with `.` as the thousands separator",
-    "note_nul_bytes": "Removed {count:,} NUL (zero) bytes from `{name}`; they do not belong in a text table.",
-    "note_renamed_duplicates": "Renamed repeated column names so each is unique: {renames}.",
-    "note_named_empty": "Named {count:,} column(s) that had an empty header: {names}.",
-    "note_rows_truncated": "`{name}` has more than {limit:,} data rows; we kept the first {limit:,}.",
-    "note_parquet_dropped": "Dropped column(s) we cannot use as plain values: {columns}.",
-    "note_parquet_index": "Dropped the stored pandas index column(s): {columns}.",
-    "note_decimal_to_float": "Converted exact decimal column(s) to floating point numbers: {columns}.",
-    "note_timezone": "Converted time-zone-aware column(s) to UTC and dropped the time zone: {columns}.",
-    "note_json_lines": "Read `{name}` as JSON Lines (one record per line).",
-    "note_json_key": "Read the records stored under the key `{key}` of `{name}`.",
-    "note_json_nested": "Stored nested values (lists or objects) as JSON text in column(s): {columns}.",
-    "note_excel_sheet": "Read sheet `{sheet}` of `{name}`; the workbook also has: {others}.",
-    "note_excel_leading_rows": "Skipped {count:,} empty row(s) above the header of sheet `{sheet}`.",
-    "note_excel_empty_rows": "Skipped {count:,} empty row(s) inside sheet `{sheet}`.",
-    "note_excel_leading_columns": "Skipped {count:,} empty column(s) left of the table on sheet `{sheet}`.",
-}
+# Every sentence shown to a user is a message of the catalogs, id "data.reading.<key>" (core/locale/*/LC_MESSAGES/
+# core.po, English and Chinese), filled with `str.format`; MESSAGES[key] is its template in the current language.
+# `name` is always the file name as the user knows it. A new sentence: add its id to both core.po files.
+MESSAGES = CatalogView("data.reading.")
 
 _DELIMITERS = (",", ";", "\t", "|")
 _DELIMITER_NAMES = {",": "commas (,)", ";": "semicolons (;)", "\t": "tabs", "|": "vertical bars (|)"}
@@ -275,10 +76,6 @@ _ENCODING_NAMES = {
     "utf-16-be": "UTF-16 (big-endian, no byte order mark)",
     "utf-32": "UTF-32",
     "gb18030": "GB18030 (Chinese, GBK)",
-    "big5": "Big5 (Traditional Chinese)",
-    "cp950": "Big5 (Traditional Chinese, Windows code page 950)",
-    "shift_jis": "Shift-JIS (Japanese)",
-    "cp932": "Shift-JIS (Japanese, Windows code page 932)",
     "cp1252": "Windows-1252 (Western European)",
     "latin-1": "Latin-1 (ISO-8859-1)",
 }
@@ -624,11 +421,11 @@ def list_sheets(data: bytes, *, filename: str = "workbook.xlsx") -> list[str]:
 
 
 def _error(message_id: str, /, **values: Any) -> DataError:
-    return DataError(MESSAGES[message_id].format(**values))
+    return DataError(t(f"data.reading.{message_id}", **values))
 
 
 def _note(message_id: str, /, **values: Any) -> str:
-    return MESSAGES[message_id].format(**values)
+    return t(f"data.reading.{message_id}", **values)
 
 
 def _display_name(filename: str) -> str:
@@ -764,22 +561,7 @@ def _finish_frame(parsed: _Parsed, name: str, limits: TableLimits) -> pd.DataFra
         raise _error("no_data_rows", name=name)
     frame = _normalise_object_columns(frame)
     _check_cell_lengths(frame, name, limits.max_cell_chars)
-    _read_formatted_numbers(frame, parsed.notes)
     return frame.reset_index(drop=True)
-
-
-def _read_formatted_numbers(frame: pd.DataFrame, notes: list[str]) -> None:
-    """Text columns of numbers written as １２３, 1,234.5 or 12.3% become numbers (`table_rules.formatted_numbers`,
-    the rule `read_rows` applies too, so an export reads new rows the same way), with a note."""
-    text = [i for i, dtype in enumerate(frame.dtypes) if pd.api.types.is_string_dtype(dtype)]
-    found = map_columns(lambda i: formatted_numbers(frame.iloc[:, i]), text, rows=len(frame))
-    converted = []
-    for i, values in zip(text, found, strict=True):
-        if values is not None:
-            frame.isetitem(i, values)
-            converted.append(str(frame.columns[i]))
-    if converted:
-        notes.append(_note("note_formatted_numbers", columns=_format_list(converted)))
 
 
 def _check_cells(name: str, rows: int, columns: int, limit: int) -> None:
@@ -964,18 +746,10 @@ def _read_delimited(
     )
 
 
-def encoding_label(codec: str | None) -> str:
-    """The name a person knows an encoding by ("Big5 (Traditional Chinese)" for "big5"), for the page."""
-    return _ENCODING_NAMES.get(codec or "", codec or "unknown")
-
-
 def _forced_encoding(data: bytes, name: str, notes: list[str], encoding: str) -> tuple[bytes, str]:
-    """The user's choice of encoding, checked: a wrong choice is a message, never garbled columns. Big5 and
-    Shift-JIS also accept Windows' extensions of them (code pages 950 and 932)."""
+    """The user's choice of encoding, checked: a wrong choice is a message, never garbled columns."""
     label = _ENCODING_NAMES.get(encoding, encoding)
-    if encoding in _WINDOWS_SUPERSETS and encoding in ENCODING_CHOICES and not _decodes(data, encoding):
-        encoding = _WINDOWS_SUPERSETS[encoding]
-    if encoding not in (*ENCODING_CHOICES, *_WINDOWS_SUPERSETS.values()) or not _decodes(data, encoding):
+    if encoding not in ENCODING_CHOICES or not _decodes(data, encoding):
         raise _error("forced_encoding_failed", name=name, encoding=label)
     if encoding == "utf-8":
         data = _strip_boms(data)
@@ -984,8 +758,7 @@ def _forced_encoding(data: bytes, name: str, notes: list[str], encoding: str) ->
 
 
 def _detect_encoding(data: bytes, name: str, notes: list[str]) -> tuple[bytes, str]:
-    """Pick the text encoding: BOM, UTF-16 without one, strict UTF-8, accented Western text, then the legacy
-    East Asian encodings (GB18030/GBK, Big5, Shift-JIS) ranked by charset-normalizer (`_legacy_encoding`).
+    """Pick the text encoding: BOM, then strict UTF-8, then GB18030 if it reads as Chinese, then Western.
 
     Returns the data (without NUL bytes, which are dropped with a note) and a codec name pandas knows.
     """
@@ -1019,72 +792,15 @@ def _detect_encoding(data: bytes, name: str, notes: list[str]) -> tuple[bytes, s
     # A UTF-8 byte order mark is valid UTF-8, and both pandas engines drop it from the first name.
     if data.isascii() or _decodes(data, "utf-8"):
         return data, "utf-8"
-    encoding = _legacy_encoding(data)
+    if _decodes(data, "gb18030") and _looks_chinese(data[:_SAMPLE_BYTES]):
+        encoding = "gb18030"
+    elif not any(byte in data for byte in (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")):
+        # The five bytes Windows-1252 leaves undefined; without them it is the likelier Western encoding.
+        encoding = "cp1252"
+    else:
+        encoding = "latin-1"
     notes.append(_note("note_encoding", name=name, encoding=_ENCODING_NAMES[encoding]))
     return data, encoding
-
-
-# Legacy East Asian encodings, each with Windows' superset of it, tried in this order (Big5 files saved by
-# Windows may hold code page 950's extra characters, Shift-JIS ones code page 932's).
-_EAST_ASIAN_FAMILIES = (("gb18030",), ("big5", "cp950"), ("shift_jis", "cp932"))
-_WINDOWS_SUPERSETS = {"big5": "cp950", "shift_jis": "cp932"}
-_RANKING_SAMPLE_BYTES = 256 * 1024
-
-
-def _legacy_encoding(data: bytes) -> str:
-    """The encoding of text that is not UTF-8 (nor UTF-16/32).
-
-    Accented Western text is recognised first (`_looks_western`): on a short file any of the East Asian
-    double-byte encodings also decodes "Köln", as one ideograph between two letters. Otherwise the East
-    Asian encodings that decode the start of the file are ranked by charset-normalizer (how much the decoded
-    text looks like a mess, how coherent it is as language) and the first that decodes the whole file wins.
-    GB18030 also needs Chinese-looking byte pairs (`_looks_chinese`): it decodes nearly anything. Western
-    text falls back to Windows-1252, or Latin-1 when a byte Windows-1252 leaves undefined occurs.
-    """
-    # Cut after a line break: 0x0A is never the second byte of a double-byte character.
-    sample = data[:_RANKING_SAMPLE_BYTES]
-    if len(data) > len(sample) and b"\n" in sample:
-        sample = sample[: sample.rindex(b"\n") + 1]
-    if not _looks_western(sample):
-        candidates = []
-        for family in _EAST_ASIAN_FAMILIES:
-            codec = next((codec for codec in family if _decodes(sample, codec)), None)
-            if codec is not None and (codec != "gb18030" or _looks_chinese(sample[:_SAMPLE_BYTES])):
-                candidates.append(codec)
-        ranked = []
-        if len(candidates) > 1:
-            matches = rank_encodings(sample, cp_isolation=candidates)
-            # Least mess first, then most coherent; a tie (a few words) goes to the order above.
-            ranked = [
-                match.encoding
-                for match in sorted(
-                    (match for match in matches if match.encoding in candidates),
-                    key=lambda match: (match.chaos, -match.coherence, candidates.index(match.encoding)),
-                )
-            ]
-        for codec in [*ranked, *candidates]:
-            if _decodes(data, codec):
-                return codec
-    # The five bytes Windows-1252 leaves undefined; without them it is the likelier Western encoding.
-    if not any(byte in data for byte in (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")):
-        return "cp1252"
-    return "latin-1"
-
-
-def _looks_western(raw: bytes) -> bool:
-    """Whether non-UTF-8 bytes read as accented Western words: (nearly) every non-ASCII character, read as
-    Windows-1252, is a letter next to an ASCII letter ("Köln", "José"). East Asian double-byte text read so
-    gives symbols (0xA1-0xBF: "¥", "§", "±") or runs of non-ASCII characters instead."""
-    text = raw[:_SAMPLE_BYTES].decode("cp1252", errors="replace")
-    non_ascii = western = 0
-    for position, ch in enumerate(text):
-        if ch <= "\x7f":
-            continue
-        non_ascii += 1
-        before = text[position - 1] if position else ""
-        after = text[position + 1] if position + 1 < len(text) else ""
-        western += ch.isalpha() and ((before.isascii() and before.isalpha()) or (after.isascii() and after.isalpha()))
-    return non_ascii > 0 and western >= 0.8 * non_ascii
 
 
 def _decodes(data: bytes, encoding: str) -> bool:
@@ -1101,9 +817,7 @@ def _decodes(data: bytes, encoding: str) -> bool:
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
-    """UTF-16 without a byte order mark shows as a NUL in every other byte of ASCII-heavy text. Text that is
-    mostly Chinese has fewer such NULs (only its separators, digits and line breaks are ASCII), so a head
-    with NULs on one side only also counts when it decodes to line breaks and readable characters."""
+    """UTF-16 without a byte order mark shows as a NUL in every other byte of ASCII-heavy text."""
     if len(head) < 4:
         return None
     even, odd = head[0::2], head[1::2]
@@ -1112,28 +826,7 @@ def _utf16_without_bom(head: bytes) -> str | None:
         return "utf-16-le"
     if even_nul > 0.4 and odd_nul < 0.05:
         return "utf-16-be"
-    for codec, nuls, others in (("utf-16-le", odd_nul, even_nul), ("utf-16-be", even_nul, odd_nul)):
-        if nuls > 0.05 and others < 0.02 and _readable_utf16(head, codec):
-            return codec
     return None
-
-
-def _readable_utf16(head: bytes, codec: str) -> bool:
-    """Whether `head` decodes as `codec` into lines of ASCII, CJK, kana, Hangul or full-width characters."""
-    text = head[: len(head) // 2 * 2].decode(codec, errors="replace")
-    if "\n" not in text and "\r" not in text:
-        return False
-    readable = sum(
-        (" " <= ch <= "\x7e")
-        or ch in "\t\r\n"
-        or "\u00a0" <= ch <= "\u024f"
-        or "\u3000" <= ch <= "\u30ff"
-        or "\u3400" <= ch <= "\u9fff"
-        or "\uac00" <= ch <= "\ud7a3"
-        or "\uff00" <= ch <= "\uffef"
-        for ch in text
-    )
-    return readable >= 0.95 * len(text)
 
 
 def _looks_binary(text: str) -> bool:
