@@ -1,7 +1,7 @@
 import streamlit as st
 
 from core.data.profiling import infer_task, suggest_target
-from core.data.reading import ENCODING_CHOICES, TableLimits, list_sheets, load_table
+from core.data.reading import ENCODING_CHOICES, TableLimits, encoding_label, list_sheets, load_table
 from core.data.samples import SAMPLES
 from core.errors import AppError
 from core.explanations import METRIC_HELP
@@ -11,7 +11,7 @@ from ui.components import cached_profile, next_step_line, show_error
 from ui.profile_view import render_profile
 from ui.services import settings, table_store
 from ui.spec_fields import choices, help_text, select_kwargs
-from ui.state import current_table, get_state, store_table
+from ui.state import current_table, current_table_reading, get_state, store_table
 
 state = get_state()
 config = settings()
@@ -83,6 +83,16 @@ else:
                         )
                     )
                 st.stop()
+        if encoding is None and state.table_key and state.table_name == upload.name:
+            # The guess, so a person whose names look garbled knows what to override above.
+            detected = (current_table_reading(state) or {}).get("encoding")
+            if detected:
+                st.caption(
+                    markdown_format(
+                        "Text encoding detected: {}. If names or values look garbled, choose the right one above.",
+                        encoding_label(detected),
+                    )
+                )
 
 try:
     frame = current_table(config, state)

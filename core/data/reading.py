@@ -39,10 +39,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from charset_normalizer import from_bytes as rank_encodings
 
 from core.config import Settings
 from core.data.memory import use_returning_arrow_pool
 from core.data.parallel import map_columns
+from core.data.table_rules import formatted_numbers
 from core.errors import DataError
 from core.i18n import CatalogView, t
 
@@ -54,8 +56,10 @@ _IMAGE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff"
 # Encodings a user can force for a text file when detection guessed wrong (codec → name shown).
 ENCODING_CHOICES: dict[str, str] = {
     "utf-8": "UTF-8",
-    "gb18030": "GB18030 / GBK (Chinese)",
-    "utf-16": "UTF-16 (with byte order mark)",
+    "gb18030": "GB18030 / GBK (Simplified Chinese)",
+    "big5": "Big5 (Traditional Chinese)",
+    "shift_jis": "Shift-JIS (Japanese)",
+    "utf-16": "UTF-16",
     "cp1252": "Windows-1252 (Western European)",
     "latin-1": "Latin-1 (ISO-8859-1)",
 }
@@ -76,6 +80,10 @@ _ENCODING_NAMES = {
     "utf-16-be": "UTF-16 (big-endian, no byte order mark)",
     "utf-32": "UTF-32",
     "gb18030": "GB18030 (Chinese, GBK)",
+    "big5": "Big5 (Traditional Chinese)",
+    "cp950": "Big5 (Traditional Chinese, Windows code page 950)",
+    "shift_jis": "Shift-JIS (Japanese)",
+    "cp932": "Shift-JIS (Japanese, Windows code page 932)",
     "cp1252": "Windows-1252 (Western European)",
     "latin-1": "Latin-1 (ISO-8859-1)",
 }
@@ -561,7 +569,22 @@ def _finish_frame(parsed: _Parsed, name: str, limits: TableLimits) -> pd.DataFra
         raise _error("no_data_rows", name=name)
     frame = _normalise_object_columns(frame)
     _check_cell_lengths(frame, name, limits.max_cell_chars)
+    _read_formatted_numbers(frame, parsed.notes)
     return frame.reset_index(drop=True)
+
+
+def _read_formatted_numbers(frame: pd.DataFrame, notes: list[str]) -> None:
+    """Text columns of numbers written as １２３, 1,234.5 or 12.3% become numbers (`table_rules.formatted_numbers`,
+    the rule `read_rows` applies too, so an export reads new rows the same way), with a note."""
+    text = [i for i, dtype in enumerate(frame.dtypes) if pd.api.types.is_string_dtype(dtype)]
+    found = map_columns(lambda i: formatted_numbers(frame.iloc[:, i]), text, rows=len(frame))
+    converted = []
+    for i, values in zip(text, found, strict=True):
+        if values is not None:
+            frame.isetitem(i, values)
+            converted.append(str(frame.columns[i]))
+    if converted:
+        notes.append(_note("note_formatted_numbers", columns=_format_list(converted)))
 
 
 def _check_cells(name: str, rows: int, columns: int, limit: int) -> None:
@@ -746,10 +769,18 @@ def _read_delimited(
     )
 
 
+def encoding_label(codec: str | None) -> str:
+    """The name a person knows an encoding by ("Big5 (Traditional Chinese)" for "big5"), for the page."""
+    return _ENCODING_NAMES.get(codec or "", codec or "unknown")
+
+
 def _forced_encoding(data: bytes, name: str, notes: list[str], encoding: str) -> tuple[bytes, str]:
-    """The user's choice of encoding, checked: a wrong choice is a message, never garbled columns."""
+    """The user's choice of encoding, checked: a wrong choice is a message, never garbled columns. Big5 and
+    Shift-JIS also accept Windows' extensions of them (code pages 950 and 932)."""
     label = _ENCODING_NAMES.get(encoding, encoding)
-    if encoding not in ENCODING_CHOICES or not _decodes(data, encoding):
+    if encoding in _WINDOWS_SUPERSETS and encoding in ENCODING_CHOICES and not _decodes(data, encoding):
+        encoding = _WINDOWS_SUPERSETS[encoding]
+    if encoding not in (*ENCODING_CHOICES, *_WINDOWS_SUPERSETS.values()) or not _decodes(data, encoding):
         raise _error("forced_encoding_failed", name=name, encoding=label)
     if encoding == "utf-8":
         data = _strip_boms(data)
@@ -758,7 +789,8 @@ def _forced_encoding(data: bytes, name: str, notes: list[str], encoding: str) ->
 
 
 def _detect_encoding(data: bytes, name: str, notes: list[str]) -> tuple[bytes, str]:
-    """Pick the text encoding: BOM, then strict UTF-8, then GB18030 if it reads as Chinese, then Western.
+    """Pick the text encoding: BOM, UTF-16 without one, strict UTF-8, accented Western text, then the legacy
+    East Asian encodings (GB18030/GBK, Big5, Shift-JIS) ranked by charset-normalizer (`_legacy_encoding`).
 
     Returns the data (without NUL bytes, which are dropped with a note) and a codec name pandas knows.
     """
@@ -792,15 +824,72 @@ def _detect_encoding(data: bytes, name: str, notes: list[str]) -> tuple[bytes, s
     # A UTF-8 byte order mark is valid UTF-8, and both pandas engines drop it from the first name.
     if data.isascii() or _decodes(data, "utf-8"):
         return data, "utf-8"
-    if _decodes(data, "gb18030") and _looks_chinese(data[:_SAMPLE_BYTES]):
-        encoding = "gb18030"
-    elif not any(byte in data for byte in (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")):
-        # The five bytes Windows-1252 leaves undefined; without them it is the likelier Western encoding.
-        encoding = "cp1252"
-    else:
-        encoding = "latin-1"
+    encoding = _legacy_encoding(data)
     notes.append(_note("note_encoding", name=name, encoding=_ENCODING_NAMES[encoding]))
     return data, encoding
+
+
+# Legacy East Asian encodings, each with Windows' superset of it, tried in this order (Big5 files saved by
+# Windows may hold code page 950's extra characters, Shift-JIS ones code page 932's).
+_EAST_ASIAN_FAMILIES = (("gb18030",), ("big5", "cp950"), ("shift_jis", "cp932"))
+_WINDOWS_SUPERSETS = {"big5": "cp950", "shift_jis": "cp932"}
+_RANKING_SAMPLE_BYTES = 256 * 1024
+
+
+def _legacy_encoding(data: bytes) -> str:
+    """The encoding of text that is not UTF-8 (nor UTF-16/32).
+
+    Accented Western text is recognised first (`_looks_western`): on a short file any of the East Asian
+    double-byte encodings also decodes "Köln", as one ideograph between two letters. Otherwise the East
+    Asian encodings that decode the start of the file are ranked by charset-normalizer (how much the decoded
+    text looks like a mess, how coherent it is as language) and the first that decodes the whole file wins.
+    GB18030 also needs Chinese-looking byte pairs (`_looks_chinese`): it decodes nearly anything. Western
+    text falls back to Windows-1252, or Latin-1 when a byte Windows-1252 leaves undefined occurs.
+    """
+    # Cut after a line break: 0x0A is never the second byte of a double-byte character.
+    sample = data[:_RANKING_SAMPLE_BYTES]
+    if len(data) > len(sample) and b"\n" in sample:
+        sample = sample[: sample.rindex(b"\n") + 1]
+    if not _looks_western(sample):
+        candidates = []
+        for family in _EAST_ASIAN_FAMILIES:
+            codec = next((codec for codec in family if _decodes(sample, codec)), None)
+            if codec is not None and (codec != "gb18030" or _looks_chinese(sample[:_SAMPLE_BYTES])):
+                candidates.append(codec)
+        ranked = []
+        if len(candidates) > 1:
+            matches = rank_encodings(sample, cp_isolation=candidates)
+            # Least mess first, then most coherent; a tie (a few words) goes to the order above.
+            ranked = [
+                match.encoding
+                for match in sorted(
+                    (match for match in matches if match.encoding in candidates),
+                    key=lambda match: (match.chaos, -match.coherence, candidates.index(match.encoding)),
+                )
+            ]
+        for codec in [*ranked, *candidates]:
+            if _decodes(data, codec):
+                return codec
+    # The five bytes Windows-1252 leaves undefined; without them it is the likelier Western encoding.
+    if not any(byte in data for byte in (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")):
+        return "cp1252"
+    return "latin-1"
+
+
+def _looks_western(raw: bytes) -> bool:
+    """Whether non-UTF-8 bytes read as accented Western words: (nearly) every non-ASCII character, read as
+    Windows-1252, is a letter next to an ASCII letter ("Köln", "José"). East Asian double-byte text read so
+    gives symbols (0xA1-0xBF: "¥", "§", "±") or runs of non-ASCII characters instead."""
+    text = raw[:_SAMPLE_BYTES].decode("cp1252", errors="replace")
+    non_ascii = western = 0
+    for position, ch in enumerate(text):
+        if ch <= "\x7f":
+            continue
+        non_ascii += 1
+        before = text[position - 1] if position else ""
+        after = text[position + 1] if position + 1 < len(text) else ""
+        western += ch.isalpha() and ((before.isascii() and before.isalpha()) or (after.isascii() and after.isalpha()))
+    return non_ascii > 0 and western >= 0.8 * non_ascii
 
 
 def _decodes(data: bytes, encoding: str) -> bool:
@@ -817,7 +906,9 @@ def _decodes(data: bytes, encoding: str) -> bool:
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
-    """UTF-16 without a byte order mark shows as a NUL in every other byte of ASCII-heavy text."""
+    """UTF-16 without a byte order mark shows as a NUL in every other byte of ASCII-heavy text. Text that is
+    mostly Chinese has fewer such NULs (only its separators, digits and line breaks are ASCII), so a head
+    with NULs on one side only also counts when it decodes to line breaks and readable characters."""
     if len(head) < 4:
         return None
     even, odd = head[0::2], head[1::2]
@@ -826,7 +917,28 @@ def _utf16_without_bom(head: bytes) -> str | None:
         return "utf-16-le"
     if even_nul > 0.4 and odd_nul < 0.05:
         return "utf-16-be"
+    for codec, nuls, others in (("utf-16-le", odd_nul, even_nul), ("utf-16-be", even_nul, odd_nul)):
+        if nuls > 0.05 and others < 0.02 and _readable_utf16(head, codec):
+            return codec
     return None
+
+
+def _readable_utf16(head: bytes, codec: str) -> bool:
+    """Whether `head` decodes as `codec` into lines of ASCII, CJK, kana, Hangul or full-width characters."""
+    text = head[: len(head) // 2 * 2].decode(codec, errors="replace")
+    if "\n" not in text and "\r" not in text:
+        return False
+    readable = sum(
+        (" " <= ch <= "\x7e")
+        or ch in "\t\r\n"
+        or "\u00a0" <= ch <= "\u024f"
+        or "\u3000" <= ch <= "\u30ff"
+        or "\u3400" <= ch <= "\u9fff"
+        or "\uac00" <= ch <= "\ud7a3"
+        or "\uff00" <= ch <= "\uffef"
+        for ch in text
+    )
+    return readable >= 0.95 * len(text)
 
 
 def _looks_binary(text: str) -> bool:

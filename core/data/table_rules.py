@@ -57,6 +57,42 @@ def numbers(series):
     return values
 
 
+# Full-width digits and signs (１２３，４５６．７８％ from a Chinese or Japanese input method) as ASCII.
+FULL_WIDTH_NUMBER_CHARACTERS = str.maketrans("０１２３４５６７８９．，％－＋\u3000", "0123456789.,%-+ ")
+FORMATTED_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?|[-+]?\.\d+%?")
+
+
+def formatted_numbers(series):
+    """A text column whose every value is a number written with full-width digits (１２３), thousands
+    separators (1,234.5) or a percent sign (12.3% → 0.123) → float64 values (missing stay NaN); None when
+    the column is not such (a value is something else, only some values have a percent sign, or nothing
+    needs this reading: plain numbers are the reader's job)."""
+    if not (pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)):
+        return None
+
+    def as_text(values):
+        return values.astype("object").map(str).str.translate(FULL_WIDTH_NUMBER_CHARACTERS).str.strip()
+
+    head = series.head(1000).dropna()
+    if len(head) and not as_text(head[~head.isin(MISSING_TOKENS)]).str.fullmatch(FORMATTED_NUMBER).all():
+        return None  # a text column (the usual case) is told apart by its first rows
+    present = series.notna() & ~series.astype("object").isin(MISSING_TOKENS)
+    if not present.any():
+        return None
+    text = as_text(series[present])
+    if not text.str.fullmatch(FORMATTED_NUMBER).all():
+        return None
+    percent = text.str.endswith("%")
+    if percent.any() and not percent.all():
+        return None
+    if not (percent.any() or text.str.contains(",", regex=False).any() or not series[present].equals(text)):
+        return None
+    parsed = pd.to_numeric(text.str.replace(",", "", regex=False).str.rstrip("%"), errors="coerce")
+    values = np.full(len(series), np.nan)
+    values[present.to_numpy()] = parsed.to_numpy(dtype="float64", na_value=np.nan) / (100.0 if percent.any() else 1.0)
+    return values
+
+
 def fit_numeric(values, options):
     """From the training rows' `numbers`: fill value, clip bounds, log shift, centre and scale.
 

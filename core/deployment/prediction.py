@@ -163,7 +163,8 @@ def predict_file(model_path: Path, data: str, out: str | None) -> None:
         result.to_parquet(out, index=False)
         print(json.dumps({"rows": len(result), "out": str(Path(out).resolve())}))
     elif out:
-        escape_formulas(result).to_csv(out, index=False)
+        # With a byte order mark, so Excel opens Chinese (any non-ASCII) class and column names correctly.
+        escape_formulas(result).to_csv(out, index=False, encoding="utf-8-sig")
         print(json.dumps({"rows": len(result), "out": str(Path(out).resolve())}))
     else:
         escape_formulas(result).to_csv(sys.stdout, index=False)  # often redirected into a file for a spreadsheet
