@@ -189,7 +189,7 @@ def chinese_run(request, tmp_path_factory):
         training=TrainingSpec(epochs=2, learning_rate=0.02),
     )
     run_id = store.create_run(spec, loaded.frame, source_name=path.name, reading=loaded.reading())
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     return store.path(run_id), path, table
 
 
