@@ -23,7 +23,7 @@ from core.data.table_rules import formatted_numbers
 def read_rows(path, reading=None):
     """The table in `path`, read the way LayerLab read the run's file.
 
-    `reading` is the run's record of that (a dict: "encoding", "delimiter", "decimal", "thousands"; None for a
+    `reading` is the run's record of that (a dict: "encoding", "delimiter", "decimal", "thousands", "sheet"; None for a
     run that has none). Parquet, Excel (.xlsx) and JSON (.json, .jsonl) files are read by pandas. A text file
     is UTF-16 when it starts with that byte-order mark (or the run's was UTF-16 without one), UTF-8 when its
     bytes are valid UTF-8, else in the run's encoding (GB18030, Big5, Shift-JIS...; GB18030 when none was
@@ -37,7 +37,7 @@ def read_rows(path, reading=None):
     if suffix == ".parquet":
         frame = pd.read_parquet(path)
     elif suffix == ".xlsx":
-        frame = pd.read_excel(path)
+        frame = pd.read_excel(path, sheet_name=reading.get("sheet", 0))  # the run's worksheet, else the first
     elif suffix == ".jsonl":
         frame = pd.read_json(path, lines=True)
     elif suffix == ".json":

@@ -192,6 +192,7 @@ class LoadedTable:
         encoding: the text encoding used, for CSV and JSON.
         delimiter: the value separator, for CSV.
         decimal: the decimal mark of a CSV's numbers ("." or ","); thousands: their thousands separator, if any.
+        sheet: the worksheet read, for Excel.
     """
 
     frame: pd.DataFrame
@@ -202,12 +203,14 @@ class LoadedTable:
     delimiter: str | None = None
     decimal: str | None = None
     thousands: str | None = None
+    sheet: str | None = None
 
     def reading(self) -> dict:
         """How the file was read, JSON-ready: a run records it so that every later reader (the generated
         script, `layerlab predict` on new rows) reads files of the same kind the same way."""
         fields = {"encoding": self.encoding, "delimiter": self.delimiter, "decimal": self.decimal}
         fields["thousands"] = self.thousands
+        fields["sheet"] = self.sheet
         return {"format": self.file_format, **{key: value for key, value in fields.items() if value is not None}}
 
 
@@ -220,6 +223,7 @@ class _Parsed:
     delimiter: str | None = None
     decimal: str | None = None
     thousands: str | None = None
+    sheet: str | None = None
 
 
 def load_table(
@@ -285,6 +289,7 @@ def _loaded(parsed: _Parsed, frame: pd.DataFrame, filename: str) -> LoadedTable:
         delimiter=parsed.delimiter,
         decimal=parsed.decimal,
         thousands=parsed.thousands,
+        sheet=parsed.sheet,
     )
 
 
@@ -1257,7 +1262,7 @@ def _read_excel(data: bytes, name: str, limits: TableLimits, sheet: str | None) 
     raw_names = list(header[lead:]) + [None] * (width - len(header))
     frame = pd.DataFrame(padded)
     frame.columns = raw_names
-    return _Parsed(frame=frame, file_format="excel", notes=notes)
+    return _Parsed(frame=frame, file_format="excel", notes=notes, sheet=worksheet.title)
 
 
 def _open_workbook(data: bytes) -> Any:
