@@ -80,6 +80,7 @@ from core.data.profiling import (
     sample_rows,
 )
 from core.errors import AppError
+from core.i18n import CatalogView
 from core.spec import ColumnSpec, PreprocessingSpec, RunSpec, Task
 
 Severity = Literal["error", "warning", "info"]
@@ -138,209 +139,10 @@ KINDS: tuple[str, ...] = (
     "target_missing", "constant", "near_constant", "all_missing", "mostly_missing",
 )  # fmt: skip
 
-# Every sentence shown to a user, keyed by finding kind (or fix action), filled with `str.format`.
-MESSAGES: dict[str, str] = {
-    "too_few_rows": (
-        "The table has {rows:,} usable rows; LayerLab needs at least {minimum} to split them into training, "
-        "validation and test rows. Upload more rows."
-    ),
-    "too_few_rows_target": (
-        "The table has {rows:,} usable rows: only {rows:,} of its {total:,} rows have a value in the target "
-        "'{column}'. LayerLab needs at least {minimum} to split them into training, validation and test rows. "
-        "Fill in the target, or pick a target column that has values."
-    ),
-    "too_few_rows_drop_rows": (
-        "The table has {rows:,} usable rows: only {rows:,} of the {total:,} rows with a target have a value in "
-        "{columns}{only}, and missing values there are set to drop rows. LayerLab needs at least {minimum}. Fill "
-        "the missing values instead (for example with the median) on the Prepare page, or select more input "
-        "columns."
-    ),
-    "too_few_rows_duplicates": (
-        "The table has {rows:,} usable rows: dropping duplicate rows keeps {rows:,} of its {total:,} rows{why}. "
-        "LayerLab needs at least {minimum}. Keep the duplicates (turn off 'drop duplicate rows'), or select more "
-        "input columns."
-    ),
-    "rows_only_input": " ('{column}' is the only input left)",
-    "rows_duplicates_why": (
-        ", because only {valued:,} rows have a value in '{column}' (the only input left), so the other rows are "
-        "copies of one another"
-    ),
-    "target_not_found": (
-        "The target column '{column}' is not in this table, so there is nothing to predict. "
-        "Pick the target again on the Data page."
-    ),
-    "features_not_found": (
-        "The feature column(s) {columns} are not in this table, so training would fail. "
-        "Select the features again on the Data page."
-    ),
-    "no_features": (
-        "Every input column is ignored or deselected, so the model would have nothing to learn from. "
-        "Select at least one feature column."
-    ),
-    "target_single_class": (
-        "The target '{column}' has {shown}, so there is nothing to learn: a model needs at least two different "
-        "values. Pick another target column or upload more varied data."
-    ),
-    "too_many_classes": (
-        "The target '{column}' has {count:,} different values; classification supports up to {limit} classes. "
-        "If it is a number to predict, choose the task 'regression'; otherwise pick another target."
-    ),
-    "target_not_numeric": (
-        "The task is 'regression' but the target '{column}' holds text, so there are no numbers to predict. "
-        "Choose 'binary' or 'multiclass', or pick a numeric target."
-    ),
-    "target_not_binary": (
-        "The task is 'binary' but the target '{column}' has {count:,} different values. "
-        "Choose 'multiclass' (or 'regression' for numbers)."
-    ),
-    "target_missing": (
-        "{count:,} rows ({share:.1%}) have no value in the target '{column}'; training leaves them out."
-    ),
-    "rare_classes": (
-        "{count:,} class(es) of '{column}' have fewer than {minimum} rows ({examples}), so the split cannot keep "
-        "them on every side and the test score says little about them. Collect more rows of these classes or "
-        "merge them into a larger class."
-    ),
-    "class_imbalance": (
-        "The classes of '{column}' are unbalanced: '{largest}' has {largest_count:,} rows but '{smallest}' only "
-        "{smallest_count:,} ({smallest_share:.1%}), so a model can score well by mostly guessing '{largest}'. "
-        "Balanced class weights make each class count equally in training."
-    ),
-    "leak_classification": (
-        "'{column}' alone predicts '{target}' correctly for {accuracy:.1%} of held-out rows; a column that "
-        "good usually leaks the answer (it is recorded after the fact, or copies the target), and the model "
-        "will fail on new data that lacks it. Ignoring the column trains without it."
-    ),
-    "leak_correlation": (
-        "'{column}' moves almost exactly with '{target}' (correlation {correlation:+.3f}); a column that close "
-        "usually leaks the answer (it is computed from the target, or recorded after the fact), and the model "
-        "will fail on new data that lacks it. Ignoring the column trains without it."
-    ),
-    "leak_regression": (
-        "'{column}' alone explains {r2:.1%} of the variation of '{target}' on held-out rows; a column that good "
-        "usually leaks the answer, and the model will fail on new data that lacks it. Ignoring the column "
-        "trains without it."
-    ),
-    "duplicates": (
-        "{count:,} rows ({share:.1%}) are exact copies of another row (in the columns used). Dropping "
-        "duplicates keeps one of each."
-    ),
-    "duplicates_across_split": (
-        "{count:,} rows ({share:.1%}) are exact copies of another row, and about {expected:,} of the "
-        "{holdout:,} validation and test rows would have an identical copy among the training rows, so the "
-        "scores would look better than on new data. Dropping duplicates keeps one of each before splitting."
-    ),
-    "id_like": (
-        "'{column}' looks like an identifier ({reason}); it says which row this is, not anything that predicts "
-        "the target, and a model can only memorise it. Ignoring the column trains without it."
-    ),
-    "id_reason_unique": "{share:.0%} of its values are different",
-    "id_reason_counter": "it counts rows one by one",
-    "id_reason_name": "its name and its {share:.0%} distinct values say so",
-    "free_text": (
-        "'{column}' holds free text (on average {words:.0f} words per value). Until text support lands, LayerLab "
-        "uses a text column as categories: each different text would be a category of its own, which teaches the "
-        "model nothing. Ignoring the column trains without it."
-    ),
-    "mixed_types": (
-        "'{column}' holds numbers, but {count:,} of its values are not numbers (such as {examples}), so the "
-        "whole column is read as text categories. Treating it as numeric turns those {count:,} into missing "
-        "values, which are then filled in."
-    ),
-    "mixed_text": (
-        "'{column}' is mostly text, but {numbers:,} of its values are numbers; it is treated as categories, "
-        "with each number a category of its own. Check that this is intended."
-    ),
-    "numbers_as_text": (
-        "'{column}' holds only numbers but they are stored as text, so it is treated as {distinct:,} separate "
-        "categories. Treating it as numeric reads them as numbers."
-    ),
-    "infinite_values": (
-        "'{column}' has {count:,} infinite (or too large) values; they are treated as missing values and filled "
-        "in. Check where they come from (often a division by zero), or drop the rows that have them."
-    ),
-    "extreme_values": (
-        "'{column}' has {count:,} numbers as large as {example} (the rest are much smaller); scaled as they are, "
-        "every ordinary value of the column ends up at almost the same point and the model cannot tell them "
-        "apart. Clipping pulls the extreme values in to the edge of the usual range; a log scale keeps their "
-        "order while shrinking the distances."
-    ),
-    "extreme_values_whole": (
-        "'{column}' holds whole numbers as large as {example}, beyond what a 64-bit number stores exactly "
-        "(about 9e15), so neighbouring values become the same number; such long numbers are usually codes or "
-        "IDs. Ignoring the column trains without it; a log scale keeps it as a size."
-    ),
-    "extreme_values_tiny": (
-        "'{column}' holds only numbers too small to tell from 0 in the model's 32-bit arithmetic (such as "
-        "{example}), so the model would see a column of zeros. Ignoring the column trains without it; or "
-        "rescale it in the file (multiply it by a power of ten)."
-    ),
-    "high_cardinality": (
-        "'{column}' has {distinct:,} different text values; only the {limit:,} most frequent get their own "
-        "input and the rest ({other_share:.1%} of the rows) go to one 'other' slot. An embedding instead learns a "
-        "small vector for every value seen at least twice; hashing sends every value, new ones included, to one of "
-        "a fixed number of buckets (some values share one); or ignore the column, or raise the category limit."
-    ),
-    "datetime_text_ambiguous": (
-        "'{column}' holds dates written as text, which would be treated as categories (every date its own). "
-        "Treating it as a date gives the model the year, month, day, weekday and hour as numbers. Its dates "
-        "(like '{example}') do not show whether the day or the month comes first; after this fix you choose."
-    ),
-    "date_order": (
-        "'{column}' has dates like '{example}' where both numbers are 12 or less, so they could be day/month or "
-        "month/day, and no value decides it; they are read month first (03/04/2024 = March 4). Choose the order "
-        "your data uses."
-    ),
-    "date_order_conflicting": (
-        "'{column}' has dates with a first number above 12 (day first, like '{day_example}') and others with a "
-        "second number above 12 (month first, like '{month_example}'), so the column mixes two orders and some "
-        "dates will be read wrongly. Choose the order most of it uses, or fix the file."
-    ),
-    "datetime_text": (
-        "'{column}' holds dates written as text, which would be treated as categories (every date its own). "
-        "Treating it as a date gives the model the year, month, day, weekday and hour as numbers."
-    ),
-    "constant": (
-        "'{column}' has the same value ('{value}') in every row that has one, so it cannot help predict "
-        "anything. Ignoring the column trains without it."
-    ),
-    "near_constant": (
-        "'{column}' has the same value ('{value}') in {share:.1%} of the rows that have one, so it carries "
-        "almost no information unless its rare values matter. Ignoring the column trains without it."
-    ),
-    "all_missing": (
-        "'{column}' has no values at all; training leaves it out. Ignoring the column says so in the spec."
-    ),
-    "mostly_missing": (
-        "'{column}' is missing in {share:.1%} of the rows; the gaps are filled in, so the column mostly holds "
-        "made-up values. Ignoring the column trains without it."
-    ),
-    "group_candidate": (
-        "'{column}' repeats (about {per_value:,.0f} rows per value) and looks like it identifies a customer, "
-        "patient or similar; rows of the same one on both sides of the split make the test score too "
-        "optimistic. Splitting by '{column}' keeps each one's rows together (it then decides the split and is "
-        "no longer an input)."
-    ),
-    "group_id": (
-        "'{column}' looks like an identifier that several rows share ({distinct:,} values, about {per_value:.1f} "
-        "rows per value: a case, order or household, say), not something that predicts the target; as an input "
-        "a model can only memorise it. Ignoring the column trains without it; splitting by '{column}' also keeps "
-        "each one's rows on the same side of the split, so the test score is honest."
-    ),
-    "fix_ignore_column": "Ignore column '{column}'",
-    "fix_coerce_numeric": "Treat '{column}' as numeric",
-    "fix_use_datetime": "Treat '{column}' as a date",
-    "fix_use_embedding": "Learn an embedding for '{column}'",
-    "fix_use_hashing": "Hash '{column}' into buckets",
-    "fix_clip_outliers": "Clip extreme values of '{column}'",
-    "fix_log_scale": "Use a log scale for '{column}'",
-    "fix_drop_missing_rows": "Drop training rows where '{column}' has no usable number",
-    "fix_dates_dayfirst": "Read '{column}' day first (03/04 = 3 April)",
-    "fix_dates_monthfirst": "Read '{column}' month first (03/04 = March 4)",
-    "fix_drop_duplicates": "Drop duplicate rows",
-    "fix_class_weights": "Use balanced class weights",
-    "fix_group_split": "Keep rows of each '{column}' together",
-}
+# Every sentence shown to a user, keyed by finding kind (or fix action): the messages "data.quality.<key>" of
+# core/locale/*/LC_MESSAGES/data.po, English and Chinese, read in the current language when a finding is made and
+# filled with `str.format`. A new sentence: add its id to both data.po files.
+MESSAGES = CatalogView("data.quality.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,7 +369,9 @@ def _check_target(series: pd.Series, has_target: np.ndarray, spec: RunSpec | Non
         inferred = None
     if inferred is None:
         distinct = present.astype(str).unique()
-        shown = f"only the value '{distinct[0]}'" if len(distinct) == 1 else "no values at all"
+        shown = (
+            MESSAGES["shown_one_value"].format(value=distinct[0]) if len(distinct) == 1 else MESSAGES["shown_no_values"]
+        )
         findings.append(_finding("target_single_class", name, "error", shown=shown))
         return None
     task = spec.data.task if spec is not None and spec.data.task else inferred
