@@ -16,6 +16,7 @@ from core.deployment.formats import (
 from core.deployment.model_card import model_card
 from core.deployment.snippets import prediction_snippet
 from core.errors import AppError
+from core.i18n import t
 from core.plain_text import markdown_literal
 from core.run_store import RunFiles
 from core.shared_mode.downloads import download_url
@@ -29,13 +30,9 @@ state = get_state()
 store = run_store()
 owner = session_owner()
 browser = browser_identity()  # links work only in this browser
-st.title("Download")
+st.title(t("deploy.download.title"))
 what_next = next_step_line("download", "no_run")
-st.markdown(
-    "One `.keras` file with the preprocessing inside: no LayerLab needed to use it.",
-    help="It takes the raw columns as uploaded (numbers and text, missing values allowed, unseen categories "
-    "tolerated) and returns predictions as class names with probabilities, or values in the target's units.",
-)
+st.markdown(t("deploy.download.intro"), help=t("deploy.download.intro_help"))
 
 record = require_finished_run(store, state, key="download.run")
 next_step_line("download", "ready", what_next)
@@ -45,10 +42,10 @@ spec_text = store.files(record.run_id).spec_text()
 stem = f"layerlab_{record.run_id[:6]}"
 left, right = st.columns(2)
 if model_path is None:
-    left.warning("This run has no model file (it was trained on a backend without string support).")
+    left.warning(t("deploy.download.no_model"))
 else:
     left.link_button(
-        f"Model ({model_path.stat().st_size / 1024:,.0f} KB, .keras)",
+        t("deploy.download.model", size=f"{model_path.stat().st_size / 1024:,.0f}"),
         download_url(owner, record.run_id, RunFiles.MODEL, file_name=f"{stem}.keras", browser=browser),
         icon=":material/download:",
         type="primary",
@@ -56,7 +53,7 @@ else:
         width="stretch",
     )
 right.download_button(
-    "Run spec (JSON)",
+    t("deploy.download.spec"),
     spec_text,
     f"{stem}_spec.json",
     "application/json",
@@ -70,33 +67,32 @@ preprocessing_text = store.preprocessing_json(record.run_id)
 if target_info is not None and preprocessing_text is not None:
     target = TargetInfo.from_dict(target_info)
     preprocessing = PreprocessingState.from_json(preprocessing_text)
-    st.subheader("Use it in Python (only keras and pandas)")
+    st.subheader(t("deploy.download.python"))
     reading = store.meta(record.run_id).get("reading")
     st.code(prediction_snippet(preprocessing, target, f"{stem}.keras", reading), language="python")
-    st.caption("Or from the command line: `layerlab predict model.keras new_rows.csv --out predictions.csv`.")
-with st.expander("Run spec"):
+    st.caption(t("deploy.download.cli"))
+with st.expander(t("deploy.download.spec_expander")):
     st.code(spec_text, language="json")
 
 if model_path is not None:
-    st.subheader("Other formats")
-    st.caption(
-        "Each download is a zip with the model, a README that shows how to run it and the model card. Files are "
-        "built on demand in a separate process (a few seconds each) and kept with the run."
-    )
+    st.subheader(t("deploy.download.formats"))
+    st.caption(t("deploy.download.formats_caption"))
     task = (target_info or {}).get("task")
     for export_format in FORMATS:
         name, action = st.columns([3, 1])
         name.markdown(f"**{FORMAT_LABELS[export_format]}** — {format_note(export_format, task)}")
         ready = cached_export(record.path, export_format)
-        if ready is None and action.button("Prepare", key=f"download.prepare.{export_format}", width="stretch"):
+        if ready is None and action.button(
+            t("deploy.download.prepare"), key=f"download.prepare.{export_format}", width="stretch"
+        ):
             try:
-                with st.spinner(f"Converting to {FORMAT_LABELS[export_format]}…"):
+                with st.spinner(t("deploy.download.converting", format=FORMAT_LABELS[export_format])):
                     ready = export_artifact(record.path, export_format)
             except AppError as error:
                 name.error(markdown_literal(error.message))
         if ready is not None:
             action.link_button(
-                f"{ready.stat().st_size / 1024:,.0f} KB zip",
+                t("deploy.download.zip", size=f"{ready.stat().st_size / 1024:,.0f}"),
                 download_url(
                     owner,
                     record.run_id,
@@ -109,32 +105,29 @@ if model_path is not None:
                 width="stretch",
             )
 
-    st.subheader("Quantization: size, speed and accuracy")
-    st.caption(
-        "TFLite float32, float16 and dynamic-range int8 on this run's test rows: file size, latency per row "
-        "(whole test set in one call, this server's CPU) and the test metric, next to the .keras model."
-    )
+    st.subheader(t("deploy.download.quantization"))
+    st.caption(t("deploy.download.quantization_caption"))
     comparison = cached_comparison(record.path)
-    if comparison is None and st.button("Measure the formats", key="download.compare"):
+    if comparison is None and st.button(t("deploy.download.measure"), key="download.compare"):
         try:
-            with st.spinner("Converting and timing each format…"):
+            with st.spinner(t("deploy.download.measuring")):
                 comparison = compare_formats(record.path)
         except AppError as error:
             st.error(markdown_literal(error.message))
     if comparison is not None:
         st.dataframe(comparison_table(comparison), hide_index=True, key="download.comparison")
 
-    st.subheader("Model card")
+    st.subheader(t("deploy.download.card"))
     card = model_card(record.path)
     st.download_button(
-        "Model card (Markdown)",
+        t("deploy.download.card_button"),
         card,
         f"{stem}_MODEL_CARD.md",
         "text/markdown",
         icon=":material/download:",
         key="download.card",
     )
-    with st.expander("Read the model card"):
+    with st.expander(t("deploy.download.card_read")):
         # Shown as source: the card quotes column, class and file names as the user typed them.
         st.code(card, language="markdown", wrap_lines=True)
 

@@ -6,21 +6,28 @@ from core.deployment.prediction import column_report, predict_run_rows
 from core.deployment.threshold import load_threshold
 from core.deployment.upload_check import model_threshold
 from core.errors import AppError
-from core.plain_text import markdown_format, markdown_literal
+from core.i18n import t
+from core.plain_text import MAX_CHARS, markdown_literal
 from ui.components import next_step_line, require_finished_run, show_error
 from ui.prediction_views import show_predictions, show_single_prediction, uploaded_model_section
 from ui.services import run_store, settings
 from ui.single_row import single_row_form
 from ui.state import get_state
 
-SOURCES = {"run": "A run trained here", "upload": "A .keras file downloaded from LayerLab"}
-MODES = {"file": "Upload a file of rows", "row": "Type in one row"}
+SOURCES = ("run", "upload")
+MODES = ("file", "row")
 
 state = get_state()
 store = run_store()
-st.title("Predict")
+st.title(t("deploy.predict.title"))
 what_next = next_step_line("predict", "no_run")
-source = st.radio("Model", list(SOURCES), format_func=SOURCES.get, horizontal=True, key="predict.source")
+source = st.radio(
+    t("deploy.predict.source"),
+    SOURCES,
+    format_func=lambda key: t(f"deploy.predict.source.{key}"),
+    horizontal=True,
+    key="predict.source",
+)
 if source == "upload":
     next_step_line("predict", "uploaded", what_next)
     uploaded_model_section()
@@ -31,27 +38,39 @@ next_step_line("predict", "ready", what_next)
 model_path = store.model_path(record.run_id)
 preprocessing_text = store.preprocessing_json(record.run_id)
 if model_path is None or preprocessing_text is None:
-    st.warning("This run has no model file to predict with.")
+    st.warning(t("deploy.predict.no_model"))
     st.stop()
 preprocessing = PreprocessingState.from_json(preprocessing_text)
 target = store.target(record.run_id) or {}
 in_use = model_threshold(model_path) if target.get("task") == "binary" else None
 if in_use is not None:
     st.caption(
-        markdown_format(f"Labels: '{{}}' when its probability is at least **{in_use:.2f}** ", target["classes"][1])
-        + "(the decision threshold; change and save it on the Evaluate page)."
+        t(
+            "deploy.predict.threshold_in_use",
+            label=markdown_literal(target["classes"][1], MAX_CHARS),
+            threshold=f"{in_use:.2f}",
+        )
     )
     if abs(in_use - load_threshold(record.path)) > 1e-9:
         st.warning(
-            f"The threshold saved on the Evaluate page is {load_threshold(record.path):.2f}, but the model file "
-            f"labels rows at {in_use:.2f}. Save the threshold again on the Evaluate page to use it."
+            t(
+                "deploy.predict.threshold_mismatch",
+                saved=f"{load_threshold(record.path):.2f}",
+                in_use=f"{in_use:.2f}",
+            )
         )
 
-mode = st.radio("Rows", list(MODES), format_func=MODES.get, horizontal=True, key="predict.mode")
+mode = st.radio(
+    t("deploy.predict.rows"),
+    MODES,
+    format_func=lambda key: t(f"deploy.predict.mode.{key}"),
+    horizontal=True,
+    key="predict.mode",
+)
 if mode == "row":
     row = single_row_form(preprocessing, key=f"predict.row.{record.run_id}")
     if row is not None:
-        with st.spinner("Predicting…"):
+        with st.spinner(t("deploy.predict.predicting_one")):
             try:
                 state.memory.row_prediction = (record.run_id, predict_run_rows(model_path, row))
             except AppError as error:
@@ -62,9 +81,14 @@ if mode == "row":
         show_single_prediction(single[1])
     st.stop()
 
-st.write("Upload new rows with the same columns as the training table (the target is not needed) to get predictions.")
-st.caption("Needed columns: " + ", ".join(markdown_literal(column.name, 60) for column in preprocessing.columns))
-upload = st.file_uploader("Rows to predict", type=list(SUPPORTED_EXTENSIONS), key="predict.upload")
+st.write(t("deploy.predict.upload_intro"))
+st.caption(
+    t(
+        "deploy.predict.needed_columns",
+        columns=t("deploy.list_separator").join(markdown_literal(column.name, 60) for column in preprocessing.columns),
+    )
+)
+upload = st.file_uploader(t("deploy.predict.rows_upload"), type=list(SUPPORTED_EXTENSIONS), key="predict.upload")
 if upload is None:
     st.stop()
 try:
@@ -75,19 +99,22 @@ except AppError as error:
 missing, extra = column_report(preprocessing, frame)
 if missing:
     st.error(
-        f"The file lacks the column(s) {', '.join(markdown_literal(repr(name), 60) for name in missing)} that the "
-        "model needs. Add them (empty values are allowed: the model fills them in as it learned to) and upload again.",
+        t(
+            "deploy.predict.missing_columns",
+            count=len(missing),
+            columns=t("deploy.list_separator").join(markdown_literal(repr(name), 60) for name in missing),
+        ),
         icon=":material/error:",
     )
     st.stop()
 if extra:
-    passed = ", ".join(markdown_literal(name, 60) for name in extra)
-    st.info(f"These columns are not used by the model and are passed through: {passed}.")
+    passed = t("deploy.list_separator").join(markdown_literal(name, 60) for name in extra)
+    st.info(t("deploy.predict.extra_columns", columns=passed))
 
 # The model file changes when a threshold is saved, so its time stamp is part of what the result depends on.
 marker = (record.run_id, upload.file_id, model_path.stat().st_mtime_ns)
 if state.memory.run_prediction is None or state.memory.run_prediction[0] != marker:
-    with st.spinner(f"Predicting {len(frame):,} rows…"):
+    with st.spinner(t("deploy.predict.predicting", count=len(frame))):
         try:
             state.memory.run_prediction = (marker, predict_run_rows(model_path, frame))
         except AppError as error:

@@ -11,6 +11,7 @@ import os
 import streamlit as st
 from streamlit.errors import StreamlitAPIException, StreamlitAuthError
 
+from core.i18n import t
 from core.plain_text import markdown_literal
 from core.shared_mode.access import access_gate
 from ui.streamlit_private import leave_pages_folder_mode
@@ -54,22 +55,22 @@ def require_access(owner: str) -> None:
     gate = access_gate()
     if gate is None or gate.has_passed(owner):
         return
-    st.title("LayerLab")
-    st.write("The organiser of this LayerLab gave you an access code. Type it to continue.")
+    st.title(t("deploy.gate.title"))
+    st.write(t("deploy.gate.intro"))
     with st.form("gate.form", clear_on_submit=True, enter_to_submit=True):
-        typed = st.text_input("Access code", type="password", key="gate.code")
-        submitted = st.form_submit_button("Continue", type="primary", key="gate.submit")
+        typed = st.text_input(t("deploy.gate.code"), type="password", key="gate.code")
+        submitted = st.form_submit_button(t("deploy.gate.continue"), type="primary", key="gate.submit")
     if submitted:
         attempt = gate.attempt(client=client_key(), owner=owner, typed=typed)
         if attempt.outcome == "allowed":
             st.rerun()
         if attempt.outcome == "wrong":
-            message = "That is not the access code. Check it with the organiser and try again."
             if attempt.retry_after_s:
-                message += f" Too many attempts; try again in {attempt.retry_after_s} seconds."
-            st.error(message)
+                st.error(t("deploy.gate.wrong_and_wait", seconds=attempt.retry_after_s))
+            else:
+                st.error(t("deploy.gate.wrong"))
         else:
-            st.error(f"Too many attempts; try again in {attempt.retry_after_s} seconds.")
+            st.error(t("deploy.gate.too_many", seconds=attempt.retry_after_s))
     _stop_before_pages()
 
 
@@ -91,7 +92,7 @@ def _start_login() -> None:
         st.login()
     except StreamlitAuthError as error:
         # Said to the organiser who configured it (a missing key, or Authlib not installed), never a secret.
-        st.error(f"Sign-in is configured but cannot start: {error}")
+        st.error(t("deploy.gate.login_broken", error=markdown_literal(error)))
 
 
 def require_login() -> None:
@@ -106,28 +107,25 @@ def require_login() -> None:
     required = login_required()
     if not configured:
         if required:
-            st.title("LayerLab")
-            st.error(
-                f"{REQUIRE_LOGIN_VARIABLE}=1 asks every visitor to sign in, but `.streamlit/secrets.toml` has no "
-                "`[auth]` section. Add one (see docs/DEPLOY.md) or unset the variable."
-            )
+            st.title(t("deploy.gate.title"))
+            st.error(t("deploy.gate.login_missing", variable=REQUIRE_LOGIN_VARIABLE))
             _stop_before_pages()
         return
     if st.user.get("is_logged_in", False):
         with st.sidebar:
             name = st.user.get("name") or st.user.get("email")
             if name:
-                st.caption(f"Signed in as {markdown_literal(name)}")
-            if st.button("Sign out", key="gate.sign_out", icon=":material/logout:"):
+                st.caption(t("deploy.gate.signed_in", name=markdown_literal(name)))
+            if st.button(t("deploy.gate.sign_out"), key="gate.sign_out", icon=":material/logout:"):
                 st.logout()
         return
     if not required:
         with st.sidebar:
-            if st.button("Sign in", key="gate.sign_in", icon=":material/login:"):
+            if st.button(t("deploy.gate.sign_in"), key="gate.sign_in", icon=":material/login:"):
                 _start_login()
         return
-    st.title("LayerLab")
-    st.write("Sign in with your organisation's account to use LayerLab.")
-    if st.button("Sign in", key="gate.sign_in", type="primary", icon=":material/login:"):
+    st.title(t("deploy.gate.title"))
+    st.write(t("deploy.gate.sign_in_intro"))
+    if st.button(t("deploy.gate.sign_in"), key="gate.sign_in", type="primary", icon=":material/login:"):
         _start_login()
     _stop_before_pages()

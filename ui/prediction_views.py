@@ -9,6 +9,7 @@ from core.data.reading import SUPPORTED_EXTENSIONS, TableLimits, load_table
 from core.deployment.prediction import check_uploaded, predict_uploaded
 from core.errors import AppError
 from core.explanations import METRIC_HELP
+from core.i18n import t
 from core.plain_text import escape_formulas, markdown_literal
 from ui.components import show_error
 from ui.services import settings
@@ -16,11 +17,11 @@ from ui.state import get_state
 
 
 def show_predictions(result: pd.DataFrame, input_columns: list[str], *, file_name: str, key: str) -> None:
-    st.success(f"Predicted {len(result):,} rows.")
+    st.success(t("deploy.predictions.done", count=len(result)))
     added = [name for name in result.columns if name not in input_columns]
     st.dataframe(result[added + input_columns].head(500), hide_index=True, width="stretch")
     st.download_button(
-        "Predictions (CSV)",
+        t("deploy.predictions.download"),
         escape_formulas(result).to_csv(index=False).encode("utf-8-sig"),
         file_name,
         "text/csv",
@@ -28,14 +29,14 @@ def show_predictions(result: pd.DataFrame, input_columns: list[str], *, file_nam
         type="primary",
         key=key,
     )
-    st.caption("Text cells that start with = + - or @ are escaped with an apostrophe so a spreadsheet cannot run them.")
+    st.caption(t("deploy.predictions.escaped"))
 
 
 def show_single_prediction(result: pd.DataFrame) -> None:
     """The label (or value) of one row, and its class probabilities most likely first."""
     row = result.iloc[0]
     st.metric(
-        "Prediction",
+        t("deploy.predictions.metric"),
         markdown_literal(row["prediction"])
         if not pd.api.types.is_float(row["prediction"])  # numpy's float32 too, not only Python's float
         else f"{row['prediction']:,.4f}",
@@ -49,7 +50,12 @@ def show_single_prediction(result: pd.DataFrame) -> None:
         st.dataframe(
             table.sort_values("probability", ascending=False),
             hide_index=True,
-            column_config={"probability": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.4f")},
+            column_config={
+                "class": st.column_config.TextColumn(t("deploy.predictions.class")),
+                "probability": st.column_config.ProgressColumn(
+                    t("deploy.predictions.probability"), min_value=0.0, max_value=1.0, format="%.4f"
+                ),
+            },
             key="predict.single_probabilities",
         )
 
@@ -57,11 +63,8 @@ def show_single_prediction(result: pd.DataFrame) -> None:
 def uploaded_model_section() -> None:
     """Predict with a `.keras` file LayerLab made earlier: checked without building it, then used in a
     separate process with a memory limit."""
-    st.write(
-        "Upload a **.keras** model downloaded from LayerLab. It is checked before anything is loaded (a zip with "
-        "the expected parts, built-in layers only, a sensible size), then used in a separate process."
-    )
-    upload = st.file_uploader("Model file (.keras)", key="predict.model_upload")
+    st.write(t("deploy.upload.intro"))
+    upload = st.file_uploader(t("deploy.upload.model_file"), key="predict.model_upload")
     if upload is None:
         st.stop()
     data = upload.getvalue()
@@ -70,17 +73,25 @@ def uploaded_model_section() -> None:
     except AppError as error:
         show_error(error)
         st.stop()
-    details = f"{checked.task} model, {checked.num_params:,} parameters"
+    separator = t("deploy.list_separator")
+    details = t("deploy.upload.details", task=t(f"deploy.task.{checked.task}"), count=checked.num_params)
     if checked.classes:
-        details += f", classes {', '.join(markdown_literal(name, 40) for name in checked.classes)}"
-    if checked.threshold is not None:
-        details += (
-            f"; predicts '{markdown_literal(checked.classes[1], 40)}' from a probability of {checked.threshold:.2f}"
+        details += t(
+            "deploy.upload.details_classes",
+            classes=separator.join(markdown_literal(name, 40) for name in checked.classes),
         )
-    st.success(f"{markdown_literal(upload.name, 60)}: a LayerLab {details}.", icon=":material/verified:")
+    if checked.threshold is not None:
+        details += t(
+            "deploy.upload.details_threshold",
+            label=markdown_literal(checked.classes[1], 40),
+            threshold=f"{checked.threshold:.2f}",
+        )
+    st.success(
+        t("deploy.upload.checked", name=markdown_literal(upload.name, 60), details=details), icon=":material/verified:"
+    )
     needed = [markdown_literal(column.name, 60) for column in checked.inputs]
-    st.caption("Needed columns: " + ", ".join(needed))
-    rows = st.file_uploader("Rows to predict", type=list(SUPPORTED_EXTENSIONS), key="predict.model_rows")
+    st.caption(t("deploy.predict.needed_columns", columns=separator.join(needed)))
+    rows = st.file_uploader(t("deploy.predict.rows_upload"), type=list(SUPPORTED_EXTENSIONS), key="predict.model_rows")
     if rows is None:
         st.stop()
     try:
@@ -91,7 +102,7 @@ def uploaded_model_section() -> None:
     marker = (upload.file_id, rows.file_id)
     memory = get_state().memory
     if memory.model_prediction is None or memory.model_prediction[0] != marker:
-        with st.spinner(f"Predicting {len(frame):,} rows…"):
+        with st.spinner(t("deploy.predict.predicting", count=len(frame))):
             try:
                 _, result = predict_uploaded(data, upload.name, frame)
             except AppError as error:

@@ -8,9 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from core.data.preprocessing import CategoricalColumn, DatetimeColumn, NumericColumn, PreprocessingState
+from core.i18n import t
 from core.plain_text import full_name_help, markdown_literal, shorten
 
-MISSING_CHOICE = "(missing)"
+MISSING_CHOICE = "(missing)"  # the option's value; shown as t("deploy.row.missing")
 
 
 def _date_default(seconds: float) -> dt.date:
@@ -18,6 +19,10 @@ def _date_default(seconds: float) -> dt.date:
         return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).date()
     except (OverflowError, OSError, ValueError):
         return dt.date(2000, 1, 1)
+
+
+def _choice_label(choice: str) -> str:
+    return t("deploy.row.missing") if choice == MISSING_CHOICE else shorten(choice)
 
 
 def single_row_form(state: PreprocessingState, *, key: str) -> pd.DataFrame | None:
@@ -32,7 +37,7 @@ def single_row_form(state: PreprocessingState, *, key: str) -> pd.DataFrame | No
             label = markdown_literal(column.name, max_chars=40)
             full_name = full_name_help(column.name, max_chars=40)
             if isinstance(column, NumericColumn):
-                median = "Prefilled with the training median."
+                median = t("deploy.row.median")
                 values[column.name] = place.number_input(
                     label,
                     value=float(column.fill),
@@ -47,10 +52,15 @@ def single_row_form(state: PreprocessingState, *, key: str) -> pd.DataFrame | No
                 options = list(column.vocabulary) + [MISSING_CHOICE]
                 default = column.fill_value if column.fill_value in column.vocabulary else options[0]
                 chosen = place.selectbox(
-                    label, options, index=options.index(default), format_func=shorten, key=widget_key, help=full_name
+                    label,
+                    options,
+                    index=options.index(default),
+                    format_func=_choice_label,
+                    key=widget_key,
+                    help=full_name,
                 )
                 values[column.name] = None if chosen == MISSING_CHOICE else chosen
-        submitted = st.form_submit_button("Predict this row", type="primary", icon=":material/play_arrow:")
+        submitted = st.form_submit_button(t("deploy.row.submit"), type="primary", icon=":material/play_arrow:")
     if not submitted:
         return None
     return pd.DataFrame([values], columns=[column.name for column in state.columns])
