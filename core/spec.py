@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.errors import SpecError
+from core.i18n import message_ids, t
 
 Task = Literal["binary", "multiclass", "regression"]
 Activation = Literal["relu", "leaky_relu", "elu", "selu", "gelu", "swish", "sigmoid", "tanh", "softplus", "linear"]
@@ -64,16 +65,13 @@ class DataSpec(_Spec):
     @model_validator(mode="after")
     def _check_fractions(self) -> DataSpec:
         if self.test_fraction + self.validation_fraction >= 0.9:
-            raise ValueError(
-                f"test_fraction ({self.test_fraction}) + validation_fraction ({self.validation_fraction}) "
-                "must leave at least 10% of the rows for training; lower one of them"
-            )
+            raise ValueError(t("model.spec.fractions", test=self.test_fraction, validation=self.validation_fraction))
         if self.target in self.features:
-            raise ValueError(f"the target column {self.target!r} cannot also be a feature; remove it from features")
+            raise ValueError(t("model.spec.target_is_feature", target=repr(self.target)))
         if self.cross_validation_folds == 1:
-            raise ValueError("cross_validation_folds must be 0 (off) or at least 2")
+            raise ValueError(t("model.spec.one_fold"))
         if self.group_column is not None and self.group_column == self.target:
-            raise ValueError("the group column cannot be the target")
+            raise ValueError(t("model.spec.group_is_target"))
         return self
 
 
@@ -138,9 +136,9 @@ class ColumnSpec(_Spec):
     @model_validator(mode="after")
     def _check_combinations(self) -> ColumnSpec:
         if self.missing == "constant" and self.fill_value is None:
-            raise ValueError(f"column {self.name!r}: missing='constant' needs a fill_value; set one")
+            raise ValueError(t("model.spec.fill_value", name=repr(self.name)))
         if self.encoding == "ordinal" and len(self.order) < 2:
-            raise ValueError(f"column {self.name!r}: ordinal encoding needs an order of at least two categories")
+            raise ValueError(t("model.spec.ordinal_order", name=repr(self.name)))
         return self
 
 
@@ -162,7 +160,7 @@ class PreprocessingSpec(_Spec):
         names = [column.name for column in self.columns]
         duplicated = sorted({name for name in names if names.count(name) > 1})
         if duplicated:
-            raise ValueError(f"columns {duplicated} are listed more than once; keep one entry per column")
+            raise ValueError(t("model.spec.duplicate_columns", columns=duplicated))
         return self
 
     def column(self, name: str) -> ColumnSpec:
@@ -392,7 +390,7 @@ class TrainingSpec(_Spec):
     @model_validator(mode="after")
     def _one_clipping(self) -> TrainingSpec:
         if self.clipnorm is not None and self.clipvalue is not None:
-            raise ValueError("set either clipnorm or clipvalue, not both; clear one of them")
+            raise ValueError(t("model.spec.two_clippings"))
         return self
 
 
@@ -413,6 +411,23 @@ def _describe_location(location: tuple) -> str:
     return ".".join(str(part) for part in location) or "spec"
 
 
+def _problem(item: dict) -> str:
+    """What is wrong with one value, in the current language: pydantic's error types with a catalog entry
+    ("model.spec.pydantic.<type>", filled from the error's context) are translated; the model validators'
+    ValueErrors are already sentences from the catalog; any other type keeps pydantic's (English) message."""
+    kind = item.get("type", "")
+    context = item.get("ctx") or {}
+    if kind == "value_error":
+        return str(context.get("error", item.get("msg", ""))).removeprefix("Value error, ")
+    message_id = f"model.spec.pydantic.{kind}"
+    if message_id in message_ids():
+        try:
+            return t(message_id, **{name: str(value) for name, value in context.items()})
+        except (KeyError, IndexError, ValueError):
+            pass  # a pydantic version with other context names: its own message below
+    return item.get("msg", "is invalid").removeprefix("Value error, ")
+
+
 def format_validation_error(error: ValidationError) -> str:
     """Turn pydantic's error list into sentences that name the field, what was expected and how to fix it."""
     sentences = []
@@ -421,17 +436,17 @@ def format_validation_error(error: ValidationError) -> str:
         received = item.get("input")
         kind = item.get("type", "")
         if kind == "extra_forbidden":
-            sentences.append(f"`{field}` is not a known setting. Remove it or check its spelling.")
+            sentences.append(t("model.spec.unknown_setting", field=field))
             continue
         if kind == "missing":
-            sentences.append(f"`{field}` is required but missing. Add it to the spec.")
+            sentences.append(t("model.spec.missing", field=field))
             continue
-        message = item.get("msg", "is invalid").removeprefix("Value error, ")
-        shown = json.dumps(received, default=str) if not isinstance(received, dict) else "{...}"
+        shown = json.dumps(received, default=str, ensure_ascii=False) if not isinstance(received, dict) else "{...}"
         if len(shown) > 60:
             shown = shown[:57] + "..."
-        sentences.append(f"`{field}`: {message} (received {shown}). Change `{field}` and try again.")
-    return " ".join(sentences)
+        sentences.append(t("model.spec.invalid", field=field, problem=_problem(item), received=shown))
+    # A space between English sentences, none after Chinese full stops.
+    return "".join(s if s.endswith(("。", "！", "？")) else s + " " for s in sentences).rstrip()
 
 
 def parse_spec(text: str | bytes | dict) -> RunSpec:
@@ -443,7 +458,7 @@ def parse_spec(text: str | bytes | dict) -> RunSpec:
     except ValidationError as error:
         first = error.errors()[0].get("loc", ()) if error.errors() else ()
         raise SpecError(
-            "The run spec is not valid: " + format_validation_error(error), field=_describe_location(first)
+            t("model.spec.not_valid", problems=format_validation_error(error)), field=_describe_location(first)
         ) from None
 
 

@@ -5,6 +5,7 @@ from core.data.preprocessing import estimate_preprocessing
 from core.data.profiling import infer_task
 from core.errors import AppError
 from core.explanations import CHART_HELP, METRIC_HELP
+from core.i18n import t
 from core.model.building import count_params, derive_head, describe_model
 from core.shared_mode.limits import describe_caps
 from core.spec import PRESETS, TRAINING_PRESETS
@@ -14,8 +15,17 @@ from ui.model_view import doctor_panel, model_diagram, preflight_card
 from ui.services import settings
 from ui.state import get_state
 
+# The presets' names in core.spec are keys (kept in English); what the selectbox shows comes from the catalog.
+PRESET_IDS = {
+    "Balanced (default)": "model.preset.balanced",
+    "Textbook MLP": "model.preset.textbook",
+    "Wide with dropout": "model.preset.wide",
+    "Deep with batch norm": "model.preset.deep",
+    "Linear (no hidden layer)": "model.preset.linear",
+}
+
 state = get_state()
-st.title("Model")
+st.title(t("model.page.title"))
 what_next = next_step_line("model", "ready")
 frame = require_table(state)
 if frame is None:
@@ -33,41 +43,44 @@ train_rows = max(1, int(labelled_rows * (1 - state.test_fraction - state.validat
 validation_rows = int(labelled_rows * state.validation_fraction)
 
 preset_col, apply_col = st.columns([3, 1])
-preset = preset_col.selectbox("Start from a preset", list(PRESETS), key="model.preset")
+preset = preset_col.selectbox(
+    t("model.page.preset"), list(PRESETS), format_func=lambda name: t(PRESET_IDS[name]), key="model.preset"
+)
 apply_col.write("")
-if apply_col.button("Apply preset", key="model.apply_preset", width="stretch"):
+if apply_col.button(t("model.page.apply_preset"), key="model.apply_preset", width="stretch"):
     state.set_model(PRESETS[preset])
     if preset in TRAINING_PRESETS:
         state.training = TRAINING_PRESETS[preset]
     st.rerun()
 if preset == "Textbook MLP":
-    st.caption(
-        "The classic Keras example: Dense 64 relu → Dense 64 relu, Adam at 0.001, batch 32, 10 epochs.",
-        help="Its listing pairs a softmax output with `from_logits=True`; here the output layer and loss are "
-        "derived from the task, so that mistake cannot happen.",
-    )
+    st.caption(t("model.page.textbook"), help=t("model.page.textbook_help"))
 
 editor, summary = st.columns([3, 2], gap="large")
 with editor:
-    st.subheader("Hidden layers")
+    st.subheader(t("model.page.hidden_layers"))
     layer_editor(state)
 with summary:
     head = derive_head(task, classes)
-    st.subheader("Summary")
+    st.subheader(t("model.page.summary"))
     try:
         rows = describe_model(state.model_spec(), num_inputs, task, classes, embeddings)
     except AppError as error:
         rows = None
         show_error(error)
     if rows is not None:
-        st.metric("Parameters", f"{count_params(rows):,}", help=METRIC_HELP["parameters"])
+        st.metric(t("model.page.parameters"), f"{count_params(rows):,}", help=METRIC_HELP["parameters"])
         st.plotly_chart(model_diagram(rows), key="model.diagram", config={"displayModeBar": False})
         st.caption(CHART_HELP["model_diagram"])
-        with st.expander("As a table"):
+        with st.expander(t("model.page.as_table")):
             st.dataframe(
                 pd.DataFrame(
                     [
-                        {"layer": r.name, "type": r.layer_type, "output shape": r.output_shape, "params": r.num_params}
+                        {
+                            t("model.page.column.layer"): r.name,
+                            t("model.page.column.type"): r.layer_type,
+                            t("model.page.column.output_shape"): r.output_shape,
+                            t("model.page.column.params"): r.num_params,
+                        }
                         for r in rows
                     ]
                 ),
@@ -75,8 +88,14 @@ with summary:
                 width="stretch",
             )
     st.caption(
-        f"Output layer and loss come from the task ({task}): {head.units} unit(s), {head.activation}, "
-        f"loss {head.loss}. Input width: {num_inputs} encoded features (estimated on a sample of rows; training fits on the training rows)."
+        t(
+            "model.page.head",
+            task=task,
+            count=head.units,
+            activation=head.activation,
+            loss=head.loss,
+            num_inputs=num_inputs,
+        )  # fmt: skip
     )
 
 if rows is not None:
@@ -85,9 +104,5 @@ if rows is not None:
     preflight_card(state, train_rows=train_rows, validation_rows=validation_rows, **facts)
     caps = [cap for cap in describe_caps(settings()) if cap]
     if caps:
-        st.info(
-            "This is a shared server. Each run may use " + "; ".join(caps) + ". A run over a limit is refused "
-            "when you press Train, before anything is built.",
-            icon=":material/gavel:",
-        )
-st.page_link("pages/train.py", label="Next: train it", icon=":material/model_training:")
+        st.info(t("model.page.shared_caps", caps=t("model.page.caps_separator").join(caps)), icon=":material/gavel:")
+st.page_link(page="pages/train.py", label=t("model.page.next"), icon=":material/model_training:")

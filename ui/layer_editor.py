@@ -10,6 +10,7 @@ import secrets
 
 import streamlit as st
 
+from core.i18n import t
 from core.model.building import LAYER_TYPES, layer_label
 from core.spec import (
     LAYER_KINDS,
@@ -24,9 +25,10 @@ from ui.state import AppState, Layer
 
 KIND_LABELS = LAYER_TYPES
 DEFAULTS = {kind: LAYER_KINDS[kind]() for kind in TABULAR_LAYER_KINDS}
+# Layers without settings: a sentence (message id) in place of widgets.
 HELP = {
-    "batch_normalization": "Normalises the previous layer's outputs over the batch (no settings).",
-    "layer_normalization": "Normalises each row's values to mean 0 and spread 1 (no settings; batch-size independent).",
+    "batch_normalization": "model.editor.batch_normalization",
+    "layer_normalization": "model.editor.layer_normalization",
 }
 
 
@@ -37,70 +39,85 @@ def _edit_layer(layer: Layer) -> object:
     if isinstance(spec, DenseLayer):
         units_col, activation_col, init_col, l1_col, l2_col = st.columns([1, 1.1, 1.6, 0.9, 0.9])
         units = units_col.number_input(
-            "units", **number_kwargs(DenseLayer, "units", value=spec.units, step=8), key=f"{key}.units"
+            t("model.editor.units"), **number_kwargs(DenseLayer, "units", value=spec.units, step=8), key=f"{key}.units"
         )
         activation = activation_col.selectbox(
-            "activation", **select_kwargs(DenseLayer, "activation", value=spec.activation), key=f"{key}.activation"
+            t("model.editor.activation"),
+            **select_kwargs(DenseLayer, "activation", value=spec.activation),
+            key=f"{key}.activation",
         )
         initializer = init_col.selectbox(
-            "initializer",
+            t("model.editor.initializer"),
             **select_kwargs(DenseLayer, "kernel_initializer", value=spec.kernel_initializer),
             key=f"{key}.kernel_initializer",
         )
         l1 = l1_col.number_input(
-            "L1", **number_kwargs(DenseLayer, "l1", value=spec.l1, step=1e-4, format="%.4f"), key=f"{key}.l1"
+            t("model.editor.l1"),
+            **number_kwargs(DenseLayer, "l1", value=spec.l1, step=1e-4, format="%.4f"),
+            key=f"{key}.l1",
         )
         l2 = l2_col.number_input(
-            "L2", **number_kwargs(DenseLayer, "l2", value=spec.l2, step=1e-4, format="%.4f"), key=f"{key}.l2"
+            t("model.editor.l2"),
+            **number_kwargs(DenseLayer, "l2", value=spec.l2, step=1e-4, format="%.4f"),
+            key=f"{key}.l2",
         )
         return DenseLayer(
             units=int(units), activation=activation, kernel_initializer=initializer, l1=float(l1), l2=float(l2)
         )
     if isinstance(spec, DropoutLayer):
-        rate = st.slider("rate", **slider_kwargs(DropoutLayer, "rate", value=spec.rate, step=0.05), key=f"{key}.rate")
+        rate = st.slider(
+            t("model.editor.rate"), **slider_kwargs(DropoutLayer, "rate", value=spec.rate, step=0.05), key=f"{key}.rate"
+        )
         return DropoutLayer(rate=float(rate))
     if isinstance(spec, GaussianNoiseLayer):
         stddev = st.number_input(
-            "stddev",
+            t("model.editor.stddev"),
             **number_kwargs(GaussianNoiseLayer, "stddev", value=spec.stddev, step=0.05, format="%.3f"),
             key=f"{key}.stddev",
         )
         return GaussianNoiseLayer(stddev=float(stddev))
     if isinstance(spec, ActivationLayer):
         activation = st.selectbox(
-            "activation", **select_kwargs(ActivationLayer, "activation", value=spec.activation), key=f"{key}.activation"
+            t("model.editor.activation"),
+            **select_kwargs(ActivationLayer, "activation", value=spec.activation),
+            key=f"{key}.activation",
         )
         return ActivationLayer(activation=activation)
     if spec.kind in HELP:
-        st.caption(HELP[spec.kind])
+        st.caption(t(HELP[spec.kind]))
         return spec
-    st.caption(f"{layer_label(spec)}: a layer for image or text inputs, shown as imported (not editable here).")
+    st.caption(t("model.editor.read_only", layer=layer_label(spec)))
     return spec
 
 
 def layer_editor(state: AppState) -> None:
     if not state.layers:
-        st.info("No hidden layers: the model is a linear/logistic model on the encoded inputs.")
+        st.info(t("model.editor.no_layers"))
     for position, layer in enumerate(list(state.layers)):
         with st.container(border=True):
             title, up, down, remove = st.columns([6, 1, 1, 1])
             title.markdown(f"**{position + 1}. {KIND_LABELS[layer.spec.kind]}**")
-            if up.button("↑", key=f"model.layer.{layer.uid}.up", disabled=position == 0, help="Move up"):
+            if up.button(
+                "↑", key=f"model.layer.{layer.uid}.up", disabled=position == 0, help=t("model.editor.move_up")
+            ):
                 state.layers[position - 1], state.layers[position] = state.layers[position], state.layers[position - 1]
                 st.rerun()
             last = position == len(state.layers) - 1
-            if down.button("↓", key=f"model.layer.{layer.uid}.down", disabled=last, help="Move down"):
+            if down.button("↓", key=f"model.layer.{layer.uid}.down", disabled=last, help=t("model.editor.move_down")):
                 state.layers[position + 1], state.layers[position] = state.layers[position], state.layers[position + 1]
                 st.rerun()
-            if remove.button("✕", key=f"model.layer.{layer.uid}.remove", help="Remove this layer"):
+            if remove.button("✕", key=f"model.layer.{layer.uid}.remove", help=t("model.editor.remove")):
                 state.layers.pop(position)
                 st.rerun()
             layer.spec = _edit_layer(layer)
-    st.write("Add a layer:")
+    st.write(t("model.editor.add_title"))
     columns = st.columns(2)
     for index, kind in enumerate(DEFAULTS):
         if columns[index % 2].button(
-            f"Add {KIND_LABELS[kind]}", key=f"model.add.{kind}", icon=":material/add:", width="stretch"
+            t("model.editor.add", layer=KIND_LABELS[kind]),
+            key=f"model.add.{kind}",
+            icon=":material/add:",
+            width="stretch",
         ):
             state.layers.append(Layer(uid=secrets.token_hex(4), spec=DEFAULTS[kind]))
             st.rerun()

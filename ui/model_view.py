@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from core.errors import AppError
 from core.explanations import METRIC_HELP
+from core.i18n import t
 from core.model.building import LayerRow
 from core.model.doctor import Advice, apply_advice, diagnose
 from core.model.preflight import (
@@ -56,12 +57,12 @@ def model_diagram(rows: list[LayerRow]) -> go.Figure:
             line={"color": "#5f6368", "width": 1}, layer="below",
         )  # fmt: skip
         if is_output or index == 0:
-            title = "Output" if is_output else "Input"
+            title = t("model.diagram.output") if is_output else t("model.diagram.input")
         elif row.name.startswith("hidden_"):
             title = f"{row.name.split('_')[1]}. {row.layer_type}"  # the layer's number in the editor
         else:
             title = row.layer_type  # a learned embedding of a category column, before the hidden layers
-        params = f"{row.num_params:,} params" if row.num_params else "no parameters"
+        params = t("model.diagram.params", count=row.num_params) if row.num_params else t("model.diagram.no_params")
         figure.add_annotation(
             x=0.5, y=top - 0.39, showarrow=False, align="center", font={"size": 12},
             text=f"<b>{title}</b> · {plotly_literal(row.details)}<br>{row.output_shape} · {params}",
@@ -98,11 +99,11 @@ def doctor_panel(state: AppState, *, train_rows: int, num_inputs: int, task: Tas
     findings = diagnose(
         spec, train_rows=train_rows, num_inputs=num_inputs, task=task, num_classes=num_classes, embeddings=embeddings
     )
-    st.subheader("Model doctor")
+    st.subheader(t("model.doctor.title"))
     if not findings:
-        st.success("No advice: nothing in this setup usually wastes a run.", icon=":material/check_circle:")
+        st.success(t("model.doctor.none"), icon=":material/check_circle:")
         return
-    st.caption("Advice only: none of this blocks training.")
+    st.caption(t("model.doctor.advice_only"))
     for advice in findings:
         _finding(state, spec, advice)
 
@@ -115,7 +116,9 @@ def _finding(state: AppState, spec: RunSpec, advice: Advice) -> None:
         icon=":material/warning:" if advice.severity == "warning" else ":material/info:",
     )
     if button.button(
-        f"Apply fix: {markdown_literal(advice.fix_label)}", key=f"model.fix.{advice.key}", width="stretch"
+        t("model.doctor.apply_fix", fix=markdown_literal(advice.fix_label)),
+        key=f"model.fix.{advice.key}",
+        width="stretch",
     ):
         state.apply_spec(apply_advice(spec, advice))
         st.rerun()
@@ -149,48 +152,62 @@ def preflight_card(
     folder = limits.home / "preflight"
     measured: dict[str, Measurement] = state.memory.preflight
     measurement = measured.get(key) or load_measurement(folder, key)
-    st.subheader("Pre-flight")
+    st.subheader(t("model.preflight.title"))
     with st.container(border=True):
         size, memory, speed, eta = st.columns(4)
-        size.metric("Model size", human_bytes(planned.model_bytes), help=METRIC_HELP["model_size"])
+        size.metric(t("model.preflight.model_size"), human_bytes(planned.model_bytes), help=METRIC_HELP["model_size"])
         memory.metric(
-            "Training memory (estimate)",
+            t("model.preflight.training_memory"),
             human_bytes(planned.memory_bytes),
-            help=f"{METRIC_HELP['training_memory']} At batch size {planned.batch_size}: weights, gradients and "
-            "optimizer slots plus one batch's activations and their gradients.",
+            help=t(
+                "model.preflight.training_memory_help",
+                help=METRIC_HELP["training_memory"],
+                batch_size=planned.batch_size,
+            ),
         )
         epochs = spec.training.epochs
         speed_help, eta_help = METRIC_HELP["seconds_per_epoch"], METRIC_HELP["whole_run"]
         if measurement is None:
-            speed.metric("Seconds per epoch", "not measured", help=speed_help)
-            eta.metric(f"Whole run ({epochs} epochs)", "not measured", help=eta_help)
+            speed.metric(t("model.preflight.seconds_per_epoch"), t("model.preflight.not_measured"), help=speed_help)
+            eta.metric(t("model.preflight.whole_run", count=epochs), t("model.preflight.not_measured"), help=eta_help)
         else:
-            speed.metric("Seconds per epoch", human_seconds(measurement.seconds_per_epoch), help=speed_help)
-            eta.metric(f"Whole run ({epochs} epochs)", human_seconds(measurement.eta_seconds(epochs)), help=eta_help)
+            speed.metric(
+                t("model.preflight.seconds_per_epoch"), human_seconds(measurement.seconds_per_epoch), help=speed_help
+            )
+            eta.metric(
+                t("model.preflight.whole_run", count=epochs),
+                human_seconds(measurement.eta_seconds(epochs)),
+                help=eta_help,
+            )
         for warning in planned.warnings:
             st.warning(markdown_literal(warning), icon=":material/warning:")
         if measurement is None:
             st.caption(
-                f"{planned.num_params:,} parameters, {train_rows:,} training rows, {planned.steps_per_epoch:,} "
-                "steps per epoch. Measure speed times a few real training steps of this network on this server."
+                t(
+                    "model.preflight.planned",
+                    params=planned.num_params,
+                    rows=train_rows,
+                    steps=planned.steps_per_epoch,
+                )  # fmt: skip
             )
         else:
-            early = " Early stopping may end it sooner." if spec.training.early_stopping else ""
-            st.caption(
-                f"{planned.num_params:,} parameters. Measured on {measurement.steps_timed} training steps at batch "
-                f"size {planned.batch_size} ({human_seconds(measurement.seconds_per_step)} per step, "
-                f"{measurement.steps_per_epoch:,} steps per epoch plus validation) on {measurement.device}. "
-                f"Whole run = {epochs} epochs × seconds per epoch.{early}"
-            )
+            measured_text = t(
+                "model.preflight.measured",
+                params=planned.num_params, timed=measurement.steps_timed, batch_size=planned.batch_size,
+                per_step=human_seconds(measurement.seconds_per_step), steps=measurement.steps_per_epoch,
+                device=markdown_literal(measurement.device), epochs=epochs,
+            )  # fmt: skip
+            if spec.training.early_stopping:
+                measured_text += t("model.preflight.early_stopping")
+            st.caption(measured_text)
             if measurement.eta_seconds(epochs) > 3600:
                 st.warning(
-                    f"At this speed the whole run takes about {human_seconds(measurement.eta_seconds(epochs))}. "
-                    "Fewer epochs, a larger batch size or a smaller network would shorten it.",
+                    t("model.preflight.long_run", duration=human_seconds(measurement.eta_seconds(epochs))),
                     icon=":material/schedule:",
                 )
         too_big = planned.num_params > limits.max_params
-        if st.button("Measure speed", key="model.measure", icon=":material/speed:", disabled=too_big):
-            with st.spinner("Timing a few training steps in a separate process…"):
+        if st.button(t("model.preflight.measure"), key="model.measure", icon=":material/speed:", disabled=too_big):
+            with st.spinner(t("model.preflight.measuring")):
                 try:
                     measurement = measure_speed(spec, train_rows=train_rows, validation_rows=validation_rows, **facts)
                 except AppError as error:

@@ -10,6 +10,7 @@ none of them tests what kind of data it holds. docs/ARCHITECTURE.md, "Adding a k
 from __future__ import annotations
 
 from core.errors import SpecError
+from core.i18n import t
 from core.kinds.base import DatasetKind, ModelInput
 from core.kinds.table import TableKind
 
@@ -22,9 +23,7 @@ def dataset_kind(name: str) -> DatasetKind:
         return DATASET_KINDS[name]
     except KeyError:
         known = ", ".join(sorted(DATASET_KINDS))
-        raise SpecError(
-            f"LayerLab does not know the data kind {name!r}. Use one of: {known}.", field="data.kind"
-        ) from None
+        raise SpecError(t("model.spec.unknown_kind", name=repr(name), known=known), field="data.kind") from None
 
 
 __all__ = ["DATASET_KINDS", "DatasetKind", "ModelInput", "dataset_kind"]

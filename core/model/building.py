@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.i18n import t
 from core.model.layers import (
     LAYER_TYPES,
     InputKind,
@@ -63,16 +64,16 @@ def infer_shapes(
     """
     shape = tuple(input_shape)
     if input_kind == "tabular":
-        source = f"the input ({shape[-1]} encoded table columns)"
+        source = t("model.shape.source.table", count=shape[-1])
     else:
-        source = f"the input ({input_kind})"
+        source = t("model.shape.source.input", kind=input_kind)
     previous = None
     results: list[tuple[tuple[int, ...], int]] = []
     for position, layer in enumerate(spec.layers, start=1):
         context = ShapeContext(position, layer, previous, source, shape, input_kind)
         shape, num_params = layer_kind(layer).infer(layer, context)
         results.append((shape, num_params))
-        source = f"layer {position} ({layer_label(layer)})"
+        source = t("model.shape.source.layer", position=position, layer=layer_label(layer))
         previous = layer
     if len(shape) != 1:
         raise final_shape_error(shape, source, previous, len(spec.layers))
@@ -96,14 +97,18 @@ def describe_model(
     text inputs. Raises `SpecError` when a layer cannot follow the previous one.
     """
     shape = tuple(input_shape) if input_shape is not None else (num_inputs,)
-    described = f"{num_inputs} encoded features" if input_shape is None else f"{input_kind} input"
+    described = (
+        t("model.diagram.encoded_features", count=num_inputs)
+        if input_shape is None
+        else t("model.diagram.kind_input", kind=input_kind)
+    )
     rows = [LayerRow("inputs", "InputLayer", shape_text(shape), 0, described)]
     width = num_inputs
     for position, slot in enumerate(embeddings, start=1):
         rows.append(
             LayerRow(
                 f"embedding_{position}", "Embedding", f"(None, {slot.output_dim})", slot.input_dim * slot.output_dim,
-                f"{slot.name}: {slot.input_dim} categories → {slot.output_dim} numbers",
+                t("model.diagram.embedding", name=slot.name, count=slot.input_dim, dim=slot.output_dim),
             )
         )  # fmt: skip
         width += slot.output_dim - 1

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from core.errors import SpecError
+from core.i18n import format_share, t
 from core.model.building import count_params, describe_model, layer_label
 from core.model.layers import layer_kind
 from core.spec import (
@@ -54,7 +55,8 @@ _AFFINE_KINDS = (DropoutLayer, BatchNormalizationLayer, LayerNormalizationLayer,
 
 @dataclass(frozen=True, slots=True)
 class Advice:
-    """One finding. `layer_index` (0-based) and `value` carry what `apply_advice` needs."""
+    """One finding. `layer_index` (0-based) and `value` carry what `apply_advice` needs. `message` and
+    `fix_label` are sentences in the language current when `diagnose` ran (it runs each time the page is shown)."""
 
     kind: str
     severity: Literal["warning", "info"]
@@ -146,20 +148,14 @@ def _linear_stacks(layers) -> list[Advice]:
         if not at_end and not isinstance(layers[following], DenseLayer):
             continue
         between = following - first - 1
-        target = "the output layer" if at_end else f"layer {following + 1} (Dense)"
-        message = (
-            f"Layer {first + 1} ({layer_label(layer)}) is linear and feeds {target} with nothing nonlinear in "
-            "between, so the two compute no more than a single Dense layer would."
-        )
+        target = t("model.doctor.output_layer") if at_end else t("model.doctor.dense_layer", position=following + 1)
+        message = t("model.doctor.linear_stack", position=first + 1, layer=layer_label(layer), target=target)
         if between == 0 or at_end:
-            findings.append(Advice("linear_stack", "warning", message, f"Use relu in layer {first + 1}", first, 1.0))
+            fix = t("model.doctor.fix.use_relu", position=first + 1)
+            findings.append(Advice("linear_stack", "warning", message, fix, first, 1.0))
         else:
-            findings.append(
-                Advice(
-                    "linear_stack", "warning", message, f"Insert a relu Activation before layer {following + 1}",
-                    following, 0.0, (first,),
-                )
-            )  # fmt: skip
+            fix = t("model.doctor.fix.insert_relu", position=following + 1)
+            findings.append(Advice("linear_stack", "warning", message, fix, following, 0.0, (first,)))
     return findings
 
 
@@ -168,9 +164,8 @@ def _high_dropout(layers) -> list[Advice]:
         Advice(
             "high_dropout",
             "warning",
-            f"Layer {position + 1} drops {layer.rate:.0%} of its inputs at every step, so the next layer sees "
-            "too little of the signal and training is slow and noisy; 0.2 to 0.5 is the usual range.",
-            f"Set layer {position + 1}'s rate to 0.5",
+            t("model.doctor.high_dropout", position=position + 1, share=format_share(layer.rate)),
+            t("model.doctor.fix.dropout_rate", position=position + 1),
             position,
             0.5,
         )
@@ -196,9 +191,13 @@ def _saturating_stacks(layers) -> list[Advice]:
                 Advice(
                     "saturating_stack",
                     "warning",
-                    f"Layers {', '.join(str(p + 1) for p in run)} stack {len(run)} {'/'.join(names)} activations: "
-                    "their gradients shrink at every layer (vanishing gradients), so the first layers barely learn.",
-                    "Switch them to relu",
+                    t(
+                        "model.doctor.saturating_stack",
+                        positions=t("model.doctor.list_separator").join(str(p + 1) for p in run),
+                        count=len(run),
+                        activations="/".join(names),
+                    ),
+                    t("model.doctor.fix.switch_to_relu"),
                     run[0],
                     layers=tuple(run),
                 )
@@ -212,9 +211,8 @@ def _selu_initializer(layers) -> list[Advice]:
         Advice(
             "selu_initializer",
             "info",
-            f"Layer {position + 1} uses selu, which keeps activations normalised only when the weights start "
-            f"from lecun_normal (it uses {layer.kernel_initializer}).",
-            f"Use lecun_normal in layer {position + 1}",
+            t("model.doctor.selu", position=position + 1, initializer=layer.kernel_initializer),
+            t("model.doctor.fix.lecun_normal", position=position + 1),
             position,
         )
         for position, layer in enumerate(layers)
@@ -227,9 +225,8 @@ def _batch_norm_after_dropout(layers) -> list[Advice]:
         Advice(
             "batch_norm_after_dropout",
             "info",
-            f"Layer {position + 1} (BatchNormalization) comes right after a Dropout layer: it learns its "
-            "statistics from dropped-out values during training that differ from what it sees when predicting.",
-            f"Swap layers {position} and {position + 1}",
+            t("model.doctor.batch_norm_after_dropout", position=position + 1),
+            t("model.doctor.fix.swap", first=position, second=position + 1),
             position,
         )
         for position, layer in enumerate(layers)
@@ -274,14 +271,21 @@ def _too_many_parameters(
             high = middle
     factor = max(math.floor(low * 1000) / 1000, 0.001)
     widths = [f"{layer.units}→{max(1, int(layer.units * factor))}" for layer in model.layers if hasattr(layer, "units")]
-    label = "Make the layers narrower" + (f" ({', '.join(widths[:4])})" if widths else "")
+    label = (
+        t("model.doctor.fix.narrower_widths", widths=t("model.doctor.list_separator").join(widths[:4]))
+        if widths
+        else t("model.doctor.fix.narrower")
+    )
     return [
         Advice(
             "too_many_parameters",
             "warning",
-            f"The network has {num_params:,} parameters for about {train_rows:,} training rows "
-            f"({num_params / max(train_rows, 1):.0f} per row): it can memorise the rows instead of learning a "
-            "pattern that holds on new ones.",
+            t(
+                "model.doctor.too_many_parameters",
+                params=num_params,
+                rows=train_rows,
+                per_row=num_params / max(train_rows, 1),
+            ),  # fmt: skip
             label,
             value=factor,
         )
@@ -299,9 +303,8 @@ def _batch_too_large(spec: RunSpec, train_rows: int) -> list[Advice]:
         Advice(
             "batch_too_large",
             "warning",
-            f"The batch size ({batch_size}) is larger than the about {train_rows:,} training rows, so each epoch "
-            "is a single weight update: training needs many more epochs to get anywhere.",
-            f"Use batch size {suggested}",
+            t("model.doctor.batch_too_large", batch_size=batch_size, rows=train_rows),
+            t("model.doctor.fix.batch_size", batch_size=suggested),
             value=float(suggested),
         )
     ]
@@ -314,16 +317,13 @@ def _learning_rate(spec: RunSpec) -> list[Advice]:
     if low <= rate <= high:
         return []
     name = OPTIMIZER_NAMES.get(optimizer, optimizer)
-    consequence = (
-        "the loss will jump around or blow up" if rate > high else "the weights will barely move in the epochs given"
-    )
-    side = "above" if rate > high else "below"
+    message_id = "model.doctor.learning_rate_high" if rate > high else "model.doctor.learning_rate_low"
     return [
         Advice(
             "learning_rate",
             "warning",
-            f"A learning rate of {rate:g} is {side} the usual range for {name} ({low:g} to {high:g}): {consequence}.",
-            f"Use {suggested:g}",
+            t(message_id, rate=rate, name=name, low=low, high=high),
+            t("model.doctor.fix.learning_rate", rate=suggested),
             value=suggested,
         )
     ]

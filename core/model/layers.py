@@ -14,15 +14,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from core.errors import SpecError
+from core.i18n import t
 
 InputKind = Literal["tabular", "sequence", "image", "tokens"]
 Shape = tuple[int, ...]
 
-_NEEDS = {
-    1: "a flat input (batch, features)",
-    2: "a sequence input (batch, steps, features)",
-    3: "an image input (batch, height, width, channels)",
-}
+# What a layer needs, by the rank of its input without the batch axis (message ids).
+_NEEDS = {1: "model.shape.needs.flat", 2: "model.shape.needs.sequence", 3: "model.shape.needs.image"}
 
 
 def shape_text(shape: Shape) -> str:
@@ -66,15 +64,19 @@ def layer_label(layer) -> str:
     if kind.label is not None:
         return kind.label(layer)
     setting = kind.setting(layer)
-    return f"{kind.keras_class}, {setting}" if setting else kind.keras_class
+    return t("model.layer.label", layer=kind.keras_class, setting=setting) if setting else kind.keras_class
 
 
 def shape_error(context: ShapeContext, needs: str, hint: str) -> SpecError:
-    label = f"Layer {context.position} ({layer_label(context.layer)})"
+    """`needs` and `hint`: sentences in the current language (from the catalog)."""
     return SpecError(
-        f"{label} needs {needs} but {context.source} outputs {shape_text(context.shape)}. {hint}",
+        t(
+            "model.shape.error",
+            position=context.position, layer=layer_label(context.layer), needs=needs, source=context.source,
+            shape=shape_text(context.shape), hint=hint,
+        ),
         field=f"model.layers.{context.position - 1}",
-    )
+    )  # fmt: skip
 
 
 def recurrent_core(layer):
@@ -89,24 +91,22 @@ def need_rank(context: ShapeContext, rank: int) -> None:
     name = layer_kind(context.layer).keras_class
     recurrent = recurrent_core(context.previous) if context.previous is not None else None
     if rank == 2 and recurrent is not None and not recurrent.return_sequences:
-        hint = (
-            f"Turn on return_sequences in layer {context.position - 1} so it outputs every step, or remove the {name}."
-        )
+        hint = t("model.shape.hint.return_sequences_on", position=context.position - 1, name=name)
     elif context.input_kind == "tabular":
-        kind = "image" if rank == 3 else "text and time-series"
-        hint = f"Remove the {name}: it is for {kind} inputs; on a table use Dense layers."
+        hint = t("model.shape.hint.image_on_table" if rank == 3 else "model.shape.hint.sequence_on_table", name=name)
     else:
-        hint = f"Remove the {name} or move it before the layer that changed the shape."
-    raise shape_error(context, _NEEDS[rank], hint)
+        hint = t("model.shape.hint.move", name=name)
+    raise shape_error(context, t(_NEEDS[rank]), hint)
 
 
 def final_shape_error(shape: Shape, source: str, last, count: int) -> SpecError:
     """The output layer cannot follow a stack that does not end flat."""
-    hint = "Add a Flatten or a GlobalAveragePooling layer at the end"
     if last is not None and recurrent_core(last) is not None:
-        hint += f", or turn off return_sequences in layer {count}"
+        hint = t("model.shape.hint.flatten_or_return_sequences", position=count)
+    else:
+        hint = t("model.shape.hint.flatten")
     return SpecError(
-        f"The output layer needs {_NEEDS[1]} but {source} outputs {shape_text(shape)}. {hint}.",
+        t("model.shape.output_error", needs=t(_NEEDS[1]), source=source, shape=shape_text(shape), hint=hint),
         field=f"model.layers.{count - 1}",
     )
 
@@ -151,8 +151,8 @@ def _conv_shape(rank: int):
         if min(sizes) < 1:
             raise shape_error(
                 context,
-                f"at least {layer.kernel_size} {'steps' if rank == 2 else 'pixels a side'}",
-                "Use a smaller kernel_size, padding 'same', or fewer pooling layers before it.",
+                t("model.shape.needs.steps" if rank == 2 else "model.shape.needs.pixels", size=layer.kernel_size),
+                t("model.shape.hint.kernel"),
             )
         return (*sizes, layer.filters), (layer.kernel_size ** (rank - 1) * shape[-1] + 1) * layer.filters
 
@@ -167,8 +167,8 @@ def _pooling_shape(rank: int):
         if min(sizes) < 1:
             raise shape_error(
                 context,
-                f"at least {layer.pool_size} {'steps' if rank == 2 else 'pixels a side'}",
-                "Use a smaller pool_size or remove a pooling layer.",
+                t("model.shape.needs.steps" if rank == 2 else "model.shape.needs.pixels", size=layer.pool_size),
+                t("model.shape.hint.pool"),
             )
         return (*sizes, shape[-1]), 0
 
@@ -191,13 +191,11 @@ def _embedding_shape(layer, context: ShapeContext) -> tuple[Shape, int]:
     if context.position != 1 or context.input_kind != "tokens" or len(context.shape) != 1:
         raise shape_error(
             context,
-            "integer token ids (batch, steps) straight from a text input",
-            "An Embedding layer must be the first layer of a text model. Remove it"
-            + (
-                "; to learn vectors for a category column of a table, choose 'embedding' for that column "
-                "on the Prepare page."
+            t("model.shape.needs.tokens"),
+            t(
+                "model.shape.hint.embedding_on_table"
                 if context.input_kind == "tabular"
-                else "."
+                else "model.shape.hint.embedding"
             ),
         )
     return (*context.shape, layer.output_dim), layer.input_dim * layer.output_dim
@@ -269,30 +267,44 @@ def _dense_details(layer) -> str:
     if layer.kernel_initializer != "glorot_uniform":
         extras.append(layer.kernel_initializer)
     extras += [f"{k}={v:g}" for k, v in (("l1", layer.l1), ("l2", layer.l2)) if v]
-    return f"{layer.units} units, " + ", ".join(extras)
+    return t("model.layer.details", setting=_units(layer), extras=t("model.layer.separator").join(extras))
 
 
 def _conv_details(layer) -> str:
-    return (
-        f"{layer.filters} filters, kernel {layer.kernel_size}, strides {layer.strides}, {layer.padding}, "
-        f"{layer.activation}"
-    )
+    return t(
+        "model.layer.conv_details",
+        count=layer.filters, kernel=layer.kernel_size, strides=layer.strides, padding=layer.padding,
+        activation=layer.activation,
+    )  # fmt: skip
 
 
 def _recurrent_details(layer) -> str:
-    return f"{layer.units} units" + (", every step" if layer.return_sequences else "")
+    return t("model.layer.every_step", setting=_units(layer)) if layer.return_sequences else _units(layer)
 
 
 def _bidirectional_details(layer) -> str:
-    return f"{layer_kind(layer.layer).keras_class} {_recurrent_details(layer.layer)}, both directions"
+    return t(
+        "model.layer.both_directions",
+        layer=layer_kind(layer.layer).keras_class,
+        details=_recurrent_details(layer.layer),
+    )
+
+
+def _units(layer) -> str:
+    return t("model.layer.units", count=layer.units)
 
 
 def _no_setting(layer) -> str:
     return ""
 
 
-def _fixed(text: str):
-    return lambda layer: text
+def _fixed(message_id: str):
+    """A fixed sentence, read in the current language when shown."""
+    return lambda layer: t(message_id)
+
+
+def _filters(layer) -> str:
+    return t("model.layer.filters", count=layer.filters, size=layer.kernel_size)
 
 
 def _settings_as_details(layer) -> str:
@@ -301,22 +313,22 @@ def _settings_as_details(layer) -> str:
 
 LAYER_REGISTRY: dict[str, LayerKind] = {
     "dense": LayerKind(
-        "Dense", lambda layer: f"{layer.units} units", _dense_details, _dense_shape, _build_dense, size_field="units"
+        "Dense", _units, _dense_details, _dense_shape, _build_dense, size_field="units"
     ),
     "dropout": LayerKind(
-        "Dropout", lambda layer: f"rate {layer.rate:g}", _settings_as_details, _same_shape,
+        "Dropout", lambda layer: t("model.layer.rate", rate=layer.rate), _settings_as_details, _same_shape,
         lambda layer, name: _keras_layers().Dropout(layer.rate, name=name),
     ),
     "batch_normalization": LayerKind(
-        "BatchNormalization", _no_setting, _fixed("normalises activations"), _normalization_shape(4),
+        "BatchNormalization", _no_setting, _fixed("model.layer.normalises_activations"), _normalization_shape(4),
         lambda layer, name: _keras_layers().BatchNormalization(name=name),
     ),
     "layer_normalization": LayerKind(
-        "LayerNormalization", _no_setting, _fixed("normalises each row"), _normalization_shape(2),
+        "LayerNormalization", _no_setting, _fixed("model.layer.normalises_rows"), _normalization_shape(2),
         lambda layer, name: _keras_layers().LayerNormalization(name=name),
     ),
     "gaussian_noise": LayerKind(
-        "GaussianNoise", lambda layer: f"stddev {layer.stddev:g}", _settings_as_details, _same_shape,
+        "GaussianNoise", lambda layer: t("model.layer.stddev", stddev=layer.stddev), _settings_as_details, _same_shape,
         lambda layer, name: _keras_layers().GaussianNoise(layer.stddev, name=name),
     ),
     "activation": LayerKind(
@@ -324,19 +336,19 @@ LAYER_REGISTRY: dict[str, LayerKind] = {
         lambda layer, name: _keras_layers().Activation(layer.activation, name=name),
     ),
     "conv1d": LayerKind(
-        "Conv1D", lambda layer: f"{layer.filters} filters of {layer.kernel_size}", _conv_details, _conv_shape(2),
+        "Conv1D", _filters, _conv_details, _conv_shape(2),
         _build_conv("Conv1D"), size_field="filters",
     ),
     "conv2d": LayerKind(
-        "Conv2D", lambda layer: f"{layer.filters} filters of {layer.kernel_size}", _conv_details, _conv_shape(3),
+        "Conv2D", _filters, _conv_details, _conv_shape(3),
         _build_conv("Conv2D"), size_field="filters",
     ),
     "max_pooling1d": LayerKind(
-        "MaxPooling1D", lambda layer: f"pool {layer.pool_size}", _settings_as_details, _pooling_shape(2),
+        "MaxPooling1D", lambda layer: t("model.layer.pool", size=layer.pool_size), _settings_as_details, _pooling_shape(2),
         lambda layer, name: _keras_layers().MaxPooling1D(layer.pool_size, name=name),
     ),
     "max_pooling2d": LayerKind(
-        "MaxPooling2D", lambda layer: f"pool {layer.pool_size}", _settings_as_details, _pooling_shape(3),
+        "MaxPooling2D", lambda layer: t("model.layer.pool", size=layer.pool_size), _settings_as_details, _pooling_shape(3),
         lambda layer, name: _keras_layers().MaxPooling2D(layer.pool_size, name=name),
     ),
     "global_average_pooling1d": LayerKind(
@@ -351,25 +363,27 @@ LAYER_REGISTRY: dict[str, LayerKind] = {
         "Flatten", _no_setting, _no_setting, _flatten_shape, lambda layer, name: _keras_layers().Flatten(name=name)
     ),
     "embedding": LayerKind(
-        "Embedding", lambda layer: f"{layer.input_dim} tokens → {layer.output_dim}", _settings_as_details,
+        "Embedding", lambda layer: t("model.layer.tokens", count=layer.input_dim, dim=layer.output_dim), _settings_as_details,
         _embedding_shape, lambda layer, name: _keras_layers().Embedding(layer.input_dim, layer.output_dim, name=name),
     ),
     "lstm": LayerKind(
-        "LSTM", lambda layer: f"{layer.units} units", _recurrent_details, _recurrent_shape, _build_recurrent("LSTM"),
+        "LSTM", _units, _recurrent_details, _recurrent_shape, _build_recurrent("LSTM"),
         recurrent=True, size_field="units",
     ),
     "gru": LayerKind(
-        "GRU", lambda layer: f"{layer.units} units", _recurrent_details, _recurrent_shape, _build_recurrent("GRU"),
+        "GRU", _units, _recurrent_details, _recurrent_shape, _build_recurrent("GRU"),
         recurrent=True, size_field="units",
     ),
     "bidirectional": LayerKind(
         "Bidirectional",
-        lambda layer: f"{layer_kind(layer.layer).keras_class}, {layer.layer.units} units",
+        lambda layer: t("model.layer.wrapped", layer=layer_kind(layer.layer).keras_class, setting=_units(layer.layer)),
         _bidirectional_details,
         _bidirectional_shape,
         _build_bidirectional,
         recurrent=True,
-        label=lambda layer: f"Bidirectional {layer_kind(layer.layer).keras_class}, {layer.layer.units} units",
+        label=lambda layer: t(
+            "model.layer.bidirectional", layer=layer_kind(layer.layer).keras_class, setting=_units(layer.layer)
+        ),
     ),
 }  # fmt: skip
 

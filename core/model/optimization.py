@@ -15,23 +15,13 @@ import math
 
 import numpy as np
 
+from core.i18n import CatalogView, t
 from core.spec import TrainingSpec
 
-OPTIMIZER_LABELS = {
-    "adam": "Adam",
-    "adamw": "AdamW (decoupled weight decay)",
-    "sgd": "SGD (momentum, optional Nesterov)",
-    "rmsprop": "RMSprop",
-    "adagrad": "Adagrad",
-    "nadam": "Nadam (Adam with Nesterov momentum)",
-}
-SCHEDULE_LABELS = {
-    "constant": "Constant",
-    "step": "Step decay",
-    "exponential": "Exponential decay",
-    "cosine": "Cosine decay (with warm-up)",
-    "reduce_on_plateau": "Reduce on plateau",
-}
+# What the pickers show for each optimizer and schedule, in the current language (read from the catalog at
+# lookup time: OPTIMIZER_LABELS["adamw"], SCHEDULE_LABELS.get("cosine")).
+OPTIMIZER_LABELS = CatalogView("model.optimizer.")
+SCHEDULE_LABELS = CatalogView("model.schedule.")
 
 
 def learning_rate_at_steps(training: TrainingSpec, steps, *, steps_per_epoch: int, epochs: int) -> np.ndarray:
@@ -72,19 +62,19 @@ def describe_schedule(training: TrainingSpec) -> str:
     s = training.schedule
     rate = f"{training.learning_rate:g}"
     if s.kind == "step":
-        return f"Starts at {rate} and is multiplied by {s.decay_rate:g} every {s.decay_epochs} epochs."
+        return t("model.schedule_text.step", rate=rate, factor=s.decay_rate, count=s.decay_epochs)
     if s.kind == "exponential":
-        return f"Starts at {rate} and shrinks smoothly by a factor {s.decay_rate:g} every {s.decay_epochs} epochs."
+        return t("model.schedule_text.exponential", rate=rate, factor=s.decay_rate, count=s.decay_epochs)
     if s.kind == "cosine":
-        warm = f"Rises linearly from 0 to {rate} over {s.warmup_epochs} epochs, then f" if s.warmup_epochs else "F"
-        return f"{warm}ollows a cosine curve down to {s.alpha:g} × {rate} by the last epoch."
+        if s.warmup_epochs:
+            return t("model.schedule_text.cosine_warmup", rate=rate, count=s.warmup_epochs, alpha=s.alpha)
+        return t("model.schedule_text.cosine", rate=rate, alpha=s.alpha)
     if s.kind == "reduce_on_plateau":
-        return (
-            f"Starts at {rate}; whenever the validation loss has not improved for {s.patience} epochs it is "
-            f"multiplied by {s.decay_rate:g} (never below {s.min_learning_rate:g}). The curve shows the start: "
-            "the drops depend on the run and appear in the learning-rate chart as it trains."
-        )
-    return f"Stays at {rate} for the whole run."
+        return t(
+            "model.schedule_text.reduce_on_plateau",
+            rate=rate, count=s.patience, factor=s.decay_rate, floor=s.min_learning_rate,
+        )  # fmt: skip
+    return t("model.schedule_text.constant", rate=rate)
 
 
 def _cosine_steps(training: TrainingSpec, steps_per_epoch: int, epochs: int) -> tuple[int, int]:

@@ -24,6 +24,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from core.errors import SpecError
+from core.i18n import t
 from core.model.building import (
     build_model,
     choose_steps_per_execution,
@@ -86,13 +87,14 @@ def human_bytes(count: float) -> str:
 
 
 def human_seconds(seconds: float) -> str:
+    """A duration with its unit, written the current language's way ("1.5 s", "1.5 秒")."""
     if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
+        return t("model.duration.ms", value=seconds * 1000)
     if seconds < 90:
-        return f"{seconds:.1f} s"
+        return t("model.duration.s", value=seconds)
     if seconds < 90 * 60:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
+        return t("model.duration.min", value=seconds / 60)
+    return t("model.duration.h", value=seconds / 3600)
 
 
 def _activation_values_per_row(spec: RunSpec, num_inputs: int, task: Task, num_classes: int, embeddings) -> int:
@@ -124,10 +126,7 @@ def estimate(
     memory = BYTES_PER_VALUE * (num_params * (2 + slots) + 2 * per_row * batch_size)
     warnings = []
     if max_params is not None and num_params > max_params:
-        warnings.append(
-            f"The network has {num_params:,} parameters, more than this server's limit of {max_params:,} "
-            "(LAYERLAB_MAX_PARAMS). Make the layers narrower or remove some."
-        )
+        warnings.append(t("model.preflight.too_many_params", params=num_params, limit=max_params))
     return Estimate(
         num_params=num_params,
         model_bytes=num_params * BYTES_PER_VALUE,
@@ -201,11 +200,10 @@ def measure_speed(
     }
     answer = warm_helper().request(
         {"action": "measure", "request": request},
-        action="Measuring the speed",
+        action=t("model.preflight.action"),
         timeout=timeout,
-        timeout_message=f"Measuring the speed took longer than {timeout:.0f} seconds and was stopped: this network "
-        "is very slow on this machine. Make it smaller or use a larger batch size.",
-        memory_advice="Try a smaller network or a smaller batch size.",
+        timeout_message=t("model.preflight.timeout", seconds=timeout),
+        memory_advice=t("model.preflight.memory_advice"),
     )
     return Measurement(**answer["measurement"])
 
