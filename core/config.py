@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import AppError
+from core.i18n import t
 
 
 def _int_env(name: str, default: int, minimum: int = 1) -> int:
@@ -16,12 +17,9 @@ def _int_env(name: str, default: int, minimum: int = 1) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise AppError(
-            f"The environment variable {name} is {raw!r}, expected a whole number. "
-            f"Unset it to use the default ({default})."
-        ) from None
+        raise AppError(t("deploy.config.not_a_number", name=name, raw=repr(raw), default=default)) from None
     if value < minimum:
-        raise AppError(f"The environment variable {name} is {value}, expected at least {minimum}.")
+        raise AppError(t("deploy.config.too_small", name=name, value=value, minimum=minimum))
     return value
 
 

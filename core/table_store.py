@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.errors import DataError, QuotaError
+from core.i18n import t
 from core.run_store import read_json, to_parquet, write_atomic, write_json
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
@@ -64,10 +65,7 @@ class TableStore:
             if self.owner is not None and self.max_tables is not None:
                 kept = self.list_tables()
                 if len(kept) >= self.max_tables:
-                    raise QuotaError(
-                        f"This session already keeps {len(kept)} tables, the most this server allows. Delete "
-                        "one you no longer need on the Data page (Your tables), then load this one again."
-                    )
+                    raise QuotaError(t("deploy.tables.quota", count=len(kept)))
             write_atomic(path, data)
         write_json(
             self.root / f"{key}.json",

@@ -28,6 +28,7 @@ from core.deployment.serving_model import load_model_file, predict_table  # Kera
 from core.deployment.upload_check import MAX_MODEL_BYTES, CheckedModel, check_model_file
 from core.errors import AppError, DataError, ModelFileError
 from core.failures import OUT_OF_MEMORY, Failure, user_error, write_failure_file
+from core.i18n import LANGUAGE_ENV, get_language, t
 from core.plain_text import escape_formulas
 from core.run_store import to_parquet
 from core.runtime.child import child_error, run_module
@@ -68,16 +69,15 @@ def predict_rows(
             "core.deployment.prediction",
             [str(model_path), str(rows), str(out)] + (["--check"] if check else []),
             timeout=timeout,
-            timeout_message=f"Predicting took longer than {timeout:.0f} seconds and was stopped. Try fewer rows at a time.",
-            env={"LAYERLAB_PREDICT_MEMORY_MB": str(limit)},
+            timeout_message=t("deploy.prediction.timeout", seconds=f"{timeout:.0f}"),
+            env={"LAYERLAB_PREDICT_MEMORY_MB": str(limit), LANGUAGE_ENV: get_language()},  # its messages too
         )
         if result.returncode != 0 or not out.exists():
             error = child_error(
                 result,
-                action="Predicting",
+                action=t("deploy.prediction.action"),
                 memory_limit_mb=limit,
-                memory_advice="Try fewer rows at a time or a smaller model (the server's limit is "
-                "LAYERLAB_PREDICT_MEMORY_MB).",
+                memory_advice=t("deploy.prediction.memory_advice_file"),
             )
             # Exit code 2: the child's model check refused the file, which is the user's to fix.
             raise DataError(error.message) if result.returncode == 2 else error
@@ -93,10 +93,10 @@ def predict_run_rows(model_path: Path, frame: pd.DataFrame, *, timeout: float = 
     def ask(request: dict) -> dict:
         return warm_helper().request(
             {"action": "predict", "model_path": str(model_path), **request},
-            action="Predicting",
+            action=t("deploy.prediction.action"),
             timeout=timeout,
-            timeout_message=f"Predicting took longer than {timeout:.0f} seconds and was stopped. Try fewer rows at a time.",
-            memory_advice="Try fewer rows at a time (the server's limit is LAYERLAB_HELPER_MEMORY_MB).",
+            timeout_message=t("deploy.prediction.timeout", seconds=f"{timeout:.0f}"),
+            memory_advice=t("deploy.prediction.memory_advice_helper"),
         )
 
     if len(frame) <= INLINE_ROWS:  # a click's few rows travel in the request line itself
@@ -129,10 +129,13 @@ def predict_uploaded(
         needed = [column.name for column in checked.inputs]
         missing = [column for column in needed if column not in frame.columns]
         if missing:
+            separator = t("deploy.list_separator")
             raise DataError(
-                f"The table lacks the column(s) {', '.join(map(repr, missing))} that the model needs. "
-                f"Expected all of: {', '.join(map(repr, needed))}. Add them (empty values are allowed) and upload "
-                "again."
+                t(
+                    "deploy.prediction.missing_columns",
+                    missing=separator.join(map(repr, missing)),
+                    needed=separator.join(map(repr, needed)),
+                )
             )
         return checked, predict_rows(path, frame, timeout=timeout, check=True)
 
@@ -141,7 +144,7 @@ def _stage(data: bytes, folder: str) -> Path:
     """The upload on disk under a fixed `.keras` name (the user's file name is only shown, never used as a path)."""
     if len(data) > MAX_MODEL_BYTES:
         raise ModelFileError(
-            f"The model file is {len(data) / 2**20:,.0f} MB; files up to {MAX_MODEL_BYTES / 2**20:,.0f} MB are accepted."
+            t("deploy.prediction.too_big", size=f"{len(data) / 2**20:,.0f}", limit=f"{MAX_MODEL_BYTES / 2**20:,.0f}")
         )
     path = Path(folder) / "uploaded.keras"
     path.write_bytes(data)

@@ -29,6 +29,7 @@ from core.data.preprocessing import (
 from core.data.splitting import TargetInfo
 from core.data.table_rules import model_text
 from core.errors import CapError, ModelFileError
+from core.i18n import t
 from core.shared_mode.limits import BYTES_PER_PARAMETER
 
 SERVING_MODEL_NAME = "layerlab_model"
@@ -220,10 +221,7 @@ def check_model_size(num_params: int, state: PreprocessingState, *, max_model_mb
     """
     size_mb = estimated_model_bytes(num_params, state) / 2**20
     if size_mb > max_model_mb:
-        raise CapError(
-            f"The model would need about {math.ceil(size_mb):,} MB on disk; this server allows {max_model_mb:,} MB. "
-            "Use fewer units or layers."
-        )
+        raise CapError(t("deploy.serving.too_big", size=math.ceil(size_mb), limit=max_model_mb))
 
 
 def inference_model(network):
@@ -259,9 +257,13 @@ def model_inputs(model, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     specs = _input_tensors(model)
     missing = [name for name in specs if name not in frame.columns]
     if missing:
+        separator = t("deploy.list_separator")
         raise ModelFileError(
-            f"The table lacks the column(s) {', '.join(map(repr, missing))} that the model needs. "
-            f"Expected all of: {', '.join(map(repr, specs))}. Add the missing columns (empty values are allowed).",
+            t(
+                "deploy.serving.missing_columns",
+                missing=separator.join(map(repr, missing)),
+                needed=separator.join(map(repr, specs)),
+            )
         )
     arrays = {}
     layer_names = {layer.name for layer in model.layers}
@@ -318,24 +320,17 @@ def load_model_file(path: Path):
 
     path = Path(path)
     if path.suffix.lower() != ".keras":
-        raise ModelFileError(f"{path.name!r} is not a .keras file. Expected a model downloaded from LayerLab.")
+        raise ModelFileError(t("deploy.serving.not_keras", name=repr(path.name)))
     if not zipfile.is_zipfile(path):
-        raise ModelFileError(
-            f"{path.name!r} is not a valid .keras file (it is not a zip archive). "
-            "Download the model from LayerLab again."
-        )
+        raise ModelFileError(t("deploy.serving.not_zip", name=repr(path.name)))
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
             model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as error:  # noqa: BLE001 - any loader failure means an unusable file
         raise ModelFileError(
-            f"{path.name!r} could not be loaded as a Keras model ({type(error).__name__}: {str(error)[:200]}). "
-            "Only models downloaded from LayerLab are supported."
+            t("deploy.serving.not_loaded", name=repr(path.name), error=f"{type(error).__name__}: {str(error)[:200]}")
         ) from None
     if model.name != SERVING_MODEL_NAME:
-        raise ModelFileError(
-            f"{path.name!r} is a Keras model but not one made by LayerLab (it has no raw-column inputs). "
-            "Use a model from LayerLab's Download page."
-        )
+        raise ModelFileError(t("deploy.model_file.not_layerlab", name=repr(path.name)))
     return model

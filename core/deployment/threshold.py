@@ -18,6 +18,7 @@ from core.data.preprocessing import PreprocessingState
 from core.data.splitting import TargetInfo
 from core.deployment.serving_model import build_serving_model, save_model_atomic
 from core.errors import AppError
+from core.i18n import LANGUAGE_ENV, get_language, t
 from core.run_store import RunFiles
 from core.runtime.child import child_error, run_module
 
@@ -31,10 +32,7 @@ def _check(value) -> float:
     except (TypeError, ValueError):
         threshold = math.nan
     if not 0.0 < threshold < 1.0:
-        raise AppError(
-            f"The decision threshold must be a probability strictly between 0 and 1. Received: {value!r}. "
-            "Pick a value such as 0.5 on the Evaluate page."
-        )
+        raise AppError(t("deploy.threshold.invalid", value=repr(value)))
     return threshold
 
 
@@ -64,22 +62,20 @@ def apply_threshold(run_dir: Path, value: float, *, timeout: float = REBUILD_TIM
     files = RunFiles(run_dir)
     target = files.target() or {}
     if target.get("task") != "binary":
-        raise AppError("A decision threshold applies to two-class (binary) runs only; this run is not one.")
+        raise AppError(t("deploy.threshold.not_binary"))
     if not files.exists(RunFiles.NETWORK):
-        raise AppError("This run has no saved network (network.keras), so its model cannot be rebuilt. Train again.")
+        raise AppError(t("deploy.threshold.no_network"))
     threshold = save_threshold(run_dir, value)
     result = run_module(
         "core.deployment.threshold",
         [str(run_dir)],
         timeout=timeout,
-        timeout_message=f"Rebuilding the model took longer than {timeout:.0f} seconds and was stopped.",
+        env={LANGUAGE_ENV: get_language()},
+        timeout_message=t("deploy.threshold.timeout", seconds=f"{timeout:.0f}"),
     )
     if result.returncode != 0:
-        error = child_error(result, action="Rebuilding the model with the new threshold")
-        raise AppError(
-            f"The threshold was saved, but the model was not rebuilt: {error.message} "
-            "Until it is, predictions use the previous model file."
-        )
+        error = child_error(result, action=t("deploy.threshold.rebuilding"))
+        raise AppError(t("deploy.threshold.not_rebuilt", error=error.message))
     return threshold
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ModelFileError
+from core.i18n import t
 
 MAX_MODEL_BYTES = 512 * 1024 * 1024
 MAX_CONFIG_BYTES = 64 * 1024 * 1024  # inline vocabularies and lookup tables of large categories
@@ -127,41 +128,48 @@ def check_model_file(path: Path, *, name: str | None = None) -> CheckedModel:
     path = Path(path)
     shown = name or path.name
     if Path(shown).suffix.lower() != ".keras":
-        raise ModelFileError(
-            f"{shown!r} is not a .keras file. Only .keras models downloaded from LayerLab can be used here "
-            "(SavedModel, TFLite, ONNX and .h5 files are refused because loading them can run code or crash)."
-        )
+        raise ModelFileError(t("deploy.model_file.not_keras", name=repr(shown)))
     size = path.stat().st_size
     if size > MAX_MODEL_BYTES:
         raise ModelFileError(
-            f"{shown!r} is {size / 2**20:,.0f} MB; model files up to {MAX_MODEL_BYTES / 2**20:,.0f} MB are accepted."
+            t(
+                "deploy.model_file.too_big",
+                name=repr(shown),
+                size=f"{size / 2**20:,.0f}",
+                limit=f"{MAX_MODEL_BYTES / 2**20:,.0f}",
+            )
         )
     if not zipfile.is_zipfile(path):
-        raise ModelFileError(
-            f"{shown!r} is not a valid .keras file (it is not a zip archive, or it is cut short). "
-            "Download the model from LayerLab again."
-        )
+        raise ModelFileError(t("deploy.model_file.not_zip", name=repr(shown)))
     try:
         with zipfile.ZipFile(path) as archive:
             members = {info.filename: info for info in archive.infolist()}
             missing = [member for member in REQUIRED_MEMBERS if member not in members]
             if missing:
                 raise ModelFileError(
-                    f"{shown!r} is not a valid .keras file: it lacks {', '.join(missing)}. "
-                    "Download the model from LayerLab again."
+                    t("deploy.model_file.lacks", name=repr(shown), missing=t("deploy.list_separator").join(missing))
                 )
             caps = {"config.json": MAX_CONFIG_BYTES, "metadata.json": MAX_METADATA_BYTES}
             for member, cap in caps.items():
                 if members[member].file_size > cap:
                     raise ModelFileError(
-                        f"{shown!r} has a {member} of {members[member].file_size:,} bytes; at most {cap:,} expected. "
-                        "It was not made by LayerLab."
+                        t(
+                            "deploy.model_file.member_too_big",
+                            name=repr(shown),
+                            member=member,
+                            size=members[member].file_size,
+                            cap=cap,
+                        )
                     )
             weights_cap = max_params() * 8 + 16 * 2**20  # float64 at worst, plus HDF5 overhead
             if members["model.weights.h5"].file_size > weights_cap:
                 raise ModelFileError(
-                    f"{shown!r} holds {members['model.weights.h5'].file_size / 2**20:,.0f} MB of weights, more than "
-                    f"a model of at most {max_params():,} parameters can have."
+                    t(
+                        "deploy.model_file.weights_too_big",
+                        name=repr(shown),
+                        size=f"{members['model.weights.h5'].file_size / 2**20:,.0f}",
+                        limit=max_params(),
+                    )
                 )
             # Read at most the cap: a member whose header understates its size cannot inflate past it.
             config_text = _read_capped(archive, "config.json", MAX_CONFIG_BYTES, shown)
@@ -169,23 +177,23 @@ def check_model_file(path: Path, *, name: str | None = None) -> CheckedModel:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
         raise ModelFileError(
             # An OSError names the staged upload's server path; the visitor knows the file by its own name.
-            f"{shown!r} is not a valid .keras file ({type(error).__name__}: {str(error).replace(str(path), shown)[:120]}). "
-            "Download the model from LayerLab again."
+            t(
+                "deploy.model_file.unreadable",
+                name=repr(shown),
+                error=f"{type(error).__name__}: {str(error).replace(str(path), shown)[:120]}",
+            )
         ) from None
     try:
         config = json.loads(config_text)
     except ValueError:
-        raise ModelFileError(
-            f"{shown!r} has an unreadable config.json. Download the model from LayerLab again."
-        ) from None
+        raise ModelFileError(t("deploy.model_file.bad_config", name=repr(shown))) from None
     if not isinstance(config, dict):
-        raise ModelFileError(f"{shown!r} has an unexpected config.json. Download the model from LayerLab again.")
+        raise ModelFileError(t("deploy.model_file.odd_config", name=repr(shown)))
     _check_objects(config, shown, depth=0)
     num_params = count_params(config, shown)
     if num_params > max_params():
         raise ModelFileError(
-            f"{shown!r} declares {num_params:,} parameters; at most {max_params():,} are accepted, so it was not "
-            "loaded (building it could exhaust the server's memory). Use a smaller model from LayerLab."
+            t("deploy.model_file.too_many_params", name=repr(shown), count=num_params, limit=max_params())
         )
     return _describe(config, shown, num_params)
 
@@ -194,14 +202,14 @@ def _read_capped(archive: zipfile.ZipFile, member: str, cap: int, shown: str) ->
     with archive.open(member) as stream:
         data = stream.read(cap + 1)
     if len(data) > cap:
-        raise ModelFileError(f"{shown!r} has a {member} larger than {cap:,} bytes. It was not made by LayerLab.")
+        raise ModelFileError(t("deploy.model_file.member_over_cap", name=repr(shown), member=member, cap=cap))
     return data
 
 
 def _check_objects(node, shown: str, *, depth: int) -> None:
     """Every serialized object must be an allowlisted built-in class; lookup vocabularies must be inline."""
     if depth > MAX_DEPTH:
-        raise ModelFileError(f"{shown!r} has a config nested deeper than LayerLab models ever are.")
+        raise ModelFileError(t("deploy.model_file.too_deep", name=repr(shown)))
     if isinstance(node, list):
         for item in node:
             _check_objects(item, shown, depth=depth + 1)
@@ -220,35 +228,31 @@ def _check_object(node: dict, shown: str) -> None:
     registered = node.get("registered_name")
     described = f"{module}.{class_name}" if module else str(class_name)
     if class_name in {"Lambda", "__lambda__", "TFSMLayer"}:
-        raise ModelFileError(
-            f"{shown!r} contains a {class_name} layer, which carries Python code. LayerLab models never do, so "
-            "it was refused without loading it."
-        )
+        raise ModelFileError(t("deploy.model_file.code_layer", name=repr(shown), layer=class_name))
     if module in ACTIVATION_MODULES and class_name == "function":
         if node.get("config") not in ACTIVATIONS:
-            raise ModelFileError(f"{shown!r} uses an unknown activation {node.get('config')!r}; it was refused.")
+            raise ModelFileError(
+                t("deploy.model_file.unknown_activation", name=repr(shown), activation=repr(node.get("config")))
+            )
         return
     if isinstance(registered, str) and ">" in registered:
-        raise ModelFileError(
-            f"{shown!r} uses the custom object {registered!r}. LayerLab models use built-in Keras classes only, "
-            "so it was refused without loading it."
-        )
+        raise ModelFileError(t("deploy.model_file.custom_object", name=repr(shown), object=repr(registered)))
     if class_name == "function":
         raise ModelFileError(
-            f"{shown!r} would call the function {str(node.get('config'))[:60]!r} of the module {module!r} while "
-            "loading. LayerLab models never do, so it was refused without loading it."
+            t(
+                "deploy.model_file.function",
+                name=repr(shown),
+                function=repr(str(node.get("config"))[:60]),
+                module=repr(module),
+            )
         )
     if module not in OBJECTS or class_name not in OBJECTS[module]:
-        raise ModelFileError(
-            f"{shown!r} uses {described}, which LayerLab models never contain (only built-in Keras layers are "
-            "accepted), so it was refused without loading it."
-        )
+        raise ModelFileError(t("deploy.model_file.unknown_class", name=repr(shown), described=described))
     if class_name in LOOKUP_LAYERS and module == "keras.layers":
         vocabulary = (node.get("config") or {}).get("vocabulary")
         if vocabulary is not None and not isinstance(vocabulary, list):
             raise ModelFileError(
-                f"{shown!r} has a lookup layer that would read its vocabulary from a file ({str(vocabulary)[:80]!r}); "
-                "LayerLab stores vocabularies inside the model, so it was refused."
+                t("deploy.model_file.vocabulary_file", name=repr(shown), vocabulary=repr(str(vocabulary)[:80]))
             )
 
 
@@ -276,7 +280,7 @@ def _layers(node):
 
 def _dimension(value, shown: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ModelFileError(f"{shown!r} has a layer with an invalid size {value!r}; it was refused.")
+        raise ModelFileError(t("deploy.model_file.bad_size", name=repr(shown), value=repr(value)))
     return value
 
 
@@ -285,10 +289,7 @@ def _input_dim(layer: dict, shown: str) -> int:
     if isinstance(shape, list) and shape and isinstance(shape[0], list):  # several inputs: the first
         shape = shape[0]
     if not isinstance(shape, list) or not shape or shape[-1] is None:
-        raise ModelFileError(
-            f"{shown!r} has a {layer.get('class_name')} layer without a recorded input size, so its size cannot be "
-            "checked before loading; it was refused. Download the model from LayerLab again."
-        )
+        raise ModelFileError(t("deploy.model_file.no_input_size", name=repr(shown), layer=layer.get("class_name")))
     return _dimension(shape[-1], shown)
 
 
@@ -327,15 +328,12 @@ def _layer_params(layer: dict, shown: str) -> int:
 def _describe(config: dict, shown: str, num_params: int) -> CheckedModel:
     inner = config.get("config") or {}
     if config.get("class_name") != "Functional" or inner.get("name") != SERVING_MODEL_NAME:
-        raise ModelFileError(
-            f"{shown!r} is a Keras model but not one made by LayerLab (it has no raw-column inputs). "
-            "Use a model from LayerLab's Download page."
-        )
+        raise ModelFileError(t("deploy.model_file.not_layerlab", name=repr(shown)))
     layers = {layer.get("name"): layer for layer in inner.get("layers", []) if isinstance(layer, dict)}
     inputs = []
     input_layers = inner.get("input_layers")
     if not isinstance(input_layers, dict):
-        raise ModelFileError(f"{shown!r} does not take named columns, so it was not made by LayerLab.")
+        raise ModelFileError(t("deploy.model_file.unnamed_inputs", name=repr(shown)))
     for column, reference in input_layers.items():
         layer = layers.get(reference[0] if isinstance(reference, list) and reference else None, {})
         dtype = (layer.get("config") or {}).get("dtype", "float32")
