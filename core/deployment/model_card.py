@@ -15,14 +15,28 @@ from importlib import metadata
 from pathlib import Path
 
 from core.formatting import format_metric, format_metric_spread
+from core.i18n import Message, message_ids, t
 from core.run_store import RunFiles
 
 LIBRARIES = ("keras", "tensorflow", "numpy", "pandas", "scikit-learn", "onnx", "onnxruntime", "tf2onnx")
 _LAYER_ARGUMENTS = ("units", "activation", "rate", "input_dim", "output_dim", "epsilon", "momentum")
 
 
+def _term(prefix: str, value) -> str:
+    """A task or column kind in the current language ("binary" → "二分类"); unknown values as they are."""
+    key = f"{prefix}.{value}"
+    return t(key) if key in message_ids() else str(value)
+
+
+def _stored_text(value) -> str:
+    """A sentence a run file kept: a Message dict (rendered now) or, in older runs, plain text."""
+    if isinstance(value, dict) and set(value) == {"id", "params"}:
+        return str(Message.from_dict(value))
+    return str(value)
+
+
 def model_card(run_dir: Path) -> str:
-    """The Markdown model card of a finished run."""
+    """The Markdown model card of a finished run, in the current language."""
     run_dir = Path(run_dir)
     files = RunFiles(run_dir)
     spec = files.read_json(RunFiles.SPEC, {})
@@ -31,14 +45,14 @@ def model_card(run_dir: Path) -> str:
     target = files.target() or {}
     preprocessing = files.preprocessing() or {}
     task = target.get("task", metrics.get("task", "?"))
-    source = meta.get("source_name", "an uploaded table")
+    source = meta.get("source_name") or t("deploy.card.uploaded_table")
     counts = metrics.get("num_rows", {})
     created = meta.get("created_at")
     when = datetime.datetime.fromtimestamp(created, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC") if created else "?"
     lines = [
-        f"# Model card: predicting `{target.get('name', '?')}` ({task})",
+        t("deploy.card.title", target=target.get("name", "?"), task=_term("deploy.task", task)),
         "",
-        f"LayerLab run `{run_dir.name}`, trained {when}.",
+        t("deploy.card.trained", run=run_dir.name, when=when),
         "",
         *_data_section(source, meta, counts, target, preprocessing),
         *_preprocessing_section(preprocessing),
@@ -53,88 +67,99 @@ def model_card(run_dir: Path) -> str:
 
 def _data_section(source, meta, counts, target, preprocessing) -> list[str]:
     columns = preprocessing.get("columns", [])
-    lines = ["## Data and columns", ""]
+    lines = [t("deploy.card.data.heading"), ""]
     total = meta.get("num_rows")
-    lines.append(
-        f"Trained on `{source}`"
-        + (f" ({total:,} rows)" if total else "")
-        + (
-            f": {counts.get('train', 0):,} training, {counts.get('validation', 0):,} validation and "
-            f"{counts.get('test', 0):,} test rows (the test rows were never used for training or early stopping)."
-            if counts
-            else "."
+    trained = t("deploy.card.data.trained_on_rows", source=source, count=total) if total else ""
+    trained = trained or t("deploy.card.data.trained_on", source=source)
+    if counts:
+        lines.append(
+            t(
+                "deploy.card.data.split",
+                trained=trained,
+                train=counts.get("train", 0),
+                validation=counts.get("validation", 0),
+                test=counts.get("test", 0),
+            )
         )
-    )
+    else:
+        lines.append(t("deploy.card.sentence", text=trained))
     lines.append("")
-    lines.append(f"Target: `{target.get('name', '?')}`, task: {target.get('task', '?')}.")
+    lines.append(
+        t("deploy.card.data.target", target=target.get("name", "?"), task=_term("deploy.task", target.get("task", "?")))
+    )
     if target.get("classes"):
-        lines.append(f"Classes: {', '.join(f'`{name}`' for name in target['classes'])}.")
+        separator = t("deploy.list_separator")
+        lines.append(t("deploy.card.data.classes", classes=separator.join(f"`{name}`" for name in target["classes"])))
     if target.get("task") == "regression":
         lines.append(
-            f"Training target mean {target.get('mean', 0):,.4g}, standard deviation {target.get('std', 0):,.4g}."
+            t(
+                "deploy.card.data.target_stats",
+                mean=f"{target.get('mean', 0):,.4g}",
+                std=f"{target.get('std', 0):,.4g}",
+            )
         )
-    lines += ["", f"{len(columns)} input column(s):", "", "| Column | Kind |", "|---|---|"]
-    lines += [f"| `{column.get('name')}` | {column.get('kind')} |" for column in columns]
+    lines += [
+        "",
+        t("deploy.card.data.columns", count=len(columns)),
+        "",
+        t("deploy.card.data.table_header"),
+        "|---|---|",
+    ]
+    lines += [f"| `{column.get('name')}` | {_term('deploy.card.kind', column.get('kind'))} |" for column in columns]
     return [*lines, ""]
 
 
 def _preprocessing_section(preprocessing) -> list[str]:
-    lines = [
-        "## Preprocessing",
-        "",
-        "Learned from the training rows only; the `.keras` and SavedModel downloads apply it inside the model.",
-        "",
-    ]
+    lines = [t("deploy.card.preprocessing.heading"), "", t("deploy.card.preprocessing.intro"), ""]
     for column in preprocessing.get("columns", []):
-        lines.append(f"- `{column.get('name')}`: {_describe_column(column)}")
+        lines.append("- " + t("deploy.card.column.line", name=column.get("name"), description=_describe_column(column)))
     return [*lines, ""]
 
 
 def _describe_column(column: dict) -> str:
     kind = column.get("kind")
-    flag = "; plus a 0/1 missing flag" if column.get("indicator") else ""
+    flag = t("deploy.card.column.flag") if column.get("indicator") else ""
+    separator = t("deploy.card.column.parts_separator")
     if kind == "numeric":
-        parts = [f"missing → {column.get('fill', 0):.6g}"]
+        parts = [t("deploy.card.column.fill", fill=f"{column.get('fill', 0):.6g}")]
         if column.get("clip_low") is not None:
-            parts.append(f"clipped to [{column['clip_low']:.6g}, {column['clip_high']:.6g}]")
+            parts.append(
+                t("deploy.card.column.clipped", low=f"{column['clip_low']:.6g}", high=f"{column['clip_high']:.6g}")
+            )
         if column.get("log_shift") is not None:
             parts.append("log1p")
         parts.append(f"(x − {column.get('center', 0):.6g}) / {column.get('scale', 1):.6g}")
-        return "number; " + ", ".join(parts) + flag
+        return t("deploy.card.column.numeric", parts=separator.join(parts)) + flag
     if kind == "datetime":
-        return "date → year, month, day, weekday, hour, each scaled; missing dates → the training median" + flag
+        return t("deploy.card.column.datetime") + flag
     encoding = column.get("encoding", "one_hot")
     if encoding == "hashing":
-        return f"category; hashed into {column.get('num_bins', 0)} buckets" + flag
+        return t("deploy.card.column.hashed", bins=column.get("num_bins", 0)) + flag
     vocabulary = column.get("vocabulary", [])
     shown = ", ".join(f"`{value}`" for value in vocabulary[:8]) + (", …" if len(vocabulary) > 8 else "")
-    how = {"one_hot": "one-hot", "ordinal": "ordinal (in this order)", "embedding": "learned embedding"}.get(
-        encoding, encoding
-    )
+    how = _term("deploy.card.encoding", encoding)
     if encoding == "embedding" and column.get("embedding_dim"):
-        how += f" of {column['embedding_dim']} numbers"
-    missing = f"missing → `{column.get('fill') or column.get('most_frequent')}`"
-    return f"category, {len(vocabulary)} known values ({shown}); {how}; unseen values share one slot; {missing}{flag}"
+        how = t("deploy.card.encoding.embedding_size", size=column["embedding_dim"])
+    missing = t("deploy.card.column.fill", fill=f"`{column.get('fill') or column.get('most_frequent')}`")
+    return t("deploy.card.column.category", count=len(vocabulary), shown=shown, how=how, missing=missing) + flag
 
 
 def _architecture_section(run_dir: Path, metrics: dict, task: str, target: dict) -> list[str]:
-    lines = ["## Architecture", "", "| # | Layer | Settings |", "|---|---|---|"]
+    lines = [t("deploy.card.architecture.heading"), "", t("deploy.card.architecture.table_header"), "|---|---|---|"]
     for position, (name, settings) in enumerate(_network_layers(run_dir), start=1):
         lines.append(f"| {position} | {name} | {settings} |")
-    head = {
-        "binary": "1 sigmoid unit, binary cross-entropy",
-        "multiclass": f"{len(target.get('classes', []))} softmax units, sparse categorical cross-entropy",
-        "regression": "1 linear unit on the standardised target, mean squared error",
-    }.get(task, "derived from the task")
-    lines += ["", f"Output layer and loss derived from the task: {head}."]
+    head = (
+        t(f"deploy.card.head.{task}", count=len(target.get("classes", [])))
+        if task in ("binary", "multiclass", "regression")
+        else t("deploy.card.head.unknown")
+    )
+    lines += ["", t("deploy.card.architecture.head", head=head)]
     if metrics.get("num_params"):
-        lines.append(f"Parameters: {metrics['num_params']:,}.")
+        lines.append(t("deploy.card.architecture.params", count=metrics["num_params"]))
     if task == "binary":
         threshold = RunFiles(run_dir).decision().get("threshold", 0.5)
         classes = target.get("classes", ["?", "?"])
-        lines.append(
-            f"Decision threshold: `{classes[-1]}` is predicted when its probability is at least {threshold:g}."
-        )
+        lines.append(t("deploy.card.architecture.threshold", label=classes[-1], threshold=f"{threshold:g}"))
     return [*lines, ""]
 
 
@@ -150,7 +175,7 @@ def _network_layers(run_dir: Path) -> list[tuple[str, str]]:
         settings = layer.get("config", {})
         if layer.get("class_name") == "InputLayer":
             shape = settings.get("batch_shape", [None, "?"])
-            layers.append(("Input", f"{shape[-1]} numbers per row"))
+            layers.append(("Input", t("deploy.card.architecture.input", count=shape[-1])))
             continue
         shown = [f"{key}={settings[key]}" for key in _LAYER_ARGUMENTS if settings.get(key) not in (None, "")]
         layers.append((f"{layer.get('class_name')} `{settings.get('name', '')}`", ", ".join(shown) or "—"))
@@ -159,24 +184,34 @@ def _network_layers(run_dir: Path) -> list[tuple[str, str]]:
 
 def _training_section(spec: dict, metrics: dict) -> list[str]:
     training, data = spec.get("training", {}), spec.get("data", {})
-    lines = ["## Training settings", ""]
+    lines = [t("deploy.card.training.heading"), ""]
     lines.append(
-        f"Optimizer {training.get('optimizer', '?')} (learning rate {training.get('learning_rate', '?')}), "
-        f"batch size {training.get('batch_size', '?')}, up to {training.get('epochs', '?')} epochs; "
-        f"ran {metrics.get('epochs_run', '?')}, kept the weights of epoch {metrics.get('best_epoch', '?')}."
+        t(
+            "deploy.card.training.settings",
+            optimizer=training.get("optimizer", "?"),
+            learning_rate=training.get("learning_rate", "?"),
+            batch_size=training.get("batch_size", "?"),
+            epochs=training.get("epochs", "?"),
+            epochs_run=metrics.get("epochs_run", "?"),
+            best_epoch=metrics.get("best_epoch", "?"),
+        )
     )
     if training.get("early_stopping"):
-        lines.append(f"Early stopping on the validation loss (patience {training.get('patience', '?')}).")
+        lines.append(t("deploy.card.training.early_stopping", patience=training.get("patience", "?")))
     lines.append(
-        f"Split: {data.get('test_fraction', '?')} test, {data.get('validation_fraction', '?')} validation, "
-        f"seed {data.get('seed', '?')}"
-        + (f", grouped by `{data['group_column']}`" if data.get("group_column") else "")
+        t(
+            "deploy.card.training.split",
+            test=data.get("test_fraction", "?"),
+            validation=data.get("validation_fraction", "?"),
+            seed=data.get("seed", "?"),
+        )
+        + (t("deploy.card.training.grouped", column=data["group_column"]) if data.get("group_column") else "")
         + (
-            f"; class weights: {training.get('class_weight')}"
+            t("deploy.card.training.class_weights", weights=training.get("class_weight"))
             if training.get("class_weight") not in (None, "none")
             else ""
         )
-        + "."
+        + t("deploy.card.full_stop")
     )
     return [*lines, ""]
 
@@ -184,31 +219,35 @@ def _training_section(spec: dict, metrics: dict) -> list[str]:
 def _metrics_section(metrics: dict) -> list[str]:
     test = metrics.get("test", {})
     if not test:
-        return ["## Test metrics", "", "No test metrics were recorded for this run.", ""]
+        return [t("deploy.card.metrics.heading_plain"), "", t("deploy.card.metrics.none"), ""]
     names = list(test)
     lines = [
-        "## Test metrics against baselines",
+        t("deploy.card.metrics.heading"),
         "",
-        "Scored on the same held-out test rows; the baselines were fitted on the same training rows.",
+        t("deploy.card.metrics.intro"),
         "",
-        "| Model | " + " | ".join(names) + " |",
+        f"| {t('deploy.card.metrics.model')} | " + " | ".join(names) + " |",
         "|---" * (len(names) + 1) + "|",
-        "| **This network** | " + " | ".join(_number(name, test.get(name)) for name in names) + " |",
+        f"| **{t('deploy.card.metrics.this_network')}** | "
+        + " | ".join(_number(name, test.get(name)) for name in names)
+        + " |",
     ]
     for baseline in metrics.get("baselines", []):
         scores = baseline.get("test", {})
         lines.append(
-            f"| {baseline.get('name')} | " + " | ".join(_number(name, scores.get(name)) for name in names) + " |"
+            f"| {_stored_text(baseline.get('name'))} | "
+            + " | ".join(_number(name, scores.get(name)) for name in names)
+            + " |"
         )
     if metrics.get("baseline_summary"):
-        lines += ["", metrics["baseline_summary"]]
+        lines += ["", _stored_text(metrics["baseline_summary"])]
     cross = metrics.get("cross_validation")
     if isinstance(cross, dict) and cross.get("mean"):
         shown = ", ".join(
             f"{name} {format_metric_spread(name, value, cross.get('std', {}).get(name))}"
             for name, value in cross["mean"].items()
         )
-        lines += ["", f"Cross-validation over {cross.get('folds', '?')} folds: {shown}."]
+        lines += ["", t("deploy.card.metrics.cross_validation", folds=cross.get("folds", "?"), scores=shown)]
     return [*lines, ""]
 
 
@@ -221,35 +260,33 @@ def _limitations_section(source, counts, target, task, preprocessing, metrics) -
     rows = sum(counts.values()) if counts else None
     columns = [column.get("name") for column in preprocessing.get("columns", [])]
     lines = [
-        "## Intended use and limitations",
+        t("deploy.card.limits.heading"),
         "",
-        f"Intended use: predicting `{target.get('name', '?')}` for new rows that look like the rows of `{source}`"
-        + (f" ({rows:,} rows)" if rows else "")
-        + ", with the same columns and the same meaning of each value.",
+        t("deploy.card.limits.use_rows", target=target.get("name", "?"), source=source, count=rows)
+        if rows
+        else t("deploy.card.limits.use", target=target.get("name", "?"), source=source),
         "",
-        "Limitations:",
-        f"- Trained on {counts.get('train', '?'):,} rows of `{source}` only. Not validated on data from another "
-        "source, another period or another population; check it on your own labelled rows first."
-        if counts
-        else f"- Trained on `{source}` only; not validated on data from another source.",
-        f"- It sees only these columns: {', '.join(f'`{name}`' for name in columns)}. A value never seen in "
-        "training falls into a shared 'unseen' slot, and numbers far outside the training range are extrapolated.",
-        "- The test score above is an estimate from one split; small test sets make it noisy.",
-        "- Not checked for fairness across groups of people, and not suited to decisions about people without "
-        "such a check and a human in the loop.",
+        t("deploy.card.limits.title"),
+        "- "
+        + (
+            t("deploy.card.limits.trained_rows", count=counts.get("train", "?"), source=source)
+            if counts
+            else t("deploy.card.limits.trained", source=source)
+        ),
+        "- "
+        + t("deploy.card.limits.columns", columns=t("deploy.list_separator").join(f"`{name}`" for name in columns)),
+        "- " + t("deploy.card.limits.one_split"),
+        "- " + t("deploy.card.limits.fairness"),
     ]
     if task != "regression":
-        lines.append(
-            "- Probabilities come from the network's output and are not guaranteed to be calibrated "
-            "(the Evaluate page shows a calibration curve)."
-        )
+        lines.append("- " + t("deploy.card.limits.calibration"))
     if metrics.get("baselines"):
-        lines.append("- Compare it with the baselines above: a simpler model may be as good and easier to explain.")
+        lines.append("- " + t("deploy.card.limits.baselines"))
     return [*lines, ""]
 
 
 def _versions_section() -> list[str]:
-    lines = ["## Library versions", "", f"- Python {platform.python_version()}"]
+    lines = [t("deploy.card.versions.heading"), "", f"- Python {platform.python_version()}"]
     for name in LIBRARIES:
         try:
             lines.append(f"- {name} {metadata.version(name)}")
