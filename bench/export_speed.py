@@ -53,7 +53,7 @@ def train_run(folder: Path, train_rows: int) -> Path:
     )
     run_id = store.create_run(spec, frame, source_name="adult.csv")
     status = run_job(store, run_id)
-    if status["state"] != "finished":
+    if status.state != "finished":
         raise SystemExit(f"training failed: {status['message']}")
     return store.path(run_id)
 

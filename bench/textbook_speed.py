@@ -170,7 +170,7 @@ def layerlab_run(frame, spec, root: Path, source_name: str = "synthetic.parquet"
     started = time.monotonic()
     status = run_job(store, run_id)
     wall = time.monotonic() - started
-    if status["state"] != "finished":
+    if status.state != "finished":
         raise RuntimeError(f"LayerLab run ended {status['state']}: {status.get('message')}")
     metrics = store.metrics(run_id)
     return {

@@ -119,12 +119,12 @@ def _train(args) -> dict:
     run_id = store.create_run(spec, table, source_name=Path(args.data).name, reading=loaded.reading())
     import_keras_quietly()
     status = run_job(store, run_id)
-    if status["state"] == "failed":
-        raise AppError(status["message"])
+    if status.state == "failed":
+        raise AppError(status.sentence())
     metrics = store.metrics(run_id)
     result = {
         "run_dir": str(store.path(run_id)),
-        "state": status["state"],
+        "state": status.state,
         "task": metrics["task"],
         "test": metrics["test"],
         "epochs_run": metrics["epochs_run"],
@@ -159,13 +159,13 @@ def _resume(args) -> dict:
     request_resume(store, run_id, args.epochs)
     import_keras_quietly()
     status = run_job(store, run_id)
-    if status["state"] == "failed":
-        raise AppError(status["message"])
+    if status.state == "failed":
+        raise AppError(status.sentence())
     metrics = store.metrics(run_id)
     return {
         "run_dir": str(store.path(run_id)),
-        "state": status["state"],
-        "message": status["message"],
+        "state": status.state,
+        "message": status.message,
         "task": metrics["task"],
         "test": metrics["test"],
         "epochs_run": metrics["epochs_run"],

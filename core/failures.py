@@ -25,8 +25,8 @@ KINDS = frozenset({USER_ERROR, INTERNAL, OUT_OF_MEMORY, PROCESS_ENDED})
 # The environment variable that tells a child process where to write its failure record (JSON).
 FAILURE_FILE_ENV = "LAYERLAB_FAILURE_FILE"
 
-# The sentences live in the message catalogs (core/locale/*/LC_MESSAGES/core.po, ids "app.*" and "training.*");
-# params fill their braces. "app.error"'s `{text}` carries an AppError's own sentence.
+# The sentences live in the message catalogs (core/locale/*/LC_MESSAGES/core.po, ids "app.*", "training.*" and
+# "helper.*"); params fill their braces. "app.error"'s `{text}` carries an AppError's own sentence.
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,12 +96,12 @@ def _flock(path: Path) -> Iterator[None]:
         os.close(descriptor)  # closing releases the lock
 
 
-def elapsed_seconds(status: dict, now: float | None = None) -> float | None:
-    """Seconds since the run (or its latest continuation) started, from its status.json.
+def elapsed_seconds(status: RunStatus, now: float | None = None) -> float | None:
+    """Seconds since the run (or its latest continuation) started, from its status.
 
     The page computes this on every poll, so it ticks while one long step runs; the worker's own count in
     progress.json only moves at batch ends."""
-    started = status.get("resumed_at") or status.get("started_at")
+    started = status.resumed_at or status.started_at
     if started is None:
         return None
     return max(0.0, (time.time() if now is None else now) - float(started))
@@ -153,6 +153,28 @@ class RunStatus:
     def is_active(self) -> bool:
         return self.state in ACTIVE_STATES
 
+    @property
+    def device(self) -> str | None:
+        return self.extra.get("device")
+
+    @property
+    def precision(self) -> str | None:
+        return self.extra.get("precision")
+
+    @property
+    def metrics(self) -> dict:
+        """The test metrics a finished run recorded in its status (empty before)."""
+        return self.extra.get("metrics") or {}
+
+    @property
+    def diverged(self) -> bool:
+        return bool(self.extra.get("diverged"))
+
+    def sentence(self) -> str:
+        """What a visitor reads about the run: a failure's sentence from its id and params (in the current
+        language), else the stored `message` (older runs kept only that)."""
+        return _sentence(self.failure, self.message)
+
     def to_dict(self) -> dict:
         data = dict(self.extra)
         for name in self._FIELDS:
@@ -174,9 +196,29 @@ class Progress:
     elapsed_s: float | None = None
     eta_s: float | None = None
     updated_at: float | None = None
+    phase: str = ""  # "cross_validation" while the folds train
+    fold: int = 0
+    folds: int = 0
     extra: dict = field(default_factory=dict)
 
-    _FIELDS = ("epoch", "epochs", "batch", "steps_per_epoch", "fraction", "elapsed_s", "eta_s", "updated_at")
+    _FIELDS = (
+        "epoch",
+        "epochs",
+        "batch",
+        "steps_per_epoch",
+        "fraction",
+        "elapsed_s",
+        "eta_s",
+        "updated_at",
+        "phase",
+        "fold",
+        "folds",
+    )
+
+    @property
+    def started(self) -> bool:
+        """Whether the job has written any progress yet."""
+        return self.epochs > 0
 
     @classmethod
     def from_dict(cls, data: dict) -> Progress:
@@ -405,10 +447,20 @@ class RunRecord:
     source_name: str
     state: str
     message: str
+    failure: Failure | None = None
 
     @property
     def is_active(self) -> bool:
         return self.state in ACTIVE_STATES
+
+    def sentence(self) -> str:
+        """As `RunStatus.sentence`: the failure's sentence from its id, else the stored message."""
+        return _sentence(self.failure, self.message)
+
+
+def _sentence(failure: Failure | None, message: str) -> str:
+    """The one place a run's visitor-facing sentence is chosen: `Failure.sentence()` when there is a record."""
+    return failure.sentence() if failure is not None else message
 
 
 INDEX_FILE = "index.jsonl"  # in the runs folder: one JSON line per run change, the last line per run wins
@@ -519,7 +571,7 @@ class RunStore:
     def delete_run(self, run_id: str) -> None:
         """Delete a run that is not training (stop it first); its files go at once."""
         path = self.path(run_id)
-        if self.status(run_id).get("state") in ACTIVE_STATES:
+        if self.status(run_id).is_active:
             raise RunBusyError(
                 "This run is still queued or training. Stop it first, then delete it.",
             )
@@ -577,8 +629,11 @@ class RunStore:
         status = files.update_status(state, message, **fields)
         self._append_index([self._index_line(files, status=status)])
 
-    def status(self, run_id: str) -> dict:
+    def status(self, run_id: str) -> RunStatus:
         """The run's status; a `running` run whose process is gone is marked failed here, once and for all."""
+        return RunStatus.from_dict(self._status_dict(run_id))
+
+    def _status_dict(self, run_id: str) -> dict:
         files = self.files(run_id)
         status = files.status_dict()
         if status is None:
@@ -592,10 +647,6 @@ class RunStore:
             )
             self._append_index([self._index_line(files, status=status)])
         return status
-
-    def run_status(self, run_id: str) -> RunStatus:
-        """`status()` as a typed record."""
-        return RunStatus.from_dict(self.status(run_id))
 
     def fail(self, run_id: str, failure: Failure, **extra) -> None:
         """Mark a run failed with a typed failure record; its English sentence goes to `message` as well."""
@@ -623,8 +674,9 @@ class RunStore:
             owner=meta.get("owner"),
             created_at=meta.get("created_at", 0.0),
             source_name=meta.get("source_name", ""),
-            state=status.get("state", "failed"),
-            message=status.get("message", ""),
+            state=status.state,
+            message=status.message,
+            failure=status.failure,
         )
 
     # -- the index: listing without reading every run --------------------------------------------------
@@ -639,6 +691,7 @@ class RunStore:
             "source_name": meta.get("source_name", ""),
             "state": status.get("state", "failed"),
             "message": status.get("message", ""),
+            "failure": status.get("failure"),
             "stamp": _stamp(files.folder),
         }
 
@@ -703,12 +756,13 @@ class RunStore:
             if self.owner is not None and entry.get("owner") != self.owner:
                 continue
             state, message = entry.get("state", "failed"), entry.get("message", "")
+            failure = Failure.from_dict(entry.get("failure"))
             if state in ACTIVE_STATES:
                 try:
                     status = self.status(name)
                 except RunNotFoundError:
                     continue  # deleted meanwhile
-                state, message = status.get("state", "failed"), status.get("message", "")
+                state, message, failure = status.state, status.message, status.failure
             records.append(
                 RunRecord(
                     run_id=name,
@@ -718,6 +772,7 @@ class RunStore:
                     source_name=entry.get("source_name", ""),
                     state=state,
                     message=message,
+                    failure=failure,
                 )
             )
         if lines > 2 * len(names) + 64:
@@ -736,10 +791,7 @@ class RunStore:
     def stop_reason(self, run_id: str) -> str | None:
         return self.files(run_id).stop_reason()
 
-    def progress(self, run_id: str) -> dict:
-        return self.files(run_id).read_json(RunFiles.PROGRESS, {}) or {}
-
-    def progress_record(self, run_id: str) -> Progress:
+    def progress(self, run_id: str) -> Progress:
         return self.files(run_id).progress()
 
     def history(self, run_id: str) -> list[dict]:

@@ -43,7 +43,7 @@ if metrics is None:
     st.warning("This run has no test results (it ended before evaluation).")
     st.stop()
 
-st.caption(markdown_literal(record.message))
+st.caption(markdown_literal(record.sentence()))
 test = metrics["test"]
 counts = metrics["num_rows"]
 st.write(

@@ -264,7 +264,7 @@ if runs:
     with st.expander(f"All runs ({len(runs)})"):
         rows = []
         for r in runs:
-            metrics = store.status(r.run_id).get("metrics") or {}
+            metrics = store.status(r.run_id).metrics
             main = metrics.get("accuracy", metrics.get("r2"))
             rows.append(
                 {
@@ -272,7 +272,7 @@ if runs:
                     "data": r.source_name,
                     "state": r.state,
                     "test accuracy / R²": None if main is None else round(main, 4),
-                    "message": r.message,
+                    "message": r.sentence(),
                     "id": r.run_id[:6],
                 }
             )

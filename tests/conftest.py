@@ -107,5 +107,5 @@ def train_small_run(
         training=TrainingSpec(**{"epochs": 3, "learning_rate": 0.02, **training}),
     )
     run_id = store.create_run(spec, frame, source_name=source_name)
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     return store, run_id

@@ -9,7 +9,7 @@ from core.explanations import CHART_HELP
 from core.model.building import derive_head
 from core.model.optimization import preview_learning_rates
 from core.plain_text import markdown_literal
-from core.run_store import RunFiles, RunStore, elapsed_seconds
+from core.run_store import Progress, RunFiles, RunStatus, RunStore, elapsed_seconds
 from core.spec import TrainingSpec
 from core.training.coach import CoachContext, CoachFinding, apply_coach_fix, coach, dummy_reference
 from ui.charts import learning_rate_figure, training_curves
@@ -33,9 +33,9 @@ def metric_label(store: RunStore, run_id: str) -> str:
 def _render(store: RunStore, run_id: str) -> bool:
     """Draw the run; returns whether it is still active."""
     status = store.status(run_id)
-    state = status.get("state", "failed")
+    state = status.state
     header, stop_col = st.columns([4, 1])
-    header.markdown(f"{STATE_BADGES.get(state, state)} — {markdown_literal(status.get('message', ''))}")
+    header.markdown(f"{STATE_BADGES.get(state, state)} — {markdown_literal(status.sentence())}")
     if state in {"queued", "running", "created"}:
         if stop_col.button(
             "Stop", icon=":material/stop:", key=f"train.stop.{run_id}", type="secondary", width="stretch"
@@ -49,20 +49,20 @@ def _render(store: RunStore, run_id: str) -> bool:
         if position:
             st.info(f"Waiting for a free training slot: position {position} in the queue.")
     progress = store.progress(run_id)
-    if status.get("device"):
-        precision = " · mixed precision (float16)" if status.get("precision") == "mixed_float16" else ""
-        st.caption(f"Device: {status['device']}{precision}")
-    if progress and state in {"running", "queued"}:
-        fold = f"Fold {progress['fold']}/{progress['folds']} · " if progress.get("phase") == "cross_validation" else ""
+    if status.device:
+        precision = " · mixed precision (float16)" if status.precision == "mixed_float16" else ""
+        st.caption(f"Device: {status.device}{precision}")
+    if progress.started and state in {"running", "queued"}:
+        fold = f"Fold {progress.fold}/{progress.folds} · " if progress.phase == "cross_validation" else ""
         # From the run's start on every poll, so it ticks during a long step (the progress file moves at batch ends).
-        elapsed = (elapsed_seconds(status) if state == "running" else None) or progress.get("elapsed_s")
+        elapsed = (elapsed_seconds(status) if state == "running" else None) or progress.elapsed_s
         # None until the worker's estimate can be trusted (see core.training.run_job.estimate_eta).
-        eta = "ETA estimating…" if progress.get("eta_s") is None else f"ETA {format_seconds(progress['eta_s'])}"
+        eta = "ETA estimating…" if progress.eta_s is None else f"ETA {format_seconds(progress.eta_s)}"
         st.progress(
-            float(progress.get("fraction", 0.0)),
+            float(progress.fraction),
             text=(
-                fold + f"Epoch {progress['epoch']}/{progress['epochs']} · batch {progress['batch']}/"
-                f"{progress['steps_per_epoch']} · elapsed {format_seconds(elapsed)} · " + eta
+                fold + f"Epoch {progress.epoch}/{progress.epochs} · batch {progress.batch}/"
+                f"{progress.steps_per_epoch} · elapsed {format_seconds(elapsed)} · " + eta
             ),
         )
     history = store.history(run_id)
@@ -77,7 +77,7 @@ def _render(store: RunStore, run_id: str) -> bool:
     elif state in {"running", "queued"}:
         st.caption("The chart appears after the first epoch.")
     if state == "failed":
-        st.error(markdown_literal(status.get("message", "The run failed.")), icon=":material/error:")
+        st.error(markdown_literal(status.sentence() or "The run failed."), icon=":material/error:")
     if state in {"finished", "stopped"}:
         st.success("Done. See the test results on the Evaluate page, or download the model.")
         left, right = st.columns(2)
@@ -101,16 +101,16 @@ def _cached_figure(name: str, signature, build):
     return cached[1]
 
 
-def _learning_rate_chart(store: RunStore, run_id: str, history: list[dict], progress: dict) -> None:
+def _learning_rate_chart(store: RunStore, run_id: str, history: list[dict], progress: Progress) -> None:
     if not any(row.get("learning_rate") is not None for row in history):
         return
-    steps_per_epoch = progress.get("steps_per_epoch")
+    steps_per_epoch = progress.steps_per_epoch
 
     def build():
         planned = None
         if steps_per_epoch:
             training = store.spec(run_id).training
-            epochs = max(int(progress.get("epochs") or training.epochs), len(history))
+            epochs = max(int(progress.epochs or training.epochs), len(history))
             planned = preview_learning_rates(training, steps_per_epoch=steps_per_epoch, epochs=epochs).tolist()
         return learning_rate_figure(planned=planned, history=history, title="Learning rate per epoch")
 
@@ -119,14 +119,14 @@ def _learning_rate_chart(store: RunStore, run_id: str, history: list[dict], prog
     st.caption(CHART_HELP["learning_rate"])
 
 
-def _coach(store: RunStore, run_id: str, history: list[dict], status: dict) -> None:
+def _coach(store: RunStore, run_id: str, history: list[dict], status: RunStatus) -> None:
     """The coach's findings under the curves, each with a button that starts a new run with its fix."""
     spec = store.spec(run_id)
     findings = coach(
         history,
         spec,
-        state=status.get("state", ""),
-        diverged=bool(status.get("diverged")),
+        state=status.state,
+        diverged=status.diverged,
         context=_coach_context(store, run_id),
     )
     if not findings:
@@ -206,7 +206,7 @@ def _continue(store: RunStore, run_id: str, *, quiet: bool) -> None:
 def live_run(store: RunStore, run_id: str) -> None:
     """Render the run; while it is active, re-render from disk every second (and only then)."""
     try:
-        active = store.status(run_id).get("state") in {"queued", "running", "created"}
+        active = store.status(run_id).state in {"queued", "running", "created"}
     except AppError as error:
         show_error(error)
         return

@@ -133,8 +133,8 @@ def _run_notes(run_dir: Path, metrics: dict, threshold: float = 0.5) -> tuple[st
             f"You saved a decision threshold of {threshold:g} on the Evaluate page and the script uses it (THRESHOLD); "
             "the scores above were computed at 0.5, so accuracy, precision, recall and F1 will differ."
         )
-    status = RunFiles(run_dir).status_dict() or {}
-    if status.get("state") == "stopped":
+    status = RunFiles(run_dir).status()
+    if status is not None and status.state == "stopped":
         notes.append(
             f"You stopped this run after {metrics.get('epochs_run')} epochs; the script trains every epoch "
             "(lower EPOCHS to match)."

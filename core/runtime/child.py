@@ -68,6 +68,14 @@ def run_module(
         Path(failure_file).unlink(missing_ok=True)
 
 
+def failure_error(failure: Failure) -> AppError:
+    """The error a visitor sees for a typed failure record: its sentence (derived from the message id and
+    params), with the record itself on `error.failure` (its `detail` is for the server's log only)."""
+    error = AppError(failure.sentence())
+    error.failure = failure
+    return error
+
+
 def child_error(
     result: subprocess.CompletedProcess,
     *,
@@ -94,16 +102,11 @@ def child_error(
     """
     failure = getattr(result, "failure", None)
     if isinstance(failure, Failure) and failure.kind == USER_ERROR:
-        error = AppError(failure.sentence())
-        error.failure = failure
-        return error
+        return failure_error(failure)
     if isinstance(failure, Failure) and failure.kind == failures.OUT_OF_MEMORY:
         limit = f" (it may use at most {memory_limit_mb:,} MB)" if memory_limit_mb else ""
         params = {"action": action, "limit": limit, "advice": memory_advice}
-        failure = Failure(failures.OUT_OF_MEMORY, "app.out_of_memory", params, failure.detail)
-        error = AppError(failure.sentence())
-        error.failure = failure
-        return error
+        return failure_error(Failure(failures.OUT_OF_MEMORY, "app.out_of_memory", params, failure.detail))
     # No record: the child crashed (a signal, an uncaught exception) or is an older one; read its stderr.
     lines = [line.strip() for line in (result.stderr or "").splitlines() if line.strip()]
     ours = [line.removeprefix(MESSAGE_PREFIX) for line in lines if line.startswith(MESSAGE_PREFIX)]

@@ -23,6 +23,7 @@ import atexit
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -35,7 +36,9 @@ import pandas as pd
 
 from core import errors
 from core.errors import AppError
-from core.runtime.child import ROOT, child_error
+from core.failures import OUT_OF_MEMORY, PROCESS_ENDED, USER_ERROR, Failure, internal_error
+from core.incidents import record_incident
+from core.runtime.child import ROOT, failure_error
 from core.runtime.lifetime import process_memory_mb
 
 MODEL_CACHE_SIZE = 4
@@ -179,12 +182,15 @@ class WarmHelper:
         Raises:
             AppError: our own error from the helper (as its class: `SpecError`, `DataError`, ...); the
                 `timeout_message` when it ran longer than `timeout` seconds (start-up included); a memory
-                message when the helper outgrew `memory_mb`; an incident message for anything else.
+                message when the helper outgrew `memory_mb`; an incident message for anything else. Every
+                error but our own carries a typed record on `error.failure` (`helper.timeout`, `helper.busy`,
+                `helper.out_of_memory`, `app.out_of_memory`, `helper.crashed`, `app.internal_error`).
         """
         deadline = time.monotonic() + timeout
         # One request at a time; a request waiting behind others still keeps to its own time limit.
         if not self._lock.acquire(timeout=timeout):
-            raise AppError(f"{timeout_message} (The server was busy with other requests all that time.)")
+            detail = f"waited {timeout:g} s for the helper's lock"
+            raise failure_error(Failure(USER_ERROR, "helper.busy", {"text": timeout_message}, detail))
         try:
             self._ensure_started()
             try:
@@ -259,17 +265,17 @@ class WarmHelper:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._stop()
-                raise AppError(timeout_message)
+                detail = f"the warm helper ran past its time limit during the request ({action})"
+                raise failure_error(Failure(USER_ERROR, "helper.timeout", {"text": timeout_message}, detail))
             try:
                 line = self._lines.get(timeout=min(MEMORY_CHECK_S, remaining))
             except queue.Empty:
                 used = process_memory_mb(self._process.pid) if self._process is not None else None
                 if used is not None and used > self.memory_mb:
                     self._stop()
-                    raise AppError(
-                        f"{action} used more memory than this server allows it ({self.memory_mb:,} MB) and was "
-                        f"stopped. {memory_advice}"
-                    ) from None
+                    params = {"action": action, "limit_mb": self.memory_mb, "advice": memory_advice}
+                    detail = f"the warm helper used {used:.0f} MB of resident memory (limit {self.memory_mb} MB)"
+                    raise failure_error(Failure(OUT_OF_MEMORY, "helper.out_of_memory", params, detail)) from None
                 continue
             if line is _EOF:
                 raise self._ended(action, memory_advice)
@@ -283,10 +289,12 @@ class WarmHelper:
         code = process.wait() if process is not None else None
         self._stop()
         detail = f"the warm helper process ended (exit code {code}) during the request"
-        failed = subprocess.CompletedProcess(
-            ["core.runtime.helper", action], code if code is not None else 1, "", detail
-        )
-        return child_error(failed, action=action, memory_advice=memory_advice)
+        if code == -signal.SIGKILL:  # what the kernel's out-of-memory killer (or a container's limit) sends
+            params = {"action": action, "limit": "", "advice": memory_advice}
+            return failure_error(Failure(OUT_OF_MEMORY, "app.out_of_memory", params, detail))
+        incident_id = record_incident(f"warm helper ({action})", detail)
+        params = {"action": action, "incident_id": incident_id}
+        return failure_error(Failure(PROCESS_ENDED, "helper.crashed", params, detail))
 
     def _result(self, message: dict, action: str, memory_advice: str) -> dict:
         if message.get("ok"):
@@ -298,11 +306,13 @@ class WarmHelper:
             raise error_class(message.get("message", ""))
         if message.get("out_of_memory"):
             self._stop()  # what it allocated may still be held: start clean
-            stderr = "layerlab: out of memory"
-        else:
-            stderr = message.get("detail", "(no detail)")
-        failed = subprocess.CompletedProcess(["core.runtime.helper", action], 1, "", stderr)
-        raise child_error(failed, action=action, memory_advice=memory_advice)
+            params = {"action": action, "limit": "", "advice": memory_advice}
+            detail = "the warm helper reported MemoryError"
+            raise failure_error(Failure(OUT_OF_MEMORY, "app.out_of_memory", params, detail))
+        details = str(message.get("detail") or "(no detail)")
+        incident_id = record_incident(f"warm helper ({action})", details)
+        last_line = details.strip().splitlines()[-1] if details.strip() else details
+        raise failure_error(internal_error(action, incident_id, advice="Try again in a moment.", detail=last_line))
 
 
 def _read_lines(stream, lines: queue.Queue) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import Settings
-from core.run_store import ACTIVE_STATES, RunFiles, RunStore
+from core.run_store import RunFiles, RunStore
 
 ORPHAN_AGE_S = 3600.0  # a temporary file this old belongs to no write still in progress
 _LOG = logging.getLogger("layerlab")
@@ -71,7 +71,8 @@ def _expire_runs(runs_dir: Path, horizon: float) -> int:
     deleted = 0
     for entry in store._run_folders():
         files = RunFiles(entry)
-        if (files.status_dict() or {}).get("state") in ACTIVE_STATES:
+        status = files.status()
+        if status is not None and status.is_active:
             continue
         last = max(files.mtime(RunFiles.STATUS) or 0.0, files.mtime(RunFiles.META) or 0.0)
         if last >= horizon:

@@ -356,7 +356,7 @@ class JobManager:
     def _settle(self, worker: _Worker, failure: Failure) -> None:
         status = self.store.status(worker.run_id)
         # A run continued after this worker finished it is queued again or runs in another worker.
-        if status.get("state") == "running" and status.get("pid") in (None, worker.process.pid):
+        if status.state == "running" and status.pid in (None, worker.process.pid):
             self.store.fail(worker.run_id, failure, finished_at=time.time(), error="worker_ended")
 
     def _reap(self) -> None:
@@ -421,7 +421,7 @@ class JobManager:
                 self.idle_gaps_s.append(time.monotonic() - self._slot_free_since)
                 self._slot_free_since = None
             try:
-                state = self.store.status(run_id).get("state")
+                state = self.store.status(run_id).state
             except Exception:  # noqa: BLE001 - deleted or expired while waiting
                 continue
             if state != "queued":

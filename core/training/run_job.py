@@ -41,7 +41,7 @@ from core.model.optimization import (
     gpu_batch_size_note,
     make_schedule_callbacks,
 )
-from core.run_store import FINAL_STATES, RunFiles, RunStore
+from core.run_store import FINAL_STATES, RunFiles, RunStatus, RunStore
 from core.runtime.devices import describe_device
 from core.shared_mode.limits import check_more_epochs
 from core.spec import RunSpec
@@ -265,7 +265,7 @@ class _Heartbeat:
                 return
 
 
-def run_job(store: RunStore, run_id: str) -> dict:
+def run_job(store: RunStore, run_id: str) -> RunStatus:
     """Train, evaluate and export one run. Returns the final status; never leaves it `running`.
 
     Errors a user can cause end as state `failed` with the error's message. Bugs end as `failed` too,
@@ -289,7 +289,7 @@ def run_job(store: RunStore, run_id: str) -> dict:
             raise
 
 
-def _run(store: RunStore, run_id: str, run_dir: Path) -> dict:
+def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
 
     spec: RunSpec = store.spec(run_id)
     resume = _pending_resume(run_dir)
@@ -556,7 +556,7 @@ def _iterations(network) -> int:
 def resume_problem(store: RunStore, run_id: str) -> str | None:
     """Why this run cannot continue, in words; None when it can."""
     run_dir = store.path(run_id)
-    state = store.status(run_id).get("state")
+    state = store.status(run_id).state
     if state not in FINAL_STATES:
         return f"This run is {state}. Only a finished or stopped run can continue; wait until it ends or stop it."
     if store.spec(run_id).data.cross_validation_folds >= 2:

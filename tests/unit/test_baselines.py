@@ -78,7 +78,7 @@ def test_run_records_baselines_and_the_summary(tmp_path):
     run_id = store.create_run(
         RunSpec(data=DataSpec(target="y"), training=TrainingSpec(epochs=2)), table(), source_name="t"
     )
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     metrics = store.metrics(run_id)
     assert len(metrics["baselines"]) == 3
     assert metrics["baseline_summary"].startswith("Your network")
@@ -113,7 +113,7 @@ def test_a_failing_extra_becomes_a_note_and_the_run_still_finishes(tmp_path, mon
     run_id = store.create_run(
         RunSpec(data=DataSpec(target="y"), training=TrainingSpec(epochs=2)), table(120), source_name="t"
     )
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     metrics = store.metrics(run_id)
     assert "baselines" not in metrics and (store.path(run_id) / "model.keras").exists()
     assert any("comparison with simple models could not be done" in note for note in metrics["notes"])
@@ -129,7 +129,7 @@ def test_a_run_with_a_class_only_in_the_test_rows_finishes_and_reports_it(tmp_pa
     assert "rare_classes" in {finding.kind for finding in assess_quality(frame, spec)}  # warned before training
     store = RunStore(tmp_path)
     run_id = store.create_run(spec, frame, source_name="t")
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     metrics = store.metrics(run_id)
     assert len(metrics["baselines"]) == 3
     assert metrics["class_rows"]["train"]["rare"] == 0 and metrics["class_rows"]["test"]["rare"] == 1

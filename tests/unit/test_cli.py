@@ -106,7 +106,7 @@ def test_train_with_a_spec_file_matches_training_in_the_app(workspace, tmp_path)
 
     store = RunStore(tmp_path / "app_runs")
     run_id = store.create_run(spec, load_table_file(workspace / "people.csv").frame, source_name="people.csv")
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     assert store.metrics(run_id)["test"] == result["test"]
 
 
@@ -266,7 +266,7 @@ def test_predict_with_a_regression_model(tmp_path, capsys):
         training=TrainingSpec(epochs=2),
     )
     run_id = store.create_run(spec, make_regression_frame(), source_name="houses.csv")
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     make_regression_frame(10, seed=4).drop(columns=["price"]).to_csv(tmp_path / "rows.csv", index=False)
     code = main(["predict", str(store.path(run_id) / "model.keras"), str(tmp_path / "rows.csv")])
     captured = capsys.readouterr()
@@ -282,7 +282,7 @@ def test_spec_prints_the_run_spec_and_resume_extends_the_run(workspace, tmp_path
         training=TrainingSpec(epochs=2, batch_size=32, early_stopping=False),
     )
     run_id = store.create_run(spec, make_binary_frame(200), source_name="t.csv")
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     run_dir = store.path(run_id)
 
     printed = _layerlab("spec", run_dir, cwd=workspace, home=workspace / "home", timeout=60)

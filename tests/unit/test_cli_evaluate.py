@@ -25,7 +25,7 @@ def run(tmp_path_factory):
         training=TrainingSpec(epochs=8, learning_rate=0.02),
     )
     run_id = store.create_run(spec, frame, source_name="b.csv")
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     return store, run_id, frame, folder
 
 

@@ -49,7 +49,7 @@ def _train(tmp_path: Path, frame: pd.DataFrame, spec: RunSpec, file_name: str) -
     store = RunStore(tmp_path / "runs")
     run_id = store.create_run(spec, frame, source_name=file_name)
     status = run_job(store, run_id)
-    assert status["state"] == "finished", status
+    assert status.state == "finished", status
     return store.path(run_id)
 
 

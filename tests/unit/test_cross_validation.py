@@ -147,8 +147,8 @@ def test_three_fold_cross_validation_reports_mean_and_std_of_every_metric(store)
     frame = make_binary_frame(240)
     run_id = store.create_run(_spec("label", cross_validation_folds=3), frame, source_name="t.csv")
     status = run_job(store, run_id)
-    assert status["state"] == "finished"
-    assert "Cross-validation over 3 folds: Accuracy" in status["message"]
+    assert status.state == "finished"
+    assert "Cross-validation over 3 folds: Accuracy" in status.message
 
     result = _cross_validation(store, run_id)
     assert result["folds"] == 3 and result["completed"] == 3 and result["stopped"] is False
@@ -165,12 +165,12 @@ def test_three_fold_cross_validation_reports_mean_and_std_of_every_metric(store)
     assert metrics["cross_validation"]["folds"] == 3
     assert metrics["cross_validation"]["mean"] == result["mean"]
     assert metrics["cross_validation"]["std"] == result["std"]
-    assert status["cross_validation"] == metrics["cross_validation"]
+    assert status.extra["cross_validation"] == metrics["cross_validation"]
     assert len(store.history(run_id)) == metrics["epochs_run"]  # the folds leave the main curves alone
 
     # The main run (test metrics, exported model) is the same as without cross-validation.
     plain_id = store.create_run(_spec("label"), frame, source_name="t.csv")
-    assert run_job(store, plain_id)["state"] == "finished"
+    assert run_job(store, plain_id).state == "finished"
     assert store.metrics(plain_id)["test"] == metrics["test"]
     assert "cross_validation" not in store.metrics(plain_id)
     assert not (store.path(plain_id) / "cross_validation.json").exists()
@@ -181,7 +181,7 @@ def test_regression_cross_validation_with_groups(store):
     frame = _with_groups(make_regression_frame(200))
     spec = _spec("price", group_column="shop", cross_validation_folds=3)
     run_id = store.create_run(spec, frame, source_name="t.csv")
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     result = _cross_validation(store, run_id)
     assert result["method"] == "GroupKFold"
     assert [set(scores) for scores in result["per_fold"]] == [{"mae", "rmse", "r2", "mape"}] * 3
@@ -202,8 +202,8 @@ def test_stop_during_cross_validation_ends_stopped_with_the_folds_done(tmp_path,
     spec = _spec("label", cross_validation_folds=3, training={"epochs": 1})
     run_id = store.create_run(spec, make_binary_frame(150), source_name="t.csv")
     status = run_job(store, run_id)
-    assert status["state"] == "stopped"
-    assert f"Cross-validation stopped by you after {done} of 3 folds" in status["message"]
+    assert status.state == "stopped"
+    assert f"Cross-validation stopped by you after {done} of 3 folds" in status.message
     assert store.model_path(run_id) is not None  # the main model was exported before
     result = _cross_validation(store, run_id)
     assert result["stopped"] is True
@@ -242,7 +242,7 @@ def test_balanced_class_weights_are_recorded_as_sklearn_computes_them(store):
     frame = _imbalanced_frame(300)
     spec = _spec("y", training={"epochs": 1, "class_weight": "balanced"})
     run_id = store.create_run(spec, frame, source_name="t.csv")
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     train = prepare_data(frame, spec.data, spec.preprocessing).train["y"]
     classes = np.array(["common", "rare"])
     expected = compute_class_weight("balanced", classes=classes, y=train.to_numpy())
@@ -258,7 +258,7 @@ def test_class_weights_are_off_by_default_and_for_regression(store):
     assert store.metrics(run_id)["class_weight"] is None
     spec = _spec("price", training={"epochs": 1, "class_weight": "balanced"})
     run_id = store.create_run(spec, make_regression_frame(100), source_name="t.csv")
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     assert store.metrics(run_id)["class_weight"] is None
     assert any("classification only" in note for note in store.metrics(run_id)["notes"])
 
@@ -270,7 +270,7 @@ def test_balanced_class_weights_raise_the_recall_of_a_rare_class(store):
     for weighting in ("none", "balanced"):
         training = {"epochs": 15, "learning_rate": 0.01, "early_stopping": False, "class_weight": weighting}
         run_id = store.create_run(_spec("y", training=training), frame, source_name="t.csv")
-        assert run_job(store, run_id)["state"] == "finished"
+        assert run_job(store, run_id).state == "finished"
         predictions = store.predictions(run_id)
         rare = predictions[predictions["actual"] == "rare"]
         recall[weighting] = float((rare["predicted"] == "rare").mean())

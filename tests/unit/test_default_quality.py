@@ -21,5 +21,5 @@ def test_defaults_reach_the_promised_score(tmp_path, sample, metric, minimum):
         RunSpec(data=DataSpec(target=chosen.target)), load_table_file(chosen.path).frame, source_name=chosen.file_name
     )
     status = run_job(store, run_id)
-    assert status["state"] == "finished", status["message"]
+    assert status.state == "finished", status.message
     assert store.metrics(run_id)["test"][metric] >= minimum

@@ -65,7 +65,7 @@ def test_embedding_run_learns_exports_and_reloads_without_layerlab(tmp_path):
     frame = shops()
     store = RunStore(tmp_path / "runs")
     embedded = store.create_run(embedding_spec(epochs=15), frame, source_name="shops.csv")
-    assert run_job(store, embedded)["state"] == "finished"
+    assert run_job(store, embedded).state == "finished"
     accuracy = store.metrics(embedded)["test"]["accuracy"]
     assert accuracy > 0.7  # the shop effect was learned (spend alone gives about 0.6)
 

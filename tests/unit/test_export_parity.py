@@ -86,7 +86,7 @@ def _train(store: RunStore, frame: pd.DataFrame, target: str) -> str:
         training=TrainingSpec(epochs=3, batch_size=32, learning_rate=0.01),
     )
     run_id = store.create_run(spec, frame, source_name=f"{target}.csv")
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     return run_id
 
 

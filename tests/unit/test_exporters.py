@@ -102,7 +102,7 @@ print(json.dumps(results))
 
 def _train(store: RunStore, frame: pd.DataFrame, spec: RunSpec, source: str) -> Path:
     run_id = store.create_run(spec, frame, source_name=source)
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     return store.path(run_id)
 
 

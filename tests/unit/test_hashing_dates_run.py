@@ -44,7 +44,7 @@ def test_hashing_and_day_first_dates_survive_a_run_and_the_download(tmp_path):
         training=TrainingSpec(epochs=2, batch_size=32),
     )
     run_id = store.create_run(spec, frame(), source_name="shops.csv")
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     run_dir = store.path(run_id)
     state = PreprocessingState.from_json((run_dir / "preprocessing.json").read_text(encoding="utf-8"))
     shop, when = state.columns[1], state.columns[2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -14,6 +15,8 @@ import pytest
 from core.deployment.prediction import predict_run_rows
 from core.errors import AppError
 from core.evaluation.importance import cached_importance, compute_in_child
+from core.failures import Failure
+from core.incidents import incident_message
 from core.runtime.helper import WarmHelper, shutdown_helper
 from tests.conftest import make_binary_frame, train_small_run
 
@@ -94,8 +97,9 @@ def test_a_crashed_helper_is_started_again(helper, run_dir, tmp_path):
 def test_a_request_past_its_time_limit_is_stopped_with_its_message(helper, run_dir, tmp_path):
     rows = make_binary_frame(2, seed=6).drop(columns=["label"])
     starts = helper.num_starts
-    with pytest.raises(AppError, match="Predicting took too long and was stopped"):
+    with pytest.raises(AppError, match="Predicting took too long and was stopped") as caught:
         _predict(helper, run_dir, tmp_path, rows, timeout=0.001)
+    assert caught.value.failure.message_id == "helper.timeout"
     assert helper.pid is None  # killed, not left computing
     assert len(_predict(helper, run_dir, tmp_path, rows)["frame"]) == 2
     assert helper.num_starts == starts + 1
@@ -104,11 +108,71 @@ def test_a_request_past_its_time_limit_is_stopped_with_its_message(helper, run_d
 def test_a_helper_over_its_memory_limit_is_stopped_with_a_message(run_dir, tmp_path):
     small = WarmHelper(memory_mb=1)
     try:
-        with pytest.raises(AppError, match=r"Predicting used more memory than this server allows it \(1 MB\)"):
+        with pytest.raises(
+            AppError, match=r"Predicting used more memory than this server allows it \(1 MB\)"
+        ) as caught:
             _predict(small, run_dir, tmp_path, make_binary_frame(2).drop(columns=["label"]))
         assert small.pid is None
+        failure = caught.value.failure
+        assert (failure.kind, failure.message_id, failure.params["limit_mb"]) == (
+            "out_of_memory",
+            "helper.out_of_memory",
+            1,
+        )
+        assert "MB of resident memory" in failure.detail
     finally:
         small.close()
+
+
+class _Ended:
+    """A stand-in for a helper process that has already exited with `code`."""
+
+    def __init__(self, code: int):
+        self.returncode, self.pid, self.stdin, self.stdout = code, 0, io.StringIO(), io.StringIO()
+
+    def poll(self) -> int:
+        return self.returncode
+
+    def wait(self) -> int:
+        return self.returncode
+
+
+@pytest.mark.parametrize("code", [3, -signal.SIGSEGV])
+def test_a_helper_that_ends_mid_request_gives_a_typed_crash_record(tmp_home, code):
+    helper = WarmHelper()
+    helper._process = _Ended(code)
+    error = helper._ended("Predicting", "Try fewer rows.")
+    assert isinstance(error, AppError)
+    failure = error.failure
+    assert (failure.kind, failure.message_id) == ("process_ended", "helper.crashed")
+    assert f"exit code {code}" in failure.detail and failure.detail not in error.message  # the detail is for the log
+    assert error.message == failure.sentence()
+    assert error.message == incident_message("Predicting", failure.params["incident_id"])  # the wording as before
+
+
+def test_a_helper_killed_by_the_system_or_out_of_memory_gives_a_memory_record(tmp_home):
+    helper = WarmHelper()
+    helper._process = _Ended(-signal.SIGKILL)
+    error = helper._ended("Predicting", "Try fewer rows.")
+    assert (error.failure.kind, error.failure.message_id) == ("out_of_memory", "app.out_of_memory")
+    assert error.message == "Predicting ran out of memory and was stopped. Try fewer rows."
+    with pytest.raises(AppError) as caught:
+        helper._result({"ok": False, "out_of_memory": True}, "Predicting", "Try fewer rows.")
+    assert caught.value.message == error.message and caught.value.failure.kind == "out_of_memory"
+    with pytest.raises(AppError, match="incident") as caught:
+        helper._result({"ok": False, "detail": "Traceback ...\nValueError: secret /srv/path"}, "Predicting", "x")
+    assert caught.value.failure.message_id == "app.internal_error"
+    assert "secret" not in caught.value.message and "/srv/path" in caught.value.failure.detail
+
+
+def test_helper_failure_ids_are_in_the_catalog_with_the_current_english():
+    failure = Failure(
+        "out_of_memory", "helper.out_of_memory", {"action": "Predicting", "limit_mb": 4096, "advice": "A."}
+    )
+    assert failure.sentence() == "Predicting used more memory than this server allows it (4,096 MB) and was stopped. A."
+    assert Failure("user_error", "helper.timeout", {"text": "Too slow."}).sentence() == "Too slow."
+    busy = Failure("user_error", "helper.busy", {"text": "Too slow."}).sentence()
+    assert busy == "Too slow. (The server was busy with other requests all that time.)"
 
 
 def test_our_errors_keep_their_message_and_others_become_an_incident(helper, run_dir, tmp_path, tmp_home):

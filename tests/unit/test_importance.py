@@ -63,7 +63,7 @@ def test_through_a_trained_model_the_informative_columns_matter_most(tmp_path):
         training=TrainingSpec(epochs=30, learning_rate=0.02),
     )
     run_id = store.create_run(spec, frame, source_name="r.csv")
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     from core.data.splitting import TargetInfo
     from core.run_store import read_json
 

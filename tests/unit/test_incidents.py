@@ -138,10 +138,10 @@ def test_an_internal_error_in_training_fails_the_run_with_an_incident_id(tmp_hom
     with pytest.raises(KeyError):
         core.training.run_job.run_job(store, run_id)
     status = store.status(run_id)
-    assert status["state"] == "failed"
-    assert status["message"].startswith("Training failed")
-    assert str(tmp_home) not in status["message"] and "log.txt" not in status["message"]
-    incident_id = _incident_id(status["message"])
+    assert status.state == "failed"
+    assert status.message.startswith("Training failed")
+    assert str(tmp_home) not in status.message and "log.txt" not in status.message
+    incident_id = _incident_id(status.message)
     assert f"incident {incident_id} in training run {run_id}" in _incidents_log(tmp_home)
     assert "KeyError" in (store.path(run_id) / "log.txt").read_text(encoding="utf-8")
 

@@ -56,9 +56,9 @@ weights = network.get_weights()
 print(json.dumps({
     "backend": keras.backend.backend(),
     "tensor_type": type(network(np.zeros((2, network.input_shape[1]), "float32"))).__module__,
-    "state": status["state"],
-    "message": status["message"],
-    "device": status.get("device"),
+    "state": status.state,
+    "message": status.message,
+    "device": status.device,
     "history": store.history(run_id),
     "metrics": store.metrics(run_id)["test"],
     "files": sorted(path.name for path in run_dir.iterdir()),

@@ -61,10 +61,10 @@ def test_runs_wait_in_order_and_a_waiting_run_can_be_stopped(store, manager):
     third = store.create_run(_spec(epochs=2), short_frame, source_name="short.csv")
     for run_id in (first, second, third):
         manager.submit(run_id)
-    assert store.status(second)["state"] == "queued"
+    assert store.status(second).state == "queued"
 
     _wait_for(lambda: store.history(first), timeout=60)
-    assert store.status(first)["state"] == "running"
+    assert store.status(first).state == "running"
     assert manager.queue_position(first) is None
     assert manager.queue_position(second) == 1
     assert manager.queue_position(third) == 2
@@ -72,45 +72,45 @@ def test_runs_wait_in_order_and_a_waiting_run_can_be_stopped(store, manager):
 
     manager.stop(third)
     status = store.status(third)
-    assert status["state"] == "stopped"
-    assert "before training started" in status["message"]
+    assert status.state == "stopped"
+    assert "before training started" in status.message
     assert manager.queue_position(third) is None
     assert manager.queue_position(second) == 1
 
-    _wait_for(lambda: store.status(second)["state"] in FINAL_STATES, timeout=120, interval=0.2)
-    assert store.status(first)["state"] == "finished"
-    assert store.status(second)["state"] == "finished"
+    _wait_for(lambda: store.status(second).state in FINAL_STATES, timeout=120, interval=0.2)
+    assert store.status(first).state == "finished"
+    assert store.status(second).state == "finished"
     assert store.metrics(first)["epochs_run"] == 25
     assert store.metrics(second)["epochs_run"] == 2
     # The second run started only after the first had finished.
-    assert store.status(second)["started_at"] >= store.status(first)["finished_at"]
+    assert store.status(second).started_at >= store.status(first).finished_at
     assert store.model_path(second) is not None
 
     # The stopped run never trained.
-    assert store.status(third)["state"] == "stopped"
+    assert store.status(third).state == "stopped"
     assert store.history(third) == []
     assert store.model_path(third) is None
     # Each run trained in its own worker process.
-    assert store.status(first)["pid"] != store.status(second)["pid"]
-    assert store.status(first)["pid"] != os.getpid()
+    assert store.status(first).pid != store.status(second).pid
+    assert store.status(first).pid != os.getpid()
 
 
 def test_a_killed_worker_fails_its_run_and_the_manager_keeps_serving(store, manager):
     doomed = store.create_run(_spec(epochs=500), make_binary_frame(3000, seed=1), source_name="long.csv")
     manager.submit(doomed)
     _wait_for(lambda: store.history(doomed), timeout=60)
-    pid = store.status(doomed)["pid"]
+    pid = store.status(doomed).pid
     assert pid != os.getpid()
 
     os.kill(pid, signal.SIGKILL)
-    _wait_for(lambda: store.status(doomed)["state"] == "failed", timeout=10)
-    assert "killed by the system" in store.status(doomed)["message"]
+    _wait_for(lambda: store.status(doomed).state == "failed", timeout=10)
+    assert "killed by the system" in store.status(doomed).message
 
     survivor = store.create_run(_spec(epochs=2), make_binary_frame(200, seed=2), source_name="short.csv")
     manager.submit(survivor)
-    _wait_for(lambda: store.status(survivor)["state"] in FINAL_STATES, timeout=90, interval=0.2)
-    assert store.status(survivor)["state"] == "finished"
-    assert store.status(doomed)["state"] == "failed"
+    _wait_for(lambda: store.status(survivor).state in FINAL_STATES, timeout=90, interval=0.2)
+    assert store.status(survivor).state == "finished"
+    assert store.status(doomed).state == "failed"
 
 
 def test_a_running_run_stops_when_asked(store, manager):
@@ -118,9 +118,9 @@ def test_a_running_run_stops_when_asked(store, manager):
     manager.submit(run_id)
     _wait_for(lambda: store.history(run_id), timeout=60)
     manager.stop(run_id)
-    _wait_for(lambda: store.status(run_id)["state"] in FINAL_STATES, timeout=30, interval=0.1)
+    _wait_for(lambda: store.status(run_id).state in FINAL_STATES, timeout=30, interval=0.1)
     status = store.status(run_id)
-    assert status["state"] == "stopped"
+    assert status.state == "stopped"
     assert store.metrics(run_id)["epochs_run"] < 500
     assert store.model_path(run_id) is not None
 
@@ -130,8 +130,8 @@ def test_a_worker_over_its_memory_limit_fails_its_run_with_that_reason(store):
     try:
         run_id = store.create_run(_spec(epochs=500), make_binary_frame(3000, seed=1), source_name="long.csv")
         jobs.submit(run_id)
-        _wait_for(lambda: store.status(run_id)["state"] == "failed", timeout=90, interval=0.1)
-        message = store.status(run_id)["message"]
+        _wait_for(lambda: store.status(run_id).state == "failed", timeout=90, interval=0.1)
+        message = store.status(run_id).message
         assert "more memory than this server allows each run (1 MB)" in message
         assert "exit code" not in message
     finally:
@@ -160,14 +160,14 @@ def test_shutdown_stops_training_workers_and_a_restart_resumes_queued_runs(store
     pids = [worker.process.pid for worker in first._workers]
     first.shutdown()
     assert all(not _alive(pid) for pid in pids)  # no orphan keeps training
-    assert store.status(long_run)["state"] == "failed"
-    assert "shut down" in store.status(long_run)["message"]
-    assert store.status(waiting)["state"] == "queued"
+    assert store.status(long_run).state == "failed"
+    assert "shut down" in store.status(long_run).message
+    assert store.status(waiting).state == "queued"
 
     second = JobManager(RunStore(store.root), max_jobs=1)  # a new server process on the same folder
     try:
-        _wait_for(lambda: store.status(waiting)["state"] in FINAL_STATES, timeout=120, interval=0.2)
-        assert store.status(waiting)["state"] == "finished"
+        _wait_for(lambda: store.status(waiting).state in FINAL_STATES, timeout=120, interval=0.2)
+        assert store.status(waiting).state == "finished"
     finally:
         second.shutdown()
 

@@ -49,7 +49,7 @@ def test_a_training_run_takes_every_kind_specific_step_from_the_registry(tmp_pat
     recording = RecordingKind()
     monkeypatch.setitem(core.kinds.DATASET_KINDS, "table", recording)
     store, run_id = train_small_run(tmp_path / "runs", make_binary_frame(200), epochs=2)
-    assert store.status(run_id)["state"] == "finished"
+    assert store.status(run_id).state == "finished"
     for operation in ("prepare", "preprocessing_record", "model_input", "fit_arguments", "predict"):
         assert operation in recording.calls, (operation, recording.calls)
     import keras

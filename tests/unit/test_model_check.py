@@ -74,7 +74,7 @@ def trained(tmp_path_factory):
         training=TrainingSpec(epochs=1),
     )
     run_id = store.create_run(spec, frame, source_name="b.csv")
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     return store.path(run_id), frame
 
 

@@ -72,8 +72,8 @@ def test_a_model_over_the_size_cap_fails_before_any_model_file_is_written(tmp_ho
 
     status = run_job(store, run_id)
 
-    assert status["state"] == "failed"
-    assert status["message"] == (
+    assert status.state == "failed"
+    assert status.message == (
         "The model would need about 2 MB on disk; this server allows 1 MB. Use fewer units or layers."
     )
     assert not list(store.path(run_id).glob("*.keras"))

@@ -114,7 +114,7 @@ def run(request, tmp_path_factory):
         training=TrainingSpec(epochs=2, learning_rate=0.02),
     )
     run_id = store.create_run(spec, loaded.frame, source_name=path.name, reading=reading)
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     run_dir = store.path(run_id)
     # A file of new rows of the same kind: different values, same encoding, separator and decimal mark.
     new_rows = folder / f"new_{case}.csv"

@@ -94,7 +94,7 @@ def test_the_logged_learning_rate_equals_the_preview(tmp_path):
     )  # fmt: skip
     spec = RunSpec(data=DataSpec(target="label"), model=ModelSpec(layers=(DenseLayer(units=8),)), training=training)
     run_id = store.create_run(spec, make_binary_frame(200), source_name="t.csv")
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     logged = [row["learning_rate"] for row in store.history(run_id)]
     metrics = store.metrics(run_id)
     steps_per_epoch = metrics["optimizer_iterations"] // 5
@@ -112,7 +112,7 @@ def test_reduce_on_plateau_halves_the_logged_rate_when_validation_stalls(tmp_pat
     )  # fmt: skip
     spec = RunSpec(data=DataSpec(target="label"), model=ModelSpec(layers=(DenseLayer(units=4),)), training=training)
     run_id = store.create_run(spec, make_binary_frame(200), source_name="t.csv")
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     logged = [row["learning_rate"] for row in store.history(run_id)]
     np.testing.assert_allclose(logged, [1e-5, 1e-5, 5e-6, 2.5e-6], rtol=1e-5)
 

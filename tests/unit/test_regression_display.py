@@ -9,7 +9,7 @@ from core.deployment.formats import FORMAT_NOTES, describe_outputs, format_note
 from core.deployment.model_card import model_card
 from core.evaluation.metrics import METRIC_HELP, METRIC_LABELS
 from core.formatting import format_metric, format_metric_spread
-from core.run_store import elapsed_seconds
+from core.run_store import RunStatus, elapsed_seconds
 
 REGRESSION_TEST = {"mae": 1234.5678, "rmse": 2000.0, "r2": 0.81234, "mape": 0.1234}
 
@@ -59,6 +59,7 @@ def test_a_regression_download_says_it_returns_a_number(tmp_path):
 
 
 def test_elapsed_time_ticks_from_the_runs_start_or_its_continuation():
-    assert elapsed_seconds({"started_at": 1000.0}, now=1100.0) == pytest.approx(100.0)
-    assert elapsed_seconds({"started_at": 1000.0, "resumed_at": 5000.0}, now=5003.0) == pytest.approx(3.0)
-    assert elapsed_seconds({}, now=1.0) is None
+    assert elapsed_seconds(RunStatus("running", started_at=1000.0), now=1100.0) == pytest.approx(100.0)
+    resumed = RunStatus("running", started_at=1000.0, resumed_at=5000.0)
+    assert elapsed_seconds(resumed, now=5003.0) == pytest.approx(3.0)
+    assert elapsed_seconds(RunStatus("running"), now=1.0) is None

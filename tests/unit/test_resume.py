@@ -30,7 +30,7 @@ def _spec(**data) -> RunSpec:
 def finished_run(tmp_path):
     store = RunStore(tmp_path / "runs")
     run_id = store.create_run(_spec(), make_binary_frame(200), source_name="t.csv")
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     return store, run_id
 
 
@@ -40,15 +40,15 @@ def test_a_finished_run_continues_with_its_optimizer_state_and_history(finished_
     first = store.metrics(run_id)
     steps_per_epoch = first["optimizer_iterations"] // 3
     assert json.loads((store.path(run_id) / "checkpoint.json").read_text())["epochs"] == 3
-    assert store.status(run_id)["precision"] == "float32"  # no GPU here: mixed precision is a no-op
+    assert store.status(run_id).precision == "float32"  # no GPU here: mixed precision is a no-op
 
     # A new store object on the same folder: all a restarted server has is the disk.
     store = RunStore(store.root)
     request_resume(store, run_id, 2)
     status = run_job(store, run_id)
 
-    assert status["state"] == "finished"
-    assert status["message"].startswith("Continued from epoch 3. Finished all 5 epochs.")
+    assert status.state == "finished"
+    assert status.message.startswith("Continued from epoch 3. Finished all 5 epochs.")
     history = store.history(run_id)
     assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5]
     assert history[:3] == before  # the curves continue where they stopped
@@ -63,7 +63,7 @@ def test_a_finished_run_continues_with_its_optimizer_state_and_history(finished_
     assert not (store.path(run_id) / "resume.json").exists()
 
     request_resume(store, run_id, 1)  # and again
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     assert len(store.history(run_id)) == 6
     assert len(store.metrics(run_id)["continued"]) == 2
 
@@ -95,14 +95,14 @@ def test_mixed_precision_runs_on_a_gpu_and_continues_with_its_loss_scale_state(t
     store = RunStore(tmp_path / "runs")
     run_id = store.create_run(_spec(), make_binary_frame(200), source_name="t.csv")
     status = run_job(store, run_id)
-    assert status["precision"] == "mixed_float16"
+    assert status.precision == "mixed_float16"
     checkpoint = keras.saving.load_model(store.path(run_id) / "checkpoint.keras", compile=False)
     assert checkpoint.get_layer("output").dtype_policy.name == "float32"
     assert checkpoint.get_layer("hidden_1_dense").dtype_policy.name == "mixed_float16"
     first = store.metrics(run_id)["optimizer_iterations"]
 
     request_resume(store, run_id, 1)
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     metrics = store.metrics(run_id)
     assert metrics["precision"] == "mixed_float16"
     assert metrics["optimizer_iterations"] == first // 3 * 4
@@ -141,8 +141,8 @@ def test_epochs_are_checkpointed_so_a_run_whose_process_died_can_continue(tmp_pa
     store.set_status(run_id, "failed", "The training process ended unexpectedly.")
     request_resume(store, run_id, 1)
     status = run_job(store, run_id)
-    assert status["state"] == "finished"
-    assert status["message"].startswith("Continued from epoch 3.")
+    assert status.state == "finished"
+    assert status.message.startswith("Continued from epoch 3.")
     assert len(store.history(run_id)) == 4
 
 
@@ -153,5 +153,5 @@ def test_a_continued_run_keeps_the_decision_threshold_the_user_saved(finished_ru
     store, run_id = finished_run
     save_threshold(store.path(run_id), 0.8)
     request_resume(store, run_id, 1)
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     assert model_threshold(store.path(run_id) / "model.keras") == pytest.approx(0.8)

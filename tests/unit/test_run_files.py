@@ -40,14 +40,53 @@ def test_status_is_a_typed_record_with_a_typed_failure(store, table_file):
     run_id = _create(store, table_file)
     failure = Failure("out_of_memory", "training.out_of_memory", {"limit_mb": 2048}, detail="peak 2100 MB")
     store.fail(run_id, failure, finished_at=1.0)
-    status = store.run_status(run_id)
+    status = store.status(run_id)
     assert isinstance(status, RunStatus)
     assert status.state == "failed" and status.finished_at == 1.0
     assert status.failure == failure
     # The English sentence stays in `message` for older readers; the id and params are kept for translation.
     assert status.message == failure.sentence() and "2,048 MB" in status.message
-    assert store.status(run_id)["failure"]["message_id"] == "training.out_of_memory"
+    assert store.files(run_id).status_dict()["failure"]["message_id"] == "training.out_of_memory"
     assert RunStatus.from_dict(status.to_dict()) == status
+
+
+def test_the_store_answers_with_typed_records_only(store, table_file):
+    run_id = _create(store, table_file)
+    assert not hasattr(store, "run_status") and not hasattr(store, "progress_record")  # one way, typed
+    status = store.status(run_id)
+    assert isinstance(status, RunStatus) and status.state == "created" and status.failure is None
+    progress = store.progress(run_id)
+    assert isinstance(progress, Progress) and not progress.started
+    store.files(run_id).write_progress({"epoch": 1, "epochs": 3, "batch": 2, "steps_per_epoch": 4, "eta_s": 9.5})
+    progress = store.progress(run_id)
+    assert progress.started and (progress.batch, progress.steps_per_epoch, progress.eta_s) == (2, 4, 9.5)
+    store.set_status(run_id, "finished", "Done.", device="cpu", metrics={"accuracy": 0.9}, diverged=True)
+    status = store.status(run_id)
+    assert (status.device, status.metrics, status.diverged, status.sentence()) == (
+        "cpu",
+        {"accuracy": 0.9},
+        True,
+        "Done.",
+    )
+
+
+def test_a_failed_runs_sentence_comes_from_its_failure_id(store, table_file):
+    run_id = _create(store, table_file)
+    failure = Failure("process_ended", "training.worker_ended", {"code": 3}, detail="exit code 3")
+    store.fail(run_id, failure)
+    # The stored English message is only for older readers: the sentence is derived from the id and params.
+    store.files(run_id).update_status(message="An old English sentence.")
+    status = store.status(run_id)
+    assert status.message == "An old English sentence."
+    assert status.sentence() == failure.sentence() and "exit code 3" in status.sentence()
+    (record,) = store.list_runs()
+    assert record.failure == failure and record.sentence() == failure.sentence()
+    assert store.record(run_id).sentence() == failure.sentence()
+    # A run from before failure records keeps its message.
+    older = _create(store, table_file)
+    store.set_status(older, "failed", "It broke.")
+    assert store.status(older).sentence() == "It broke."
+    assert {r.run_id: r.sentence() for r in store.list_runs()}[older] == "It broke."
 
 
 def test_failure_sentences_match_the_existing_wording():
@@ -62,9 +101,10 @@ def test_failure_sentences_match_the_existing_wording():
 def test_progress_and_history_round_trip(store, table_file):
     files = store.files(_create(store, table_file))
     assert files.progress() == Progress()
-    files.write_progress({"epoch": 2, "epochs": 5, "batch": 3, "fraction": 0.4, "eta_s": None, "fold": 1})
+    files.write_progress({"epoch": 2, "epochs": 5, "batch": 3, "fraction": 0.4, "eta_s": None, "fold": 1, "x": 7})
     progress = files.progress()
-    assert (progress.epoch, progress.epochs, progress.fraction, progress.extra) == (2, 5, 0.4, {"fold": 1})
+    assert (progress.epoch, progress.epochs, progress.fraction, progress.fold) == (2, 5, 0.4, 1)
+    assert progress.extra == {"x": 7}
     files.write_history([{"epoch": 1, "loss": 0.5}])
     assert files.history() == [{"epoch": 1, "loss": 0.5}]
     assert files.metrics() is None and files.model_file() is None
@@ -101,10 +141,10 @@ def test_two_writers_updating_different_fields_lose_nothing(store, table_file):
         store.update_status(run_id, reader_field=i)
     assert [writer.wait(timeout=120) for writer in writers] == [0, 0]
     status = store.status(run_id)
-    assert status["worker_field"] == count - 1
-    assert status["server_field"] == count - 1
-    assert status["reader_field"] == count - 1
-    assert status["state"] == "created"
+    assert status.extra["worker_field"] == count - 1
+    assert status.extra["server_field"] == count - 1
+    assert status.extra["reader_field"] == count - 1
+    assert status.state == "created"
 
 
 def test_listing_a_thousand_runs_opens_a_handful_of_files(store, table_file, monkeypatch):
@@ -151,7 +191,7 @@ def test_a_dead_running_run_fails_with_a_typed_record(store, table_file):
     run_store.write_json(
         files.path(RunFiles.STATUS), {**files.status_dict(), "updated_at": 0.0}
     )  # silent for ages, no heartbeat
-    status = store.run_status(run_id)
+    status = store.status(run_id)
     assert status.state == "failed"
     assert status.failure is not None and status.failure.message_id == "training.process_ended"
     assert status.message == status.failure.sentence()

@@ -14,7 +14,7 @@ import pytest
 
 from core.config import load_settings
 from core.errors import AppError, RunNotFoundError
-from core.run_store import HEARTBEAT_TIMEOUT_S, RunStore, read_json, write_atomic, write_json
+from core.run_store import HEARTBEAT_TIMEOUT_S, Progress, RunStore, read_json, write_atomic, write_json
 from core.spec import DataSpec, RunSpec
 
 
@@ -96,7 +96,7 @@ def test_a_new_run_holds_the_spec_only_the_used_columns_and_its_meta(store):
     assert meta["owner"] == "alice"
     assert meta["num_rows"] == 3
     assert meta["source_name"] == "table.csv"
-    assert store.status(run_id)["state"] == "created"
+    assert store.status(run_id).state == "created"
     assert _temporary_files(run_dir) == []
 
 
@@ -133,9 +133,9 @@ def test_a_dead_running_job_is_reported_failed_once_and_for_all(store):
     heartbeat.touch()
     os.utime(heartbeat, (stale, stale))
     status = store.status(run_id)
-    assert status["state"] == "failed"
-    assert "ended unexpectedly" in status["message"]
-    assert "Start the run again" in status["message"]
+    assert status.state == "failed"
+    assert "ended unexpectedly" in status.message
+    assert "Start the run again" in status.message
     assert read_json(store.path(run_id) / "status.json")["state"] == "failed"
     assert store.record(run_id).is_active is False
 
@@ -145,9 +145,9 @@ def test_a_dead_pid_is_failed_a_few_seconds_after_its_last_heartbeat(store):
     store.set_status(run_id, "running", "Training…", pid=_dead_pid())
     heartbeat = store.path(run_id) / "heartbeat"
     heartbeat.touch()
-    assert store.status(run_id)["state"] == "running"  # its job manager says why first, if it can
+    assert store.status(run_id).state == "running"  # its job manager says why first, if it can
     os.utime(heartbeat, (time.time() - 4, time.time() - 4))
-    assert store.status(run_id)["state"] == "failed"
+    assert store.status(run_id).state == "failed"
 
 
 def test_a_silent_job_is_failed_even_if_its_pid_exists(store):
@@ -157,7 +157,7 @@ def test_a_silent_job_is_failed_even_if_its_pid_exists(store):
     heartbeat = store.path(run_id) / "heartbeat"
     heartbeat.touch()
     os.utime(heartbeat, (stale, stale))
-    assert store.status(run_id)["state"] == "failed"
+    assert store.status(run_id).state == "failed"
 
 
 def test_a_live_job_with_a_fresh_heartbeat_stays_running(store):
@@ -165,22 +165,22 @@ def test_a_live_job_with_a_fresh_heartbeat_stays_running(store):
     store.set_status(run_id, "running", "Training…", pid=os.getpid())
     (store.path(run_id) / "heartbeat").touch()
     status = store.status(run_id)
-    assert status["state"] == "running"
-    assert status["message"] == "Training…"
+    assert status.state == "running"
+    assert status.message == "Training…"
 
 
 def test_a_running_status_without_pid_is_not_running_forever(store):
     run_id = _create(store)
     store.set_status(run_id, "running", "Training…")
-    assert store.status(run_id)["state"] == "failed"
+    assert store.status(run_id).state == "failed"
 
 
 def test_a_missing_status_file_reads_as_failed(store):
     run_id = _create(store)
     (store.path(run_id) / "status.json").unlink()
     status = store.status(run_id)
-    assert status["state"] == "failed"
-    assert "missing" in status["message"]
+    assert status.state == "failed"
+    assert "missing" in status.message
 
 
 def test_set_status_keeps_earlier_details(store):
@@ -188,8 +188,8 @@ def test_set_status_keeps_earlier_details(store):
     store.set_status(run_id, "queued", "Waiting.", pid=123)
     store.set_status(run_id, "stopped", "Stopped.")
     status = store.status(run_id)
-    assert status["pid"] == 123
-    assert (status["state"], status["message"]) == ("stopped", "Stopped.")
+    assert status.pid == 123
+    assert (status.state, status.message) == ("stopped", "Stopped.")
 
 
 def test_shared_mode_lists_only_the_owners_runs(store):
@@ -228,7 +228,7 @@ def test_another_owners_run_is_not_found_for_every_access(store, tmp_path):
         with pytest.raises(RunNotFoundError) as absent:
             action(mine, missing)
         assert str(other.value) == str(absent.value).replace(missing, theirs), name
-    assert store.status(theirs)["state"] == "created"  # nothing was written
+    assert store.status(theirs).state == "created"  # nothing was written
     assert not (store.path(theirs) / "stop").exists()
     assert theirs not in {r.run_id for r in mine.list_runs()}
 
@@ -297,7 +297,7 @@ def test_stop_request_is_visible(store):
 def test_results_of_an_untrained_run_are_empty(store):
     run_id = _create(store)
     assert store.history(run_id) == []
-    assert store.progress(run_id) == {}
+    assert store.progress(run_id) == Progress()
     assert store.metrics(run_id) is None
     assert store.predictions(run_id) is None
     assert store.model_path(run_id) is None

@@ -143,7 +143,7 @@ def test_a_session_over_its_run_quota_gets_a_message_and_nothing_queued(idle_man
     refused = _create(store, "alice")
     with pytest.raises(QuotaError, match="Wait for one to finish"):
         manager.submit(refused)
-    assert store.status(refused)["state"] == "created"
+    assert store.status(refused).state == "created"
     assert manager.queue_position(refused) is None
     manager.submit(_create(store, "bob"))  # another session is not affected
     own_store = RunStore(store.root, owner="alice")
@@ -214,7 +214,7 @@ def test_a_small_run_passes_the_caps(shared_env):
     settings = load_settings()
     store = RunStore(settings.runs_dir, owner="alice", caps=RunCaps.from_settings(settings))
     run_id = store.create_run(_spec(), make_binary_frame(100), source_name="t.csv")
-    assert store.status(run_id)["state"] == "created"
+    assert store.status(run_id).state == "created"
 
 
 def test_a_full_disk_quota_refuses_new_work_for_that_session_only(shared_env, monkeypatch):

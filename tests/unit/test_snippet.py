@@ -56,7 +56,7 @@ def test_snippet_predicts_what_the_app_predicts(tmp_path, task):
     )
     store = RunStore(tmp_path / "runs")
     run_id = store.create_run(spec, frame, source_name="t.csv")
-    assert run_job(store, run_id)["state"] == "finished"
+    assert run_job(store, run_id).state == "finished"
     run_dir = store.path(run_id)
     if task == "binary":  # a saved decision threshold is built into model.keras; the snippet must keep it
         from core.deployment.threshold import apply_threshold

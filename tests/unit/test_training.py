@@ -31,17 +31,17 @@ def _spec(target: str, *, model: ModelSpec = SMALL_MODEL, data: dict | None = No
 def _train(store: RunStore, frame: pd.DataFrame, spec: RunSpec) -> tuple[str, dict]:
     run_id = store.create_run(spec, frame, source_name="table.csv")
     status = run_job(store, run_id)
-    assert status["state"] in FINAL_STATES
-    assert store.status(run_id)["state"] in FINAL_STATES
+    assert status.state in FINAL_STATES
+    assert store.status(run_id).state in FINAL_STATES
     return run_id, status
 
 
 def test_binary_run_writes_everything_the_evaluate_page_needs(store, small_binary_frame):
     run_id, status = _train(store, small_binary_frame, _spec("label"))
     run_dir = store.path(run_id)
-    assert status["state"] == "finished"
-    assert status["message"].startswith("Finished all 3 epochs")
-    assert status["finished_at"] >= status["started_at"]
+    assert status.state == "finished"
+    assert status.message.startswith("Finished all 3 epochs")
+    assert status.finished_at >= status.started_at
 
     history = store.history(run_id)
     assert [row["epoch"] for row in history] == [1, 2, 3]
@@ -58,7 +58,7 @@ def test_binary_run_writes_everything_the_evaluate_page_needs(store, small_binar
         assert 0.0 <= value <= 1.0, name
     assert metrics["epochs_run"] == 3
     assert sum(metrics["num_rows"].values()) == len(small_binary_frame)
-    assert status["metrics"] == metrics["test"]
+    assert status.metrics == metrics["test"]
 
     assert (run_dir / "model.keras").stat().st_size > 0
     assert (run_dir / "network.keras").stat().st_size > 0
@@ -74,13 +74,13 @@ def test_binary_run_writes_everything_the_evaluate_page_needs(store, small_binar
     assert metrics["test"]["accuracy"] == pytest.approx((predictions["actual"] == predictions["predicted"]).mean())
 
     progress = store.progress(run_id)
-    assert progress["epoch"] == 3 and progress["fraction"] == pytest.approx(1.0)
+    assert progress.epoch == 3 and progress.fraction == pytest.approx(1.0)
     assert not list(run_dir.glob("*.tmp")) and not list(run_dir.glob(".*.tmp"))
 
 
 def test_multiclass_run_has_one_probability_per_class(store, small_multiclass_frame):
     run_id, status = _train(store, small_multiclass_frame, _spec("species"))
-    assert status["state"] == "finished"
+    assert status.state == "finished"
     predictions = store.predictions(run_id)
     assert list(predictions.columns) == [
         "actual", "predicted", "prob_setosa", "prob_versicolor", "prob_virginica",
@@ -93,7 +93,7 @@ def test_multiclass_run_has_one_probability_per_class(store, small_multiclass_fr
 def test_regression_run_learns_an_easy_linear_target(store, small_regression_frame):
     spec = _spec("price", epochs=25, learning_rate=0.02)
     run_id, status = _train(store, small_regression_frame, spec)
-    assert status["state"] == "finished"
+    assert status.state == "finished"
     metrics = store.metrics(run_id)
     assert metrics["task"] == "regression"
     assert set(metrics["test"]) == {"mae", "rmse", "r2", "mape"}
@@ -112,8 +112,8 @@ def test_stop_requested_before_start_ends_stopped_without_training(store, small_
     run_id = store.create_run(_spec("label"), small_binary_frame, source_name="table.csv")
     store.request_stop(run_id)
     status = run_job(store, run_id)
-    assert status["state"] == "stopped"
-    assert "before training started" in status["message"]
+    assert status.state == "stopped"
+    assert "before training started" in status.message
     assert store.history(run_id) == []
     assert store.model_path(run_id) is None
 
@@ -139,11 +139,11 @@ def test_stop_during_training_ends_quickly_and_keeps_a_downloadable_model(store)
     ended = time.monotonic()
     presser.join(timeout=5)
 
-    assert status["state"] == "stopped"
+    assert status.state == "stopped"
     assert ended - requested["at"] < 2.5
     metrics = store.metrics(run_id)
     assert 1 <= metrics["epochs_run"] < 200
-    assert status["message"].startswith(f"Stopped by you after {metrics['epochs_run']} of 200 epochs")
+    assert status.message.startswith(f"Stopped by you after {metrics['epochs_run']} of 200 epochs")
     assert len(store.history(run_id)) == metrics["epochs_run"]
     assert store.model_path(run_id) is not None
     assert store.predictions(run_id) is not None
@@ -177,13 +177,13 @@ def test_early_stopping_keeps_the_weights_of_the_best_epoch(store):
     val_losses = [row["val_loss"] for row in history]
     best_epoch = int(np.argmin(val_losses)) + 1
 
-    assert status["state"] == "finished"
+    assert status.state == "finished"
     assert metrics["epochs_run"] < 60
     assert metrics["best_epoch"] == best_epoch
     assert metrics["epochs_run"] == best_epoch + spec.training.patience
     assert metrics["restored_best_weights"] is True
-    assert f"Kept the weights of epoch {best_epoch}" in status["message"]
-    assert status["message"].startswith(f"Early stopping ended training after {metrics['epochs_run']} of 60")
+    assert f"Kept the weights of epoch {best_epoch}" in status.message
+    assert status.message.startswith(f"Early stopping ended training after {metrics['epochs_run']} of 60")
 
     # The saved network really is the best epoch's: its validation loss is the lowest one in the history.
     prepared = prepare_data(frame, spec.data, spec.preprocessing)
@@ -211,7 +211,7 @@ def test_without_restore_the_last_epoch_is_kept(store):
     frame = _overfitting_frame()
     run_id, status = _train(store, frame, spec)
     assert store.metrics(run_id)["restored_best_weights"] is False
-    assert "Kept the weights" not in status["message"]
+    assert "Kept the weights" not in status.message
     prepared = prepare_data(frame, spec.data, spec.preprocessing)
     network = keras.saving.load_model(store.path(run_id) / "network.keras")
     output = network.predict(prepared.x_validation, verbose=0)
@@ -223,10 +223,10 @@ def test_a_data_error_ends_as_failed_with_its_message(store):
     frame = pd.DataFrame({"x": np.arange(40.0), "label": ["yes"] * 40})
     run_id = store.create_run(_spec("label"), frame, source_name="table.csv")
     status = run_job(store, run_id)
-    assert status["state"] == "failed"
-    assert "'label'" in status["message"]
-    assert "two different values" in status["message"]
-    assert store.status(run_id)["state"] == "failed"
+    assert status.state == "failed"
+    assert "'label'" in status.message
+    assert "two different values" in status.message
+    assert store.status(run_id).state == "failed"
     assert store.model_path(run_id) is None
     assert not (store.path(run_id) / "log.txt").exists()
 
@@ -237,8 +237,8 @@ def test_an_unknown_target_ends_as_failed_not_as_an_exception(store, small_binar
     # The stored table lost its target column (e.g. a hand-edited run folder): still a clean failure.
     (store.path(run_id) / "data.parquet").write_bytes(_parquet(small_binary_frame.drop(columns=["label"])))
     status = run_job(store, run_id)
-    assert status["state"] == "failed"
-    assert "'label'" in status["message"]
+    assert status.state == "failed"
+    assert "'label'" in status.message
 
 
 def _parquet(frame: pd.DataFrame) -> bytes:
@@ -268,10 +268,10 @@ def test_another_seed_gives_another_split(store, small_binary_frame):
 
 def test_status_records_the_run_details(store, small_binary_frame):
     run_id, status = _train(store, small_binary_frame, _spec("label", epochs=1))
-    assert status["num_params"] == store.metrics(run_id)["num_params"]
-    assert status["steps_per_execution"] >= 1
-    assert "backend" in status["device"]
-    assert status["notes"] == []
+    assert status.extra["num_params"] == store.metrics(run_id)["num_params"]
+    assert status.extra["steps_per_execution"] >= 1
+    assert "backend" in status.device
+    assert status.extra["notes"] == []
 
 
 def test_notes_from_the_data_reach_the_status(store, small_binary_frame):
@@ -279,11 +279,11 @@ def test_notes_from_the_data_reach_the_status(store, small_binary_frame):
     frame["blank"] = np.nan
     frame.loc[:4, "label"] = None
     run_id, status = _train(store, frame, _spec("label", epochs=1))
-    assert status["state"] == "finished"
+    assert status.state == "finished"
     notes = store.metrics(run_id)["notes"]
     assert any("5 rows without a target value" in note for note in notes)
     assert any("blank" in note for note in notes)
-    assert status["notes"] == notes
+    assert status.extra["notes"] == notes
 
 
 @pytest.mark.parametrize("task", ["binary", "regression"])
@@ -299,15 +299,15 @@ def test_a_run_that_diverges_at_once_says_to_lower_the_learning_rate(store, task
     )
     run_id = store.create_run(spec, frame, source_name="table.csv")
     status = run_job(store, run_id)
-    assert status["state"] in FINAL_STATES
-    assert "diverged" in status["message"]
-    assert "Lower the learning rate" in status["message"]
+    assert status.state in FINAL_STATES
+    assert "diverged" in status.message
+    assert "Lower the learning rate" in status.message
 
 
 def test_column_names_with_spaces_and_unicode_train_and_export(store, small_binary_frame):
     frame = small_binary_frame.rename(columns={"x1": "Größe in m²", "colour": "favourite colour", "x2": "x:2"})
     run_id, status = _train(store, frame, _spec("label", epochs=1))
-    assert status["state"] == "finished"
+    assert status.state == "finished"
     assert store.model_path(run_id) is not None
 
 
@@ -316,7 +316,7 @@ def test_a_column_name_with_a_slash_trains_exports_and_predicts(store, small_bin
 
     frame = small_binary_frame.rename(columns={"x1": "speed (km/h)"})
     run_id, status = _train(store, frame, _spec("label", epochs=1))
-    assert status["state"] == "finished"
+    assert status.state == "finished"
     model = load_model_file(store.model_path(run_id))
     result = predict_table(model, frame.drop(columns=["label"]).head(5))
     assert list(result.columns) == ["speed (km/h)", "x2", "noise", "colour", "prediction", "prob_no", "prob_yes"]
@@ -327,7 +327,7 @@ def test_a_column_named_like_an_internal_layer_can_be_exported(store, small_bina
     frame = small_binary_frame.rename(columns={"x1": column})
     run_id = store.create_run(_spec("label", epochs=1), frame, source_name="table.csv")
     status = run_job(store, run_id)
-    assert status["state"] == "finished"
+    assert status.state == "finished"
     assert store.model_path(run_id) is not None
 
 
@@ -346,8 +346,8 @@ def test_a_run_that_diverges_later_stops_and_keeps_its_best_weights(store):
     run_id, status = _train(store, make_regression_frame(), spec)
     history = store.history(run_id)
     assert len(history) < 20  # stopped at the explosion, not after all epochs
-    assert status["diverged"] is True
-    assert "diverged" in status["message"] and "Kept the weights of epoch" in status["message"]
+    assert status.diverged is True
+    assert "diverged" in status.message and "Kept the weights of epoch" in status.message
     metrics = store.metrics(run_id)
     assert metrics["restored_best_weights"] is True
     assert np.isfinite(store.predictions(run_id)["predicted"]).all()
