@@ -29,6 +29,7 @@ import tempfile
 import time
 import warnings
 import zipfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,7 @@ from core.deployment.serving_model import DAYFIRST_LAYER_PREFIX, load_model_file
 from core.deployment.threshold import load_threshold
 from core.errors import AppError
 from core.failures import user_error, write_failure_file
+from core.i18n import DEFAULT_LANGUAGE, LANGUAGE_ENV, get_language, t
 from core.run_store import RunFiles, RunStore, write_atomic
 from core.runtime.child import child_error, run_module
 
@@ -55,33 +57,48 @@ FORMAT_LABELS = {
     "tflite-int8": "TFLite int8 (dynamic range)",
     "onnx": "ONNX",
 }
-FORMAT_NOTES = {
-    "keras": "the model.keras above plus its README and model card.",
-    "savedmodel": "for TensorFlow Serving; raw columns in, label and probabilities out.",
-    "tflite-f32": "for phones and small devices; categories go in as vocabulary positions (preprocess.py).",
-    "tflite-f16": "weights in 16 bits: about half the size of float32.",
-    "tflite-int8": "weights quantised to 8 bits at conversion (dynamic range): the smallest file.",
-    "onnx": "for onnxruntime and other ONNX runtimes; categories go in as vocabulary positions (preprocess.py).",
-}
+
+
+def _note_id(export_format: str) -> str:
+    return "deploy.format_note." + export_format.replace("-", "_")
+
+
+class _FormatNotes(Mapping[str, str]):
+    """Format → its one-line note in the current language (read at lookup time: deploy.format_note.*)."""
+
+    def __getitem__(self, export_format: str) -> str:
+        if export_format not in FORMATS:
+            raise KeyError(export_format)
+        return t(_note_id(export_format))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FORMATS)
+
+    def __len__(self) -> int:
+        return len(FORMATS)
+
+
+FORMAT_NOTES = _FormatNotes()
 
 
 def format_note(export_format: str, task: str | None) -> str:
     """FORMAT_NOTES for this run's task: a regression model returns a prediction, not a label."""
-    note = FORMAT_NOTES[export_format]
-    if task == "regression":
-        note = note.replace("label and probabilities out", "the predicted number out")
-    return note
+    if task == "regression" and export_format == "savedmodel":
+        return t("deploy.format_note.savedmodel_regression")
+    return FORMAT_NOTES[export_format]
 
 
 def describe_outputs(run_dir: Path) -> str:
     """What the served model returns, for the README of a download."""
     target = RunFiles(run_dir).target() or {}
     if target.get("task") == "regression":
-        return f"It returns `prediction`: the predicted value of `{target.get('name', 'the target')}`."
+        if "name" not in target:
+            return t("deploy.readme.outputs_regression_unnamed")
+        return t("deploy.readme.outputs_regression", target=target["name"])
     classes = [str(name) for name in target.get("classes", [])]
     more = ", …" if len(classes) > 20 else ""
     order = ", ".join(json.dumps(name, ensure_ascii=False) for name in classes[:20]) + more
-    return f"It returns `label` (the predicted class) and `probabilities` (one column per class: {order})."
+    return t("deploy.readme.outputs_classes", classes=order)
 
 
 ARTIFACT_FILES = {
@@ -102,7 +119,9 @@ _CHILD_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
 
 def export_path(run_dir: Path, format: str) -> Path:
     """Where the zip of `format` is cached inside the run directory."""
-    return RunFiles(run_dir).export_path(f"{_check_format(format)}.zip")
+    language = get_language()  # the README and model card inside are written in it
+    suffix = "" if language == DEFAULT_LANGUAGE else f".{language}"
+    return RunFiles(run_dir).export_path(f"{_check_format(format)}{suffix}.zip")
 
 
 def download_name(run_dir: Path, format: str) -> str:
@@ -126,7 +145,11 @@ def export_artifact(run_dir: Path, format: str, *, timeout: float = EXPORT_TIMEO
     if _fresh(path, model):
         return path
     _check_columns(run_dir, format)  # before paying for a child process and TensorFlow
-    _run_child(["build", str(run_dir), format, str(path)], timeout=timeout, what=f"{FORMAT_LABELS[format]} export")
+    _run_child(
+        ["build", str(run_dir), format, str(path)],
+        timeout=timeout,
+        what=t("deploy.export.what", format=FORMAT_LABELS[format]),
+    )
     return path
 
 
@@ -143,7 +166,7 @@ def export_many(run_dir: Path, formats: tuple[str, ...] = FORMATS, *, timeout: f
     _require_model(run_dir)
     missing = [format for format in formats if cached_export(run_dir, _check_format(format)) is None]
     if missing:
-        _run_child(["build-many", str(run_dir), *missing], timeout=timeout, what="The export")
+        _run_child(["build-many", str(run_dir), *missing], timeout=timeout, what=t("deploy.export.what_many"))
     return {format: export_path(run_dir, format) for format in formats}
 
 
@@ -158,7 +181,7 @@ def compare_formats(run_dir: Path, *, timeout: float = 2 * EXPORT_TIMEOUT_S) -> 
     cached = RunFiles(run_dir).comparison_path()
     if _fresh(cached, model):
         return RunFiles(run_dir).comparison()["rows"]
-    _run_child(["compare", str(run_dir)], timeout=timeout, what="The format comparison")
+    _run_child(["compare", str(run_dir)], timeout=timeout, what=t("deploy.export.what_comparison"))
     return RunFiles(run_dir).comparison()["rows"]
 
 
@@ -171,12 +194,13 @@ def cached_comparison(run_dir: Path) -> list[dict] | None:
 
 def comparison_table(rows: list[dict]) -> pd.DataFrame:
     """The comparison as the page shows it: format, file size, latency per row, test metric."""
+    metric = rows[0]["metric"] if rows else t("deploy.comparison.metric")
     return pd.DataFrame(
         {
-            "Format": [row["label"] for row in rows],
-            "File size (KB)": [round(row["size_bytes"] / 1024, 1) for row in rows],
-            "Latency per row (µs)": [round(row["latency_us_per_row"], 1) for row in rows],
-            f"Test {rows[0]['metric'] if rows else 'metric'}": [round(row["value"], 4) for row in rows],
+            t("deploy.comparison.format"): [row["label"] for row in rows],
+            t("deploy.comparison.size"): [round(row["size_bytes"] / 1024, 1) for row in rows],
+            t("deploy.comparison.latency"): [round(row["latency_us_per_row"], 1) for row in rows],
+            t("deploy.comparison.test_metric", metric=metric): [round(row["value"], 4) for row in rows],
         }
     )
 
@@ -192,12 +216,7 @@ def _check_columns(run_dir: Path, format: str) -> None:
 
 
 def _hashing_error(column: str) -> AppError:
-    return AppError(
-        f"The column {column!r} is encoded in a way that TFLite and ONNX cannot carry (hashing). Expected a "
-        "one-hot, ordinal or embedding encoding. Use the .keras or SavedModel download, or change the column's "
-        "encoding on the Prepare page and train again.",
-        field=column,
-    )
+    return AppError(t("deploy.export.hashing", column=repr(column)), field=column)
 
 
 _NUMERIC_STATISTICS = ("fill", "clip_low", "clip_high", "log_shift", "center", "scale")
@@ -211,34 +230,21 @@ def _beyond_float16(column: dict) -> bool:
 
 
 def _dates_error(dates: list[str]) -> AppError:
-    return AppError(
-        f"TFLite cannot carry the date column {dates[0]!r} when it is the model's only input. Expected at least "
-        "one more column. Use the ONNX, SavedModel or .keras download, or add a column and train again.",
-        field=dates[0],
-    )
+    return AppError(t("deploy.export.only_dates", column=repr(dates[0])), field=dates[0])
 
 
 def _check_format(format: str) -> str:
     if format not in FORMATS:
-        raise AppError(
-            f"Unknown export format {format!r}. Expected one of: {', '.join(FORMATS)}. "
-            "Pick one of those names (for example --format tflite-int8)."
-        )
+        raise AppError(t("deploy.export.unknown_format", format=repr(format), formats=", ".join(FORMATS)))
     return format
 
 
 def _require_model(run_dir: Path) -> Path:
     model = RunFiles(run_dir).path(RunFiles.MODEL)
     if not run_dir.is_dir() or not RunFiles(run_dir).exists(RunFiles.SPEC):
-        raise AppError(
-            f"The folder {run_dir.name!r} is not a LayerLab run folder (it has no spec.json). "
-            "Pass the run_dir printed by `layerlab train` (a folder under runs/)."
-        )
+        raise AppError(t("deploy.export.not_a_run", folder=repr(run_dir.name)))
     if not model.exists():
-        raise AppError(
-            f"The run {run_dir.name!r} has no model.keras (it has not finished, or it was trained on a backend "
-            "without string support). Export a finished run trained with the TensorFlow backend."
-        )
+        raise AppError(t("deploy.export.no_model", run=repr(run_dir.name)))
     return model
 
 
@@ -251,11 +257,11 @@ def _run_child(arguments: list[str], *, timeout: float, what: str) -> str:
         "core.deployment.formats",
         arguments,
         timeout=timeout,
-        timeout_message=f"{what} took longer than {timeout:.0f} seconds and was stopped. Try again later.",
-        env=_CHILD_ENV,
+        timeout_message=t("deploy.export.timeout", what=what, seconds=f"{timeout:.0f}"),
+        env={**_CHILD_ENV, LANGUAGE_ENV: get_language()},  # the README and model card in the visitor's language
     )
     if result.returncode != 0:
-        raise child_error(result, action=what, memory_advice="Try again later, when the server is less busy.")
+        raise child_error(result, action=what, memory_advice=t("deploy.export.memory_advice"))
     return result.stdout
 
 
@@ -656,16 +662,16 @@ def readme(format: str, model, run_dir: Path) -> str:
     """README.md of a download: what is inside and the few lines that use it."""
     names = input_names(model)
     lines = [
-        f"# LayerLab model: {FORMAT_LABELS[format]}",
+        t("deploy.readme.title", format=FORMAT_LABELS[format]),
         "",
-        "MODEL_CARD.md describes the data, the model and its limits.",
+        t("deploy.readme.card"),
         "",
     ]
     if format == "keras":
         lines += [
-            "`model.keras` takes the raw columns (a dict of (rows, 1) arrays keyed by column name).",
+            t("deploy.readme.keras_inputs"),
             describe_outputs(run_dir),
-            "Needs only keras and pandas:",
+            t("deploy.readme.keras_needs"),
             "",
             "```python",
             "import keras",
@@ -676,8 +682,7 @@ def readme(format: str, model, run_dir: Path) -> str:
     elif format == "savedmodel":
         example = _example_request(model, run_dir)
         lines += [
-            "`layerlab_model/1/` is a TensorFlow SavedModel in TF Serving's layout. Its `serving_default`",
-            "signature takes the raw columns (text as strings, numbers as floats, dates as seconds since 1970):",
+            t("deploy.readme.savedmodel_intro"),
             "",
             "```bash",
             'docker run -p 8501:8501 -v "$PWD/layerlab_model:/models/layerlab_model" \\',
@@ -686,10 +691,9 @@ def readme(format: str, model, run_dir: Path) -> str:
             "  http://localhost:8501/v1/models/layerlab_model:predict",
             "```",
             "",
-            "The example sends the first complete row of the training table; `serving.json` maps each column",
-            "to its signature input name.",
+            t("deploy.readme.savedmodel_example"),
             "",
-            "In Python: `tf.saved_model.load('layerlab_model/1').signatures['serving_default'](**inputs)`.",
+            t("deploy.readme.savedmodel_python"),
             "",
             describe_outputs(run_dir),
         ]
@@ -709,9 +713,7 @@ def readme(format: str, model, run_dir: Path) -> str:
             ]
         )
         lines += [
-            "The model file holds the network and the numeric preprocessing (missing values, clipping, scaling,",
-            "category encodings). Turning a category's text into its position in the vocabulary (and, for TFLite,",
-            "a date into its parts) is done by `preprocess.py` with `preprocessing.json` (numpy and pandas only):",
+            t("deploy.readme.preprocess_intro"),
             "",
             "```python",
             "import json",
@@ -724,8 +726,12 @@ def readme(format: str, model, run_dir: Path) -> str:
             "table = postprocess(outputs, spec)  # prediction (+ prob_<class> columns)",
             "```",
         ]
-    lines += ["", "## Input columns", "", "| Column | Input name | Type |", "|---|---|---|"]
-    kinds = {"string": "text", "float64": "date (seconds since 1970)", "float32": "number"}
+    lines += ["", t("deploy.readme.inputs_heading"), "", t("deploy.readme.inputs_header"), "|---|---|---|"]
+    kinds = {
+        "string": t("deploy.readme.kind_text"),
+        "float64": t("deploy.readme.kind_date"),
+        "float32": t("deploy.readme.kind_number"),
+    }
     for column, tensor in model.input.items():
         lines.append(f"| `{column}` | `{names[column]}` | {kinds.get(_dtype(tensor), _dtype(tensor))} |")
     return "\n".join([*lines, ""])
