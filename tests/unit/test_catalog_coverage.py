@@ -58,7 +58,6 @@ PENDING_CORE = frozenset(
         "core/data/profiling.py",
         "core/data/splitting.py",
         "core/deployment/codegen.py",
-        "core/deployment/formats.py",
         "core/evaluation/metrics.py",
         "core/evaluation/report.py",
         "core/run_store.py",
