@@ -3,6 +3,7 @@ from pydantic import ValidationError
 
 from core.data.quality import apply_fix, assess_quality
 from core.errors import AppError, SpecError
+from core.i18n import t
 from core.plain_text import shorten
 from core.spec import DataSpec, format_validation_error
 from ui.components import cached_profile, next_step_line, require_table, show_error
@@ -13,19 +14,19 @@ from ui.state import get_state
 
 SPLIT_FRACTION_UI_MAX = 0.4
 state = get_state()
-st.title("Prepare")
+st.title(t("data.prepare.title"))
 what_next = next_step_line("prepare", "ready")
 frame = require_table(state)
 if frame is None:
     next_step_line("prepare", "no_table", what_next)
     st.stop()
 
-st.subheader("Data quality")
+st.subheader(t("data.prepare.quality"))
 try:
     spec = state.run_spec()
     findings = assess_quality(frame, spec, profile=cached_profile(state, frame, state.target))
 except ValidationError as error:
-    show_error(SpecError("The current settings are not valid: " + format_validation_error(error)))
+    show_error(SpecError(t("data.prepare.invalid_settings", detail=format_validation_error(error))))
     st.stop()
 except AppError as error:
     show_error(error)
@@ -35,17 +36,10 @@ if fix is not None:
     state.apply_spec(apply_fix(spec, fix))
     st.rerun()
 
-st.subheader("Columns")
-st.caption("How each column is turned into numbers for the network; 'auto' follows the column's type.")
-with st.expander("More"):
-    st.caption(
-        "auto follows the column's type (shown as 'detected'). Missing values: auto = median for numbers, most "
-        "frequent for categories. Scaling auto = standard. Categories: one-hot over the most frequent values plus "
-        "an 'other' slot, ordinal with your order, a learned embedding or hashing into buckets (for many "
-        "categories). Dates become year, month, day, weekday and hour; text dates like 03/04/2024 are read day "
-        "first only when a value proves it, or as you set in 'date order'. Everything here is fitted on the "
-        "training rows only and travels inside the downloaded model."
-    )
+st.subheader(t("data.prepare.columns"))
+st.caption(t("data.prepare.columns_caption"))
+with st.expander(t("data.prepare.more")):
+    st.caption(t("data.prepare.more_caption"))
 features = state.features or [c for c in frame.columns if c != state.target]
 edited = preprocessing_editor(
     frame, features, state.preprocessing, key=state.setting_widget(f"prepare.columns.{state.table_key}.{state.target}")
@@ -54,39 +48,39 @@ if edited != state.preprocessing:
     state.preprocessing = edited
     st.rerun()
 
-st.subheader("Splits")
+st.subheader(t("data.prepare.splits"))
 left, middle, right = st.columns(3)
 # Each fraction is offered up to SPLIT_FRACTION_UI_MAX, so the two together always leave rows to train on
 # (the spec rejects test + validation >= 0.9, and an invalid spec would hide these sliders behind its error).
 state.validation_fraction = left.slider(
-    "Validation fraction",
+    t("data.prepare.validation_fraction"),
     **slider_kwargs(
         DataSpec, "validation_fraction", value=state.validation_fraction, step=0.05, highest=SPLIT_FRACTION_UI_MAX
     ),
     key="prepare.validation_fraction",
 )
 state.test_fraction = left.slider(
-    "Test fraction",
+    t("data.prepare.test_fraction"),
     **slider_kwargs(DataSpec, "test_fraction", value=state.test_fraction, step=0.05, highest=SPLIT_FRACTION_UI_MAX),
     key="prepare.test_fraction",
 )
 group_options = [None] + [c for c in frame.columns if c != state.target]
 state.group_column = middle.selectbox(
-    "Group column",
+    t("data.prepare.group_column"),
     group_options,
     index=group_options.index(state.group_column) if state.group_column in group_options else 0,
-    format_func=lambda c: "none" if c is None else shorten(c),
+    format_func={c: t("data.prepare.group_none") if c is None else shorten(c) for c in group_options}.get,
     key="prepare.group_column",
     help=help_text(DataSpec, "group_column"),
 )
 state.drop_duplicates = middle.checkbox(
-    "Remove duplicate rows", state.drop_duplicates, key="prepare.drop_duplicates",
+    t("data.prepare.drop_duplicates"), state.drop_duplicates, key="prepare.drop_duplicates",
     help=help_text(DataSpec, "drop_duplicates"),
 )  # fmt: skip
 folds = right.number_input(
-    "Cross-validation folds (0 = off)",
+    t("data.prepare.folds"),
     **number_kwargs(DataSpec, "cross_validation_folds", value=state.cross_validation_folds),
     key="prepare.folds",
 )
 state.cross_validation_folds = 0 if folds == 1 else int(folds)
-st.page_link("pages/model.py", label="Next: build the model", icon=":material/layers:")
+st.page_link(page="pages/model.py", label=t("data.prepare.next"), icon=":material/layers:")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
+from babel.dates import format_datetime
 
 from core.errors import AppError
 from core.explanations import next_step
+from core.i18n import CatalogView, babel_locale, get_language, t
 from core.plain_text import markdown_literal, shorten
 from core.run_store import RunRecord, RunStore
 from ui.services import settings
@@ -37,12 +39,12 @@ def require_table(state: AppState):
         show_error(error)
         frame = None
     if frame is None:
-        st.info("No table yet. Start on the Data page: upload a file or pick a sample.")
-        st.page_link("pages/data.py", label="Go to Data", icon=":material/table:")
+        st.info(t("data.ui.no_table"))
+        st.page_link(page="pages/data.py", label=t("data.ui.go_to_data"), icon=":material/table:")
         return None
     if not state.target:
-        st.info("Pick the column to predict on the Data page.")
-        st.page_link("pages/data.py", label="Go to Data", icon=":material/table:")
+        st.info(t("data.ui.no_target"))
+        st.page_link(page="pages/data.py", label=t("data.ui.go_to_data"), icon=":material/table:")
         return None
     return frame
 
@@ -51,19 +53,16 @@ def visible_runs(store: RunStore, state: AppState) -> list[RunRecord]:
     return store.list_runs()
 
 
-STATE_BADGES = {
-    "created": ":gray-badge[created]",
-    "queued": ":gray-badge[:material/schedule: queued]",
-    "running": ":blue-badge[:material/autorenew: running]",
-    "finished": ":green-badge[:material/check_circle: finished]",
-    "stopped": ":orange-badge[:material/stop_circle: stopped]",
-    "failed": ":red-badge[:material/error: failed]",
-}
+# A run's state as a badge (Streamlit Markdown), by state: the messages "data.ui.badge.<state>", in the current
+# language ("created", "queued", "running", "finished", "stopped", "failed").
+STATE_BADGES = CatalogView("data.ui.badge.")
 
 
 def run_label(record: RunRecord) -> str:
-    when = dt.datetime.fromtimestamp(record.created_at).strftime("%b %d %H:%M:%S")
-    return f"{when} · {shorten(record.source_name, 40)} · run {record.run_id[:6]}"
+    when = format_datetime(
+        dt.datetime.fromtimestamp(record.created_at), t("data.ui.run_time_format"), locale=babel_locale()
+    )
+    return t("data.ui.run_label", when=when, name=shorten(record.source_name, 40), run=record.run_id[:6])
 
 
 def pick_run(store: RunStore, state: AppState, *, key: str, only_done: bool = False) -> RunRecord | None:
@@ -82,7 +81,7 @@ def pick_run(store: RunStore, state: AppState, *, key: str, only_done: bool = Fa
     index = ids.index(state.run_id) if state.run_id in ids else 0
     labels = {r.run_id: run_label(r) for r in records}
     # Keyed by the current run, so a new run (or a refresh) re-selects it instead of a stale choice.
-    chosen = st.selectbox("Run", ids, index=index, format_func=labels.get, key=f"{key}.{state.run_id}")
+    chosen = st.selectbox(t("data.ui.run"), ids, index=index, format_func=labels.get, key=f"{key}.{state.run_id}")
     if chosen != state.run_id:
         state.run_id = chosen
     return records[ids.index(chosen)]
@@ -92,8 +91,8 @@ def require_finished_run(store: RunStore, state: AppState, *, key: str) -> RunRe
     """The chosen finished (or stopped) run; otherwise a message with a link to Train, and the page stops."""
     record = pick_run(store, state, key=key, only_done=True)
     if record is None:
-        st.info("No finished run yet. Train a model first.")
-        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+        st.info(t("data.ui.no_finished_run"))
+        st.page_link(page="pages/train.py", label=t("data.ui.go_to_train"), icon=":material/model_training:")
         st.stop()
     return record
 
@@ -103,14 +102,15 @@ def format_seconds(seconds: float | None) -> str:
         return "–"
     seconds = int(round(seconds))
     minutes, seconds = divmod(seconds, 60)
-    return f"{minutes}:{seconds:02d}" if minutes else f"{seconds} s"
+    return f"{minutes}:{seconds:02d}" if minutes else t("data.ui.seconds", seconds=seconds)
 
 
 def cached_profile(state: AppState, frame, target: str | None):
-    """The table's profile, computed once per table and target in this session."""
+    """The table's profile, computed once per table, target and language in this session (its target problem,
+    if any, is a sentence in the language it was computed in)."""
     from core.data.profiling import profile_frame
 
-    key = (state.table_key, target)
+    key = (state.table_key, target, get_language())
     cache = state.memory.profiles
     if key not in cache:
         cache.clear()

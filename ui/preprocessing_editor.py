@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from core.data.preprocessing import resolve_kind
 from core.errors import SpecError
+from core.i18n import LANGUAGES, t, use_language
 from core.spec import ColumnSpec, PreprocessingSpec, format_validation_error
 from ui.components import show_error
 from ui.spec_fields import column_number_kwargs, column_select_kwargs, help_text
@@ -15,8 +16,24 @@ from ui.spec_fields import column_number_kwargs, column_select_kwargs, help_text
 AUTO = "auto"
 # The form's choice columns: the ColumnSpec fields with the same name (options and help from the spec).
 CHOICE_FIELDS = ("role", "kind", "missing", "outliers", "scaling", "encoding")
-DATE_ORDERS = {None: "auto", True: "day first", False: "month first"}
+# The "date order" cell: ColumnSpec.dayfirst → its label ("data.editor.date_order.<auto|day_first|month_first>").
+_DATE_ORDER_KEYS = {None: "auto", True: "day_first", False: "month_first"}
 DEFAULT = ColumnSpec(name="-")
+
+
+def date_orders() -> dict[bool | None, str]:
+    """ColumnSpec.dayfirst → the label of the "date order" cell, in the current language."""
+    return {value: t(f"data.editor.date_order.{key}") for value, key in _DATE_ORDER_KEYS.items()}
+
+
+def _dayfirst(label: str) -> bool | None:
+    """The dayfirst value of a "date order" label in any language (an edit made before switching language)."""
+    for language in LANGUAGES:
+        with use_language(language):
+            for value, shown in date_orders().items():
+                if shown == label:
+                    return value
+    return None
 
 
 def _rows(frame: pd.DataFrame, columns: list[str], spec: PreprocessingSpec) -> pd.DataFrame:
@@ -37,7 +54,7 @@ def _rows(frame: pd.DataFrame, columns: list[str], spec: PreprocessingSpec) -> p
                 "encoding": column.encoding,
                 "max categories": column.max_categories,
                 "buckets (hashing)": column.num_bins,
-                "date order": DATE_ORDERS[column.dayfirst],
+                "date order": date_orders()[column.dayfirst],
                 "order (ordinal)": ", ".join(column.order),
             }
         )
@@ -53,7 +70,7 @@ def _column_spec(row: pd.Series) -> ColumnSpec:
             pass
     max_categories = row["max categories"]
     num_bins = row["buckets (hashing)"]
-    dayfirst = {label: value for value, label in DATE_ORDERS.items()}[row["date order"]]
+    dayfirst = _dayfirst(row["date order"])
     return ColumnSpec(
         name=row["column"],
         role=row["role"],
@@ -73,28 +90,38 @@ def _column_spec(row: pd.Series) -> ColumnSpec:
 
 def preprocessing_editor(frame: pd.DataFrame, columns: list[str], spec: PreprocessingSpec, *, key: str):
     """Returns the edited PreprocessingSpec (unchanged when an edit is invalid, with the reason shown)."""
+    # The table's keys stay English (they are read back below); what a visitor reads is each column's label.
     config = {
-        "column": st.column_config.TextColumn("column", disabled=True),
-        "detected": st.column_config.TextColumn("detected", disabled=True, help="What 'auto' means for this column."),
-        "fill value": st.column_config.TextColumn("fill value", help=help_text(ColumnSpec, "fill_value")),
+        "column": st.column_config.TextColumn(t("data.editor.column"), disabled=True),
+        "detected": st.column_config.TextColumn(
+            t("data.editor.detected"), disabled=True, help=t("data.editor.detected_help")
+        ),
+        "fill value": st.column_config.TextColumn(
+            t("data.editor.fill_value"), help=help_text(ColumnSpec, "fill_value")
+        ),
         "missing flag": st.column_config.CheckboxColumn(
-            "missing flag", help=help_text(ColumnSpec, "missing_indicator")
+            t("data.editor.missing_flag"), help=help_text(ColumnSpec, "missing_indicator")
         ),
         "max categories": st.column_config.NumberColumn(
-            "max categories", **column_number_kwargs(ColumnSpec, "max_categories")
+            t("data.editor.max_categories"), **column_number_kwargs(ColumnSpec, "max_categories")
         ),
         "buckets (hashing)": st.column_config.NumberColumn(
-            "buckets (hashing)", **column_number_kwargs(ColumnSpec, "num_bins")
+            t("data.editor.buckets"), **column_number_kwargs(ColumnSpec, "num_bins")
         ),
         "order (ordinal)": st.column_config.TextColumn(
-            "order (ordinal)",
-            help=f"{help_text(ColumnSpec, 'order')} Categories from lowest to highest, separated by commas.",
+            t("data.editor.order"),
+            help=t("data.editor.order_help", help=help_text(ColumnSpec, "order")),
         ),
     }
     for name in CHOICE_FIELDS:
-        config[name] = st.column_config.SelectboxColumn(name, **column_select_kwargs(ColumnSpec, name), required=True)
+        config[name] = st.column_config.SelectboxColumn(
+            t(f"data.editor.choice.{name}"), **column_select_kwargs(ColumnSpec, name), required=True
+        )
     config["date order"] = st.column_config.SelectboxColumn(
-        "date order", options=list(DATE_ORDERS.values()), required=True, help=help_text(ColumnSpec, "dayfirst")
+        t("data.editor.date_order"),
+        options=list(date_orders().values()),
+        required=True,
+        help=help_text(ColumnSpec, "dayfirst"),
     )
     edited = st.data_editor(
         _rows(frame, columns, spec), column_config=config, hide_index=True, width="stretch", key=key
@@ -104,5 +131,5 @@ def preprocessing_editor(frame: pd.DataFrame, columns: list[str], spec: Preproce
         changed = tuple(c for c in chosen if c.model_dump(exclude={"name"}) != DEFAULT.model_dump(exclude={"name"}))
         return PreprocessingSpec(max_categories=spec.max_categories, columns=changed)
     except ValidationError as error:
-        show_error(SpecError("That preprocessing choice cannot be used: " + format_validation_error(error)))
+        show_error(SpecError(t("data.editor.invalid", detail=format_validation_error(error))))
         return spec

@@ -7,49 +7,62 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.data.profiling import ASSOCIATION_EXPLANATION, ColumnProfile, Histogram, TableProfile, TargetProfile
+from core.data.profiling import ColumnProfile, Histogram, TableProfile, TargetProfile, association_explanation
 from core.data.quality import Finding, Fix
 from core.explanations import CHART_HELP
-from core.plain_text import markdown_format, markdown_literal, plotly_literal, shorten
+from core.i18n import CatalogView, t
+from core.plain_text import MAX_CHARS, markdown_literal, plotly_literal, shorten
 
 BAR_COLOR = "#1f77b4"
-KIND_LABELS = {
-    "numeric": "numbers",
-    "categorical": "categories",
-    "boolean": "true/false",
-    "datetime": "dates",
-    "text": "free text",
-    "id": "identifier",
-    "empty": "empty",
-}
+# What a column holds, by profile kind: the messages "data.profile.kind.<kind>", in the current language.
+KIND_LABELS = CatalogView("data.profile.kind.")
+_INFO_ICON, _NOTES_ICON = ":material/info:", ":material/notes:"
 _SEVERITY_ICONS = {"error": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
 
 
 def _kind_label(column: ColumnProfile) -> str:
     label = KIND_LABELS.get(column.kind, column.kind)
     if column.mixed:
-        label += " (mixed with text)" if column.kind == "numeric" else " (some numbers)"
-    elif column.kind == "numeric" and column.treated_as == "categorical":
-        label += " (stored as text)"
+        return t(
+            "data.profile.kind_mixed_text" if column.kind == "numeric" else "data.profile.kind_some_numbers", kind=label
+        )
+    if column.kind == "numeric" and column.treated_as == "categorical":
+        return t("data.profile.kind_stored_as_text", kind=label)
     return label
 
 
+def _task_name(task: str | None) -> str:
+    return t(f"data.page.task_name.{task}") if task else ""
+
+
 def profile_rows(profile: TableProfile) -> pd.DataFrame:
-    """The overview table: one row per column."""
+    """The overview table: one row per column, its headers in the current language."""
     target = profile.target.name if profile.target is not None else None
+    headers = _headers()
     return pd.DataFrame(
         [
             {
-                "column": column.name + (" (target)" if column.name == target else ""),
-                "kind": _kind_label(column),
-                "missing %": round(100 * column.missing_fraction, 1),
-                "distinct": column.num_distinct,
-                "association with target": column.association,
-                "example": column.example,
+                headers["column"]: t("data.profile.target_suffix", name=column.name)
+                if column.name == target
+                else column.name,
+                headers["kind"]: _kind_label(column),
+                headers["missing"]: round(100 * column.missing_fraction, 1),
+                headers["distinct"]: column.num_distinct,
+                headers["association"]: column.association,
+                headers["example"]: column.example,
             }
             for column in profile.columns
-        ]
+        ],
+        columns=list(headers.values()),
     )
+
+
+def _headers() -> dict[str, str]:
+    """The overview table's column headers, in the current language."""
+    return {
+        key: t(f"data.profile.header.{key}")
+        for key in ("column", "kind", "missing", "distinct", "association", "example")
+    }
 
 
 def _layout(figure: go.Figure, x_title: str) -> go.Figure:
@@ -57,11 +70,16 @@ def _layout(figure: go.Figure, x_title: str) -> go.Figure:
         height=280,
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
         xaxis_title=plotly_literal(x_title, max_chars=80),
-        yaxis_title="rows",
+        yaxis_title=t("data.profile.axis_rows"),
         bargap=0.05,
         showlegend=False,
     )
     return figure
+
+
+def _hover_rows() -> str:
+    """A bar's hover text: its value (customdata) and its row count, the word in the current language."""
+    return "%{customdata}<br>%{y:,} " + t("data.profile.hover_rows") + "<extra></extra>"
 
 
 def histogram_figure(histogram: Histogram, x_title: str) -> go.Figure:
@@ -70,14 +88,14 @@ def histogram_figure(histogram: Histogram, x_title: str) -> go.Figure:
     centres = [low / 2 + high / 2 for low, high in zip(edges[:-1], edges[1:], strict=True)]
     widths = [high / 2 - low / 2 for low, high in zip(edges[:-1], edges[1:], strict=True)]
     widths = [2 * width for width in widths] if max(widths, default=0.0) < 8e307 else None
-    ranges = [f"{low:.4g} to {high:.4g}" for low, high in zip(edges[:-1], edges[1:], strict=True)]
+    ranges = [t("data.profile.range", low=low, high=high) for low, high in zip(edges[:-1], edges[1:], strict=True)]
     bar = go.Bar(
         x=centres,
         y=list(histogram.counts),
         width=widths,
         customdata=ranges,
         marker_color=BAR_COLOR,
-        hovertemplate="%{customdata}<br>%{y:,} rows<extra></extra>",
+        hovertemplate=_hover_rows(),
     )
     return _layout(go.Figure(bar), x_title)
 
@@ -90,7 +108,7 @@ def top_values_figure(pairs: tuple[tuple[str, int], ...], x_title: str) -> go.Fi
         y=[count for _, count in pairs],
         customdata=[plotly_literal(value, max_chars=80) for value in values],
         marker_color=BAR_COLOR,
-        hovertemplate="%{customdata}<br>%{y:,} rows<extra></extra>",
+        hovertemplate=_hover_rows(),
     )
     figure = _layout(go.Figure(bar), x_title)
     figure.update_xaxes(
@@ -103,12 +121,12 @@ def _column_chart(column: ColumnProfile) -> go.Figure | None:
     if column.histogram is not None:
         return histogram_figure(column.histogram, column.name)
     if column.top_values:
-        return top_values_figure(column.top_values, f"{column.name} (most frequent values)")
+        return top_values_figure(column.top_values, t("data.profile.most_frequent", name=column.name))
     return None
 
 
 def _render_target(target: TargetProfile, key: str) -> None:
-    st.markdown(markdown_format("**Target: {}**", target.name))
+    st.markdown(t("data.profile.target", name=markdown_literal(target.name, MAX_CHARS)))
     if target.problem:
         st.error(markdown_literal(target.problem), icon=":material/error:")
         return
@@ -116,70 +134,66 @@ def _render_target(target: TargetProfile, key: str) -> None:
         shown = ", ".join(
             f"{markdown_literal(name, 30)}: {count:,} ({share:.0%})" for name, count, share in target.class_shares(5)
         )
-        st.caption(f"{target.task} · {target.num_distinct:,} classes · {shown}")
+        st.caption(
+            t("data.profile.target_classes", task=_task_name(target.task), count=target.num_distinct, shown=shown)
+        )
         st.plotly_chart(top_values_figure(target.class_counts, target.name), width="stretch", key=f"{key}.target")
         st.caption(CHART_HELP["target_classes"])
     elif target.histogram is not None:
-        st.caption(f"{target.task} · {target.num_distinct:,} distinct values")
+        st.caption(t("data.profile.target_distinct", task=_task_name(target.task), count=target.num_distinct))
         st.plotly_chart(histogram_figure(target.histogram, target.name), width="stretch", key=f"{key}.target")
         st.caption(CHART_HELP["target_histogram"])
     if target.missing_count:
-        st.caption(f"{target.missing_count:,} rows have no target value; training leaves them out.")
+        st.caption(t("data.profile.target_missing", count=target.missing_count))
 
 
 def render_profile(profile: TableProfile, *, key: str = "profile") -> None:
     """The column overview, a chart of one chosen column, and the target's class balance or histogram."""
     if profile.sampled_rows is not None:
-        st.caption(
-            f":material/info: Profiled on a sample of {profile.sampled_rows:,} of {profile.num_rows:,} rows "
-            "(missing values counted on all rows)."
-        )
+        st.caption(f"{_INFO_ICON} {t('data.profile.sampled', sampled=profile.sampled_rows, rows=profile.num_rows)}")
+    headers = _headers()
     st.dataframe(
         profile_rows(profile),
         width="stretch",
         hide_index=True,
         column_config={
-            "association with target": st.column_config.ProgressColumn(
-                "association with target",
-                help=ASSOCIATION_EXPLANATION,
+            headers["association"]: st.column_config.ProgressColumn(
+                headers["association"],
+                help=association_explanation(),
                 min_value=0.0,
                 max_value=1.0,
                 format="%.2f",
             ),
-            "missing %": st.column_config.NumberColumn(format="%.1f"),
+            headers["missing"]: st.column_config.NumberColumn(format="%.1f"),
         },
     )
     free_text = [column.name for column in profile.columns if column.kind == "text"]
     if free_text:
-        st.caption(
-            ":material/notes: Free text: "
-            + ", ".join(markdown_literal(name, 40) for name in free_text)
-            + ". LayerLab reads tables for now: until text support lands, a text column is used as categories "
-            "(each different text is one), so the Prepare page suggests ignoring it."
-        )
+        columns = ", ".join(markdown_literal(name, 40) for name in free_text)
+        st.caption(f"{_NOTES_ICON} {t('data.profile.free_text', columns=columns)}")
     if profile.target is not None and profile.association_rows:
         st.caption(
-            "Association with the target: 0 = the column tells nothing about it, 1 = it determines it.",
-            help=f"{ASSOCIATION_EXPLANATION} Measured on {profile.association_rows:,} rows.",
+            t("data.profile.association_caption"),
+            help=t(
+                "data.profile.association_help", explanation=association_explanation(), rows=profile.association_rows
+            ),
         )
     names = [column.name for column in profile.columns]
     if not names:
         return
     left, right = st.columns(2)
     with left:
-        chosen = st.selectbox("Show column", names, format_func=shorten, key=f"{key}.column")
+        chosen = st.selectbox(t("data.profile.show_column"), names, format_func=shorten, key=f"{key}.column")
         column = profile.columns[names.index(chosen)]
         figure = _column_chart(column)
         if figure is None:
-            st.caption("This column has no values to show.")
+            st.caption(t("data.profile.no_values"))
         else:
             st.plotly_chart(figure, width="stretch", key=f"{key}.chart")
             st.caption(CHART_HELP["histogram" if column.histogram is not None else "top_values"])
         if column.mixed:
-            st.caption(
-                f"{column.mixed_count:,} values are not numbers, for example: "
-                + ", ".join(markdown_literal(value, 40) for value in column.mixed_examples)
-            )
+            examples = ", ".join(markdown_literal(value, 40) for value in column.mixed_examples)
+            st.caption(t("data.profile.not_numbers", count=column.mixed_count, examples=examples))
     with right:
         if profile.target is not None:
             _render_target(profile.target, key)
@@ -188,10 +202,7 @@ def render_profile(profile: TableProfile, *, key: str = "profile") -> None:
 def render_findings(findings: list[Finding], *, key: str = "quality") -> Fix | None:
     """Each finding as an error, warning or info box with its one-click fix; returns the fix clicked, if any."""
     if not findings:
-        st.success(
-            "No problems found: no ID-like, constant or leaking columns, no duplicates, no mixed types.",
-            icon=":material/check_circle:",
-        )
+        st.success(t("data.profile.no_problems"), icon=":material/check_circle:")
         return None
     clicked = None
     for index, finding in enumerate(findings):

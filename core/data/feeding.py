@@ -24,6 +24,7 @@ import numpy as np
 
 from core.data.preprocessing import EncodedRows
 from core.errors import AppError
+from core.i18n import t
 
 TRAIN_MATRIX_ENV = "LAYERLAB_TRAIN_MATRIX_MB"
 DEFAULT_TRAIN_MATRIX_MB = 256
@@ -38,8 +39,7 @@ def train_matrix_limit_mb() -> int:
         value = int(raw)
     except ValueError:
         raise AppError(
-            f"The environment variable {TRAIN_MATRIX_ENV} is {raw!r}, expected a whole number of megabytes. "
-            f"Unset it to use the default ({DEFAULT_TRAIN_MATRIX_MB})."
+            t("data.feeding.bad_limit", variable=TRAIN_MATRIX_ENV, value=repr(raw), default=DEFAULT_TRAIN_MATRIX_MB)
         ) from None
     return max(value, 0)
 

@@ -47,6 +47,7 @@ from core.data.table_rules import parse_dates as parse_dates
 from core.data.table_rules import parse_dates_as as _parse_dates
 from core.data.table_rules import timestamp_seconds as _seconds
 from core.errors import DataError
+from core.i18n import t
 from core.spec import ColumnSpec, PreprocessingSpec
 
 use_returning_arrow_pool()
@@ -246,11 +247,7 @@ def _needs_tensorflow():
     try:
         yield
     except ImportError:
-        raise DataError(
-            "The hashing encoding needs TensorFlow, which is not installed here: its buckets must be the ones "
-            "Keras' Hashing layer computes in the downloaded model. Choose one_hot or embedding for the column, "
-            "or install tensorflow."
-        ) from None
+        raise DataError(t("data.preprocess.hashing_needs_tensorflow")) from None
 
 
 def _arrow_strings(series: pd.Series) -> pa.ChunkedArray | None:
@@ -428,18 +425,13 @@ def _guessed_format(series: pd.Series, dayfirst: bool) -> str | None:
 
 def _fit_numeric(name: str, values: np.ndarray, column: ColumnSpec) -> NumericColumn:
     if not np.isfinite(values).any():
-        raise DataError(
-            f"The column {name!r} has no usable numbers in the training rows. "
-            "Expected at least one finite value. Deselect it on the Data page or treat it as categorical.",
-            field=name,
-        )
+        raise DataError(t("data.preprocess.no_numbers", column=repr(name)), field=name)
     if column.missing == "constant":
         try:
             float(column.fill_value)
         except (TypeError, ValueError):
             raise DataError(
-                f"The fill value {column.fill_value!r} of the numeric column {name!r} is not a number. "
-                "Enter a number as its constant fill value.",
+                t("data.preprocess.fill_not_number", value=repr(column.fill_value), column=repr(name)),
                 field=name,
             ) from None
     options = {
@@ -496,11 +488,7 @@ def _fit_datetime(name: str, series: pd.Series, column: ColumnSpec, selection=No
     if selection is not None:
         selection.cache[("seconds", name)] = (selection.positions, dayfirst, seconds.copy())
     if not np.isfinite(seconds).any():
-        raise DataError(
-            f"None of the training values of {name!r} could be read as dates. "
-            "Expected dates like 2024-03-01 or 2024-03-01 14:30. Treat the column as categorical instead.",
-            field=name,
-        )
+        raise DataError(t("data.preprocess.no_dates", column=repr(name)), field=name)
     fitted = rules.fit_dates(seconds)
     return DatetimeColumn(
         name=name,
@@ -635,9 +623,7 @@ def encode_many(state: PreprocessingState, frames: list) -> list[EncodedRows]:
         missing = [c.name for c in state.columns if c.name not in frame.columns]
         if missing:
             raise DataError(
-                f"The table lacks the column(s) {', '.join(map(repr, missing))} that the model was trained on. "
-                "Add them (empty values are allowed) and try again.",
-                field=missing[0],
+                t("data.preprocess.missing_columns", columns=", ".join(map(repr, missing))), field=missing[0]
             )
     with small_pages():
         return _encode_many(state, frames)

@@ -26,6 +26,7 @@ import pandas as pd
 from core.data.parallel import map_columns, warnings_ignored
 from core.data.preprocessing import MISSING_TOKENS, is_text_column
 from core.errors import AppError, DataError
+from core.i18n import t
 from core.spec import Task
 
 # Integer-valued targets with at most this many distinct values are treated as classes.
@@ -56,13 +57,18 @@ DATETIME_SAMPLE = 200
 
 KINDS: tuple[str, ...] = ("numeric", "categorical", "boolean", "datetime", "text", "id", "empty")
 
-ASSOCIATION_EXPLANATION = (
-    "Association with the target: the share of the target's uncertainty that this column alone removes "
-    "(0 = it tells nothing about the target, 1 = it determines the target completely). It is measured on a "
-    f"sample of rows, with numbers grouped into {ASSOCIATION_LEVELS} equal-count bins and text reduced to its {ASSOCIATION_LEVELS} most "
-    "frequent values, so it also catches relations that are not straight lines. It says nothing about how "
-    "columns work together."
-)
+
+def association_explanation() -> str:
+    """What the association column means, in the current language (message "data.profile.association_explanation")."""
+    return t("data.profile.association_explanation", levels=ASSOCIATION_LEVELS)
+
+
+def __getattr__(name: str):
+    # ASSOCIATION_EXPLANATION, read in the current language each time the module attribute is looked up.
+    if name == "ASSOCIATION_EXPLANATION":
+        return association_explanation()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Name words that mark an identifier ("customer_id", "Order ID", "uuid", "row_no", "Unnamed: 0", "编号").
 _ID_WORDS = {"id", "ids", "uuid", "guid", "idx", "index", "rowid", "rownum", "key"}
@@ -651,11 +657,13 @@ def infer_task(target: pd.Series) -> Task:
     values = target.dropna()
     num_distinct = int(values.nunique())
     if num_distinct < 2:
-        shown = f"only the value {values.iloc[0]!r}" if num_distinct == 1 else "no values at all"
+        shown = (
+            t("data.profile.target_one_value", value=repr(values.iloc[0]))
+            if num_distinct == 1
+            else t("data.profile.target_no_values")
+        )
         raise DataError(
-            f"The target column {target.name!r} has {shown}, so there is nothing to learn. "
-            "Expected at least two different values. Pick another target column or upload more varied data.",
-            field=str(target.name),
+            t("data.profile.target_single_value", column=repr(target.name), shown=shown), field=str(target.name)
         )
     if num_distinct == 2:
         return "binary"

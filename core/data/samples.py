@@ -1,9 +1,14 @@
-"""The bundled sample tables (see sample_data/README.md for sources and licences)."""
+"""The bundled sample tables (see sample_data/README.md for sources and licences).
+
+A sample's `name` is its key (English, stable); what a visitor reads, its `title` and `description`, are the
+messages "data.samples.<key>.title" / ".description" of core/locale/*/LC_MESSAGES/data.po."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from core.i18n import t
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_data"
 
@@ -13,33 +18,28 @@ class Sample:
     name: str
     file_name: str
     target: str
-    description: str
+    key: str
 
     @property
     def path(self) -> Path:
         return SAMPLE_DIR / self.file_name
 
+    @property
+    def title(self) -> str:
+        """The sample's name in the current language."""
+        return t(f"data.samples.{self.key}.title")
+
+    @property
+    def description(self) -> str:
+        """What the table holds and what to predict, in the current language."""
+        return t(f"data.samples.{self.key}.description")
+
 
 SAMPLES: dict[str, Sample] = {
     sample.name: sample
     for sample in (
-        Sample(
-            "Adult census income",
-            "adult.csv",
-            "income",
-            "48,842 people from the 1994 US census. Predict whether income is above $50K (binary).",
-        ),
-        Sample(
-            "Diamond prices",
-            "diamonds.csv",
-            "price",
-            "53,940 diamonds with carat, cut, colour and clarity. Predict the price in US$ (regression).",
-        ),
-        Sample(
-            "Wine cultivars",
-            "wine.csv",
-            "cultivar",
-            "178 Italian wines, 13 chemical measurements. Predict which of 3 cultivars it is (multiclass).",
-        ),
+        Sample("Adult census income", "adult.csv", "income", "adult"),
+        Sample("Diamond prices", "diamonds.csv", "price", "diamonds"),
+        Sample("Wine cultivars", "wine.csv", "cultivar", "wine"),
     )
 }

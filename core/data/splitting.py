@@ -40,6 +40,7 @@ from core.data.quality import too_few_rows_message
 from core.data.table_rules import class_name as class_name  # the one class-name rule, re-exported
 from core.data.table_rules import is_missing, natural_key
 from core.errors import DataError
+from core.i18n import Message, t
 from core.spec import ColumnSpec, DataSpec, PreprocessingSpec, Task
 
 MAX_CLASSES = 100
@@ -177,6 +178,45 @@ class PreparedData:
         return self.validation if self.test_rows is self.validation_rows else self.test_rows.to_frame()
 
 
+class Note(str):
+    """A note about how the data was prepared. It is the sentence in the language it was made in (a str, so
+    it reads and compares as text), and keeps `message`, its id and parameters: what a run file stores
+    (`stored_note`), so a run made in one language reads in another (`note_text`)."""
+
+    message: Message
+
+    def __new__(cls, message_id: str, /, **params) -> Note:
+        message = Message(message_id, params)
+        note = super().__new__(cls, message.render())
+        note.message = message
+        return note
+
+    def __reduce__(self):
+        return (_note_from_dict, (self.message.to_dict(),))
+
+
+def _note_from_dict(data: dict) -> Note:
+    message = Message.from_dict(data)
+    return Note(message.id, **message.params)
+
+
+def stored_note(note: str) -> str | dict:
+    """What a run file keeps of a note: a `Note`'s message as {"id", "params"}; any other text as it is."""
+    return note.message.to_dict() if isinstance(note, Note) else note
+
+
+def note_text(stored: object) -> str:
+    """A stored note in the current language: a {"id", "params"} message rendered, a plain string (a run
+    made before notes were messages) as it is."""
+    if isinstance(stored, dict) and set(stored) == {"id", "params"}:
+        return str(Message.from_dict(stored))
+    return str(stored)
+
+
+def _columns(names) -> str:
+    return ", ".join(map(repr, names))
+
+
 def resolve_features(
     frame: pd.DataFrame, spec: DataSpec, preprocessing_spec: PreprocessingSpec | None = None
 ) -> list[str]:
@@ -184,18 +224,13 @@ def resolve_features(
     group column, which only decides the split."""
     if spec.target not in frame.columns:
         raise DataError(
-            f"The target column {spec.target!r} is not in the table. "
-            f"Expected one of: {', '.join(map(repr, list(frame.columns)[:10]))}. Pick the target again on the Data page.",
+            t("data.split.target_not_found", column=repr(spec.target), columns=_columns(list(frame.columns)[:10])),
             field="data.target",
         )
     if spec.features:
         unknown = [name for name in spec.features if name not in frame.columns]
         if unknown:
-            raise DataError(
-                f"The feature column(s) {', '.join(map(repr, unknown))} are not in the table. "
-                "Select features from the table's columns on the Data page.",
-                field="data.features",
-            )
+            raise DataError(t("data.split.features_not_found", columns=_columns(unknown)), field="data.features")
         features = list(spec.features)
     else:
         features = [str(name) for name in frame.columns if name != spec.target]
@@ -209,15 +244,10 @@ def resolve_task(frame: pd.DataFrame, spec: DataSpec) -> Task:
     inferred = infer_task(target)
     task = spec.task or inferred
     if task == "regression" and not pd.api.types.is_numeric_dtype(target):
-        raise DataError(
-            f"The target {spec.target!r} holds text, so it cannot be a regression target. "
-            "Expected numbers. Choose the task 'binary' or 'multiclass', or pick a numeric target.",
-            field="data.task",
-        )
+        raise DataError(t("data.split.target_not_numeric", column=repr(spec.target)), field="data.task")
     if task == "binary" and target.dropna().nunique() != 2:
         raise DataError(
-            f"The task is 'binary' but the target {spec.target!r} has {target.dropna().nunique()} different values. "
-            "Expected exactly two. Choose 'multiclass' (or 'regression' for numbers).",
+            t("data.split.target_not_binary", column=repr(spec.target), count=int(target.dropna().nunique())),
             field="data.task",
         )
     return task
@@ -235,46 +265,34 @@ def prepare_data(frame: pd.DataFrame, data_spec: DataSpec, preprocessing_spec: P
     if group_column is not None:
         if group_column not in frame.columns:
             raise DataError(
-                f"The group column {group_column!r} is not in the table. "
-                f"Expected one of: {', '.join(map(repr, list(frame.columns)[:10]))}. "
-                "Pick the group column again on the Data page, or clear it.",
+                t("data.split.group_not_found", column=repr(group_column), columns=_columns(list(frame.columns)[:10])),
                 field="data.group_column",
             )
         if group_column in data_spec.features:
-            notes.append(f"The group column {group_column!r} decides the split, so it is not used as an input.")
+            notes.append(Note("data.split.note_group_not_input", column=repr(group_column)))
     frame = frame[[*features, data_spec.target, *([group_column] if group_column else [])]]
     loaded = frame
     has_target = frame[data_spec.target].notna()
     if pd.api.types.is_numeric_dtype(frame[data_spec.target]):
         has_target &= np.isfinite(numeric_values(frame[data_spec.target]))
     if not has_target.all():
-        notes.append(f"{int((~has_target).sum()):,} rows without a target value were left out.")
+        notes.append(Note("data.split.note_no_target", count=int((~has_target).sum())))
         frame = frame[has_target]
     empty = [name for name in features if frame[name].notna().sum() == 0]
     if empty:
-        notes.append(f"Columns with no values were left out: {', '.join(empty)}.")
+        notes.append(Note("data.split.note_empty_columns", columns=", ".join(empty)))
         features = [name for name in features if name not in empty]
     if not features:
-        raise DataError(
-            "No input columns are left to learn from. Expected at least one feature column with values. "
-            "Select feature columns on the Data page.",
-            field="data.features",
-        )
+        raise DataError(t("data.split.no_features"), field="data.features")
     if data_spec.drop_duplicates:
         duplicated = _duplicated(frame[[*features, data_spec.target]])
         if duplicated.any():
-            notes.append(
-                f"{int(duplicated.sum()):,} duplicate rows (identical in every input column and the target) "
-                "were removed before splitting."
-            )
+            notes.append(Note("data.split.note_duplicates", count=int(duplicated.sum())))
             frame = frame[~duplicated.to_numpy()]
     if len(frame) < MIN_ROWS:
         message = too_few_rows_message(
             loaded, features, data_spec.target, drop_duplicates=data_spec.drop_duplicates
-        ) or (
-            f"The table has {len(frame)} usable rows; LayerLab needs at least {MIN_ROWS} to split them into "
-            "training, validation and test rows. Upload more rows."
-        )
+        ) or t("data.quality.too_few_rows", rows=len(frame), minimum=MIN_ROWS)
         raise DataError(message, field="data")
     task = resolve_task(frame, data_spec)
     labels: np.ndarray | None = None
@@ -286,9 +304,12 @@ def prepare_data(frame: pd.DataFrame, data_spec: DataSpec, preprocessing_spec: P
         label_codes, class_list = _class_codes(frame[data_spec.target])
         if len(class_list) > MAX_CLASSES:
             raise DataError(
-                f"The target {data_spec.target!r} has {len(class_list):,} different values; classification "
-                f"supports up to {MAX_CLASSES} classes. If it is a number to predict, choose the task "
-                "'regression'; otherwise pick another target or group rare values.",
+                t(
+                    "data.split.too_many_classes",
+                    column=repr(data_spec.target),
+                    count=len(class_list),
+                    limit=MAX_CLASSES,
+                ),
                 field="data.target",
             )
         labels = np.asarray(class_list, dtype=object)[label_codes]  # class names (shared strings)
@@ -303,30 +324,32 @@ def prepare_data(frame: pd.DataFrame, data_spec: DataSpec, preprocessing_spec: P
         num_groups = len(np.unique(groups))
         if num_groups < 3:
             raise DataError(
-                f"The group column {group_column!r} has {num_groups} different value(s); splitting by group needs "
-                "at least 3 (one each for training, validation and test). Choose a column with more groups "
-                "(for example a customer or patient id), or clear the group column.",
+                t("data.split.too_few_groups", column=repr(group_column), count=num_groups),
                 field="data.group_column",
             )
         no_group = int(category_strings(frame[group_column]).isna().sum())
         if no_group:
-            notes.append(
-                f"{no_group:,} rows have no value in the group column {group_column!r}; each counts as a group "
-                "of its own."
-            )
+            notes.append(Note("data.split.note_no_group", count=no_group, column=repr(group_column)))
         train_pos, validation_pos, test_pos = _group_split(groups, data_spec)
         if len(train_pos) < MIN_TRAIN_ROWS:
             raise DataError(
-                f"Splitting by the group column {group_column!r} left {len(train_pos)} training rows; expected at "
-                f"least {MIN_TRAIN_ROWS}: a few groups hold most of the rows. Lower the validation and test "
-                "fractions, or choose a column with more, smaller groups.",
+                t(
+                    "data.split.group_few_training_rows",
+                    column=repr(group_column),
+                    rows=len(train_pos),
+                    minimum=MIN_TRAIN_ROWS,
+                ),
                 field="data.group_column",
             )
         notes.append(
-            f"Rows are split by the group column {group_column!r} ({num_groups:,} groups): each group is entirely "
-            "in training, validation or test. The split counts groups, so the row shares are approximate "
-            f"({len(train_pos):,} training, {len(validation_pos):,} validation, {len(test_pos):,} test rows)"
-            + (", and it is not stratified by class." if labels is not None else ".")
+            Note(
+                "data.split.note_group_split_classes" if labels is not None else "data.split.note_group_split",
+                column=repr(group_column),
+                groups=num_groups,
+                train=len(train_pos),
+                validation=len(validation_pos),
+                test=len(test_pos),
+            )
         )
 
     plan = None
@@ -409,15 +432,10 @@ def _encode(
         train = train.subset(~dropped)
         if len(train) < MIN_TRAIN_ROWS:
             raise DataError(
-                f"Leaving out the training rows with a missing value in {columns} (missing values: drop rows) "
-                f"leaves {len(train)} training rows; expected at least {MIN_TRAIN_ROWS}. Fill those values "
-                "instead (for example with the median) on the Preprocess page, or upload more rows.",
+                t("data.split.drop_rows_too_few", columns=columns, rows=len(train), minimum=MIN_TRAIN_ROWS),
                 field="preprocessing.columns",
             )
-        notes.append(
-            f"{int(dropped.sum()):,} training rows with a missing value in {columns} were left out of training "
-            "(missing values: drop rows). Validation and test rows keep them; the model fills in the value."
-        )
+        notes.append(Note("data.split.note_drop_rows", count=int(dropped.sum()), columns=columns))
     if target.task == "regression":
         values = numeric_values(train[target.name])
         std = float(values.std())
@@ -502,13 +520,10 @@ def _stratify_labels(label_codes: np.ndarray | None, class_list, spec: DataSpec,
     counts = pd.Series(per_class, index=pd.Index(class_list, dtype=object)).sort_values(ascending=False, kind="stable")
     if counts.min() < 3:
         rare = ", ".join(repr(name) for name in counts[counts < 3].index[:5])
-        notes.append(f"Some classes have fewer than 3 rows ({rare}), so the split is not stratified.")
+        notes.append(Note("data.split.note_rare_classes", classes=rare))
         return None
     if not _can_stratify(len(label_codes), len(counts), spec):
-        notes.append(
-            f"There are too many classes ({len(counts)}) for the validation and test rows to hold one of "
-            "each, so the split is not stratified. Use more rows or larger validation/test fractions."
-        )
+        notes.append(Note("data.split.note_too_many_classes", count=len(counts)))
         return None
     # Integer codes: scikit-learn sorts Python strings row by row, several times slower on big tables.
     return label_codes
@@ -533,10 +548,7 @@ def _split(
         # refuses to stratify that cut, so it is random (the first cut stayed stratified).
         rest_labels = None
         if notes is not None:
-            notes.append(
-                "A class has so few rows that the validation/test cut could not be stratified by class; "
-                "the training rows still are."
-            )
+            notes.append(Note("data.split.note_cut_not_stratified"))
     validation, test = _cut(rest, spec.test_fraction / holdout, spec.seed, rest_labels)
     return train, validation, test
 
@@ -598,29 +610,20 @@ def _plan_cross_validation(
         num_groups = len(np.unique(groups))
         if num_groups < k:
             raise DataError(
-                f"Cross-validation with {k} folds needs at least {k} groups outside the test rows; the group "
-                f"column {data_spec.group_column!r} has {num_groups} there. Lower the number of folds, or switch "
-                "cross-validation off.",
+                t("data.split.cv_few_groups", folds=k, column=repr(data_spec.group_column), groups=num_groups),
                 field="data.cross_validation_folds",
             )
         method = "GroupKFold"
         splits = GroupKFold(n_splits=k, shuffle=True, random_state=data_spec.seed).split(positions, groups=groups)
     else:
         if len(rows) < k:
-            raise DataError(
-                f"Cross-validation with {k} folds needs at least {k} rows outside the test rows; there are "
-                f"{len(rows)}. Lower the number of folds or upload more rows.",
-                field="data.cross_validation_folds",
-            )
+            raise DataError(t("data.split.cv_few_rows", folds=k, rows=len(rows)), field="data.cross_validation_folds")
         if labels is not None and pd.Series(labels).value_counts().min() >= k:
             method = "StratifiedKFold"
             splits = StratifiedKFold(n_splits=k, shuffle=True, random_state=data_spec.seed).split(positions, labels)
         else:
             if labels is not None:
-                notes.append(
-                    f"Some classes have fewer than {k} rows outside the test rows, so the cross-validation folds "
-                    "are not stratified."
-                )
+                notes.append(Note("data.split.note_cv_not_stratified", folds=k))
             method = "KFold"
             splits = KFold(n_splits=k, shuffle=True, random_state=data_spec.seed).split(positions)
     folds = tuple((np.asarray(train), np.asarray(held_out)) for train, held_out in splits)
@@ -628,8 +631,7 @@ def _plan_cross_validation(
     fewest = min(int((~dropped[train]).sum()) for train, _ in folds)
     if fewest < MIN_TRAIN_ROWS:
         raise DataError(
-            f"Cross-validation with {k} folds leaves a fold with {fewest} training rows; expected at least "
-            f"{MIN_TRAIN_ROWS}. Lower the number of folds or upload more rows.",
+            t("data.split.cv_fold_too_small", folds=k, rows=fewest, minimum=MIN_TRAIN_ROWS),
             field="data.cross_validation_folds",
         )
     return CrossValidationPlan(rows=rows, folds=folds, method=method)
