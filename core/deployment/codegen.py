@@ -28,6 +28,7 @@ from core.data.preprocessing import PreprocessingState
 from core.data.splitting import TargetInfo
 from core.deployment.threshold import load_threshold
 from core.errors import AppError
+from core.i18n import t
 from core.model.building import LAYER_TYPES, derive_head
 from core.run_store import RunFiles
 from core.spec import parse_spec
@@ -86,18 +87,12 @@ def generate_script(run_dir: Path) -> str:
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise CodegenError(
-            f"There is no run folder {run_dir.name!r}. Expected the folder of a LayerLab run "
-            "(runs/<run_id>, as `layerlab train` prints it). Check the path and try again."
-        )
+        raise CodegenError(t("deploy.codegen.no_folder", folder=repr(run_dir.name)))
     files = RunFiles(run_dir)
     needed = (RunFiles.SPEC, RunFiles.PREPROCESSING, RunFiles.TARGET, RunFiles.METRICS)
     missing = [name for name in needed if not files.exists(name)]
     if missing:
-        raise CodegenError(
-            f"The run folder {run_dir.name!r} is not a finished LayerLab run: it lacks {', '.join(missing)}. "
-            "Expected a run that finished training. Wait for the run to finish (or train it again), then retry."
-        )
+        raise CodegenError(t("deploy.codegen.unfinished", folder=repr(run_dir.name), missing=", ".join(missing)))
     spec = parse_spec(files.spec_text())
     threshold = load_threshold(run_dir)
     try:
@@ -107,8 +102,7 @@ def generate_script(run_dir: Path) -> str:
         meta = files.meta()
     except (ValueError, KeyError, TypeError) as error:
         raise CodegenError(
-            f"The files of the run {run_dir.name!r} cannot be read ({type(error).__name__}: {error}). "
-            "Expected the files a LayerLab run writes, unchanged. Train the run again to get a script."
+            t("deploy.codegen.unreadable", run=repr(run_dir.name), error=f"{type(error).__name__}: {error}")
         ) from None
     return build_script(
         spec,
@@ -184,7 +178,7 @@ def build_script(
     ]
     script = "\n\n\n".join(part.strip("\n") for part in parts) + "\n"
     if task not in {"binary", "multiclass", "regression"}:  # pragma: no cover - Task is a Literal
-        raise CodegenError(f"Unknown task {task!r}.")
+        raise CodegenError(t("deploy.codegen.unknown_task", task=repr(task)))
     return script
 
 
@@ -196,7 +190,7 @@ def check_supported(spec, state) -> None:
         for name, field in type(model).model_fields.items():
             value = getattr(model, name)
             if name not in known and value != field.get_default(call_default_factory=True):
-                problems.append(f"`{where}.{name}` = {value!r}")
+                problems.append(f"`{where}.{name}` = {value!r}")  # setting names stay as written
 
     changed(spec, KNOWN_RUN_FIELDS, "spec")
     changed(spec.data, KNOWN_DATA_FIELDS, "data")
@@ -209,26 +203,27 @@ def check_supported(spec, state) -> None:
     if schedule is not None:
         changed(schedule, KNOWN_SCHEDULE_FIELDS, "training.schedule")
     if schedule is not None and schedule.kind not in KNOWN_SCHEDULES:
-        problems.append(f"the learning-rate schedule {schedule.kind!r}")
+        problems.append(t("deploy.codegen.problem.schedule", schedule=repr(schedule.kind)))
     if spec.training.optimizer not in KERAS_OPTIMIZERS:
-        problems.append(f"the optimizer {spec.training.optimizer!r}")
+        problems.append(t("deploy.codegen.problem.optimizer", optimizer=repr(spec.training.optimizer)))
     for position, layer in enumerate(spec.model.layers, start=1):
         if layer.kind not in KERAS_LAYERS:
-            problems.append(f"layer {position} of kind {layer.kind!r}")
+            problems.append(t("deploy.codegen.problem.layer", position=position, kind=repr(layer.kind)))
         inner = getattr(layer, "layer", None)
         if inner is not None and getattr(inner, "kind", None) not in KERAS_LAYERS:
-            problems.append(f"layer {position}'s inner layer of kind {getattr(inner, 'kind', inner)!r}")
+            problems.append(
+                t("deploy.codegen.problem.inner_layer", position=position, kind=repr(getattr(inner, "kind", inner)))
+            )
     for column in state.columns:
         if column.kind == "categorical" and column.encoding not in KNOWN_ENCODINGS:
-            problems.append(f"the {column.encoding!r} encoding of column {column.name!r}")
+            problems.append(
+                t("deploy.codegen.problem.encoding", encoding=repr(column.encoding), column=repr(column.name))
+            )
         if column.kind not in {"numeric", "categorical", "datetime"}:
-            problems.append(f"the {column.kind!r} column {column.name!r}")
+            problems.append(t("deploy.codegen.problem.column", kind=repr(column.kind), column=repr(column.name)))
     if problems:
         raise CodegenError(
-            "The standalone script cannot reproduce this run yet: it uses "
-            + "; ".join(problems)
-            + ". Expected only settings the code export knows (see docs/CODE_EXPORT.md). Download the .keras "
-            "model and the run spec instead, or change those settings and train again."
+            t("deploy.codegen.unsupported", problems=t("deploy.codegen.problem_separator").join(problems))
         )
 
 
@@ -578,10 +573,7 @@ def layer_expression(layer, name: str | None = None) -> str:
     """Keras code that builds one hidden layer of the spec: `layers.Dense(units=64, activation="relu", ...)`."""
     kind = layer.kind
     if kind not in KERAS_LAYERS:
-        raise CodegenError(
-            f"The standalone script cannot build a layer of kind {kind!r} yet. Expected one of: "
-            f"{', '.join(sorted(KERAS_LAYERS))}. Remove that layer or download the .keras model instead."
-        )
+        raise CodegenError(t("deploy.codegen.layer", kind=repr(kind), known=", ".join(sorted(KERAS_LAYERS))))
     arguments: list[str] = []
     for field in type(layer).model_fields:
         if field == "kind" or field in (_DENSE_PENALTIES if kind == "dense" else ()):
@@ -626,8 +618,7 @@ def optimizer_code(training) -> list[str]:
     """Lines (indented for main()) that set `optimizer` (and `schedule_callbacks`) for a TrainingSpec."""
     if training.optimizer not in KERAS_OPTIMIZERS:
         raise CodegenError(
-            f"The standalone script cannot build the optimizer {training.optimizer!r} yet. Expected one of: "
-            f"{', '.join(sorted(KERAS_OPTIMIZERS))}."
+            t("deploy.codegen.optimizer", optimizer=repr(training.optimizer), known=", ".join(sorted(KERAS_OPTIMIZERS)))
         )
     class_name, extra_fields = KERAS_OPTIMIZERS[training.optimizer]
     schedule = getattr(training, "schedule", None)
