@@ -48,7 +48,6 @@ PENDING = frozenset(
 PENDING_CORE = frozenset(
     {
         "core/cli.py",
-        "core/deployment/codegen.py",
         "core/evaluation/metrics.py",
         "core/evaluation/report.py",
         "core/run_store.py",
