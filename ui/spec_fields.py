@@ -2,9 +2,11 @@
 
 A widget that edits a setting of the `RunSpec` never retypes what the spec already says: its bounds come from the
 Field's `ge`/`gt`/`le`/`lt` (annotated_types in `FieldInfo.metadata`), its default from `default`, its help from
-`description` and a selectbox's options from the field's `Literal`. An exclusive bound (`gt`, `lt`) moves inward
-by one step of the widget (1 for whole numbers; the last shown decimal when a `format` is given). A page may offer
-a narrower range than the spec (`lowest`/`highest`), never a wider one: that raises `ValueError` at once.
+`description` (in the reader's language: the catalog entry `model.help.<class in lower case>.<field>`, whose
+English is the description) and a selectbox's options from the field's `Literal`. An exclusive bound (`gt`, `lt`)
+moves inward by one step of the widget (1 for whole numbers; the last shown decimal when a `format` is given). A
+page may offer a narrower range than the spec (`lowest`/`highest`), never a wider one: that raises `ValueError` at
+once.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
+
+from core.i18n import message_ids, t
 
 # Streamlit's own default step for a float number_input/slider: 0.01.
 _FLOAT_STEP = 0.01
@@ -43,8 +47,13 @@ def _plain_type(info: FieldInfo) -> Any:
 
 
 def help_text(model: type[BaseModel], name: str) -> str | None:
-    """The Field's description (or title): the widget's help."""
+    """The widget's help: the catalog's `model.help.<model>.<field>` in the current language when the catalogs
+    have it (every described field of core.spec does: tests/unit/test_model_i18n.py), else the Field's
+    description (or title) as written."""
     info = field_info(model, name)
+    message_id = f"model.help.{model.__name__.lower()}.{name}"
+    if message_id in message_ids():
+        return t(message_id)
     return info.description or info.title
 
 

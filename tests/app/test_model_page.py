@@ -106,3 +106,32 @@ def test_preflight_card_measures_speed_in_a_child_process(app_env):
     # Cached: a fresh session on the same table and spec shows the measurement without measuring again.
     again = model_page()
     assert {m.label: m.value for m in again.metric}["Seconds per epoch"] == labels["Seconds per epoch"]
+
+
+def test_the_page_reads_in_chinese(app_env, monkeypatch):
+    import core.i18n
+    import ui.language
+
+    # After switch_page, AppTest runs the page script alone (not app.py, which sets the session's language), so
+    # the page speaks the process default: make that Chinese, as LAYERLAB_LANG=zh would (the test's own thread
+    # too, so that AppTest formats the widgets' options as the page does).
+    monkeypatch.setattr(core.i18n, "_DEFAULT_FROM_ENVIRONMENT", "zh")
+    monkeypatch.setattr(ui.language, "browser_language", lambda: "zh")  # app.py's first run: a Chinese browser
+    at = model_page()
+    assert at.title[0].value == "模型"
+    assert [s.value for s in at.subheader][:4] == ["隐藏层", "概览", "模型诊断", "起飞前检查"]
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["每轮秒数"] == "未测量" or labels["每轮秒数"].endswith("秒")  # measured by an earlier test
+    assert "参数量" in labels and "模型大小" in labels
+    assert at.button(key="model.apply_preset").label == "应用预设"
+    assert "教科书 MLP" in at.selectbox(key="model.preset").options
+    finding = next(w.value for w in at.warning if "个参数" in w.value)
+    assert "训练集只有大约 124 行" in finding and "parameters" not in finding
+    assert at.button(key="model.fix.too_many_parameters.").label.startswith("一键修复：把各层调窄")
+    annotations = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["annotations"]
+    figure = "\n".join(a["text"] for a in annotations)
+    assert "<b>输入</b>" in figure and "<b>输出</b>" in figure and "64 个单元" in figure
+    assert " params" not in figure
+    assert all(not w.value.isascii() for w in at.warning)
+    units = next(n for n in at.number_input if n.key.endswith(".units"))
+    assert units.label == "单元数（units）" and units.help == "神经元的个数。"
