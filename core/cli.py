@@ -44,43 +44,51 @@ EXIT_USER_ERROR = 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="layerlab", description="Train and use Keras models on tables.")
-    parser.add_argument(
-        "--lang", choices=sorted(LANGUAGES), help=f"language of messages (default: ${LANGUAGE_ENV}, else en)"
-    )
+    """The command line, its help in the current language (set from --lang before it is built)."""
+    parser = argparse.ArgumentParser(prog="layerlab", description=t("deploy.cli.description"))
+    parser.add_argument("--lang", choices=sorted(LANGUAGES), help=t("deploy.cli.lang", variable=LANGUAGE_ENV))
     commands = parser.add_subparsers(dest="command", required=True)
-    train = commands.add_parser("train", help="train a model on a table and print its test metrics as JSON")
-    train.add_argument("data", nargs="?", help="CSV, TSV, XLSX, Parquet or JSON file (not with --resume)")
-    train.add_argument("--target", help="column to predict (overrides the spec's target)")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue this finished or stopped run (needs --epochs)")
-    train.add_argument("--epochs", type=int, help="with --resume: how many more epochs to train")
-    train.add_argument("--spec", help="run spec JSON file (as downloaded from the app)")
-    train.add_argument("--out", help="folder that holds run folders (default: $LAYERLAB_HOME/runs)")
-    predict = commands.add_parser("predict", help="add predictions to a table with a downloaded .keras model")
-    predict.add_argument("model", help="a .keras file made by LayerLab")
-    predict.add_argument("data", help="table with the model's input columns")
-    predict.add_argument("--out", help="CSV file to write (default: standard output)")
-    profile = commands.add_parser("profile", help="describe a table's columns and data problems as JSON")
-    profile.add_argument("data", help="CSV, TSV, XLSX, Parquet or JSON file")
-    profile.add_argument("--target", help="column to predict (overrides the spec's target)")
-    profile.add_argument("--spec", help="run spec JSON file; its features, ignored columns and fixes are honoured")
-    spec = commands.add_parser("spec", help="print a run's spec as JSON (feed it back with train --spec)")
-    spec.add_argument("run_dir", help="a run folder, e.g. $LAYERLAB_HOME/runs/<run_id>")
-    evaluate = commands.add_parser(
-        "evaluate", help="print a run's test metrics, baselines and permutation importances as JSON"
-    )
-    evaluate.add_argument("run_dir", help="a run folder, e.g. $LAYERLAB_HOME/runs/<run_id>")
-    evaluate.add_argument("data", nargs="?", help="optional labelled table to score the run's model on")
-    evaluate.add_argument("--no-importance", action="store_true", help="skip the permutation importances")
-    evaluate.add_argument("--max-rows", type=int, help="test rows used for the importances (default 2000)")
-    evaluate.add_argument("--repeats", type=int, help="shuffles per column for the importances (default 5)")
-    code = commands.add_parser("code", help="print a run as a standalone Python script (keras, pandas, sklearn)")
-    code.add_argument("run_dir", help="a run folder, e.g. $LAYERLAB_HOME/runs/<run_id>")
-    export = commands.add_parser("export", help="write a run's model as a download zip (the Download page's files)")
-    export.add_argument("run_dir", help="a run folder, e.g. $LAYERLAB_HOME/runs/<run_id>")
+    train = commands.add_parser("train", help=t("deploy.cli.train"))
+    train.add_argument("data", nargs="?", help=t("deploy.cli.train.data"))
+    train.add_argument("--target", help=t("deploy.cli.target"))
+    train.add_argument("--resume", metavar="RUN_DIR", help=t("deploy.cli.train.resume"))
+    train.add_argument("--epochs", type=int, help=t("deploy.cli.train.epochs"))
+    train.add_argument("--spec", help=t("deploy.cli.train.spec"))
+    train.add_argument("--out", help=t("deploy.cli.train.out"))
+    predict = commands.add_parser("predict", help=t("deploy.cli.predict"))
+    predict.add_argument("model", help=t("deploy.cli.predict.model"))
+    predict.add_argument("data", help=t("deploy.cli.predict.data"))
+    predict.add_argument("--out", help=t("deploy.cli.predict.out"))
+    profile = commands.add_parser("profile", help=t("deploy.cli.profile"))
+    profile.add_argument("data", help=t("deploy.cli.profile.data"))
+    profile.add_argument("--target", help=t("deploy.cli.target"))
+    profile.add_argument("--spec", help=t("deploy.cli.profile.spec"))
+    spec = commands.add_parser("spec", help=t("deploy.cli.spec"))
+    spec.add_argument("run_dir", help=t("deploy.cli.run_dir"))
+    evaluate = commands.add_parser("evaluate", help=t("deploy.cli.evaluate"))
+    evaluate.add_argument("run_dir", help=t("deploy.cli.run_dir"))
+    evaluate.add_argument("data", nargs="?", help=t("deploy.cli.evaluate.data"))
+    evaluate.add_argument("--no-importance", action="store_true", help=t("deploy.cli.evaluate.no_importance"))
+    evaluate.add_argument("--max-rows", type=int, help=t("deploy.cli.evaluate.max_rows"))
+    evaluate.add_argument("--repeats", type=int, help=t("deploy.cli.evaluate.repeats"))
+    code = commands.add_parser("code", help=t("deploy.cli.code"))
+    code.add_argument("run_dir", help=t("deploy.cli.run_dir"))
+    export = commands.add_parser("export", help=t("deploy.cli.export"))
+    export.add_argument("run_dir", help=t("deploy.cli.run_dir"))
     export.add_argument("--format", required=True, help="keras|savedmodel|tflite-f32|tflite-f16|tflite-int8|onnx")
-    export.add_argument("--out", required=True, help="zip file to write (artifact, README, model card...)")
+    export.add_argument("--out", required=True, help=t("deploy.cli.export.out"))
     return parser
+
+
+def _language_option(argv: list[str] | None) -> str | None:
+    """--lang's value, read before the parser is built so that its help is in that language."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--lang", choices=sorted(LANGUAGES))
+    try:
+        known, _ = early.parse_known_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit:  # a bad --lang: the full parser says so
+        return None
+    return known.lang
 
 
 def _train(args) -> dict:
@@ -88,9 +96,9 @@ def _train(args) -> dict:
     if args.resume:
         return _resume(args)
     if not args.data:
-        raise AppError("No data file given. Expected `layerlab train DATA --target COLUMN` or `--resume RUN_DIR`.")
+        raise AppError(t("deploy.cli.no_data"))
     if args.epochs is not None:
-        raise AppError("--epochs only goes with --resume. For a new run, set training.epochs in the --spec file.")
+        raise AppError(t("deploy.cli.epochs_without_resume"))
     settings = load_settings()
     loaded = load_table_file(args.data, limits=TableLimits.from_settings(settings))
     table = loaded.frame
@@ -102,7 +110,7 @@ def _train(args) -> dict:
     elif args.target:
         spec = RunSpec(data=DataSpec(target=args.target))
     else:
-        raise AppError("No target column given. Expected --target COLUMN or a --spec file that names one.")
+        raise AppError(t("deploy.cli.no_target"))
     # The same gates as the Train page: a layer stack that cannot take table rows, then data errors, refuse
     # with the same messages; warnings go to stderr.
     check_stack(spec.model, len(spec.data.features) or table.shape[1] - 1)
@@ -112,7 +120,7 @@ def _train(args) -> dict:
         raise AppError(" ".join(errors))
     for finding in findings:
         if finding.severity == "warning":
-            print(f"layerlab: warning: {finding.message}", file=sys.stderr)
+            print(f"layerlab: {t('deploy.cli.warning', message=finding.message)}", file=sys.stderr)
 
     # In shared mode the command line gets the same hard caps as the pages, checked before anything is built.
     store = RunStore(Path(args.out) if args.out else settings.runs_dir, caps=RunCaps.from_settings(settings))
@@ -139,10 +147,7 @@ def _run_folder(run_dir: str):
 
     path = Path(run_dir).resolve()
     if not RunFiles(path).exists(RunFiles.SPEC):
-        raise RunNotFoundError(
-            f"{run_dir!r} is not a LayerLab run folder (it has no spec.json). Give the run_dir printed by "
-            "`layerlab train`, e.g. .layerlab/runs/<run_id>."
-        )
+        raise RunNotFoundError(t("deploy.cli.not_a_run", folder=repr(run_dir)))
     store = RunStore(path.parent)
     store.path(path.name)
     return store, path.name
@@ -152,9 +157,9 @@ def _resume(args) -> dict:
     """`train --resume RUN_DIR --epochs N`: the same run, N more epochs, its optimizer state kept."""
 
     if args.data or args.spec or args.target:
-        raise AppError("--resume continues a run with its own data and spec; leave out DATA, --spec and --target.")
+        raise AppError(t("deploy.cli.resume_extra"))
     if args.epochs is None:
-        raise AppError("--resume needs --epochs N: how many more epochs to train (for example --epochs 10).")
+        raise AppError(t("deploy.cli.resume_epochs"))
     store, run_id = _run_folder(args.resume)
     request_resume(store, run_id, args.epochs)
     import_keras_quietly()
@@ -208,9 +213,9 @@ def _export(args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = _parser().parse_args(argv)
-    language = language_from_environment(args.lang)
+    language = language_from_environment(_language_option(argv))
     set_language(language)
+    args = _parser().parse_args(argv)
     if args.lang:
         os.environ[LANGUAGE_ENV] = language  # child processes (exports, predictions) speak it too
     try:

@@ -56,3 +56,60 @@ def test_model_file_and_setting_errors_in_chinese(tmp_path, monkeypatch):
     with use_language("zh"), pytest.raises(AppError) as setting:
         _int_env("LAYERLAB_MAX_ROWS_TEST", 5)
     assert "环境变量 LAYERLAB_MAX_ROWS_TEST" in setting.value.message and "整数" in setting.value.message
+
+
+def test_a_download_made_in_chinese_has_a_chinese_readme_and_card_and_keeps_the_english_one(tmp_path):
+    import zipfile
+
+    import pandas as pd
+
+    from core.deployment.formats import export_artifact, export_path, format_note
+    from core.run_store import RunStore
+    from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
+    from core.training.run_job import run_job
+    from tests.conftest import REPO_ROOT
+
+    store = RunStore(tmp_path / "runs")
+    adult = pd.read_csv(REPO_ROOT / "sample_data" / "adult.csv", nrows=300)
+    spec = RunSpec(
+        data=DataSpec(target="income", features=("age", "workclass")),
+        model=ModelSpec(layers=(DenseLayer(units=4),)),
+        training=TrainingSpec(epochs=1),
+    )
+    run_id = store.create_run(spec, adult, source_name="adult.csv")
+    assert run_job(store, run_id).state == "finished"
+    trained = store.path(run_id)
+    with use_language("zh"):
+        zipped = export_artifact(trained, "keras")
+        assert zipped == export_path(trained, "keras") and zipped.name == "keras.zh.zip"
+        assert format_note("savedmodel", "regression") == "用于 TensorFlow Serving；输入原始列，输出预测的数值。"
+    archive = zipfile.ZipFile(zipped)
+    readme = archive.read("README.md").decode("utf-8")
+    card = archive.read("MODEL_CARD.md").decode("utf-8")
+    assert readme.startswith("# LayerLab 模型：Keras (.keras)")
+    assert "只需要 keras 和 pandas：" in readme and 'keras.saving.load_model("model.keras")' in readme  # code stays
+    assert "## 输入列" in readme and "| `workclass` | `workclass` | 文本 |" in readme
+    assert "MODEL_CARD.md describes" not in readme and "## 预期用途和局限" in card
+    english = zipfile.ZipFile(export_artifact(trained, "keras")).read("README.md").decode("utf-8")
+    assert english.startswith("# LayerLab model: Keras (.keras)")
+
+
+def test_the_cli_speaks_chinese_with_lang_zh_and_keeps_english_by_default(tmp_path, capsys, monkeypatch):
+    from core import i18n
+    from core.cli import EXIT_USER_ERROR, main
+
+    monkeypatch.delenv(i18n.LANGUAGE_ENV, raising=False)
+    try:
+        assert main(["--lang", "zh", "train"]) == EXIT_USER_ERROR
+        assert "没有给出数据文件" in capsys.readouterr().err
+        assert main(["--lang", "zh", "spec", str(tmp_path)]) == EXIT_USER_ERROR
+        err = capsys.readouterr().err
+        assert "不是 LayerLab 的运行文件夹" in err and "is not" not in err
+        with pytest.raises(SystemExit):
+            main(["--lang", "zh", "export", "--help"])
+        assert "要写入的 zip 文件" in capsys.readouterr().out
+    finally:
+        i18n.set_language("en")
+        monkeypatch.delenv(i18n.LANGUAGE_ENV, raising=False)
+    assert main(["train"]) == EXIT_USER_ERROR
+    assert "No data file given." in capsys.readouterr().err
