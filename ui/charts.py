@@ -8,6 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.i18n import t
 from core.plain_text import plotly_literal
 
 TRAIN_COLOR = "#1f77b4"
@@ -20,16 +21,23 @@ _LEGEND_ABOVE = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": 
 
 def _epoch_axis(figure: go.Figure, last_epoch: int) -> None:
     """Whole epochs on the x axis: Plotly's own ticks fell on 0.5, 1.5… for runs of a few epochs."""
-    figure.update_xaxes(title_text="epoch", rangemode="tozero", tick0=0, dtick=max(1, math.ceil(last_epoch / 8)))
+    figure.update_xaxes(
+        title_text=t("evaluate.chart.epoch"), rangemode="tozero", tick0=0, dtick=max(1, math.ceil(last_epoch / 8))
+    )
 
 
 def training_curves(history: list[dict], metric_label: str) -> go.Figure:
     """Loss and the main metric per epoch, training vs validation, side by side."""
     metric_label = plotly_literal(metric_label, max_chars=80)  # a regression names the target's units
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", metric_label.capitalize()))
+    figure = make_subplots(rows=1, cols=2, subplot_titles=(t("evaluate.chart.loss_title"), metric_label.capitalize()))
     epochs = [row["epoch"] for row in history]
-    for column, (key, label) in enumerate((("loss", "loss"), ("metric", metric_label)), start=1):
-        for prefix, name, color in (("", "training", TRAIN_COLOR), ("val_", "validation", VALIDATION_COLOR)):
+    loss = t("evaluate.chart.loss")
+    series = (
+        ("", t("evaluate.chart.training"), TRAIN_COLOR),
+        ("val_", t("evaluate.chart.validation"), VALIDATION_COLOR),
+    )
+    for column, (key, label) in enumerate((("loss", loss), ("metric", metric_label)), start=1):
+        for prefix, name, color in series:
             figure.add_trace(
                 go.Scatter(
                     x=epochs,
@@ -39,7 +47,10 @@ def training_curves(history: list[dict], metric_label: str) -> go.Figure:
                     legendgroup=name,
                     showlegend=column == 1,
                     line={"color": color},
-                    hovertemplate=f"epoch %{{x}}<br>{name} {label}: %{{y:.4f}}<extra></extra>",
+                    hovertemplate=t(
+                        "evaluate.chart.curve_hover", epoch="%{x}", series=name, metric=label, value="%{y:.4f}"
+                    )
+                    + "<extra></extra>",
                 ),
                 row=1,
                 col=column,
@@ -55,9 +66,10 @@ def training_curves(history: list[dict], metric_label: str) -> go.Figure:
 
 
 def learning_rate_figure(
-    *, planned: list[float] | None = None, history: list[dict] | None = None, title: str = "Learning rate"
+    *, planned: list[float] | None = None, history: list[dict] | None = None, title: str | None = None
 ) -> go.Figure:
-    """The learning rate per epoch: the planned curve (dashed) and, once training runs, the rate it used."""
+    """The learning rate per epoch: the planned curve (dashed) and, once training runs, the rate it used.
+    `title`: "Learning rate" in the current language unless given."""
     figure = go.Figure()
     if planned is not None:
         figure.add_trace(
@@ -65,9 +77,9 @@ def learning_rate_figure(
                 x=list(range(1, len(planned) + 1)),
                 y=[float(value) for value in planned],
                 mode="lines",
-                name="planned",
+                name=t("evaluate.chart.planned"),
                 line={"dash": "dash", "color": "#7f7f7f"},
-                hovertemplate="epoch %{x}<br>planned rate %{y:.3g}<extra></extra>",
+                hovertemplate=t("evaluate.chart.planned_hover", epoch="%{x}", value="%{y:.3g}") + "<extra></extra>",
             )
         )
     rows = [row for row in history or [] if row.get("learning_rate") is not None]
@@ -77,13 +89,14 @@ def learning_rate_figure(
                 x=[row["epoch"] for row in rows],
                 y=[row["learning_rate"] for row in rows],
                 mode="lines+markers",
-                name="used",
+                name=t("evaluate.chart.used"),
                 line={"color": TRAIN_COLOR},
-                hovertemplate="epoch %{x}<br>learning rate %{y:.3g}<extra></extra>",
+                hovertemplate=t("evaluate.chart.used_hover", epoch="%{x}", value="%{y:.3g}") + "<extra></extra>",
             )
         )
     _epoch_axis(figure, max([len(planned or [])] + [row["epoch"] for row in rows] + [1]))
-    figure.update_yaxes(title_text="learning rate", rangemode="tozero", exponentformat="e")
+    figure.update_yaxes(title_text=t("evaluate.chart.learning_rate"), rangemode="tozero", exponentformat="e")
+    title = t("evaluate.chart.learning_rate_title") if title is None else title
     figure.update_layout(title=title, height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend=_LEGEND_ABOVE)
     return figure
 
@@ -95,13 +108,19 @@ def predicted_vs_actual(predictions: pd.DataFrame, target: str) -> go.Figure:
     figure = go.Figure()
     figure.add_trace(
         go.Scattergl(
-            x=sample["actual"], y=sample["predicted"], mode="markers", marker={"size": 4, "opacity": 0.5}, name="rows"
+            x=sample["actual"],
+            y=sample["predicted"],
+            mode="markers",
+            marker={"size": 4, "opacity": 0.5},
+            name=t("evaluate.chart.rows"),
         )
     )
-    figure.add_trace(go.Scatter(x=[low, high], y=[low, high], mode="lines", name="perfect", line={"dash": "dash"}))
+    figure.add_trace(
+        go.Scatter(x=[low, high], y=[low, high], mode="lines", name=t("evaluate.chart.perfect"), line={"dash": "dash"})
+    )
     figure.update_layout(
-        xaxis_title=f"actual {plotly_literal(target, max_chars=60)}",
-        yaxis_title=f"predicted {plotly_literal(target, max_chars=60)}",
+        xaxis_title=t("evaluate.chart.actual_of", target=plotly_literal(target, max_chars=60)),
+        yaxis_title=t("evaluate.chart.predicted_of", target=plotly_literal(target, max_chars=60)),
         height=420,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
     )
@@ -115,7 +134,9 @@ def curve_figure(curves, *, title: str, x_title: str, y_title: str, diagonal: bo
         name = f"{plotly_literal(curve.name, max_chars=40)} ({curve.area:.3f})"
         figure.add_trace(go.Scatter(x=curve.x, y=curve.y, mode="lines", name=name))
     if diagonal:
-        figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"dash": "dash"}))
+        figure.add_trace(
+            go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name=t("evaluate.chart.chance"), line={"dash": "dash"})
+        )
     figure.update_layout(
         title=title,
         xaxis_title=x_title,
@@ -137,12 +158,14 @@ def residual_figures(predictions: pd.DataFrame, target: str) -> tuple[go.Figure,
     )
     scatter.add_hline(y=0, line_dash="dash")
     scatter.update_layout(
-        title="Residuals vs predicted", xaxis_title=f"predicted {plotly_literal(target, max_chars=60)}", yaxis_title="actual − predicted",
-        height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        title=t("evaluate.chart.residuals_title"),
+        xaxis_title=t("evaluate.chart.predicted_of", target=plotly_literal(target, max_chars=60)),
+        yaxis_title=t("evaluate.chart.residual"), height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )  # fmt: skip
     histogram = go.Figure(go.Histogram(x=predictions["actual"] - predictions["predicted"], nbinsx=60))
     histogram.update_layout(
-        title="Errors", xaxis_title="actual − predicted", yaxis_title="test rows",
+        title=t("evaluate.chart.errors_title"), xaxis_title=t("evaluate.chart.residual"),
+        yaxis_title=t("evaluate.chart.test_rows"),
         height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )  # fmt: skip
     return scatter, histogram
@@ -152,12 +175,16 @@ def calibration_figure(predicted, observed, positive: str) -> go.Figure:
     """Are the probabilities honest? Points on the diagonal mean "70%" happens 70% of the time."""
     positive = plotly_literal(positive, max_chars=40)
     figure = go.Figure()
-    figure.add_trace(go.Scatter(x=predicted, y=observed, mode="lines+markers", name="model"))
-    figure.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated", line={"dash": "dash"}))
+    figure.add_trace(go.Scatter(x=predicted, y=observed, mode="lines+markers", name=t("evaluate.chart.model")))
+    figure.add_trace(
+        go.Scatter(
+            x=[0, 1], y=[0, 1], mode="lines", name=t("evaluate.chart.perfectly_calibrated"), line={"dash": "dash"}
+        )
+    )
     figure.update_layout(
-        title="Calibration",
-        xaxis_title=f"predicted probability of '{positive}'",
-        yaxis_title=f"share that really is '{positive}'",
+        title=t("evaluate.chart.calibration_title"),
+        xaxis_title=t("evaluate.chart.predicted_probability", positive=positive),
+        yaxis_title=t("evaluate.chart.observed_share", positive=positive),
         height=380,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )

@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from core.data.quality import IMBALANCE_RATIO, IMBALANCE_SHARE
 from core.data.splitting import PreparedData
 from core.evaluation.metrics import compute_metrics
+from core.i18n import Message, t
 
 # Baselines are a comparison, not the product: on very large tables they fit on a seeded sample.
 MAX_BASELINE_ROWS = 200_000
@@ -111,39 +112,58 @@ def judged_metric(task: str, network: dict, *, imbalanced: bool = False) -> str:
     return "f1"
 
 
-_UNITS = {
-    "accuracy": "points of accuracy",
-    "r2": "points of R² (×100)",
-    "roc_auc": "points of ROC AUC (×100)",
-    "f1": "points of macro F1 (×100)",
-}
-_WHY = {
-    "roc_auc": (
-        "The classes are unbalanced, so this compares ROC AUC (how well the classes are told apart) rather than "
-        "accuracy, which guessing the largest class already makes high."
-    ),
-    "f1": (
-        "The classes are unbalanced, so this compares macro F1 (every class counts equally) rather than accuracy, "
-        "which guessing the largest class already makes high."
-    ),
+# The baselines' names are kept in English in metrics.json (they key the results); shown to people through these
+# ids ("evaluate.baseline.name.<key>", and lower-case inside a sentence "evaluate.baseline.in_sentence.<key>").
+_NAME_KEYS = {
+    "Mean (dummy)": "mean",
+    "Linear regression (ridge)": "ridge",
+    "Gradient boosting": "boosting",
+    "Majority class (dummy)": "majority",
+    "Logistic regression": "logistic",
 }
 
 
-def gap_sentence(task: str, network: dict, baselines: list[dict], *, imbalanced: bool = False) -> str:
+def baseline_label(name: str) -> str:
+    """A baseline's name as shown, in the current language (an unknown name as it is)."""
+    key = _NAME_KEYS.get(name)
+    return t(f"evaluate.baseline.name.{key}") if key else name
+
+
+def _in_sentence(name: str) -> Message | str:
+    key = _NAME_KEYS.get(name)
+    return Message(f"evaluate.baseline.in_sentence.{key}") if key else name.lower()
+
+
+def gap_message(task: str, network: dict, baselines: list[dict], *, imbalanced: bool = False) -> Message | None:
     """The comparison in plain words, against the strongest baseline; on unbalanced classes by the metric
-    that fits (`judged_metric`), with one sentence saying why."""
+    that fits (`judged_metric`), with one sentence saying why. A Message, so metrics.json can keep it as
+    `.to_dict()` and show it in the reader's language; None when there is nothing to compare."""
     metric = judged_metric(task, network, imbalanced=imbalanced)
     scored = [b for b in baselines if b["test"].get(metric) is not None]
     if network.get(metric) is None or not scored:
-        return ""
+        return None
     best = max(scored, key=lambda b: b["test"][metric])
     gap = (network[metric] - best["test"][metric]) * 100
-    unit = _UNITS[metric]
-    why = f" {_WHY[metric]}" if metric in _WHY else ""
+    params = {"model": _in_sentence(best["name"]), "unit": Message(f"evaluate.gap.unit.{metric}")}
     if abs(gap) < 0.5:
-        return f"Your network scores about the same as {best['name'].lower()} on this data (within 0.5 {unit}).{why}"
-    direction = "above" if gap > 0 else "below"
-    return (
-        f"Your network is {abs(gap):.1f} {unit} {direction} {best['name'].lower()}, the best simple model on this "
-        f"data.{why}"
-    )
+        sentence = Message("evaluate.gap.same", params)
+    else:
+        sentence = Message("evaluate.gap.above" if gap > 0 else "evaluate.gap.below", {**params, "gap": abs(gap)})
+    if metric in ("roc_auc", "f1"):
+        return Message(
+            "evaluate.gap.with_reason", {"sentence": sentence, "reason": Message(f"evaluate.gap.reason.{metric}")}
+        )
+    return sentence
+
+
+def gap_sentence(task: str, network: dict, baselines: list[dict], *, imbalanced: bool = False) -> str:
+    """`gap_message` rendered in the current language ("" when there is nothing to compare)."""
+    message = gap_message(task, network, baselines, imbalanced=imbalanced)
+    return "" if message is None else str(message)
+
+
+def stored_summary(value) -> str:
+    """metrics.json's `baseline_summary` as text: a stored Message dict rendered now, older runs' text as it is."""
+    if isinstance(value, dict) and set(value) == {"id", "params"}:
+        return str(Message.from_dict(value))
+    return "" if value is None else str(value)

@@ -27,6 +27,7 @@ from core.data.splitting import TargetInfo, class_names
 from core.deployment.serving_model import model_inputs
 from core.deployment.threshold import load_threshold
 from core.evaluation.metrics import held_out_rows
+from core.i18n import t
 from core.run_store import RunFiles, RunStore
 from core.runtime.helper import warm_helper
 
@@ -214,9 +215,9 @@ def compute_in_child(
 
     answer = warm_helper().request(
         {"action": "importance", "run_dir": str(run_dir)},
-        action="Computing the importances",
+        action=t("evaluate.importance.action"),
         timeout=timeout,
-        timeout_message=f"Computing the importances took longer than {timeout:.0f} seconds and was stopped.",
+        timeout_message=t("evaluate.importance.timeout", seconds=f"{timeout:.0f}"),
         on_progress=on_progress,
     )
     return Importance.from_dict(answer["importance"])

@@ -13,54 +13,28 @@ from sklearn.calibration import calibration_curve
 from core.data.preprocessing import numeric_values
 from core.data.splitting import TargetInfo, class_names, prepare_data
 from core.errors import AppError, DataError
+from core.i18n import CatalogView, Message, t
 from core.run_store import RunFiles, to_parquet
 
-METRIC_LABELS = {
-    "accuracy": "Accuracy",
-    "precision": "Precision (macro)",
-    "recall": "Recall (macro)",
-    "f1": "F1 (macro)",
-    "roc_auc": "ROC AUC",
-    "mae": "MAE",
-    "rmse": "RMSE",
-    "r2": "R²",
-    "mape": "MAPE",
-}
-
-# One plain line per metric, shown on hover: what it measures and what a good value is.
-METRIC_HELP = {
-    "accuracy": "Share of test rows whose class was predicted right. 1 is perfect; compare it with always guessing "
-    "the largest class.",
-    "precision": "Of the rows predicted as a class, the share that really are it, averaged over classes. Higher "
-    "is better (1 at most).",
-    "recall": "Of the rows that really are a class, the share the model found, averaged over classes. Higher is "
-    "better (1 at most).",
-    "f1": "The balance of precision and recall, averaged over classes so each class counts equally. Higher is "
-    "better (1 at most).",
-    "roc_auc": "How well the probabilities rank rows of a class above the others: 0.5 is guessing, 1 is perfect.",
-    "mae": "The average size of the error, in the target's own units. Lower is better; 0 is perfect.",
-    "rmse": "Like MAE, in the target's units, but large errors weigh more. Lower is better; 0 is perfect.",
-    "r2": "The share of the target's variation the model explains: 1 is perfect, 0 is no better than always "
-    "predicting the mean, below 0 is worse.",
-    "mape": "The average error as a percentage of the actual value (rows whose actual is 0 are left out). Lower is "
-    "better; 0% is perfect.",
-}
+# What each metric is called, and one plain line per metric shown on hover (what it measures and what a good
+# value is): catalog views (ids "evaluate.metric.label.<name>", "evaluate.metric.help.<name>"), read in the
+# current language at lookup time, so `METRIC_LABELS.get(name, name)` and `.rename(columns=METRIC_LABELS)` keep
+# working.
+METRIC_LABELS = CatalogView("evaluate.metric.label.")
+METRIC_HELP = CatalogView("evaluate.metric.help.")
 
 # One plain line under each chart of the Evaluate page: how to read it and what good looks like.
-CHART_HELP = {
-    "predicted_vs_actual": "Each dot is a test row; the closer the dots lie to the diagonal, the better the "
-    "predictions.",
-    "residuals": "Errors (actual minus predicted): good models scatter them evenly around 0, with no pattern and "
-    "a narrow, centred histogram.",
-    "confusion": "Rows are the actual classes, columns the predicted ones: a strong model puts most rows on the "
-    "diagonal.",
-    "calibration": "Predicted probability against the share that really was the class: a well-calibrated model "
-    "follows the diagonal, so '70%' means right 7 times in 10.",
-    "curves": "ROC: the higher and further left, the better (the diagonal is guessing). Precision-recall: the "
-    "higher and further right, the better.",
-    "training": "Loss per epoch on the training and validation rows: both should fall; a validation curve rising "
-    "while training falls means overfitting.",
-}
+CHART_HELP = CatalogView("evaluate.chart_help.")
+
+
+def threshold_metric_label(name: str, positive: str) -> str:
+    """A metric of the chosen class at the decision threshold ("Precision of 'yes'"); `positive` is inserted as
+    given (escape it for where it is shown)."""
+    return t(f"evaluate.threshold.metric.{name}", positive=positive)
+
+
+def threshold_metric_help(name: str) -> str:
+    return t(f"evaluate.threshold.help.{name}")
 
 
 def probabilities_from_output(output: np.ndarray, target: TargetInfo) -> np.ndarray:
@@ -183,29 +157,24 @@ def class_rows(target: TargetInfo, y_train: np.ndarray, y_test: np.ndarray) -> d
     }
 
 
-def class_row_notes(rows: dict[str, dict[str, int]]) -> list[str]:
-    """Notes for classes missing from the training or the test rows (a rare class lands on one side only)."""
+def class_row_notes(rows: dict[str, dict[str, int]]) -> list[Message]:
+    """Notes for classes missing from the training or the test rows (a rare class lands on one side only), as
+    Messages: a run file keeps their id and parameters and shows them in the reader's language."""
     notes = []
     untrained = [name for name, count in rows["train"].items() if count == 0]
     untested = [name for name, count in rows["test"].items() if count == 0]
     if untrained:
-        notes.append(
-            f"{_quoted(untrained)} had no training rows (too few rows, so the split put them elsewhere): the network "
-            "never learned them and does not predict them, so their recall is 0. Collect more rows of these "
-            "classes or merge them into a larger class."
-        )
+        notes.append(_class_note("evaluate.notes.untrained", untrained))
     if untested:
-        notes.append(
-            f"{_quoted(untested)} had no test rows, so their recall and F1 are not defined (shown as empty) and the "
-            "test score says nothing about them."
-        )
+        notes.append(_class_note("evaluate.notes.untested", untested))
     return notes
 
 
-def _quoted(names: list[str], limit: int = 5) -> str:
+def _class_note(message_id: str, names: list[str], limit: int = 5) -> Message:
     shown = ", ".join(f"'{name}'" for name in names[:limit])
-    more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return f"The class{'es' if len(names) > 1 else ''} {shown}{more}"
+    if len(names) > limit:
+        return Message(message_id + "_more", {"names": shown, "more": len(names) - limit, "count": len(names)})
+    return Message(message_id, {"names": shown, "count": len(names)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,10 +240,7 @@ def held_out_rows(store, run_id: str) -> pd.DataFrame:
     rows = prepare_data(store.table(run_id), spec.data, spec.preprocessing).test
     predictions = store.predictions(run_id)
     if predictions is None or len(predictions) != len(rows):
-        raise AppError(
-            "The run's test rows could not be matched to its predictions (the run's table or code changed since "
-            "it was trained). Train the run again to see its test rows."
-        )
+        raise AppError(t("evaluate.test_rows.unmatched"))
     data, stored = to_parquet(rows.reset_index(drop=True))
     files.write_bytes(RunFiles.TEST_ROWS, data)
     return stored
@@ -327,16 +293,13 @@ def score_table(target: TargetInfo, actual: pd.Series, scored: pd.DataFrame, *, 
         keep = codes.notna().to_numpy()
         unknown = int((names.notna() & codes.isna()).sum())
         if unknown:
-            notes.append(f"{unknown:,} rows have a class the model never saw and were left out.")
+            notes.append(t("evaluate.score.unknown_class", count=unknown))
         y = codes[keep].to_numpy(dtype="int64")
         probabilities = scored[[f"prob_{name}" for name in target.classes]].to_numpy(dtype="float64")[keep]
         output = probabilities[:, 1] if target.task == "binary" else probabilities
     no_value = int(actual.isna().sum()) if target.task != "regression" else int((~keep).sum())
     if no_value:
-        notes.append(f"{no_value:,} rows without a target value were left out.")
+        notes.append(t("evaluate.score.no_target", count=no_value))
     if len(y) == 0:
-        raise DataError(
-            f"No row of the table has a usable value in the target column {target.name!r}, so nothing can be "
-            "scored. Use a labelled table with the same target column as the training table."
-        )
+        raise DataError(t("evaluate.score.nothing", target=repr(target.name)))
     return {"rows": int(len(y)), "metrics": compute_metrics(target, y, output, threshold=threshold), "notes": notes}

@@ -14,8 +14,10 @@ from core.data.splitting import TargetInfo
 from core.deployment.serving_model import load_model_file, predict_table
 from core.deployment.threshold import load_threshold
 from core.errors import AppError
+from core.evaluation.baselines import stored_summary
 from core.evaluation.importance import MAX_ROWS, N_REPEATS, current_settings, model_importance
 from core.evaluation.metrics import confusion_matrix, held_out_rows, per_class_report, score_table, threshold_metrics
+from core.i18n import t
 from core.run_store import RunFiles, RunStore
 
 
@@ -32,15 +34,12 @@ def evaluation_report(
 
     for name, value in (("--max-rows", max_rows), ("--repeats", n_repeats)):
         if value is not None and value < 1:
-            raise AppError(f"{name} must be at least 1. Received: {value}.")
+            raise AppError(t("evaluate.report.at_least_one", option=name, value=value))
     run_dir = Path(run_dir)
     files = RunFiles(run_dir)
     metrics = files.metrics() if run_dir.is_dir() else None
     if metrics is None or not files.exists(RunFiles.TARGET):
-        raise AppError(
-            f"The folder {run_dir.name!r} is not a finished LayerLab run (it has no metrics.json or target.json). "
-            "Pass a folder printed by `layerlab train` (run_dir), e.g. .layerlab/runs/<run_id>."
-        )
+        raise AppError(t("evaluate.report.not_a_run", folder=repr(run_dir.name)))
     target = TargetInfo.from_dict(files.target())
     threshold = load_threshold(run_dir)
     report = {
@@ -50,7 +49,7 @@ def evaluation_report(
         "num_rows": metrics.get("num_rows"),
         "test": metrics["test"],
         "baselines": [{"name": b["name"], "test": b["test"]} for b in metrics.get("baselines", [])],
-        "baseline_summary": metrics.get("baseline_summary"),
+        "baseline_summary": stored_summary(metrics.get("baseline_summary")) or None,  # in the current language
     }
     if "cross_validation" in metrics:
         report["cross_validation"] = metrics["cross_validation"]
@@ -74,7 +73,7 @@ def evaluation_report(
 
     model_path = files.model_file()
     if model_path is None:
-        raise AppError("This run has no model.keras (it was trained without TensorFlow), so it cannot predict.")
+        raise AppError(t("evaluate.report.no_model"))
     model = load_model_file(model_path)
     if importance:
         settings = {**current_settings(run_dir), "max_rows": max_rows or MAX_ROWS, "n_repeats": n_repeats or N_REPEATS}
@@ -92,8 +91,7 @@ def evaluation_report(
         table = load_table_file(data_path, limits=TableLimits.from_settings(load_settings())).frame
         if target.name not in table.columns:
             raise AppError(
-                f"The table {Path(data_path).name!r} has no column {target.name!r} (the run's target), so the model "
-                "cannot be scored on it. Use a labelled table with that column."
+                t("evaluate.report.no_target_column", table=repr(Path(data_path).name), target=repr(target.name))
             )
         scored = predict_table(model, table.drop(columns=[target.name]))
         report["data"] = {

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from core.data.splitting import prepare_data
-from core.evaluation.baselines import compare_baselines, gap_sentence
+from core.evaluation.baselines import compare_baselines, gap_sentence, stored_summary
 from core.run_store import RunStore
 from core.spec import DataSpec, PreprocessingSpec, RunSpec, TrainingSpec
 from core.training.run_job import run_job
@@ -116,7 +116,7 @@ def test_a_failing_extra_becomes_a_note_and_the_run_still_finishes(tmp_path, mon
     assert run_job(store, run_id).state == "finished"
     metrics = store.metrics(run_id)
     assert "baselines" not in metrics and (store.path(run_id) / "model.keras").exists()
-    assert any("comparison with simple models could not be done" in note for note in metrics["notes"])
+    assert any("comparison with simple models could not be done" in stored_summary(note) for note in metrics["notes"])
     assert "ValueError: boom" in (store.path(run_id) / "log.txt").read_text()
 
 
@@ -133,7 +133,7 @@ def test_a_run_with_a_class_only_in_the_test_rows_finishes_and_reports_it(tmp_pa
     metrics = store.metrics(run_id)
     assert len(metrics["baselines"]) == 3
     assert metrics["class_rows"]["train"]["rare"] == 0 and metrics["class_rows"]["test"]["rare"] == 1
-    assert any("'rare' had no training rows" in note for note in metrics["notes"])
+    assert any("'rare' had no training rows" in stored_summary(note) for note in metrics["notes"])
     report = evaluation_report(store.path(run_id), importance=False)
     rare = next(row for row in report["per_class"] if row["class"] == "rare")
     assert rare["training rows"] == 0 and rare["support"] == 1 and rare["recall"] == 0.0
