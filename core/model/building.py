@@ -27,15 +27,15 @@ class Head:
     activation: str
     loss: str
     metric: str  # the main metric shown live
-    metric_label: str
+    metric_label: str  # what charts call the metric, in the current language when `derive_head` ran
 
 
 def derive_head(task: Task, num_classes: int = 0) -> Head:
     if task == "binary":
-        return Head(1, "sigmoid", "binary_crossentropy", "accuracy", "accuracy")
+        return Head(1, "sigmoid", "binary_crossentropy", "accuracy", t("model.head.accuracy"))
     if task == "multiclass":
-        return Head(num_classes, "softmax", "sparse_categorical_crossentropy", "accuracy", "accuracy")
-    return Head(1, "linear", "mean_squared_error", "mae", "mean absolute error")
+        return Head(num_classes, "softmax", "sparse_categorical_crossentropy", "accuracy", t("model.head.accuracy"))
+    return Head(1, "linear", "mean_squared_error", "mae", t("model.head.mae"))
 
 
 @dataclass(frozen=True, slots=True)

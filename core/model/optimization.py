@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from core.i18n import CatalogView, t
+from core.i18n import CatalogView, Message, t
 from core.spec import TrainingSpec
 
 # What the pickers show for each optimizer and schedule, in the current language (read from the catalog at
@@ -170,16 +170,16 @@ GPU_SMALL_BATCH = 256
 GPU_SUGGESTED_BATCH = 1024
 
 
-def gpu_batch_size_note(device: str, batch_size: int, num_train_rows: int) -> str | None:
-    """A note for runs on a GPU whose small batches leave it waiting for the host (None otherwise).
+def gpu_batch_size_note(device: str, batch_size: int, num_train_rows: int) -> Message | None:
+    """A note for runs on a GPU whose small batches leave it waiting for the host (None otherwise): a `Message`,
+    which the run keeps as {"id", "params"} and shows in the reader's language.
 
     Measured on an H200 with Keras on JAX: the textbook MLP at batch 32 reached 44k rows/s even with fused
     steps, no faster than a CPU, while a 3 × 1024 MLP at batch 1024 reached 204k rows/s.
     """
     if not device.startswith("GPU") or batch_size >= GPU_SMALL_BATCH or num_train_rows < 20 * GPU_SUGGESTED_BATCH:
         return None
-    return (
-        f"On a GPU, batches of {batch_size} rows leave it mostly waiting for the host: a batch size of "
-        f"{GPU_SUGGESTED_BATCH} or more usually trains several times faster on {num_train_rows:,} training rows "
-        "(it may need a somewhat higher learning rate)."
+    return Message(
+        "model.note.gpu_small_batch",
+        {"batch_size": batch_size, "suggested": GPU_SUGGESTED_BATCH, "rows": num_train_rows},
     )

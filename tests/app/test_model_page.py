@@ -119,7 +119,7 @@ def test_the_page_reads_in_chinese(app_env, monkeypatch):
     monkeypatch.setattr(ui.language, "browser_language", lambda: "zh")  # app.py's first run: a Chinese browser
     at = model_page()
     assert at.title[0].value == "模型"
-    assert [s.value for s in at.subheader][:4] == ["隐藏层", "概览", "模型诊断", "起飞前检查"]
+    assert [s.value for s in at.subheader][:4] == ["隐藏层", "概览", "模型诊断", "训练前检查"]
     labels = {m.label: m.value for m in at.metric}
     assert labels["每轮秒数"] == "未测量" or labels["每轮秒数"].endswith("秒")  # measured by an earlier test
     assert "参数量" in labels and "模型大小" in labels

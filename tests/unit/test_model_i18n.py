@@ -119,3 +119,14 @@ def test_preflight_and_schedules_read_in_chinese():
         assert describe_schedule(training).startswith("先在 2 个轮次内从 0 线性升到 0.001")
     assert human_seconds(2.5) == "2.5 s"
     assert OPTIMIZER_LABELS["adamw"] == "AdamW (decoupled weight decay)"
+
+
+def test_the_gpu_batch_note_is_kept_as_a_message_and_reads_in_either_language():
+    from core.i18n import Message
+    from core.model.optimization import gpu_batch_size_note
+
+    note = gpu_batch_size_note("GPU: NVIDIA H200 (jax backend)", 32, 500_000)
+    stored = Message.from_dict(note.to_dict())
+    with use_language("zh"):
+        assert str(stored).startswith("在 GPU 上，每批 32 行")
+    assert str(stored).startswith("On a GPU, batches of 32 rows")

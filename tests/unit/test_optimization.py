@@ -120,7 +120,7 @@ def test_reduce_on_plateau_halves_the_logged_rate_when_validation_stalls(tmp_pat
 def test_small_batches_on_a_gpu_get_a_note_and_nothing_else_does():
     from core.model.optimization import gpu_batch_size_note
 
-    note = gpu_batch_size_note("GPU: NVIDIA H200 (jax backend)", 32, 500_000)
+    note = str(gpu_batch_size_note("GPU: NVIDIA H200 (jax backend)", 32, 500_000))  # a Message, kept in the run
     assert "batch size of 1024 or more" in note and "500,000" in note
     assert gpu_batch_size_note("CPU (tensorflow backend)", 32, 500_000) is None
     assert gpu_batch_size_note("GPU: NVIDIA H200 (jax backend)", 2048, 500_000) is None
