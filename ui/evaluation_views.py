@@ -12,7 +12,8 @@ from core.deployment.upload_check import model_threshold
 from core.errors import AppError
 from core.evaluation.importance import MAX_ROWS, N_REPEATS, Importance, cached_importance, compute_in_child
 from core.evaluation.metrics import CHART_HELP, cell_rows, held_out_rows, normalised
-from core.plain_text import markdown_format, markdown_literal, plotly_literal, shorten
+from core.i18n import format_share, t
+from core.plain_text import MAX_CHARS, markdown_literal, plotly_literal, shorten
 from core.run_store import RunFiles, RunStore
 from ui.components import show_error
 from ui.state import get_state
@@ -24,10 +25,10 @@ def confusion_figure(matrix: np.ndarray, classes: tuple[str, ...], *, shares: bo
     """Counts, or each actual class's rows as shares (the diagonal is then each class's recall)."""
     values = normalised(matrix) if shares else matrix
     text = [[f"{v:.1%}" for v in row] for row in values] if shares else values
-    unit = "of the actual class" if shares else "rows"
+    hover_id = "evaluate.confusion.hover_share" if shares else "evaluate.confusion.hover_count"
     # The class names stay the categories (a click reports them); Plotly draws their literal text instead.
     shown = [plotly_literal(name, max_chars=40) for name in classes]
-    hover = [[f"actual {shown[i]}<br>predicted {shown[j]}<br>{text[i][j]} {unit}" for j in range(len(classes))]
+    hover = [[t(hover_id, actual=shown[i], predicted=shown[j], value=text[i][j]) for j in range(len(classes))]
              for i in range(len(classes))]  # fmt: skip
     figure = go.Figure(
         go.Heatmap(
@@ -50,12 +51,13 @@ def confusion_figure(matrix: np.ndarray, classes: tuple[str, ...], *, shares: bo
             customdata=[hover[i][j] for i, j in cells],
             mode="markers",
             marker={"size": 40, "opacity": 0},
-            hovertemplate="%{customdata}<br>click to list them<extra></extra>",
+            hovertemplate=t("evaluate.confusion.click", cell="%{customdata}") + "<extra></extra>",
             showlegend=False,
         )
     )
     figure.update_layout(
-        xaxis_title="predicted", yaxis_title="actual", yaxis_autorange="reversed", height=420,
+        xaxis_title=t("evaluate.confusion.axis_predicted"), yaxis_title=t("evaluate.confusion.axis_actual"),
+        yaxis_autorange="reversed", height=420,
         margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_type="category", yaxis_type="category",
         clickmode="event+select", dragmode=False,
     )  # fmt: skip
@@ -88,7 +90,7 @@ def confusion_matrix_with_rows(
     threshold: float | None = None,
 ) -> None:
     """The matrix (counts or shares), then a cell picker that lists that cell's test rows."""
-    shares = st.toggle("Show shares of each actual class", key=f"evaluate.shares.{run_id}")
+    shares = st.toggle(t("evaluate.confusion.shares"), key=f"evaluate.shares.{run_id}")
     event = st.plotly_chart(
         confusion_figure(matrix, classes, shares=shares), width="stretch", key=f"evaluate.matrix.{run_id}",
         on_select="rerun", selection_mode="points",
@@ -100,36 +102,40 @@ def confusion_matrix_with_rows(
         # A new click on the chart sets the pickers below (they are created after this, so this is allowed).
         clicked_cells[run_id] = clicked
         st.session_state[actual_key], st.session_state[predicted_key] = clicked
-    st.caption(
-        f"{CHART_HELP['confusion']} Click a cell (or pick it below) to see its test rows: the raw columns as "
-        "uploaded, with the model's probability."
-    )
+    st.caption(t("evaluate.confusion.caption", help=CHART_HELP["confusion"]))
     left, right = st.columns(2)
-    actual = left.selectbox("Actual class", classes, format_func=shorten, key=actual_key)
+    actual = left.selectbox(t("evaluate.confusion.actual_class"), classes, format_func=shorten, key=actual_key)
     default = classes.index(actual) if actual in classes else 0
-    predicted = right.selectbox("Predicted class", classes, index=default, format_func=shorten, key=predicted_key)
+    predicted = right.selectbox(
+        t("evaluate.confusion.predicted_class"), classes, index=default, format_func=shorten, key=predicted_key
+    )
     cached = store.files(run_id).exists(RunFiles.TEST_ROWS)
     if not cached and store.meta(run_id).get("num_rows", 0) > QUICK_SPLIT_ROWS:
         # Finding the test rows re-splits the whole table: seconds per few hundred thousand rows, once.
-        if not st.button("Load the test rows", key=f"evaluate.load_rows.{run_id}", icon=":material/table_rows:"):
+        if not st.button(
+            t("evaluate.confusion.load_rows"), key=f"evaluate.load_rows.{run_id}", icon=":material/table_rows:"
+        ):
             return
     try:
-        with st.spinner("Finding the test rows…"):
+        with st.spinner(t("evaluate.confusion.finding_rows")):
             rows = held_out_rows(store, run_id)
     except AppError as error:
         show_error(error)
         return
     cell = cell_rows(predictions, rows, classes, actual, predicted, threshold=threshold)
-    verdict = "correct" if actual == predicted else "wrong"
-    rows = "test row is" if len(cell) == 1 else "test rows are"
+    verdict = t("evaluate.confusion.correct" if actual == predicted else "evaluate.confusion.wrong")
     st.write(
-        markdown_format(
-            f"**{len(cell):,}** {rows} actually **{{}}** and predicted **{{}}** ({verdict}).", actual, predicted
+        t(
+            "evaluate.confusion.cell",
+            count=len(cell),
+            actual=markdown_literal(actual, MAX_CHARS),
+            predicted=markdown_literal(predicted, MAX_CHARS),
+            verdict=verdict,
         )
     )
     st.dataframe(cell.head(1000), hide_index=True, width="stretch", key=f"evaluate.cell_rows.{run_id}")
     if len(cell) > 1000:
-        st.caption("Showing the first 1,000.")
+        st.caption(t("evaluate.confusion.first_rows"))
 
 
 def save_threshold_button(store: RunStore, run_id: str, chosen: float, positive: str) -> None:
@@ -141,13 +147,13 @@ def save_threshold_button(store: RunStore, run_id: str, chosen: float, positive:
     saved = load_threshold(run_dir)
     in_use = model_threshold(RunFiles(run_dir).path(RunFiles.MODEL))
     if st.button(
-        f"Save {chosen:.2f} as this run's threshold",
+        t("evaluate.threshold.save", threshold=f"{chosen:.2f}"),
         key=f"evaluate.save_threshold.{run_id}",
         disabled=in_use is not None and abs(in_use - chosen) < 1e-9 and abs(saved - chosen) < 1e-9,
         icon=":material/save:",
-        help="Predictions on the Predict page and the downloaded model then label rows with it.",
+        help=t("evaluate.threshold.save_help"),
     ):
-        with st.spinner("Rebuilding the model with the new threshold…"):
+        with st.spinner(t("evaluate.threshold.rebuilding")):
             try:
                 saved = apply_threshold(run_dir, chosen)
             except AppError as error:
@@ -155,26 +161,18 @@ def save_threshold_button(store: RunStore, run_id: str, chosen: float, positive:
                 return
         in_use = model_threshold(RunFiles(run_dir).path(RunFiles.MODEL))
         st.success(
-            markdown_format(
-                f"Saved: predictions and downloads now predict '{{}}' from a probability of {saved:.2f}.", positive
-            )
+            t("evaluate.threshold.saved", positive=markdown_literal(positive, MAX_CHARS), threshold=f"{saved:.2f}")
         )
     if in_use is None:
         return
-    st.caption(
-        f"Threshold in use by predictions and the downloaded model: **{in_use:.2f}** "
-        "(the probabilities themselves do not change)."
-    )
+    st.caption(t("evaluate.threshold.in_use", threshold=f"{in_use:.2f}"))
     if abs(in_use - saved) > 1e-9:
-        st.warning(
-            f"The saved threshold is {saved:.2f}, but the model file labels rows at {in_use:.2f} (it was rebuilt, "
-            f"for example by continuing training). Save {saved:.2f} again to use it."
-        )
+        st.warning(t("evaluate.threshold.mismatch", saved=f"{saved:.2f}", in_use=f"{in_use:.2f}"))
 
 
 def importance_figure(importance: Importance) -> go.Figure:
     columns = list(reversed(importance.columns))  # most important at the top
-    label = "accuracy" if importance.metric == "accuracy" else "R²"
+    label = _importance_metric(importance)
     names = [c.column for c in columns]
     figure = go.Figure(
         go.Bar(
@@ -183,36 +181,44 @@ def importance_figure(importance: Importance) -> go.Figure:
             orientation="h",
             error_x={"type": "data", "array": [c.std for c in columns]},
             customdata=[plotly_literal(name, max_chars=80) for name in names],
-            hovertemplate=f"%{{customdata}}: {label} drops by %{{x:.4f}}<extra></extra>",
+            hovertemplate=t("evaluate.importance.hover", column="%{customdata}", metric=label, drop="%{x:.4f}")
+            + "<extra></extra>",
         )
     )
     figure.update_yaxes(tickmode="array", tickvals=names, ticktext=[plotly_literal(name, 30) for name in names])
     figure.update_layout(
-        xaxis_title=f"drop in {label} when the column is shuffled", height=max(260, 28 * len(columns) + 80),
+        xaxis_title=t("evaluate.importance.axis", metric=label), height=max(260, 28 * len(columns) + 80),
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
     )  # fmt: skip
     return figure
 
 
-def importance_section(store: RunStore, run_id: str) -> None:
-    st.subheader("Which columns matter")
-    st.caption(
-        f"Permutation importance: each raw column of the test rows is shuffled {N_REPEATS} times and the whole "
-        "model (its preprocessing included) predicts again; the bar is how much the score drops, the whisker its "
-        f"spread. At most {MAX_ROWS:,} test rows are used."
+def _importance_metric(importance: Importance) -> str:
+    return t(
+        "evaluate.importance.metric.accuracy" if importance.metric == "accuracy" else "evaluate.importance.metric.r2"
     )
+
+
+def importance_section(store: RunStore, run_id: str) -> None:
+    st.subheader(t("evaluate.importance.title"))
+    st.caption(t("evaluate.importance.caption", repeats=N_REPEATS, rows=MAX_ROWS))
     run_dir = store.path(run_id)
     if store.model_path(run_id) is None:
-        st.info("This run has no model file, so importances cannot be computed.")
+        st.info(t("evaluate.importance.no_model"))
         return
     importance = cached_importance(run_dir)
-    if importance is None and st.button("Compute importances", key=f"evaluate.importance.{run_id}"):
-        bar = st.progress(0.0, text="Shuffling columns and predicting again…")
+    if importance is None and st.button(t("evaluate.importance.compute"), key=f"evaluate.importance.{run_id}"):
+        bar = st.progress(0.0, text=t("evaluate.importance.shuffling"))
         try:
             importance = compute_in_child(
                 run_dir,
                 on_progress=lambda fraction, column: bar.progress(
-                    fraction, text=f"Shuffled {markdown_literal(column, 40)} ({fraction:.0%} of the columns)"
+                    fraction,
+                    text=t(
+                        "evaluate.importance.shuffled",
+                        column=markdown_literal(column, 40),
+                        share=format_share(fraction),
+                    ),
                 ),
             )
         except AppError as error:
@@ -222,14 +228,11 @@ def importance_section(store: RunStore, run_id: str) -> None:
         bar.empty()
     if importance is None:
         return
-    label = "accuracy" if importance.metric == "accuracy" else "R²"
+    label = _importance_metric(importance)
     st.plotly_chart(importance_figure(importance), width="stretch", key=f"evaluate.importance_chart.{run_id}")
     sample = (
-        f"a sample of {importance.num_rows:,} of the {importance.num_rows_total:,} test rows"
+        t("evaluate.importance.sample", rows=importance.num_rows, total=importance.num_rows_total)
         if importance.num_rows < importance.num_rows_total
-        else f"{importance.num_rows:,} test rows"
+        else t("evaluate.importance.all_rows", rows=importance.num_rows)
     )
-    st.caption(
-        f"{label} on {sample}: {importance.baseline:.4f} before shuffling. A bar near zero (or below) means the "
-        "model does not rely on that column."
-    )
+    st.caption(t("evaluate.importance.result", metric=label, sample=sample, baseline=f"{importance.baseline:.4f}"))

@@ -157,3 +157,36 @@ def test_a_regression_run_shows_mape_as_a_percentage_in_cards_and_table(app_env,
     table = next(frame.value for frame in at.dataframe if "model" in frame.value.columns)
     assert table["MAPE"].str.endswith("%").all()
     assert "Each dot is a test row" in texts(at)
+
+
+def test_the_page_reads_in_chinese(app_env, binary_run, monkeypatch):
+    import re
+
+    import ui.language
+    from core.evaluation.metrics import CHART_HELP, METRIC_LABELS
+    from core.i18n import t, use_language
+
+    monkeypatch.setattr(ui.language, "browser_language", lambda: "zh")
+    _, run_id = binary_run
+    at = open_evaluate(run_id)
+    with use_language("zh"):
+        labels, captions = [metric.label for metric in at.metric], texts(at)
+        assert METRIC_LABELS["roc_auc"] in labels and "准确率" in labels and "F1 分数（宏平均）" in labels
+        assert "“yes”的召回率" in labels  # the threshold's cards
+        assert t("evaluate.page.title") in [title.value for title in at.title]
+        subheaders = [h.value for h in at.subheader]
+        assert {"混淆矩阵与决策阈值", "各类别的分数", "训练曲线", "哪些列更重要"} <= set(subheaders)
+        assert all(CHART_HELP[name] in captions for name in ("confusion", "calibration", "curves", "training"))
+    assert "Accuracy" not in labels and "Confusion matrix" not in " ".join(subheaders)
+    charts = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    titles = [c["layout"].get("title", {}).get("text") for c in charts if c["layout"].get("title")]
+    assert {"校准", "ROC 曲线", "精确率-召回率曲线"} <= set(titles)
+    axes = [c["layout"].get("xaxis", {}).get("title", {}).get("text") for c in charts]
+    assert "预测类别" in axes and "轮次" in axes
+    english = re.compile(r"\b(?:predicted|actual|rows|epoch|training|validation)\b")
+    hovers = [trace.get("hovertemplate", "") for c in charts for trace in c["data"]]
+    assert not any(english.search(hover) for hover in hovers), hovers
+    per_class = next(frame.value for frame in at.dataframe if "类别" in frame.value.columns)
+    assert {"精确率", "召回率", "测试行数", "训练行数"} <= set(per_class.columns)
+    table = next(frame.value for frame in at.dataframe if "模型" in frame.value.columns)
+    assert "你的网络" in set(table["模型"]) and "逻辑回归" in set(table["模型"])
