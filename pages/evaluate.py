@@ -46,6 +46,19 @@ PER_CLASS_COLUMNS = {
 }
 
 
+HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "metric", "val_metric", "learning_rate", "seconds")
+
+
+def predictions_table(predictions: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFrame:
+    """The test predictions with headers in the current language (the class names as they are)."""
+    names = {
+        "actual": t("evaluate.predictions.column.actual"),
+        "predicted": t("evaluate.predictions.column.predicted"),
+    }
+    names |= {f"prob_{name}": t("evaluate.predictions.column.probability", name=name) for name in classes}
+    return predictions.rename(columns=names)
+
+
 def stored_note(note) -> str:
     """A note of metrics.json: a stored Message dict rendered now, older runs' text as it is."""
     return stored_summary(note)
@@ -169,7 +182,8 @@ if predictions is not None:
             )  # fmt: skip
             st.caption(t("evaluate.page.curves_caption", help=CHART_HELP["curves"]))
     with st.expander(t("evaluate.page.test_predictions")):
-        st.dataframe(predictions.head(1000), hide_index=True, width="stretch")
+        classes = tuple(store.target(record.run_id)["classes"]) if metrics["task"] != "regression" else ()
+        st.dataframe(predictions_table(predictions.head(1000), classes), hide_index=True, width="stretch")
     importance_section(store, record.run_id)
 
 history = store.history(record.run_id)
@@ -177,7 +191,8 @@ if history:
     st.subheader(t("evaluate.page.training_curves"))
     st.plotly_chart(training_curves(history, metric_label(store, record.run_id)), width="stretch")
     st.caption(CHART_HELP["training"])
-    st.dataframe(pd.DataFrame(history), hide_index=True, width="stretch")
+    names = {key: t(f"evaluate.history.column.{key}") for key in HISTORY_COLUMNS}
+    st.dataframe(pd.DataFrame(history).rename(columns=names), hide_index=True, width="stretch")
 for note in metrics.get("notes", []):
     st.info(markdown_literal(stored_note(note)), icon=":material/info:")
 st.page_link(page="pages/download.py", label=t("evaluate.page.next"), icon=":material/download:")

@@ -190,3 +190,5 @@ def test_the_page_reads_in_chinese(app_env, binary_run, monkeypatch):
     assert {"精确率", "召回率", "测试行数", "训练行数"} <= set(per_class.columns)
     table = next(frame.value for frame in at.dataframe if "模型" in frame.value.columns)
     assert "你的网络" in set(table["模型"]) and "逻辑回归" in set(table["模型"])
+    columns = {name for frame in at.dataframe for name in frame.value.columns}
+    assert {"实际值", "预测值", "“yes”的概率", "轮次", "验证损失"} <= columns
