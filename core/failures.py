@@ -47,7 +47,8 @@ class Failure:
         return self.message().render()
 
     def message(self) -> Message:
-        return Message(self.message_id, dict(self.params))
+        """The id and params as a Message; a param stored as {"id", "params"} is a nested message."""
+        return Message.from_dict({"id": self.message_id, "params": dict(self.params)})
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "message_id": self.message_id, "params": dict(self.params), "detail": self.detail}
@@ -72,8 +73,13 @@ def user_error(text: str, *, detail: str = "") -> Failure:
     return Failure(USER_ERROR, "app.error", {"text": text}, detail)
 
 
-def internal_error(what_failed: str, incident_id: str, *, advice: str, detail: str = "") -> Failure:
-    params = {"what_failed": what_failed, "incident_id": incident_id, "advice": advice}
+def internal_error(what_failed: str | Message, incident_id: str, *, advice: str | Message, detail: str = "") -> Failure:
+    """`what_failed` and `advice` are best Messages (kept as {"id", "params"}, read in the visitor's language)."""
+    params = {
+        "what_failed": what_failed.to_dict() if isinstance(what_failed, Message) else what_failed,
+        "incident_id": incident_id,
+        "advice": advice.to_dict() if isinstance(advice, Message) else advice,
+    }
     return Failure(INTERNAL, "app.internal_error", params, detail)
 
 

@@ -44,16 +44,20 @@ def record_incident(context: str, detail: str) -> str:
     return incident_id
 
 
-def incident_message(what_failed: str, incident_id: str, *, advice: str = "Try again in a moment.") -> str:
+def incident_message(what_failed: str, incident_id: str, *, advice: str | None = None) -> str:
     """The sentence a visitor sees for an internal error: what failed, that it is not their fault, the id.
 
     Args:
         what_failed: the action, as the start of a sentence (e.g. "Rebuilding the model").
         incident_id: the id `record_incident` returned.
-        advice: what the visitor can try.
-    """
-    return (
-        f"{what_failed} failed because of an internal error in LayerLab, not because of anything you did. "
-        f"{advice} If it keeps happening, tell whoever runs this server the incident id {incident_id}: "
-        "the details are in the server's log under that id."
+        advice: what the visitor can try ("Try again in a moment." when not given).
+
+    In the current language: the same sentence as the stored `app.internal_error` failure (core.failures)."""
+    from core.i18n import t
+
+    return t(
+        "app.internal_error",
+        what_failed=what_failed,
+        incident_id=incident_id,
+        advice=advice if advice is not None else t("train.incident.try_again"),
     )

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 from core.errors import RunBusyError, RunNotFoundError
 from core.failures import Failure
+from core.i18n import Message, message_ids, t, use_language
 from core.spec import RunSpec
 
 ACTIVE_STATES = frozenset({"queued", "running"})
@@ -43,7 +44,7 @@ FINAL_STATES = frozenset({"finished", "stopped", "failed"})
 HEARTBEAT_TIMEOUT_S = 30.0
 DEAD_PROCESS_GRACE_S = 3.0
 _RUN_ID = re.compile(r"^[0-9a-f]{24}$")
-_NOT_FOUND = "There is no run {run_id!r}. It may have been deleted. Pick a run from the list or start a new one."
+_NOT_FOUND = "train.run.not_found"  # its message id; run_id= fills it
 # Owners never change once a run exists: remembered per folder so `path()` reads meta.json once per run.
 _OWNERS: dict[Path, str | None] = {}
 
@@ -68,6 +69,8 @@ def write_json(path: Path, payload) -> None:
 
 
 def _json_default(value):
+    if isinstance(value, Message):
+        return value.to_dict()
     if hasattr(value, "item"):
         return value.item()
     raise TypeError(f"Cannot write {type(value).__name__} as JSON")
@@ -132,8 +135,13 @@ class RunStatus:
     finished_at: float | None = None
     failure: Failure | None = None
     extra: dict = field(default_factory=dict)
+    # The message as its id and params ({"id", "params"}), rendered when shown; `message` keeps its English
+    # text for older readers (runs made before messages were stored have only `message`).
+    message_ref: dict | None = None
 
-    _FIELDS = ("state", "message", "updated_at", "pid", "started_at", "resumed_at", "finished_at", "failure")
+    _FIELDS = (
+        "state", "message", "updated_at", "pid", "started_at", "resumed_at", "finished_at", "failure", "message_ref"
+    )  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict) -> RunStatus:
@@ -147,6 +155,7 @@ class RunStatus:
             finished_at=data.get("finished_at"),
             failure=Failure.from_dict(data.get("failure")),
             extra={k: v for k, v in data.items() if k not in cls._FIELDS},
+            message_ref=data.get("message_ref") if isinstance(data.get("message_ref"), dict) else None,
         )
 
     @property
@@ -172,8 +181,14 @@ class RunStatus:
 
     def sentence(self) -> str:
         """What a visitor reads about the run: a failure's sentence from its id and params (in the current
-        language), else the stored `message` (older runs kept only that)."""
-        return _sentence(self.failure, self.message)
+        language), else the stored message from its id and params, else the stored `message` (older runs kept
+        only that)."""
+        return _sentence(self.failure, self.message, self.message_ref)
+
+    @property
+    def notes(self) -> list[str]:
+        """The run's notes in the current language (stored as messages, or as text by older runs)."""
+        return [stored_text(note) for note in self.extra.get("notes") or []]
 
     def to_dict(self) -> dict:
         data = dict(self.extra)
@@ -314,13 +329,20 @@ class RunFiles:
         data = self.status_dict()
         return None if data is None else RunStatus.from_dict(data)
 
-    def update_status(self, state: str | None = None, message: str | None = None, *, only_if=None, **fields) -> dict:
+    def update_status(
+        self, state: str | None = None, message: str | Message | None = None, *, only_if=None, **fields
+    ) -> dict:
         """Merge `fields` (and `state`/`message` when given) into status.json under the run's lock; returns it.
+
+        A `Message` is stored as its id and params (`message_ref`, rendered when shown) and its English text
+        (`message`); a plain string replaces both. Notes (`notes=`) may hold Messages: stored the same way.
 
         A `failure` field may be a `Failure`. Two processes updating different fields lose neither update.
         `only_if(current_status)` returning False leaves the file as it is (and returns it)."""
         if isinstance(fields.get("failure"), Failure):
             fields["failure"] = fields["failure"].to_dict()
+        if isinstance(fields.get("notes"), (list, tuple)):
+            fields["notes"] = [stored_message(note) for note in fields["notes"]]
         try:
             with _flock(self.folder / self.STATUS_LOCK):
                 status = self.status_dict() or {}
@@ -329,12 +351,16 @@ class RunFiles:
                 status.update(fields)
                 if state is not None:
                     status["state"] = state
-                if message is not None:
+                if isinstance(message, Message):
+                    status["message"] = english(message)
+                    status["message_ref"] = message.to_dict()
+                elif message is not None:
                     status["message"] = message
+                    status.pop("message_ref", None)
                 status["updated_at"] = time.time()
                 self.write_json(self.STATUS, status)
         except FileNotFoundError:
-            raise RunNotFoundError(_NOT_FOUND.format(run_id=self.folder.name)) from None
+            raise RunNotFoundError(t(_NOT_FOUND, run_id=repr(self.folder.name))) from None
         return status
 
     # -- the job's live files --------------------------------------------------------------------------
@@ -448,6 +474,7 @@ class RunRecord:
     state: str
     message: str
     failure: Failure | None = None
+    message_ref: dict | None = None
 
     @property
     def is_active(self) -> bool:
@@ -455,12 +482,44 @@ class RunRecord:
 
     def sentence(self) -> str:
         """As `RunStatus.sentence`: the failure's sentence from its id, else the stored message."""
-        return _sentence(self.failure, self.message)
+        return _sentence(self.failure, self.message, self.message_ref)
 
 
-def _sentence(failure: Failure | None, message: str) -> str:
-    """The one place a run's visitor-facing sentence is chosen: `Failure.sentence()` when there is a record."""
-    return failure.sentence() if failure is not None else message
+def _sentence(failure: Failure | None, message: str, message_ref: dict | None = None) -> str:
+    """The one place a run's visitor-facing sentence is chosen: `Failure.sentence()` when there is a record,
+    else the stored message rendered in the current language, else the stored text."""
+    if failure is not None:
+        return failure.sentence()
+    if message_ref is not None:
+        return stored_text(message_ref, fallback=message)
+    return message
+
+
+def stored_message(value) -> object:
+    """What a run file keeps of a sentence: a `Message` (or an object carrying one as `.message`, like a data
+    note) as {"id", "params"}; plain text as it is."""
+    if isinstance(value, Message):
+        return value.to_dict()
+    if isinstance(getattr(value, "message", None), Message):
+        return value.message.to_dict()
+    return value
+
+
+def stored_text(value, *, fallback: str | None = None) -> str:
+    """A sentence kept in a run file, in the current language: a stored {"id", "params"} message rendered
+    (an id this version does not know shows `fallback`, or the id); plain text (older runs) as it is."""
+    if isinstance(value, dict) and isinstance(value.get("id"), str):
+        message = Message.from_dict(value)
+        if message.id not in message_ids():
+            return fallback if fallback is not None else message.id
+        return message.render()
+    return str(value)
+
+
+def english(message: Message) -> str:
+    """A message's English text: what status files keep in `message` next to its id, for older readers."""
+    with use_language("en"):
+        return message.render()
 
 
 INDEX_FILE = "index.jsonl"  # in the runs folder: one JSON line per run change, the last line per run wins
@@ -550,10 +609,10 @@ class RunStore:
     def path(self, run_id: str) -> Path:
         """The run's folder, after checking that it exists and, for an owner's store, that it is theirs."""
         if not _RUN_ID.match(run_id or "") or not (self.root / run_id).is_dir():
-            raise RunNotFoundError(_NOT_FOUND.format(run_id=run_id))
+            raise RunNotFoundError(t(_NOT_FOUND, run_id=repr(run_id)))
         path = self.root / run_id
         if self.owner is not None and self._owner_of(path) != self.owner:
-            raise RunNotFoundError(_NOT_FOUND.format(run_id=run_id))
+            raise RunNotFoundError(t(_NOT_FOUND, run_id=repr(run_id)))
         return path
 
     def files(self, run_id: str) -> RunFiles:
@@ -572,9 +631,7 @@ class RunStore:
         """Delete a run that is not training (stop it first); its files go at once."""
         path = self.path(run_id)
         if self.status(run_id).is_active:
-            raise RunBusyError(
-                "This run is still queued or training. Stop it first, then delete it.",
-            )
+            raise RunBusyError(t("train.run.busy_delete"))
         _OWNERS.pop(path, None)
         trash = path.with_name(f".deleted-{run_id}-{secrets.token_hex(4)}")
         os.replace(path, trash)  # gone from listings at once; the files follow
@@ -614,16 +671,19 @@ class RunStore:
         files.write_json(RunFiles.META, meta)
         self._append_index([self._index_line(files, meta=meta)])
 
-    def set_status(self, run_id: str, state: str, message: str = "", **extra) -> None:
+    def set_status(self, run_id: str, state: str, message: str | Message = "", **extra) -> None:
         """Set the state and message (and any other fields) under the run's lock; other fields are kept.
 
-        `failure` may be a `core.failures.Failure`; its sentence is the message when `message` is empty."""
+        `message` is best a `Message` (shown in the reader's language). `failure` may be a
+        `core.failures.Failure`; its sentence is the message when `message` is empty."""
         failure = extra.get("failure")
         if isinstance(failure, Failure) and not message:
-            message = failure.sentence()
+            message = english(failure.message())
         self.update_status(run_id, state=state, message=message, **extra)
 
-    def update_status(self, run_id: str, *, state: str | None = None, message: str | None = None, **fields) -> None:
+    def update_status(
+        self, run_id: str, *, state: str | None = None, message: str | Message | None = None, **fields
+    ) -> None:
         """Merge fields into the run's status under its lock, and note the change in the index."""
         files = self.files(run_id)
         status = files.update_status(state, message, **fields)
@@ -637,20 +697,24 @@ class RunStore:
         files = self.files(run_id)
         status = files.status_dict()
         if status is None:
-            status = {"state": "failed", "message": "The run's status file is missing."}
+            missing = Message("train.run.status_missing")
+            status = {"state": "failed", "message": english(missing), "message_ref": missing.to_dict()}
         if status.get("state") == "running" and not self._job_alive(files, status):
             ended = Failure("process_ended", "training.process_ended", {}, "no heartbeat and no process")
             seen = status.get("updated_at")
             # Only if nobody changed it meanwhile (a job manager with a better reason, a restarted job).
             status = files.update_status(
-                "failed", ended.sentence(), failure=ended.to_dict(), only_if=lambda now: now.get("updated_at") == seen
+                "failed",
+                english(ended.message()),
+                failure=ended.to_dict(),
+                only_if=lambda now: now.get("updated_at") == seen,
             )
             self._append_index([self._index_line(files, status=status)])
         return status
 
     def fail(self, run_id: str, failure: Failure, **extra) -> None:
         """Mark a run failed with a typed failure record; its English sentence goes to `message` as well."""
-        self.set_status(run_id, "failed", failure.sentence(), failure=failure, **extra)
+        self.set_status(run_id, "failed", english(failure.message()), failure=failure, **extra)
 
     def _job_alive(self, files: RunFiles, status: dict) -> bool:
         beat = files.heartbeat_at()
@@ -677,6 +741,7 @@ class RunStore:
             state=status.state,
             message=status.message,
             failure=status.failure,
+            message_ref=status.message_ref,
         )
 
     # -- the index: listing without reading every run --------------------------------------------------
@@ -691,6 +756,7 @@ class RunStore:
             "source_name": meta.get("source_name", ""),
             "state": status.get("state", "failed"),
             "message": status.get("message", ""),
+            "message_ref": status.get("message_ref"),
             "failure": status.get("failure"),
             "stamp": _stamp(files.folder),
         }
@@ -757,12 +823,14 @@ class RunStore:
                 continue
             state, message = entry.get("state", "failed"), entry.get("message", "")
             failure = Failure.from_dict(entry.get("failure"))
+            message_ref = entry.get("message_ref") if isinstance(entry.get("message_ref"), dict) else None
             if state in ACTIVE_STATES:
                 try:
                     status = self.status(name)
                 except RunNotFoundError:
                     continue  # deleted meanwhile
                 state, message, failure = status.state, status.message, status.failure
+                message_ref = status.message_ref
             records.append(
                 RunRecord(
                     run_id=name,
@@ -773,6 +841,7 @@ class RunStore:
                     state=state,
                     message=message,
                     failure=failure,
+                    message_ref=message_ref,
                 )
             )
         if lines > 2 * len(names) + 64:

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 from core.data.quality import assess_quality
 from core.errors import AppError, SpecError
 from core.explanations import CHART_HELP
+from core.i18n import t
 from core.model.building import check_stack
 from core.model.optimization import OPTIMIZER_LABELS, SCHEDULE_LABELS, describe_schedule, preview_learning_rates
 from core.plain_text import markdown_literal
@@ -20,117 +21,131 @@ from ui.spec_fields import help_text, number_kwargs, select_kwargs, slider_kwarg
 from ui.state import current_table_path, current_table_reading, get_state
 
 OPTIMIZERS = OPTIMIZER_LABELS
-CLIPPING = {"none": "Off", "clipnorm": "By norm (clipnorm)", "clipvalue": "By value (clipvalue)"}
+CLIPPING = ("none", "clipnorm", "clipvalue")  # labels: train.page.clipping.<value>
 
 state = get_state()
 store = run_store()
-st.title("Train")
+st.title(t("train.page.title"))
 what_next = next_step_line("train", "ready")
 frame = require_table(state)
 
 if frame is not None:
-    t = state.training
-    with st.expander("Training settings", expanded=state.run_id is None):
+    training = state.training
+    with st.expander(t("train.page.settings"), expanded=state.run_id is None):
         first, second, third = st.columns(3)
         optimizer = first.selectbox(
-            "Optimizer", **select_kwargs(TrainingSpec, "optimizer", value=t.optimizer), format_func=OPTIMIZERS.get,
+            t("train.page.optimizer"), **select_kwargs(TrainingSpec, "optimizer", value=training.optimizer), format_func=OPTIMIZERS.get,
             key="train.optimizer",
         )  # fmt: skip
         learning_rate = first.number_input(
-            "Learning rate",
-            **number_kwargs(TrainingSpec, "learning_rate", value=t.learning_rate, format="%.5f", step=1e-4),
+            t("train.page.learning_rate"),
+            **number_kwargs(TrainingSpec, "learning_rate", value=training.learning_rate, format="%.5f", step=1e-4),
             key="train.learning_rate",
         )
-        momentum = t.momentum
-        weight_decay = t.weight_decay
-        nesterov = t.nesterov
+        momentum = training.momentum
+        weight_decay = training.weight_decay
+        nesterov = training.nesterov
         if optimizer == "sgd":
             momentum = first.slider(
-                "Momentum", **slider_kwargs(TrainingSpec, "momentum", value=t.momentum), key="train.momentum"
+                t("train.page.momentum"),
+                **slider_kwargs(TrainingSpec, "momentum", value=training.momentum),
+                key="train.momentum",
             )
             nesterov = first.checkbox(
-                "Nesterov momentum", t.nesterov, key="train.nesterov", help=help_text(TrainingSpec, "nesterov")
+                t("train.page.nesterov"),
+                training.nesterov,
+                key="train.nesterov",
+                help=help_text(TrainingSpec, "nesterov"),
             )
         if optimizer == "adamw":
             weight_decay = first.number_input(
-                "Weight decay",
-                **number_kwargs(TrainingSpec, "weight_decay", value=t.weight_decay, format="%.4f"),
+                t("train.page.weight_decay"),
+                **number_kwargs(TrainingSpec, "weight_decay", value=training.weight_decay, format="%.4f"),
                 key="train.weight_decay",
             )
         batch_size = second.number_input(
-            "Batch size", **number_kwargs(TrainingSpec, "batch_size", value=t.batch_size), key="train.batch_size"
+            t("train.page.batch_size"),
+            **number_kwargs(TrainingSpec, "batch_size", value=training.batch_size),
+            key="train.batch_size",
         )
         epochs = second.number_input(
-            "Epochs", **number_kwargs(TrainingSpec, "epochs", value=t.epochs), key="train.epochs"
+            t("train.page.epochs"), **number_kwargs(TrainingSpec, "epochs", value=training.epochs), key="train.epochs"
         )
-        seed = second.number_input("Random seed", **number_kwargs(DataSpec, "seed", value=state.seed), key="train.seed")
+        seed = second.number_input(
+            t("train.page.seed"), **number_kwargs(DataSpec, "seed", value=state.seed), key="train.seed"
+        )
         early_stopping = third.toggle(
-            "Early stopping",
-            t.early_stopping,
+            t("train.page.early_stopping"),
+            training.early_stopping,
             key="train.early_stopping",
             help=help_text(TrainingSpec, "early_stopping"),
         )
-        patience, restore = t.patience, t.restore_best_weights
+        patience, restore = training.patience, training.restore_best_weights
         if early_stopping:
             patience = third.number_input(
-                "Patience (epochs)", **number_kwargs(TrainingSpec, "patience", value=t.patience), key="train.patience"
+                t("train.page.patience"),
+                **number_kwargs(TrainingSpec, "patience", value=training.patience),
+                key="train.patience",
             )
             restore = third.checkbox(
-                "Restore best weights", t.restore_best_weights, key="train.restore",
+                t("train.page.restore"), training.restore_best_weights, key="train.restore",
                 help=help_text(TrainingSpec, "restore_best_weights"),
             )  # fmt: skip
-        class_weight = t.class_weight
+        class_weight = training.class_weight
         if (state.task or "") != "regression":
             class_weight = first.selectbox(
-                "Class weights", **select_kwargs(TrainingSpec, "class_weight", value=t.class_weight),
+                t("train.page.class_weights"), **select_kwargs(TrainingSpec, "class_weight", value=training.class_weight),
                 key="train.class_weight",
             )  # fmt: skip
         schedule_box, clipping_box, precision_box = st.columns(3)
-        s = t.schedule
+        s = training.schedule
         kind = schedule_box.selectbox(
-            "Learning-rate schedule", **select_kwargs(ScheduleSpec, "kind", value=s.kind),
+            t("train.page.schedule"), **select_kwargs(ScheduleSpec, "kind", value=s.kind),
             format_func=SCHEDULE_LABELS.get, key="train.schedule",
         )  # fmt: skip
         schedule_values = s.model_dump()
         schedule_values["kind"] = kind
         if kind in {"step", "exponential", "reduce_on_plateau"}:
             schedule_values["decay_rate"] = schedule_box.number_input(
-                "Multiply the rate by",
+                t("train.page.decay_rate"),
                 **number_kwargs(ScheduleSpec, "decay_rate", value=s.decay_rate, step=0.05, format="%.2f"),
                 key="train.decay_rate",
             )
         if kind in {"step", "exponential"}:
             schedule_values["decay_epochs"] = schedule_box.number_input(
-                "Every N epochs", **number_kwargs(ScheduleSpec, "decay_epochs", value=s.decay_epochs),
+                t("train.page.decay_epochs"), **number_kwargs(ScheduleSpec, "decay_epochs", value=s.decay_epochs),
                 key="train.decay_epochs",
             )  # fmt: skip
         if kind == "cosine":
             schedule_values["warmup_epochs"] = schedule_box.number_input(
-                "Warm-up epochs", **number_kwargs(ScheduleSpec, "warmup_epochs", value=s.warmup_epochs),
+                t("train.page.warmup_epochs"), **number_kwargs(ScheduleSpec, "warmup_epochs", value=s.warmup_epochs),
                 key="train.warmup_epochs",
             )  # fmt: skip
             schedule_values["alpha"] = schedule_box.number_input(
-                "Final rate (fraction of the start)", **number_kwargs(ScheduleSpec, "alpha", value=s.alpha, step=0.05),
+                t("train.page.alpha"), **number_kwargs(ScheduleSpec, "alpha", value=s.alpha, step=0.05),
                 key="train.alpha",
             )  # fmt: skip
         if kind == "reduce_on_plateau":
             schedule_values["patience"] = schedule_box.number_input(
-                "Stalled epochs before a drop", **number_kwargs(ScheduleSpec, "patience", value=s.patience),
+                t("train.page.plateau_patience"), **number_kwargs(ScheduleSpec, "patience", value=s.patience),
                 key="train.schedule_patience",
             )  # fmt: skip
-        clip_now = "clipnorm" if t.clipnorm is not None else "clipvalue" if t.clipvalue is not None else "none"
+        clip_now = (
+            "clipnorm" if training.clipnorm is not None else "clipvalue" if training.clipvalue is not None else "none"
+        )
         clipping = clipping_box.selectbox(
-            "Gradient clipping", list(CLIPPING), index=list(CLIPPING).index(clip_now), format_func=CLIPPING.get,
-            key="train.clipping", help="Caps each update, which keeps a too-high learning rate from exploding.",
+            t("train.page.clipping"), list(CLIPPING), index=list(CLIPPING).index(clip_now),
+            format_func=lambda value: t(f"train.page.clipping.{value}"),
+            key="train.clipping", help=t("train.page.clipping_help"),
         )  # fmt: skip
         clip_limit = None
         if clipping != "none":
             clip_limit = clipping_box.number_input(
-                "Clip at", **number_kwargs(TrainingSpec, clipping, value=t.clipnorm or t.clipvalue or 1.0, format="%.3f"),
+                t("train.page.clip_at"), **number_kwargs(TrainingSpec, clipping, value=training.clipnorm or training.clipvalue or 1.0, format="%.3f"),
                 key="train.clip_limit",
             )  # fmt: skip
         mixed_precision = precision_box.toggle(
-            "Mixed precision on a GPU", t.mixed_precision, key="train.mixed_precision",
+            t("train.page.mixed_precision"), training.mixed_precision, key="train.mixed_precision",
             help=help_text(TrainingSpec, "mixed_precision"),
         )  # fmt: skip
     spec = None
@@ -155,30 +170,34 @@ if frame is not None:
         state.seed = int(seed)
         spec = state.run_spec()
     except ValidationError as error:
-        show_error(SpecError("These settings cannot be used: " + format_validation_error(error)))
+        show_error(SpecError(t("train.page.bad_settings", problem=format_validation_error(error))))
 
     if spec is not None:
         # Planned before training, from an estimate of the training rows; the run's chart shows the rate used.
         train_rows = max(1, round(len(frame) * (1 - spec.data.test_fraction - spec.data.validation_fraction)))
         steps_per_epoch = math.ceil(train_rows / min(spec.training.batch_size, train_rows))
         planned = preview_learning_rates(spec.training, steps_per_epoch=steps_per_epoch)
-        with st.expander("Learning-rate plan", expanded=spec.training.schedule.kind != "constant"):
+        with st.expander(t("train.page.plan"), expanded=spec.training.schedule.kind != "constant"):
             plan_key = (spec.training.model_dump_json(), steps_per_epoch)
             plan = state.memory.plan_figure
             if plan is None or plan[0] != plan_key:
-                plan = (plan_key, learning_rate_figure(planned=planned.tolist(), title="Planned learning rate"))
+                plan = (plan_key, learning_rate_figure(planned=planned.tolist(), title=t("train.page.plan_title")))
                 state.memory.plan_figure = plan
             st.plotly_chart(plan[1], key="train.schedule_preview", width="stretch")
             st.caption(CHART_HELP["learning_rate_plan"])
             st.caption(describe_schedule(spec.training))
 
-    with st.expander("Spec (JSON): reproduce this run anywhere"):
+    with st.expander(t("train.page.spec")):
         if spec is not None:
             st.code(spec.to_json(), language="json")
             st.download_button(
-                "Download spec.json", spec.to_json(), "spec.json", "application/json", key="train.download_spec"
+                t("train.page.download_spec"),
+                spec.to_json(),
+                "spec.json",
+                "application/json",
+                key="train.download_spec",
             )
-        imported = st.file_uploader("Import a spec.json", type=["json"], key="train.import_spec")
+        imported = st.file_uploader(t("train.page.import_spec"), type=["json"], key="train.import_spec")
         if imported is not None and state.memory.imported_spec != imported.file_id:
             try:
                 state.apply_spec(parse_spec(imported.getvalue()))  # also drops the settings widgets' values
@@ -211,10 +230,10 @@ if frame is not None:
     for finding in blocking:
         st.error(markdown_literal(finding.message), icon=":material/block:")
     if blocking:
-        st.page_link("pages/prepare.py", label="Fix it on the Prepare page", icon=":material/tune:")
+        st.page_link(page="pages/prepare.py", label=t("train.page.fix_prepare"), icon=":material/tune:")
     if stack_problem:
         st.error(markdown_literal(stack_problem), icon=":material/block:")
-        st.page_link("pages/model.py", label="Fix it on the Model page", icon=":material/layers:")
+        st.page_link(page="pages/model.py", label=t("train.page.fix_model"), icon=":material/layers:")
 
     def _count_click() -> None:
         # A callback runs before the script, once per click, even when a quick second click interrupts the
@@ -222,7 +241,7 @@ if frame is not None:
         state.memory.train_clicks += 1
 
     st.button(
-        "Train",
+        t("train.page.train"),
         icon=":material/play_arrow:",
         type="primary",
         disabled=spec is None or bool(blocking) or stack_problem is not None,
@@ -244,13 +263,13 @@ if frame is not None:
             break
     caps = describe_caps(settings())
     if caps:
-        st.caption("This shared server's limits for each run: " + "; ".join(c for c in caps if c) + ".")
+        st.caption(t("train.page.caps", caps=t("train.page.caps_separator").join(c for c in caps if c)))
 
 st.divider()
-st.subheader("Run")
+st.subheader(t("train.page.run"))
 record = pick_run(store, state, key="train.run")
 if record is None:
-    st.caption("No runs yet. Press Train to start one.")
+    st.caption(t("train.page.no_runs"))
 else:
     live_run(store, record.run_id)
 if frame is None:
@@ -261,38 +280,38 @@ elif record is not None:
 
 runs = visible_runs(store, state)
 if runs:
-    with st.expander(f"All runs ({len(runs)})"):
+    with st.expander(t("train.page.all_runs", count=len(runs))):
         rows = []
         for r in runs:
             metrics = store.status(r.run_id).metrics
             main = metrics.get("accuracy", metrics.get("r2"))
             rows.append(
                 {
-                    "started": pd.to_datetime(r.created_at, unit="s"),
-                    "data": r.source_name,
-                    "state": r.state,
-                    "test accuracy / R²": None if main is None else round(main, 4),
-                    "message": r.sentence(),
-                    "id": r.run_id[:6],
+                    t("train.page.column.started"): pd.to_datetime(r.created_at, unit="s"),
+                    t("train.page.column.data"): r.source_name,
+                    t("train.page.column.state"): t(f"train.state.{r.state}"),
+                    t("train.page.column.score"): None if main is None else round(main, 4),
+                    t("train.page.column.message"): r.sentence(),
+                    t("train.page.column.id"): r.run_id[:6],
                 }
             )
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-        st.caption(f"Up to {job_manager().max_jobs} runs train at once on this server; more wait in a queue.")
+        st.caption(t("train.page.max_jobs", count=job_manager().max_jobs))
         done = {r.run_id: r for r in runs if not r.is_active}
         if done:
             left, right = st.columns([3, 1], vertical_alignment="bottom")
             doomed = left.selectbox(
-                "Delete a run (its model, charts and exports)",
+                t("train.page.delete_choice"),
                 list(done),
                 format_func=lambda run_id: run_label(done[run_id]),
                 key="train.delete_choice",
             )
-            if right.button("Delete run", icon=":material/delete:", key="train.delete", width="stretch"):
+            if right.button(t("train.page.delete"), icon=":material/delete:", key="train.delete", width="stretch"):
                 try:
                     store.delete_run(doomed)
                     if state.run_id == doomed:
                         state.run_id = None
-                    st.toast("Run deleted.")
+                    st.toast(t("train.page.deleted"))
                     st.rerun()
                 except AppError as error:
                     show_error(error)

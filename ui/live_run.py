@@ -6,10 +6,12 @@ import streamlit as st
 
 from core.errors import AppError
 from core.explanations import CHART_HELP
+from core.i18n import t
 from core.model.building import derive_head
 from core.model.optimization import preview_learning_rates
 from core.plain_text import markdown_literal
 from core.run_store import Progress, RunFiles, RunStatus, RunStore, elapsed_seconds
+from core.runtime.devices import device_text
 from core.spec import TrainingSpec
 from core.training.coach import CoachContext, CoachFinding, apply_coach_fix, coach, dummy_reference
 from ui.charts import learning_rate_figure, training_curves
@@ -26,8 +28,8 @@ def metric_label(store: RunStore, run_id: str) -> str:
     info = store.target(run_id)
     if info is not None:
         label = derive_head(info["task"], len(info["classes"])).metric_label
-        return f"{label} ({info['name']} units)" if info["task"] == "regression" else label
-    return "metric"
+        return t("train.live.metric_units", metric=label, name=info["name"]) if info["task"] == "regression" else label
+    return t("train.live.metric")
 
 
 def _render(store: RunStore, run_id: str) -> bool:
@@ -38,33 +40,43 @@ def _render(store: RunStore, run_id: str) -> bool:
     header.markdown(f"{STATE_BADGES.get(state, state)} — {markdown_literal(status.sentence())}")
     if state in {"queued", "running", "created"}:
         if stop_col.button(
-            "Stop", icon=":material/stop:", key=f"train.stop.{run_id}", type="secondary", width="stretch"
+            t("train.live.stop"), icon=":material/stop:", key=f"train.stop.{run_id}", type="secondary", width="stretch"
         ):
             job_manager().stop(run_id)
-            st.toast(
-                "Stopping… the best weights so far are kept (during cross-validation: the main model and the folds done)."
-            )
+            st.toast(t("train.live.stopping"))
     if state == "queued":
         position = job_manager().queue_position(run_id)
         if position:
-            st.info(f"Waiting for a free training slot: position {position} in the queue.")
+            st.info(t("train.live.queue_position", position=position))
     progress = store.progress(run_id)
     if status.device:
-        precision = " · mixed precision (float16)" if status.precision == "mixed_float16" else ""
-        st.caption(f"Device: {status.device}{precision}")
+        precision = t("train.live.mixed_precision") if status.precision == "mixed_float16" else ""
+        st.caption(t("train.live.device", device=device_text(status.device), precision=precision))
     if progress.started and state in {"running", "queued"}:
-        fold = f"Fold {progress.fold}/{progress.folds} · " if progress.phase == "cross_validation" else ""
+        fold = (
+            t("train.live.progress_fold", fold=progress.fold, folds=progress.folds)
+            if progress.phase == "cross_validation"
+            else ""
+        )
         # From the run's start on every poll, so it ticks during a long step (the progress file moves at batch ends).
         elapsed = (elapsed_seconds(status) if state == "running" else None) or progress.elapsed_s
         # None until the worker's estimate can be trusted (see core.training.run_job.estimate_eta).
-        eta = "ETA estimating…" if progress.eta_s is None else f"ETA {format_seconds(progress.eta_s)}"
-        st.progress(
-            float(progress.fraction),
-            text=(
-                fold + f"Epoch {progress.epoch}/{progress.epochs} · batch {progress.batch}/"
-                f"{progress.steps_per_epoch} · elapsed {format_seconds(elapsed)} · " + eta
-            ),
+        eta = (
+            t("train.live.eta_estimating")
+            if progress.eta_s is None
+            else t("train.live.eta", time=format_seconds(progress.eta_s))
         )
+        text = t(
+            "train.live.progress",
+            fold=fold,
+            epoch=progress.epoch,
+            epochs=progress.epochs,
+            batch=progress.batch,
+            steps=progress.steps_per_epoch,
+            elapsed=format_seconds(elapsed),
+            eta=eta,
+        )
+        st.progress(float(progress.fraction), text=text)
     history = store.history(run_id)
     if history:
         curves = _cached_figure(
@@ -75,14 +87,14 @@ def _render(store: RunStore, run_id: str) -> bool:
         _learning_rate_chart(store, run_id, history, progress)
         _coach(store, run_id, history, status)
     elif state in {"running", "queued"}:
-        st.caption("The chart appears after the first epoch.")
+        st.caption(t("train.live.chart_after_first_epoch"))
     if state == "failed":
-        st.error(markdown_literal(status.sentence() or "The run failed."), icon=":material/error:")
+        st.error(markdown_literal(status.sentence() or t("train.live.failed")), icon=":material/error:")
     if state in {"finished", "stopped"}:
-        st.success("Done. See the test results on the Evaluate page, or download the model.")
+        st.success(t("train.live.done"))
         left, right = st.columns(2)
-        left.page_link("pages/evaluate.py", label="Evaluate", icon=":material/analytics:")
-        right.page_link("pages/download.py", label="Download", icon=":material/download:")
+        left.page_link(page="pages/evaluate.py", label=t("train.live.evaluate"), icon=":material/analytics:")
+        right.page_link(page="pages/download.py", label=t("train.live.download"), icon=":material/download:")
     if state in {"finished", "stopped", "failed"} and history:
         _continue(store, run_id, quiet=state == "failed")
     return state in {"queued", "running", "created"}
@@ -112,7 +124,7 @@ def _learning_rate_chart(store: RunStore, run_id: str, history: list[dict], prog
             training = store.spec(run_id).training
             epochs = max(int(progress.epochs or training.epochs), len(history))
             planned = preview_learning_rates(training, steps_per_epoch=steps_per_epoch, epochs=epochs).tolist()
-        return learning_rate_figure(planned=planned, history=history, title="Learning rate per epoch")
+        return learning_rate_figure(planned=planned, history=history, title=t("train.live.learning_rate_title"))
 
     figure = _cached_figure(f"learning_rate.{run_id}", (len(history), steps_per_epoch), build)
     st.plotly_chart(figure, key=f"train.learning_rate.{run_id}", width="stretch")
@@ -131,11 +143,11 @@ def _coach(store: RunStore, run_id: str, history: list[dict], status: RunStatus)
     )
     if not findings:
         return
-    st.markdown("**Training coach**")
+    st.markdown(f"**{t('train.live.coach')}**")
     for finding in findings:
         st.warning(markdown_literal(finding.message), icon=":material/school:")
         if finding.fix is not None and st.button(
-            f"Start a new run with this fix: {finding.fix_label}",
+            t("train.live.coach_fix", fix=finding.fix_label),
             key=f"train.coach.{run_id}.{finding.kind}",
             icon=":material/restart_alt:",
         ):
@@ -191,9 +203,9 @@ def _continue(store: RunStore, run_id: str, *, quiet: bool) -> None:
         return
     left, right = st.columns([1, 2], vertical_alignment="bottom")
     more = left.number_input(
-        "More epochs", **number_kwargs(TrainingSpec, "epochs", value=5), key=f"train.more_epochs.{run_id}"
+        t("train.live.more_epochs"), **number_kwargs(TrainingSpec, "epochs", value=5), key=f"train.more_epochs.{run_id}"
     )
-    if right.button("Continue training", icon=":material/fast_forward:", key=f"train.continue.{run_id}"):
+    if right.button(t("train.live.continue"), icon=":material/fast_forward:", key=f"train.continue.{run_id}"):
         try:
             request_resume(store, run_id, int(more))
             job_manager().submit(run_id)

@@ -21,6 +21,7 @@ from pathlib import Path
 from core import failures
 from core.errors import AppError
 from core.failures import FAILURE_FILE_ENV, USER_ERROR, Failure, read_failure_file
+from core.i18n import t
 from core.incidents import incident_message, record_incident
 
 ROOT = Path(__file__).resolve().parents[2]  # the folder that holds core/: child processes import from it
@@ -80,7 +81,7 @@ def child_error(
     result: subprocess.CompletedProcess,
     *,
     action: str,
-    memory_advice: str = "Try fewer rows at a time or a smaller model.",
+    memory_advice: str | None = None,
     memory_limit_mb: int | None = None,
 ) -> AppError:
     """The error a visitor sees for a failed child: our own message, a memory message, or an incident.
@@ -91,7 +92,8 @@ def child_error(
     Args:
         result: what `run_module` returned.
         action: what the child did, as the start of a sentence (e.g. "Predicting").
-        memory_advice: what to try when it ran out of memory.
+        memory_advice: what to try when it ran out of memory ("Try fewer rows at a time or a smaller model."
+            when not given).
         memory_limit_mb: the memory limit the child ran under, if it had one.
 
     Example:
@@ -100,11 +102,13 @@ def child_error(
         if result.returncode != 0:
             raise child_error(result, action="Rebuilding the model")
     """
+    if memory_advice is None:
+        memory_advice = t("train.runtime.memory_advice")
     failure = getattr(result, "failure", None)
     if isinstance(failure, Failure) and failure.kind == USER_ERROR:
         return failure_error(failure)
     if isinstance(failure, Failure) and failure.kind == failures.OUT_OF_MEMORY:
-        limit = f" (it may use at most {memory_limit_mb:,} MB)" if memory_limit_mb else ""
+        limit = t("train.runtime.memory_limit", limit_mb=memory_limit_mb) if memory_limit_mb else ""
         params = {"action": action, "limit": limit, "advice": memory_advice}
         return failure_error(Failure(failures.OUT_OF_MEMORY, "app.out_of_memory", params, failure.detail))
     # No record: the child crashed (a signal, an uncaught exception) or is an older one; read its stderr.
@@ -125,8 +129,8 @@ def child_error(
                 f"child process ({action}) ended by signal {-result.returncode} under a {memory_limit_mb} MB limit",
                 f"stderr:\n{result.stderr or '(empty)'}",
             )
-        limit = f" (it may use at most {memory_limit_mb:,} MB)" if memory_limit_mb else ""
-        return AppError(f"{action} ran out of memory{limit} and was stopped. {memory_advice}")
+        limit = t("train.runtime.memory_limit", limit_mb=memory_limit_mb) if memory_limit_mb else ""
+        return AppError(t("app.out_of_memory", action=action, limit=limit, advice=memory_advice))
     # Exit code 2 is our user-error exit; TensorFlow may still log a line after the message on its way out.
     if ours and (last == MESSAGE_PREFIX + ours[-1] or result.returncode == 2):
         return AppError(ours[-1])

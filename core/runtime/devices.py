@@ -10,8 +10,11 @@ them places work on its first GPU by default, so a run uses the GPU whenever the
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
+
+from core.i18n import t
 
 GIB = 1024**3
 
@@ -35,7 +38,8 @@ class DeviceInfo:
 
 
 def format_device(info: DeviceInfo) -> str:
-    """One line for the page: "GPU: NVIDIA H200, 139.8 GiB (jax backend)", "CPU (torch backend)"."""
+    """One line, in English (status files keep it; code reads its "GPU" start): "GPU: NVIDIA H200, 139.8 GiB
+    (jax backend)", "CPU (torch backend)". Pages show it with `device_text`, in the visitor's language."""
     if info.kind != "GPU":
         return f"CPU ({info.backend} backend)"
     details = [info.name or "unknown model"]
@@ -43,6 +47,26 @@ def format_device(info: DeviceInfo) -> str:
         details.append(f"{info.memory_bytes / GIB:.1f} GiB")
     several = f" (1 of {info.count} used)" if info.count > 1 else ""
     return f"GPU: {', '.join(details)}{several} ({info.backend} backend)"
+
+
+_CPU_LINE = re.compile(r"^CPU \((?P<backend>\w+) backend\)$")
+_GPU_LINE = re.compile(r"^GPU: (?P<details>.*?)(?: \(1 of (?P<count>\d+) used\))? \((?P<backend>\w+) backend\)$")
+
+
+def device_text(line: str | None) -> str:
+    """A stored device line (`format_device`'s English, kept as it is in status files because code reads it)
+    in the current language; a line of another shape as it is."""
+    if not line:
+        return ""
+    cpu = _CPU_LINE.match(line)
+    if cpu:
+        return t("train.device.cpu", backend=cpu["backend"])
+    gpu = _GPU_LINE.match(line)
+    if not gpu:
+        return line
+    details = gpu["details"].replace("unknown model", t("train.device.unknown_model"))
+    several = t("train.device.one_of", count=int(gpu["count"])) if gpu["count"] else ""
+    return t("train.device.gpu", details=details, several=several, backend=gpu["backend"])
 
 
 def device_info() -> DeviceInfo:

@@ -37,6 +37,7 @@ import pandas as pd
 from core import errors
 from core.errors import AppError
 from core.failures import OUT_OF_MEMORY, PROCESS_ENDED, USER_ERROR, Failure, internal_error
+from core.i18n import Message, message_ids, t
 from core.incidents import record_incident
 from core.runtime.child import ROOT, failure_error
 from core.runtime.lifetime import process_memory_mb
@@ -175,7 +176,7 @@ class WarmHelper:
         timeout: float,
         timeout_message: str,
         on_progress: Callable[[float, str], None] | None = None,
-        memory_advice: str = "Try fewer rows at a time or a smaller model.",
+        memory_advice: str | None = None,
     ) -> dict:
         """Send one request and return the helper's final answer (`{"ok": true, ...}`).
 
@@ -186,6 +187,8 @@ class WarmHelper:
                 error but our own carries a typed record on `error.failure` (`helper.timeout`, `helper.busy`,
                 `helper.out_of_memory`, `app.out_of_memory`, `helper.crashed`, `app.internal_error`).
         """
+        if memory_advice is None:
+            memory_advice = t("train.runtime.memory_advice")
         deadline = time.monotonic() + timeout
         # One request at a time; a request waiting behind others still keeps to its own time limit.
         if not self._lock.acquire(timeout=timeout):
@@ -303,7 +306,11 @@ class WarmHelper:
             error_class = getattr(errors, message["error_type"], AppError)
             if not (isinstance(error_class, type) and issubclass(error_class, AppError)):
                 error_class = AppError
-            raise error_class(message.get("message", ""))
+            text = message.get("message", "")
+            stored = message.get("message_ref")
+            if isinstance(stored, dict) and isinstance(stored.get("id"), str) and stored["id"] in message_ids():
+                text = str(Message.from_dict(stored))  # in this request's language, not the helper's
+            raise error_class(text)
         if message.get("out_of_memory"):
             self._stop()  # what it allocated may still be held: start clean
             params = {"action": action, "limit": "", "advice": memory_advice}
@@ -312,7 +319,8 @@ class WarmHelper:
         details = str(message.get("detail") or "(no detail)")
         incident_id = record_incident(f"warm helper ({action})", details)
         last_line = details.strip().splitlines()[-1] if details.strip() else details
-        raise failure_error(internal_error(action, incident_id, advice="Try again in a moment.", detail=last_line))
+        advice = Message("train.incident.try_again")
+        raise failure_error(internal_error(action, incident_id, advice=advice, detail=last_line))
 
 
 def _read_lines(stream, lines: queue.Queue) -> None:

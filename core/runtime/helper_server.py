@@ -21,6 +21,7 @@ import core.deployment.serving_model  # noqa: F401
 from core.deployment.serving_model import load_model_file, predict_table
 from core.errors import AppError
 from core.evaluation.importance import compute_importance
+from core.i18n import Message, t
 from core.model.preflight import _measure as measure
 from core.run_store import RunFiles
 from core.runtime.helper import HELPER_NICENESS, MODEL_CACHE_SIZE, decode_rows, encode_predictions
@@ -43,7 +44,9 @@ class ModelCache:
         try:
             key = (str(path.resolve()), path.stat().st_mtime_ns)
         except FileNotFoundError:
-            raise AppError(f"The model file of this run is gone ({path.name}). Train the run again.") from None
+            error = AppError(t("train.runtime.model_file_gone", name=path.name))
+            error.stored = Message("train.runtime.model_file_gone", {"name": path.name})
+            raise error from None
         if key in self._models:
             self._models.move_to_end(key)
             return self._models[key], False
@@ -102,7 +105,11 @@ def _answer(request: dict, models: ModelCache, emit) -> dict:
     try:
         answer = action(request, models, emit)
     except AppError as error:
-        return {"ok": False, "error_type": type(error).__name__, "message": error.message}
+        answer = {"ok": False, "error_type": type(error).__name__, "message": error.message}
+        stored = getattr(error, "stored", None)
+        if isinstance(stored, Message):  # the server renders it in the visitor's language
+            answer["message_ref"] = stored.to_dict()
+        return answer
     except MemoryError as error:
         return {"ok": False, "out_of_memory": True, "detail": f"MemoryError: {str(error)[:200]}"}
     except Exception:  # noqa: BLE001 - the client turns it into an incident; the helper lives on

@@ -17,6 +17,7 @@ from core.config import Settings, load_settings
 from core.data.preprocessing import estimate_preprocessing
 from core.data.profiling import infer_task
 from core.errors import AppError, CapError, QuotaError
+from core.i18n import t
 from core.model.building import count_params, describe_model
 from core.run_store import RunStore
 from core.spec import RunSpec
@@ -54,26 +55,23 @@ class RunCaps:
         frame, num_rows = _sample(table)
         problems = []
         if num_rows > self.max_rows:
-            problems.append(f"the table has {num_rows:,} rows; this server trains on at most {self.max_rows:,}")
+            problems.append(t("train.caps.problem.rows", rows=num_rows, limit=self.max_rows))
         if spec.training.epochs > self.max_epochs:
-            problems.append(f"{spec.training.epochs:,} epochs were asked for; the limit is {self.max_epochs:,}")
+            problems.append(t("train.caps.problem.epochs", epochs=spec.training.epochs, limit=self.max_epochs))
         num_params = count_run_params(spec, frame)
         if num_params is not None:
             if num_params > self.max_params:
-                problems.append(
-                    f"the network has {num_params:,} parameters; the limit is {self.max_params:,} "
-                    "(use fewer or narrower layers)"
-                )
+                problems.append(t("train.caps.problem.params", params=num_params, limit=self.max_params))
             size_mb = num_params * BYTES_PER_PARAMETER / 2**20
             if size_mb > self.max_model_mb:
-                problems.append(
-                    f"the model file would need about {size_mb:,.0f} MB; the limit is {self.max_model_mb:,} MB"
-                )
+                problems.append(t("train.caps.problem.model_size", size_mb=size_mb, limit=self.max_model_mb))
         if problems:
             raise CapError(
-                "This run is larger than this shared server allows: " + "; ".join(problems) + ". Change these "
-                f"settings and press Train again. (Each run also stops after {self.max_run_minutes} minutes, "
-                "keeping its best weights.)"
+                t(
+                    "train.caps.too_large",
+                    problems=t("train.caps.separator").join(problems),
+                    minutes=self.max_run_minutes,
+                )
             )
 
 
@@ -120,8 +118,13 @@ def check_more_epochs(store, run_id: str, more_epochs: int) -> None:
     done = int(metrics.get("epochs_run") or 0)
     if done + more_epochs > caps.max_epochs:
         raise CapError(
-            f"This run has trained {done} epochs; {more_epochs} more would pass this server's limit of "
-            f"{caps.max_epochs} epochs per run. Continue for at most {max(caps.max_epochs - done, 0)} more."
+            t(
+                "train.caps.more_epochs",
+                done=done,
+                more=more_epochs,
+                limit=caps.max_epochs,
+                left=max(caps.max_epochs - done, 0),
+            )
         )
 
 
@@ -134,11 +137,7 @@ def check_session_disk(settings: Settings, owner: str | None) -> None:
     used += TableStore(settings.tables_dir, owner=owner).disk_bytes()
     limit = settings.max_session_disk_mb * 2**20
     if used >= limit:
-        raise QuotaError(
-            f"Your tables and runs use {used / 2**20:,.0f} MB, this server's limit per visitor "
-            f"({settings.max_session_disk_mb:,} MB). Delete runs on the Train page or tables on the Data page "
-            "that you no longer need, then try again."
-        )
+        raise QuotaError(t("train.caps.disk", used_mb=used / 2**20, limit=settings.max_session_disk_mb))
 
 
 def describe_caps(settings: Settings) -> list[str]:
@@ -147,11 +146,15 @@ def describe_caps(settings: Settings) -> list[str]:
     if caps is None:
         return []
     return [
-        f"at most {caps.max_params:,} parameters",
-        f"at most {caps.max_epochs:,} epochs",
-        f"at most {caps.max_run_minutes} minutes of training (then it stops and keeps its best weights)",
-        f"a model file of at most {caps.max_model_mb:,} MB",
-        f"at most {caps.max_rows:,} rows",
-        f"{settings.worker_memory_mb:,} MB of memory while training" if settings.worker_memory_mb else "",
-        f"{settings.max_running_per_session} run(s) training and {settings.max_queued_per_session} waiting per visitor",
+        t("train.caps.params", count=caps.max_params),
+        t("train.caps.epochs", count=caps.max_epochs),
+        t("train.caps.minutes", count=caps.max_run_minutes),
+        t("train.caps.model_size", limit=caps.max_model_mb),
+        t("train.caps.rows", count=caps.max_rows),
+        t("train.caps.memory", limit=settings.worker_memory_mb) if settings.worker_memory_mb else "",
+        t(
+            "train.caps.per_visitor",
+            running=settings.max_running_per_session,
+            waiting=settings.max_queued_per_session,
+        ),
     ]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from core.i18n import message_ids, t
 from core.spec import DenseLayer, DropoutLayer, RunSpec, parse_spec
 
 OVERFIT_EPOCHS = 3
@@ -152,18 +153,19 @@ def _checked(findings: list[CoachFinding], spec: RunSpec, context: CoachContext)
 
 
 def _did_not_help(finding: CoachFinding, context: CoachContext) -> CoachFinding:
-    tried = (context.applied_fix or "that change").replace("_", " ")
     return CoachFinding(
         kind="fix_did_not_help",
-        message=(
-            f"{finding.message} This run was already started by the coach's fix ({tried}), and the problem is "
-            "still there, so the coach does not offer it again: going round in circles will not help. Compare with "
-            "the simple models on the Evaluate page; if they do no better, the columns carry little signal about "
-            "the target, and more or different columns help more than any setting."
-        ),
+        message=t("train.coach.fix_did_not_help", finding=finding.message, tried=_fix_name(context.applied_fix)),
         fix=None,
         fix_label=None,
     )
+
+
+def _fix_name(fix: str | None) -> str:
+    """A fix's name in words ("raise learning rate"); "that change" when unknown."""
+    if fix and f"train.coach.fix.{fix}" in message_ids():
+        return t(f"train.coach.fix.{fix}")
+    return fix.replace("_", " ") if fix else t("train.coach.fix.unknown")
 
 
 def _best_val_metric(history: list[dict], higher_is_better: bool) -> float | None:
@@ -186,15 +188,10 @@ def _no_better_than_dummy(history: list[dict], context: CoachContext) -> bool:
 
 def _little_signal(history: list[dict], context: CoachContext) -> CoachFinding:
     best = _best_val_metric(history, context.higher_is_better)
-    what = "accuracy" if context.higher_is_better else "mean absolute error"
+    what = t("train.coach.accuracy") if context.higher_is_better else t("train.coach.mae")
     return CoachFinding(
         kind="little_signal",
-        message=(
-            f"The best validation {what} ({best:.4g}) is no better than the dummy baseline's ({context.dummy_score:.4g}), "
-            "which ignores every input. The inputs seem to carry little signal about the target, so a different "
-            "learning rate or more epochs will not fix it. Check that the target column is the right one, and add "
-            "columns that plausibly predict it (or ignore columns that are noise)."
-        ),
+        message=t("train.coach.little_signal", what=what, best=f"{best:.4g}", dummy=f"{context.dummy_score:.4g}"),
         fix=None,
         fix_label=None,
     )
@@ -256,16 +253,12 @@ def _divergence(history: list[dict], spec: RunSpec, *, diverged: bool) -> CoachF
         return None
     rate = spec.training.learning_rate
     epoch = broken or exploded or history[-1]["epoch"]
-    what = "became infinite or not a number" if broken else "exploded"
+    which = "train.coach.divergence_infinite" if broken else "train.coach.divergence_exploded"
     return CoachFinding(
         kind="divergence",
-        message=(
-            f"Training diverged: the loss {what} in epoch {epoch}. The learning rate ({rate:g}) is too high for "
-            f"{spec.training.optimizer}: each update overshoots and the weights blow up. The run was stopped and "
-            "kept its best weights so far, but a run with a learning rate ten times lower will learn properly."
-        ),
+        message=t(which, epoch=epoch, rate=f"{rate:g}", optimizer=spec.training.optimizer),
         fix="lower_learning_rate",
-        fix_label=f"Lower the learning rate to {max(rate / 10, MIN_LEARNING_RATE):g}",
+        fix_label=t("train.coach.label.lower_learning_rate", rate=f"{max(rate / 10, MIN_LEARNING_RATE):g}"),
         value=max(rate / 10, MIN_LEARNING_RATE),
     )
 
@@ -280,15 +273,18 @@ def _learning_rate_too_high(history: list[dict], spec: RunSpec) -> CoachFinding 
     if not (rising_from_start or oscillating):
         return None
     rate = spec.training.learning_rate
-    pattern = "went up from the start" if rising_from_start else f"rose in {rises} of {len(losses) - 1} epochs"
+    pattern = (
+        t("train.coach.rose_from_start")
+        if rising_from_start
+        else t("train.coach.rose_in", rises=rises, epochs=len(losses) - 1)
+    )
     return CoachFinding(
         kind="learning_rate_too_high",
-        message=(
-            f"The training loss {pattern} instead of falling steadily: the learning rate ({rate:g}) is probably "
-            "too high, so each update jumps past the good weights."
-        ),
+        message=t("train.coach.learning_rate_too_high", pattern=pattern, rate=f"{rate:g}"),
         fix="lower_learning_rate",
-        fix_label=f"Lower the learning rate to {max(float(f'{rate / 3:.3g}'), MIN_LEARNING_RATE):g}",
+        fix_label=t(
+            "train.coach.label.lower_learning_rate", rate=f"{max(float(f'{rate / 3:.3g}'), MIN_LEARNING_RATE):g}"
+        ),
         value=max(float(f"{rate / 3:.3g}"), MIN_LEARNING_RATE),
     )
 
@@ -309,11 +305,14 @@ def _overfitting(history: list[dict], spec: RunSpec) -> CoachFinding | None:
     if last_val < val[best] * (1 + OVERFIT_RISE) or last_train >= train[best]:
         return None
     since = len(history) - 1 - best
-    message = (
-        f"Overfitting: since epoch {history[best]['epoch']} the training loss kept falling "
-        f"({train[best]:.4g} → {last_train:.4g}) while the validation loss rose ({val[best]:.4g} → {last_val:.4g}) "
-        f"for {since} epochs. The network is memorising the training rows instead of learning what carries over "
-        "to new ones."
+    message = t(
+        "train.coach.overfitting",
+        epoch=history[best]["epoch"],
+        train_best=f"{train[best]:.4g}",
+        train_last=f"{last_train:.4g}",
+        val_best=f"{val[best]:.4g}",
+        val_last=f"{last_val:.4g}",
+        since=since,
     )
     fix, label = _overfitting_fix(spec)
     return CoachFinding(kind="overfitting", message=message, fix=fix, fix_label=label)
@@ -323,10 +322,10 @@ def _overfitting_fix(spec: RunSpec) -> tuple[str, str]:
     layers = spec.model.layers
     dense = [layer for layer in layers if isinstance(layer, DenseLayer)]
     if dense and not any(isinstance(layer, DropoutLayer) for layer in layers) and len(layers) + len(dense) <= 64:
-        return "add_dropout", f"Add Dropout ({DROPOUT_RATE:g}) after each Dense layer"
+        return "add_dropout", t("train.coach.label.add_dropout", rate=f"{DROPOUT_RATE:g}")
     if any(not layer.l2 for layer in dense):
-        return "add_l2", f"Add an L2 weight penalty ({L2_PENALTY:g}) to the Dense layers"
-    return "enable_early_stopping", "Turn on early stopping (keep the best epoch's weights)"
+        return "add_l2", t("train.coach.label.add_l2", penalty=f"{L2_PENALTY:g}")
+    return "enable_early_stopping", t("train.coach.label.early_stopping_keep_best")
 
 
 def _plateau(history: list[dict], spec: RunSpec) -> CoachFinding | None:
@@ -338,23 +337,20 @@ def _plateau(history: list[dict], spec: RunSpec) -> CoachFinding | None:
     if not recent or max(recent) > val[best] * (1 + PLATEAU_FLAT):
         return None
     stalled = len(history) - 1 - best
-    message = (
-        f"Plateau: the validation loss has not improved for {stalled} epochs (best {val[best]:.4g} in epoch "
-        f"{history[best]['epoch']}). More epochs at this learning rate will not help."
-    )
+    params = {"stalled": stalled, "best": f"{val[best]:.4g}", "epoch": history[best]["epoch"]}
     if spec.training.schedule.kind == "constant":
         return CoachFinding(
             kind="plateau",
-            message=message + " Lowering the learning rate when progress stalls often squeezes out a little more.",
+            message=t("train.coach.plateau_schedule", **params),
             fix="reduce_on_plateau",
-            fix_label="Lower the learning rate on plateaus (reduce-on-plateau schedule)",
+            fix_label=t("train.coach.label.reduce_on_plateau"),
         )
     if not spec.training.early_stopping:
         return CoachFinding(
             kind="plateau",
-            message=message + " Early stopping would end such runs by itself and keep the best weights.",
+            message=t("train.coach.plateau_early_stopping", **params),
             fix="enable_early_stopping",
-            fix_label="Turn on early stopping",
+            fix_label=t("train.coach.label.early_stopping"),
         )
     return None
 
@@ -371,11 +367,8 @@ def _learning_rate_too_low(history: list[dict], spec: RunSpec) -> CoachFinding |
     new_rate = min(rate * 10, 10.0)
     return CoachFinding(
         kind="learning_rate_too_low",
-        message=(
-            f"The training loss falls every epoch but barely moves ({total_drop:.1%} in {len(losses)} epochs): the "
-            f"learning rate ({rate:g}) is probably too low, so each update is a tiny step."
-        ),
+        message=t("train.coach.learning_rate_too_low", drop=f"{total_drop:.1%}", epochs=len(losses), rate=f"{rate:g}"),
         fix="raise_learning_rate",
-        fix_label=f"Raise the learning rate to {new_rate:g}",
+        fix_label=t("train.coach.label.raise_learning_rate", rate=f"{new_rate:g}"),
         value=new_rate,
     )

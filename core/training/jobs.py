@@ -34,6 +34,7 @@ import core.training.run_job  # noqa: F401 - imported now, not after the run id 
 from core.config import Settings, load_settings
 from core.errors import QuotaError
 from core.failures import OUT_OF_MEMORY, PROCESS_ENDED, Failure
+from core.i18n import Message, t
 from core.run_store import RunStore
 from core.runtime.child import ROOT
 from core.runtime.lifetime import die_with_parent, process_memory_mb
@@ -200,17 +201,14 @@ class JobManager:
             running = self._running(owner)
             waiting = len(self._queues.get(owner, ()))
         if running + waiting >= self.max_running_per_owner + self.max_queued_per_owner:
-            raise QuotaError(
-                f"You already have {running} run(s) training and {waiting} waiting, the most this server allows "
-                "one visitor. Wait for one to finish, or stop one on the Train page, then start this one."
-            )
+            raise QuotaError(t("train.jobs.quota", running=running, waiting=waiting))
 
     def submit(self, run_id: str) -> None:
         """Queue a run; raises `QuotaError` when its owner already has the most runs allowed."""
         with self._lock:
             owner = self.store.owner_of(run_id)
             self.check_quota(owner)
-            self.store.set_status(run_id, "queued", "Waiting for a free training slot.")
+            self.store.set_status(run_id, "queued", Message("train.status.queued"))
             self._enqueue(run_id, owner=owner)
 
     def _enqueue(self, run_id: str, *, owner: str | None = None) -> None:
@@ -259,7 +257,7 @@ class JobManager:
                     if not queue and owner in self._turns:
                         self._turns.remove(owner)
                     self.store.set_status(
-                        run_id, "stopped", "Stopped before training started.", finished_at=time.time()
+                        run_id, "stopped", Message("train.status.stopped_before_start"), finished_at=time.time()
                     )
                     return
         self.store.request_stop(run_id)
@@ -428,7 +426,7 @@ class JobManager:
                 continue  # stopped while waiting
             worker.run_id, worker.owner = run_id, owner
             busy += 1
-            self.store.set_status(run_id, "running", "Starting…", pid=worker.process.pid)
+            self.store.set_status(run_id, "running", Message("train.status.starting"), pid=worker.process.pid)
             try:
                 worker.process.stdin.write(run_id + "\n")
                 worker.process.stdin.flush()

@@ -31,7 +31,8 @@ from core.deployment.threshold import load_threshold
 from core.errors import AppError, TrainingError
 from core.evaluation.baselines import compare_baselines, gap_sentence, is_imbalanced
 from core.evaluation.metrics import METRIC_LABELS, class_row_notes, class_rows, compute_metrics, predictions_frame
-from core.failures import internal_error, user_error
+from core.failures import USER_ERROR, Failure, internal_error, user_error
+from core.i18n import Message, t
 from core.incidents import record_incident
 from core.kinds import dataset_kind
 from core.model.building import build_model, choose_steps_per_execution, derive_head, make_optimizer
@@ -41,7 +42,7 @@ from core.model.optimization import (
     gpu_batch_size_note,
     make_schedule_callbacks,
 )
-from core.run_store import FINAL_STATES, RunFiles, RunStatus, RunStore
+from core.run_store import FINAL_STATES, RunFiles, RunStatus, RunStore, english
 from core.runtime.devices import describe_device
 from core.shared_mode.limits import check_more_epochs
 from core.spec import RunSpec
@@ -276,17 +277,46 @@ def run_job(store: RunStore, run_id: str) -> RunStatus:
         try:
             return _run(store, run_id, run_dir)
         except AppError as error:
-            store.fail(run_id, user_error(error.message, detail=type(error).__name__), finished_at=time.time())
+            store.fail(run_id, _user_failure(error), finished_at=time.time())
             return store.status(run_id)
         except BaseException:
             # log.txt is for an operator reading the run folder; the page shows the incident id instead.
             details = traceback.format_exc()
             RunFiles(run_dir).write_text(RunFiles.LOG, details)
             incident_id = record_incident(f"training run {run_id}", details)
-            advice = "Try training again; if it fails the same way, change a setting (a smaller network, say)."
-            failure = internal_error("Training", incident_id, advice=advice, detail=details.strip().splitlines()[-1])
+            failure = internal_error(
+                Message("train.failed.what"),
+                incident_id,
+                advice=Message("train.failed.advice"),
+                detail=details.strip().splitlines()[-1],
+            )
             store.fail(run_id, failure, finished_at=time.time())
             raise
+
+
+def _training_error(message_id: str, /, **params) -> TrainingError:
+    """A TrainingError in the current language that also keeps its message id and params (`stored`), so the
+    run's failure record reads in the visitor's language later."""
+    error = TrainingError(t(message_id, **params))
+    error.stored = Message(message_id, params)
+    return error
+
+
+def _user_failure(error: AppError) -> Failure:
+    """An AppError as the run's failure: by its message id when it kept one, else by its text."""
+    stored = getattr(error, "stored", None)
+    if isinstance(stored, Message):
+        return Failure(USER_ERROR, stored.id, dict(stored.params), detail=type(error).__name__)
+    return user_error(error.message, detail=type(error).__name__)
+
+
+def _stored_note(note) -> object:
+    """A note as a run file keeps it: a Message (or a note carrying one) as {"id", "params"}; text as it is."""
+    if isinstance(note, Message):
+        return note.to_dict()
+    if isinstance(getattr(note, "message", None), Message):
+        return note.message.to_dict()
+    return note
 
 
 def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
@@ -296,11 +326,11 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
     started = time.time()
     device = describe_device()
     extra = {"resumed_at": started} if resume else {"started_at": started}
-    store.set_status(run_id, "running", "Preparing data…", pid=os.getpid(), device=device, **extra)
+    store.set_status(run_id, "running", Message("train.status.preparing"), pid=os.getpid(), device=device, **extra)
     if store.stop_requested(run_id):
         RunFiles(run_dir).remove(RunFiles.RESUME)
-        message = "Stopped before training started." if resume is None else "Stopped before continuing."
-        store.set_status(run_id, "stopped", message, finished_at=time.time())
+        message = "train.status.stopped_before_start" if resume is None else "train.status.stopped_before_continue"
+        store.set_status(run_id, "stopped", Message(message), finished_at=time.time())
         return store.status(run_id)
 
     import keras  # Keras loads only in workers and helpers, never in the web server
@@ -313,18 +343,17 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
     RunFiles(run_dir).write_json(RunFiles.TARGET, data.target.to_dict())
     RunFiles(run_dir).write_text(RunFiles.PREPROCESSING, kind.preprocessing_record(data))
     baselines_future = _start_baselines(data, spec.data.seed)
-    notes = list(data.notes)
+    # Notes are kept as messages ({"id", "params"}), or as text where a module still makes text.
+    notes: list = [_stored_note(note) for note in data.notes]
     if spec.training.class_weight == "balanced" and data.target.task == "regression":
-        notes.append("Balanced class weights apply to classification only, so they were not used for this target.")
+        notes.append(Message("train.note.class_weight_regression").to_dict())
     batch_note = gpu_batch_size_note(device, spec.training.batch_size, len(data.train))
     if batch_note:
-        notes.append(batch_note)
+        notes.append(_stored_note(batch_note))
     schedule = spec.training.schedule
     if resume is not None and schedule.kind == "cosine" and resume.initial_epoch >= spec.training.epochs:
-        notes.append(
-            f"The cosine schedule ended at epoch {spec.training.epochs}; the continued epochs use its final "
-            f"learning rate ({schedule.alpha * spec.training.learning_rate:g})."
-        )
+        rate = f"{schedule.alpha * spec.training.learning_rate:g}"
+        notes.append(Message("train.note.cosine_ended", {"epochs": spec.training.epochs, "rate": rate}).to_dict())
     if resume is not None:
         # A different seed than the first fit, so the new epochs see new shuffles; still reproducible.
         keras.utils.set_random_seed(spec.data.seed + resume.initial_epoch)
@@ -333,7 +362,11 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
 
         # Before the first checkpoint is written: a model over the server's file size never reaches the disk.
         check_model_size(network.count_params(), data.preprocessing, max_model_mb=load_settings().max_model_mb)
-        message = "Training…" if resume is None else f"Continuing from epoch {resume.initial_epoch}…"
+        message = (
+            Message("train.status.training")
+            if resume is None
+            else Message("train.status.continuing", {"epoch": resume.initial_epoch})
+        )
         store.set_status(
             run_id,
             "running",
@@ -351,7 +384,7 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
         spec,
         data,
         before_fit=announce_training,
-        evaluating_message="Evaluating on the test rows…",
+        evaluating_message=Message("train.status.evaluating"),
         resume=resume,
         device=device,
     )
@@ -384,12 +417,12 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
     }
     if data.target.task != "regression":
         metrics["class_rows"] = class_rows(data.target, data.y_train, data.y_test)
-        notes.extend(class_row_notes(metrics["class_rows"]))
+        notes.extend(_stored_note(note) for note in class_row_notes(metrics["class_rows"]))
     if continued:
         metrics["continued"] = continued
     RunFiles(run_dir).write_metrics(metrics)
 
-    store.set_status(run_id, "running", "Saving the model…")
+    store.set_status(run_id, "running", Message("train.status.saving"))
 
     # Weights only: the optimizer state stays in checkpoint.keras, the one file "Continue training" reads.
     weights = inference_model(network)
@@ -401,9 +434,9 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
     del trained, network, weights
 
     if not baselines_future.done():
-        store.set_status(run_id, "running", "Comparing with simple models on the same split…")
+        store.set_status(run_id, "running", Message("train.status.baselines"))
 
-    baselines = _extra(run_id, run_dir, notes, "The comparison with simple models", baselines_future.result)
+    baselines = _extra(run_id, run_dir, notes, Message("train.extra.baselines"), baselines_future.result)
     if baselines is not None:
         imbalanced = data.target.task != "regression" and (
             spec.training.class_weight == "balanced" or is_imbalanced(np.bincount(data.y_train))
@@ -413,24 +446,22 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
     RunFiles(run_dir).write_metrics(metrics)
 
     target_epochs = spec.training.epochs if resume is None else resume.target_epochs
-    summary = _final_message(live, metrics["epochs_run"], target_epochs, metrics["restored_best_weights"], resume)
-    if live.stopped_by_user and store.stop_reason(run_id) == "time_limit":
-        summary = summary.replace(
-            "Stopped by you",
-            f"Stopped at this server's limit of {load_settings().max_run_minutes} minutes per run",
-        )
+    time_limit = load_settings().max_run_minutes if store.stop_reason(run_id) == "time_limit" else None
+    summary = _final_message(
+        live, metrics["epochs_run"], target_epochs, metrics["restored_best_weights"], resume, time_limit=time_limit
+    )
     stopped = live.stopped_by_user
     extra = {"diverged": live.diverged, "precision": metrics["precision"]}
     if data.cross_validation is not None:
         result = None
         if stopped:
-            notes.append("Cross-validation was skipped because you stopped training.")
+            notes.append(Message("train.note.cross_validation_skipped_stopped").to_dict())
         else:
             result = _extra(
                 run_id,
                 run_dir,
                 notes,
-                "Cross-validation",
+                Message("train.extra.cross_validation"),
                 lambda: _cross_validate(store, run_id, spec, data, device=device),
             )
         if result is not None:
@@ -438,7 +469,10 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
             notes.extend(result["notes"])
             metrics["cross_validation"] = {key: result[key] for key in CROSS_VALIDATION_SUMMARY_KEYS}
             extra["cross_validation"] = metrics["cross_validation"]
-            summary = f"{summary} {_cross_validation_message(result)}"
+            summary = Message(
+                "train.final.with_cross_validation",
+                {"summary": summary, "cross_validation": _cross_validation_message(result)},
+            )
             stopped = result["stopped"]
         RunFiles(run_dir).write_metrics(metrics)
 
@@ -472,7 +506,7 @@ def _start_baselines(data: PreparedData, seed: int) -> Future:
     return future
 
 
-def _extra(run_id: str, run_dir: Path, notes: list[str], what: str, compute: Callable[[], object]):
+def _extra(run_id: str, run_dir: Path, notes: list, what: Message, compute: Callable[[], object]):
     """Run one extra after the model was saved (baselines, cross-validation); returns its result, or None when
     it failed, with a note saying so.
 
@@ -481,15 +515,12 @@ def _extra(run_id: str, run_dir: Path, notes: list[str], what: str, compute: Cal
     try:
         return compute()
     except AppError as error:
-        notes.append(f"{what} was skipped: {error.message}")
+        notes.append(Message("train.note.extra_skipped", {"what": what, "reason": error.message}).to_dict())
     except Exception:  # noqa: BLE001 - recorded as an incident; the saved model stands
         details = traceback.format_exc()
         RunFiles(run_dir).append_text(RunFiles.LOG, details)
-        incident_id = record_incident(f"{what.lower()} of training run {run_id}", details)
-        notes.append(
-            f"{what} could not be done because of an internal error (incident {incident_id}). The model is saved "
-            "and its test scores are complete; only this extra is missing."
-        )
+        incident_id = record_incident(f"{english(what).lower()} of training run {run_id}", details)
+        notes.append(Message("train.note.extra_internal", {"what": what, "incident_id": incident_id}).to_dict())
     return None
 
 
@@ -558,23 +589,14 @@ def resume_problem(store: RunStore, run_id: str) -> str | None:
     run_dir = store.path(run_id)
     state = store.status(run_id).state
     if state not in FINAL_STATES:
-        return f"This run is {state}. Only a finished or stopped run can continue; wait until it ends or stop it."
+        return t("train.resume.not_final", state=t(f"train.state.{state}"))
     if store.spec(run_id).data.cross_validation_folds >= 2:
-        return (
-            "Runs with cross-validation cannot continue: their fold models are not kept. Start a new run with "
-            "more epochs instead."
-        )
+        return t("train.resume.cross_validation")
     if not RunFiles(run_dir).exists(RunFiles.CHECKPOINT) or not RunFiles(run_dir).exists(RunFiles.CHECKPOINT_INFO):
-        return (
-            "This run has no checkpoint to continue from (it failed before its weights were saved, or it was "
-            "trained by an older version of LayerLab). Start a new run with more epochs instead."
-        )
+        return t("train.resume.no_checkpoint")
     schedule = store.spec(run_id).training.schedule
     if schedule.kind == "cosine" and schedule.alpha == 0:
-        return (
-            "This run's cosine schedule has brought the learning rate down to 0, so more epochs would not change "
-            "the weights. Start a new run with more epochs, or with a final rate (alpha) above 0."
-        )
+        return t("train.resume.cosine_at_zero")
     return None
 
 
@@ -585,7 +607,7 @@ def request_resume(store: RunStore, run_id: str, epochs: int) -> None:
     (`JobManager.submit`) or runs it (`run_job`), like a new one.
     """
     if not 1 <= int(epochs) <= 10000:
-        raise TrainingError(f"Continue for 1 to 10000 more epochs; received {epochs}. Pick a number in that range.")
+        raise TrainingError(t("train.resume.epochs_range", epochs=epochs))
 
     check_more_epochs(store, run_id, int(epochs))
     problem = resume_problem(store, run_id)
@@ -595,7 +617,7 @@ def request_resume(store: RunStore, run_id: str, epochs: int) -> None:
     RunFiles(run_dir).write_json(RunFiles.RESUME, {"epochs": int(epochs), "requested_at": time.time()})
     # The old heartbeat would make the run look dead between "running" and the new job's first beat.
     RunFiles(run_dir).clear_for_resume()
-    store.set_status(run_id, "created", f"Waiting to continue for {int(epochs)} more epochs.")
+    store.set_status(run_id, "created", Message("train.status.waiting_to_continue", {"count": int(epochs)}))
 
 
 @dataclass
@@ -621,7 +643,7 @@ def _train_and_predict(
     record_history: bool = True,
     progress_extra: dict | None = None,
     before_fit: Callable[[object, int, str], None] | None = None,
-    evaluating_message: str | None = None,
+    evaluating_message: Message | str | None = None,
     resume: _Resume | None = None,
     device: str = "CPU",
 ) -> _Trained:
@@ -699,20 +721,17 @@ def _train_and_predict(
         restored = True
 
     if live.diverged and not restored:
-        raise TrainingError(
-            "Training diverged in the first epoch: the loss became infinite or not a number, so there are no "
-            f"usable weights. The learning rate ({training.learning_rate:g}) is probably too high for "
-            f"{training.optimizer}. Lower the learning rate (for example to "
-            f"{training.learning_rate / 10:g}) and train again."
+        raise _training_error(
+            "train.error.diverged_first_epoch",
+            rate=f"{training.learning_rate:g}",
+            optimizer=training.optimizer,
+            lower=f"{training.learning_rate / 10:g}",
         )
     if evaluating_message:
         store.set_status(run_id, "running", evaluating_message)
     output = dataset_kind(spec.data.kind).predict(network, data, "test")
     if not np.all(np.isfinite(output)):
-        raise TrainingError(
-            "The trained network predicts infinite or undefined values on the test rows: training diverged. "
-            "Lower the learning rate and train again."
-        )
+        raise _training_error("train.error.predicts_non_finite")
     return _Trained(
         network=network,
         live=live,
@@ -801,13 +820,13 @@ def _cross_validate_folds(
     k = plan.k
     per_fold: list[dict] = []
     details: list[dict] = []
-    notes: list[str] = []
+    notes: list = []
     stopped = False
     for fold in range(k):
         if store.stop_requested(run_id):
             stopped = True
             break
-        store.set_status(run_id, "running", f"Cross-validation: fold {fold + 1} of {k}…")
+        store.set_status(run_id, "running", Message("train.status.fold", {"fold": fold + 1, "folds": k}))
         keras.utils.set_random_seed(spec.data.seed + fold + 1)
         try:
             fold_data = dataset_kind(spec.data.kind).prepare_fold(data, fold, spec.preprocessing)
@@ -821,7 +840,8 @@ def _cross_validate_folds(
                 device=device,
             )
         except AppError as error:
-            notes.append(f"Cross-validation fold {fold + 1} of {k} was left out: {error.message}")
+            params = {"fold": fold + 1, "folds": k, "reason": error.message}
+            notes.append(Message("train.note.fold_left_out", params).to_dict())
             continue
         if trained.live.stopped_by_user:
             stopped = True
@@ -840,10 +860,8 @@ def _cross_validate_folds(
         )
         del trained, fold_data
     if stopped:
-        notes.append(
-            f"You stopped cross-validation after {len(per_fold)} of {k} folds; "
-            + ("its mean ± std cover those folds only." if per_fold else "no fold finished, so it has no results.")
-        )
+        which = "train.note.cross_validation_stopped" if per_fold else "train.note.cross_validation_stopped_empty"
+        notes.append(Message(which, {"done": len(per_fold), "folds": k}).to_dict())
     mean, std = _mean_and_std(per_fold)
     return {
         "folds": k,
@@ -869,35 +887,47 @@ def _mean_and_std(per_fold: list[dict]) -> tuple[dict, dict]:
     return mean, std
 
 
-def _cross_validation_message(result: dict) -> str:
+def _cross_validation_message(result: dict) -> Message:
     k, done = result["folds"], result["completed"]
     if result["stopped"]:
-        return f"Cross-validation stopped by you after {done} of {k} folds."
+        return Message("train.final.cross_validation_stopped", {"done": done, "folds": k})
     if not done:
-        return f"Cross-validation: none of the {k} folds could be trained (see the notes)."
+        return Message("train.final.cross_validation_none", {"folds": k})
 
     name = next((name for name, value in result["mean"].items() if value is not None), None)
     if name is None:
-        return f"Cross-validation over {done} folds done."
-    return (
-        f"Cross-validation over {done} folds: {METRIC_LABELS.get(name, name)} "
-        f"{result['mean'][name]:.4g} ± {result['std'][name]:.2g}."
-    )
+        return Message("train.final.cross_validation_done", {"count": done})
+    params = {
+        "count": done,
+        "metric": METRIC_LABELS.get(name, name),
+        "mean": f"{result['mean'][name]:.4g}",
+        "std": f"{result['std'][name]:.2g}",
+    }
+    return Message("train.final.cross_validation_scores", params)
 
 
-def _final_message(live, epochs_run: int, epochs: int, restored: bool, resume: _Resume | None = None) -> str:
-    best = f" Kept the weights of epoch {live.best_epoch} (lowest validation loss)." if restored else ""
-    continued = f"Continued from epoch {resume.initial_epoch}. " if resume is not None else ""
+def _final_message(
+    live,
+    epochs_run: int,
+    epochs: int,
+    restored: bool,
+    resume: _Resume | None = None,
+    *,
+    time_limit: int | None = None,
+) -> Message:
+    """The run's closing sentence as a message; `time_limit` (minutes) when the server's limit stopped it."""
+    best = Message("train.final.kept_best", {"epoch": live.best_epoch}) if restored else ""
+    continued = Message("train.final.continued", {"epoch": resume.initial_epoch}) if resume is not None else ""
+    parts = {"continued": continued, "best": best, "epochs_run": epochs_run, "epochs": epochs}
     if live.stopped_by_user:
-        return f"{continued}Stopped by you after {epochs_run} of {epochs} epochs.{best}"
+        if time_limit is not None:
+            return Message("train.final.stopped_time_limit", {**parts, "minutes": time_limit})
+        return Message("train.final.stopped", parts)
     if live.diverged:
-        return (
-            f"{continued}Training diverged (the loss exploded or became infinite) in epoch {epochs_run} and was "
-            f"stopped.{best} Lower the learning rate and train again."
-        )
+        return Message("train.final.diverged", parts)
     if epochs_run < epochs:
-        return f"{continued}Early stopping ended training after {epochs_run} of {epochs} epochs.{best}"
-    return f"{continued}Finished all {epochs} epochs.{best}"
+        return Message("train.final.early_stopping", parts)
+    return Message("train.final.finished", parts)
 
 
 def _to_parquet(frame) -> bytes:

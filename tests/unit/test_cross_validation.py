@@ -11,7 +11,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from core.data.splitting import prepare_data, prepare_fold
 from core.errors import DataError
-from core.run_store import RunStore
+from core.run_store import RunStore, stored_text
 from core.spec import ColumnSpec, DataSpec, DenseLayer, ModelSpec, PreprocessingSpec, RunSpec, TrainingSpec
 from core.training.run_job import run_job
 from tests.conftest import make_binary_frame, make_regression_frame
@@ -195,7 +195,7 @@ def test_stop_during_cross_validation_ends_stopped_with_the_folds_done(tmp_path,
 
         def set_status(self, run_id, state, message="", **extra):
             super().set_status(run_id, state, message, **extra)
-            if message == stop_at:
+            if str(message) == stop_at:  # a Message, read in English
                 self.request_stop(run_id)
 
     store = StopAt(tmp_path / "runs")
@@ -210,7 +210,7 @@ def test_stop_during_cross_validation_ends_stopped_with_the_folds_done(tmp_path,
     assert result["completed"] == len(result["per_fold"]) == done
     metrics = store.metrics(run_id)
     assert metrics["cross_validation"]["completed"] == done
-    assert any(f"stopped cross-validation after {done} of 3 folds" in note for note in metrics["notes"])
+    assert any(f"stopped cross-validation after {done} of 3 folds" in stored_text(note) for note in metrics["notes"])
 
 
 @pytest.mark.slow
@@ -260,7 +260,7 @@ def test_class_weights_are_off_by_default_and_for_regression(store):
     run_id = store.create_run(spec, make_regression_frame(100), source_name="t.csv")
     assert run_job(store, run_id).state == "finished"
     assert store.metrics(run_id)["class_weight"] is None
-    assert any("classification only" in note for note in store.metrics(run_id)["notes"])
+    assert any("classification only" in stored_text(note) for note in store.metrics(run_id)["notes"])
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from core.data.splitting import prepare_data
-from core.run_store import FINAL_STATES, RunStore
+from core.run_store import FINAL_STATES, RunStore, stored_text
 from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
 from core.training.run_job import run_job
 from tests.conftest import make_binary_frame, make_regression_frame
@@ -280,10 +280,10 @@ def test_notes_from_the_data_reach_the_status(store, small_binary_frame):
     frame.loc[:4, "label"] = None
     run_id, status = _train(store, frame, _spec("label", epochs=1))
     assert status.state == "finished"
-    notes = store.metrics(run_id)["notes"]
+    notes = [stored_text(note) for note in store.metrics(run_id)["notes"]]  # kept as messages, read here
     assert any("5 rows without a target value" in note for note in notes)
     assert any("blank" in note for note in notes)
-    assert status.extra["notes"] == notes
+    assert status.extra["notes"] == store.metrics(run_id)["notes"] and status.notes == notes
 
 
 @pytest.mark.parametrize("task", ["binary", "regression"])
