@@ -37,20 +37,12 @@ WORD = re.compile(r"[A-Za-z]{2,}")
 # Files with user-visible literals not yet moved into the catalogs. Shrinks to empty; never add to it.
 PENDING = frozenset(
     {
-        "pages/train.py",
-        "ui/live_run.py",
     }
 )
 # core/ modules whose AppErrors are still made from English sentences (they should carry a message id:
 # `DataError(t("…", …))` now, a stored `Message` where the text is kept in a run file). Shrinks to empty.
 PENDING_CORE = frozenset(
     {
-        "core/run_store.py",
-        "core/runtime/child.py",
-        "core/runtime/helper_server.py",
-        "core/shared_mode/limits.py",
-        "core/training/jobs.py",
-        "core/training/run_job.py",
     }
 )
 
