@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from core.errors import RunBusyError, RunNotFoundError
 from core.failures import Failure
-from core.i18n import Message, message_ids, t, use_language
+from core.i18n import LANGUAGES, Message, get_language, message_ids, t, use_language
 from core.spec import RunSpec
 
 ACTIVE_STATES = frozenset({"queued", "running"})
@@ -516,6 +516,13 @@ def stored_text(value, *, fallback: str | None = None) -> str:
     return str(value)
 
 
+def run_language(meta: dict) -> str | None:
+    """The language the run was started in (meta.json's "language"), for the text a worker cannot keep as a
+    message (another module's error sentence); None for older runs."""
+    language = meta.get("language")
+    return language if language in LANGUAGES else None
+
+
 def english(message: Message) -> str:
     """A message's English text: what status files keep in `message` next to its id, for older readers."""
     with use_language("en"):
@@ -600,10 +607,10 @@ class RunStore:
         files.write_json(
             RunFiles.META,
             {"run_id": run_id, "owner": owner, "created_at": time.time(), "source_name": source_name,
-             "num_rows": num_rows, "columns": used, "reading": reading},
+             "num_rows": num_rows, "columns": used, "reading": reading, "language": get_language()},
         )  # fmt: skip
         _OWNERS[path] = owner
-        self.set_status(run_id, "created", "Waiting to start.")
+        self.set_status(run_id, "created", Message("train.status.created"))
         return run_id
 
     def path(self, run_id: str) -> Path:

@@ -32,7 +32,7 @@ from core.errors import AppError, TrainingError
 from core.evaluation.baselines import compare_baselines, gap_sentence, is_imbalanced
 from core.evaluation.metrics import METRIC_LABELS, class_row_notes, class_rows, compute_metrics, predictions_frame
 from core.failures import USER_ERROR, Failure, internal_error, user_error
-from core.i18n import Message, t
+from core.i18n import Message, get_language, t, use_language
 from core.incidents import record_incident
 from core.kinds import dataset_kind
 from core.model.building import build_model, choose_steps_per_execution, derive_head, make_optimizer
@@ -42,7 +42,7 @@ from core.model.optimization import (
     gpu_batch_size_note,
     make_schedule_callbacks,
 )
-from core.run_store import FINAL_STATES, RunFiles, RunStatus, RunStore, english
+from core.run_store import FINAL_STATES, RunFiles, RunStatus, RunStore, english, run_language
 from core.runtime.devices import describe_device
 from core.shared_mode.limits import check_more_epochs
 from core.spec import RunSpec
@@ -273,7 +273,10 @@ def run_job(store: RunStore, run_id: str) -> RunStatus:
     with the traceback in `log.txt`, and are re-raised so tests and the CLI see them.
     """
     run_dir = store.path(run_id)
-    with _Heartbeat(RunFiles(run_dir)):
+    # Stored sentences are message ids, read in the visitor's language when shown; the text that other modules'
+    # errors carry is written in the language the run was started in.
+    language = run_language(RunFiles(run_dir).meta()) or get_language()
+    with _Heartbeat(RunFiles(run_dir)), use_language(language):
         try:
             return _run(store, run_id, run_dir)
         except AppError as error:

@@ -55,7 +55,7 @@ def test_schedule_is_drawn_before_training_then_the_used_rate_and_continue(train
     assert not at.exception, at.exception
     planned = charts(at)["Planned learning rate"]["data"][0]["y"]
     assert planned == [0.001, 0.0005, 0.00025]  # Adam's 0.001, halved every epoch
-    assert "multiplied by 0.5 every 1 epochs" in texts(at)
+    assert "multiplied by 0.5 every 1 epoch." in texts(at)  # plural forms from the catalog
 
     at.toggle(key="train.early_stopping").set_value(False)
     at.button(key="train.start").click().run()

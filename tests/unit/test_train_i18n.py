@@ -43,6 +43,8 @@ def _train(store: RunStore, language: str) -> str:
 
 def test_a_run_trained_in_english_reads_in_chinese_and_the_other_way_round(store):
     english_run, chinese_run = _train(store, "en"), _train(store, "zh")
+    # The language the run was started in: the worker writes other modules' error text in it.
+    assert (store.meta(english_run)["language"], store.meta(chinese_run)["language"]) == ("en", "zh")
     for run_id in (english_run, chinese_run):
         status = store.status(run_id)
         assert status.message == "Finished all 2 epochs."  # the English text, for older readers
