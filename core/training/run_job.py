@@ -29,7 +29,7 @@ from core.data.splitting import PreparedData
 from core.deployment.serving_model import check_model_size, inference_model, save_model_atomic
 from core.deployment.threshold import load_threshold
 from core.errors import AppError, TrainingError
-from core.evaluation.baselines import compare_baselines, gap_sentence, is_imbalanced
+from core.evaluation.baselines import compare_baselines, gap_message, is_imbalanced
 from core.evaluation.metrics import METRIC_LABELS, class_row_notes, class_rows, compute_metrics, predictions_frame
 from core.failures import USER_ERROR, Failure, internal_error, user_error
 from core.i18n import Message, get_language, t, use_language
@@ -445,7 +445,9 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
             spec.training.class_weight == "balanced" or is_imbalanced(np.bincount(data.y_train))
         )
         metrics["baselines"] = baselines
-        metrics["baseline_summary"] = gap_sentence(data.target.task, test_metrics, baselines, imbalanced=imbalanced)
+        # A Message ({"id", "params"}), read in the reader's language (core.evaluation.baselines.stored_summary).
+        summary_message = gap_message(data.target.task, test_metrics, baselines, imbalanced=imbalanced)
+        metrics["baseline_summary"] = summary_message.to_dict() if summary_message is not None else ""
     RunFiles(run_dir).write_metrics(metrics)
 
     target_epochs = spec.training.epochs if resume is None else resume.target_epochs

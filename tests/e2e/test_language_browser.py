@@ -226,12 +226,6 @@ def test_the_browsers_locale_wins_over_its_accept_language_header(browser, app_u
         context.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/training/run_job.py stores metrics['baseline_summary'] as text rendered in the language of the "
-    "visitor who pressed Train (gap_sentence), not as gap_message(...).to_dict(); stored_summary() renders "
-    "a stored Message in the reader's language. Remove this mark once it stores the Message.",
-)
 def test_a_run_trained_in_chinese_reads_english_on_evaluate(browser, tmp_path):
     home = tmp_path / "home"
     home.mkdir()

@@ -81,7 +81,7 @@ def test_run_records_baselines_and_the_summary(tmp_path):
     assert run_job(store, run_id).state == "finished"
     metrics = store.metrics(run_id)
     assert len(metrics["baselines"]) == 3
-    assert metrics["baseline_summary"].startswith("Your network")
+    assert stored_summary(metrics["baseline_summary"]).startswith("Your network")  # a stored Message
 
 
 def rare_class_table() -> tuple[pd.DataFrame, int]:
