@@ -69,8 +69,18 @@ class Failure:
 
 
 def user_error(text: str, *, detail: str = "") -> Failure:
-    """An AppError's message as a failure (its sentence is the message itself)."""
-    return Failure(USER_ERROR, "app.error", {"text": text}, detail)
+    """An AppError's message as a failure. A message made by `core.i18n.t` is kept as its id and parameters, so
+    the run reads in the language of whoever opens it; other text is kept as it is."""
+    ref = getattr(text, "ref", None)
+    if isinstance(ref, Message):
+        stored = ref.to_dict()
+        try:
+            json.dumps(stored)
+        except (TypeError, ValueError):  # a parameter that is not JSON (a path, an array): keep the sentence
+            stored = None
+        if stored is not None:
+            return Failure(USER_ERROR, "app.error", {"text": stored}, detail)
+    return Failure(USER_ERROR, "app.error", {"text": str(text)}, detail)
 
 
 def internal_error(what_failed: str | Message, incident_id: str, *, advice: str | Message, detail: str = "") -> Failure:

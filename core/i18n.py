@@ -204,21 +204,39 @@ def template(message_id: str, *, count: int | None = None, language: str | None 
         return message_id
 
 
-def t(message_id: str, /, **params: Any) -> str:
+class Text(str):
+    """A sentence rendered by `t`, still knowing its id and parameters (`ref`): an `AppError` made from it can be
+    stored as a Message (`core.failures.user_error`) and read again in another language. Anything built from it
+    (concatenation, formatting) is a plain `str` again."""
+
+    __slots__ = ("ref",)
+
+    def __new__(cls, text: str, ref: Message):
+        value = super().__new__(cls, text)
+        value.ref = ref
+        return value
+
+    def __reduce__(self):
+        return (Text, (str(self), self.ref))
+
+
+def t(message_id: str, /, **params: Any) -> Text:
     """The sentence `message_id` in the current language, its {placeholders} filled by `params` (str.format).
 
     `count=` chooses the plural form of a plural entry (and is a parameter like any other). A parameter that is
-    a `Message` is rendered in the same language first."""
+    a `Message` is rendered in the same language first. The result is a `str` that remembers the message
+    (`Text.ref`)."""
     count = params.get("count")
     text = template(message_id, count=count if isinstance(count, int) else None)
     values = {name: value.render() if isinstance(value, Message) else value for name, value in params.items()}
+    ref = Message(message_id, {name: value.ref if isinstance(value, Text) else value for name, value in params.items()})
     try:
-        return text.format(**values)
+        return Text(text.format(**values), ref)
     except (KeyError, IndexError, ValueError) as error:
         if _strict():
             raise
         log.warning("Message %r could not be filled with %s: %s", message_id, sorted(values), error)
-        return text
+        return Text(text, ref)
 
 
 def placeholders(text: str) -> frozenset[str]:
