@@ -245,3 +245,42 @@ def test_a_run_trained_in_chinese_reads_english_on_evaluate(browser, tmp_path):
             assert not CJK.search(main), f"Chinese on the English Evaluate page: {CJK.findall(main)[:20]}"
         finally:
             context.close()
+
+
+# Every chart's words: trace names, axis titles, annotations and titles.
+CHART_WORDS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(p => [
+  ...(p.data || []).map(d => d.name || ''),
+  ...Object.keys(p.layout || {}).filter(k => /^[xy]axis/.test(k)).map(k => ((p.layout[k] || {}).title || {}).text || ''),
+  ...((p.layout || {}).annotations || []).map(a => a.text || ''),
+  ((p.layout || {}).title || {}).text || '',
+]).join('\\n')"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the Train page keeps the figures it drew, keyed without the language: ui/live_run.py _cached_figure "
+    "(the curves' and learning-rate signatures) and pages/train.py's plan_key; after the picker switches "
+    "language the run's charts still read in the old one. Remove this mark once the language is in those keys.",
+)
+def test_switching_language_redraws_the_runs_charts(browser, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    store, run_id = train_small_run(home / "runs", make_binary_frame(240), source_name="b.csv")
+    with running_app(home) as url:
+        context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(120_000)
+        try:
+            page.goto(f"{url}/train?run={run_id}")
+            page.get_by_role("heading", name="训练", exact=True).first.wait_for()
+            page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2")
+            _wait_quiet(page)
+            assert CJK.search(page.evaluate(CHART_WORDS_JS))
+            _pick_language(page, "English")
+            page.get_by_role("heading", name="Train", exact=True).first.wait_for()
+            page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2")
+            _wait_quiet(page)
+            words = page.evaluate(CHART_WORDS_JS)
+            assert not CJK.search(words), f"Chinese left on the English Train page's charts: {words!r}"
+        finally:
+            context.close()
