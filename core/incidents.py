@@ -18,6 +18,7 @@ import secrets
 import time
 
 from core.config import load_settings
+from core.i18n import t
 
 logger = logging.getLogger("layerlab")
 
@@ -53,8 +54,6 @@ def incident_message(what_failed: str, incident_id: str, *, advice: str | None =
         advice: what the visitor can try ("Try again in a moment." when not given).
 
     In the current language: the same sentence as the stored `app.internal_error` failure (core.failures)."""
-    from core.i18n import t
-
     return t(
         "app.internal_error",
         what_failed=what_failed,

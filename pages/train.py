@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from core.data.quality import assess_quality
 from core.errors import AppError, SpecError
 from core.explanations import CHART_HELP
-from core.i18n import t
+from core.i18n import get_language, t
 from core.model.building import check_stack
 from core.model.optimization import OPTIMIZER_LABELS, SCHEDULE_LABELS, describe_schedule, preview_learning_rates
 from core.plain_text import markdown_literal
@@ -17,7 +17,7 @@ from ui.charts import learning_rate_figure
 from ui.components import cached_profile, next_step_line, pick_run, require_table, run_label, show_error, visible_runs
 from ui.live_run import live_run
 from ui.services import job_manager, run_store, settings
-from ui.spec_fields import help_text, number_kwargs, select_kwargs, slider_kwargs
+from ui.spec_fields import choice_labeller, help_text, number_kwargs, select_kwargs, slider_kwargs
 from ui.state import current_table_path, current_table_reading, get_state
 
 OPTIMIZERS = OPTIMIZER_LABELS
@@ -95,7 +95,7 @@ if frame is not None:
         if (state.task or "") != "regression":
             class_weight = first.selectbox(
                 t("train.page.class_weights"), **select_kwargs(TrainingSpec, "class_weight", value=training.class_weight),
-                key="train.class_weight",
+                format_func=choice_labeller(TrainingSpec, "class_weight"), key="train.class_weight",
             )  # fmt: skip
         schedule_box, clipping_box, precision_box = st.columns(3)
         s = training.schedule
@@ -178,7 +178,7 @@ if frame is not None:
         steps_per_epoch = math.ceil(train_rows / min(spec.training.batch_size, train_rows))
         planned = preview_learning_rates(spec.training, steps_per_epoch=steps_per_epoch)
         with st.expander(t("train.page.plan"), expanded=spec.training.schedule.kind != "constant"):
-            plan_key = (spec.training.model_dump_json(), steps_per_epoch)
+            plan_key = (spec.training.model_dump_json(), steps_per_epoch, get_language())  # titles follow the language
             plan = state.memory.plan_figure
             if plan is None or plan[0] != plan_key:
                 plan = (plan_key, learning_rate_figure(planned=planned.tolist(), title=t("train.page.plan_title")))

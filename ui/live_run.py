@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.errors import AppError
 from core.explanations import CHART_HELP
-from core.i18n import t
+from core.i18n import get_language, t
 from core.model.building import derive_head
 from core.model.optimization import preview_learning_rates
 from core.plain_text import markdown_literal
@@ -106,6 +106,7 @@ def _cached_figure(name: str, signature, build):
     Building Plotly figures is the costly part of a poll: with many visitors watching runs, rebuilding
     unchanged figures every second kept the server's threads busy and froze pages."""
     cache = get_state().memory.live_figures
+    signature = (signature, get_language())  # titles, axes and legends are in the reader's language
     cached = cache.get(name)
     if cached is None or cached[0] != signature:
         cached = (signature, build())

@@ -11,7 +11,7 @@ from core.errors import SpecError
 from core.i18n import LANGUAGES, t, use_language
 from core.spec import ColumnSpec, PreprocessingSpec, format_validation_error
 from ui.components import show_error
-from ui.spec_fields import column_number_kwargs, column_select_kwargs, help_text
+from ui.spec_fields import choice_label, column_number_kwargs, column_select_kwargs, help_text
 
 AUTO = "auto"
 # The form's choice columns: the ColumnSpec fields with the same name (options and help from the spec).
@@ -43,7 +43,7 @@ def _rows(frame: pd.DataFrame, columns: list[str], spec: PreprocessingSpec) -> p
         rows.append(
             {
                 "column": name,
-                "detected": resolve_kind(frame[name], ColumnSpec(name=name)),
+                "detected": choice_label(ColumnSpec, "kind", resolve_kind(frame[name], ColumnSpec(name=name))),
                 "role": column.role,
                 "kind": column.kind,
                 "missing": column.missing,

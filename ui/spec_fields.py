@@ -198,5 +198,23 @@ def select_kwargs(model: type[BaseModel], name: str, *, value: Any = None) -> di
 
 
 def column_select_kwargs(model: type[BaseModel], name: str) -> dict[str, Any]:
-    """`options` and `help` for a `st.column_config.SelectboxColumn` over a Literal field."""
-    return {"options": list(choices(model, name)), "help": help_text(model, name)}
+    """`options`, their labels and `help` for a `st.column_config.SelectboxColumn` over a Literal field."""
+    return {
+        "options": list(choices(model, name)),
+        "format_func": choice_labeller(model, name),
+        "help": help_text(model, name),
+    }
+
+
+def choice_label(model: type[BaseModel], name: str, value: Any) -> str:
+    """How a choice of a Literal field reads in the current language ("spec.choice.<model>.<field>.<value>" in
+    the catalogs); the value itself when the catalogs have no label for it."""
+    message_id = f"spec.choice.{model.__name__.lower()}.{name}.{value}"
+    return t(message_id) if message_id in message_ids() else str(value)
+
+
+def choice_labeller(model: type[BaseModel], name: str):
+    """A `format_func` for the choices of one field: the labels are made now, in this script run's language
+    (AppTest and Streamlit may call it later, from another thread)."""
+    labels = {value: choice_label(model, name, value) for value in choices(model, name)}
+    return lambda value: labels.get(value, str(value))

@@ -32,7 +32,7 @@ def test_the_data_page_speaks_chinese(app_env, monkeypatch):
     subheaders = [s.value for s in at.subheader]
     assert "要预测什么" in subheaders and "数据概况" in subheaders
     shown = texts(at)
-    assert "用 14 列来预测 **income**（二分类（binary））。" in shown
+    assert "用 14 列来预测 **income**，任务：二分类（binary）。" in shown
     assert "1994 年美国人口普查" in shown
     for english in ("What to predict", "Predict **", "Load sample", "Profile", "column(s)", "Association with"):
         assert english not in shown and english not in subheaders, english

@@ -134,4 +134,4 @@ def test_the_page_reads_in_chinese(app_env, monkeypatch):
     assert " params" not in figure
     assert all(not w.value.isascii() for w in at.warning)
     units = next(n for n in at.number_input if n.key.endswith(".units"))
-    assert units.label == "单元数（units）" and units.help == "神经元的个数。"
+    assert units.label == "单元数" and units.help == "神经元的个数。"

@@ -256,12 +256,6 @@ CHART_WORDS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].flat
 ]).join('\\n')"""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Train page keeps the figures it drew, keyed without the language: ui/live_run.py _cached_figure "
-    "(the curves' and learning-rate signatures) and pages/train.py's plan_key; after the picker switches "
-    "language the run's charts still read in the old one. Remove this mark once the language is in those keys.",
-)
 def test_switching_language_redraws_the_runs_charts(browser, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
