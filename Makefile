@@ -20,7 +20,8 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: setup
 	$(BIN)/streamlit run server.py --server.port $(PORT) --server.headless true \
-		--server.maxUploadSize $(LAYERLAB_MAX_UPLOAD_MB) --browser.gatherUsageStats false --server.fileWatcherType none
+		--server.maxUploadSize $(LAYERLAB_MAX_UPLOAD_MB) --browser.gatherUsageStats false --server.fileWatcherType none \
+		--client.toolbarMode minimal
 
 # Public demo: each browser session sees only its own runs, and no traceback reaches a visitor.
 run-shared: setup
