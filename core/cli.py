@@ -31,7 +31,7 @@ from core.deployment.prediction import predict_file
 from core.errors import AppError, RunNotFoundError
 from core.evaluation.report import evaluation_report
 from core.failures import user_error, write_failure_file
-from core.i18n import LANGUAGE_ENV, LANGUAGES, language_from_environment, set_language, t
+from core.i18n import LANGUAGE_ENV, LANGUAGES, language_from_environment, t, use_language
 from core.kinds import dataset_kind
 from core.model.building import check_stack
 from core.run_store import RunFiles, RunStore
@@ -212,9 +212,22 @@ def _export(args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line. The language it chose is this call's only: a caller in the same process (a test, a
+    notebook) keeps its own language and environment afterwards."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     language = language_from_environment(_language_option(argv))
-    set_language(language)
+    previous = os.environ.get(LANGUAGE_ENV)
+    try:
+        with use_language(language):
+            return _run(argv, language)
+    finally:
+        if previous is None:
+            os.environ.pop(LANGUAGE_ENV, None)
+        else:
+            os.environ[LANGUAGE_ENV] = previous
+
+
+def _run(argv: list[str] | None, language: str) -> int:
     args = _parser().parse_args(argv)
     if args.lang:
         os.environ[LANGUAGE_ENV] = language  # child processes (exports, predictions) speak it too

@@ -44,7 +44,10 @@ validation_rows = int(labelled_rows * state.validation_fraction)
 
 preset_col, apply_col = st.columns([3, 1])
 preset = preset_col.selectbox(
-    t("model.page.preset"), list(PRESETS), format_func=lambda name: t(PRESET_IDS[name]), key="model.preset"
+    t("model.page.preset"),
+    list(PRESETS),
+    format_func={name: t(PRESET_IDS[name]) for name in PRESETS}.get,
+    key="model.preset",
 )
 apply_col.write("")
 if apply_col.button(t("model.page.apply_preset"), key="model.apply_preset", width="stretch"):

@@ -24,7 +24,7 @@ what_next = next_step_line("predict", "no_run")
 source = st.radio(
     t("deploy.predict.source"),
     SOURCES,
-    format_func=lambda key: t(f"deploy.predict.source.{key}"),
+    format_func={key: t(f"deploy.predict.source.{key}") for key in SOURCES}.get,
     horizontal=True,
     key="predict.source",
 )
@@ -63,7 +63,7 @@ if in_use is not None:
 mode = st.radio(
     t("deploy.predict.rows"),
     MODES,
-    format_func=lambda key: t(f"deploy.predict.mode.{key}"),
+    format_func={key: t(f"deploy.predict.mode.{key}") for key in MODES}.get,
     horizontal=True,
     key="predict.mode",
 )

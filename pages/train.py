@@ -135,7 +135,7 @@ if frame is not None:
         )
         clipping = clipping_box.selectbox(
             t("train.page.clipping"), list(CLIPPING), index=list(CLIPPING).index(clip_now),
-            format_func=lambda value: t(f"train.page.clipping.{value}"),
+            format_func={value: t(f"train.page.clipping.{value}") for value in CLIPPING}.get,
             key="train.clipping", help=t("train.page.clipping_help"),
         )  # fmt: skip
         clip_limit = None
@@ -303,7 +303,7 @@ if runs:
             doomed = left.selectbox(
                 t("train.page.delete_choice"),
                 list(done),
-                format_func=lambda run_id: run_label(done[run_id]),
+                format_func={run_id: run_label(record) for run_id, record in done.items()}.get,
                 key="train.delete_choice",
             )
             if right.button(t("train.page.delete"), icon=":material/delete:", key="train.delete", width="stretch"):

@@ -27,6 +27,21 @@ def pytest_configure(config):
         )
 
 
+@pytest.fixture(autouse=True)
+def english_unless_a_test_says_otherwise(monkeypatch):
+    """Every test starts in English with no LAYERLAB_LANG, whatever a test before it in this process chose."""
+    from core import i18n
+
+    monkeypatch.delenv(i18n.LANGUAGE_ENV, raising=False)
+    monkeypatch.setattr(i18n, "_DEFAULT_FROM_ENVIRONMENT", i18n.DEFAULT_LANGUAGE)
+    token = i18n._language.set(i18n.DEFAULT_LANGUAGE)
+    yield
+    try:
+        i18n._language.reset(token)
+    except ValueError:  # set in another context (a thread): nothing of ours to undo
+        pass
+
+
 @pytest.fixture
 def tmp_home(tmp_path, monkeypatch) -> Path:
     """A fresh LAYERLAB_HOME for one test, so no test sees another's runs or the developer's."""

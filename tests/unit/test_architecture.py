@@ -371,3 +371,20 @@ def test_the_run_file_name_check_finds_a_join(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text('def f(run_dir):\n    return (run_dir / "metrics.json").read_text()\n')
     assert _run_file_literals(sample) == {"metrics.json": 1}
+
+
+def test_widget_labels_are_made_in_the_script_run_not_later():
+    """A `format_func` that translates when called (a lambda calling t()) may run later in another thread, in
+    another language (AppTest does): labels are built during the run instead ({value: label}.get)."""
+    found = []
+    for path in sorted(path for root in ("ui", "pages") for path in (REPO_ROOT / root).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.keyword) and node.arg == "format_func" and isinstance(node.value, ast.Lambda):
+                calls = {
+                    getattr(n.func, "id", getattr(n.func, "attr", ""))
+                    for n in ast.walk(node.value)
+                    if isinstance(n, ast.Call)
+                }
+                if "t" in calls:
+                    found.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno}")
+    assert not found, found

@@ -107,7 +107,12 @@ def test_non_number_and_unknown_fields_are_refused():
 
 def test_column_config_kwargs_have_no_value():
     assert column_number_kwargs(Toy, "count") == {"min_value": 1, "max_value": 10, "step": 1, "help": "How many."}
-    assert column_select_kwargs(Toy, "colour") == {"options": ["red", "green", "blue"], "help": "A colour."}
+    kwargs = column_select_kwargs(Toy, "colour")
+    assert {k: v for k, v in kwargs.items() if k != "format_func"} == {
+        "options": ["red", "green", "blue"],
+        "help": "A colour.",
+    }
+    assert [kwargs["format_func"](value) for value in kwargs["options"]] == ["red", "green", "blue"]  # no labels: as is
 
 
 # --- the real spec ----------------------------------------------------------------------------------------------
