@@ -4,10 +4,9 @@ import streamlit as st
 
 from core.i18n import t
 from ui.gate import require_access, require_login
-from ui.identity import session_owner
 from ui.language import apply_browser_language, choose_language
 from ui.services import job_manager, settings
-from ui.state import get_state, sync_query_params
+from ui.state import get_state, session_owner, sync_query_params
 
 st.set_page_config(page_title="LayerLab", page_icon=":material/layers:", layout="wide")
 if settings().shared:

@@ -22,9 +22,9 @@ from core.run_store import RunFiles
 from core.shared_mode.downloads import download_url
 from ui.code_view import render_code
 from ui.components import next_step_line, require_finished_run
-from ui.identity import browser_identity, session_owner
+from ui.identity import browser_identity
 from ui.services import run_store
-from ui.state import get_state
+from ui.state import get_state, session_owner
 
 state = get_state()
 store = run_store()

@@ -43,10 +43,3 @@ def new_session_owner() -> str:
     if subject is not None:
         return owner_for_user(secret, subject)
     return browser_identity() or secrets.token_urlsafe(18)
-
-
-def session_owner() -> str:
-    """The owner id of this browser session (stable across refreshes in the same browser)."""
-    from ui.state import stored_owner  # ui.state asks this module for a new session's owner
-
-    return stored_owner()

@@ -6,6 +6,8 @@ is checked in core (`RunStore.path`, `TableStore.path`): another visitor's run o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from core.config import Settings, load_settings
 from core.run_store import RunStore
 from core.shared_mode.limits import RunCaps
@@ -17,10 +19,22 @@ def settings() -> Settings:
     return load_settings()
 
 
-def _owner() -> str | None:
-    from ui.identity import session_owner
+# How to find this browser session's owner: ui/state.py (which keeps it in the session's state object) registers
+# it when imported, so this module needs nothing from ui/ and the two never import each other.
+_session_owner: Callable[[], str] | None = None
 
-    return session_owner() if settings().shared else None
+
+def set_session_owner(provider: Callable[[], str]) -> None:
+    global _session_owner
+    _session_owner = provider
+
+
+def _owner() -> str | None:
+    if not settings().shared:
+        return None
+    if _session_owner is None:
+        raise RuntimeError("ui.state registers the session owner; import it before opening a session's stores.")
+    return _session_owner()
 
 
 def run_store() -> RunStore:

@@ -19,6 +19,8 @@ from core.config import Settings
 from core.errors import AppError, DataError
 from core.run_store import read_json, write_json
 from core.spec import DataSpec, ModelSpec, PreprocessingSpec, RunSpec, Task, TrainingSpec
+from ui.identity import new_session_owner
+from ui.services import run_store, set_session_owner, settings, table_store
 
 STATE_KEY = "layerlab"
 _TOKEN_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
@@ -226,23 +228,19 @@ def _stored_state() -> AppState:
     """The session's one state object under STATE_KEY, made on first use with the session's owner only."""
     state = st.session_state.get(STATE_KEY)
     if state is None:
-        from ui.identity import new_session_owner
-
         state = AppState(owner=new_session_owner())
         state.set_model(ModelSpec())
         st.session_state[STATE_KEY] = state
     return state
 
 
-def stored_owner() -> str:
+def session_owner() -> str:
     """The owner id of this browser session, kept in the state object (stable across reruns)."""
     return _stored_state().owner
 
 
 def get_state() -> AppState:
     """The session's state; on the session's first run, its ids come back from the URL or the session file."""
-    from ui.services import settings
-
     _route_through_app()
     state = _stored_state()
     if not state.memory.restored:
@@ -262,8 +260,6 @@ def get_state() -> AppState:
 
 def _attach_table(state: AppState, key: str) -> None:
     """Use a table by key, if this session may see it (in shared mode: its own tables only)."""
-    from ui.services import table_store
-
     try:
         record = table_store().record(key)
     except (AppError, OSError, ValueError):
@@ -273,8 +269,6 @@ def _attach_table(state: AppState, key: str) -> None:
 
 def _attach_run(state: AppState, run_id: str) -> None:
     """Re-attach to a run and bring back its spec, if this session may see it."""
-    from ui.services import run_store
-
     try:
         spec = run_store().spec(run_id)
     except (AppError, OSError, ValueError):
@@ -290,8 +284,6 @@ def _session_file(settings: Settings, owner: str):
 def sync_query_params(state: AppState) -> None:
     """Write the ids to the URL and the owner's session file; page switches clear query parameters, so this
     runs on every script run. No identity and no name goes into the URL: only ids, checked when read."""
-    from ui.services import settings
-
     wanted = {}
     if state.table_key:
         wanted["table"] = state.table_key
@@ -320,7 +312,6 @@ def store_table(
 
     In shared mode the session's disk and table quotas are checked first (`QuotaError`)."""
     from core.shared_mode.limits import check_session_disk
-    from ui.services import table_store
 
     check_session_disk(settings, state.owner)
     key, safe = table_store().put(frame, name=name, notes=notes, reading=reading)
@@ -328,8 +319,6 @@ def store_table(
 
 
 def current_table(settings: Settings, state: AppState) -> pd.DataFrame | None:
-    from ui.services import table_store
-
     if state.table_key is None:
         return None
     if state.frame_cache is None:
@@ -343,13 +332,12 @@ def current_table(settings: Settings, state: AppState) -> pd.DataFrame | None:
 
 def current_table_path(state: AppState):
     """The stored table's file (runs reference it instead of copying it)."""
-    from ui.services import table_store
-
     return table_store().path(state.table_key)
 
 
 def current_table_reading(state: AppState) -> dict | None:
     """How the current table's file was read (encoding, delimiter, decimal mark), for the run to record."""
-    from ui.services import table_store
-
     return table_store().record(state.table_key).reading
+
+
+set_session_owner(session_owner)  # ui.services opens this session's stores for the owner kept here
