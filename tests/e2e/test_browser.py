@@ -86,7 +86,7 @@ def test_upload_train_live_refresh_stop_download(page, app_url, tmp_path):
     after_refresh = wait_for_growth(page, times=1)
     assert after_refresh[-1] > seen[-1], f"no new points after refresh: {seen} then {after_refresh}"
 
-    page.get_by_role("button", name="Stop").click()
+    page.get_by_role("button", name="Stop", exact=True).click()
     page.get_by_text("Stopped by you after").first.wait_for(timeout=120_000)
     stopped_points = chart_points(page)
     assert 0 < stopped_points < 2000  # it stopped within its first epochs, not after all of them

@@ -129,7 +129,7 @@ def _assert_nothing_of(page, run_id: str, table_id: str) -> None:
     assert DONE not in body
     assert "wine.csv" not in body, f"another session's table shows on {page.url}"
     assert page.evaluate(POINTS_JS) == 0, "another session's training curves show"
-    assert page.get_by_role("button", name="Stop").count() == 0
+    assert page.get_by_role("button", name="Stop", exact=True).count() == 0
     assert page.locator(DOWNLOAD_LINKS).count() == 0
     assert run_id not in page.url and table_id not in page.url
 

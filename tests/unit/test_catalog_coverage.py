@@ -35,16 +35,10 @@ VISIBLE_KEYWORDS = frozenset({"label", "body", "help", "placeholder", "title", "
 WORD = re.compile(r"[A-Za-z]{2,}")
 
 # Files with user-visible literals not yet moved into the catalogs. Shrinks to empty; never add to it.
-PENDING = frozenset(
-    {
-    }
-)
+PENDING = frozenset({})
 # core/ modules whose AppErrors are still made from English sentences (they should carry a message id:
 # `DataError(t("…", …))` now, a stored `Message` where the text is kept in a run file). Shrinks to empty.
-PENDING_CORE = frozenset(
-    {
-    }
-)
+PENDING_CORE = frozenset({})
 
 
 def _has_words(node: ast.AST) -> bool:

@@ -147,8 +147,8 @@ def test_year_first_dates_are_never_read_day_first_by_any_of_the_three_readers(d
     """Core (training and the .keras model's inputs), the generated script and the TFLite/ONNX preprocess.py
     read a column the same way, and a value that starts with its year is year-month-day even when the
     column is read day first (pandas alone reads 2024-03-01 as 3 January with dayfirst=True)."""
-    from core.data.preprocessing import datetime_seconds
     from core.data import table_rules
+    from core.data.preprocessing import datetime_seconds
     from core.deployment.formats import preprocess
 
     series = pd.Series(DATES_MIXED[first:] + DATES_MIXED[:first], dtype="str")
