@@ -60,7 +60,7 @@ def predictions_table(predictions: pd.DataFrame, classes: tuple[str, ...]) -> pd
 
 
 def stored_note(note) -> str:
-    """A note of metrics.json: a stored Message dict rendered now, older runs' text as it is."""
+    """A note stored with the run's metrics: a stored Message dict rendered now, older runs' text as it is."""
     return stored_summary(note)
 
 
