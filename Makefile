@@ -36,7 +36,7 @@ lint: setup
 # Two processes, one test file each at a time (`--dist loadfile` keeps a file's module fixtures, such as its
 # trained run, in one process): 13 min instead of 19 on 2 cores, since much of a page or browser test waits.
 test: setup lint
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not e2e and not slow"

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = pytest.mark.e2e
 
@@ -72,8 +73,19 @@ def test_upload_train_live_refresh_stop_download(page, app_url, tmp_path):
     epochs.wait_for()
     epochs.fill("2000")
     epochs.press("Enter")
-    page.get_by_text("Early stopping").click()  # off: this run must still be going when we press Stop
-    time.sleep(0.5)
+    # Off: this run must still be going when we press Stop. Under load a click that lands while the Epochs
+    # rerun is still drawing can be lost (CI once early-stopped at epoch 8), so wait until the toggle's
+    # Patience field has gone, clicking again if it has not.
+    patience = page.get_by_label("Patience (epochs)", exact=True)
+    patience.wait_for()
+    for _ in range(5):
+        page.get_by_text("Early stopping").click()
+        try:
+            patience.wait_for(state="detached", timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    assert patience.count() == 0, "the Early stopping toggle did not switch off"
     page.get_by_role("button", name="Train").last.click()
 
     page.wait_for_function(POINTS_JS, timeout=60_000)  # the training curves have their first point
@@ -83,7 +95,7 @@ def test_upload_train_live_refresh_stop_download(page, app_url, tmp_path):
     # A refresh re-attaches to the running job (the run id is in the URL).
     page.reload()
     page.wait_for_function(POINTS_JS, timeout=120_000)
-    after_refresh = wait_for_growth(page, times=1)
+    after_refresh = wait_for_growth(page, times=1, timeout=120.0)
     assert after_refresh[-1] > seen[-1], f"no new points after refresh: {seen} then {after_refresh}"
 
     page.get_by_role("button", name="Stop", exact=True).click()
