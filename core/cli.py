@@ -1,9 +1,10 @@
 """`layerlab` command line: the same core as the app, without a browser.
 
-    layerlab train DATA --target COL [--spec SPEC.json] [--out DIR]
+    layerlab train DATA --target COL [--spec SPEC.json] [--out DIR]     (a table; text columns are detected)
+    layerlab train IMAGES.zip [--spec SPEC.json] [--out DIR]            (class folders, optionally train/ test/)
     layerlab train --resume RUN_DIR --epochs N
     layerlab spec RUN_DIR
-    layerlab predict MODEL.keras DATA [--out PREDS.csv]
+    layerlab predict MODEL.keras DATA|IMAGE|IMAGES.zip [--out PREDS.csv]
     layerlab profile DATA [--target COL] [--spec SPEC.json]
     layerlab export RUN_DIR --format keras|savedmodel|tflite-f32|tflite-f16|tflite-int8|onnx --out PATH.zip
     layerlab code RUN_DIR
@@ -20,9 +21,11 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from core.config import load_settings
+from core.data.images import pixels, read_image_zip
 from core.data.quality import assess_quality
 from core.data.reading import TableLimits, load_table_file
 from core.deployment.codegen import generate_script
@@ -33,11 +36,13 @@ from core.evaluation.report import evaluation_report
 from core.failures import user_error, write_failure_file
 from core.i18n import LANGUAGE_ENV, LANGUAGES, language_from_environment, t, use_language
 from core.kinds import dataset_kind
+from core.kinds.images import ImageSource
+from core.kinds.text import looks_like_text
 from core.model.building import check_stack
 from core.run_store import RunFiles, RunStore
 from core.runtime.devices import import_keras_quietly
 from core.shared_mode.limits import RunCaps
-from core.spec import DataSpec, RunSpec, parse_spec
+from core.spec import DataSpec, RunSpec, default_model, parse_spec
 from core.training.run_job import request_resume, run_job
 
 EXIT_USER_ERROR = 2
@@ -100,31 +105,12 @@ def _train(args) -> dict:
     if args.epochs is not None:
         raise AppError(t("deploy.cli.epochs_without_resume"))
     settings = load_settings()
-    loaded = load_table_file(args.data, limits=TableLimits.from_settings(settings))
-    table = loaded.frame
-    if args.spec:
-        spec_text = Path(args.spec).read_text(encoding="utf-8")
-        spec = parse_spec(spec_text)
-        if args.target:
-            spec = parse_spec({**spec.model_dump(), "data": {**spec.data.model_dump(), "target": args.target}})
-    elif args.target:
-        spec = RunSpec(data=DataSpec(target=args.target))
-    else:
-        raise AppError(t("deploy.cli.no_target"))
-    # The same gates as the Train page: a layer stack that cannot take table rows, then data errors, refuse
-    # with the same messages; warnings go to stderr.
-    check_stack(spec.model, len(spec.data.features) or table.shape[1] - 1)
-    findings = assess_quality(table, spec)
-    errors = [finding.message for finding in findings if finding.severity == "error"]
-    if errors:
-        raise AppError(" ".join(errors))
-    for finding in findings:
-        if finding.severity == "warning":
-            print(f"layerlab: {t('deploy.cli.warning', message=finding.message)}", file=sys.stderr)
-
     # In shared mode the command line gets the same hard caps as the pages, checked before anything is built.
     store = RunStore(Path(args.out) if args.out else settings.runs_dir, caps=RunCaps.from_settings(settings))
-    run_id = store.create_run(spec, table, source_name=Path(args.data).name, reading=loaded.reading())
+    if is_image_archive(args.data):
+        run_id = _create_image_run(args, store)
+    else:
+        run_id = _create_table_run(args, store, settings)
     import_keras_quietly()
     status = run_job(store, run_id)
     if status.state == "failed":
@@ -140,6 +126,59 @@ def _train(args) -> dict:
     if "cross_validation" in metrics:  # k-fold cross-validation ran: mean ± std of every metric over the folds
         result["cross_validation"] = metrics["cross_validation"]
     return result
+
+
+def is_image_archive(path: str) -> bool:
+    return Path(path).suffix.lower() == ".zip"
+
+
+def _spec_from_file(args) -> RunSpec | None:
+    if not args.spec:
+        return None
+    spec = parse_spec(Path(args.spec).read_text(encoding="utf-8"))
+    if args.target:
+        spec = parse_spec({**spec.model_dump(), "data": {**spec.data.model_dump(), "target": args.target}})
+    return spec
+
+
+def _create_table_run(args, store: RunStore, settings) -> str:
+    """A table (kind table), or a table with a column of free text (kind text, detected when no spec says)."""
+    loaded = load_table_file(args.data, limits=TableLimits.from_settings(settings))
+    table = loaded.frame
+    spec = _spec_from_file(args)
+    if spec is None:
+        if not args.target:
+            raise AppError(t("deploy.cli.no_target"))
+        kind = "text" if looks_like_text(table, args.target) else "table"
+        spec = RunSpec(data=DataSpec(target=args.target, kind=kind), model=default_model(kind))
+    if spec.data.kind == "table":
+        # The same gates as the Train page: a layer stack that cannot take table rows, then data errors,
+        # refuse with the same messages; warnings go to stderr.
+        check_stack(spec.model, len(spec.data.features) or table.shape[1] - 1)
+        findings = assess_quality(table, spec)
+        errors = [finding.message for finding in findings if finding.severity == "error"]
+        if errors:
+            raise AppError(" ".join(errors))
+        for finding in findings:
+            if finding.severity == "warning":
+                print(f"layerlab: {t('deploy.cli.warning', message=finding.message)}", file=sys.stderr)
+    elif spec.data.target not in table.columns:
+        raise AppError(t("deploy.cli.no_target"))
+    return store.create_run(spec, table, source_name=Path(args.data).name, reading=loaded.reading())
+
+
+def _create_image_run(args, store: RunStore) -> str:
+    """A zip of class folders (kind images): read once into a pixel array, which the run links."""
+    spec = _spec_from_file(args) or RunSpec(data=DataSpec(kind="images", target="label"), model=default_model("images"))
+    with tempfile.TemporaryDirectory(dir=store.root, prefix=".images-") as folder:
+        image_set = read_image_zip(Path(args.data), Path(folder) / "pixels.npy")
+        if image_set.skipped:
+            print(f"layerlab: {t('cli.images_skipped', count=len(image_set.skipped))}", file=sys.stderr)
+        for note in image_set.notes:
+            print(f"layerlab: {t('deploy.cli.warning', message=note.render())}", file=sys.stderr)
+        return store.create_run(
+            spec, image_set.manifest, source_name=Path(args.data).name, pixels=image_set.pixels_path
+        )
 
 
 def _run_folder(run_dir: str):
@@ -189,6 +228,14 @@ def _predict(args) -> None:
 
 def _profile(args) -> dict:
 
+    if is_image_archive(args.data):
+        with tempfile.TemporaryDirectory(prefix="layerlab-profile-") as folder:
+            image_set = read_image_zip(Path(args.data), Path(folder) / "pixels.npy")
+            profile = dataset_kind("images").profile(ImageSource(image_set.manifest, pixels(image_set)), "label")
+            skipped = [
+                {"file": item.name, "reason": item.reason.render()} for item in image_set.skipped
+            ]
+            return {**profile.to_dict(), "skipped": skipped}
     table = load_table_file(args.data, limits=TableLimits.from_settings(load_settings())).frame
     spec = None
     if args.spec:
@@ -196,7 +243,8 @@ def _profile(args) -> dict:
         if args.target:
             spec = parse_spec({**spec.model_dump(), "data": {**spec.data.model_dump(), "target": args.target}})
     target = spec.data.target if spec is not None else args.target
-    kind = dataset_kind(spec.data.kind if spec is not None else "table")
+    detected = "text" if looks_like_text(table, target) else "table"
+    kind = dataset_kind(spec.data.kind if spec is not None else detected)
     profile = kind.profile(table, target if target in table.columns else None)
     findings = assess_quality(table, spec, target=target, profile=profile)
     return {**profile.to_dict(), "findings": [finding.to_dict() for finding in findings]}

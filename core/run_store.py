@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -253,6 +254,7 @@ class RunFiles:
     SPEC = "spec.json"
     META = "meta.json"
     DATA = "data.parquet"
+    PIXELS = "pixels.npy"  # kind images: uint8 (images, side, side, channels), read memory-mapped
     STATUS = "status.json"
     STATUS_LOCK = "status.lock"
     PROGRESS = "progress.json"
@@ -572,6 +574,7 @@ class RunStore:
         source_name: str,
         owner: str | None = None,
         reading: dict | None = None,
+        pixels: Path | None = None,
     ) -> str:
         """A new run folder holding the spec, its data and its meta; state `created`.
 
@@ -579,6 +582,7 @@ class RunStore:
         the run references through a hard link instead of a copy (a copy only across file systems); the
         columns the run uses are listed in meta.json. `reading` is how the source file was read
         (`LoadedTable.reading()`: format, encoding, delimiter, decimal mark), kept for the generated script.
+        `pixels` (kind images): the image set's pixel array, hard-linked like the table.
         """
         owner = self.owner if self.owner is not None else owner
         if self.caps is not None:
@@ -603,6 +607,8 @@ class RunStore:
             _link_or_copy(Path(table), files.path(RunFiles.DATA))
 
             num_rows = pq.read_metadata(table).num_rows
+        if pixels is not None:
+            _link_or_copy(Path(pixels), files.path(RunFiles.PIXELS))
         files.write_text(RunFiles.SPEC, spec.to_json())
         files.write_json(
             RunFiles.META,
@@ -889,6 +895,11 @@ class RunStore:
             present = set(pq.read_schema(path).names)
             columns = [name for name in columns if name in present]
         return pd.read_parquet(path, columns=columns)
+
+    def pixels(self, run_id: str) -> np.ndarray | None:
+        """Kind images: the run's pixel array, memory-mapped (a batch is read from disk when it is used)."""
+        path = self.files(run_id).path(RunFiles.PIXELS)
+        return np.load(path, mmap_mode="r") if path.exists() else None
 
     def target(self, run_id: str) -> dict | None:
         """The run's target (`target.json`: name, task, classes), once training has prepared the data."""

@@ -29,8 +29,10 @@ class _Spec(BaseModel):
 class DataSpec(_Spec):
     """Which columns to use and how to split the rows."""
 
-    kind: Literal["table"] = Field(
-        default="table", description="The kind of data (core.kinds): a table today; images and text next."
+    kind: Literal["table", "images", "text"] = Field(
+        default="table",
+        description="The kind of data (core.kinds): table (columns), images (a zip of class folders) or text "
+        "(a table with a column of free text).",
     )
     target: str = Field(description="Column to predict.")
     features: tuple[str, ...] = Field(
@@ -142,6 +144,81 @@ class ColumnSpec(_Spec):
         return self
 
 
+Flip = Literal["none", "horizontal", "vertical", "horizontal_and_vertical"]
+
+
+class AugmentationSpec(_Spec):
+    """Random changes to training images (Keras preprocessing layers; inactive when predicting)."""
+
+    flip: Flip = Field(default="none", description="Mirror images at random (RandomFlip's mode).")
+    rotation: float = Field(
+        default=0.0, ge=0.0, le=0.5, description="Rotate by up to this fraction of a full turn (RandomRotation)."
+    )
+    zoom: float = Field(default=0.0, ge=0.0, le=0.5, description="Zoom in or out by up to this fraction (RandomZoom).")
+    contrast: float = Field(
+        default=0.0, ge=0.0, le=0.9, description="Change the contrast by up to this fraction (RandomContrast)."
+    )
+
+    def layers(self) -> tuple[tuple[str, dict], ...]:
+        """(Keras layer class name, arguments) of each active augmentation, in order."""
+        chosen: list[tuple[str, dict]] = []
+        if self.flip != "none":
+            chosen.append(("RandomFlip", {"mode": self.flip}))
+        if self.rotation > 0:
+            chosen.append(("RandomRotation", {"factor": self.rotation, "fill_mode": "nearest"}))
+        if self.zoom > 0:
+            chosen.append(("RandomZoom", {"height_factor": self.zoom, "fill_mode": "nearest"}))
+        if self.contrast > 0:
+            chosen.append(("RandomContrast", {"factor": self.contrast, "value_range": (0, 1)}))
+        return tuple(chosen)
+
+
+class ImageSpec(_Spec):
+    """How images are read into the network (kind "images")."""
+
+    image_size: int | None = Field(
+        default=None,
+        ge=8,
+        le=128,
+        description="Side of the square the network sees, in pixels. Empty: the size the images were stored at "
+        "(chosen from the data).",
+    )
+    augmentation: AugmentationSpec = Field(default=AugmentationSpec(), description="Random changes while training.")
+
+
+TextSplit = Literal["auto", "whitespace", "character"]
+TextStandardize = Literal["lower_and_strip_punctuation", "lower", "strip_punctuation", "none"]
+
+
+class TextSpec(_Spec):
+    """How a column of free text becomes tokens (kind "text"; Keras TextVectorization's argument names)."""
+
+    column: str | None = Field(default=None, description="The text column. Empty: the column detected as text.")
+    max_tokens: int = Field(
+        default=20000, ge=100, le=200_000, description="Vocabulary size: the most frequent tokens kept."
+    )
+    output_sequence_length: int | None = Field(
+        default=None,
+        ge=4,
+        le=2000,
+        description="Tokens per text for sequence models (Embedding first); longer texts are cut. Empty: from "
+        "the training texts' lengths.",
+    )
+    ngrams: int | None = Field(
+        default=None,
+        ge=1,
+        le=3,
+        description="Also count runs of up to this many tokens. Empty: 2 for bag models, 1 for sequences.",
+    )
+    split: TextSplit = Field(
+        default="auto",
+        description="whitespace: words; character: single characters (Chinese, Japanese). auto: from the text.",
+    )
+    standardize: TextStandardize = Field(
+        default="lower_and_strip_punctuation", description="Lower-case and remove punctuation before splitting."
+    )
+
+
 class PreprocessingSpec(_Spec):
     """How raw columns become numbers. Fitted on the training split only."""
 
@@ -154,6 +231,8 @@ class PreprocessingSpec(_Spec):
     columns: tuple[ColumnSpec, ...] = Field(
         default=(), description="Per-column choices; a column not listed uses the automatic defaults."
     )
+    images: ImageSpec = Field(default=ImageSpec(), description="Image size and augmentation (kind images).")
+    text: TextSpec = Field(default=TextSpec(), description="How the text column is split into tokens (kind text).")
 
     @model_validator(mode="after")
     def _unique_columns(self) -> PreprocessingSpec:
@@ -485,4 +564,84 @@ PRESETS: dict[str, ModelSpec] = {
 TRAINING_PRESETS: dict[str, TrainingSpec] = {
     # The classic Keras example: Adam at 0.001, batch 32, 10 epochs, no early stopping.
     "Textbook MLP": TrainingSpec(optimizer="adam", learning_rate=0.001, batch_size=32, epochs=10, early_stopping=False),
+}
+
+# Kind images: the network's input is (side, side, channels) pixels, rescaled and augmented before these layers.
+IMAGE_PRESETS: dict[str, ModelSpec] = {
+    "Small CNN (default)": ModelSpec(
+        layers=(
+            Conv2DLayer(filters=32, kernel_size=3, padding="same"),
+            MaxPooling2DLayer(pool_size=2),
+            Conv2DLayer(filters=64, kernel_size=3, padding="same"),
+            MaxPooling2DLayer(pool_size=2),
+            GlobalAveragePooling2DLayer(),
+            DenseLayer(units=64),
+        )
+    ),
+    "Deeper CNN": ModelSpec(
+        layers=(
+            Conv2DLayer(filters=32, kernel_size=3, padding="same"),
+            Conv2DLayer(filters=32, kernel_size=3, padding="same"),
+            MaxPooling2DLayer(pool_size=2),
+            Conv2DLayer(filters=64, kernel_size=3, padding="same"),
+            Conv2DLayer(filters=64, kernel_size=3, padding="same"),
+            MaxPooling2DLayer(pool_size=2),
+            Conv2DLayer(filters=128, kernel_size=3, padding="same"),
+            GlobalAveragePooling2DLayer(),
+            DropoutLayer(rate=0.3),
+            DenseLayer(units=128),
+        )
+    ),
+    "MLP on pixels": ModelSpec(
+        layers=(FlattenLayer(), DenseLayer(units=256), DropoutLayer(rate=0.2), DenseLayer(units=128))
+    ),
+}
+
+# Kind text: a bag-of-n-grams model reads TF-IDF weights of the vocabulary; a model whose first layer is an
+# Embedding reads token ids (its `input_dim` is the vocabulary size).
+TEXT_PRESETS: dict[str, ModelSpec] = {
+    "Bag of n-grams (default)": ModelSpec(
+        layers=(DropoutLayer(rate=0.5), DenseLayer(units=64), DropoutLayer(rate=0.5))
+    ),
+    "Embedding + average": ModelSpec(
+        layers=(EmbeddingLayer(input_dim=20000, output_dim=64), GlobalAveragePooling1DLayer(), DenseLayer(units=64))
+    ),
+    "Embedding + Conv1D": ModelSpec(
+        layers=(
+            EmbeddingLayer(input_dim=20000, output_dim=64),
+            Conv1DLayer(filters=64, kernel_size=5, padding="same"),
+            GlobalAveragePooling1DLayer(),
+            DenseLayer(units=64),
+        )
+    ),
+    "Embedding + bidirectional LSTM": ModelSpec(
+        layers=(
+            EmbeddingLayer(input_dim=20000, output_dim=64),
+            BidirectionalLayer(layer=LSTMLayer(units=32)),
+            DenseLayer(units=64),
+        )
+    ),
+}
+
+KIND_PRESETS: dict[str, dict[str, ModelSpec]] = {"table": PRESETS, "images": IMAGE_PRESETS, "text": TEXT_PRESETS}
+
+
+def default_model(kind: str) -> ModelSpec:
+    """The model a new run of this kind of data starts from (the first preset)."""
+    return next(iter(KIND_PRESETS[kind].values()))
+
+
+# The layers each kind of data offers in the Model page's toolbox (a spec may still hold any layer kind).
+IMAGE_LAYER_KINDS: tuple[str, ...] = (
+    "conv2d", "max_pooling2d", "global_average_pooling2d", "flatten", "dense", "dropout", "batch_normalization",
+    "activation",
+)  # fmt: skip
+TEXT_LAYER_KINDS: tuple[str, ...] = (
+    "embedding", "conv1d", "max_pooling1d", "global_average_pooling1d", "lstm", "gru", "bidirectional", "dense",
+    "dropout", "layer_normalization",
+)  # fmt: skip
+KIND_LAYER_KINDS: dict[str, tuple[str, ...]] = {
+    "table": TABULAR_LAYER_KINDS,
+    "images": IMAGE_LAYER_KINDS,
+    "text": TEXT_LAYER_KINDS,
 }

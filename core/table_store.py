@@ -22,6 +22,7 @@ from core.i18n import t
 from core.run_store import read_json, to_parquet, write_atomic, write_json
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
+PIXELS_SUFFIX = ".pixels.npy"
 NOT_FOUND = "The table you were working on is no longer on the server (it expired or was deleted). Load it again."
 
 
@@ -34,6 +35,8 @@ class TableRecord:
     num_bytes: int
     notes: tuple[str, ...]
     reading: dict | None = None  # how the file was read (`LoadedTable.reading`); runs record it
+    kind: str = "table"  # the dataset kind (`DataSpec.kind`) this upload is read as
+    image: dict | None = None  # kind images: {"side", "channels", "skipped": [...]} of the stored pixels
 
 
 class TableStore:
@@ -52,9 +55,19 @@ class TableStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def put(
-        self, frame: pd.DataFrame, *, name: str, notes: tuple[str, ...] = (), reading: dict | None = None
+        self,
+        frame: pd.DataFrame,
+        *,
+        name: str,
+        notes: tuple[str, ...] = (),
+        reading: dict | None = None,
+        pixels: Path | None = None,
+        image: dict | None = None,
     ) -> tuple[str, pd.DataFrame]:
-        """Store a loaded table; returns its key and the frame exactly as stored (what a later read gives)."""
+        """Store a loaded table; returns its key and the frame exactly as stored (what a later read gives).
+
+        An image set (kind images) is its manifest (one row per image) plus `pixels`, the .npy written by
+        `core.data.images.read_image_zip`, moved here as `<key>.pixels.npy`; `image` says its geometry."""
         data, stored = to_parquet(frame)
         digest = hashlib.sha256()
         digest.update((self.owner or "").encode("utf-8") + b"\0")
@@ -67,10 +80,19 @@ class TableStore:
                 if len(kept) >= self.max_tables:
                     raise QuotaError(t("deploy.tables.quota", count=len(kept)))
             write_atomic(path, data)
+        num_bytes = len(data)
+        if pixels is not None:
+            stored_pixels = self.root / f"{key}{PIXELS_SUFFIX}"
+            if stored_pixels.exists():
+                Path(pixels).unlink(missing_ok=True)
+            else:
+                os.replace(pixels, stored_pixels)
+            num_bytes += stored_pixels.stat().st_size
         write_json(
             self.root / f"{key}.json",
             {"owner": self.owner, "name": name, "notes": list(notes), "created_at": time.time(),
-             "num_bytes": len(data), "reading": reading},
+             "num_bytes": num_bytes, "reading": reading, "kind": "images" if pixels is not None else "table",
+             "image": image},
         )  # fmt: skip
         return key, stored
 
@@ -89,6 +111,12 @@ class TableStore:
     def load(self, key: str) -> pd.DataFrame:
         return pd.read_parquet(self.path(key))
 
+    def pixels_path(self, key: str) -> Path | None:
+        """Kind images: the stored pixel array (after `path()`'s owner check); None for a table."""
+        self.path(key)
+        path = self.root / f"{key}{PIXELS_SUFFIX}"
+        return path if path.exists() else None
+
     def record(self, key: str) -> TableRecord:
         path = self.path(key)
         meta = read_json(self.root / f"{key}.json", {})
@@ -97,9 +125,11 @@ class TableStore:
             name=str(meta.get("name") or "table"),
             owner=meta.get("owner"),
             created_at=float(meta.get("created_at", 0.0)),
-            num_bytes=path.stat().st_size,
+            num_bytes=int(meta.get("num_bytes") or path.stat().st_size),
             notes=tuple(meta.get("notes") or ()),
             reading=meta.get("reading"),
+            kind=str(meta.get("kind") or "table"),
+            image=meta.get("image"),
         )
 
     def list_tables(self) -> list[TableRecord]:
@@ -121,6 +151,7 @@ class TableStore:
         trash = path.with_name(f".deleted-{secrets.token_hex(4)}.parquet")
         os.replace(path, trash)
         (self.root / f"{key}.json").unlink(missing_ok=True)
+        (self.root / f"{key}{PIXELS_SUFFIX}").unlink(missing_ok=True)
         trash.unlink(missing_ok=True)
 
     def disk_bytes(self) -> int:

@@ -3,16 +3,27 @@ import streamlit as st
 from core.data.profiling import infer_task, suggest_target
 from core.data.reading import ENCODING_CHOICES, TableLimits, encoding_label, list_sheets, load_table
 from core.data.samples import SAMPLES
+from core.data.text import is_text_column
 from core.errors import AppError
 from core.explanations import METRIC_HELP
 from core.i18n import t
+from core.kinds.text import looks_like_text
 from core.plain_text import MAX_CHARS, full_name_help, markdown_literal, shorten
-from core.spec import DataSpec
+from core.spec import DataSpec, TextSpec
 from ui.components import cached_profile, next_step_line, show_error
+from ui.kind_views import cached_text_profiles, render_image_set, render_text_profiles
 from ui.profile_view import render_profile
 from ui.services import settings, table_store
 from ui.spec_fields import choices, help_text, select_kwargs
-from ui.state import current_table, current_table_reading, get_state, store_table
+from ui.state import (
+    current_image_info,
+    current_pixels,
+    current_table,
+    current_table_reading,
+    get_state,
+    load_image_zip,
+    store_table,
+)
 
 
 def _md(message_id: str, /, **values) -> str:
@@ -58,8 +69,13 @@ if source == "Sample data":
     # The app opens on a sample, so a first-time visitor sees real data without hunting for a file.
     if clicked or state.table_key is None:
         try:
-            loaded = load_table(sample.path.read_bytes(), sample.file_name)
-            store_table(config, state, loaded.frame, sample.file_name, loaded.notes, loaded.reading())
+            if sample.kind == "images":
+                with st.spinner(t("kinds.view.reading_images")):
+                    load_image_zip(config, state, sample.path, sample.file_name)
+            else:
+                loaded = load_table(sample.path.read_bytes(), sample.file_name)
+                store_table(config, state, loaded.frame, sample.file_name, loaded.notes, loaded.reading())
+                state.set_kind(sample.kind)
             state.target = sample.target
         except AppError as error:
             show_error(error)
@@ -81,7 +97,7 @@ else:
             if len(sheets) > 1:
                 sheet = st.selectbox(t("data.page.sheet"), sheets, format_func=shorten, key="data.sheet")
         encoding = None
-        if not upload.name.lower().endswith((".xlsx", ".parquet")):
+        if not upload.name.lower().endswith((".xlsx", ".parquet", ".zip")):
             # A sentinel, not None: a selectbox treats None as "nothing chosen" and shows a placeholder.
             choice = st.selectbox(
                 t("data.page.encoding"),
@@ -94,10 +110,16 @@ else:
         marker = (upload.file_id, sheet, encoding)
         if state.memory.loaded_upload != marker:
             try:
-                loaded = load_table(
-                    data, upload.name, limits=TableLimits.from_settings(config), sheet=sheet, encoding=encoding
-                )
-                store_table(config, state, loaded.frame, upload.name, loaded.notes, loaded.reading())
+                if upload.name.lower().endswith(".zip"):  # a zip of class folders: an image set
+                    with st.spinner(t("kinds.view.reading_images")):
+                        load_image_zip(config, state, data, upload.name)
+                else:
+                    loaded = load_table(
+                        data, upload.name, limits=TableLimits.from_settings(config), sheet=sheet, encoding=encoding
+                    )
+                    store_table(config, state, loaded.frame, upload.name, loaded.notes, loaded.reading())
+                    if looks_like_text(loaded.frame, None):
+                        state.set_kind("text")
                 state.memory.loaded_upload = marker
             except AppError as error:
                 show_error(error)
@@ -128,6 +150,9 @@ if state.memory.new_table_notice:
     st.info(t("data.page.new_table"), icon=":material/restart_alt:")
 for note in state.table_notes:
     st.info(markdown_literal(note), icon=":material/info:")
+if state.kind == "images":
+    render_image_set(state, frame, current_pixels(state), current_image_info(state))
+    st.stop()
 left, middle, right = st.columns(3)
 left.metric(t("data.page.rows"), f"{len(frame):,}", help=METRIC_HELP["rows"])
 middle.metric(t("data.page.columns"), f"{frame.shape[1]:,}", help=METRIC_HELP["columns"])
@@ -148,7 +173,7 @@ with st.expander(t("data.page.your_tables", count=len(kept))):
         t("data.page.use_table"), key="data.use_kept", width="stretch", disabled=chosen == state.table_key
     ):
         record = next(r for r in kept if r.key == chosen)
-        state.start_table(record.key, record.name, record.notes, None)
+        state.start_table(record.key, record.name, record.notes, None, kind=record.kind)
         st.rerun()
     if chosen and delete.button(
         t("data.page.delete_table"), icon=":material/delete:", key="data.delete_kept", width="stretch"
@@ -165,6 +190,19 @@ with st.expander(t("data.page.your_tables", count=len(kept))):
 
 st.subheader(t("data.page.what_to_predict"))
 columns = [str(c) for c in frame.columns]
+text_columns = [c for c in columns if is_text_column(frame[c])]
+if text_columns:
+    read_as = st.radio(
+        t("kinds.view.read_as"),
+        ["text", "table"],
+        index=0 if state.kind == "text" else 1,
+        format_func={"text": t("kinds.view.read_as.text"), "table": t("kinds.view.read_as.table")}.get,
+        horizontal=True,
+        key=state.setting_widget(f"data.read_as.{state.table_key}"),
+    )
+    state.set_kind(read_as)
+elif state.kind == "text":
+    state.set_kind("table")
 if state.target not in columns:
     state.target = suggest_target(frame, cached_profile(state, frame, None))
     state.target_guessed = state.target is not None
@@ -218,7 +256,32 @@ state.choose_features(features, candidates)
 still_ignored = [c for c in candidates if c in state.ignored_columns()]
 if still_ignored:
     st.caption(t("data.page.ignored_columns", columns=", ".join(markdown_literal(c, 40) for c in still_ignored)))
-if not features:
+if state.kind == "text":
+    chosen_text = state.preprocessing.text.column
+    options = [c for c in text_columns if c != target] or [c for c in candidates]
+    text_column = st.selectbox(
+        t("kinds.view.text_input"),
+        options,
+        index=options.index(chosen_text) if chosen_text in options else 0,
+        format_func=shorten,
+        key=state.setting_widget(f"data.text_column.{state.table_key}.{target}"),
+        help=help_text(TextSpec, "column"),
+    )
+    if text_column != chosen_text:
+        text = state.preprocessing.text.model_copy(update={"column": text_column})
+        state.preprocessing = state.preprocessing.model_copy(update={"text": text})
+    st.info(_md("kinds.view.text_detected", column=text_column), icon=":material/notes:")
+    st.success(
+        t(
+            "kinds.view.text_summary",
+            target=markdown_literal(target, MAX_CHARS),
+            column=markdown_literal(text_column, MAX_CHARS),
+        )
+    )
+    st.page_link(page="pages/prepare.py", label=t("data.page.next"), icon=":material/tune:")
+    st.subheader(t("data.page.profile"))
+    render_text_profiles(cached_text_profiles(state, frame, target, [text_column]))
+elif not features:
     st.warning(t("data.page.no_features"))
 else:
     st.success(

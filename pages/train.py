@@ -18,7 +18,7 @@ from ui.components import cached_profile, next_step_line, pick_run, require_tabl
 from ui.live_run import live_run
 from ui.services import job_manager, run_store, settings
 from ui.spec_fields import choice_labeller, help_text, number_kwargs, select_kwargs, slider_kwargs
-from ui.state import current_table_path, current_table_reading, get_state
+from ui.state import current_pixels_path, current_table_path, current_table_reading, get_state
 
 OPTIMIZERS = OPTIMIZER_LABELS
 CLIPPING = ("none", "clipnorm", "clipvalue")  # labels: train.page.clipping.<value>
@@ -257,6 +257,7 @@ if frame is not None:
                 current_table_path(state),
                 source_name=state.table_name or "table",
                 reading=current_table_reading(state),
+                pixels=current_pixels_path(state),
             )
         except AppError as error:
             show_error(error)

@@ -1,7 +1,9 @@
 """The hidden-layer stack editor: add, remove, reorder, edit each layer's arguments.
 
-Tables get the tabular toolbox (`TABULAR_LAYER_KINDS`). A spec imported with image or text layers (Conv, LSTM...)
-shows those layers read-only, so they can be removed; the summary then explains why they cannot follow.
+Each kind of data gets its toolbox (`core.spec.KIND_LAYER_KINDS`): dense layers for tables, convolutions and
+pooling for images, embeddings, 1-D convolutions and recurrent layers for text. The settings of the image and
+text layers are drawn from their spec's fields (bounds, choices and help from `core.spec`); the summary says
+when a layer cannot follow the one before it.
 """
 
 from __future__ import annotations
@@ -13,18 +15,21 @@ import streamlit as st
 from core.i18n import t
 from core.model.building import LAYER_TYPES, layer_label
 from core.spec import (
+    KIND_LAYER_KINDS,
     LAYER_KINDS,
-    TABULAR_LAYER_KINDS,
     ActivationLayer,
+    BidirectionalLayer,
     DenseLayer,
     DropoutLayer,
     GaussianNoiseLayer,
+    GRULayer,
+    LSTMLayer,
 )
-from ui.spec_fields import number_kwargs, select_kwargs, slider_kwargs
+from ui.spec_fields import help_text, number_kwargs, select_kwargs, slider_kwargs
 from ui.state import AppState, Layer
 
 KIND_LABELS = LAYER_TYPES
-DEFAULTS = {kind: LAYER_KINDS[kind]() for kind in TABULAR_LAYER_KINDS}
+DEFAULTS = {kind: LAYER_KINDS[kind]() for kind in LAYER_KINDS}
 # Layers without settings: a sentence (message id) in place of widgets.
 HELP = {
     "batch_normalization": "model.editor.batch_normalization",
@@ -86,8 +91,45 @@ def _edit_layer(layer: Layer) -> object:
     if spec.kind in HELP:
         st.caption(t(HELP[spec.kind]))
         return spec
-    st.caption(t("model.editor.read_only", layer=layer_label(spec)))
-    return spec
+    if isinstance(spec, BidirectionalLayer):
+        inner_col, units_col = st.columns(2)
+        names = {"lstm": "LSTM", "gru": "GRU"}
+        inner = inner_col.selectbox(
+            t("model.editor.field.recurrent"), list(names), index=list(names).index(spec.layer.kind),
+            format_func=names.get, key=f"{key}.inner",
+        )  # fmt: skip
+        kind = LSTMLayer if inner == "lstm" else GRULayer
+        units = units_col.number_input(
+            t("model.editor.units"), **number_kwargs(kind, "units", value=spec.layer.units, step=8), key=f"{key}.units"
+        )
+        return BidirectionalLayer(layer=kind(units=int(units)))
+    return _edit_fields(spec, key)
+
+
+def _edit_fields(spec, key: str):
+    """A form drawn from the layer spec's own fields (numbers, choices, switches)."""
+    kind = type(spec)
+    names = [name for name in kind.model_fields if name != "kind"]
+    if not names:
+        st.caption(t("model.editor.no_settings", layer=layer_label(spec)))
+        return spec
+    values = {}
+    for column, name in zip(st.columns(len(names)), names, strict=True):
+        current = getattr(spec, name)
+        label = t(f"model.editor.field.{name}")
+        if isinstance(current, bool):
+            values[name] = column.checkbox(label, current, key=f"{key}.{name}", help=help_text(kind, name))
+        elif isinstance(current, int):
+            values[name] = int(
+                column.number_input(label, **number_kwargs(kind, name, value=current), key=f"{key}.{name}")
+            )
+        elif isinstance(current, float):
+            values[name] = float(
+                column.number_input(label, **number_kwargs(kind, name, value=current), key=f"{key}.{name}")
+            )
+        else:
+            values[name] = column.selectbox(label, **select_kwargs(kind, name, value=current), key=f"{key}.{name}")
+    return kind(**values)
 
 
 def layer_editor(state: AppState) -> None:
@@ -112,7 +154,7 @@ def layer_editor(state: AppState) -> None:
             layer.spec = _edit_layer(layer)
     st.write(t("model.editor.add_title"))
     columns = st.columns(2)
-    for index, kind in enumerate(DEFAULTS):
+    for index, kind in enumerate(KIND_LAYER_KINDS.get(state.kind, KIND_LAYER_KINDS["table"])):
         if columns[index % 2].button(
             t("model.editor.add", layer=KIND_LABELS[kind]),
             key=f"model.add.{kind}",

@@ -183,6 +183,7 @@ def _start_fixed_run(store: RunStore, run_id: str, spec, finding: CoachFinding) 
             store.files(run_id).path(RunFiles.DATA),
             source_name=store.meta(run_id).get("source_name", "table"),
             reading=store.meta(run_id).get("reading"),
+            pixels=store.files(run_id).path(RunFiles.PIXELS) if store.pixels(run_id) is not None else None,
         )
         store.update_meta(new_id, coach_fix={"fix": finding.fix, "kind": finding.kind, "from_run": run_id})
     except AppError as error:

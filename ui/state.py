@@ -18,7 +18,7 @@ import streamlit as st
 from core.config import Settings
 from core.errors import AppError, DataError
 from core.run_store import read_json, write_json
-from core.spec import DataSpec, ModelSpec, PreprocessingSpec, RunSpec, Task, TrainingSpec
+from core.spec import DataSpec, ModelSpec, PreprocessingSpec, RunSpec, Task, TrainingSpec, default_model
 from ui.identity import new_session_owner
 from ui.services import run_store, set_session_owner, settings, table_store
 
@@ -83,6 +83,7 @@ class AppState:
     table_key: str | None = None
     table_name: str | None = None
     table_notes: tuple[str, ...] = ()
+    kind: str = "table"  # DataSpec.kind: table, images (a zip of class folders) or text (a column of free text)
     target: str | None = None
     target_guessed: bool = False  # chosen by `suggest_target`, not yet by the user
     task: Task | None = None
@@ -112,6 +113,7 @@ class AppState:
         """The spec being edited; raises pydantic's ValidationError when a setting is invalid."""
         return RunSpec(
             data=DataSpec(
+                kind=self.kind,
                 target=self.target,
                 features=tuple(self.features or ()),
                 task=self.task,
@@ -130,6 +132,7 @@ class AppState:
     def apply_spec(self, spec: RunSpec) -> None:
         """Load a spec (imported, restored after a refresh, or with a quality fix applied) into the editor."""
         data = spec.data
+        self.kind = data.kind
         self.target, self.task, self.features = data.target, data.task, list(data.features) or None
         self.test_fraction, self.validation_fraction, self.seed = (
             data.test_fraction,
@@ -159,11 +162,16 @@ class AppState:
         listed = [name for name in candidates if name in selected or name in ignored]
         self.features = listed if len(listed) != len(candidates) else None
 
-    def start_table(self, key: str, name: str, notes: tuple[str, ...], frame: pd.DataFrame | None) -> None:
-        """Use another table: every setting starts from its default, none carries over from the last table."""
-        fresh = AppState(owner=self.owner, table_key=key, table_name=name, table_notes=notes)
+    def start_table(
+        self, key: str, name: str, notes: tuple[str, ...], frame: pd.DataFrame | None, kind: str = "table"
+    ) -> None:
+        """Use another table: every setting starts from its default, none carries over from the last table.
+        An image set (kind images) starts with its class folders as the target and the small CNN."""
+        fresh = AppState(owner=self.owner, table_key=key, table_name=name, table_notes=notes, kind=kind)
         fresh.run_id, fresh.data_source, fresh.memory = self.run_id, self.data_source, self.memory
-        fresh.set_model(ModelSpec())
+        fresh.set_model(default_model(kind))
+        if kind == "images":
+            fresh.target = "label"
         fresh.frame_cache = frame
         # Said only when something was reset: not when the automatic first sample is replaced untouched.
         reset = self.table_key is not None and self._settings() != fresh._settings()
@@ -185,6 +193,13 @@ class AppState:
             if key in st.session_state:
                 del st.session_state[key]
         self.memory.setting_widgets.clear()
+
+    def set_kind(self, kind: str) -> None:
+        """Read the same table as another kind (a table with a text column: as a table, or as text); the
+        model starts from that kind's default."""
+        if kind != self.kind:
+            self.kind = kind
+            self.set_model(default_model(kind))
 
     def _settings(self) -> tuple:
         """Everything chosen for a table except its target."""
@@ -265,6 +280,8 @@ def _attach_table(state: AppState, key: str) -> None:
     except (AppError, OSError, ValueError):
         return
     state.table_key, state.table_name, state.table_notes = record.key, record.name, record.notes
+    if record.kind == "images":
+        state.kind, state.target = "images", state.target or "label"
 
 
 def _attach_run(state: AppState, run_id: str) -> None:
@@ -316,6 +333,53 @@ def store_table(
     check_session_disk(settings, state.owner)
     key, safe = table_store().put(frame, name=name, notes=notes, reading=reading)
     state.start_table(key, name, notes, safe)
+
+
+def store_image_set(settings: Settings, state: AppState, image_set, name: str) -> None:
+    """Keep an image set read from a zip (`core.data.images.ImageSet`): its manifest as a table, its pixels
+    beside it. The session's disk and table quotas are checked first, as for tables."""
+    from core.shared_mode.limits import check_session_disk
+
+    check_session_disk(settings, state.owner)
+    image = {
+        "side": image_set.side,
+        "channels": image_set.channels,
+        "skipped": [{"name": item.name, "reason": item.reason.to_dict()} for item in image_set.skipped[:500]],
+        "skipped_count": len(image_set.skipped),
+        "notes": [note.to_dict() for note in image_set.notes],
+    }
+    key, safe = table_store().put(image_set.manifest, name=name, pixels=image_set.pixels_path, image=image)
+    state.start_table(key, name, (), safe, kind="images")
+
+
+def load_image_zip(settings: Settings, state: AppState, source, name: str) -> None:
+    """Read a zip of class folders into a stored image set (pixels on disk) and make it the current data."""
+    from core.data.images import read_image_zip
+
+    pixels_path = table_store().root / f".upload-{secrets.token_hex(6)}.npy"
+    try:
+        image_set = read_image_zip(source, pixels_path)
+        store_image_set(settings, state, image_set, name)
+    finally:
+        pixels_path.unlink(missing_ok=True)
+
+
+def current_pixels(state: AppState):
+    """Kind images: the current image set's pixels, memory-mapped (None for a table)."""
+    import numpy as np
+
+    path = table_store().pixels_path(state.table_key) if state.table_key else None
+    return np.load(path, mmap_mode="r") if path is not None else None
+
+
+def current_pixels_path(state: AppState):
+    """Kind images: the stored pixel file a new run links (None for a table)."""
+    return table_store().pixels_path(state.table_key) if state.table_key and state.kind == "images" else None
+
+
+def current_image_info(state: AppState) -> dict:
+    """Kind images: the stored set's side, channels, skipped files and notes."""
+    return (table_store().record(state.table_key).image or {}) if state.table_key else {}
 
 
 def current_table(settings: Settings, state: AppState) -> pd.DataFrame | None:

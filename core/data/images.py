@@ -569,6 +569,7 @@ def read_image_zip(
     *,
     side: int | None = None,
     limits: ImageLimits = ImageLimits(),
+    unlabelled: bool = False,
 ) -> ImageSet:
     """Read a zip of class folders into `pixels_path` (.npy, uint8 (n, side, side, channels)) and a manifest.
 
@@ -576,6 +577,7 @@ def read_image_zip(
     its author named it), "label" (class folder), "split" ("train"/"test" from train/test folders, else ""),
     "width", "height" (after EXIF rotation, before resizing), "mode" (Pillow's original mode), "sha1" (of the
     member's bytes). `side` defaults to the median longer side, clamped to [8, limits.max_side].
+    `unlabelled` (images to predict): images outside any class folder are kept too, with an empty label.
     Raises DataError when the zip is hostile, too big, not a zip, or holds no usable image."""
     pixels_path = Path(pixels_path)
     if side is not None and not 1 <= side <= limits.max_side:
@@ -589,10 +591,12 @@ def read_image_zip(
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError):
             raise DataError(t("data.images.zip.not_a_zip")) from None
         with archive:
-            return _read(archive, pixels_path, side, limits)
+            return _read(archive, pixels_path, side, limits, unlabelled)
 
 
-def _read(archive: zipfile.ZipFile, pixels_path: Path, side: int | None, limits: ImageLimits) -> ImageSet:
+def _read(
+    archive: zipfile.ZipFile, pixels_path: Path, side: int | None, limits: ImageLimits, unlabelled: bool = False
+) -> ImageSet:
     infos = archive.infolist()
     names = _decoded_names(infos)
     _check_directory(infos, names, limits)
@@ -636,6 +640,8 @@ def _read(archive: zipfile.ZipFile, pixels_path: Path, side: int | None, limits:
     root_files = 0
     for member in sorted(images, key=lambda m: m.parts):
         placed = layout.place(member.parts)
+        if placed is None and unlabelled:
+            placed = ("", "")
         if placed is None:
             root_files += 1
             skipped.append(SkippedFile(member.name, Message("data.images.skip.outside_class")))

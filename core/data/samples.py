@@ -1,4 +1,4 @@
-"""The bundled sample tables (see sample_data/README.md for sources and licences).
+"""The bundled samples: tables, image sets and text (see sample_data/README.md for sources and licences).
 
 A sample's `name` is its key (English, stable); what a visitor reads, its `title` and `description`, are the
 messages "data.samples.<key>.title" / ".description" of core/locale/*/LC_MESSAGES/data.po."""
@@ -19,6 +19,7 @@ class Sample:
     file_name: str
     target: str
     key: str
+    kind: str = "table"  # DataSpec.kind: table, images (a zip of class folders) or text
 
     @property
     def path(self) -> Path:
@@ -41,5 +42,9 @@ SAMPLES: dict[str, Sample] = {
         Sample("Adult census income", "adult.csv", "income", "adult"),
         Sample("Diamond prices", "diamonds.csv", "price", "diamonds"),
         Sample("Wine cultivars", "wine.csv", "cultivar", "wine"),
+        Sample("Fashion-MNIST clothing photos", "fashion_mnist_10k.zip", "label", "fashion", "images"),
+        Sample("Handwritten digits", "digits.zip", "label", "digits", "images"),
+        Sample("Movie reviews (English)", "rotten_tomatoes.csv", "label", "rotten_tomatoes", "text"),
+        Sample("Product and hotel reviews (Chinese)", "chinese_reviews.csv", "情感", "chinese_reviews", "text"),
     )
 }

@@ -19,9 +19,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from core.config import load_settings
+from core.data.images import IMAGE_EXTENSIONS, load_image, read_image_zip, to_array
 from core.data.preprocessing import PreprocessingState
 from core.data.reading import TableLimits, load_table_file
 from core.deployment.serving_model import load_model_file, predict_table  # Keras: never in the web server
@@ -157,11 +159,14 @@ def predict_file(model_path: Path, data: str, out: str | None) -> None:
     The model file is checked (extension, archive, allowed layers, size) before Keras is imported: a wrong file
     is refused in a moment instead of after half a minute and a gigabyte.
     """
-    check_model_file(model_path)
-    frame = load_table_file(data, limits=TableLimits.from_settings(load_settings())).frame
-    import_keras_quietly()
-
-    result = predict_table(load_model_file(model_path), frame)
+    checked = check_model_file(model_path)
+    if takes_images(checked):
+        import_keras_quietly()
+        result = predict_image_file(load_model_file(model_path), Path(data))
+    else:
+        frame = load_table_file(data, limits=TableLimits.from_settings(load_settings())).frame
+        import_keras_quietly()
+        result = predict_table(load_model_file(model_path), frame)
     if out and out.endswith(".parquet"):
         result.to_parquet(out, index=False)
         print(json.dumps({"rows": len(result), "out": str(Path(out).resolve())}))
@@ -171,6 +176,53 @@ def predict_file(model_path: Path, data: str, out: str | None) -> None:
         print(json.dumps({"rows": len(result), "out": str(Path(out).resolve())}))
     else:
         escape_formulas(result).to_csv(sys.stdout, index=False)  # often redirected into a file for a spreadsheet
+
+
+def takes_images(checked: CheckedModel) -> bool:
+    """An image model (kind images): one input named "image" of raw uint8 pixels."""
+    return [(item.name, item.dtype) for item in checked.inputs] == [("image", "uint8")]
+
+
+def predict_image_file(model, path: Path) -> pd.DataFrame:
+    """One image file, or a zip of images (in class folders or not), through an image model: a row per image
+    with its file name, the predicted class and each class's probability."""
+    side = int(model.get_layer("resize").get_config()["height"])
+    channels = int(model.input["image"].shape[-1])
+    if path.suffix.lower() == ".zip":
+        with tempfile.TemporaryDirectory(prefix="layerlab-predict-") as folder:
+            image_set = read_image_zip(path, Path(folder) / "pixels.npy", side=side, unlabelled=True)
+            names = image_set.manifest["file"].astype(str).tolist()
+            arrays = np.load(image_set.pixels_path, mmap_mode="r")
+            return _image_predictions(model, names, arrays, channels)
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise DataError(t("deploy.predict.not_an_image", name=repr(path.name)))
+    image = load_image(path.read_bytes())
+    array = to_array(image, side=side, channels=channels)[None]
+    return _image_predictions(model, [path.name], array, channels)
+
+
+def _image_predictions(model, names: list[str], arrays, channels: int, *, batch: int = 256) -> pd.DataFrame:
+    import keras  # Keras loads only in workers and helpers, never in the web server
+
+    labels: list[str] = []
+    probabilities = []
+    for start in range(0, len(names), batch):
+        block = np.asarray(arrays[start : start + batch])
+        if block.shape[-1] != channels:  # grey images for a colour model, or colour ones for a grey model
+            block = np.repeat(block, 3, axis=-1) if channels == 3 else _grey(block)
+        outputs = model({"image": block.astype("uint8")})
+        labels.extend(value.decode("utf-8") for value in keras.ops.convert_to_numpy(outputs["label"]).reshape(-1))
+        probabilities.append(keras.ops.convert_to_numpy(outputs["probabilities"]))
+    result = pd.DataFrame({"file": names, "prediction": labels})
+    table = np.concatenate(probabilities) if probabilities else np.zeros((0, 0))
+    for index, name in enumerate(model.get_layer("label_lookup").get_vocabulary()):
+        result[f"prob_{name}"] = table[:, index]
+    return result
+
+
+def _grey(block: np.ndarray) -> np.ndarray:
+    weights = np.array([0.299, 0.587, 0.114], dtype="float32")
+    return np.clip(np.rint(block[..., :3].astype("float32") @ weights), 0, 255).astype("uint8")[..., None]
 
 
 def _limit_memory(megabytes: int) -> None:

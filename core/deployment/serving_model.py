@@ -103,30 +103,32 @@ def _preprocessing_graph(state: PreprocessingState, suffix: str):
 
 def _build_serving_model(network, state: PreprocessingState, target: TargetInfo, *, suffix: str, threshold: float):
     import keras  # Keras loads only in workers and helpers, never in the web server
-    from keras import layers, ops  # Keras loads only in workers and helpers, never in the web server
 
     inputs, features = _preprocessing_graph(state, suffix)
-    output = network(features)
-    if target.task == "regression":
-        value = ops.add(ops.multiply(output, np.float32(target.std)), np.float32(target.mean))
-        outputs = {"prediction": value}
-    else:
-        if target.task == "binary":
-            probabilities = layers.Concatenate(name="layerlab_binary_probabilities")(
-                [ops.subtract(1.0, output), output]
-            )
-            index = ops.reshape(ops.cast(ops.greater_equal(output, float(threshold)), "int32"), (-1,))
-        else:
-            probabilities = output
-            index = ops.argmax(probabilities, axis=-1)
-        label = layers.StringLookup(
-            vocabulary=list(target.classes), invert=True, num_oov_indices=0, name="label_lookup"
-        )(index)
-        outputs = {"label": label, "probabilities": probabilities}
+    outputs = label_outputs(network(features), target, threshold=threshold)
     with warnings.catch_warnings():
         # Keras warns when a dict key differs from its tensor's name; that is intended for names with "/".
         warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
         return keras.Model(inputs, outputs, name=SERVING_MODEL_NAME)
+
+
+def label_outputs(output, target: TargetInfo, *, threshold: float = 0.5) -> dict:
+    """The network's output in the user's terms: {"prediction"} for regression; {"label", "probabilities"}
+    for classification (binary: the second class when its probability is at least `threshold`)."""
+    from keras import layers, ops  # Keras loads only in workers and helpers, never in the web server
+
+    if target.task == "regression":
+        return {"prediction": ops.add(ops.multiply(output, np.float32(target.std)), np.float32(target.mean))}
+    if target.task == "binary":
+        probabilities = layers.Concatenate(name="layerlab_binary_probabilities")([ops.subtract(1.0, output), output])
+        index = ops.reshape(ops.cast(ops.greater_equal(output, float(threshold)), "int32"), (-1,))
+    else:
+        probabilities = output
+        index = ops.argmax(probabilities, axis=-1)
+    label = layers.StringLookup(vocabulary=list(target.classes), invert=True, num_oov_indices=0, name="label_lookup")(
+        index
+    )
+    return {"label": label, "probabilities": probabilities}
 
 
 def _hashing_graph(raw, column: CategoricalColumn, position: int):

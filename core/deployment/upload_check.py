@@ -47,6 +47,10 @@ LAYERS = frozenset(
         "LayerNormalization", "GaussianNoise", "Activation", "Conv1D", "Conv2D", "MaxPooling1D", "MaxPooling2D",
         "GlobalAveragePooling1D", "GlobalAveragePooling2D", "Flatten", "LSTM", "GRU", "Bidirectional",
         "LSTMCell", "GRUCell", "Add", "Multiply", "Average", "Rescaling",
+        # Image models: resizing in the downloadable model, augmentation in the network (inactive when predicting).
+        "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomContrast",
+        # Text models: raw strings → tokens inside the model.
+        "TextVectorization",
     }
 )  # fmt: skip
 OPERATIONS = frozenset(

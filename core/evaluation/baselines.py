@@ -120,6 +120,7 @@ _NAME_KEYS = {
     "Gradient boosting": "boosting",
     "Majority class (dummy)": "majority",
     "Logistic regression": "logistic",
+    "TF-IDF + logistic regression": "tfidf",
 }
 
 

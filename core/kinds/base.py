@@ -15,18 +15,22 @@ class ModelInput:
     `num_inputs`: width of a table's encoded rows (or of a flattened image); `input_shape` replaces
     `(num_inputs,)` for image and token inputs; `input_kind` selects the shape rules and the input dtype;
     `embeddings`: columns of the encoded rows that are category indices with their own learned table.
+    `stem`: built-in Keras layers between the input and the user's layers (image rescaling and augmentation).
     """
 
     num_inputs: int
     input_shape: tuple[int, ...] | None = None
     input_kind: str = "tabular"
     embeddings: tuple = ()
+    stem: tuple = ()  # (Keras layer class name, arguments) applied before the hidden layers: rescaling, augmentation
 
     def build_arguments(self) -> dict[str, Any]:
         """Keyword arguments of `build_model` and `describe_model` after (spec, num_inputs, task, num_classes)."""
         arguments: dict[str, Any] = {"embeddings": self.embeddings, "input_kind": self.input_kind}
         if self.input_shape is not None:
             arguments["input_shape"] = self.input_shape
+        if self.stem:
+            arguments["stem"] = self.stem
         return arguments
 
 
@@ -35,12 +39,17 @@ class DatasetKind(Protocol):
 
     name: str  # the `DataSpec.kind` value
 
+    def load(self, store, run_id: str):
+        """The run's data as `prepare` and `profile` take it (a table; an image set's manifest and pixels)."""
+
     def profile(self, source, target: str | None):
         """What the data holds, for the Data page and `layerlab profile` (a `to_dict()`-able profile)."""
 
-    def prepare(self, source, data_spec, preprocessing_spec):
+    def prepare(self, source, data_spec, preprocessing_spec, model_spec=None):
         """Check the data against the spec, split it (seeded, stratified where it can be), fit preprocessing on
-        the training part only and encode every split. Raises `DataError` with what the user must fix."""
+        the training part only and encode every split. `model_spec` is for kinds whose encoding depends on the
+        first layer (text: token ids for an Embedding, TF-IDF weights otherwise). Raises `DataError` with what
+        the user must fix."""
 
     def prepare_fold(self, prepared, fold: int, preprocessing_spec):
         """Fold `fold` of a cross-validation, encoded exactly like the main split."""
@@ -53,6 +62,14 @@ class DatasetKind(Protocol):
 
     def predict(self, network, prepared, split: str) -> np.ndarray:
         """The network's outputs for one encoded split ("train", "validation" or "test")."""
+
+    def baselines(self, prepared, seed: int) -> list[dict]:
+        """Simple models fitted on the same split ([{"name", "test": {metric: value}, "seconds"}]): what the
+        network is judged against."""
+
+    def held_out_rows(self, prepared):
+        """The test rows in prediction order, written with the run for the Evaluate page (images: the
+        manifest rows with each image's `pixel_row`), or None where they are found again when asked for."""
 
     def preprocessing_record(self, prepared) -> str:
         """The fitted preprocessing as JSON (the run's preprocessing.json, shipped with every export)."""

@@ -10,6 +10,7 @@ from core.data.feeding import fit_data, predict_rows
 from core.data.profiling import profile_frame
 from core.data.splitting import prepare_data, prepare_fold
 from core.deployment.serving_model import build_serving_model
+from core.evaluation.baselines import compare_baselines
 from core.kinds.base import ModelInput
 
 
@@ -18,10 +19,13 @@ class TableKind:
 
     name = "table"
 
+    def load(self, store, run_id: str):
+        return store.table(run_id)
+
     def profile(self, source, target: str | None):
         return profile_frame(source, target)
 
-    def prepare(self, source, data_spec, preprocessing_spec):
+    def prepare(self, source, data_spec, preprocessing_spec, model_spec=None):
         return prepare_data(source, data_spec, preprocessing_spec)
 
     def prepare_fold(self, prepared, fold: int, preprocessing_spec):
@@ -35,6 +39,12 @@ class TableKind:
 
     def predict(self, network, prepared, split: str) -> np.ndarray:
         return predict_rows(network, getattr(prepared, f"encoded_{split}"))
+
+    def baselines(self, prepared, seed: int) -> list[dict]:
+        return compare_baselines(prepared, seed)
+
+    def held_out_rows(self, prepared):
+        return None  # re-split from the stored table when the Evaluate page first asks (most runs never do)
 
     def preprocessing_record(self, prepared) -> str:
         return prepared.preprocessing.to_json()

@@ -89,6 +89,7 @@ def describe_model(
     *,
     input_shape: tuple[int, ...] | None = None,
     input_kind: InputKind = "tabular",
+    stem: tuple = (),
 ) -> list[LayerRow]:
     """The network as Keras' `model.summary()` would list it, computed without importing Keras.
 
@@ -103,6 +104,9 @@ def describe_model(
         else t("model.diagram.kind_input", kind=input_kind)
     )
     rows = [LayerRow("inputs", "InputLayer", shape_text(shape), 0, described)]
+    for position, (class_name, arguments) in enumerate(stem, start=1):
+        details = ", ".join(f"{key}={value}" for key, value in arguments.items() if key != "value_range")
+        rows.append(LayerRow(f"stem_{position}_{class_name.lower()}", class_name, shape_text(shape), 0, details))
     width = num_inputs
     for position, slot in enumerate(embeddings, start=1):
         rows.append(
@@ -149,12 +153,14 @@ def build_model(
     *,
     input_shape: tuple[int, ...] | None = None,
     input_kind: InputKind = "tabular",
+    stem: tuple = (),
 ):
     """A functional Keras model from encoded features (float32, shape (None, num_inputs)) to the task's output.
 
     `embeddings` (from `PreprocessingState.embeddings()`) name the matrix columns that hold category indices:
     each is taken out, looked up in its own learned `Embedding` table and joined to the other inputs.
-    `input_shape`/`input_kind` are for image and text inputs (token inputs are int32). The stack is checked
+    `input_shape`/`input_kind` are for image and text inputs (token inputs are int32); `stem` lists built-in
+    layers put before the hidden ones (image rescaling and augmentation, as (class name, arguments)). The stack is checked
     with `infer_shapes` first, so a layer that cannot follow the previous one raises `SpecError`, not a
     Keras traceback.
     """
@@ -167,6 +173,9 @@ def build_model(
     dtype = "int32" if input_kind == "tokens" else "float32"
     inputs = keras.Input(shape=shape, dtype=dtype, name="inputs")
     x = _embed(inputs, num_inputs, embeddings) if embeddings else inputs
+    for position, (class_name, arguments) in enumerate(stem, start=1):
+        # Built-in layers only (Rescaling, RandomFlip...): the saved model still loads in safe mode.
+        x = getattr(keras.layers, class_name)(**arguments, name=f"stem_{position}_{class_name.lower()}")(x)
     for position, layer in enumerate(spec.layers, start=1):
         x = layer_kind(layer).build(layer, _layer_name(position, layer))(x)
     head = derive_head(task, num_classes)

@@ -41,7 +41,7 @@ def sweep(settings: Settings, *, now: float | None = None) -> Sweep:
     if settings.retention_hours > 0:
         horizon = now - settings.retention_hours * 3600.0
         runs = _expire_runs(settings.runs_dir, horizon)
-        tables = _expire_files(settings.tables_dir, "*.json", horizon, companions=(".parquet",))
+        tables = _expire_files(settings.tables_dir, "*.json", horizon, companions=(".parquet", ".pixels.npy"))
         sessions = _expire_files(settings.home / "sessions", "*.json", horizon)
     orphans = 0
     for folder in (settings.runs_dir, settings.tables_dir, settings.home / "sessions"):

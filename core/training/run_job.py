@@ -29,7 +29,7 @@ from core.data.splitting import PreparedData
 from core.deployment.serving_model import check_model_size, inference_model, save_model_atomic
 from core.deployment.threshold import load_threshold
 from core.errors import AppError, TrainingError
-from core.evaluation.baselines import compare_baselines, gap_message, is_imbalanced
+from core.evaluation.baselines import gap_message, is_imbalanced
 from core.evaluation.metrics import METRIC_LABELS, class_row_notes, class_rows, compute_metrics, predictions_frame
 from core.failures import USER_ERROR, Failure, internal_error, user_error
 from core.i18n import Message, get_language, t, use_language
@@ -342,10 +342,10 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
     # TensorFlow's enable_op_determinism() would add ~15% to every fit for nothing more here.
     keras.utils.set_random_seed(spec.data.seed)
     kind = dataset_kind(spec.data.kind)
-    data: PreparedData = kind.prepare(store.table(run_id), spec.data, spec.preprocessing)
+    data: PreparedData = kind.prepare(kind.load(store, run_id), spec.data, spec.preprocessing, model_spec=spec.model)
     RunFiles(run_dir).write_json(RunFiles.TARGET, data.target.to_dict())
     RunFiles(run_dir).write_text(RunFiles.PREPROCESSING, kind.preprocessing_record(data))
-    baselines_future = _start_baselines(data, spec.data.seed)
+    baselines_future = _start_baselines(kind, data, spec.data.seed)
     # Notes are kept as messages ({"id", "params"}), or as text where a module still makes text.
     notes: list = [_stored_note(note) for note in data.notes]
     if spec.training.class_weight == "balanced" and data.target.task == "regression":
@@ -397,6 +397,9 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
     RunFiles(run_dir).write_bytes(
         RunFiles.PREDICTIONS, _to_parquet(predictions_frame(data.target, data.y_test, trained.output))
     )
+    test_rows = kind.held_out_rows(data)
+    if test_rows is not None:  # a table's test rows are found again from its seeded split when first asked for
+        RunFiles(run_dir).write_bytes(RunFiles.TEST_ROWS, _to_parquet(test_rows.reset_index(drop=True)))
     continued = list((store.metrics(run_id) or {}).get("continued", [])) if resume else []
     if resume is not None:
         continued.append({"from_epoch": resume.initial_epoch, "to_epoch": trained.epochs_run, "at": time.time()})
@@ -487,7 +490,7 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
     return store.status(run_id)
 
 
-def _start_baselines(data: PreparedData, seed: int) -> Future:
+def _start_baselines(kind, data: PreparedData, seed: int) -> Future:
     """Fit the simple models in a thread of their own while the network trains: they need only the prepared
     rows, and a run no longer waits for them after its last epoch (up to a minute beside another training run,
     before).
@@ -503,7 +506,7 @@ def _start_baselines(data: PreparedData, seed: int) -> Future:
 
             # OpenMP's thread count is per calling thread: this limits the baselines, not TensorFlow.
             with threadpool_limits(limits=1, user_api="openmp"):
-                future.set_result(compare_baselines(data, seed))
+                future.set_result(kind.baselines(data, seed))
         except BaseException as error:  # noqa: BLE001 - handed to the run, which turns it into a note
             future.set_exception(error)
 

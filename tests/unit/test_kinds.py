@@ -15,7 +15,7 @@ from tests.conftest import make_binary_frame, train_small_run
 def test_a_table_is_the_default_kind_and_is_registered():
     assert DataSpec(target="y").kind == "table"
     assert isinstance(dataset_kind("table"), TableKind)
-    assert set(DATASET_KINDS) == {"table"}
+    assert set(DATASET_KINDS) == {"table", "images", "text"}
 
 
 def test_an_unknown_kind_is_refused_by_the_spec_and_by_the_registry():
@@ -50,7 +50,15 @@ def test_a_training_run_takes_every_kind_specific_step_from_the_registry(tmp_pat
     monkeypatch.setitem(core.kinds.DATASET_KINDS, "table", recording)
     store, run_id = train_small_run(tmp_path / "runs", make_binary_frame(200), epochs=2)
     assert store.status(run_id).state == "finished"
-    for operation in ("prepare", "preprocessing_record", "model_input", "fit_arguments", "predict"):
+    for operation in (
+        "load",
+        "prepare",
+        "preprocessing_record",
+        "model_input",
+        "fit_arguments",
+        "predict",
+        "baselines",
+    ):
         assert operation in recording.calls, (operation, recording.calls)
     import keras
 

@@ -1,0 +1,400 @@
+"""The `images` kind: a zip of class folders, read once into a uint8 pixel array on disk (`core.data.images`).
+
+The network sees float pixels 0..255 of one square size: its first layer rescales them to 0..1, the
+augmentation layers follow (they act while training only), then the user's layers. Training reads one batch
+at a time from the memory-mapped array (`keras.utils.PyDataset`), so 60,000 images need no more memory than
+a few batches. The downloadable model takes raw uint8 images of any size: it casts, resizes (bilinear) and
+then runs the network, so a phone photo goes in as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+
+from core.data.image_profile import profile_images
+from core.data.splitting import TargetInfo, natural_key
+from core.deployment.serving_model import SERVING_MODEL_NAME, label_outputs
+from core.errors import DataError
+from core.evaluation.metrics import compute_metrics
+from core.i18n import Message, t
+from core.kinds.base import ModelInput
+
+PREDICT_BATCH = 256
+MIN_IMAGES_PER_CLASS = 2
+BASELINE_SIDE = 16  # the pixel baseline sees images shrunk to at most this side
+BASELINE_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """An image set as a run holds it: its manifest (one row per image) and its pixels (memory-mapped)."""
+
+    manifest: pd.DataFrame
+    pixels: np.ndarray
+
+
+@dataclass(frozen=True)
+class ImagePreprocessing:
+    """What the network expects and the downloadable model does before it: images resized to `image_size`
+    square with `channels` channels; pixels rescaled inside the network."""
+
+    image_size: int
+    channels: int
+    stored_side: int
+    augmentation: tuple[tuple[str, dict], ...] = ()
+    columns: tuple = ()  # no table columns: the model-size estimate counts the network's weights only
+
+    def embeddings(self) -> tuple:
+        return ()
+
+    def stem(self) -> tuple[tuple[str, dict], ...]:
+        """The layers before the user's: rescaling, then the augmentations (Keras class name, arguments)."""
+        return (("Rescaling", {"scale": 1.0 / 255.0}), *self.augmentation)
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": "images",
+            "image_size": self.image_size,
+            "channels": self.channels,
+            "stored_side": self.stored_side,
+            "resize": "bilinear",
+            "pixel_range": [0, 255],
+            "augmentation": [{"layer": name, **arguments} for name, arguments in self.augmentation],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ImagePreprocessing:
+        augmentation = tuple(
+            (item["layer"], {key: value for key, value in item.items() if key != "layer"})
+            for item in data.get("augmentation", ())
+        )
+        return cls(int(data["image_size"]), int(data["channels"]), int(data["stored_side"]), augmentation)
+
+
+@dataclass(frozen=True)
+class PreparedImages:
+    """The split image set: row positions into `pixels` per split, labels encoded as class indices."""
+
+    features: tuple[str, ...]
+    target: TargetInfo
+    preprocessing: ImagePreprocessing
+    pixels: np.ndarray
+    manifest: pd.DataFrame
+    train_index: np.ndarray
+    validation_index: np.ndarray
+    test_index: np.ndarray
+    y_train: np.ndarray
+    y_validation: np.ndarray
+    y_test: np.ndarray
+    notes: tuple = ()
+    cross_validation: Any = None
+    group_column: str | None = None
+    split_source: str = "random"  # "folders" when the zip's train/ and test/ folders decided the test images
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def num_features(self) -> int:
+        side = self.preprocessing.image_size
+        return side * side * self.preprocessing.channels
+
+    @property
+    def train(self) -> pd.DataFrame:
+        return self.manifest.iloc[self.train_index]
+
+    @property
+    def validation(self) -> pd.DataFrame:
+        return self.manifest.iloc[self.validation_index]
+
+    @property
+    def test(self) -> pd.DataFrame:
+        return self.manifest.iloc[self.test_index]
+
+    def images(self, index: np.ndarray) -> np.ndarray:
+        """float32 pixels (0..255) of these rows, at the network's size."""
+        return batch_pixels(self.pixels, index, self.preprocessing.image_size)
+
+
+def batch_pixels(pixels: np.ndarray, index: np.ndarray, image_size: int) -> np.ndarray:
+    """Read some images from the (memory-mapped) array in disk order, give them back in `index` order,
+    resized to `image_size` when they were stored at another size."""
+    index = np.asarray(index, dtype="int64")
+    order = np.argsort(index, kind="stable")
+    block = np.empty((len(index), *pixels.shape[1:]), dtype="uint8")
+    block[order] = pixels[index[order]]
+    if block.shape[1] != image_size:
+        block = _resize(block, image_size)
+    return block.astype("float32")
+
+
+def _resize(block: np.ndarray, side: int) -> np.ndarray:
+    resized = np.empty((len(block), side, side, block.shape[-1]), dtype="uint8")
+    for position, image in enumerate(block):
+        grey = image.shape[-1] == 1
+        picture = Image.fromarray(image[..., 0] if grey else image)
+        array = np.asarray(picture.resize((side, side), Image.Resampling.BILINEAR))
+        resized[position] = array[..., None] if grey else array
+    return resized
+
+
+def _split_positions(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held out) positions: `fraction` of each class held out (at least one where a class has two)."""
+    rng = np.random.default_rng(seed)
+    kept, held = [], []
+    for value in np.unique(labels):
+        members = np.flatnonzero(labels == value)
+        members = members[rng.permutation(len(members))]
+        count = int(round(len(members) * fraction))
+        if len(members) >= 2:
+            count = min(max(count, 1), len(members) - 1)
+        else:
+            count = 0
+        held.append(members[:count])
+        kept.append(members[count:])
+    return np.sort(np.concatenate(kept)), np.sort(np.concatenate(held))
+
+
+def prepare_images(source: ImageSource, data_spec, preprocessing_spec) -> PreparedImages:
+    manifest = source.manifest.reset_index(drop=True)
+    target_name = data_spec.target
+    if target_name not in manifest.columns:
+        raise DataError(t("kinds.images.no_labels", target=repr(target_name)))
+    if data_spec.cross_validation_folds:
+        raise DataError(t("kinds.images.no_cross_validation"))
+    notes: list = []
+    keep = np.ones(len(manifest), dtype=bool)
+    if data_spec.drop_duplicates and "sha1" in manifest.columns:
+        keep &= ~manifest["sha1"].duplicated(keep="first").to_numpy()
+        dropped = int((~keep).sum())
+        if dropped:
+            notes.append(Message("kinds.images.duplicates_dropped", {"count": dropped}).to_dict())
+    labels = manifest[target_name].astype(str).to_numpy()
+    classes = tuple(sorted(set(labels[keep]), key=natural_key))
+    counts = {name: int(((labels == name) & keep).sum()) for name in classes}
+    if len(classes) < 2:
+        raise DataError(t("kinds.images.one_class", classes=", ".join(classes) or "-"))
+    thin = [name for name, count in counts.items() if count < MIN_IMAGES_PER_CLASS]
+    if thin:
+        raise DataError(t("kinds.images.too_few", classes=", ".join(thin), minimum=MIN_IMAGES_PER_CLASS))
+    task = "binary" if len(classes) == 2 else "multiclass"
+    target = TargetInfo(name=target_name, task=task, classes=classes)
+    lookup = {name: position for position, name in enumerate(classes)}
+    codes = np.array([lookup.get(value, -1) for value in labels], dtype="int32")
+
+    positions = np.flatnonzero(keep)
+    split = manifest["split"].astype(str).to_numpy() if "split" in manifest.columns else np.array([""] * len(manifest))
+    split_source = "random"
+    if (split[positions] == "test").any() and (split[positions] == "train").any():
+        split_source = "folders"
+        test_index = positions[split[positions] == "test"]
+        rest = positions[split[positions] != "test"]
+        validation_share = data_spec.validation_fraction / max(1.0 - data_spec.test_fraction, 1e-9)
+        kept, held = _split_positions(codes[rest], validation_share, data_spec.seed)
+        train_index, validation_index = rest[kept], rest[held]
+        notes.append(Message("kinds.images.split_from_folders", {"test": len(test_index)}).to_dict())
+    else:
+        kept, held = _split_positions(codes[positions], data_spec.test_fraction, data_spec.seed)
+        test_index = positions[held]
+        rest = positions[kept]
+        validation_share = data_spec.validation_fraction / max(1.0 - data_spec.test_fraction, 1e-9)
+        kept, held = _split_positions(codes[rest], validation_share, data_spec.seed + 1)
+        train_index, validation_index = rest[kept], rest[held]
+    if len(validation_index) == 0 or len(test_index) == 0:
+        raise DataError(t("kinds.images.too_small_to_split", count=len(positions)))
+
+    stored_side = int(source.pixels.shape[1])
+    channels = int(source.pixels.shape[-1])
+    images_spec = preprocessing_spec.images
+    preprocessing = ImagePreprocessing(
+        image_size=int(images_spec.image_size or stored_side),
+        channels=channels,
+        stored_side=stored_side,
+        augmentation=images_spec.augmentation.layers(),
+    )
+    return PreparedImages(
+        features=("image",),
+        target=target,
+        preprocessing=preprocessing,
+        pixels=source.pixels,
+        manifest=manifest,
+        train_index=train_index,
+        validation_index=validation_index,
+        test_index=test_index,
+        y_train=codes[train_index],
+        y_validation=codes[validation_index],
+        y_test=codes[test_index],
+        notes=tuple(notes),
+        split_source=split_source,
+    )
+
+
+def image_batches(prepared: PreparedImages, index: np.ndarray, y: np.ndarray | None, batch_size: int, *, shuffle: bool):
+    """A `keras.utils.PyDataset` of (pixels, labels) batches read from disk; reshuffled every epoch from the
+    seeded global random state when `shuffle` (as Keras' own array input does)."""
+    import keras  # Keras loads only in workers and helpers, never in the web server
+
+    class ImageBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.order = self._order()
+
+        def _order(self) -> np.ndarray:
+            if not shuffle:
+                return np.asarray(index)
+            return np.asarray(index)[np.random.default_rng(np.random.randint(2**31 - 1)).permutation(len(index))]
+
+        def __len__(self) -> int:
+            return math.ceil(len(index) / batch_size)
+
+        def __getitem__(self, position: int):
+            picked = self.order[position * batch_size : (position + 1) * batch_size]
+            x = prepared.images(picked)
+            if y is None:
+                return (x,)
+            lookup = _positions_in(index, picked)
+            return x, y[lookup]
+
+        def on_epoch_end(self) -> None:
+            self.order = self._order()
+
+    return ImageBatches()
+
+
+def _positions_in(index: np.ndarray, picked: np.ndarray) -> np.ndarray:
+    """Where each picked row sits in `index` (sorted split indexes, as `prepare_images` makes them)."""
+    return np.searchsorted(index, picked)
+
+
+def predict_images(network, prepared: PreparedImages, index: np.ndarray) -> np.ndarray:
+    outputs = []
+    for start in range(0, len(index), PREDICT_BATCH):
+        batch = prepared.images(index[start : start + PREDICT_BATCH])
+        outputs.append(np.asarray(network.predict_on_batch(batch)))
+    if not outputs:
+        return np.zeros((0,))
+    return np.concatenate(outputs, axis=0)
+
+
+def pixel_baselines(prepared: PreparedImages, seed: int) -> list[dict]:
+    """Majority class and logistic regression on the pixels (shrunk to at most 16×16): what a network
+    has to beat to have learned shapes rather than brightness."""
+    side = min(BASELINE_SIDE, prepared.preprocessing.stored_side)
+    rng = np.random.default_rng(seed)
+    train = prepared.train_index
+    if len(train) > BASELINE_ROWS:
+        train = np.sort(rng.choice(train, BASELINE_ROWS, replace=False))
+    y_train = prepared.y_train[np.searchsorted(prepared.train_index, train)]
+
+    def features(index: np.ndarray) -> np.ndarray:
+        parts = [
+            batch_pixels(prepared.pixels, index[start : start + 2048], side).reshape(
+                len(index[start : start + 2048]), -1
+            )
+            for start in range(0, len(index), 2048)
+        ]
+        return np.concatenate(parts) / 255.0
+
+    x_train, x_test = features(train), features(prepared.test_index)
+    results = []
+    num_classes = len(prepared.target.classes)
+    models = {
+        "Majority class (dummy)": DummyClassifier(strategy="most_frequent"),
+        "Logistic regression": LogisticRegression(max_iter=200),
+    }
+    for name, model in models.items():
+        started = time.monotonic()
+        model.fit(x_train, y_train)
+        probabilities = np.zeros((len(x_test), num_classes))
+        probabilities[:, model.classes_] = model.predict_proba(x_test)
+        output = probabilities[:, 1] if prepared.target.task == "binary" else probabilities
+        results.append(
+            {
+                "name": name,
+                "test": compute_metrics(prepared.target, prepared.y_test, output),
+                "seconds": round(time.monotonic() - started, 3),
+            }
+        )
+    return results
+
+
+def build_image_serving_model(network, preprocessing: ImagePreprocessing, target: TargetInfo, *, threshold: float):
+    """Raw uint8 images (any height and width, `channels` channels) → label and probabilities.
+    Built-in Keras layers only: `keras.saving.load_model` reads it in safe mode without LayerLab."""
+    import keras  # Keras loads only in workers and helpers, never in the web server
+    from keras import layers  # Keras loads only in workers and helpers, never in the web server
+
+    raw = keras.Input(shape=(None, None, preprocessing.channels), dtype="uint8", name="image")
+    pixels = layers.Resizing(
+        preprocessing.image_size, preprocessing.image_size, interpolation="bilinear", name="resize"
+    )(keras.ops.cast(raw, "float32"))
+    output = network(pixels)
+    # Keyed by name like every LayerLab model: `model({"image": uint8 array})`.
+    return keras.Model({"image": raw}, label_outputs(output, target, threshold=threshold), name=SERVING_MODEL_NAME)
+
+
+class ImagesKind:
+    """A zip of class folders (optionally under train/ and test/), stored as a pixel array."""
+
+    name = "images"
+
+    def load(self, store, run_id: str) -> ImageSource:
+        pixels = store.pixels(run_id)
+        if pixels is None:
+            raise DataError(t("kinds.images.pixels_missing"))
+        return ImageSource(manifest=store.table(run_id), pixels=pixels)
+
+    def profile(self, source, target: str | None):
+        return profile_images(source.manifest, source.pixels)
+
+    def prepare(self, source, data_spec, preprocessing_spec, model_spec=None):
+        return prepare_images(source, data_spec, preprocessing_spec)
+
+    def prepare_fold(self, prepared, fold: int, preprocessing_spec):
+        raise DataError(t("kinds.images.no_cross_validation"))
+
+    def model_input(self, prepared) -> ModelInput:
+        side, channels = prepared.preprocessing.image_size, prepared.preprocessing.channels
+        return ModelInput(
+            num_inputs=side * side * channels,
+            input_shape=(side, side, channels),
+            input_kind="image",
+            stem=prepared.preprocessing.stem(),
+        )
+
+    def fit_arguments(self, prepared, batch_size: int) -> dict[str, Any]:
+        return {
+            "x": image_batches(prepared, prepared.train_index, prepared.y_train, batch_size, shuffle=True),
+            "validation_data": image_batches(
+                prepared, prepared.validation_index, prepared.y_validation, batch_size, shuffle=False
+            ),
+            "shuffle": False,  # the batches reshuffle themselves every epoch
+        }
+
+    def predict(self, network, prepared, split: str) -> np.ndarray:
+        return predict_images(network, prepared, getattr(prepared, f"{split}_index"))
+
+    def baselines(self, prepared, seed: int) -> list[dict]:
+        return pixel_baselines(prepared, seed)
+
+    def held_out_rows(self, prepared):
+        rows = prepared.manifest.iloc[prepared.test_index][["file", prepared.target.name]].copy()
+        rows.insert(0, "pixel_row", prepared.test_index.astype("int64"))
+        return rows
+
+    def preprocessing_record(self, prepared) -> str:
+        return prepared.preprocessing.to_json()
+
+    def serving_model(self, network, prepared_preprocessing, target, *, threshold: float = 0.5):
+        return build_image_serving_model(network, prepared_preprocessing, target, threshold=threshold)
