@@ -257,18 +257,35 @@ def text_vectorizer(settings: TextSettings, train_texts: Sequence | np.ndarray):
     try:
         import keras  # Keras loads only in workers and helpers, never in the web server
 
-        layer = keras.layers.TextVectorization(
-            max_tokens=settings.max_tokens,
-            standardize=settings.standardize,
-            split=settings.split,
-            ngrams=settings.ngrams,
-            output_mode=settings.output_mode,
-            output_sequence_length=settings.output_sequence_length,
-        )
+        arguments = {
+            "max_tokens": settings.max_tokens,
+            "standardize": settings.standardize,
+            "split": settings.split,
+            "ngrams": settings.ngrams,
+            "output_mode": settings.output_mode,
+            "output_sequence_length": settings.output_sequence_length,
+        }
+        layer = keras.layers.TextVectorization(**arguments)
     except ImportError:
         raise DataError(t("data.text.needs_tensorflow")) from None
-    layer.adapt(np.asarray(_texts(np.asarray(train_texts, dtype=object).ravel()), dtype=object))
-    return layer
+    texts = np.asarray(_texts(np.asarray(train_texts, dtype=object).ravel()), dtype=object)
+    layer.adapt(texts)
+    vocabulary = layer.get_vocabulary(include_special_tokens=False)
+    # Punctuation stripped between two spaces leaves an empty token ("a - b" → "a", "", "b"). Adapted, "" (the
+    # mask token) and n-grams around it ("a ", " b") enter the vocabulary, and Keras then refuses to load the
+    # saved model ("reserved mask token at unexpected location"). Rebuild the layer without them.
+    clean = [token for token in vocabulary if token and token == token.strip() and "  " not in token]
+    if len(clean) == len(vocabulary):
+        return layer
+    if settings.output_mode != "tf_idf":
+        return keras.layers.TextVectorization(**arguments, vocabulary=clean)
+    # The same inverse document frequencies Keras computes when adapting, over the kept vocabulary.
+    counter = keras.layers.TextVectorization(**{**arguments, "output_mode": "multi_hot"}, vocabulary=clean)
+    documents = np.zeros(len(clean) + 1)
+    for start in range(0, len(texts), 4096):
+        documents += np.asarray(counter(texts[start : start + 4096])).sum(axis=0)
+    idf_weights = np.log(1 + len(texts) / (1 + documents[1:]))
+    return keras.layers.TextVectorization(**arguments, vocabulary=clean, idf_weights=idf_weights)
 
 
 # --- profile ----------------------------------------------------------------------------------------------------

@@ -278,7 +278,10 @@ def build_text_serving_model(network, preprocessing: TextPreprocessing, target: 
 
     name = preprocessing.column.replace("/", "_")
     raw = keras.Input(shape=(1,), dtype="string", name=name)
-    output = network(preprocessing.vectorizer(raw))
+    vectorized = preprocessing.vectorizer(raw)
+    if len(vectorized.shape) == 3:  # a bag of n-grams of a (rows, 1) input: (rows, 1, vocabulary) → (rows, vocabulary)
+        vectorized = keras.layers.Reshape((vectorized.shape[-1],), name="text_weights")(vectorized)
+    output = network(vectorized)
     return keras.Model(
         {preprocessing.column: raw}, label_outputs(output, target, threshold=threshold), name=SERVING_MODEL_NAME
     )
