@@ -1,19 +1,20 @@
 import pandas as pd
 import streamlit as st
+from pydantic import ValidationError
 
-from core.data.preprocessing import estimate_preprocessing
 from core.data.profiling import infer_task
-from core.errors import AppError
+from core.errors import AppError, SpecError
 from core.explanations import CHART_HELP, METRIC_HELP
 from core.i18n import t
+from core.kinds import dataset_kind
 from core.model.building import count_params, derive_head, describe_model
 from core.shared_mode.limits import describe_caps
-from core.spec import PRESETS, TRAINING_PRESETS
+from core.spec import KIND_PRESETS, TRAINING_PRESETS, format_validation_error
 from ui.components import next_step_line, require_table, show_error
 from ui.layer_editor import layer_editor
 from ui.model_view import doctor_panel, model_diagram, preflight_card
 from ui.services import settings
-from ui.state import get_state
+from ui.state import current_image_info, get_state
 
 # The presets' names in core.spec are keys (kept in English); what the selectbox shows comes from the catalog.
 PRESET_IDS = {
@@ -22,6 +23,13 @@ PRESET_IDS = {
     "Wide with dropout": "model.preset.wide",
     "Deep with batch norm": "model.preset.deep",
     "Linear (no hidden layer)": "model.preset.linear",
+    "Small CNN (default)": "model.preset.small_cnn",
+    "Deeper CNN": "model.preset.deeper_cnn",
+    "MLP on pixels": "model.preset.pixel_mlp",
+    "Bag of n-grams (default)": "model.preset.bag",
+    "Embedding + average": "model.preset.embedding_average",
+    "Embedding + Conv1D": "model.preset.embedding_conv",
+    "Embedding + bidirectional LSTM": "model.preset.embedding_lstm",
 }
 
 state = get_state()
@@ -33,11 +41,18 @@ if frame is None:
     st.stop()
 
 task = state.task or infer_task(frame[state.target])
-features = state.features or [c for c in frame.columns if c != state.target]
 classes = frame[state.target].dropna().astype(str).nunique() if task != "regression" else 0
-estimated = estimate_preprocessing(frame, features, state.preprocessing)
-num_inputs = estimated.num_features
-embeddings = estimated.embeddings()
+try:
+    model_input = dataset_kind(state.kind).preview_input(frame, state.run_spec(), current_image_info(state))
+except ValidationError as error:
+    show_error(SpecError(format_validation_error(error)))
+    st.stop()
+except AppError as error:
+    show_error(error)
+    st.stop()
+num_inputs = model_input.num_inputs
+embeddings = model_input.embeddings
+presets = KIND_PRESETS[state.kind]
 labelled_rows = int(frame[state.target].notna().sum())
 train_rows = max(1, int(labelled_rows * (1 - state.test_fraction - state.validation_fraction)))
 validation_rows = int(labelled_rows * state.validation_fraction)
@@ -45,13 +60,13 @@ validation_rows = int(labelled_rows * state.validation_fraction)
 preset_col, apply_col = st.columns([3, 1])
 preset = preset_col.selectbox(
     t("model.page.preset"),
-    list(PRESETS),
-    format_func={name: t(PRESET_IDS[name]) for name in PRESETS}.get,
-    key="model.preset",
+    list(presets),
+    format_func={name: t(PRESET_IDS[name]) for name in presets}.get,
+    key=f"model.preset.{state.kind}",
 )
 apply_col.write("")
 if apply_col.button(t("model.page.apply_preset"), key="model.apply_preset", width="stretch"):
-    state.set_model(PRESETS[preset])
+    state.set_model(presets[preset])
     if preset in TRAINING_PRESETS:
         state.training = TRAINING_PRESETS[preset]
     st.rerun()
@@ -66,7 +81,7 @@ with summary:
     head = derive_head(task, classes)
     st.subheader(t("model.page.summary"))
     try:
-        rows = describe_model(state.model_spec(), num_inputs, task, classes, embeddings)
+        rows = describe_model(state.model_spec(), num_inputs, task, classes, **model_input.build_arguments())
     except AppError as error:
         rows = None
         show_error(error)
@@ -101,7 +116,9 @@ with summary:
         )  # fmt: skip
     )
 
-if rows is not None:
+if rows is not None and state.kind != "table":
+    st.caption(t("model.page.checks_for_tables"))
+elif rows is not None:
     facts = {"num_inputs": num_inputs, "task": task, "num_classes": classes, "embeddings": embeddings}
     doctor_panel(state, train_rows=train_rows, **facts)
     preflight_card(state, train_rows=train_rows, validation_rows=validation_rows, **facts)

@@ -57,6 +57,11 @@ class DatasetKind(Protocol):
     def model_input(self, prepared) -> ModelInput:
         """The input part of the network for this prepared data."""
 
+    def preview_input(self, source, spec, info: dict | None = None) -> ModelInput:
+        """The input part of the network for `spec` on this data, estimated without Keras and without
+        preparing (the Model page's diagram and checks). `info`: what was stored with the data (an image
+        set's side and channels)."""
+
     def fit_arguments(self, prepared, batch_size: int) -> dict[str, Any]:
         """Keyword arguments for `model.fit` supplying the training and validation batches (memory-bounded)."""
 

@@ -373,6 +373,13 @@ class ImagesKind:
             stem=prepared.preprocessing.stem(),
         )
 
+    def preview_input(self, source, spec, info: dict | None = None) -> ModelInput:
+        info = info or {}
+        side = int(spec.preprocessing.images.image_size or info.get("side") or 28)
+        channels = int(info.get("channels") or 1)
+        preprocessing = ImagePreprocessing(side, channels, side, spec.preprocessing.images.augmentation.layers())
+        return ModelInput(side * side * channels, (side, side, channels), "image", stem=preprocessing.stem())
+
     def fit_arguments(self, prepared, batch_size: int) -> dict[str, Any]:
         return {
             "x": image_batches(prepared, prepared.train_index, prepared.y_train, batch_size, shuffle=True),

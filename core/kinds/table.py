@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from core.data.feeding import fit_data, predict_rows
+from core.data.preprocessing import estimate_preprocessing
 from core.data.profiling import profile_frame
 from core.data.splitting import prepare_data, prepare_fold
 from core.deployment.serving_model import build_serving_model
@@ -33,6 +34,11 @@ class TableKind:
 
     def model_input(self, prepared) -> ModelInput:
         return ModelInput(num_inputs=prepared.num_features, embeddings=prepared.preprocessing.embeddings())
+
+    def preview_input(self, source, spec, info: dict | None = None) -> ModelInput:
+        features = list(spec.data.features) or [c for c in source.columns if c != spec.data.target]
+        estimated = estimate_preprocessing(source, features, spec.preprocessing)
+        return ModelInput(num_inputs=estimated.num_features, embeddings=estimated.embeddings())
 
     def fit_arguments(self, prepared, batch_size: int) -> dict[str, Any]:
         return fit_data(prepared, batch_size)

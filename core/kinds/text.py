@@ -329,6 +329,14 @@ class TextKind:
             return ModelInput(num_inputs=width, input_shape=(width,), input_kind="tokens")
         return ModelInput(num_inputs=width)
 
+    def preview_input(self, source, spec, info: dict | None = None) -> ModelInput:
+        column = text_column(source, spec.data, spec.preprocessing.text)
+        settings = _settings(source[column], spec.preprocessing.text, spec.model)
+        if settings.output_mode == "int":
+            width = int(settings.output_sequence_length or 0)
+            return ModelInput(num_inputs=width, input_shape=(width,), input_kind="tokens")
+        return ModelInput(num_inputs=settings.max_tokens)
+
     def fit_arguments(self, prepared, batch_size: int) -> dict[str, Any]:
         return {
             "x": text_batches(prepared, prepared.train_index, prepared.y_train, batch_size, shuffle=True),
