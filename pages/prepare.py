@@ -7,10 +7,11 @@ from core.i18n import t
 from core.plain_text import shorten
 from core.spec import DataSpec, format_validation_error
 from ui.components import cached_profile, next_step_line, require_table, show_error
+from ui.kind_settings import image_settings, text_settings
 from ui.preprocessing_editor import preprocessing_editor
 from ui.profile_view import render_findings
 from ui.spec_fields import help_text, number_kwargs, slider_kwargs
-from ui.state import get_state
+from ui.state import current_image_info, get_state
 
 SPLIT_FRACTION_UI_MAX = 0.4
 state = get_state()
@@ -19,6 +20,36 @@ what_next = next_step_line("prepare", "ready")
 frame = require_table(state)
 if frame is None:
     next_step_line("prepare", "no_table", what_next)
+    st.stop()
+
+if state.kind != "table":
+    # Images and text: checked when read (the Data page lists what was skipped); no table columns to prepare.
+    if state.kind == "images":
+        image_settings(state, int(current_image_info(state).get("side") or 28))
+    else:
+        text_settings(state)
+    st.subheader(t("data.prepare.splits"))
+    left, middle = st.columns(2)
+    state.validation_fraction = left.slider(
+        t("data.prepare.validation_fraction"),
+        **slider_kwargs(
+            DataSpec, "validation_fraction", value=state.validation_fraction, step=0.05, highest=SPLIT_FRACTION_UI_MAX
+        ),
+        key="prepare.validation_fraction",
+    )
+    state.test_fraction = left.slider(
+        t("data.prepare.test_fraction"),
+        **slider_kwargs(DataSpec, "test_fraction", value=state.test_fraction, step=0.05, highest=SPLIT_FRACTION_UI_MAX),
+        key="prepare.test_fraction",
+    )
+    if state.kind == "images":
+        middle.caption(t("kinds.settings.split_caption"))
+    state.drop_duplicates = middle.checkbox(
+        t("data.prepare.drop_duplicates"), state.drop_duplicates, key="prepare.drop_duplicates",
+        help=help_text(DataSpec, "drop_duplicates"),
+    )  # fmt: skip
+    state.cross_validation_folds = 0
+    st.page_link(page="pages/model.py", label=t("data.prepare.next"), icon=":material/layers:")
     st.stop()
 
 st.subheader(t("data.prepare.quality"))

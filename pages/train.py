@@ -8,7 +8,8 @@ from core.data.quality import assess_quality
 from core.errors import AppError, SpecError
 from core.explanations import CHART_HELP
 from core.i18n import get_language, t
-from core.model.building import check_stack
+from core.kinds import dataset_kind
+from core.model.building import check_stack, infer_shapes
 from core.model.optimization import OPTIMIZER_LABELS, SCHEDULE_LABELS, describe_schedule, preview_learning_rates
 from core.plain_text import markdown_literal
 from core.shared_mode.limits import describe_caps
@@ -18,7 +19,7 @@ from ui.components import cached_profile, next_step_line, pick_run, require_tabl
 from ui.live_run import live_run
 from ui.services import job_manager, run_store, settings
 from ui.spec_fields import choice_labeller, help_text, number_kwargs, select_kwargs, slider_kwargs
-from ui.state import current_pixels_path, current_table_path, current_table_reading, get_state
+from ui.state import current_image_info, current_pixels_path, current_table_path, current_table_reading, get_state
 
 OPTIMIZERS = OPTIMIZER_LABELS
 CLIPPING = ("none", "clipnorm", "clipvalue")  # labels: train.page.clipping.<value>
@@ -217,16 +218,28 @@ if frame is not None:
             spec.preprocessing.model_dump_json(),
             spec.training.class_weight,
         )
-        cached = state.memory.quality
-        if cached is None or cached[0] != quality_key:
-            findings = assess_quality(frame, spec, profile=cached_profile(state, frame, state.target))
-            cached = (quality_key, [f for f in findings if f.severity == "error"])
-            state.memory.quality = cached
-        blocking = cached[1]
-        try:
-            check_stack(spec.model, len(spec.data.features) or frame.shape[1] - 1)
-        except SpecError as error:
-            stack_problem = error.message
+        if spec.data.kind == "table":
+            cached = state.memory.quality
+            if cached is None or cached[0] != quality_key:
+                findings = assess_quality(frame, spec, profile=cached_profile(state, frame, state.target))
+                cached = (quality_key, [f for f in findings if f.severity == "error"])
+                state.memory.quality = cached
+            blocking = cached[1]
+            try:
+                check_stack(spec.model, len(spec.data.features) or frame.shape[1] - 1)
+            except SpecError as error:
+                stack_problem = error.message
+        else:
+            # Images and text: the data was checked when it was read; the layers must fit the kind's input.
+            try:
+                model_input = dataset_kind(spec.data.kind).preview_input(frame, spec, current_image_info(state))
+                infer_shapes(
+                    spec.model,
+                    model_input.input_shape or (model_input.num_inputs,),
+                    input_kind=model_input.input_kind,
+                )
+            except AppError as error:
+                stack_problem = error.message
     for finding in blocking:
         st.error(markdown_literal(finding.message), icon=":material/block:")
     if blocking:
