@@ -96,14 +96,19 @@ def test_train_a_zip_then_predict_an_image_and_a_zip(tmp_path, tmp_home, capsys)
 
 
 @pytest.mark.slow
-def test_a_table_with_a_text_column_trains_as_text(tmp_path, tmp_home, capsys):
-    from tests.unit.test_text_kind import reviews
+def test_a_chinese_text_table_trains_as_text_split_into_characters_and_predicts(tmp_path, tmp_home, capsys):
+    from tests.unit.test_text_kind import chinese_reviews
 
-    reviews(200).to_csv(tmp_path / "reviews.csv", index=False)
-    code, out, err = run_cli(capsys, "train", tmp_path / "reviews.csv", "--target", "stars", "--out", tmp_path / "runs")
+    chinese_reviews().to_csv(tmp_path / "评论.csv", index=False)
+    code, out, err = run_cli(capsys, "train", tmp_path / "评论.csv", "--target", "情感", "--out", tmp_path / "runs")
     assert code == 0, err
     run_dir = Path(json.loads(out)["run_dir"])
-    assert json.loads((run_dir / "spec.json").read_text())["data"]["kind"] == "text"
-    code, out, err = run_cli(capsys, "profile", tmp_path / "reviews.csv", "--target", "stars")
+    assert json.loads((run_dir / "spec.json").read_text(encoding="utf-8"))["data"]["kind"] == "text"
+    assert json.loads((run_dir / "preprocessing.json").read_text(encoding="utf-8"))["settings"]["split"] == "character"
+    pd.DataFrame({"评论": ["非常满意，质量很好", "很失望，太差了"]}).to_csv(tmp_path / "new.csv", index=False)
+    code, out, err = run_cli(capsys, "predict", run_dir / "model.keras", tmp_path / "new.csv")
     assert code == 0, err
-    assert "review" in json.loads(out)["text_columns"]
+    assert pd.read_csv(io.StringIO(out))["prediction"].tolist() == ["正面", "负面"]
+    code, out, err = run_cli(capsys, "profile", tmp_path / "评论.csv", "--target", "情感")
+    assert code == 0, err
+    assert json.loads(out)["text_columns"]["评论"]["cjk_share"] > 0.5  # digits and punctuation are the rest

@@ -14,7 +14,7 @@ from core.errors import DataError
 from core.kinds import dataset_kind
 from core.kinds.text import looks_like_text, text_column
 from core.run_store import RunStore
-from core.spec import DataSpec, PreprocessingSpec, RunSpec, TextSpec, TrainingSpec, default_model
+from core.spec import DataSpec, PreprocessingSpec, RunSpec, TextSpec, TrainingSpec
 
 GOOD = ["a wonderful, moving film", "great acting and a lovely score", "funny - and smart too", "best of the year"]
 BAD = ["dull and far too long", "a boring mess - nothing works", "bad acting, worse script", "tedious and flat"]
@@ -86,30 +86,13 @@ print(json.dumps([v.decode() for v in keras.ops.convert_to_numpy(out["label"]).t
     assert json.loads(result.stdout.strip().splitlines()[-1]) == ["good", "bad"]
 
 
-@pytest.mark.slow
-def test_chinese_text_is_split_into_characters_and_predicts_from_a_table(tmp_path, tmp_home):
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        pytest.skip("TextVectorization runs on TensorFlow's string ops")
-    from core.deployment.serving_model import load_model_file, predict_table
-    from core.training.run_job import run_job
-
+def chinese_reviews(rows: int = 300) -> pd.DataFrame:
+    """Chinese reviews without spaces between words: the text kind splits them into characters."""
     rng = np.random.default_rng(1)
     good, bad = (
         ["质量很好，非常满意", "服务周到，下次还来", "性价比高，推荐"],
         ["太差了，很失望", "房间很脏，服务差", "没用几天就坏了"],
     )
-    labels = np.where(np.arange(300) % 2 == 0, "正面", "负面")
+    labels = np.where(np.arange(rows) % 2 == 0, "正面", "负面")
     texts = [f"{rng.choice(good if label == '正面' else bad)}。第{i}条" for i, label in enumerate(labels)]
-    frame = pd.DataFrame({"评论": texts, "情感": labels})
-    store = RunStore(tmp_path / "runs")
-    spec = RunSpec(
-        data=DataSpec(target="情感", kind="text"), model=default_model("text"), training=TrainingSpec(epochs=6)
-    )
-    run_id = store.create_run(spec, frame, source_name="评论.csv")
-    assert run_job(store, run_id).state == "finished"
-    assert json.loads(store.files(run_id).preprocessing_text())["settings"]["split"] == "character"
-    model = load_model_file(store.path(run_id) / "model.keras")
-    result = predict_table(model, pd.DataFrame({"评论": ["非常满意，质量很好", "很失望，太差了"]}))
-    assert result["prediction"].tolist() == ["正面", "负面"]
+    return pd.DataFrame({"评论": texts, "情感": labels})
