@@ -586,7 +586,8 @@ class RunStore:
         """
         owner = self.owner if self.owner is not None else owner
         if self.caps is not None:
-            self.caps.check(spec, table)
+            pixels_shape = np.load(pixels, mmap_mode="r").shape if pixels is not None else None
+            self.caps.check(spec, table, pixels_shape=pixels_shape)
         run_id = secrets.token_hex(12)  # 96 random bits: unguessable
         path = self.root / run_id
         path.mkdir(parents=True)

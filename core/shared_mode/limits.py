@@ -7,6 +7,7 @@ Model page shows the same caps before Train is pressed (`describe_caps`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,15 +51,16 @@ class RunCaps:
             max_run_minutes=settings.max_run_minutes,
         )
 
-    def check(self, spec: RunSpec, table: pd.DataFrame | Path) -> None:
-        """Raise `CapError` naming every cap the run would exceed (all at once, so one fix round is enough)."""
+    def check(self, spec: RunSpec, table: pd.DataFrame | Path, *, pixels_shape: tuple | None = None) -> None:
+        """Raise `CapError` naming every cap the run would exceed (all at once, so one fix round is enough).
+        `pixels_shape`: an image set's pixel array shape (images, side, side, channels)."""
         frame, num_rows = _sample(table)
         problems = []
         if num_rows > self.max_rows:
             problems.append(t("train.caps.problem.rows", rows=num_rows, limit=self.max_rows))
         if spec.training.epochs > self.max_epochs:
             problems.append(t("train.caps.problem.epochs", epochs=spec.training.epochs, limit=self.max_epochs))
-        num_params = count_run_params(spec, frame)
+        num_params = count_run_params(spec, frame, pixels_shape=pixels_shape)
         if num_params is not None:
             if num_params > self.max_params:
                 problems.append(t("train.caps.problem.params", params=num_params, limit=self.max_params))
@@ -75,6 +77,9 @@ class RunCaps:
             )
 
 
+MAX_TEXT_SEQUENCE = 400  # core.data.text's longest automatic sequence: the caps count at least that
+
+
 def _sample(table: pd.DataFrame | Path) -> tuple[pd.DataFrame, int]:
     if isinstance(table, pd.DataFrame):
         return table, len(table)
@@ -86,9 +91,11 @@ def _sample(table: pd.DataFrame | Path) -> tuple[pd.DataFrame, int]:
     return frame, num_rows
 
 
-def count_run_params(spec: RunSpec, frame: pd.DataFrame) -> int | None:
+def count_run_params(spec: RunSpec, frame: pd.DataFrame, *, pixels_shape: tuple | None = None) -> int | None:
     """The network's parameter count, computed without Keras from the spec and a sample of the table.
 
+    Images: from the pixel array's shape (or the spec's image size). Text: an upper bound, the vocabulary at
+    its configured size (a bag of n-grams) or the longest sequence the spec allows (an Embedding first).
     None when it cannot be computed (a stack that does not fit, a missing target): the run then fails later
     with that problem's own message, before any network is built.
     """
@@ -101,8 +108,22 @@ def count_run_params(spec: RunSpec, frame: pd.DataFrame) -> int | None:
     try:
         task = spec.data.task or infer_task(frame[target])
         classes = frame[target].dropna().astype(str).nunique() if task != "regression" else 0
-        estimated = estimate_preprocessing(frame, features, spec.preprocessing)
-        rows = describe_model(spec.model, estimated.num_features, task, classes, estimated.embeddings())
+        if spec.data.kind == "images":
+            if pixels_shape is None:
+                return None
+            side = spec.preprocessing.images.image_size or int(pixels_shape[1])
+            shape = (side, side, int(pixels_shape[-1]))
+            rows = describe_model(spec.model, math.prod(shape), task, classes, input_shape=shape, input_kind="image")
+        elif spec.data.kind == "text":
+            text = spec.preprocessing.text
+            if spec.model.layers and spec.model.layers[0].kind == "embedding":
+                length = text.output_sequence_length or MAX_TEXT_SEQUENCE
+                rows = describe_model(spec.model, length, task, classes, input_shape=(length,), input_kind="tokens")
+            else:
+                rows = describe_model(spec.model, text.max_tokens, task, classes)
+        else:
+            estimated = estimate_preprocessing(frame, features, spec.preprocessing)
+            rows = describe_model(spec.model, estimated.num_features, task, classes, estimated.embeddings())
         return count_params(rows)
     except (AppError, KeyError, ValueError):
         return None

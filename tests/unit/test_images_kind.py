@@ -171,3 +171,19 @@ print(json.dumps({{"labels": [v.decode() for v in keras.ops.convert_to_numpy(out
     output = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(output["labels"]) <= {"bar", "column", "square"}
     assert all(abs(total - 1) < 1e-4 for total in output["sums"])
+
+
+def test_shared_mode_caps_count_an_image_networks_parameters_when_the_run_is_created(tmp_path):
+    from core.errors import CapError
+    from core.shared_mode.limits import RunCaps
+    from core.spec import DenseLayer, FlattenLayer, ModelSpec
+
+    source = shapes(tmp_path)
+    caps = RunCaps(max_rows=10_000, max_epochs=50, max_params=500_000, max_model_mb=50, max_run_minutes=10)
+    store = RunStore(tmp_path / "runs", caps=caps)
+    huge = ModelSpec(layers=(FlattenLayer(), DenseLayer(units=4096), DenseLayer(units=4096)))
+    spec = RunSpec(data=DataSpec(kind="images", target="label"), model=huge)
+    with pytest.raises(CapError, match="parameters"):
+        store.create_run(spec, source.manifest, source_name="shapes.zip", pixels=tmp_path / "pixels.npy")
+    small = RunSpec(data=DataSpec(kind="images", target="label"), model=default_model("images"))
+    assert store.create_run(small, source.manifest, source_name="shapes.zip", pixels=tmp_path / "pixels.npy")
