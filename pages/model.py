@@ -63,7 +63,7 @@ preset = preset_col.selectbox(
     t("model.page.preset"),
     list(presets),
     format_func={name: t(PRESET_IDS[name]) for name in presets}.get,
-    key=f"model.preset.{state.kind}",
+    key="model.preset" if state.kind == "table" else f"model.preset.{state.kind}",
 )
 apply_col.write("")
 if apply_col.button(t("model.page.apply_preset"), key="model.apply_preset", width="stretch"):

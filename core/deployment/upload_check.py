@@ -88,7 +88,7 @@ ACTIVATIONS = frozenset(
 ACTIVATION_MODULES = {"keras.activations", "keras.src.activations.activations"}
 # `compile_config` is never deserialized: models are loaded with compile=False.
 SKIPPED_KEYS = {"compile_config"}
-LOOKUP_LAYERS = {"StringLookup", "IntegerLookup"}
+LOOKUP_LAYERS = {"StringLookup", "IntegerLookup", "TextVectorization"}  # a vocabulary path would read a file
 
 
 @dataclass(frozen=True, slots=True)

@@ -148,7 +148,7 @@ def test_a_hidden_giant_layer_inside_the_network_is_refused(trained, tmp_path):
     [
         (lambda layer: layer.update(registered_name="evil>Layer"), "custom object 'evil>Layer'"),
         (lambda layer: layer.update(module="evil.layers"), "evil.layers.Dense"),
-        (lambda layer: layer.update(class_name="TextVectorization"), "TextVectorization"),
+        (lambda layer: layer.update(class_name="UnitNormalization"), "UnitNormalization"),
         (lambda layer: layer.pop("build_config"), "without a recorded input size"),
     ],
 )
@@ -165,11 +165,13 @@ def test_unknown_or_unsized_layers_are_refused(trained, tmp_path, edit, words):
 
 
 @pytest.mark.slow
-def test_a_vocabulary_read_from_a_file_is_refused(trained, tmp_path):
+@pytest.mark.parametrize("layer_class", ["StringLookup", "TextVectorization"])
+def test_a_vocabulary_read_from_a_file_is_refused(trained, tmp_path, layer_class):
     run_dir, _ = trained
 
     def point_at_a_file(config):
         lookup = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "StringLookup")
+        lookup["class_name"] = layer_class  # a text model's vectorizer reads its vocabulary the same way
         lookup["config"]["vocabulary"] = "/etc/passwd"
 
     path = _rewrite(run_dir / "model.keras", tmp_path / "vocabulary.keras", point_at_a_file)
