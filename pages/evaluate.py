@@ -77,6 +77,8 @@ if metrics is None:
     st.stop()
 
 st.caption(markdown_literal(record.sentence()))
+# Images and texts have one input each: column importances and a threshold built into model.keras are for tables.
+kind = store.spec(record.run_id).data.kind
 test = metrics["test"]
 counts = metrics["num_rows"]
 task = metrics["task"]
@@ -137,7 +139,7 @@ if predictions is not None:
         if metrics["task"] != "binary":
             st.subheader(t("evaluate.page.confusion"))
             confusion_matrix_with_rows(
-                store, record.run_id, predictions, classes, confusion_matrix(predictions, classes)
+                store, record.run_id, predictions, classes, confusion_matrix(predictions, classes), kind=kind
             )
         else:
             st.subheader(t("evaluate.page.confusion_threshold"))
@@ -157,8 +159,13 @@ if predictions is not None:
                     format_metric(name, at[name]),
                     help=threshold_metric_help(name),
                 )
-            save_threshold_button(store, record.run_id, threshold, classes[1])
-            confusion_matrix_with_rows(store, record.run_id, predictions, classes, at["confusion"], threshold=threshold)
+            if kind == "table":
+                save_threshold_button(store, record.run_id, threshold, classes[1])
+            else:
+                st.caption(t("evaluate.kinds.threshold_tables_only"))
+            confusion_matrix_with_rows(
+                store, record.run_id, predictions, classes, at["confusion"], threshold=threshold, kind=kind
+            )
             predicted, observed = calibration(predictions, classes)
             st.plotly_chart(calibration_figure(predicted, observed, classes[1]), width="stretch")
             st.caption(CHART_HELP["calibration"])
@@ -184,7 +191,10 @@ if predictions is not None:
     with st.expander(t("evaluate.page.test_predictions")):
         classes = tuple(store.target(record.run_id)["classes"]) if metrics["task"] != "regression" else ()
         st.dataframe(predictions_table(predictions.head(1000), classes), hide_index=True, width="stretch")
-    importance_section(store, record.run_id)
+    if kind == "table":
+        importance_section(store, record.run_id)
+    else:
+        st.caption(t("evaluate.kinds.importance_tables_only"))
 
 history = store.history(record.run_id)
 if history:

@@ -1,4 +1,5 @@
-"""Evaluate-page pieces: the confusion matrix with its cells' rows, the saved threshold, permutation importance."""
+"""Evaluate-page pieces: the confusion matrix with its cells' rows (images and texts: ui/evaluation_kinds.py), the
+saved threshold, permutation importance."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from core.i18n import format_share, t
 from core.plain_text import MAX_CHARS, markdown_literal, plotly_literal, shorten
 from core.run_store import RunFiles, RunStore
 from ui.components import show_error
+from ui.evaluation_kinds import image_cell, text_cell
 from ui.state import get_state
 
 QUICK_SPLIT_ROWS = 200_000
@@ -88,8 +90,10 @@ def confusion_matrix_with_rows(
     matrix: np.ndarray,
     *,
     threshold: float | None = None,
+    kind: str = "table",
 ) -> None:
-    """The matrix (counts or shares), then a cell picker that lists that cell's test rows."""
+    """The matrix (counts or shares), then a cell picker that lists that cell's test rows: for an image run its
+    images, for a text run its texts (`kind`, the run's `DataSpec.kind`)."""
     shares = st.toggle(t("evaluate.confusion.shares"), key=f"evaluate.shares.{run_id}")
     event = st.plotly_chart(
         confusion_figure(matrix, classes, shares=shares), width="stretch", key=f"evaluate.matrix.{run_id}",
@@ -124,15 +128,27 @@ def confusion_matrix_with_rows(
         return
     cell = cell_rows(predictions, rows, classes, actual, predicted, threshold=threshold)
     verdict = t("evaluate.confusion.correct" if actual == predicted else "evaluate.confusion.wrong")
+    sentence = {"images": "evaluate.kinds.images.cell", "text": "evaluate.kinds.text.cell"}.get(
+        kind, "evaluate.confusion.cell"
+    )
     st.write(
         t(
-            "evaluate.confusion.cell",
+            sentence,
             count=len(cell),
             actual=markdown_literal(actual, MAX_CHARS),
             predicted=markdown_literal(predicted, MAX_CHARS),
             verdict=verdict,
         )
     )
+    if kind == "images":
+        image_cell(store, run_id, cell, predicted)
+        return
+    if kind == "text":
+        target = (store.target(run_id) or {}).get("name")
+        text_column = next((name for name in cell.columns[1:] if name != target), None)
+        if text_column is not None:
+            text_cell(store, run_id, cell, predicted, text_column)
+            return
     st.dataframe(cell.head(1000), hide_index=True, width="stretch", key=f"evaluate.cell_rows.{run_id}")
     if len(cell) > 1000:
         st.caption(t("evaluate.confusion.first_rows"))
