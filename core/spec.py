@@ -614,7 +614,11 @@ IMAGE_PRESETS: dict[str, ModelSpec] = {
 # Kind text: a bag-of-n-grams model reads TF-IDF weights of the vocabulary; a model whose first layer is an
 # Embedding reads token ids (its `input_dim` is the vocabulary size).
 TEXT_PRESETS: dict[str, ModelSpec] = {
-    "Bag of n-grams (default)": ModelSpec(
+    # Dropout on the TF-IDF weights, then the output layer: a regularised logistic regression, trained like
+    # any network. On the samples' splits it was within 1 point of scikit-learn's TF-IDF + logistic regression
+    # in English (-0.3) and Chinese (-0.7); a hidden Dense(64) layer was -0.8 to -2.4 points in English.
+    "Bag of n-grams (default)": ModelSpec(layers=(DropoutLayer(rate=0.5),)),
+    "Bag of n-grams + hidden layer": ModelSpec(
         layers=(DropoutLayer(rate=0.5), DenseLayer(units=64), DropoutLayer(rate=0.5))
     ),
     "Embedding + average": ModelSpec(

@@ -28,6 +28,7 @@ PRESET_IDS = {
     "CNN with global pooling": "model.preset.pooled_cnn",
     "MLP on pixels": "model.preset.pixel_mlp",
     "Bag of n-grams (default)": "model.preset.bag",
+    "Bag of n-grams + hidden layer": "model.preset.bag_hidden",
     "Embedding + average": "model.preset.embedding_average",
     "Embedding + Conv1D": "model.preset.embedding_conv",
     "Embedding + bidirectional LSTM": "model.preset.embedding_lstm",
