@@ -62,6 +62,12 @@ def build_preprocessing_model(state: PreprocessingState):
     return keras.Model(inputs, features, name="layerlab_preprocessing")
 
 
+def preprocessing_graph(state: PreprocessingState, suffix: str = ""):
+    """(raw inputs keyed by column name, the encoded float32 matrix) as Keras tensors, for models that read
+    table columns beside something else (a text model with other columns)."""
+    return _preprocessing_graph(state, suffix)
+
+
 def _preprocessing_graph(state: PreprocessingState, suffix: str):
     import keras  # Keras loads only in workers and helpers, never in the web server
     from keras import layers  # Keras loads only in workers and helpers, never in the web server

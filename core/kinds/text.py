@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.dummy import DummyClassifier
 
+from core.data.preprocessing import PreprocessingState, encode_many, estimate_preprocessing, fit_preprocessing
 from core.data.profiling import profile_frame
 from core.data.splitting import TargetInfo, class_names, natural_key
 from core.data.text import (
@@ -31,7 +33,7 @@ from core.data.text import (
     tfidf_classifier,
     tfidf_vectorizer,
 )
-from core.deployment.serving_model import SERVING_MODEL_NAME, label_outputs
+from core.deployment.serving_model import SERVING_MODEL_NAME, label_outputs, preprocessing_graph
 from core.errors import DataError
 from core.evaluation.metrics import compute_metrics
 from core.i18n import Message, t
@@ -45,29 +47,49 @@ CJK_SHARE = 0.3
 
 @dataclass(frozen=True)
 class TextPreprocessing:
+    """The text column's vectorizer and, when the model also reads other columns (a bag of n-grams only), their
+    fitted table preprocessing: the network then reads [encoded columns, text weights] side by side."""
+
     column: str
     settings: TextSettings
     vocabulary_size: int
     vectorizer: Any = None  # the adapted keras TextVectorization (worker only; not in the JSON record)
-    columns: tuple = ()  # no table columns: the model-size estimate counts the network's weights only
-
-    def embeddings(self) -> tuple:
-        return ()
+    table: PreprocessingState | None = None  # the other input columns, fitted on the training rows
 
     @property
-    def width(self) -> int:
+    def columns(self) -> tuple:
+        """The table columns (the model-size estimate counts their lookup tables)."""
+        return self.table.columns if self.table is not None else ()
+
+    def embeddings(self) -> tuple:
+        # The encoded columns come first in the network's input, so their embedding slots keep their positions.
+        return self.table.embeddings() if self.table is not None else ()
+
+    @property
+    def text_width(self) -> int:
         """Numbers per text the network reads: token ids, or one weight per vocabulary entry."""
         if self.settings.output_mode == "int":
             return int(self.settings.output_sequence_length or 0)
         return self.vocabulary_size
 
+    @property
+    def table_width(self) -> int:
+        return self.table.num_features if self.table is not None else 0
+
+    @property
+    def width(self) -> int:
+        return self.table_width + self.text_width
+
     def to_dict(self) -> dict:
-        return {
+        record = {
             "kind": "text",
             "column": self.column,
             "settings": self.settings.to_dict(),
             "vocabulary_size": self.vocabulary_size,
         }
+        if self.table is not None:
+            record["table"] = json.loads(self.table.to_json())
+        return record
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
@@ -89,10 +111,19 @@ class PreparedText:
     notes: tuple = ()
     cross_validation: Any = None
     group_column: str | None = None
+    encoded: dict = field(default_factory=dict)  # split → EncodedRows of the other input columns (combined models)
 
     @property
     def num_features(self) -> int:
         return self.preprocessing.width
+
+    def inputs(self, split: str, picked: np.ndarray) -> np.ndarray:
+        """The network's input for rows `picked` (positions within `split`): the encoded columns, then the text."""
+        text = self.vectorized(getattr(self, f"{split}_index")[picked])
+        if split not in self.encoded:
+            return text
+        table = self.encoded[split].expand(np.asarray(picked))
+        return np.concatenate([table, text.astype("float32")], axis=1)
 
     @property
     def train(self) -> pd.DataFrame:
@@ -155,9 +186,12 @@ def prepare_text(frame: pd.DataFrame, data_spec, preprocessing_spec, model_spec=
     if data_spec.cross_validation_folds:
         raise DataError(t("kinds.text.no_cross_validation"))
     notes: list = []
-    others = [c for c in (data_spec.features or frame.columns) if c not in (column, data_spec.target)]
-    if others:
+    others = [str(c) for c in (data_spec.features or frame.columns) if c not in (column, data_spec.target)]
+    others = [c for c in others if preprocessing_spec.column(c).role != "ignore" and not is_text_column(frame[c])]
+    if others and _sequence(model_spec):
+        # Token ids and encoded columns cannot share one input; a bag of n-grams reads both.
         notes.append(Message("kinds.text.other_columns_ignored", {"count": len(others)}).to_dict())
+        others = []
     target_values = frame[data_spec.target]
     usable = target_values.notna().to_numpy()
     if data_spec.drop_duplicates:
@@ -188,13 +222,22 @@ def prepare_text(frame: pd.DataFrame, data_spec, preprocessing_spec, model_spec=
     settings = _settings(frame[column].iloc[train_index], preprocessing_spec.text, model_spec)
     vectorizer = text_vectorizer(settings, texts[train_index])
     vocabulary_size = int(vectorizer.vocabulary_size())
-    preprocessing = TextPreprocessing(column, settings, vocabulary_size, vectorizer)
+    table, encoded = None, {}
+    if others:
+        splits = {"train": train_index, "validation": validation_index, "test": test_index}
+        table = fit_preprocessing(
+            frame.iloc[train_index], others, max_categories=preprocessing_spec.max_categories, spec=preprocessing_spec
+        )
+        rows = encode_many(table, [frame.iloc[index] for index in splits.values()])
+        encoded = dict(zip(splits, rows, strict=True))
+        notes.append(Message("kinds.text.combined", {"count": len(others)}).to_dict())
+    preprocessing = TextPreprocessing(column, settings, vocabulary_size, vectorizer, table)
     return PreparedText(
         features=(column,),
         target=target,
         preprocessing=preprocessing,
         texts=texts,
-        frame=frame[[column, data_spec.target]],
+        frame=frame[[*others, column, data_spec.target]],
         train_index=train_index,
         validation_index=validation_index,
         test_index=test_index,
@@ -202,13 +245,21 @@ def prepare_text(frame: pd.DataFrame, data_spec, preprocessing_spec, model_spec=
         y_validation=codes[validation_index],
         y_test=codes[test_index],
         notes=tuple(notes),
+        encoded=encoded,
     )
 
 
-def text_batches(prepared: PreparedText, index: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool):
+def _sequence(model_spec) -> bool:
+    """True when the first layer is an Embedding: the network reads token ids."""
+    return bool(model_spec is not None and model_spec.layers and model_spec.layers[0].kind == "embedding")
+
+
+def text_batches(prepared: PreparedText, split: str, y: np.ndarray, batch_size: int, *, shuffle: bool):
     """A `keras.utils.PyDataset` vectorizing one batch of texts at a time (a TF-IDF matrix of every text
     at once would take vocabulary × rows × 4 bytes)."""
     import keras  # Keras loads only in workers and helpers, never in the web server
+
+    index = getattr(prepared, f"{split}_index")
 
     class TextBatches(keras.utils.PyDataset):
         def __init__(self):
@@ -226,7 +277,7 @@ def text_batches(prepared: PreparedText, index: np.ndarray, y: np.ndarray, batch
 
         def __getitem__(self, position: int):
             picked = self.order[position * batch_size : (position + 1) * batch_size]
-            return prepared.vectorized(index[picked]), y[picked]
+            return prepared.inputs(split, picked), y[picked]
 
         def on_epoch_end(self) -> None:
             self.order = self._order()
@@ -234,10 +285,13 @@ def text_batches(prepared: PreparedText, index: np.ndarray, y: np.ndarray, batch
     return TextBatches()
 
 
-def predict_texts(network, prepared: PreparedText, index: np.ndarray) -> np.ndarray:
+def predict_texts(network, prepared: PreparedText, split: str) -> np.ndarray:
+    count = len(getattr(prepared, f"{split}_index"))
     outputs = [
-        np.asarray(network.predict_on_batch(prepared.vectorized(index[start : start + PREDICT_BATCH])))
-        for start in range(0, len(index), PREDICT_BATCH)
+        np.asarray(
+            network.predict_on_batch(prepared.inputs(split, np.arange(start, min(start + PREDICT_BATCH, count))))
+        )
+        for start in range(0, count, PREDICT_BATCH)
     ]
     return np.concatenate(outputs, axis=0) if outputs else np.zeros((0,))
 
@@ -281,10 +335,17 @@ def build_text_serving_model(network, preprocessing: TextPreprocessing, target: 
     vectorized = preprocessing.vectorizer(raw)
     if len(vectorized.shape) == 3:  # a bag of n-grams of a (rows, 1) input: (rows, 1, vocabulary) → (rows, vocabulary)
         vectorized = keras.layers.Reshape((vectorized.shape[-1],), name="text_weights")(vectorized)
-    output = network(vectorized)
-    return keras.Model(
-        {preprocessing.column: raw}, label_outputs(output, target, threshold=threshold), name=SERVING_MODEL_NAME
-    )
+    inputs = {preprocessing.column: raw}
+    features = vectorized
+    if preprocessing.table is not None:
+        # The other columns, raw, through the same Keras preprocessing graph as a table model's.
+        table_inputs, encoded = preprocessing_graph(preprocessing.table)
+        inputs = {**table_inputs, preprocessing.column: raw}
+        features = keras.layers.Concatenate(name="columns_and_text")([encoded, keras.ops.cast(vectorized, "float32")])
+    output = network(features)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
+        return keras.Model(inputs, label_outputs(output, target, threshold=threshold), name=SERVING_MODEL_NAME)
 
 
 @dataclass(frozen=True)
@@ -327,7 +388,7 @@ class TextKind:
         width = prepared.preprocessing.width
         if prepared.preprocessing.settings.output_mode == "int":
             return ModelInput(num_inputs=width, input_shape=(width,), input_kind="tokens")
-        return ModelInput(num_inputs=width)
+        return ModelInput(num_inputs=width, embeddings=prepared.preprocessing.embeddings())
 
     def preview_input(self, source, spec, info: dict | None = None) -> ModelInput:
         column = text_column(source, spec.data, spec.preprocessing.text)
@@ -335,25 +396,33 @@ class TextKind:
         if settings.output_mode == "int":
             width = int(settings.output_sequence_length or 0)
             return ModelInput(num_inputs=width, input_shape=(width,), input_kind="tokens")
-        return ModelInput(num_inputs=settings.max_tokens)
+        others = [
+            str(c)
+            for c in (spec.data.features or source.columns)
+            if c not in (column, spec.data.target)
+            and spec.preprocessing.column(str(c)).role != "ignore"
+            and not is_text_column(source[c])
+        ]
+        if not others:
+            return ModelInput(num_inputs=settings.max_tokens)
+        estimated = estimate_preprocessing(source, others, spec.preprocessing)
+        return ModelInput(num_inputs=estimated.num_features + settings.max_tokens, embeddings=estimated.embeddings())
 
     def fit_arguments(self, prepared, batch_size: int) -> dict[str, Any]:
         return {
-            "x": text_batches(prepared, prepared.train_index, prepared.y_train, batch_size, shuffle=True),
-            "validation_data": text_batches(
-                prepared, prepared.validation_index, prepared.y_validation, batch_size, shuffle=False
-            ),
+            "x": text_batches(prepared, "train", prepared.y_train, batch_size, shuffle=True),
+            "validation_data": text_batches(prepared, "validation", prepared.y_validation, batch_size, shuffle=False),
             "shuffle": False,
         }
 
     def predict(self, network, prepared, split: str) -> np.ndarray:
-        return predict_texts(network, prepared, getattr(prepared, f"{split}_index"))
+        return predict_texts(network, prepared, split)
 
     def baselines(self, prepared, seed: int) -> list[dict]:
         return tfidf_baselines(prepared, seed)
 
     def held_out_rows(self, prepared):
-        return prepared.frame.iloc[prepared.test_index]
+        return prepared.frame.iloc[prepared.test_index]  # the text and the other input columns, as uploaded
 
     def preprocessing_record(self, prepared) -> str:
         return prepared.preprocessing.to_json()

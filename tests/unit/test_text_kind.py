@@ -14,7 +14,7 @@ from core.errors import DataError
 from core.kinds import dataset_kind
 from core.kinds.text import looks_like_text, text_column
 from core.run_store import RunStore
-from core.spec import DataSpec, PreprocessingSpec, RunSpec, TextSpec, TrainingSpec
+from core.spec import DataSpec, PreprocessingSpec, RunSpec, TextSpec, TrainingSpec, default_model
 
 GOOD = ["a wonderful, moving film", "great acting and a lovely score", "funny - and smart too", "best of the year"]
 BAD = ["dull and far too long", "a boring mess - nothing works", "bad acting, worse script", "tedious and flat"]
@@ -63,7 +63,7 @@ def test_a_text_run_trains_and_its_model_takes_raw_strings_without_layerlab(tmp_
         model=TEXT_PRESETS[preset],
         training=TrainingSpec(epochs=8, batch_size=32, learning_rate=0.01),
     )
-    run_id = store.create_run(spec, reviews(), source_name="reviews.csv")
+    run_id = store.create_run(spec, reviews().drop(columns=["city"]), source_name="reviews.csv")
     status = run_job(store, run_id)
     assert status.state == "finished", status.sentence()
     metrics = store.metrics(run_id)
@@ -96,3 +96,38 @@ def chinese_reviews(rows: int = 300) -> pd.DataFrame:
     labels = np.where(np.arange(rows) % 2 == 0, "正面", "负面")
     texts = [f"{rng.choice(good if label == '正面' else bad)}。第{i}条" for i, label in enumerate(labels)]
     return pd.DataFrame({"评论": texts, "情感": labels})
+
+
+@pytest.mark.slow
+def test_a_bag_of_ngrams_reads_the_other_columns_beside_the_text(tmp_path, tmp_home):
+    """The class depends on a number column only (the texts are the same mix in both classes): the combined model
+    learns it from that column, TF-IDF on the text alone cannot, and the downloaded model takes both raw."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TextVectorization runs on TensorFlow's string ops")
+    from core.deployment.serving_model import load_model_file, predict_table
+    from core.training.run_job import run_job
+
+    rng = np.random.default_rng(3)
+    frame = reviews(400).drop(columns=["stars"])
+    frame["price"] = rng.uniform(0, 100, len(frame))
+    frame["stars"] = np.where(frame["price"] > 50, "dear", "cheap")
+    store = RunStore(tmp_path / "runs")
+    spec = RunSpec(
+        data=DataSpec(target="stars", kind="text"),
+        model=default_model("text"),
+        training=TrainingSpec(epochs=30, batch_size=32, learning_rate=0.01),
+    )
+    run_id = store.create_run(spec, frame, source_name="reviews.csv")
+    assert run_job(store, run_id).state == "finished"
+    metrics = store.metrics(run_id)
+    tfidf = next(b for b in metrics["baselines"] if b["name"].startswith("TF-IDF"))["test"]["accuracy"]
+    assert metrics["test"]["accuracy"] >= 0.85 and tfidf < 0.7
+    record = json.loads(store.files(run_id).preprocessing_text())
+    assert [column["name"] for column in record["table"]["columns"]] == ["city", "price"]
+    model = load_model_file(store.path(run_id) / "model.keras")
+    rows = pd.DataFrame(
+        {"review": ["best of the year", "dull and far too long"], "city": ["x", "y"], "price": [95.0, 5.0]}
+    )
+    assert predict_table(model, rows)["prediction"].tolist() == ["dear", "cheap"]
