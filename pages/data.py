@@ -281,6 +281,7 @@ if state.kind == "text":
     st.page_link(page="pages/prepare.py", label=t("data.page.next"), icon=":material/tune:")
     st.subheader(t("data.page.profile"))
     render_text_profiles(cached_text_profiles(state, frame, target, [text_column]))
+    st.stop()  # the table profile below reads a text column as categories, which a text model does not
 elif not features:
     st.warning(t("data.page.no_features"))
 else:

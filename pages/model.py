@@ -107,16 +107,24 @@ with summary:
                 hide_index=True,
                 width="stretch",
             )
-    st.caption(
-        t(
-            "model.page.head",
-            task=task,
-            count=head.units,
-            activation=head.activation,
-            loss=head.loss,
-            num_inputs=num_inputs,
+    if state.kind == "table":
+        st.caption(
+            t(
+                "model.page.head",
+                task=task,
+                count=head.units,
+                activation=head.activation,
+                loss=head.loss,
+                num_inputs=num_inputs,
+            )  # fmt: skip
+        )
+    else:
+        shape = "×".join(str(size) for size in (model_input.input_shape or (num_inputs,)))
+        what = t(f"model.page.input.{model_input.input_kind}")
+        st.caption(
+            t("model.page.head_kind", task=task, count=head.units, activation=head.activation, loss=head.loss,
+              shape=shape, what=what)
         )  # fmt: skip
-    )
 
 if rows is not None and state.kind != "table":
     st.caption(t("model.page.checks_for_tables"))

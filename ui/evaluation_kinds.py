@@ -80,7 +80,12 @@ def image_cell(store: RunStore, run_id: str, cell: pd.DataFrame, predicted: str)
     probabilities = shown[f"P({predicted})"].to_numpy(dtype="float64")
     files = shown["file"].astype(str).tolist() if "file" in shown.columns else [""] * len(shown)
     captions = [
-        t("evaluate.kinds.images.caption", probability=f"{probability:.2f}", file=markdown_literal(name, 18))
+        # The file's own name (its folders are the split and the class, the same for the whole cell).
+        t(
+            "evaluate.kinds.images.caption",
+            probability=f"{probability:.2f}",
+            file=markdown_literal(name.rsplit("/", 1)[-1], 18),
+        )
         for probability, name in zip(probabilities, files, strict=True)
     ]
     images = _read_images(pixels, rows)

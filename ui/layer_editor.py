@@ -29,7 +29,22 @@ from ui.spec_fields import help_text, number_kwargs, select_kwargs, slider_kwarg
 from ui.state import AppState, Layer
 
 KIND_LABELS = LAYER_TYPES
-DEFAULTS = {kind: LAYER_KINDS[kind]() for kind in LAYER_KINDS}
+# A new convolution keeps its input's size (padding "same", as in the presets): a stack of them never
+# shrinks an 8×8 image to nothing.
+DEFAULTS = {
+    kind: LAYER_KINDS[kind](padding="same") if kind.startswith("conv") else LAYER_KINDS[kind]() for kind in LAYER_KINDS
+}
+# Layers that work on the image (or sequence) itself: a new one goes before the first layer that flattens it.
+SPATIAL = {"conv1d", "conv2d", "max_pooling1d", "max_pooling2d"}
+FLATTENING = {
+    "flatten",
+    "global_average_pooling1d",
+    "global_average_pooling2d",
+    "dense",
+    "lstm",
+    "gru",
+    "bidirectional",
+}
 # Layers without settings: a sentence (message id) in place of widgets.
 HELP = {
     "batch_normalization": "model.editor.batch_normalization",
@@ -161,5 +176,13 @@ def layer_editor(state: AppState) -> None:
             icon=":material/add:",
             width="stretch",
         ):
-            state.layers.append(Layer(uid=secrets.token_hex(4), spec=DEFAULTS[kind]))
+            layer = Layer(uid=secrets.token_hex(4), spec=DEFAULTS[kind])
+            kinds = [existing.spec.kind for existing in state.layers]
+            at = (
+                next((i for i, name in enumerate(kinds) if name in FLATTENING), len(kinds)) if kind in SPATIAL else None
+            )
+            if at is None:
+                state.layers.append(layer)
+            else:
+                state.layers.insert(at, layer)
             st.rerun()

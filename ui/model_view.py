@@ -65,7 +65,8 @@ def model_diagram(rows: list[LayerRow]) -> go.Figure:
         params = t("model.diagram.params", count=row.num_params) if row.num_params else t("model.diagram.no_params")
         figure.add_annotation(
             x=0.5, y=top - 0.39, showarrow=False, align="center", font={"size": 12},
-            text=f"<b>{title}</b> · {plotly_literal(row.details)}<br>{row.output_shape} · {params}",
+            text=(f"<b>{title}</b> · {plotly_literal(row.details)}" if row.details else f"<b>{title}</b>")
+            + f"<br>{row.output_shape} · {params}",
         )  # fmt: skip
         if index < count - 1:
             figure.add_annotation(

@@ -302,7 +302,8 @@ def heat_map_of_run(run_dir: Path, pixel_row: int, class_name: str) -> HeatMap:
         model = _model(files)
 
         def predict(images: np.ndarray) -> np.ndarray:
-            return keras.ops.convert_to_numpy(model({"image": images})["probabilities"])
+            # training=False: dropout off, as in every prediction (the map must start from the same probability).
+            return keras.ops.convert_to_numpy(model({"image": images}, training=False)["probabilities"])
 
     elif files.exists(RunFiles.NETWORK):  # a run trained under another backend keeps only its bare network
         network = keras.saving.load_model(files.path(RunFiles.NETWORK), safe_mode=True, compile=False)
@@ -310,7 +311,7 @@ def heat_map_of_run(run_dir: Path, pixel_row: int, class_name: str) -> HeatMap:
 
         def predict(images: np.ndarray) -> np.ndarray:
             pixels = keras.ops.image.resize(images.astype("float32"), (side, side), interpolation="bilinear")
-            return probabilities_from_output(keras.ops.convert_to_numpy(network(pixels)), target)
+            return probabilities_from_output(keras.ops.convert_to_numpy(network(pixels, training=False)), target)
 
     else:
         raise AppError(t("evaluate.kinds.no_model"))
@@ -326,16 +327,25 @@ def word_pushes_of_run(run_dir: Path, texts: Sequence[str], class_names: Sequenc
     files = RunFiles(Path(run_dir))
     indices = [_class_index(files, name)[1] for name in class_names]
     model = _model(files)
-    column = next(iter(model.input))
-    split = json.loads(files.preprocessing_text() or "{}").get("settings", {}).get("split")
+    record = json.loads(files.preprocessing_text() or "{}")
+    column = record.get("column") or next(iter(model.input))
+    split = record.get("settings", {}).get("split")
+    # A model that also reads other columns gets them as missing values (filled as in training): the pushes
+    # are then the words' own, the same for every row.
+    others = {name: tensor for name, tensor in model.input.items() if name != column}
+
+    def blank(tensor, rows: int):
+        if "string" in str(tensor.dtype):
+            return tf.constant([[""]] * rows)
+        return np.full((rows, 1), np.nan, dtype=keras.backend.standardize_dtype(tensor.dtype))
 
     def predict(variants: list[str]) -> np.ndarray:
-        blocks = [
-            keras.ops.convert_to_numpy(
-                model({column: tf.constant([[text] for text in variants[start : start + BATCH]])})["probabilities"]
-            )
-            for start in range(0, len(variants), BATCH)
-        ]
+        blocks = []
+        for start in range(0, len(variants), BATCH):
+            chunk = variants[start : start + BATCH]
+            inputs = {column: tf.constant([[text] for text in chunk])}
+            inputs |= {name: blank(tensor, len(chunk)) for name, tensor in others.items()}
+            blocks.append(keras.ops.convert_to_numpy(model(inputs, training=False)["probabilities"]))
         return np.concatenate(blocks) if blocks else np.zeros((0, 0))
 
     return word_pushes(predict, texts, indices, class_names=class_names, split=split)

@@ -105,7 +105,13 @@ def describe_model(
     )
     rows = [LayerRow("inputs", "InputLayer", shape_text(shape), 0, described)]
     for position, (class_name, arguments) in enumerate(stem, start=1):
-        details = ", ".join(f"{key}={value}" for key, value in arguments.items() if key != "value_range")
+        details = ", ".join(
+            f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+            for key, value in arguments.items()
+            if key not in ("value_range", "fill_mode")
+        )
+        if class_name == "Rescaling":
+            details = t("model.diagram.rescaling")
         rows.append(LayerRow(f"stem_{position}_{class_name.lower()}", class_name, shape_text(shape), 0, details))
     width = num_inputs
     for position, slot in enumerate(embeddings, start=1):
