@@ -1,9 +1,7 @@
 import streamlit as st
 
-from core.data.preprocessing import PreprocessingState
 from core.data.splitting import TargetInfo
 from core.deployment.formats import (
-    FORMAT_LABELS,
     FORMATS,
     cached_comparison,
     cached_export,
@@ -11,10 +9,13 @@ from core.deployment.formats import (
     comparison_table,
     download_name,
     export_artifact,
-    format_note,
+    format_label,
+    kind_format_note,
+    run_kind,
+    unavailable_reason,
 )
 from core.deployment.model_card import model_card
-from core.deployment.snippets import prediction_snippet
+from core.deployment.snippets import kind_snippet
 from core.errors import AppError
 from core.i18n import t
 from core.plain_text import markdown_literal
@@ -32,9 +33,10 @@ owner = session_owner()
 browser = browser_identity()  # links work only in this browser
 st.title(t("deploy.download.title"))
 what_next = next_step_line("download", "no_run")
-st.markdown(t("deploy.download.intro"), help=t("deploy.download.intro_help"))
-
 record = require_finished_run(store, state, key="download.run")
+kind = run_kind(record.path)
+intro_help = {"images": "deploy.kinds.download.intro_help_images", "text": "deploy.kinds.download.intro_help_text"}
+st.markdown(t("deploy.download.intro"), help=t(intro_help.get(kind, "deploy.download.intro_help")))
 next_step_line("download", "ready", what_next)
 
 model_path = store.model_path(record.run_id)
@@ -66,11 +68,11 @@ target_info = store.target(record.run_id)
 preprocessing_text = store.preprocessing_json(record.run_id)
 if target_info is not None and preprocessing_text is not None:
     target = TargetInfo.from_dict(target_info)
-    preprocessing = PreprocessingState.from_json(preprocessing_text)
-    st.subheader(t("deploy.download.python"))
+    python_heading = {"images": "deploy.kinds.download.python_images", "text": "deploy.kinds.download.python_text"}
+    st.subheader(t(python_heading.get(kind, "deploy.download.python")))
     reading = store.meta(record.run_id).get("reading")
-    st.code(prediction_snippet(preprocessing, target, f"{stem}.keras", reading), language="python")
-    st.caption(t("deploy.download.cli"))
+    st.code(kind_snippet(kind, preprocessing_text, target, f"{stem}.keras", reading), language="python")
+    st.caption(t("deploy.kinds.download.cli_images") if kind == "images" else t("deploy.download.cli"))
 with st.expander(t("deploy.download.spec_expander")):
     st.code(spec_text, language="json")
 
@@ -80,13 +82,18 @@ if model_path is not None:
     task = (target_info or {}).get("task")
     for export_format in FORMATS:
         name, action = st.columns([3, 1])
-        name.markdown(f"**{FORMAT_LABELS[export_format]}** — {format_note(export_format, task)}")
+        label = format_label(export_format, kind)
+        reason = unavailable_reason(record.path, export_format)
+        if reason is not None:  # this format cannot hold the model: say why, offer nothing
+            name.markdown(f"**{label}** — {reason}")
+            continue
+        name.markdown(f"**{label}** — {kind_format_note(export_format, task, kind)}")
         ready = cached_export(record.path, export_format)
         if ready is None and action.button(
             t("deploy.download.prepare"), key=f"download.prepare.{export_format}", width="stretch"
         ):
             try:
-                with st.spinner(t("deploy.download.converting", format=FORMAT_LABELS[export_format])):
+                with st.spinner(t("deploy.download.converting", format=label)):
                     ready = export_artifact(record.path, export_format)
             except AppError as error:
                 name.error(markdown_literal(error.message))
@@ -106,9 +113,10 @@ if model_path is not None:
             )
 
     st.subheader(t("deploy.download.quantization"))
-    st.caption(t("deploy.download.quantization_caption"))
-    comparison = cached_comparison(record.path)
-    if comparison is None and st.button(t("deploy.download.measure"), key="download.compare"):
+    quantization = {"images": "deploy.kinds.download.quantization_images", "text": "deploy.kinds.download.no_tflite"}
+    st.caption(t(quantization.get(kind, "deploy.download.quantization_caption")))
+    comparison = cached_comparison(record.path) if kind != "text" else None
+    if kind != "text" and comparison is None and st.button(t("deploy.download.measure"), key="download.compare"):
         try:
             with st.spinner(t("deploy.download.measuring")):
                 comparison = compare_formats(record.path)

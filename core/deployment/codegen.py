@@ -9,6 +9,11 @@ same optimizer, loss, class weights, early stopping and best-weight restore (`co
 the test metrics (`core.evaluation.metrics.compute_metrics`) as JSON. `tests/unit/test_codegen.py` runs it and
 compares with the run.
 
+An image or a text run gets a prediction script instead (`prediction_script`): it loads the model downloaded
+from the Download page and predicts image files (read with Pillow, by core/data/image_rules.py's `read_image`,
+verbatim) or the text column of a table (read by `read_rows`, verbatim); `tests/unit/test_codegen_kinds.py` runs
+both on trained runs in a fresh Python.
+
 Generation never imports Keras (the Download page calls it inside the web server). Layers and optimizers
 are table-driven: spec field names are Keras argument names, so each layer becomes
 `layers.<KerasClass>(field=value, ...)`. Settings the generator cannot express raise `CodegenError`, which
@@ -22,7 +27,8 @@ import json
 import re
 from pathlib import Path
 
-from core.data import table_rules
+from core.data import image_rules, table_rules
+from core.data.images import IMAGE_EXTENSIONS
 from core.data.portable_reading import read_rows
 from core.data.preprocessing import PreprocessingState
 from core.data.splitting import TargetInfo
@@ -94,6 +100,8 @@ def generate_script(run_dir: Path) -> str:
     if missing:
         raise CodegenError(t("deploy.codegen.unfinished", folder=repr(run_dir.name), missing=", ".join(missing)))
     spec = parse_spec(files.spec_text())
+    if spec.data.kind in ("images", "text"):
+        return prediction_script(run_dir)
     threshold = load_threshold(run_dir)
     try:
         state = PreprocessingState.from_json(files.preprocessing_text())
@@ -117,6 +125,216 @@ def generate_script(run_dir: Path) -> str:
         threshold=threshold,
         reading=meta.get("reading"),
     )
+
+
+def prediction_script(run_dir: Path) -> str:
+    """The standalone prediction script of a finished image or text run: the model downloaded from LayerLab in,
+    predictions printed (image files) or written as a table (a CSV with the text column).
+
+    Raises:
+        CodegenError: the run's files cannot be read.
+    """
+    files = RunFiles(Path(run_dir))
+    try:
+        kind = parse_spec(files.spec_text()).data.kind
+        preprocessing = json.loads(files.preprocessing_text())
+        target = TargetInfo.from_dict(files.target())
+        metrics, meta = files.metrics() or {}, files.meta()
+    except (ValueError, KeyError, TypeError) as error:
+        raise CodegenError(
+            t("deploy.codegen.unreadable", run=repr(Path(run_dir).name), error=f"{type(error).__name__}: {error}")
+        ) from None
+    run_id = meta.get("run_id", Path(run_dir).name)
+    scores = ", ".join(
+        f"{name} {value:.4f}" for name, value in (metrics.get("test") or {}).items() if value is not None
+    )
+    model_file = f"layerlab_{re.sub(r'[^0-9a-f]', '', run_id)[:6]}.keras"
+    if kind == "images":
+        return _image_script(run_id, model_file, preprocessing, target, scores, meta.get("source_name") or "")
+    return _text_script(run_id, model_file, preprocessing, target, scores, meta.get("reading"))
+
+
+def _image_script(run_id: str, model_file: str, preprocessing: dict, target, scores: str, source: str) -> str:
+    channels = int(preprocessing.get("channels", 1))
+    side = preprocessing.get("image_size", "?")
+    scored = f"\nIn LayerLab this run scored, on its test images:\n    {scores}.\n" if scores else ""
+    header = f'''#!/usr/bin/env python
+"""LayerLab run {run_id}: predict `{target.name}` for image files with the model downloaded from LayerLab.
+
+Needs keras (with TensorFlow), numpy and Pillow. The model was trained on {source or "an image zip"}; it takes
+images of any size and resizes them to {side} x {side} itself, in {"grey" if channels == 1 else "colour (RGB)"}.
+{scored}
+Run it next to the model (Download page: "Model (.keras)"), with image files or folders of them:
+
+    python {_script_name(run_id)} photo1.jpg photo2.png more_photos/
+    python {_script_name(run_id)} --model path/to/{model_file} photo.jpg
+
+It prints one line of JSON per image: the file, the predicted class and each class's probability.
+"""
+'''
+    body = f'''import argparse
+import json
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+from PIL import Image, ImageOps
+
+MODEL_FILE = {_py(model_file)}  # the model from LayerLab's Download page
+CHANNELS = {channels}  # 1: the model reads grey images; 3: colour (RGB)
+IMAGE_SUFFIXES = {_py(sorted(IMAGE_EXTENSIONS))}
+
+
+# ---- How LayerLab's exports read an image (core/data/image_rules.py, copied unchanged) ----
+
+{inspect.getsource(image_rules.read_image).rstrip()}
+
+
+def image_files(paths):
+    """The image files named, and those inside the folders named (sorted), in order."""
+    found = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            found += sorted(item for item in path.rglob("*") if item.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            found.append(path)
+    return found
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Predict image files with a LayerLab image model.")
+    parser.add_argument("images", nargs="+", help="image files, or folders of them")
+    parser.add_argument("--model", default=MODEL_FILE, help="the .keras file (default: %(default)s)")
+    args = parser.parse_args()
+    model = keras.saving.load_model(args.model)
+    classes = model.get_layer("label_lookup").get_vocabulary()
+    unreadable = 0
+    for path in image_files(args.images):
+        try:
+            image = read_image(path, CHANNELS)
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            print(f"{{path}}: not a readable image ({{type(error).__name__}}: {{error}})", file=sys.stderr)
+            unreadable += 1
+            continue
+        # Any height and width: the model resizes. training=False: its augmentation layers stay off.
+        outputs = model({{"image": image[None]}}, training=False)
+        label = keras.ops.convert_to_numpy(outputs["label"]).reshape(-1)[0]
+        probabilities = keras.ops.convert_to_numpy(outputs["probabilities"])[0]
+        row = {{
+            "file": str(path),
+            "prediction": label.decode("utf-8") if isinstance(label, bytes) else str(label),
+            "probabilities": {{name: round(float(p), 6) for name, p in zip(classes, probabilities)}},
+        }}
+        print(json.dumps(row, ensure_ascii=False))
+    return 1 if unreadable else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+    return header + "\n" + body
+
+
+def _text_script(run_id: str, model_file: str, preprocessing: dict, target, scores: str, reading) -> str:
+    column = preprocessing.get("column", "text")
+    others = (preprocessing.get("table") or {}).get("columns", [])
+    dayfirst = [item["name"] for item in others if item.get("kind") == "datetime" and item.get("dayfirst")]
+    also = (
+        f"\nBeside the text it reads the column(s) {', '.join(item['name'] for item in others)}, raw as well.\n"
+        if others
+        else ""
+    )
+    read_as = {}
+    if reading and reading.get("format") == "csv":
+        read_as = {key: reading[key] for key in ("encoding", "delimiter", "decimal", "thousands") if reading.get(key)}
+    scored = f"\nIn LayerLab this run scored, on its test rows:\n    {scores}.\n" if scores else ""
+    header = f'''#!/usr/bin/env python
+"""LayerLab run {run_id}: predict `{target.name}` from the text column `{column}` of a table, with the model
+downloaded from LayerLab.
+
+Needs keras with TensorFlow (the model's text vectorizer runs on TensorFlow's string operations), numpy and
+pandas. The vocabulary and the n-grams are inside the model: it takes the raw text.
+{also}{scored}
+Run it next to the model (Download page: "Model (.keras)") with a table (CSV, Excel, Parquet or JSON) that has
+the model's columns; the target column is not needed:
+
+    python {_script_name(run_id)} new_rows.csv
+    python {_script_name(run_id)} new_rows.csv --model path/to/{model_file} --out predictions.csv
+
+It writes the rows with `prediction` and a `prob_<class>` column per class (to --out, else to the screen).
+"""
+'''
+    body = f'''import argparse
+import contextlib
+import csv
+import io
+import re
+import sys
+import threading
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+MODEL_FILE = {_py(model_file)}  # the model from LayerLab's Download page
+TEXT_COLUMN = {_py(column)}  # the free text, given raw: TensorFlow's string operations inside the model read it
+DAY_FIRST = {_py(dayfirst)}  # date columns written day first (03/04/2024 is 3 April)
+READ_AS = {_py(read_as)}  # how LayerLab read the training file (text encoding, separator, decimal mark)
+
+
+# ---- How LayerLab reads a table file (core/data/table_rules.py and core/data/portable_reading.py, unchanged) ----
+
+{table_rules.shipped_source().rstrip()}
+
+
+{inspect.getsource(read_rows).rstrip()}
+
+
+def model_inputs(model, rows):
+    """One (rows, 1) array per model input, as LayerLab gives them: text as strings, numbers as float32 (NaN =
+    missing: the model fills it in), dates as seconds since 1970 (float64)."""
+    inputs = {{}}
+    for name, tensor in model.input.items():
+        if "string" in str(tensor.dtype):
+            inputs[name] = model_text(rows[name]).to_numpy(dtype=object).reshape(-1, 1)
+        elif "float64" in str(tensor.dtype):
+            inputs[name] = datetime_seconds(rows[name], dayfirst=name in DAY_FIRST).reshape(-1, 1)
+        else:
+            inputs[name] = pd.to_numeric(rows[name], errors="coerce").to_numpy("float32", na_value=np.nan).reshape(-1, 1)
+    return inputs
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Predict the text column of a table with a LayerLab text model.")
+    parser.add_argument("table", help="a CSV, Excel, Parquet or JSON file with the column " + repr(TEXT_COLUMN))
+    parser.add_argument("--model", default=MODEL_FILE, help="the .keras file (default: %(default)s)")
+    parser.add_argument("--out", help="write the predictions to this CSV file instead of the screen")
+    args = parser.parse_args()
+    rows = read_rows(args.table, READ_AS)
+    model = keras.saving.load_model(args.model)
+    missing = [name for name in model.input if name not in rows.columns]
+    if missing:
+        sys.exit(f"The table has no column(s) {{missing}}; the model reads them. Columns: {{list(rows.columns)}}")
+    outputs = model(model_inputs(model, rows))
+    labels = keras.ops.convert_to_numpy(outputs["label"]).reshape(-1)
+    rows["prediction"] = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in labels]
+    probabilities = keras.ops.convert_to_numpy(outputs["probabilities"])
+    for position, name in enumerate(model.get_layer("label_lookup").get_vocabulary()):
+        rows[f"prob_{{name}}"] = probabilities[:, position]
+    if args.out:
+        rows.to_csv(args.out, index=False, encoding="utf-8-sig")
+    else:
+        print(rows.to_csv(index=False))
+
+
+if __name__ == "__main__":
+    main()
+'''
+    return header + "\n" + body
 
 
 def _run_notes(run_dir: Path, metrics: dict, threshold: float = 0.5) -> tuple[str, ...]:

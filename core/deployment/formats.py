@@ -15,6 +15,16 @@ What each format carries:
   parts) and the category encodings stay inside; "text → its position in the vocabulary" is left to
   `preprocess` below, shipped as `preprocess.py` with the vocabularies in `preprocessing.json`.
 
+Per kind of data (the run spec's `data.kind`):
+
+- images: the `.keras` model and the SavedModel take raw uint8 images of any size (the resize is inside).
+  TFLite and ONNX take images at the network's size, float32 pixels 0..255: the graph starts right after the
+  `Resizing` layer, and `preprocess.py` (core/data/image_rules.py, verbatim) resizes exactly as that layer does.
+  TFLite int8 quantises weights and activations, calibrated on 100 of the run's training images.
+- text: the vectorizer (standardising, splitting, n-grams, vocabulary lookup) is TensorFlow string ops, which
+  neither the TFLite interpreter's builtin ops nor ONNX have: `.keras` and SavedModel only, and the Download page
+  says why for the others (`unavailable_reason`) instead of offering a file that cannot hold the model.
+
     python -m core.deployment.formats build RUN_DIR FORMAT OUT.zip   # one download, as the Download page makes it
     python -m core.deployment.formats compare RUN_DIR                # size, latency per row and test metric per format
 """
@@ -35,12 +45,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.data import table_rules
+from core.data import image_rules, table_rules
 from core.data.portable_reading import read_rows
 from core.data.splitting import TargetInfo, class_names, prepare_data
 from core.data.table_rules import datetime_seconds, encode_dates, encode_numeric, model_text, numbers
 from core.deployment.model_card import model_card
 from core.deployment.serving_model import DAYFIRST_LAYER_PREFIX, load_model_file, model_inputs, predict_table
+from core.deployment.snippets import kind_snippet
 from core.deployment.threshold import load_threshold
 from core.errors import AppError
 from core.failures import user_error, write_failure_file
@@ -101,6 +112,13 @@ def describe_outputs(run_dir: Path) -> str:
     return t("deploy.readme.outputs_classes", classes=order)
 
 
+# TFLite int8 of an image model is calibrated on training images (weights and activations), not dynamic range.
+IMAGE_FORMAT_LABELS = {**FORMAT_LABELS, "tflite-int8": "TFLite int8 (full integer)"}
+# Formats whose runtime has no operation for the model's preprocessing, per kind of data.
+UNAVAILABLE_FORMATS = {"text": ("tflite-f32", "tflite-f16", "tflite-int8", "onnx")}
+CALIBRATION_IMAGES = 100  # training images a full-integer TFLite model is calibrated on
+SPEC_FILE = "preprocessing.json"  # inside a TFLite/ONNX download: what preprocess.py reads
+
 ARTIFACT_FILES = {
     "keras": "model.keras",
     "savedmodel": "layerlab_model/1/saved_model.pb",
@@ -115,6 +133,33 @@ _CHILD_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
 
 # ---------------------------------------------------------------------------------------------------------------
 # Parent side: no TensorFlow, safe in the web server.
+
+
+def run_kind(run_dir: Path) -> str:
+    """The run's kind of data (`DataSpec.kind`: table, images or text), read from its spec without parsing it."""
+    data = (RunFiles(run_dir).read_json(RunFiles.SPEC, {}) or {}).get("data") or {}
+    return str(data.get("kind") or "table")
+
+
+def unavailable_reason(run_dir: Path, format: str) -> str | None:
+    """One sentence saying why `format` cannot hold this run's model, or None when it can."""
+    kind = run_kind(run_dir)
+    if format not in UNAVAILABLE_FORMATS.get(kind, ()):
+        return None
+    runtime = "onnx" if format == "onnx" else "tflite"
+    return t(f"deploy.kinds.unavailable.{kind}_{runtime}", format=FORMAT_LABELS[format])
+
+
+def format_label(format: str, kind: str = "table") -> str:
+    """The format's name as the Download page and the comparison show it for this kind of data."""
+    return (IMAGE_FORMAT_LABELS if kind == "images" else FORMAT_LABELS)[_check_format(format)]
+
+
+def kind_format_note(format: str, task: str | None, kind: str = "table") -> str:
+    """`format_note` for this kind of data: what an image or text model's download takes."""
+    if kind in ("images", "text") and format != "keras" and format not in UNAVAILABLE_FORMATS.get(kind, ()):
+        return t(f"deploy.kinds.format_note.{kind}_{format.replace('-', '_')}")
+    return format_note(format, task)
 
 
 def export_path(run_dir: Path, format: str) -> Path:
@@ -142,6 +187,7 @@ def export_artifact(run_dir: Path, format: str, *, timeout: float = EXPORT_TIMEO
     run_dir = Path(run_dir)
     path = export_path(run_dir, format)
     model = _require_model(run_dir)
+    _check_available(run_dir, format)
     if _fresh(path, model):
         return path
     _check_columns(run_dir, format)  # before paying for a child process and TensorFlow
@@ -160,14 +206,27 @@ def cached_export(run_dir: Path, format: str) -> Path | None:
     return path if model.exists() and _fresh(path, model) else None
 
 
-def export_many(run_dir: Path, formats: tuple[str, ...] = FORMATS, *, timeout: float = 3 * EXPORT_TIMEOUT_S) -> dict:
-    """Several zips in one child process (TensorFlow is imported once); returns format → path."""
+def export_many(
+    run_dir: Path, formats: tuple[str, ...] | None = None, *, timeout: float = 3 * EXPORT_TIMEOUT_S
+) -> dict:
+    """Several zips in one child process (TensorFlow is imported once); returns format → path.
+
+    `formats`: every format this run's model fits in when None."""
     run_dir = Path(run_dir)
     _require_model(run_dir)
+    if formats is None:
+        formats = available_formats(run_dir)
+    for format in formats:
+        _check_available(run_dir, format)
     missing = [format for format in formats if cached_export(run_dir, _check_format(format)) is None]
     if missing:
         _run_child(["build-many", str(run_dir), *missing], timeout=timeout, what=t("deploy.export.what_many"))
     return {format: export_path(run_dir, format) for format in formats}
+
+
+def available_formats(run_dir: Path) -> tuple[str, ...]:
+    """The formats that can hold this run's model, in FORMATS order."""
+    return tuple(format for format in FORMATS if unavailable_reason(run_dir, format) is None)
 
 
 def compare_formats(run_dir: Path, *, timeout: float = 2 * EXPORT_TIMEOUT_S) -> list[dict]:
@@ -178,6 +237,7 @@ def compare_formats(run_dir: Path, *, timeout: float = 2 * EXPORT_TIMEOUT_S) -> 
     """
     run_dir = Path(run_dir)
     model = _require_model(run_dir)
+    _check_available(run_dir, "tflite-f32")  # the comparison is of TFLite formats
     cached = RunFiles(run_dir).comparison_path()
     if _fresh(cached, model):
         return RunFiles(run_dir).comparison()["rows"]
@@ -203,6 +263,12 @@ def comparison_table(rows: list[dict]) -> pd.DataFrame:
             t("deploy.comparison.test_metric", metric=metric): [round(row["value"], 4) for row in rows],
         }
     )
+
+
+def _check_available(run_dir: Path, format: str) -> None:
+    reason = unavailable_reason(run_dir, _check_format(format))
+    if reason is not None:
+        raise AppError(reason)
 
 
 def _check_columns(run_dir: Path, format: str) -> None:
@@ -329,31 +395,39 @@ def build_zip(run_dir: Path, format: str, out: Path) -> dict:
     """Convert the run's model to `format` and write the download zip to `out` (atomically)."""
 
     run_dir, out = Path(run_dir), Path(out)
-    _check_format(format)
+    _check_available(run_dir, format)
+    images = run_kind(run_dir) == "images"
     model = _load_run_model(run_dir)
     card = model_card(run_dir)
     with tempfile.TemporaryDirectory(prefix="layerlab-export-") as folder:
         folder = Path(folder)
         files: dict[str, Path] = {}
         if format == "keras":
-            files["model.keras"] = RunFiles(run_dir).path(RunFiles.MODEL)
+            files[ARTIFACT_FILES["keras"]] = RunFiles(run_dir).path(RunFiles.MODEL)
         elif format == "savedmodel":
             export_saved_model(model, folder / "layerlab_model" / "1")
             files["layerlab_model"] = folder / "layerlab_model"
             (folder / "serving.json").write_text(json.dumps(serving_spec(model, run_dir), indent=2) + "\n")
             files["serving.json"] = folder / "serving.json"
         else:
-            spec = tensor_spec(model, run_dir, float64=format == "onnx", float16=format == "tflite-f16")
-            numeric = numeric_model(model, spec)
+            if images:
+                spec = image_tensor_spec(model, run_dir)
+                numeric = image_numeric_model(model)
+                source = image_preprocess_source()
+            else:
+                spec = tensor_spec(model, run_dir, float64=format == "onnx", float16=format == "tflite-f16")
+                numeric = numeric_model(model, spec)
+                source = preprocess_source()
             if format == "onnx":
                 artifact = convert_onnx(numeric, folder / "model.onnx")
             else:
+                calibration = representative_images(run_dir, spec) if images and format == "tflite-int8" else None
                 artifact = folder / "model.tflite"
-                artifact.write_bytes(convert_tflite(numeric, format.removeprefix("tflite-")))
+                artifact.write_bytes(convert_tflite(numeric, format.removeprefix("tflite-"), calibration))
             files[artifact.name] = artifact
-            (folder / "preprocessing.json").write_text(json.dumps({**spec, "format": format}, indent=2) + "\n")
-            (folder / "preprocess.py").write_text(preprocess_source())
-            files["preprocessing.json"] = folder / "preprocessing.json"
+            (folder / SPEC_FILE).write_text(json.dumps({**spec, "format": format}, indent=2) + "\n")
+            (folder / "preprocess.py").write_text(source)
+            files[SPEC_FILE] = folder / SPEC_FILE
             files["preprocess.py"] = folder / "preprocess.py"
         (folder / "MODEL_CARD.md").write_text(card, encoding="utf-8")
         (folder / "README.md").write_text(readme(format, model, run_dir), encoding="utf-8")
@@ -379,21 +453,35 @@ def _load_run_model(run_dir: Path):
 
 
 def export_saved_model(model, folder: Path) -> None:
-    """A SavedModel whose `serving_default` signature takes the raw columns (TF Serving's layout: name/1/)."""
+    """A SavedModel whose `serving_default` signature takes the raw columns (TF Serving's layout: name/1/);
+    an image model's takes raw uint8 images of any size, (images, height, width, channels)."""
     names = input_names(model)
-    _save_signature(model, folder, {names[column]: (column, _dtype(tensor)) for column, tensor in model.input.items()})
+    _save_signature(
+        model,
+        folder,
+        {names[column]: (column, _dtype(tensor)) for column, tensor in model.input.items()},
+        shapes={names[column]: (None, *tensor.shape[1:]) for column, tensor in model.input.items()},
+    )
 
 
-def _save_signature(model, folder: Path, inputs: dict[str, tuple[str, str]]) -> None:
-    """Save `model` with one `serving_default` signature; `inputs`: signature name → (model input key, dtype)."""
+def _save_signature(model, folder: Path, inputs: dict[str, tuple[str, str]], shapes: dict | None = None) -> None:
+    """Save `model` with one `serving_default` signature; `inputs`: signature name → (model input key, dtype);
+    `shapes`: signature name → its shape, (None, 1) (one column) unless given."""
     import tensorflow as tf  # TensorFlow loads only in workers and helpers, never in the web server
 
-    specs = {name: tf.TensorSpec((None, 1), getattr(tf, dtype), name=name) for name, (_, dtype) in inputs.items()}
+    shapes = shapes or {}
+    specs = {
+        name: tf.TensorSpec(shapes.get(name, (None, 1)), getattr(tf, dtype), name=name)
+        for name, (_, dtype) in inputs.items()
+    }
 
     class Serving(tf.Module):
         def __init__(self, keras_model):
             super().__init__()
             self.model = keras_model
+            # Every piece of state the graph reads, random seeds of Dropout and augmentation layers included
+            # (`variables`, unlike `weights`, lists them): an untracked one makes tf.saved_model.save refuse.
+            self.state = [variable.value for variable in keras_model.variables]
 
         @tf.function(input_signature=[specs])
         def serve(self, arguments):
@@ -431,6 +519,8 @@ def serving_spec(model, run_dir: Path) -> dict:
     inputs = {}
     for column, tensor in model.input.items():
         inputs[column] = {"input": names[column], "dtype": _dtype(tensor)}
+        if _dtype(tensor) == "uint8":  # an image model: (images, height, width, channels), any height and width
+            inputs[column]["shape"] = [None, None, None, int(tensor.shape[-1])]
         if _dtype(tensor) == "float64":
             inputs[column]["dayfirst"] = DAYFIRST_LAYER_PREFIX + str(tensor.name) in layer_names
     spec = {"signature": "serving_default", "inputs": inputs, "task": target.task}
@@ -500,7 +590,7 @@ def _threshold(run_dir: Path) -> float:
 
 def _dtype(tensor) -> str:
     text = str(tensor.dtype)
-    return next((kind for kind in ("string", "float64", "int64") if kind in text), "float32")
+    return next((kind for kind in ("string", "float64", "int64", "uint8") if kind in text), "float32")
 
 
 def _string_lookup_of(model, tensor, column: str):
@@ -555,8 +645,64 @@ def _encoded_column(model, spec: dict, column: str):
     return _inputs_of(features)[order.index(column)]
 
 
-def convert_tflite(numeric, precision: str) -> bytes:
-    """float32, float16 (weights stored as float16) or int8 (dynamic-range quantised weights)."""
+def image_tensor_spec(model, run_dir: Path) -> dict:
+    """The preprocessing.json of an image model's TFLite/ONNX download: the image size and channels the model
+    takes, how `preprocess` resizes to it, classes and threshold."""
+
+    target = TargetInfo.from_dict(RunFiles(run_dir).target())
+    side = int(model.get_layer("resize").get_config()["height"])
+    channels = int(model.input["image"].shape[-1])
+    spec = {
+        "kind": "images",
+        "task": target.task,
+        "target": target.name,
+        "image_size": side,
+        "channels": channels,
+        "inputs": [{"input": "image", "dtype": "float32", "shape": [None, side, side, channels]}],
+        "outputs": ["probabilities"],
+        "resize": "bilinear, half-pixel centres, no antialiasing (as the .keras model's Resizing layer)",
+        "in_graph": "pixel rescaling (0..255 to 0..1) and the network",
+        "classes": list(target.classes),
+    }
+    if target.task == "binary":
+        spec["threshold"] = _threshold(run_dir)
+    return spec
+
+
+def image_numeric_model(model):
+    """An image model from right after its `Resizing` layer to the probabilities: float32 pixels (0..255) at the
+    network's size in (`{"image": (images, side, side, channels)}`), so TFLite and ONNX get a fixed shape."""
+    import keras  # Keras loads only in workers and helpers, never in the web server
+
+    cut = model.get_layer("resize").output
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
+        inner = keras.Model(cut, model.output["probabilities"], name="layerlab_inner")
+        fresh = keras.Input(shape=tuple(cut.shape[1:]), dtype="float32", name="image")
+        # training=False is recorded in the graph: augmentation layers stay out of every trace (ONNX's too).
+        return keras.Model({"image": fresh}, {"probabilities": inner(fresh, training=False)}, name="layerlab_numeric")
+
+
+def representative_images(run_dir: Path, spec: dict, count: int = CALIBRATION_IMAGES) -> list[dict]:
+    """`count` of the run's images, none of its test images, as the TFLite model's inputs (one image each):
+    what a full-integer conversion measures the range of every activation on."""
+
+    files = RunFiles(run_dir)
+    path = files.path(RunFiles.PIXELS)
+    if not path.exists():
+        raise AppError(t("deploy.kinds.export.no_pixels", run=repr(Path(run_dir).name)))
+    pixels = np.load(path, mmap_mode="r")
+    held_out = files.read_parquet(RunFiles.TEST_ROWS)
+    tested = set() if held_out is None else set(held_out["pixel_row"].astype("int64").tolist())
+    candidates = np.array([row for row in range(len(pixels)) if row not in tested], dtype="int64")
+    chosen = np.sort(np.random.default_rng(0).permutation(candidates)[:count])
+    return [image_rules.image_inputs(np.asarray(pixels[row : row + 1]), spec) for row in chosen]
+
+
+def convert_tflite(numeric, precision: str, representative: list[dict] | None = None) -> bytes:
+    """float32, float16 (weights stored as float16) or int8: dynamic-range quantised weights, or, given
+    `representative` inputs (dicts of arrays, one example each), weights and activations in int8 calibrated on
+    them, with float32 inputs and outputs kept so the model is called the same way."""
     import tensorflow as tf  # TensorFlow loads only in workers and helpers, never in the web server
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
@@ -566,7 +712,7 @@ def convert_tflite(numeric, precision: str) -> bytes:
     # resource variables that the Python interpreter reads uninitialised (NaN after the first row): freeze them,
     # and wrap the frozen function so the signature's output keeps its name.
     specs = {
-        name: tf.TensorSpec((None, tensor.shape[-1]), _dtype(tensor), name=name)
+        name: tf.TensorSpec((None, *tensor.shape[1:]), _dtype(tensor), name=name)
         for name, tensor in numeric.input.items()
     }
     output = next(iter(numeric.output))
@@ -588,6 +734,8 @@ def convert_tflite(numeric, precision: str) -> bytes:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if precision == "f16":
             converter.target_spec.supported_types = [tf.float16]
+        if precision == "int8" and representative:
+            converter.representative_dataset = lambda: iter(representative)
         return converter.convert()
 
 
@@ -595,7 +743,7 @@ def convert_onnx(numeric, path: Path) -> Path:
     """tf2onnx through Keras's own exporter; input names are the Keras input names (see `input_names`)."""
     _nan_safe_select()
     numeric(
-        {name: np.zeros((1, tensor.shape[-1]), _dtype(tensor)) for name, tensor in numeric.input.items()}
+        {name: np.zeros((1, *tensor.shape[1:]), _dtype(tensor)) for name, tensor in numeric.input.items()}
     )  # Keras exports only called models
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -658,8 +806,44 @@ import pandas as pd
     )
 
 
+def image_preprocess_source() -> str:
+    """preprocess.py of an image model's TFLite/ONNX download: core/data/image_rules.py's functions and
+    `postprocess`, verbatim, and a usage example."""
+    header = '''"""Turn image files into the inputs of a LayerLab TFLite/ONNX image model, and its outputs into predictions.
+
+Needs numpy and Pillow (and pandas for the table of predictions). Usage (see README.md):
+
+    import json
+    from preprocess import read_image, preprocess, postprocess
+    spec = json.load(open("preprocessing.json", encoding="utf-8"))
+    images = [read_image(path, spec["channels"]) for path in ["photo1.jpg", "photo2.png"]]
+    inputs = preprocess(images, spec)  # resized to the model's size, as the .keras model resizes them
+    outputs = ...  # run the model on `inputs` (README.md shows TFLite and onnxruntime)
+    table = postprocess(outputs, spec)
+
+The code below is LayerLab's own, copied unchanged: reading an image, fitting its channels, resizing it
+exactly as the .keras model's Resizing layer does (core/data/image_rules.py) and the model's outputs.
+"""
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageOps
+'''
+    return "\n\n".join(
+        [
+            header.rstrip("\n") + "\n",
+            image_rules.shipped_source().rstrip("\n") + "\n",
+            "preprocess = image_inputs  # the name the README and the table downloads use\n",
+            inspect.getsource(postprocess),
+        ]
+    )
+
+
 def readme(format: str, model, run_dir: Path) -> str:
     """README.md of a download: what is inside and the few lines that use it."""
+    kind = run_kind(run_dir)
+    if kind == "images":
+        return image_readme(format, model, run_dir)
     names = input_names(model)
     lines = [
         t("deploy.readme.title", format=FORMAT_LABELS[format]),
@@ -667,7 +851,25 @@ def readme(format: str, model, run_dir: Path) -> str:
         t("deploy.readme.card"),
         "",
     ]
-    if format == "keras":
+    if format == "keras" and kind == "text":
+        files = RunFiles(run_dir)
+        snippet = kind_snippet(
+            "text",
+            files.preprocessing_text(),
+            TargetInfo.from_dict(files.target()),
+            ARTIFACT_FILES["keras"],
+            files.meta().get("reading"),
+        )
+        lines += [
+            t("deploy.kinds.readme.text_keras", column=RunFiles(run_dir).preprocessing()["column"]),
+            describe_outputs(run_dir),
+            t("deploy.kinds.readme.text_needs"),
+            "",
+            "```python",
+            snippet.rstrip("\n"),
+            "```",
+        ]
+    elif format == "keras":
         lines += [
             t("deploy.readme.keras_inputs"),
             describe_outputs(run_dir),
@@ -737,6 +939,89 @@ def readme(format: str, model, run_dir: Path) -> str:
     return "\n".join([*lines, ""])
 
 
+def image_readme(format: str, model, run_dir: Path) -> str:
+    """README.md of an image model's download."""
+    side = int(model.get_layer("resize").get_config()["height"])
+    channels = int(model.input["image"].shape[-1])
+    sizes = {"side": side, "channels": channels}
+    mode = "L" if channels == 1 else "RGB"
+    picture = (
+        f'image = np.asarray(Image.open("photo.jpg").convert("{mode}"))'
+        + ("[None, :, :, None]" if channels == 1 else "[None]")
+        + f"  # uint8 (1, height, width, {channels})"
+    )
+    lines = [t("deploy.readme.title", format=IMAGE_FORMAT_LABELS[format]), "", t("deploy.readme.card"), ""]
+    if format == "keras":
+        lines += [
+            t("deploy.kinds.readme.images_keras", **sizes),
+            describe_outputs(run_dir),
+            t("deploy.kinds.readme.images_needs"),
+            "",
+            "```python",
+            "import keras",
+            "import numpy as np",
+            "from PIL import Image",
+            "",
+            'model = keras.saving.load_model("model.keras")',
+            picture,
+            'outputs = model({"image": image}, training=False)  # training=False: no augmentation when predicting',
+            'print(outputs["label"], outputs["probabilities"])',
+            "```",
+        ]
+    elif format == "savedmodel":
+        lines += [
+            t("deploy.kinds.readme.images_savedmodel", **sizes),
+            "",
+            "```bash",
+            'docker run -p 8501:8501 -v "$PWD/layerlab_model:/models/layerlab_model" \\',
+            "  -e MODEL_NAME=layerlab_model tensorflow/serving",
+            "```",
+            "",
+            "```python",
+            "import numpy as np",
+            "import tensorflow as tf",
+            "from PIL import Image",
+            "",
+            'serve = tf.saved_model.load("layerlab_model/1").signatures["serving_default"]',
+            picture,
+            "outputs = serve(image=tf.constant(image))",
+            "```",
+            "",
+            describe_outputs(run_dir),
+        ]
+    else:
+        run = (
+            [
+                "from ai_edge_litert.interpreter import Interpreter  # or: from tensorflow.lite import Interpreter",
+                'runner = Interpreter(model_path="model.tflite").get_signature_runner()',
+                "outputs = runner(**inputs)",
+            ]
+            if format.startswith("tflite")
+            else [
+                "import onnxruntime",
+                'session = onnxruntime.InferenceSession("model.onnx")',
+                "names = [output.name for output in session.get_outputs()]",
+                "outputs = dict(zip(names, session.run(None, inputs)))",
+            ]
+        )
+        lines += [
+            t("deploy.kinds.readme.images_fixed", **sizes),
+            "",
+            "```python",
+            "import json",
+            "from preprocess import read_image, preprocess, postprocess",
+            'spec = json.load(open("preprocessing.json", encoding="utf-8"))',
+            'images = [read_image(path, spec["channels"]) for path in ["photo1.jpg", "photo2.png"]]',
+            'inputs = preprocess(images, spec)  # {"image": float32 (images, side, side, channels)}',
+            *run,
+            "table = postprocess(outputs, spec)  # prediction + prob_<class> columns",
+            "```",
+        ]
+        if format == "tflite-int8":
+            lines += ["", t("deploy.kinds.readme.images_int8", count=CALIBRATION_IMAGES)]
+    return "\n".join([*lines, ""])
+
+
 def _example_request(model, run_dir: Path) -> dict:
     """One real row of the training table as TF Serving's columnar JSON (`{"input": [[value]]}`)."""
 
@@ -798,6 +1083,58 @@ def load_runner(zip_path: Path, folder: Path):
     return run_onnx
 
 
+def load_image_runner(zip_path: Path, folder: Path):
+    """Unzip an image model's download into `folder` and return `predict(images) -> table` that runs it like its
+    user would; `images` is uint8 (n, height, width, channels), any height and width."""
+    zip_path, folder = Path(zip_path), Path(folder)
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(folder)
+    if (folder / ARTIFACT_FILES["keras"]).exists():
+        import keras  # Keras loads only in workers and helpers, never in the web server
+
+        model = load_model_file(folder / ARTIFACT_FILES["keras"])
+        classes = list(model.get_layer("label_lookup").get_vocabulary())
+
+        def run_keras(images):
+            outputs = model({"image": images}, training=False)  # no augmentation while predicting
+            outputs = {key: keras.ops.convert_to_numpy(value) for key, value in outputs.items()}
+            return _labelled_table(outputs, classes)
+
+        return run_keras
+    if (folder / "layerlab_model").exists():
+        import tensorflow as tf  # TensorFlow loads only in workers and helpers, never in the web server
+
+        signature = tf.saved_model.load(str(folder / "layerlab_model" / "1")).signatures["serving_default"]
+        classes = json.loads((folder / "serving.json").read_text())["classes"]
+        return lambda images: _labelled_table(
+            {key: value.numpy() for key, value in signature(image=tf.constant(images)).items()}, classes
+        )
+    spec = json.loads((folder / SPEC_FILE).read_text())
+    if (folder / "model.tflite").exists():
+        import tensorflow as tf  # TensorFlow loads only in workers and helpers, never in the web server
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            runner = tf.lite.Interpreter(model_path=str(folder / "model.tflite")).get_signature_runner()
+        return lambda images: postprocess(runner(**image_rules.image_inputs(images, spec)), spec)
+    import onnxruntime  # heavy, and only for checking an ONNX export (in a child process)
+
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    return lambda images: postprocess(
+        dict(zip(names, session.run(None, image_rules.image_inputs(images, spec)), strict=True)), spec
+    )
+
+
+def _labelled_table(outputs: dict, classes: list[str]) -> pd.DataFrame:
+    """A model's own label and probabilities as `postprocess` lays them out: prediction, prob_<class>..."""
+    labels = outputs["label"].reshape(-1)
+    result = pd.DataFrame({"prediction": [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in labels]})
+    for position, name in enumerate(classes):
+        result[f"prob_{name}"] = outputs["probabilities"][:, position].astype("float64")
+    return result
+
+
 def _from_keras_table(result: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     return result.drop(columns=list(frame.columns)).reset_index(drop=True)
 
@@ -828,6 +1165,9 @@ def compare(run_dir: Path) -> list[dict]:
     """Build the downloads that are missing, run each on the run's test rows, write exports/comparison.json."""
 
     run_dir = Path(run_dir)
+    _check_available(run_dir, "tflite-f32")
+    if run_kind(run_dir) == "images":
+        return _compare_images(run_dir)
     spec = RunStore(run_dir.parent).spec(run_dir.name)
     table = RunFiles(run_dir).read_parquet(RunFiles.DATA)
     test = prepare_data(table, spec.data, spec.preprocessing).test
@@ -858,6 +1198,45 @@ def compare(run_dir: Path) -> list[dict]:
         )
     RunFiles(run_dir).write_comparison({"rows": rows, "test_rows": len(test)})
     return rows
+
+
+def _compare_images(run_dir: Path) -> list[dict]:
+    """`compare` for an image run: each format on the run's test images, as stored (the models resize them)."""
+    files = RunFiles(run_dir)
+    test = files.read_parquet(RunFiles.TEST_ROWS)
+    if test is None or not files.path(RunFiles.PIXELS).exists():
+        raise AppError(t("deploy.kinds.export.no_pixels", run=repr(Path(run_dir).name)))
+    pixels = np.load(files.path(RunFiles.PIXELS), mmap_mode="r")
+    rows = test["pixel_row"].to_numpy(dtype="int64")
+    images = np.asarray(pixels[np.sort(rows)])[np.argsort(np.argsort(rows))]  # read in disk order, kept in test order
+    target = files.target()
+    truth = test[target["name"]].astype(str)
+    results = []
+    for format in ("keras", "tflite-f32", "tflite-f16", "tflite-int8"):
+        path = export_path(run_dir, format)
+        if not _fresh(path, files.path(RunFiles.MODEL)):
+            build_zip(run_dir, format, path)
+        with tempfile.TemporaryDirectory(prefix="layerlab-compare-") as folder:
+            predict = load_image_runner(path, Path(folder))
+            artifact = Path(folder) / ARTIFACT_FILES[format]
+            predict(images[:8])  # warm-up: the first call builds the graph or allocates tensors
+            started = time.perf_counter()
+            result = predict(images)
+            seconds = time.perf_counter() - started
+            size = artifact.stat().st_size
+        name, value = test_metric(target, truth, result)
+        results.append(
+            {
+                "format": format,
+                "label": IMAGE_FORMAT_LABELS[format],
+                "size_bytes": size,
+                "latency_us_per_row": 1e6 * seconds / max(len(images), 1),
+                "metric": name,
+                "value": value,
+            }
+        )
+    files.write_comparison({"rows": results, "test_rows": len(images)})
+    return results
 
 
 def _folder_size(folder: Path) -> int:

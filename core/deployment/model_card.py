@@ -2,7 +2,8 @@
 
 Data and columns, preprocessing, architecture, training settings, test metrics next to the baselines, intended
 use and limitations in plain words, and the library versions. Read from the run directory only (no Keras), so
-the Download page can show it in the web server.
+the Download page can show it in the web server. An image run's card says what image the model takes (any size,
+resized inside; channels; augmentation while training only), a text run's which column it reads and how.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def model_card(run_dir: Path) -> str:
     target = files.target() or {}
     preprocessing = files.preprocessing() or {}
     task = target.get("task", metrics.get("task", "?"))
+    kind = (spec.get("data") or {}).get("kind") or "table"
     source = meta.get("source_name") or t("deploy.card.uploaded_table")
     counts = metrics.get("num_rows", {})
     created = meta.get("created_at")
@@ -54,24 +56,37 @@ def model_card(run_dir: Path) -> str:
         "",
         t("deploy.card.trained", run=run_dir.name, when=when),
         "",
-        *_data_section(source, meta, counts, target, preprocessing),
-        *_preprocessing_section(preprocessing),
+        *_data_section(source, meta, counts, target, preprocessing, kind),
+        *_preprocessing_section(preprocessing, kind),
         *_architecture_section(run_dir, metrics, task, target),
         *_training_section(spec, metrics),
         *_metrics_section(metrics),
-        *_limitations_section(source, counts, target, task, preprocessing, metrics),
+        *_limitations_section(source, counts, target, task, preprocessing, metrics, kind),
         *_versions_section(),
     ]
     return "\n".join(lines)
 
 
-def _data_section(source, meta, counts, target, preprocessing) -> list[str]:
+def _data_section(source, meta, counts, target, preprocessing, kind: str = "table") -> list[str]:
     columns = preprocessing.get("columns", [])
     lines = [t("deploy.card.data.heading"), ""]
     total = meta.get("num_rows")
-    trained = t("deploy.card.data.trained_on_rows", source=source, count=total) if total else ""
-    trained = trained or t("deploy.card.data.trained_on", source=source)
-    if counts:
+    trained = t("deploy.card.data.trained_on", source=source)
+    if total and kind == "images":
+        trained = t("deploy.kinds.card.trained_on_images", source=source, count=total)
+    elif total:
+        trained = t("deploy.card.data.trained_on_rows", source=source, count=total)
+    if counts and kind == "images":
+        lines.append(
+            t(
+                "deploy.kinds.card.images_split",
+                trained=trained,
+                train=counts.get("train", 0),
+                validation=counts.get("validation", 0),
+                test=counts.get("test", 0),
+            )
+        )
+    elif counts:
         lines.append(
             t(
                 "deploy.card.data.split",
@@ -98,6 +113,14 @@ def _data_section(source, meta, counts, target, preprocessing) -> list[str]:
                 std=f"{target.get('std', 0):,.4g}",
             )
         )
+    if kind == "images":
+        return [*lines, "", _image_input(preprocessing), ""]
+    if kind == "text":
+        columns = (preprocessing.get("table") or {}).get("columns", [])
+        column = preprocessing.get("column", "?")
+        if not columns:
+            return [*lines, "", t("deploy.kinds.card.text_input", column=column), ""]
+        lines += ["", t("deploy.kinds.card.text_input_with", column=column, count=len(columns))]
     lines += [
         "",
         t("deploy.card.data.columns", count=len(columns)),
@@ -109,9 +132,66 @@ def _data_section(source, meta, counts, target, preprocessing) -> list[str]:
     return [*lines, ""]
 
 
-def _preprocessing_section(preprocessing) -> list[str]:
+def _image_input(preprocessing: dict) -> str:
+    """What an image model takes, in one sentence (any size, resized inside to the network's size)."""
+    channels = int(preprocessing.get("channels", 1))
+    return t(
+        "deploy.kinds.card.image_input",
+        side=preprocessing.get("image_size", "?"),
+        colours=t("deploy.kinds.card.grey") if channels == 1 else t("deploy.kinds.card.colour"),
+    )
+
+
+def _preprocessing_section(preprocessing, kind: str = "table") -> list[str]:
+    if kind == "images":
+        return _image_preprocessing_section(preprocessing)
+    if kind == "text":
+        return _text_preprocessing_section(preprocessing)
     lines = [t("deploy.card.preprocessing.heading"), "", t("deploy.card.preprocessing.intro"), ""]
     for column in preprocessing.get("columns", []):
+        lines.append("- " + t("deploy.card.column.line", name=column.get("name"), description=_describe_column(column)))
+    return [*lines, ""]
+
+
+def _image_preprocessing_section(preprocessing: dict) -> list[str]:
+    side = preprocessing.get("image_size", "?")
+    lines = [
+        t("deploy.card.preprocessing.heading"),
+        "",
+        "- " + t("deploy.kinds.card.resize", side=side),
+        "- " + t("deploy.kinds.card.rescale"),
+    ]
+    augmentation = preprocessing.get("augmentation") or []
+    if augmentation:
+        shown = ", ".join(
+            f"{item.get('layer')}({', '.join(f'{key}={value}' for key, value in item.items() if key != 'layer')})"
+            for item in augmentation
+        )
+        lines.append("- " + t("deploy.kinds.card.augmentation", layers=shown))
+    else:
+        lines.append("- " + t("deploy.kinds.card.no_augmentation"))
+    return [*lines, ""]
+
+
+def _text_preprocessing_section(preprocessing: dict) -> list[str]:
+    settings = preprocessing.get("settings", {})
+    tokens = settings.get("split") or "whitespace"
+    what = (
+        t("deploy.kinds.card.token_ids", length=settings.get("output_sequence_length") or "?")
+        if settings.get("output_mode") == "int"
+        else t("deploy.kinds.card.tf_idf")
+    )
+    line = t(
+        "deploy.kinds.card.vectorizer",
+        column=preprocessing.get("column", "?"),
+        standardize=settings.get("standardize") or "none",
+        split=t("deploy.kinds.card.split_characters") if tokens == "character" else t("deploy.kinds.card.split_words"),
+        ngrams=settings.get("ngrams") or 1,
+        vocabulary=preprocessing.get("vocabulary_size", 0),
+        what=what,
+    )
+    lines = [t("deploy.card.preprocessing.heading"), "", t("deploy.kinds.card.text_intro"), "", "- " + line]
+    for column in (preprocessing.get("table") or {}).get("columns", []):
         lines.append("- " + t("deploy.card.column.line", name=column.get("name"), description=_describe_column(column)))
     return [*lines, ""]
 
@@ -175,7 +255,11 @@ def _network_layers(run_dir: Path) -> list[tuple[str, str]]:
         settings = layer.get("config", {})
         if layer.get("class_name") == "InputLayer":
             shape = settings.get("batch_shape", [None, "?"])
-            layers.append(("Input", t("deploy.card.architecture.input", count=shape[-1])))
+            if len(shape) == 4:  # an image: (batch, height, width, channels)
+                size = {"height": shape[1], "width": shape[2], "channels": shape[3]}
+                layers.append(("Input", t("deploy.kinds.card.input_pixels", **size)))
+            else:
+                layers.append(("Input", t("deploy.card.architecture.input", count=shape[-1])))
             continue
         shown = [f"{key}={settings[key]}" for key in _LAYER_ARGUMENTS if settings.get(key) not in (None, "")]
         layers.append((f"{layer.get('class_name')} `{settings.get('name', '')}`", ", ".join(shown) or "—"))
@@ -256,25 +340,43 @@ def _number(name: str, value) -> str:
     return "—" if value is None else format_metric(name, value)
 
 
-def _limitations_section(source, counts, target, task, preprocessing, metrics) -> list[str]:
+def _limitations_section(source, counts, target, task, preprocessing, metrics, kind: str = "table") -> list[str]:
     rows = sum(counts.values()) if counts else None
-    columns = [column.get("name") for column in preprocessing.get("columns", [])]
+    table = (preprocessing.get("table") or {}) if kind == "text" else preprocessing
+    columns = [column.get("name") for column in table.get("columns", [])]
+    images = kind == "images"
+    name = target.get("name", "?")
+    if rows and images:
+        use = t("deploy.kinds.card.images_use", target=name, source=source, count=rows)
+    elif rows:
+        use = t("deploy.card.limits.use_rows", target=name, source=source, count=rows)
+    else:
+        use = t("deploy.card.limits.use", target=name, source=source)
+    trained = t("deploy.card.limits.trained", source=source)
+    if counts and images:
+        trained = t("deploy.kinds.card.images_trained", count=counts.get("train", "?"), source=source)
+    elif counts:
+        trained = t("deploy.card.limits.trained_rows", count=counts.get("train", "?"), source=source)
+    if images:
+        sees = t("deploy.kinds.card.images_sees", side=preprocessing.get("image_size", "?"))
+    elif kind == "text":
+        sees = t(
+            "deploy.kinds.card.text_sees",
+            column=preprocessing.get("column", "?"),
+            vocabulary=preprocessing.get("vocabulary_size", 0),
+        )
+        if columns:
+            sees += " " + t("deploy.kinds.card.text_sees_columns", columns=", ".join(f"`{n}`" for n in columns))
+    else:
+        sees = t("deploy.card.limits.columns", columns=t("deploy.list_separator").join(f"`{n}`" for n in columns))
     lines = [
         t("deploy.card.limits.heading"),
         "",
-        t("deploy.card.limits.use_rows", target=target.get("name", "?"), source=source, count=rows)
-        if rows
-        else t("deploy.card.limits.use", target=target.get("name", "?"), source=source),
+        use,
         "",
         t("deploy.card.limits.title"),
-        "- "
-        + (
-            t("deploy.card.limits.trained_rows", count=counts.get("train", "?"), source=source)
-            if counts
-            else t("deploy.card.limits.trained", source=source)
-        ),
-        "- "
-        + t("deploy.card.limits.columns", columns=t("deploy.list_separator").join(f"`{name}`" for name in columns)),
+        "- " + trained,
+        "- " + sees,
         "- " + t("deploy.card.limits.one_split"),
         "- " + t("deploy.card.limits.fairness"),
     ]
