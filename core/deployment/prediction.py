@@ -281,17 +281,21 @@ def takes_images(checked: CheckedModel) -> bool:
     return [(item.name, item.dtype) for item in checked.inputs] == [("image", "uint8")]
 
 
-def predict_image_file(model, path: Path) -> pd.DataFrame:
+def predict_image_file(model, path: Path, *, labelled: bool = False) -> pd.DataFrame:
     """One image file, or a zip of images (in class folders or not), through an image model: a row per image
-    with its file name, the predicted class and each class's probability."""
+    with its file name, the predicted class and each class's probability. `labelled` (a zip of class folders
+    to score the model on): an "actual" column holds each image's folder, and images outside one are left out."""
     side = int(model.get_layer("resize").get_config()["height"])
     channels = int(model.input["image"].shape[-1])
     if path.suffix.lower() == ".zip":
         with tempfile.TemporaryDirectory(prefix="layerlab-predict-") as folder:
-            image_set = read_image_zip(path, Path(folder) / "pixels.npy", side=side, unlabelled=True)
+            image_set = read_image_zip(path, Path(folder) / "pixels.npy", side=side, unlabelled=not labelled)
             names = image_set.manifest["file"].astype(str).tolist()
             arrays = np.load(image_set.pixels_path, mmap_mode="r")
-            return _image_predictions(model, names, arrays, channels)
+            result = _image_predictions(model, names, arrays, channels)
+            if labelled:
+                result.insert(1, "actual", image_set.manifest["label"].astype(str).to_numpy())
+            return result
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         raise DataError(t("deploy.predict.not_an_image", name=repr(path.name)))
     image = load_image(path.read_bytes())

@@ -11,6 +11,7 @@ from pathlib import Path
 from core.config import load_settings
 from core.data.reading import TableLimits, load_table_file
 from core.data.splitting import TargetInfo
+from core.deployment.prediction import predict_image_file
 from core.deployment.serving_model import load_model_file, predict_table
 from core.deployment.threshold import load_threshold
 from core.errors import AppError
@@ -68,6 +69,12 @@ def evaluation_report(
             report["confusion_matrix"] = {
                 "labels": list(classes), "counts": confusion_matrix(predictions, classes).tolist()
             }  # fmt: skip
+    images = files.exists(RunFiles.PIXELS)
+    if images and importance:
+        # Permuting a whole image column would say nothing; the Evaluate page's occlusion maps show what
+        # parts of an image matter.
+        importance = False
+        report["permutation_importance"] = None
     if not importance and data_path is None:
         return report
 
@@ -87,7 +94,12 @@ def evaluation_report(
             ).to_dict()
             files.write_importance({"settings": settings, "importance": result})
             report["permutation_importance"] = result
-    if data_path is not None:
+    if data_path is not None and images:
+        # A zip of class folders: each image's folder is its true class.
+        scored = predict_image_file(model, Path(data_path), labelled=True)
+        truth = scored.pop("actual")
+        report["data"] = {"file": str(Path(data_path).resolve()), **score_table(target, truth, scored, threshold=threshold)}
+    elif data_path is not None:
         table = load_table_file(data_path, limits=TableLimits.from_settings(load_settings())).frame
         if target.name not in table.columns:
             raise AppError(

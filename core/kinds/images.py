@@ -339,7 +339,7 @@ def build_image_serving_model(network, preprocessing: ImagePreprocessing, target
     pixels = layers.Resizing(
         preprocessing.image_size, preprocessing.image_size, interpolation="bilinear", name="resize"
     )(keras.ops.cast(raw, "float32"))
-    output = network(pixels)
+    output = network(pixels, training=False)  # the Random* augmentation layers default to training=True
     # Keyed by name like every LayerLab model: `model({"image": uint8 array})`.
     return keras.Model({"image": raw}, label_outputs(output, target, threshold=threshold), name=SERVING_MODEL_NAME)
 

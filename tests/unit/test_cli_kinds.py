@@ -94,6 +94,11 @@ def test_train_a_zip_then_predict_an_image_and_a_zip(tmp_path, tmp_home, capsys)
     code, _, err = run_cli(capsys, "predict", model, tmp_path / "spec.json")
     assert code == 2 and "not an image file" in err
 
+    code, out, err = run_cli(capsys, "evaluate", result["run_dir"], data)  # scored on the zip's class folders
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["permutation_importance"] is None and report["data"]["rows"] == 60
+
 
 @pytest.mark.slow
 def test_a_chinese_text_table_trains_as_text_split_into_characters_and_predicts(tmp_path, tmp_home, capsys):
