@@ -145,7 +145,10 @@ def confusion_matrix_with_rows(
         return
     if kind == "text":
         target = (store.target(run_id) or {}).get("name")
-        text_column = next((name for name in cell.columns[1:] if name != target), None)
+        # The text column the run read (its other input columns, if any, sit beside it in the test rows).
+        text_column = (store.files(run_id).preprocessing() or {}).get("column")
+        if text_column not in cell.columns:
+            text_column = next((name for name in cell.columns[1:] if name != target), None)
         if text_column is not None:
             text_cell(store, run_id, cell, predicted, text_column)
             return

@@ -221,27 +221,30 @@ def test_the_target_is_guessed_and_asked_or_left_to_choose(app_env):
     assert not any("guessed" in info.value for info in at.info)
 
 
-def test_a_zip_of_images_gets_our_message_and_free_text_is_named(app_env):
+def test_a_zip_of_broken_images_gets_our_message_and_free_text_is_read_as_text(app_env):
     at = new_app()
     at.run()
     at.radio(key="data.source").set_value("Upload a file").run()
-    assert not at.file_uploader(key="data.upload").proto.type  # any file reaches load_table
+    assert not at.file_uploader(key="data.upload").proto.type  # any file reaches our reading, zips included
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for number in range(3):
-            archive.writestr(f"cats/{number}.jpg", b"\xff\xd8\xff\xe0")
+            archive.writestr(f"cats/{number}.jpg", b"\xff\xd8\xff\xe0")  # a JPEG header and nothing else
     at.file_uploader(key="data.upload").set_value(("cats.zip", buffer.getvalue(), "application/zip"))
     at.run()
     assert not at.exception, at.exception
-    assert any("LayerLab reads tables for now" in error.value for error in at.error)
+    assert at.error and "Traceback" not in at.error[0].value  # said in a sentence: no image in it can be read
 
     rng = np.random.default_rng(4)
     words = ["service", "was", "slow", "friendly", "staff", "great", "food", "cold", "would", "return", "never"]
     reviews = [" ".join(rng.choice(words, 12)) + f" visit {i}" for i in range(150)]
     frame = pd.DataFrame({"review": reviews, "stars": rng.integers(1, 6, 150), "label": rng.choice(["a", "b"], 150)})
     upload(at, frame, "reviews.csv")
-    assert not any("New table" in info.value for info in at.info)  # nothing was changed, so nothing was reset
-    assert "Free text: review. LayerLab reads tables for now: until text support lands" in texts(at)
+    state = at.session_state["layerlab"]
+    assert state.kind == "text"  # the free-text column is read as text, not as categories
+    assert any("review" in info.value and "holds free text" in info.value for info in at.info)
+    at.radio(key=f"data.read_as.{state.table_key}").set_value("table").run()
+    assert "Free text: review. Read as a table, a text column is used as categories" in texts(at)
     at.switch_page("pages/prepare.py").run()
     warning = next(w.value for w in at.warning if "review" in w.value)
-    assert "holds free text" in warning and "Until text support lands" in warning
+    assert "holds free text" in warning and "read the table as text" in warning

@@ -103,12 +103,12 @@ def test_a_class_seen_only_in_the_test_rows_gets_a_probability_column_of_zeros()
 
 
 def test_a_failing_extra_becomes_a_note_and_the_run_still_finishes(tmp_path, monkeypatch):
-    import core.training.run_job as training
+    import core.kinds.table as table_kind
 
     def broken(data, seed):
         raise ValueError("boom")
 
-    monkeypatch.setattr(training, "compare_baselines", broken)
+    monkeypatch.setattr(table_kind, "compare_baselines", broken)  # what the table kind's baselines() calls
     store = RunStore(tmp_path)
     run_id = store.create_run(
         RunSpec(data=DataSpec(target="y"), training=TrainingSpec(epochs=2)), table(120), source_name="t"

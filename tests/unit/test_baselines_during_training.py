@@ -3,7 +3,7 @@
 import pytest
 
 import core.evaluation.baselines
-import core.training.run_job
+import core.kinds.table
 from tests.conftest import make_binary_frame, train_small_run
 
 pytestmark = pytest.mark.slow
@@ -17,7 +17,7 @@ def test_baselines_start_before_the_first_epoch_ends_and_land_in_the_metrics(tmp
         seen.append(any(tmp_path.glob("runs/*/history.json")))
         return original(data, seed)
 
-    monkeypatch.setattr(core.training.run_job, "compare_baselines", recording)
+    monkeypatch.setattr(core.kinds.table, "compare_baselines", recording)  # what the table kind's baselines() calls
     store, run_id = train_small_run(tmp_path / "runs", make_binary_frame(200))
     assert seen == [False]  # called once, before any epoch had ended
     metrics = store.metrics(run_id)

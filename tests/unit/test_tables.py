@@ -613,13 +613,13 @@ def test_random_csv_like_text_gives_a_table_or_a_clear_error(text: str, encoding
     assert_valid_table(table)
 
 
-def test_images_and_archives_of_them_are_refused_as_not_tables_yet() -> None:
+def test_images_and_archives_given_where_a_table_is_expected_say_where_they_belong() -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for number in range(3):
             archive.writestr(f"cats/{number}.jpg", b"\xff\xd8\xff\xe0")
     message = load_error(buffer.getvalue(), "cats.zip")
-    assert "a zip archive of 3 images" in message and "LayerLab reads tables for now" in message
+    assert "a zip archive of 3 images" in message and "zip of image folders is read on the Data page" in message
     assert "CSV, Excel (.xlsx), Parquet or JSON" in message  # which formats it reads
-    assert "LayerLab reads tables for now" in load_error(b"\xff\xd8\xff\xe0\x00\x10JFIF", "cat.jpg")
-    assert "LayerLab reads tables for now" in load_error(b"RIFF\x00\x00\x00\x00WEBPVP8 ", "cat.webp")
+    assert "folders named after their classes" in load_error(b"\xff\xd8\xff\xe0\x00\x10JFIF", "cat.jpg")
+    assert "folders named after their classes" in load_error(b"RIFF\x00\x00\x00\x00WEBPVP8 ", "cat.webp")
