@@ -232,9 +232,7 @@ def _profile(args) -> dict:
         with tempfile.TemporaryDirectory(prefix="layerlab-profile-") as folder:
             image_set = read_image_zip(Path(args.data), Path(folder) / "pixels.npy")
             profile = dataset_kind("images").profile(ImageSource(image_set.manifest, pixels(image_set)), "label")
-            skipped = [
-                {"file": item.name, "reason": item.reason.render()} for item in image_set.skipped
-            ]
+            skipped = [{"file": item.name, "reason": item.reason.render()} for item in image_set.skipped]
             return {**profile.to_dict(), "skipped": skipped}
     table = load_table_file(args.data, limits=TableLimits.from_settings(load_settings())).frame
     spec = None

@@ -98,7 +98,10 @@ def evaluation_report(
         # A zip of class folders: each image's folder is its true class.
         scored = predict_image_file(model, Path(data_path), labelled=True)
         truth = scored.pop("actual")
-        report["data"] = {"file": str(Path(data_path).resolve()), **score_table(target, truth, scored, threshold=threshold)}
+        report["data"] = {
+            "file": str(Path(data_path).resolve()),
+            **score_table(target, truth, scored, threshold=threshold),
+        }
     elif data_path is not None:
         table = load_table_file(data_path, limits=TableLimits.from_settings(load_settings())).frame
         if target.name not in table.columns:

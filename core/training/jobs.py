@@ -174,9 +174,7 @@ class JobManager:
         self._thread = threading.Thread(target=self._loop, daemon=True, name="layerlab-jobs")
         self._thread.start()
 
-    def start(
-        self, store: RunStore, spec, table, *, source_name: str, reading: dict | None = None, pixels=None
-    ) -> str:
+    def start(self, store: RunStore, spec, table, *, source_name: str, reading: dict | None = None, pixels=None) -> str:
         """Create a run in `store` (its owner's view, with the caps) and queue it; one call per Train click.
 
         Everything is checked before anything is written: the owner's quota of runs and of disk
