@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -82,3 +84,59 @@ class DatasetKind(Protocol):
     def serving_model(self, network, prepared_preprocessing, target, *, threshold: float = 0.5):
         """The downloadable model: raw inputs in (preprocessing inside), predictions in the user's labels out.
         Builds a Keras graph: call it only in workers and helpers."""
+
+
+def batch_stream(count: int, batch_size: int, batch, *, shuffle: bool):
+    """A `keras.utils.PyDataset` of `batch(positions)` for positions 0..count-1 cut into batches, reshuffled every
+    epoch from the seeded global random state when `shuffle` (as Keras' own array input does). Kinds whose
+    examples are read or vectorized a batch at a time (images from disk, texts) feed `fit` with it."""
+    import keras  # Keras loads only in workers and helpers, never in the web server
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.order = self._order()
+
+        def _order(self) -> np.ndarray:
+            if not shuffle:
+                return np.arange(count)
+            return np.random.default_rng(np.random.randint(2**31 - 1)).permutation(count)
+
+        def __len__(self) -> int:
+            return math.ceil(count / batch_size)
+
+        def __getitem__(self, position: int):
+            return batch(self.order[position * batch_size : (position + 1) * batch_size])
+
+        def on_epoch_end(self) -> None:
+            self.order = self._order()
+
+    return Batches()
+
+
+def scored_baseline(name: str, model, x_train, y_train, x_test, y_test, target, score) -> dict:
+    """Fit one scikit-learn classifier and score its probabilities like the network's (`score`: a
+    `compute_metrics`), with a column for every class of the target, also those it never saw."""
+    started = time.monotonic()
+    model.fit(x_train, y_train)
+    probabilities = np.zeros((x_test.shape[0], len(target.classes)))
+    probabilities[:, model.classes_] = model.predict_proba(x_test)
+    output = probabilities[:, 1] if target.task == "binary" else probabilities
+    return {"name": name, "test": score(target, y_test, output), "seconds": round(time.monotonic() - started, 3)}
+
+
+def stratified_positions(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held out) positions: `fraction` of each class held out (at least one where a class has two)."""
+    rng = np.random.default_rng(seed)
+    kept, held = [], []
+    for value in np.unique(labels):
+        members = np.flatnonzero(labels == value)
+        members = members[rng.permutation(len(members))]
+        count = int(round(len(members) * fraction))
+        if len(members) >= 2:
+            count = min(max(count, 1), len(members) - 1)
+        else:
+            count = 0
+        held.append(members[:count])
+        kept.append(members[count:])
+    return np.sort(np.concatenate(kept)), np.sort(np.concatenate(held))

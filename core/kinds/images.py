@@ -10,8 +10,6 @@ then runs the network, so a phone photo goes in as it is.
 from __future__ import annotations
 
 import json
-import math
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +25,7 @@ from core.deployment.serving_model import SERVING_MODEL_NAME, label_outputs
 from core.errors import DataError
 from core.evaluation.metrics import compute_metrics
 from core.i18n import Message, t
-from core.kinds.base import ModelInput
+from core.kinds.base import ModelInput, batch_stream, scored_baseline, stratified_positions
 
 PREDICT_BATCH = 256
 MIN_IMAGES_PER_CLASS = 2
@@ -149,23 +147,6 @@ def _resize(block: np.ndarray, side: int) -> np.ndarray:
     return resized
 
 
-def _split_positions(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(kept, held out) positions: `fraction` of each class held out (at least one where a class has two)."""
-    rng = np.random.default_rng(seed)
-    kept, held = [], []
-    for value in np.unique(labels):
-        members = np.flatnonzero(labels == value)
-        members = members[rng.permutation(len(members))]
-        count = int(round(len(members) * fraction))
-        if len(members) >= 2:
-            count = min(max(count, 1), len(members) - 1)
-        else:
-            count = 0
-        held.append(members[:count])
-        kept.append(members[count:])
-    return np.sort(np.concatenate(kept)), np.sort(np.concatenate(held))
-
-
 def prepare_images(source: ImageSource, data_spec, preprocessing_spec) -> PreparedImages:
     manifest = source.manifest.reset_index(drop=True)
     target_name = data_spec.target
@@ -201,15 +182,15 @@ def prepare_images(source: ImageSource, data_spec, preprocessing_spec) -> Prepar
         test_index = positions[split[positions] == "test"]
         rest = positions[split[positions] != "test"]
         validation_share = data_spec.validation_fraction / max(1.0 - data_spec.test_fraction, 1e-9)
-        kept, held = _split_positions(codes[rest], validation_share, data_spec.seed)
+        kept, held = stratified_positions(codes[rest], validation_share, data_spec.seed)
         train_index, validation_index = rest[kept], rest[held]
         notes.append(Message("kinds.images.split_from_folders", {"test": len(test_index)}).to_dict())
     else:
-        kept, held = _split_positions(codes[positions], data_spec.test_fraction, data_spec.seed)
+        kept, held = stratified_positions(codes[positions], data_spec.test_fraction, data_spec.seed)
         test_index = positions[held]
         rest = positions[kept]
         validation_share = data_spec.validation_fraction / max(1.0 - data_spec.test_fraction, 1e-9)
-        kept, held = _split_positions(codes[rest], validation_share, data_spec.seed + 1)
+        kept, held = stratified_positions(codes[rest], validation_share, data_spec.seed + 1)
         train_index, validation_index = rest[kept], rest[held]
     if len(validation_index) == 0 or len(test_index) == 0:
         raise DataError(t("kinds.images.too_small_to_split", count=len(positions)))
@@ -240,41 +221,11 @@ def prepare_images(source: ImageSource, data_spec, preprocessing_spec) -> Prepar
     )
 
 
-def image_batches(prepared: PreparedImages, index: np.ndarray, y: np.ndarray | None, batch_size: int, *, shuffle: bool):
-    """A `keras.utils.PyDataset` of (pixels, labels) batches read from disk; reshuffled every epoch from the
-    seeded global random state when `shuffle` (as Keras' own array input does)."""
-    import keras  # Keras loads only in workers and helpers, never in the web server
-
-    class ImageBatches(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__()
-            self.order = self._order()
-
-        def _order(self) -> np.ndarray:
-            if not shuffle:
-                return np.asarray(index)
-            return np.asarray(index)[np.random.default_rng(np.random.randint(2**31 - 1)).permutation(len(index))]
-
-        def __len__(self) -> int:
-            return math.ceil(len(index) / batch_size)
-
-        def __getitem__(self, position: int):
-            picked = self.order[position * batch_size : (position + 1) * batch_size]
-            x = prepared.images(picked)
-            if y is None:
-                return (x,)
-            lookup = _positions_in(index, picked)
-            return x, y[lookup]
-
-        def on_epoch_end(self) -> None:
-            self.order = self._order()
-
-    return ImageBatches()
-
-
-def _positions_in(index: np.ndarray, picked: np.ndarray) -> np.ndarray:
-    """Where each picked row sits in `index` (sorted split indexes, as `prepare_images` makes them)."""
-    return np.searchsorted(index, picked)
+def image_batches(prepared: PreparedImages, index: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool):
+    """(pixels, labels) batches of the rows `index`, read from disk a batch at a time (`batch_stream`)."""
+    return batch_stream(
+        len(index), batch_size, lambda picked: (prepared.images(index[picked]), y[picked]), shuffle=shuffle
+    )
 
 
 def predict_images(network, prepared: PreparedImages, index: np.ndarray) -> np.ndarray:
@@ -307,26 +258,14 @@ def pixel_baselines(prepared: PreparedImages, seed: int) -> list[dict]:
         return np.concatenate(parts) / 255.0
 
     x_train, x_test = features(train), features(prepared.test_index)
-    results = []
-    num_classes = len(prepared.target.classes)
     models = {
         "Majority class (dummy)": DummyClassifier(strategy="most_frequent"),
         "Logistic regression": LogisticRegression(max_iter=200),
     }
-    for name, model in models.items():
-        started = time.monotonic()
-        model.fit(x_train, y_train)
-        probabilities = np.zeros((len(x_test), num_classes))
-        probabilities[:, model.classes_] = model.predict_proba(x_test)
-        output = probabilities[:, 1] if prepared.target.task == "binary" else probabilities
-        results.append(
-            {
-                "name": name,
-                "test": compute_metrics(prepared.target, prepared.y_test, output),
-                "seconds": round(time.monotonic() - started, 3),
-            }
-        )
-    return results
+    return [
+        scored_baseline(name, model, x_train, y_train, x_test, prepared.y_test, prepared.target, compute_metrics)
+        for name, model in models.items()
+    ]
 
 
 def build_image_serving_model(network, preprocessing: ImagePreprocessing, target: TargetInfo, *, threshold: float):

@@ -10,8 +10,6 @@ TextVectorization runs on TensorFlow's string ops: this kind trains under the Te
 from __future__ import annotations
 
 import json
-import math
-import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.dummy import DummyClassifier
+from sklearn.pipeline import make_pipeline
 
 from core.data.preprocessing import PreprocessingState, encode_many, estimate_preprocessing, fit_preprocessing
 from core.data.profiling import profile_frame
@@ -37,8 +36,7 @@ from core.deployment.serving_model import SERVING_MODEL_NAME, label_outputs, pre
 from core.errors import DataError
 from core.evaluation.metrics import compute_metrics
 from core.i18n import Message, t
-from core.kinds.base import ModelInput
-from core.kinds.images import _split_positions
+from core.kinds.base import ModelInput, batch_stream, scored_baseline, stratified_positions
 
 PREDICT_BATCH = 512
 MIN_ROWS_PER_CLASS = 2
@@ -211,10 +209,10 @@ def prepare_text(frame: pd.DataFrame, data_spec, preprocessing_spec, model_spec=
     codes = np.array([lookup[value] for value in labels], dtype="int32")
     texts = frame[column].astype("string").fillna("").to_numpy(dtype=object)
 
-    kept, held = _split_positions(codes, data_spec.test_fraction, data_spec.seed)
+    kept, held = stratified_positions(codes, data_spec.test_fraction, data_spec.seed)
     test_index = held
     validation_share = data_spec.validation_fraction / max(1.0 - data_spec.test_fraction, 1e-9)
-    kept_rest, held_rest = _split_positions(codes[kept], validation_share, data_spec.seed + 1)
+    kept_rest, held_rest = stratified_positions(codes[kept], validation_share, data_spec.seed + 1)
     train_index, validation_index = kept[kept_rest], kept[held_rest]
     if len(validation_index) == 0 or len(test_index) == 0:
         raise DataError(t("kinds.text.too_small_to_split", count=len(frame)))
@@ -255,34 +253,10 @@ def _sequence(model_spec) -> bool:
 
 
 def text_batches(prepared: PreparedText, split: str, y: np.ndarray, batch_size: int, *, shuffle: bool):
-    """A `keras.utils.PyDataset` vectorizing one batch of texts at a time (a TF-IDF matrix of every text
-    at once would take vocabulary × rows × 4 bytes)."""
-    import keras  # Keras loads only in workers and helpers, never in the web server
-
-    index = getattr(prepared, f"{split}_index")
-
-    class TextBatches(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__()
-            self.order = self._order()
-
-        def _order(self) -> np.ndarray:
-            positions = np.arange(len(index))
-            if shuffle:
-                positions = np.random.default_rng(np.random.randint(2**31 - 1)).permutation(len(index))
-            return positions
-
-        def __len__(self) -> int:
-            return math.ceil(len(index) / batch_size)
-
-        def __getitem__(self, position: int):
-            picked = self.order[position * batch_size : (position + 1) * batch_size]
-            return prepared.inputs(split, picked), y[picked]
-
-        def on_epoch_end(self) -> None:
-            self.order = self._order()
-
-    return TextBatches()
+    """(inputs, labels) batches of one split, vectorized a batch at a time (`batch_stream`): a TF-IDF matrix
+    of every text at once would take vocabulary × rows × 4 bytes."""
+    count = len(getattr(prepared, f"{split}_index"))
+    return batch_stream(count, batch_size, lambda picked: (prepared.inputs(split, picked), y[picked]), shuffle=shuffle)
 
 
 def predict_texts(network, prepared: PreparedText, split: str) -> np.ndarray:
@@ -299,31 +273,17 @@ def predict_texts(network, prepared: PreparedText, split: str) -> np.ndarray:
 def tfidf_baselines(prepared: PreparedText, seed: int) -> list[dict]:
     """Majority class, and TF-IDF + logistic regression on the same split (word 1–2-grams, or character
     1–2-grams for Chinese and Japanese text): the classic text model a network should match."""
-    train, test = prepared.texts[prepared.train_index], prepared.texts[prepared.test_index]
+    train = prepared.texts[prepared.train_index].astype(str)
+    test = prepared.texts[prepared.test_index].astype(str)
     cjk = prepared.preprocessing.settings.split == "character"
-    results = []
-    num_classes = len(prepared.target.classes)
-    for name in ("Majority class (dummy)", "TF-IDF + logistic regression"):
-        started = time.monotonic()
-        if name.startswith("Majority"):
-            model = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(train), 1)), prepared.y_train)
-            probabilities_known = model.predict_proba(np.zeros((len(test), 1)))
-        else:
-            vectorizer = tfidf_vectorizer(cjk=cjk)
-            matrix = vectorizer.fit_transform(train.astype(str))
-            model = tfidf_classifier(seed).fit(matrix, prepared.y_train)
-            probabilities_known = model.predict_proba(vectorizer.transform(test.astype(str)))
-        probabilities = np.zeros((len(test), num_classes))
-        probabilities[:, model.classes_] = probabilities_known
-        output = probabilities[:, 1] if prepared.target.task == "binary" else probabilities
-        results.append(
-            {
-                "name": name,
-                "test": compute_metrics(prepared.target, prepared.y_test, output),
-                "seconds": round(time.monotonic() - started, 3),
-            }
-        )
-    return results
+    y_train, y_test, target = prepared.y_train, prepared.y_test, prepared.target
+    no_columns = np.zeros((len(train), 1)), np.zeros((len(test), 1))
+    tfidf = make_pipeline(tfidf_vectorizer(cjk=cjk), tfidf_classifier(seed))  # timed with its vectorizing
+    return [
+        scored_baseline("Majority class (dummy)", DummyClassifier(strategy="most_frequent"), no_columns[0], y_train,
+                        no_columns[1], y_test, target, compute_metrics),
+        scored_baseline("TF-IDF + logistic regression", tfidf, train, y_train, test, y_test, target, compute_metrics),
+    ]  # fmt: skip
 
 
 def build_text_serving_model(network, preprocessing: TextPreprocessing, target: TargetInfo, *, threshold: float):

@@ -58,25 +58,31 @@ def wait_for_growth(page, times: int, timeout: float = 60.0) -> list[int]:
     return seen
 
 
-def test_upload_train_live_refresh_stop_download(page, app_url, tmp_path):
+@pytest.fixture
+def own_app(tmp_path):
+    """An app of this test's own: the shared one may hold another test's run, which a new browser re-attaches to
+    in single-user mode (its live section then redraws the page while this test clicks its settings)."""
+    from tests.e2e.conftest import running_app
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with running_app(home) as url:
+        yield url
+
+
+def test_upload_train_live_refresh_stop_download(page, own_app, tmp_path):
     data_path = tmp_path / "customers.csv"
     make_csv(data_path)
 
-    page.goto(app_url)
+    page.goto(own_app)
     page.get_by_text("Upload a file").click()
     page.locator("input[type=file]").set_input_files(str(data_path))
     page.get_by_text("What to predict").wait_for()
     page.get_by_text("Predict churned (binary) from 4 column(s).").wait_for()
 
     page.get_by_role("link", name="Train").first.click()
-    epochs = page.get_by_label("Epochs", exact=True)
-    try:
-        epochs.wait_for(timeout=20_000)  # the settings are open while no run is attached
-    except PlaywrightTimeout:
-        # One app serves every browser test of this worker, and in single-user mode a new browser re-attaches
-        # to the last run, which folds the settings away: open them.
-        page.get_by_text("Training settings").click()
-        epochs.wait_for()
+    epochs = page.get_by_label("Epochs", exact=True)  # the settings are open while no run exists
+    epochs.wait_for()
     epochs.fill("2000")
     epochs.press("Enter")
     # Off: this run must still be going when we press Stop. A click that lands while the Epochs rerun is still
