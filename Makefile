@@ -33,11 +33,12 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Three processes, one test file each at a time (`--dist loadfile` keeps a file's module fixtures, such as its
-# trained run, in one process). Two cores suffice: much of a page or browser test waits on a worker, a child
-# process or the browser (two processes: 19 min for the suite with images and text; one: far over 20).
+# Two processes, one test file each at a time (`--dist loadfile` keeps a file's module fixtures, such as its
+# trained run, in one process): much of a page or browser test waits on a worker, a child process or the
+# browser. About 19 min on 2 cores with images and text (three processes: 20 min, and the shared-mode browser
+# tests' clicks then timed out under the load).
 test: setup lint
-	$(BIN)/python -m pytest -q -n 3 --dist loadfile --durations=25
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not e2e and not slow"
