@@ -32,6 +32,8 @@ class Settings:
         shared: shared-demo mode (`LAYERLAB_SHARED=1`): each browser session sees only its own runs.
         max_upload_mb: largest table file accepted (`LAYERLAB_MAX_UPLOAD_MB`, default 200).
         max_jobs: training jobs that run at once; more wait in a queue (`LAYERLAB_MAX_JOBS`, default 2).
+        warm_workers: free slots kept warm by a worker that has already imported Keras, about 800 MiB each
+            (`LAYERLAB_WARM_WORKERS`, default `max_jobs`; 0: a worker starts when a run is queued, about 4 s).
         max_rows: rows kept from a table (`LAYERLAB_MAX_ROWS`, default 2,000,000).
         max_columns: columns accepted in a table (`LAYERLAB_MAX_COLUMNS`, default 1,000).
         max_cell_chars: longest text cell accepted (`LAYERLAB_MAX_CELL_CHARS`, default 10,000).
@@ -69,6 +71,7 @@ class Settings:
     max_tables_per_session: int = 5
     max_session_disk_mb: int = 1024
     retention_hours: int = 0
+    warm_workers: int | None = None  # None: one per slot
 
     @property
     def runs_dir(self) -> Path:
@@ -88,6 +91,7 @@ def load_settings() -> Settings:
         max_upload_mb=_int_env("LAYERLAB_MAX_UPLOAD_MB", 200),
         max_jobs=_int_env("LAYERLAB_MAX_JOBS", 2),
         max_rows=_int_env("LAYERLAB_MAX_ROWS", 2_000_000),
+        warm_workers=_int_env("LAYERLAB_WARM_WORKERS", _int_env("LAYERLAB_MAX_JOBS", 2), minimum=0),
         max_columns=_int_env("LAYERLAB_MAX_COLUMNS", 1_000),
         max_cell_chars=_int_env("LAYERLAB_MAX_CELL_CHARS", 10_000),
         max_params=_int_env("LAYERLAB_MAX_PARAMS", 20_000_000),

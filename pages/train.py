@@ -310,7 +310,7 @@ if runs:
                 }
             )
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-        st.caption(t("train.page.max_jobs", count=job_manager().max_jobs))
+        st.caption(t("train.page.max_jobs", count=settings().max_jobs))  # no manager (workers) just to say it
         done = {r.run_id: r for r in runs if not r.is_active}
         if done:
             left, right = st.columns([3, 1], vertical_alignment="bottom")

@@ -5,8 +5,9 @@ run, which breaks and slows training in a server thread (see docs/ARCHITECTURE.m
 the server's memory flat, can be given a memory limit, and its crash takes nothing else down.
 
 `JobManager` keeps warm workers (Keras already imported, so the first chart point comes within a couple of
-seconds): one spare starts warming as soon as a worker takes a run, so a slot does not sit idle while a
-fresh Python imports Keras after each run. Each worker still runs exactly one job and exits, so no state
+seconds): one for each free slot (up to `warm_workers`), and one spare while runs wait for a slot, so a slot
+does not sit idle while a fresh Python imports Keras after each run. No more: each warm worker holds about
+800 MiB. Each worker still runs exactly one job and exits, so no state
 leaks from one visitor's run into the next.
 
 The queue is fair between owners: runs start round robin over the sessions that have one waiting, so one
@@ -140,6 +141,8 @@ class JobManager:
         worker_memory_mb: a worker whose resident memory passes this is killed and its run fails with a
             message saying so (0: no limit).
         janitor: called every `JANITOR_INTERVAL_S` on the manager's thread (expiry of old sessions' data).
+        warm_workers: free slots kept warm before any run waits (default: every slot); 0 starts a worker
+            when a run is queued (its first epoch then waits for Python to import Keras, about 4 s).
     """
 
     def __init__(
@@ -151,9 +154,11 @@ class JobManager:
         max_queued_per_owner: int | None = None,
         worker_memory_mb: int = 0,
         janitor=None,
+        warm_workers: int | None = None,
     ):
         self.store = store
         self.max_jobs = max_jobs
+        self.warm_workers = max_jobs if warm_workers is None else max(0, warm_workers)
         self.max_running_per_owner = max_running_per_owner
         self.max_queued_per_owner = max_queued_per_owner
         self.worker_memory_mb = worker_memory_mb
@@ -290,9 +295,14 @@ class JobManager:
             self._workers = []
 
     def _fill_pool(self) -> None:
-        """Keep `max_jobs` idle workers warm (or warming), beside those that train."""
-        idle = sum(1 for worker in self._workers if worker.run_id is None)
-        while not self._closed and idle < self.max_jobs:
+        """Keep a worker warm (or warming) for each free slot, up to `warm_workers` unless runs wait, plus one
+        spare while more runs wait than slots are free."""
+        training = sum(1 for worker in self._workers if worker.run_id is not None)
+        idle = len(self._workers) - training
+        free = max(0, self.max_jobs - training)
+        waiting = sum(len(queue) for queue in self._queues.values())
+        wanted = min(free, max(self.warm_workers, waiting)) + (1 if waiting > free else 0)
+        while not self._closed and idle < wanted:
             # A fresh interpreter, not multiprocessing: under Streamlit, spawn would re-run the app script
             # as the child's __main__. The worker's stderr (library logs, tracebacks) goes to the server log.
             process = subprocess.Popen(
@@ -459,6 +469,7 @@ def job_manager_for(settings: Settings) -> JobManager:
                 max_queued_per_owner=settings.max_queued_per_session if shared else None,
                 worker_memory_mb=settings.worker_memory_mb,
                 janitor=janitor_for(settings),
+                warm_workers=settings.warm_workers,
             )
             _MANAGERS[key] = manager
         # Quotas follow the settings in force (tests and operators may change them without a restart).

@@ -36,6 +36,7 @@ def running_app(home: Path, **env_overrides: str):
         pytest.fail("Debian's chromium is not installed (/usr/bin/chromium); .ci/run installs it.")
     port = _free_port()
     env = {**os.environ, "LAYERLAB_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", "LAYERLAB_SHARED": "0"}
+    env["LAYERLAB_WARM_WORKERS"] = "0"  # workers start per queued run: see tests/app/conftest.py
     env.update(env_overrides)
     log = open(home / "server.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import running_app
 from tests.e2e.test_browser import POINTS_JS
@@ -67,7 +68,27 @@ def _set_epochs(page, epochs: int) -> None:
 
 
 def _click_train(page) -> None:
-    page.get_by_role("button", name="Train").last.click()
+    """Press Train once it is enabled; if it stays disabled, say what the page shows instead.
+
+    It is disabled while the page holds no valid spec: under heavy load a click's rerun can be interrupted by
+    the next one, so the enabled state is awaited (a hang guard, not a speed bound), then the page is redrawn
+    once, as a user would refresh, before failing with the page's text."""
+    button = page.get_by_role("button", name="Train").last
+    for attempt in range(2):
+        try:
+            expect(button).to_be_enabled(timeout=60_000)  # re-finds the button as reruns redraw it
+        except AssertionError:
+            if attempt == 0:
+                first_view = page.inner_text("body")[:3000]
+                print("Train was disabled; the page showed:\n" + first_view)
+                page.reload()
+                _wait_quiet(page)
+                continue
+            pytest.fail(
+                f"Train stayed disabled. Before a refresh:\n{first_view}\nAfter:\n{page.inner_text('body')[:3000]}"
+            )
+        button.click()
+        return
 
 
 def _run_label(run_id: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from core.run_store import FINAL_STATES, RunStore
 from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
-from core.training.jobs import JobManager
+from core.training.jobs import POLL_INTERVAL_S, JobManager
 from tests.conftest import make_binary_frame
 
 pytestmark = pytest.mark.slow
@@ -138,16 +138,29 @@ def test_a_worker_over_its_memory_limit_fails_its_run_with_that_reason(store):
         jobs.shutdown()
 
 
-def test_a_spare_worker_warms_while_a_run_trains(store, manager):
+def test_a_spare_worker_warms_only_while_a_run_waits_for_the_busy_slot(store, manager):
     run_id = store.create_run(_spec(epochs=500), make_binary_frame(3000, seed=1), source_name="long.csv")
     manager.submit(run_id)
     _wait_for(lambda: store.history(run_id), timeout=60)
-    with manager._lock:
-        idle = [worker for worker in manager._workers if worker.run_id is None]
-    # The next run will not wait for a fresh Python to import Keras: its worker is already there.
-    assert len(idle) == 1
-    _wait_for(lambda: idle[0].ready, timeout=60)
+
+    def idle():
+        with manager._lock:
+            return [worker for worker in manager._workers if worker.run_id is None]
+
+    # The one slot is busy and nothing waits: no worker (about 800 MiB) idles beside it.
+    time.sleep(3 * POLL_INTERVAL_S)
+    assert idle() == []
+    waiting = store.create_run(_spec(epochs=2), make_binary_frame(200, seed=2), source_name="short.csv")
+    manager.submit(waiting)
+    # The waiting run will not wait for a fresh Python to import Keras: its worker warms now.
+    _wait_for(lambda: len(idle()) == 1, timeout=10)
+    spare = idle()[0]
+    _wait_for(lambda: spare.ready, timeout=60)
+    assert len(idle()) == 1
     manager.stop(run_id)
+    _wait_for(lambda: store.status(waiting).state in FINAL_STATES, timeout=90, interval=0.2)
+    assert store.status(waiting).state == "finished"
+    assert store.status(waiting).pid == spare.process.pid  # the warm spare took it
 
 
 def test_shutdown_stops_training_workers_and_a_restart_resumes_queued_runs(store):
@@ -179,7 +192,7 @@ def test_workers_die_with_a_server_that_is_killed(tmp_path):
 
     script = (
         "import sys, time\n"
-        "from core.training.jobs import JobManager\n"
+        "from core.training.jobs import POLL_INTERVAL_S, JobManager\n"
         "from core.run_store import RunStore\n"
         f"m = JobManager(RunStore({str(tmp_path / 'runs')!r}), max_jobs=2)\n"
         "print(' '.join(str(w.process.pid) for w in m._workers), flush=True)\n"
@@ -200,3 +213,23 @@ def _alive(pid: int) -> bool:
             return stream.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_free_slots_are_kept_warm_unless_told_not_to(store):
+    default = JobManager(store, max_jobs=2)
+    try:
+        assert len(default._workers) == 2  # one warming per free slot: the first Train click starts at once
+    finally:
+        default.shutdown()
+
+    lazy = JobManager(store, max_jobs=2, warm_workers=0)  # LAYERLAB_WARM_WORKERS=0: no idle worker's memory
+    try:
+        time.sleep(3 * POLL_INTERVAL_S)
+        assert lazy._workers == []
+        run_id = store.create_run(_spec(epochs=2), make_binary_frame(200, seed=2), source_name="short.csv")
+        lazy.submit(run_id)
+        _wait_for(lambda: store.status(run_id).state in FINAL_STATES, timeout=90, interval=0.2)
+        assert store.status(run_id).state == "finished"
+        _wait_for(lambda: lazy._workers == [], timeout=10)  # its worker ran one job and ended; none replaces it
+    finally:
+        lazy.shutdown()
