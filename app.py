@@ -26,6 +26,8 @@ pages = [
     st.Page("pages/evaluate.py", title=t("ui.nav.evaluate"), icon=":material/analytics:"),
     st.Page("pages/predict.py", title=t("ui.nav.predict"), icon=":material/online_prediction:"),
     st.Page("pages/download.py", title=t("ui.nav.download"), icon=":material/download:"),
+    st.Page("pages/search.py", title=t("ui.nav.search"), icon=":material/travel_explore:"),
+    st.Page("pages/runs.py", title=t("ui.nav.runs"), icon=":material/history:"),
 ]
 page = st.navigation(pages)
 # server.py starts the job manager with the server; under a bare `streamlit run app.py` (and AppTest) the first

@@ -36,12 +36,17 @@ async def lifespan(_app):
     settings = load_settings()
     load_secret(settings.home)  # created once, before concurrent requests could race for it
     job_manager_for(settings)
+    from core.experiments.search import shutdown_searches
     from core.runtime.helper import shutdown_helper, warm_helper
+    from ui.services import resume_all_searches
+
+    resume_all_searches(settings)  # searches left running go on, within what is left of their budgets
 
     warm_helper().start()  # imports Keras in the background, before the first click that needs it
     try:
         yield
     finally:
+        shutdown_searches()  # before the workers: a runner must not submit trials to a closed queue
         shutdown_managers()
         shutdown_helper()
 

@@ -9,6 +9,9 @@
     layerlab export RUN_DIR --format keras|savedmodel|tflite-f32|tflite-f16|tflite-int8|onnx --out PATH.zip
     layerlab code RUN_DIR
     layerlab evaluate RUN_DIR [DATA] [--no-importance]
+    layerlab runs [FOLDER] [--json]                                     (default: the runs under LAYERLAB_HOME)
+    layerlab compare RUN RUN... [--json]                                (run folders, or run ids of LAYERLAB_HOME)
+    layerlab tune DATA --target COL --trials N | --minutes M [--spec SPEC.json] [--out DIR]
 
 Errors a user can cause print one message on stderr and exit with status 2. Messages for people (stderr) are in
 the language of `--lang en|zh` (before the command) or LAYERLAB_LANG; JSON output keeps its English keys.
@@ -18,11 +21,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from core.config import load_settings
 from core.data.images import pixels, read_image_zip
@@ -33,16 +40,21 @@ from core.deployment.formats import export_artifact
 from core.deployment.prediction import predict_file
 from core.errors import AppError, RunNotFoundError
 from core.evaluation.report import evaluation_report
+from core.experiments.compare import compare_folders
+from core.experiments.history import history
+from core.experiments.search import SearchBudget, SearchRunner, SearchSpec, SearchStore
 from core.failures import user_error, write_failure_file
 from core.i18n import LANGUAGE_ENV, LANGUAGES, language_from_environment, t, use_language
 from core.kinds import dataset_kind
 from core.kinds.images import ImageSource
 from core.kinds.text import looks_like_text
 from core.model.building import check_stack
-from core.run_store import RunFiles, RunStore
+from core.plain_text import shorten
+from core.run_store import RunFiles, RunStore, to_parquet
 from core.runtime.devices import import_keras_quietly
 from core.shared_mode.limits import RunCaps
-from core.spec import DataSpec, RunSpec, default_model, parse_spec
+from core.spec import DataSpec, RunSpec, default_model, format_validation_error, parse_spec
+from core.training.jobs import JobManager
 from core.training.run_job import request_resume, run_job
 
 EXIT_USER_ERROR = 2
@@ -78,6 +90,20 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--repeats", type=int, help=t("deploy.cli.evaluate.repeats"))
     code = commands.add_parser("code", help=t("deploy.cli.code"))
     code.add_argument("run_dir", help=t("deploy.cli.run_dir"))
+    runs = commands.add_parser("runs", help=t("experiments.cli.runs"))
+    runs.add_argument("folder", nargs="?", help=t("experiments.cli.runs.folder"))
+    runs.add_argument("--json", action="store_true", help=t("experiments.cli.json"))
+    compare = commands.add_parser("compare", help=t("experiments.cli.compare"))
+    compare.add_argument("runs", nargs="+", metavar="RUN", help=t("experiments.cli.compare.runs"))
+    compare.add_argument("--json", action="store_true", help=t("experiments.cli.json"))
+    tune = commands.add_parser("tune", help=t("experiments.cli.tune"))
+    tune.add_argument("data", help=t("deploy.cli.train.data"))
+    tune.add_argument("--target", help=t("deploy.cli.target"))
+    budget = tune.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--trials", type=int, help=t("experiments.cli.tune.trials"))
+    budget.add_argument("--minutes", type=float, help=t("experiments.cli.tune.minutes"))
+    tune.add_argument("--spec", help=t("deploy.cli.train.spec"))
+    tune.add_argument("--out", help=t("deploy.cli.train.out"))
     export = commands.add_parser("export", help=t("deploy.cli.export"))
     export.add_argument("run_dir", help=t("deploy.cli.run_dir"))
     export.add_argument("--format", required=True, help="keras|savedmodel|tflite-f32|tflite-f16|tflite-int8|onnx")
@@ -257,6 +283,137 @@ def _export(args) -> dict:
     return {"format": args.format, "out": str(out.resolve()), "size_bytes": out.stat().st_size}
 
 
+def _tune(args) -> dict:
+    """`tune DATA --target T --trials N | --minutes M`: a search whose trials train one at a time here; prints
+    the leaderboard (validation scores only), then the JSON line `train` prints, for the best trial's run."""
+    if is_image_archive(args.data):
+        raise AppError(t("experiments.cli.tune_tables_only"))
+    settings = load_settings()
+    store = RunStore(Path(args.out) if args.out else settings.runs_dir, caps=RunCaps.from_settings(settings))
+    loaded = load_table_file(args.data, limits=TableLimits.from_settings(settings))
+    base = _spec_from_file(args)
+    if base is None:
+        if not args.target:
+            raise AppError(t("deploy.cli.no_target"))
+        kind = "text" if looks_like_text(loaded.frame, args.target) else "table"
+        base = RunSpec(data=DataSpec(target=args.target, kind=kind), model=default_model(kind))
+    if base.data.target not in loaded.frame.columns:
+        raise AppError(t("deploy.cli.no_target"))
+    try:
+        spec = SearchSpec(base=base, budget=SearchBudget(trials=args.trials, minutes=args.minutes))
+    except ValidationError as error:
+        raise AppError(format_validation_error(error)) from None
+    searches = SearchStore(store.root / ".searches" if args.out else settings.home / "searches")
+    source = Path(args.data).name
+    table = store.root / f".tune-{os.getpid()}.parquet"
+    table.write_bytes(to_parquet(loaded.frame)[0])
+    search_id = searches.create(spec, table, source_name=source, reading=loaded.reading())
+    manager = JobManager(store, max_jobs=1, warm_workers=1)
+    try:
+        SearchRunner(searches, search_id, store, lambda run_spec: manager.start(
+            store, run_spec, table, source_name=source, reading=loaded.reading())).run()  # fmt: skip
+    finally:
+        manager.shutdown()
+        table.unlink(missing_ok=True)
+    view = searches.view(search_id, store)
+    header = ["trial", "state", "val_loss", "val_metric", "settings", "run"]
+    rows = [
+        [str(row.number), row.state, "" if row.val_loss is None else f"{row.val_loss:.4f}",
+         "" if row.val_metric is None else f"{row.val_metric:.4f}",
+         ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.params.items()),
+         row.run_id or ""]
+        for row in view.leaderboard()
+    ]  # fmt: skip
+    print(_table(header, rows))
+    if view.best is None:
+        raise AppError(t("experiments.cli.tune_no_trial"))
+    metrics = store.metrics(view.best.run_id)
+    return {
+        "run_dir": str(store.path(view.best.run_id)),
+        "state": store.status(view.best.run_id).state,
+        "task": metrics["task"],
+        "test": metrics["test"],
+        "epochs_run": metrics["epochs_run"],
+        "search": {"trials": len(view.trials), "best_trial": view.best.number, "val_loss": view.best.val_loss},
+    }
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    """Plain columns for a terminal (names are shortened and stripped of control characters first)."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+             for row in [header, *rows]]  # fmt: skip
+    return "\n".join(lines)
+
+
+def _runs(args) -> None:
+    folder = Path(args.folder).resolve() if args.folder else load_settings().runs_dir
+    if not folder.is_dir():
+        raise FileNotFoundError(2, "not found", str(folder))
+    rows = history(RunStore(folder))
+    if args.json:
+        for row in rows:
+            print(json.dumps({
+                "run_dir": str(folder / row.run_id), "created_at": row.created_at, "state": row.state,
+                "source": row.source_name, "kind": row.kind, "task": row.task, "layers": list(row.layers),
+                "metric": row.metric_name, "score": row.metric, "duration_s": row.duration_s, "name": row.name,
+                "note": row.note, "starred": row.starred,
+            }, ensure_ascii=False))  # fmt: skip
+        return
+    if not rows:
+        print(t("experiments.cli.no_runs", folder=str(folder)))
+        return
+    header = ["run", "started", "state", "score", "data", "layers", "name"]
+    table = [
+        [
+            ("* " if row.starred else "") + row.run_id,
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(row.created_at)),
+            row.state,
+            "" if row.metric is None else f"{row.metric_name} {row.metric:.4f}",
+            shorten(row.source_name, 30),
+            shorten(row.model, 50),
+            shorten(row.name, 30),
+        ]
+        for row in rows
+    ]
+    print(_table(header, table))
+
+
+def _compare(args) -> None:
+    root = load_settings().runs_dir
+    folders = [Path(run) if Path(run).is_dir() else root / run for run in args.runs]
+    result = compare_folders(folders)
+    names = {row.run_id: shorten(row.name or row.run_id, 30) for row in result.rows}
+    if args.json:
+        print(json.dumps({
+            "runs": [str(Path(folder).resolve()) for folder in folders],
+            "metrics": {name: {r: (None if math.isnan(v) else v) for r, v in values.items()}
+                        for name, values in result.metrics.T.to_dict().items()},
+            "best": result.best,
+            "differences": result.differences,
+        }, ensure_ascii=False))  # fmt: skip
+        return
+    header = ["metric", *(names[row.run_id] for row in result.rows)]
+    table = [
+        [name, *(
+            ("n/a" if math.isnan(value) else f"{value:.4f}") + (f" ({t('experiments.cli.best')})"
+            if result.best.get(name) == run_id else "")
+            for run_id, value in result.metrics.loc[name].items()
+        )]
+        for name in result.metrics.index
+    ]  # fmt: skip
+    print(_table(header, table))
+    reference = names[result.rows[0].run_id]
+    for row in result.rows[1:]:
+        changes = result.differences[row.run_id]
+        if not changes:
+            print(t("experiments.cli.no_differences", run=names[row.run_id], reference=reference))
+            continue
+        print(t("experiments.cli.differences", run=names[row.run_id], reference=reference))
+        for change in changes:
+            print(f"  - {change}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command line. The language it chose is this call's only: a caller in the same process (a test, a
     notebook) keeps its own language and environment afterwards."""
@@ -292,6 +449,12 @@ def _run(argv: list[str] | None, language: str) -> int:
                 n_repeats=args.repeats,
             )  # fmt: skip
             print(json.dumps(report))
+        elif args.command == "tune":
+            print(json.dumps(_tune(args)))
+        elif args.command == "runs":
+            _runs(args)
+        elif args.command == "compare":
+            _compare(args)
         elif args.command == "code":
             print(generate_script(Path(args.run_dir)), end="")
         else:

@@ -395,7 +395,7 @@ class RunFiles:
         if reason is None:
             return None
         reason = reason.strip()
-        return reason if reason in {"user", "time_limit"} else "user"
+        return reason if reason in {"user", "time_limit", "pruned"} else "user"
 
     def clear_for_resume(self) -> None:
         """A continued run starts without the old stop request or heartbeat (which would make it look dead)."""
@@ -477,6 +477,9 @@ class RunRecord:
     message: str
     failure: Failure | None = None
     message_ref: dict | None = None
+    # What the run history lists (`run_details`): kind, task, layers, main metrics, times, the user's name,
+    # note and star. Kept in the index, so listing a thousand runs reads no run's files.
+    details: dict = field(default_factory=dict)
 
     @property
     def is_active(self) -> bool:
@@ -533,6 +536,30 @@ def english(message: Message) -> str:
 
 INDEX_FILE = "index.jsonl"  # in the runs folder: one JSON line per run change, the last line per run wins
 INDEX_LOCK = "index.lock"
+
+
+# What a user may write about a run in meta.json (the History page): kept apart from the facts create_run wrote.
+USER_META_KEYS = ("name", "note", "starred")
+
+
+def run_details(files: RunFiles, meta: dict, status: dict) -> dict:
+    """The facts the run history shows, from raw JSON (no spec parsing): read when the index refreshes a run."""
+    spec = files.read_json(RunFiles.SPEC, default={}) or {}
+    data = spec.get("data") or {}
+    metrics = status.get("metrics") or {}
+    task = data.get("task")
+    if task is None and status.get("state") in {"finished", "stopped"}:
+        task = (files.metrics() or {}).get("task")
+    return {
+        "kind": data.get("kind", "table"),
+        "task": task,
+        "layers": list((spec.get("model") or {}).get("layers") or []),
+        "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
+        "started_at": status.get("started_at"),
+        "finished_at": status.get("finished_at"),
+        "search": meta.get("search"),
+        **{key: meta.get(key) for key in USER_META_KEYS},
+    }
 
 
 def _stamp(folder: Path) -> list[int] | None:
@@ -746,7 +773,9 @@ class RunStore:
     def record(self, run_id: str) -> RunRecord:
         meta = self.meta(run_id)
         status = self.status(run_id)
+        files = self.files(run_id)
         return RunRecord(
+            details=run_details(files, meta, status.to_dict()),
             run_id=run_id,
             path=self.path(run_id),
             owner=meta.get("owner"),
@@ -772,6 +801,7 @@ class RunStore:
             "message": status.get("message", ""),
             "message_ref": status.get("message_ref"),
             "failure": status.get("failure"),
+            "details": run_details(files, meta, status),
             "stamp": _stamp(files.folder),
         }
 
@@ -824,7 +854,7 @@ class RunStore:
         for name in names:
             folder = self.root / name
             entry = entries.get(name)
-            if entry is None or entry.get("stamp") != _stamp(folder):
+            if entry is None or entry.get("stamp") != _stamp(folder) or "details" not in entry:
                 if not (folder / RunFiles.META).exists():
                     continue  # being created, or not a run
                 try:
@@ -856,6 +886,7 @@ class RunStore:
                     message=message,
                     failure=failure,
                     message_ref=message_ref,
+                    details=entry.get("details") or {},
                 )
             )
         if lines > 2 * len(names) + 64:
@@ -865,7 +896,8 @@ class RunStore:
         return sorted(records, key=lambda r: r.created_at, reverse=True)
 
     def request_stop(self, run_id: str, *, reason: str = "user") -> None:
-        """Ask a training run to stop after its current step; `reason` is "user" or "time_limit"."""
+        """Ask a training run to stop after its current step; `reason` is "user", "time_limit" or "pruned" (a
+        search stopped a poor trial)."""
         self.files(run_id).request_stop(reason)
 
     def stop_requested(self, run_id: str) -> bool:

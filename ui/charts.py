@@ -189,3 +189,41 @@ def calibration_figure(predicted, observed, positive: str) -> go.Figure:
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     return figure
+
+
+def comparison_curves(curves: dict[str, list[dict]], *, title: str) -> go.Figure:
+    """Validation loss (solid) and training loss (dotted) per epoch of several runs, one colour per run, on one
+    chart. `curves`: run label → its per-epoch history (labels are the user's run names: made inert here)."""
+    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
+    figure = go.Figure()
+    last = 1
+    for index, (label, history) in enumerate(curves.items()):
+        name = plotly_literal(label, max_chars=40)
+        color = palette[index % len(palette)]
+        epochs = [row["epoch"] for row in history]
+        last = max([last, *epochs])
+        for key, dash, series in (("val_loss", "solid", "validation"), ("loss", "dot", "training")):
+            figure.add_trace(
+                go.Scatter(
+                    x=epochs,
+                    y=[row.get(key) for row in history],
+                    mode="lines",
+                    name=f"{name} · {t('evaluate.chart.' + series)}",
+                    line={"color": color, "dash": dash},
+                    legendgroup=name,
+                    hovertemplate=t(
+                        "evaluate.chart.curve_hover",
+                        epoch="%{x}",
+                        series=name,
+                        metric=t("evaluate.chart.loss"),
+                        value="%{y:.4f}",
+                    )
+                    + "<extra></extra>",
+                )  # fmt: skip
+            )
+    _epoch_axis(figure, last)
+    figure.update_layout(
+        title=title, height=380, margin={"l": 10, "r": 10, "t": 70, "b": 10}, yaxis_title=t("evaluate.chart.loss"),
+        legend=_LEGEND_ABOVE,
+    )  # fmt: skip
+    return figure

@@ -7,8 +7,11 @@ is checked in core (`RunStore.path`, `TableStore.path`): another visitor's run o
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from core.config import Settings, load_settings
+from core.errors import QuotaError
+from core.experiments.search import SearchStore, run_search
 from core.run_store import RunStore
 from core.shared_mode.limits import RunCaps
 from core.table_store import TableStore
@@ -51,3 +54,79 @@ def table_store() -> TableStore:
 def job_manager() -> JobManager:
     """One manager per runs folder and server process (server.py starts it before the first visitor)."""
     return job_manager_for(settings())
+
+
+def search_store() -> SearchStore:
+    """This session's searches (in shared mode another session's search is "not found")."""
+    current = settings()
+    return SearchStore(current.home / "searches", owner=_owner())
+
+
+def _runs_for(owner: str | None) -> RunStore:
+    current = settings()
+    return RunStore(current.runs_dir, owner=owner, caps=RunCaps.from_settings(current))
+
+
+def search_submitter(store: RunStore, table, *, source_name: str, reading=None, pixels=None):
+    """How a search's trials start: through the job manager, as Train's button does (quotas and caps apply)."""
+
+    def submit(spec):
+        return job_manager().start(store, spec, table, source_name=source_name, reading=reading, pixels=pixels)
+
+    return submit
+
+
+def start_search(search_id: str) -> None:
+    """Run (or resume) a search of this session in this server process."""
+    searches = search_store()
+    meta = searches.meta(search_id)
+    store = run_store()
+    pixels = meta.get("pixels")
+    submit = search_submitter(
+        store, Path(meta["table"]), source_name=meta.get("source_name") or "table", reading=meta.get("reading"),
+        pixels=Path(pixels) if pixels else None,
+    )  # fmt: skip
+    run_search(searches, search_id, store, submit, can_submit=lambda: _has_room(store.owner))
+
+
+def _has_room(owner: str | None) -> bool:
+    try:
+        job_manager().check_quota(owner)
+    except QuotaError:
+        return False
+    return True
+
+
+def resume_all_searches(current: Settings) -> list[str]:
+    """At server start: every search left running resumes (its owner's quotas apply to its trials)."""
+    searches = SearchStore(current.home / "searches")
+
+    resumed = []
+    for search_id in searches.list_ids():
+        if searches.state(search_id).get("state") != "running":
+            continue
+        meta = searches.meta(search_id)
+        store = _runs_for(meta.get("owner"))
+        pixels = meta.get("pixels")
+        submit = _submit_with(current, store, meta, pixels)
+        run_search(searches, search_id, store, submit, can_submit=lambda s=store: _room_in(current, s.owner))
+        resumed.append(search_id)
+    return resumed
+
+
+def _submit_with(current: Settings, store: RunStore, meta: dict, pixels):
+    def submit(spec):
+        return job_manager_for(current).start(
+            store, spec, Path(meta["table"]), source_name=meta.get("source_name") or "table",
+            reading=meta.get("reading"), pixels=Path(pixels) if pixels else None,
+        )  # fmt: skip
+
+    return submit
+
+
+def _room_in(current: Settings, owner: str | None) -> bool:
+    try:
+        job_manager_for(current).check_quota(owner)
+    except QuotaError:
+        return False
+    return True

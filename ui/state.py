@@ -66,6 +66,7 @@ class SessionMemory:
     preflight: dict = field(default_factory=dict)  # measurement key → seconds-per-epoch Measurement
     live_figures: dict = field(default_factory=dict)  # chart name → (signature, figure) of a run being watched
     plan_figure: tuple | None = None  # (plan key, figure): the Train page's learning-rate plan
+    search_id: str | None = None  # the search the Search page shows
     quality: tuple | None = None  # (quality key, blocking findings): the Train page's data check
     imported_spec: str | None = None  # file id of the spec.json last imported on the Train page
     train_clicks: int = 0  # clicks on Train not answered yet (counted in the button's callback)

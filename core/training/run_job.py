@@ -454,10 +454,12 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
     RunFiles(run_dir).write_metrics(metrics)
 
     target_epochs = spec.training.epochs if resume is None else resume.target_epochs
-    time_limit = load_settings().max_run_minutes if store.stop_reason(run_id) == "time_limit" else None
+    reason = store.stop_reason(run_id)
+    time_limit = load_settings().max_run_minutes if reason == "time_limit" else None
     summary = _final_message(
-        live, metrics["epochs_run"], target_epochs, metrics["restored_best_weights"], resume, time_limit=time_limit
-    )
+        live, metrics["epochs_run"], target_epochs, metrics["restored_best_weights"], resume, time_limit=time_limit,
+        pruned=reason == "pruned",
+    )  # fmt: skip
     stopped = live.stopped_by_user
     extra = {"diverged": live.diverged, "precision": metrics["precision"]}
     if data.cross_validation is not None:
@@ -922,6 +924,7 @@ def _final_message(
     resume: _Resume | None = None,
     *,
     time_limit: int | None = None,
+    pruned: bool = False,
 ) -> Message:
     """The run's closing sentence as a message; `time_limit` (minutes) when the server's limit stopped it."""
     best = Message("train.final.kept_best", {"epoch": live.best_epoch}) if restored else ""
@@ -930,6 +933,8 @@ def _final_message(
     if live.stopped_by_user:
         if time_limit is not None:
             return Message("train.final.stopped_time_limit", {**parts, "minutes": time_limit})
+        if pruned:
+            return Message("train.final.stopped_pruned", parts)
         return Message("train.final.stopped", parts)
     if live.diverged:
         return Message("train.final.diverged", parts)

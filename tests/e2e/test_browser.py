@@ -162,6 +162,6 @@ def test_a_page_url_opened_first_after_a_restart_gets_the_apps_navigation(browse
         page.get_by_text("Upload a table → build a network").wait_for(timeout=60_000)  # app.py's sidebar caption
         links = page.locator('[data-testid="stSidebarNav"] a')
         labels = [text.strip().splitlines()[-1] for text in links.all_inner_texts()]
-        assert labels == ["Data", "Prepare", "Model", "Train", "Evaluate", "Predict", "Download"]
+        assert labels == ["Data", "Prepare", "Model", "Train", "Evaluate", "Predict", "Download", "Search", "Runs"]
         page.get_by_role("heading", name="Model").wait_for()
         context.close()

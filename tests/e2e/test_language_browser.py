@@ -13,8 +13,8 @@ from tests.e2e.conftest import running_app
 pytestmark = pytest.mark.e2e
 
 NAV = {
-    "zh": ["数据", "准备", "模型", "训练", "评估", "预测", "下载"],
-    "en": ["Data", "Prepare", "Model", "Train", "Evaluate", "Predict", "Download"],
+    "zh": ["数据", "准备", "模型", "训练", "评估", "预测", "下载", "搜索", "运行记录"],
+    "en": ["Data", "Prepare", "Model", "Train", "Evaluate", "Predict", "Download", "Search", "Runs"],
 }
 DATA, PREPARE, MODEL, TRAIN, EVALUATE, PREDICT, DOWNLOAD = range(7)
 CJK = re.compile(r"[\u3400-\u9fff\u3000-\u303f\uff00-\uffef]")

@@ -101,13 +101,24 @@ def test_ruff_would_catch_a_streamlit_import_in_core(tmp_path):
 # --- core/ laid out as the lifecycle (docs/ARCHITECTURE.md, "Layout") ---------------------------------------------
 
 # Packages from the bottom floor up: a module may import its own package and any package below it, never above.
-FLOORS = ["core", "runtime", "data", "model", "shared_mode", "deployment", "evaluation", "kinds", "training"]
+FLOORS = [
+    "core",
+    "runtime",
+    "data",
+    "model",
+    "shared_mode",
+    "deployment",
+    "evaluation",
+    "kinds",
+    "training",
+    "experiments",
+]
 # Entry points (a command line, a helper process) stand above every floor.
 ENTRY_POINTS = {"core.cli", "core.runtime.helper_server"}
 # Function-level imports are allowed only for these: heavy libraries that must stay out of the web server, or
 # optional and platform-specific ones. Each carries a comment saying why.
 LATE_IMPORTS = {"keras", "tensorflow", "tf2onnx", "onnx", "onnxruntime", "jax", "torch", "openpyxl", "defusedxml",
-                "threadpoolctl", "resource"}  # fmt: skip
+                "threadpoolctl", "resource", "optuna"}  # fmt: skip
 
 
 def _module_name(path: Path) -> str:

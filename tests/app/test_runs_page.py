@@ -1,0 +1,88 @@
+"""Issue 17 on the Runs page: the history lists every run, a run is named, noted, starred, opened and deleted,
+and two runs compared show their metrics with the best marked, their curves and what differs, in words."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.run_store import RunStore
+from core.spec import DenseLayer
+from tests.app.test_pages import APP, RUN_TIMEOUT_S, texts
+from tests.conftest import make_binary_frame, train_small_run
+from tests.unit.test_history import fake_run
+
+
+@pytest.fixture
+def runs_home(app_env, tmp_path, monkeypatch):
+    """A home of its own: the page tests' shared home holds other tests' runs."""
+    monkeypatch.setenv("LAYERLAB_HOME", str(tmp_path))
+    return RunStore(tmp_path / "runs")
+
+
+def open_runs_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S).run()
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_an_empty_history_says_how_to_get_a_run(runs_home):
+    at = open_runs_page()
+    assert "No runs yet" in texts(at)
+
+
+def test_history_annotate_open_and_delete(runs_home):
+    store, old = train_small_run(runs_home.root, make_binary_frame(120), source_name="old.csv")  # opens for real
+    new = fake_run(store, accuracy=1.0, source="<b>new</b>.csv")
+    at = open_runs_page()
+    table = at.dataframe[0].value
+    assert list(table["Data"]) == ["<b>new</b>.csv", "old.csv"]  # newest first, a name as typed
+    assert table["Test score"][0] == 1.0 and 0 < table["Test score"][1] < 1
+    assert set(table["Metric"]) == {"Accuracy"}
+    assert table["Hidden layers"][1] == "Dense 8" and table["State"][1] == "Finished"
+
+    at.selectbox(key="runs.one").set_value(old).run()
+    at.text_input(key=f"runs.name.{old}").input("**baseline**")
+    at.text_area(key=f"runs.note.{old}").input("default settings")
+    at.checkbox(key=f"runs.star.{old}").check()
+    at.button[0].click().run()  # the form's Save
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert table["Name"][0] == "**baseline**"  # starred first, its name kept as typed (a cell is plain text)
+    assert table["★"][0] == "★" and table["Note"][0] == "default settings"
+    assert store.meta(old)["name"] == "**baseline**"
+
+    at.selectbox(key="runs.sort").set_value("best").run()
+    assert list(at.dataframe[0].value["Data"]) == ["old.csv", "<b>new</b>.csv"]  # starred still leads
+    at.text_input(key="runs.find").input("new").run()
+    assert list(at.dataframe[0].value["Data"]) == ["<b>new</b>.csv"]
+    assert "1 of 2 runs shown" in texts(at)
+    at.text_input(key="runs.find").input("").run()
+
+    at.selectbox(key="runs.one").set_value(new).run()
+    at.button(key="runs.delete").click().run()
+    assert not at.exception, at.exception
+    assert [r.run_id for r in store.list_runs()] == [old]
+
+    at.button(key="runs.open.pages/evaluate.py").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["layerlab"].run_id == old
+    assert "Evaluate" in [title.value for title in at.title]
+
+
+def test_two_runs_compared_side_by_side(runs_home):
+    store = runs_home
+    first = fake_run(store, accuracy=0.80, hits=(0.9, 0.7), source="a.csv")
+    second = fake_run(store, layers=(DenseLayer(units=64), DenseLayer(units=32)), learning_rate=0.01,
+                      accuracy=0.85, hits=(0.9, 0.8), source="b.csv")  # fmt: skip
+    at = open_runs_page()
+    assert "Pick two to five finished runs" in texts(at)
+    at.multiselect(key="runs.compare").select(first).select(second).run()
+    assert not at.exception, at.exception
+    metrics = at.dataframe[1].value
+    assert metrics.loc["Accuracy"].tolist() == ["0.8000", "0.8500 ★"]
+    shown = texts(at)
+    assert "+1 Dense layer (Dense 32)" in shown and "0.001 → 0.01" in shown
+    assert "b.csv" in shown and "scored" in shown
+    assert at.get("plotly_chart"), "no curves"
+    per_class = at.dataframe[2].value
+    assert list(per_class.index) == ["no", "yes"]

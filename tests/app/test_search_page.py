@@ -1,0 +1,63 @@
+"""Issue 17 on the Search page: a search started from the current data and model trains its trials through the
+queue, survives a server restart in the middle, and its best trial opens as a normal run."""
+
+import time
+
+from streamlit.testing.v1 import AppTest
+
+from core.experiments.search import SearchStore, shutdown_searches
+from core.run_store import RunStore
+from core.spec import TrainingSpec
+from tests.app.test_first_hour import upload
+from tests.app.test_pages import APP, RUN_TIMEOUT_S, texts
+from tests.conftest import make_binary_frame
+
+
+def _wait(predicate, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(1.0)
+    raise AssertionError(f"not within {timeout} s")
+
+
+def test_a_search_runs_resumes_after_a_restart_and_opens_its_best_run(app_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAYERLAB_HOME", str(tmp_path))  # a home of its own: the search list starts empty
+    at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
+    upload(at, make_binary_frame(160), "b.csv")
+    state = at.session_state["layerlab"]
+    state.training = TrainingSpec(epochs=3, early_stopping=False)
+    at.switch_page("pages/search.py").run()
+    assert not at.exception, at.exception
+    assert "No search yet" in texts(at)
+    at.number_input(key="search.amount").set_value(3).run()
+    at.button(key="search.start").click().run()
+    assert not at.exception, at.exception
+
+    searches = SearchStore(tmp_path / "searches")
+    runs = RunStore(tmp_path / "runs")
+    [search_id] = searches.list_ids()
+
+    def trials() -> list[str]:
+        return list((searches.state(search_id).get("trials") or {}).values())
+
+    _wait(lambda: len(trials()) >= 2, 120)  # one trial trained, the next submitted
+    shutdown_searches()  # the server stops in the middle of the search
+    assert searches.state(search_id)["state"] == "running"
+    at.run()  # a page drawn by the next server process drives the search on
+    assert not at.exception, at.exception
+    _wait(lambda: searches.state(search_id).get("state") == "finished", 240)
+    at.run()
+    assert not at.exception, at.exception
+    board = at.dataframe[0].value
+    states = list(board["State"])
+    assert states.count("done") + states.count("pruned (stopped early)") == 3
+    assert "failed or interrupted" in states  # the trial in flight at the restart
+    assert board["Trial"][0].startswith("★ ")  # the best leads the leaderboard
+    assert "Best: trial" in texts(at)
+    at.button(key="search.open_best").click().run()
+    assert not at.exception, at.exception
+    best = searches.view(search_id, runs).best
+    assert at.session_state["layerlab"].run_id == best.run_id
+    assert "Evaluate" in [title.value for title in at.title]

@@ -1,0 +1,117 @@
+"""Issue 17: a hyperparameter search. Optuna proposes trials, each is a normal run through the job queue,
+poor ones are pruned from their validation loss, and a restart resumes the study from disk."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from core.experiments.search import (
+    SearchBudget,
+    SearchError,
+    SearchRunner,
+    SearchSpace,
+    SearchSpec,
+    SearchStore,
+    trial_spec,
+)
+from core.run_store import FINAL_STATES, RunStore, to_parquet
+from core.spec import DataSpec, DenseLayer, DropoutLayer, ModelSpec, RunSpec, TrainingSpec
+from core.training.jobs import JobManager
+from tests.conftest import make_binary_frame
+
+
+def base_spec(epochs: int = 4) -> RunSpec:
+    return RunSpec(
+        data=DataSpec(target="label"),
+        model=ModelSpec(layers=(DenseLayer(units=16),)),
+        training=TrainingSpec(epochs=epochs, batch_size=32, early_stopping=False),
+    )
+
+
+def _wait(predicate, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(1.0)  # what it reads is cheap, but the trials' workers need the CPU
+    raise AssertionError(f"not within {timeout} s")
+
+
+def test_a_trial_is_the_base_spec_with_the_trials_settings():
+    space = SearchSpace(vary_batch_size=True, vary_optimizer=True)
+    spec = trial_spec(base_spec(), space, {"layers": 3, "units": 64, "dropout": 0.2, "learning_rate": 0.01,
+                                          "batch_size": 128, "optimizer": "rmsprop"})  # fmt: skip
+    assert [type(layer) for layer in spec.model.layers] == [DenseLayer, DropoutLayer] * 3
+    assert [layer.units for layer in spec.model.layers[::2]] == [64, 32, 16]
+    assert (spec.training.learning_rate, spec.training.batch_size, spec.training.optimizer) == (0.01, 128, "rmsprop")
+    assert spec.data == base_spec().data and spec.training.epochs == 4
+
+
+def test_ranges_outside_the_specs_bounds_and_no_budget_are_refused():
+    with pytest.raises(ValueError, match="units"):
+        SearchSpace(units=(16, 100_000))
+    with pytest.raises(ValueError, match="lowest first"):
+        SearchSpace(learning_rate=(0.1, 0.001))
+    with pytest.raises(ValueError, match="needs a budget"):
+        SearchBudget(trials=None, minutes=None)
+    with pytest.raises(ValueError, match="not an optimizer"):
+        SearchSpace(optimizers=("adam", "lbfgs"))
+
+
+def test_a_search_trains_trials_through_the_queue_and_resumes_after_a_restart(tmp_path):
+    runs = RunStore(tmp_path / "runs")
+    searches = SearchStore(tmp_path / "searches")
+    table = tmp_path / "table.parquet"
+    table.write_bytes(to_parquet(make_binary_frame(160))[0])
+    spec = SearchSpec(
+        base=base_spec(epochs=3), space=SearchSpace(layers=(1, 2), units=(8, 32)), budget=SearchBudget(trials=3)
+    )
+    search_id = searches.create(spec, table, source_name="b.csv")
+    manager = JobManager(runs, max_jobs=1, warm_workers=0)
+
+    def submit(run_spec):
+        return manager.start(runs, run_spec, table, source_name="b.csv")
+
+    try:
+        first = SearchRunner(searches, search_id, runs, submit).start()
+
+        # The first trial finishes; then the "server" goes away while the second is in flight.
+        def trial_runs():
+            return list((searches.state(search_id).get("trials") or {}).values())
+
+        _wait(lambda: len(trial_runs()) >= 2, 120)  # one trial done (max_jobs 1), the next one submitted
+        first.close()
+        assert searches.state(search_id)["state"] == "running"
+
+        second = SearchRunner(searches, search_id, runs, submit).start()  # a new server resumes the study
+        _wait(lambda: searches.state(search_id).get("state") == "finished", 240)
+        second.close()
+    finally:
+        manager.shutdown()
+
+    view = searches.view(search_id, runs)
+    done = [row for row in view.trials if row.state in {"complete", "pruned"}]
+    assert len(done) == 3  # the budget: failed (interrupted) trials do not count
+    assert any(row.state == "failed" for row in view.trials)  # the one in flight at the restart
+    assert view.best is not None and view.best.val_loss == min(r.val_loss for r in view.trials if r.state == "complete")
+    best_run = runs.record(view.best.run_id)
+    assert best_run.state == "finished" and runs.meta(view.best.run_id)["search"] == search_id
+    assert all(runs.status(r.run_id).state in FINAL_STATES for r in view.trials if r.run_id)
+    assert set(view.best.params) == {"layers", "units", "dropout", "learning_rate"}
+    board = view.leaderboard()
+    assert board[0] == view.best
+    points = view.best_over_time()
+    assert [best for _, best in points] == sorted((best for _, best in points), reverse=True)
+
+
+def test_another_sessions_search_is_not_found(tmp_path):
+    mine = SearchStore(tmp_path / "searches", owner="alice")
+    theirs = SearchStore(tmp_path / "searches", owner="bob")
+    search_id = theirs.create(SearchSpec(base=base_spec()), tmp_path / "t.parquet", source_name="t.csv")
+    assert mine.list_ids() == [] and theirs.list_ids() == [search_id]
+    with pytest.raises(SearchError, match="not found"):
+        mine.state(search_id)
+    with pytest.raises(SearchError, match="not found"):
+        mine.folder("../../etc")
