@@ -48,7 +48,7 @@ if not all_rows:
     st.stop()
 st.caption(t("experiments.page.intro"))
 
-find, states_box, sort_box, star_box = st.columns([3, 3, 2, 1], vertical_alignment="bottom")
+find, states_box, sort_box, star_box = st.columns([3, 3, 2, 2], vertical_alignment="bottom")
 text = find.text_input(t("experiments.page.search"), key="runs.find", help=t("experiments.page.search_help"))
 states = states_box.multiselect(
     t("experiments.page.states"),
