@@ -10,6 +10,10 @@ import pandas as pd
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Every job manager a test opens (pages, fixtures, servers) starts a worker per queued run rather than keeping
+# idle ones warm: each idle worker imports Keras again after every run (about 4 s of CPU and 1 GB held) in
+# a suite that trains hundreds of runs. tests/unit/test_jobs.py covers the warm default.
+os.environ.setdefault("LAYERLAB_WARM_WORKERS", "0")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"  # the hostile-input corpus and datasets, beside the checkout
