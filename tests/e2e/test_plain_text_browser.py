@@ -29,6 +29,12 @@ def test_hostile_names_render_as_text_not_links_or_images(page, tmp_path):
         page.get_by_text("Upload a file").click()
         page.locator("input[type=file]").set_input_files(str(data_path))
         page.get_by_text("What to predict").wait_for()
+        # The default sample's page also says "What to predict": wait until the uploaded table's columns show.
+        page.wait_for_function(
+            "([link, joiner]) => document.body.innerText.replaceAll(joiner, '').includes(link)",
+            arg=[LINK, WORD_JOINER],
+            timeout=120_000,
+        )
         page.get_by_text("Profile", exact=True).first.wait_for()  # a rerun may briefly show two
         page.wait_for_timeout(1500)  # the profile's charts and captions settle
         assert page.locator('a[href*="evil.example"]').count() == 0
