@@ -62,59 +62,38 @@ def search_store() -> SearchStore:
     return SearchStore(current.home / "searches", owner=_owner())
 
 
-def _runs_for(owner: str | None) -> RunStore:
-    current = settings()
+def _runs_for(current: Settings, owner: str | None) -> RunStore:
     return RunStore(current.runs_dir, owner=owner, caps=RunCaps.from_settings(current))
-
-
-def search_submitter(store: RunStore, table, *, source_name: str, reading=None, pixels=None):
-    """How a search's trials start: through the job manager, as Train's button does (quotas and caps apply)."""
-
-    def submit(spec):
-        return job_manager().start(store, spec, table, source_name=source_name, reading=reading, pixels=pixels)
-
-    return submit
 
 
 def start_search(search_id: str) -> None:
     """Run (or resume) a search of this session in this server process."""
     searches = search_store()
-    meta = searches.meta(search_id)
-    store = run_store()
-    pixels = meta.get("pixels")
-    submit = search_submitter(
-        store, Path(meta["table"]), source_name=meta.get("source_name") or "table", reading=meta.get("reading"),
-        pixels=Path(pixels) if pixels else None,
-    )  # fmt: skip
-    run_search(searches, search_id, store, submit, can_submit=lambda: _has_room(store.owner))
-
-
-def _has_room(owner: str | None) -> bool:
-    try:
-        job_manager().check_quota(owner)
-    except QuotaError:
-        return False
-    return True
+    _drive(settings(), searches, search_id, run_store())
 
 
 def resume_all_searches(current: Settings) -> list[str]:
     """At server start: every search left running resumes (its owner's quotas apply to its trials)."""
     searches = SearchStore(current.home / "searches")
-
     resumed = []
     for search_id in searches.list_ids():
-        if searches.state(search_id).get("state") != "running":
-            continue
-        meta = searches.meta(search_id)
-        store = _runs_for(meta.get("owner"))
-        pixels = meta.get("pixels")
-        submit = _submit_with(current, store, meta, pixels)
-        run_search(searches, search_id, store, submit, can_submit=lambda s=store: _room_in(current, s.owner))
-        resumed.append(search_id)
+        if searches.state(search_id).get("state") == "running":
+            _drive(current, searches, search_id, _runs_for(current, searches.meta(search_id).get("owner")))
+            resumed.append(search_id)
     return resumed
 
 
-def _submit_with(current: Settings, store: RunStore, meta: dict, pixels):
+def _drive(current: Settings, searches: SearchStore, search_id: str, store: RunStore) -> None:
+    """The search's runner, its trials started through the job manager as Train's button starts runs (quotas and
+    caps apply); while the owner's queue is full, trials wait."""
+    meta = searches.meta(search_id)
+    run_search(searches, search_id, store, _submit_with(current, store, meta),
+               can_submit=lambda: _room_in(current, store.owner))  # fmt: skip
+
+
+def _submit_with(current: Settings, store: RunStore, meta: dict):
+    pixels = meta.get("pixels")
+
     def submit(spec):
         return job_manager_for(current).start(
             store, spec, Path(meta["table"]), source_name=meta.get("source_name") or "table",
