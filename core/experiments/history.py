@@ -6,6 +6,8 @@ folders. A user's name, note and star live in meta.json beside the facts `create
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from dataclasses import dataclass
 
@@ -51,6 +53,12 @@ class HistoryRow:
 
 def short_layer(layer: dict) -> str:
     """ "Dense 64": the Keras class and its main setting, from a layer's spec as stored (a dict)."""
+    return _short_layer(json.dumps(layer, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=4096)  # the Runs page labels every run's layers on each rerun: parse each once
+def _short_layer(layer_json: str) -> str:
+    layer = json.loads(layer_json)
     try:
         parsed = ModelSpec.model_validate({"layers": [layer]}).layers[0]
         kind = layer_kind(parsed)
