@@ -149,6 +149,7 @@ def leaderboard(search_id: str) -> None:
     points = view.best_over_time()
     if points:
         figure = go.Figure(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers"))
+        figure.update_xaxes(dtick=1)  # trials are whole numbers
         figure.update_layout(title=t("experiments.search.best_over_time"), height=300, xaxis_title=t("experiments.search.column.trial"),
                              yaxis_title=t("experiments.search.column.val_loss"), margin={"l": 10, "r": 10, "t": 50, "b": 10})  # fmt: skip
         st.plotly_chart(figure, key=f"search.best.{search_id}", width="stretch")
