@@ -1,5 +1,6 @@
 import streamlit as st
 
+from core.data.images import image_path_column
 from core.data.profiling import infer_task, suggest_target
 from core.data.reading import ENCODING_CHOICES, TableLimits, encoding_label, list_sheets, load_table
 from core.data.samples import SAMPLES
@@ -11,7 +12,7 @@ from core.kinds.text import looks_like_text
 from core.plain_text import MAX_CHARS, full_name_help, markdown_literal, shorten
 from core.spec import DataSpec, TextSpec
 from ui.components import cached_profile, next_step_line, show_error
-from ui.kind_views import cached_text_profiles, render_image_set, render_text_profiles
+from ui.kind_views import cached_text_profiles, offer_images_of_table, render_image_set, render_text_profiles
 from ui.profile_view import render_profile
 from ui.services import settings, table_store
 from ui.spec_fields import choices, help_text, select_kwargs
@@ -158,6 +159,9 @@ left.metric(t("data.page.rows"), f"{len(frame):,}", help=METRIC_HELP["rows"])
 middle.metric(t("data.page.columns"), f"{frame.shape[1]:,}", help=METRIC_HELP["columns"])
 right.metric(t("data.page.missing_cells"), f"{int(frame.isna().sum().sum()):,}", help=METRIC_HELP["missing_cells"])
 st.dataframe(frame.head(200), width="stretch", height=260)
+image_column = image_path_column(frame)
+if image_column is not None:
+    offer_images_of_table(config, state, frame, image_column)
 
 kept = table_store().list_tables()
 with st.expander(t("data.page.your_tables", count=len(kept))):

@@ -8,9 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from core.data.image_profile import profile_images
+from core.errors import AppError
 from core.i18n import Message, t
 from core.plain_text import MAX_CHARS, markdown_literal, shorten
-from ui.state import AppState
+from ui.components import show_error
+from ui.state import AppState, load_image_table
 
 THUMBNAIL_PX = 56
 MAX_CLASSES_SHOWN = 24
@@ -157,3 +159,32 @@ def cached_text_profiles(state: AppState, frame: pd.DataFrame, target: str | Non
         cached = {column: profile_text(frame[column], target_series).to_dict() for column in columns}
         state.memory.profiles[key] = cached
     return cached
+
+
+def offer_images_of_table(settings, state: AppState, frame: pd.DataFrame, path_column: str) -> None:
+    """A table whose column names image files: upload the zip holding them, pick the label column, and the
+    images (labelled from the table) become the current data."""
+    with st.container(border=True):
+        st.markdown(t("data.images.table.found", column=markdown_literal(path_column, MAX_CHARS)))
+        others = [str(c) for c in frame.columns if str(c) != path_column]
+        if not others:
+            return
+        default = state.target if state.target in others else min(others, key=lambda c: frame[c].nunique())
+        label = st.selectbox(t("data.images.table.label"), others, index=others.index(default),
+                             format_func=shorten, key="data.image_table.label")  # fmt: skip
+        upload = st.file_uploader(t("data.images.table.zip"), type=["zip"], key="data.image_table.zip")
+        if upload is None:
+            return
+        marker = (upload.file_id, label)
+        if state.memory.loaded_image_table == marker:
+            return
+        try:
+            with st.spinner(t("kinds.view.reading_images")):
+                name = t("data.images.table.source", table=state.table_name or "", zip=upload.name)
+                load_image_table(settings, state, frame, path_column, label, upload.getvalue(), name)
+            state.target = "label"
+            state.memory.loaded_image_table = marker
+        except AppError as error:
+            show_error(error)
+            return
+        st.rerun()

@@ -62,6 +62,7 @@ class SessionMemory:
     remembered_ids: dict | None = None  # the ids last written to the owner's session file
     new_table_notice: bool = False  # the Data page says once that a new table's settings start from defaults
     loaded_upload: tuple | None = None  # (file id, sheet, encoding) of the upload already stored as a table
+    loaded_image_table: tuple | None = None  # (zip file id, label column) of the images read for a table
     profiles: dict = field(default_factory=dict)  # (table key, target) → the table's profile
     preflight: dict = field(default_factory=dict)  # measurement key → seconds-per-epoch Measurement
     live_figures: dict = field(default_factory=dict)  # chart name → (signature, figure) of a run being watched
@@ -360,6 +361,20 @@ def load_image_zip(settings: Settings, state: AppState, source, name: str) -> No
     pixels_path = table_store().root / f".upload-{secrets.token_hex(6)}.npy"
     try:
         image_set = read_image_zip(source, pixels_path)
+        store_image_set(settings, state, image_set, name)
+    finally:
+        pixels_path.unlink(missing_ok=True)
+
+
+def load_image_table(settings: Settings, state: AppState, frame: pd.DataFrame, path_column: str, label_column: str,
+                     source, name: str) -> None:  # fmt: skip
+    """A table naming image files (`path_column`) with their labels (`label_column`) plus the zip holding them:
+    read into a stored image set (pixels on disk), which becomes the current data, its target the label."""
+    from core.data.images import read_image_table
+
+    pixels_path = table_store().root / f".upload-{secrets.token_hex(6)}.npy"
+    try:
+        image_set = read_image_table(frame, path_column, label_column, source, pixels_path)
         store_image_set(settings, state, image_set, name)
     finally:
         pixels_path.unlink(missing_ok=True)

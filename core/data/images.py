@@ -51,6 +51,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.errors import DataError
 from core.i18n import Message, format_number, t
+from core.plain_text import shorten
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 # Archives inside the zip are listed as skipped, never opened.
@@ -360,6 +361,95 @@ def _layout(images: list[_Member]) -> _Layout:
     return _Layout(wrapper, split)
 
 
+class _TableLayout:
+    """Labels from a table instead of class folders: each image found by its path or by the path's end."""
+
+    wrapper: tuple[str, ...] = ()
+    split = False
+
+    def __init__(self, labels: dict[str, tuple[str, str]], images: list[_Member]):
+        self.labels = {_table_path(path): placed for path, placed in labels.items()}
+        ends: dict[str, tuple[str, ...] | None] = {}
+        for member in images:  # every end of every path; an end two images share finds neither
+            for start in range(len(member.parts)):
+                end = "/".join(member.parts[start:])
+                ends[end] = None if end in ends and ends[end] != member.parts else member.parts
+        self.found: dict[tuple[str, ...], tuple[str, str]] = {}
+        self.missing: list[str] = []
+        for path, placed in self.labels.items():
+            parts = ends.get(path)
+            if parts is None:
+                self.missing.append(path)
+            else:
+                self.found[parts] = placed
+
+    def place(self, parts: tuple[str, ...], *, is_dir: bool = False) -> tuple[str, str] | None:
+        return None if is_dir else self.found.get(parts)
+
+
+def _table_path(path: str) -> str:
+    """A path as a table may write it (backslashes, ./, a leading slash) in the zip's form."""
+    parts = [part for part in unicodedata.normalize("NFC", str(path)).replace("\\", "/").split("/")
+             if part not in ("", ".")]  # fmt: skip
+    return "/".join(parts)
+
+
+def image_path_column(frame: pd.DataFrame) -> str | None:
+    """The column of a table that names image files (most of its values end in .png, .jpg, ...), if one does."""
+    for column in frame.columns:
+        values = frame[column].dropna()
+        if values.empty or not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+            continue
+        sample = values.astype(str).head(1000)
+        suffixes = sample.map(lambda value: PurePosixPath(value.replace("\\", "/")).suffix.lower())
+        if suffixes.isin(IMAGE_EXTENSIONS).mean() >= 0.9:
+            return str(column)
+    return None
+
+
+def read_image_table(
+    frame: pd.DataFrame,
+    path_column: str,
+    label_column: str,
+    source: str | Path | bytes | BinaryIO,
+    pixels_path: Path,
+    *,
+    side: int | None = None,
+    limits: ImageLimits = ImageLimits(),
+) -> ImageSet:
+    """A table with a column of image paths and a label column, plus the zip that holds the images: read like a
+    zip of class folders (the same checks), the classes from the table. Rows whose image is not in the zip, or
+    whose label is missing, are listed as skipped; so are images of the zip the table does not name."""
+    for column in (path_column, label_column):
+        if column not in frame.columns:
+            raise DataError(t("data.images.table.no_column", column=shorten(str(column))))
+    if path_column == label_column:
+        raise DataError(t("data.images.table.same_column"))
+    labels: dict[str, tuple[str, str]] = {}
+    unlabelled: list[SkippedFile] = []
+    for path, label in zip(frame[path_column], frame[label_column], strict=True):
+        if pd.isna(path):
+            continue
+        if pd.isna(label) or str(label).strip() == "":
+            unlabelled.append(SkippedFile(str(path), Message("data.images.skip.no_label")))
+            continue
+        labels[str(path)] = (str(label).strip(), "")
+    if not labels:
+        raise DataError(
+            t("data.images.table.no_rows", path=shorten(str(path_column)), label=shorten(str(label_column)))
+        )
+    image_set = read_image_zip(source, pixels_path, side=side, limits=limits, labels=labels)
+    if not unlabelled:
+        return image_set
+    notes = [*image_set.notes, Message("data.images.note.unlabelled_rows", {"count": len(unlabelled)})]
+    # An image whose row has no label is listed once, for that reason (not also as "not in the table").
+    named = {_table_path(item.name) for item in unlabelled}
+    kept = [item for item in image_set.skipped if not (item.reason.id == "data.images.skip.not_in_table" and any(
+        item.name == path or item.name.endswith("/" + path) for path in named))]  # fmt: skip
+    return ImageSet(image_set.manifest, image_set.pixels_path, image_set.side, image_set.channels,
+                    (*kept, *unlabelled), tuple(notes))  # fmt: skip
+
+
 def _is_system(parts: tuple[str, ...]) -> bool:
     return parts[0] == MACOS_FOLDER or any(part.startswith(".") for part in parts) or parts[-1].lower() in SYSTEM_FILES
 
@@ -570,6 +660,7 @@ def read_image_zip(
     side: int | None = None,
     limits: ImageLimits = ImageLimits(),
     unlabelled: bool = False,
+    labels: dict[str, tuple[str, str]] | None = None,
 ) -> ImageSet:
     """Read a zip of class folders into `pixels_path` (.npy, uint8 (n, side, side, channels)) and a manifest.
 
@@ -578,6 +669,8 @@ def read_image_zip(
     "width", "height" (after EXIF rotation, before resizing), "mode" (Pillow's original mode), "sha1" (of the
     member's bytes). `side` defaults to the median longer side, clamped to [8, limits.max_side].
     `unlabelled` (images to predict): images outside any class folder are kept too, with an empty label.
+    `labels` (a table naming the images, `read_image_table`): path → (label, split) instead of class folders;
+    a path is the member's, or its end after the folders around it ("cat/1.png" finds "photos/cat/1.png").
     Raises DataError when the zip is hostile, too big, not a zip, or holds no usable image."""
     pixels_path = Path(pixels_path)
     if side is not None and not 1 <= side <= limits.max_side:
@@ -591,11 +684,16 @@ def read_image_zip(
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError):
             raise DataError(t("data.images.zip.not_a_zip")) from None
         with archive:
-            return _read(archive, pixels_path, side, limits, unlabelled)
+            return _read(archive, pixels_path, side, limits, unlabelled, labels)
 
 
 def _read(
-    archive: zipfile.ZipFile, pixels_path: Path, side: int | None, limits: ImageLimits, unlabelled: bool = False
+    archive: zipfile.ZipFile,
+    pixels_path: Path,
+    side: int | None,
+    limits: ImageLimits,
+    unlabelled: bool = False,
+    labels: dict[str, tuple[str, str]] | None = None,
 ) -> ImageSet:
     infos = archive.infolist()
     names = _decoded_names(infos)
@@ -626,6 +724,8 @@ def _read(
                 skipped.append(SkippedFile(name, Message("data.images.skip.no_extension")))
 
     layout = _layout(images)
+    if labels is not None:
+        layout = _TableLayout(labels, images)
     all_classes: set[str] = set()
     for member in folders:
         placed = layout.place(member.parts, is_dir=True)
@@ -642,6 +742,9 @@ def _read(
         placed = layout.place(member.parts)
         if placed is None and unlabelled:
             placed = ("", "")
+        if placed is None and labels is not None:
+            skipped.append(SkippedFile(member.name, Message("data.images.skip.not_in_table")))
+            continue
         if placed is None:
             root_files += 1
             skipped.append(SkippedFile(member.name, Message("data.images.skip.outside_class")))
@@ -655,6 +758,11 @@ def _read(
                 continue
         skipped.append(SkippedFile(member.name, reason))
 
+    if isinstance(layout, _TableLayout):
+        skipped.extend(SkippedFile(path, Message("data.images.skip.not_in_zip")) for path in layout.missing)
+        if not layout.found:
+            example = layout.missing[0] if layout.missing else ""
+            raise DataError(t("data.images.table.none_found", count=len(layout.labels), example=shorten(example)))
     if not candidates:
         raise _no_images(members, root_files, skipped)
     if side is None:

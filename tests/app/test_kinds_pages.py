@@ -69,3 +69,28 @@ def test_chinese_reviews_read_as_text_with_a_character_vocabulary(app_env):
     at.switch_page("pages/train.py").run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
+
+
+def test_a_table_of_image_paths_then_their_zip_becomes_an_image_set(app_env):
+    """Issue 16: a table names the images and their labels; the Data page asks for the zip, reads it and the
+    images (labelled from the table) become the data, with what did not match listed."""
+    import pandas as pd
+
+    from tests.app.test_first_hour import upload
+    from tests.app.test_pages import texts
+    from tests.unit.test_images_reading import grey_png, make_zip
+
+    members = {f"pics/{i}.png": grey_png(30 if i % 2 else 220) for i in range(12)}
+    rows = pd.DataFrame(
+        {"file": [f"{i}.png" for i in range(13)], "shade": ["dark" if i % 2 else "light" for i in range(13)]}
+    )
+    at = AppTest.from_file(APP, default_timeout=300)
+    upload(at, rows, "labels.csv")
+    assert "names image files" in texts(at)
+    assert at.selectbox(key="data.image_table.label").value == "shade"
+    at.file_uploader(key="data.image_table.zip").set_value(("pics.zip", make_zip(members), "application/zip"))
+    at.run()
+    assert not at.exception, at.exception
+    state = at.session_state["layerlab"]
+    assert state.kind == "images" and state.target == "label" and state.table_name == "labels.csv + pics.zip"
+    assert "12.png" in texts(at) or any("12.png" in str(frame.value) for frame in at.dataframe)  # listed as skipped
