@@ -32,7 +32,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from core.config import load_settings
-from core.data.images import pixels, read_image_zip
+from core.data.images import image_path_column, pixels, read_image_table, read_image_zip
 from core.data.quality import assess_quality
 from core.data.reading import TableLimits, load_table_file
 from core.deployment.codegen import generate_script
@@ -50,12 +50,12 @@ from core.kinds.images import ImageSource
 from core.kinds.text import looks_like_text
 from core.model.building import check_stack
 from core.plain_text import shorten
-from core.run_store import RunFiles, RunStore, to_parquet
+from core.run_store import FINAL_STATES, RunFiles, RunStore, to_parquet
 from core.runtime.devices import import_keras_quietly
 from core.shared_mode.limits import RunCaps
 from core.spec import DataSpec, RunSpec, default_model, format_validation_error, parse_spec
 from core.training.jobs import JobManager
-from core.training.run_job import request_resume, run_job
+from core.training.run_job import request_resume, request_test_score, run_job
 
 EXIT_USER_ERROR = 2
 
@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, help=t("deploy.cli.train.epochs"))
     train.add_argument("--spec", help=t("deploy.cli.train.spec"))
     train.add_argument("--out", help=t("deploy.cli.train.out"))
+    train.add_argument("--images", metavar="ZIP", help=t("deploy.cli.train.images"))
     predict = commands.add_parser("predict", help=t("deploy.cli.predict"))
     predict.add_argument("model", help=t("deploy.cli.predict.model"))
     predict.add_argument("data", help=t("deploy.cli.predict.data"))
@@ -133,7 +134,9 @@ def _train(args) -> dict:
     settings = load_settings()
     # In shared mode the command line gets the same hard caps as the pages, checked before anything is built.
     store = RunStore(Path(args.out) if args.out else settings.runs_dir, caps=RunCaps.from_settings(settings))
-    if is_image_archive(args.data):
+    if args.images:
+        run_id = _create_image_table_run(args, store, settings)
+    elif is_image_archive(args.data):
         run_id = _create_image_run(args, store)
     else:
         run_id = _create_table_run(args, store, settings)
@@ -205,6 +208,24 @@ def _create_image_run(args, store: RunStore) -> str:
         return store.create_run(
             spec, image_set.manifest, source_name=Path(args.data).name, pixels=image_set.pixels_path
         )
+
+
+def _create_image_table_run(args, store: RunStore, settings) -> str:
+    """A table naming image files (the column whose values end in .png, .jpg...) labelled by `--target`, plus
+    `--images ZIP` holding them (kind images, labelled from the table)."""
+    frame = load_table_file(args.data, limits=TableLimits.from_settings(settings)).frame
+    path_column = image_path_column(frame)
+    if path_column is None:
+        raise AppError(t("deploy.cli.no_image_column"))
+    if not args.target:
+        raise AppError(t("deploy.cli.no_target"))
+    spec = _spec_from_file(args) or RunSpec(data=DataSpec(kind="images", target="label"), model=default_model("images"))
+    with tempfile.TemporaryDirectory(dir=store.root, prefix=".images-") as folder:
+        image_set = read_image_table(frame, path_column, args.target, Path(args.images), Path(folder) / "pixels.npy")
+        if image_set.skipped:
+            print(f"layerlab: {t('cli.images_skipped', count=len(image_set.skipped))}", file=sys.stderr)
+        source = f"{Path(args.data).name} + {Path(args.images).name}"
+        return store.create_run(spec, image_set.manifest, source_name=source, pixels=image_set.pixels_path)
 
 
 def _run_folder(run_dir: str):
@@ -285,36 +306,59 @@ def _export(args) -> dict:
 
 def _tune(args) -> dict:
     """`tune DATA --target T --trials N | --minutes M`: a search whose trials train one at a time here; prints
-    the leaderboard (validation scores only), then the JSON line `train` prints, for the best trial's run."""
-    if is_image_archive(args.data):
-        raise AppError(t("experiments.cli.tune_tables_only"))
+    the leaderboard (validation scores only), then the JSON line `train` prints, for the best trial's run (the
+    only one scored on the test rows). DATA is a table or a zip of image folders (then the training settings
+    vary: learning rate, and batch size, optimizer or class weights when a spec's search asks)."""
     settings = load_settings()
     store = RunStore(Path(args.out) if args.out else settings.runs_dir, caps=RunCaps.from_settings(settings))
-    loaded = load_table_file(args.data, limits=TableLimits.from_settings(settings))
+    source = Path(args.data).name
+    scratch = Path(tempfile.mkdtemp(dir=store.root, prefix=".tune-"))
+    try:
+        return _tune_in(args, settings, store, source, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _tune_in(args, settings, store: RunStore, source: str, scratch: Path) -> dict:
     base = _spec_from_file(args)
-    if base is None:
-        if not args.target:
+    table, pixels_path, reading = scratch / "table.parquet", None, None
+    if is_image_archive(args.data):
+        base = base or RunSpec(data=DataSpec(kind="images", target="label"), model=default_model("images"))
+        image_set = read_image_zip(Path(args.data), scratch / "pixels.npy")
+        table.write_bytes(to_parquet(image_set.manifest)[0])
+        pixels_path = image_set.pixels_path
+    else:
+        loaded = load_table_file(args.data, limits=TableLimits.from_settings(settings))
+        if base is None:
+            if not args.target:
+                raise AppError(t("deploy.cli.no_target"))
+            kind = "text" if looks_like_text(loaded.frame, args.target) else "table"
+            base = RunSpec(data=DataSpec(target=args.target, kind=kind), model=default_model(kind))
+        if base.data.target not in loaded.frame.columns:
             raise AppError(t("deploy.cli.no_target"))
-        kind = "text" if looks_like_text(loaded.frame, args.target) else "table"
-        base = RunSpec(data=DataSpec(target=args.target, kind=kind), model=default_model(kind))
-    if base.data.target not in loaded.frame.columns:
-        raise AppError(t("deploy.cli.no_target"))
+        table.write_bytes(to_parquet(loaded.frame)[0])
+        reading = loaded.reading()
     try:
         spec = SearchSpec(base=base, budget=SearchBudget(trials=args.trials, minutes=args.minutes))
     except ValidationError as error:
         raise AppError(format_validation_error(error)) from None
     searches = SearchStore(store.root / ".searches" if args.out else settings.home / "searches")
-    source = Path(args.data).name
-    table = store.root / f".tune-{os.getpid()}.parquet"
-    table.write_bytes(to_parquet(loaded.frame)[0])
-    search_id = searches.create(spec, table, source_name=source, reading=loaded.reading())
+    search_id = searches.create(spec, table, source_name=source, reading=reading, pixels=pixels_path)
     manager = JobManager(store, max_jobs=1, warm_workers=1)
+
+    def score(run_id: str) -> None:
+        request_test_score(store, run_id)
+        manager.submit(run_id)
+
     try:
         SearchRunner(searches, search_id, store, lambda run_spec: manager.start(
-            store, run_spec, table, source_name=source, reading=loaded.reading())).run()  # fmt: skip
+            store, run_spec, table, source_name=source, reading=reading, pixels=pixels_path, search=search_id),
+            score=score).run()  # fmt: skip
+        chosen = searches.state(search_id).get("chosen")
+        while chosen and store.status(chosen).state not in FINAL_STATES:
+            time.sleep(0.2)  # the chosen trial is being scored on its test rows
     finally:
         manager.shutdown()
-        table.unlink(missing_ok=True)
     view = searches.view(search_id, store)
     header = ["trial", "state", "val_loss", "val_metric", "settings", "run"]
     rows = [

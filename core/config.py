@@ -52,6 +52,9 @@ class Settings:
             default 1024).
         retention_hours: tables, runs and exports of a session are deleted this long after their last use
             (`LAYERLAB_RETENTION_HOURS`; default 24 in shared mode, 0 = never, the single-user default).
+        mlflow_tracking_uri: when set, each run is also logged to this MLflow tracking server or store
+            (`LAYERLAB_MLFLOW_TRACKING_URI`, e.g. `http://mlflow:5000` or `file:///srv/mlruns`; needs
+            `pip install .[mlflow]`), under the experiment `LAYERLAB_MLFLOW_EXPERIMENT` (default "LayerLab").
     """
 
     home: Path
@@ -72,6 +75,8 @@ class Settings:
     max_session_disk_mb: int = 1024
     retention_hours: int = 0
     warm_workers: int | None = None  # None: one per slot
+    mlflow_tracking_uri: str = ""
+    mlflow_experiment: str = "LayerLab"
 
     @property
     def runs_dir(self) -> Path:
@@ -104,4 +109,6 @@ def load_settings() -> Settings:
         max_tables_per_session=_int_env("LAYERLAB_MAX_TABLES_PER_SESSION", 5),
         max_session_disk_mb=_int_env("LAYERLAB_MAX_SESSION_DISK_MB", 1024),
         retention_hours=_int_env("LAYERLAB_RETENTION_HOURS", 24 if shared else 0, minimum=0),
+        mlflow_tracking_uri=os.environ.get("LAYERLAB_MLFLOW_TRACKING_URI", "").strip(),
+        mlflow_experiment=os.environ.get("LAYERLAB_MLFLOW_EXPERIMENT", "").strip() or "LayerLab",
     )

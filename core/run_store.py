@@ -273,6 +273,7 @@ class RunFiles:
     CHECKPOINT = "checkpoint.keras"
     CHECKPOINT_INFO = "checkpoint.json"
     RESUME = "resume.json"
+    SCORE_TEST = "score_test.json"  # a search trial's test scores asked for (core.training.run_job)
     DECISION = "decision.json"
     IMPORTANCE = "importance.json"
     EXPORTS = "exports"
@@ -540,6 +541,8 @@ INDEX_LOCK = "index.lock"
 
 # What a user may write about a run in meta.json (the History page): kept apart from the facts create_run wrote.
 USER_META_KEYS = ("name", "note", "starred")
+# meta.json (and metrics.json): a search trial trained without looking at its test rows (core.training.run_job).
+TEST_HELD_BACK = "test_held_back"
 
 
 def run_details(files: RunFiles, meta: dict, status: dict) -> dict:
@@ -558,6 +561,7 @@ def run_details(files: RunFiles, meta: dict, status: dict) -> dict:
         "started_at": status.get("started_at"),
         "finished_at": status.get("finished_at"),
         "search": meta.get("search"),
+        TEST_HELD_BACK: bool(meta.get(TEST_HELD_BACK)),
         **{key: meta.get(key) for key in USER_META_KEYS},
     }
 
@@ -602,6 +606,7 @@ class RunStore:
         owner: str | None = None,
         reading: dict | None = None,
         pixels: Path | None = None,
+        search: str | None = None,
     ) -> str:
         """A new run folder holding the spec, its data and its meta; state `created`.
 
@@ -610,6 +615,7 @@ class RunStore:
         columns the run uses are listed in meta.json. `reading` is how the source file was read
         (`LoadedTable.reading()`: format, encoding, delimiter, decimal mark), kept for the generated script.
         `pixels` (kind images): the image set's pixel array, hard-linked like the table.
+        `search`: the search whose trial this run is; its test rows are held back until it is chosen.
         """
         owner = self.owner if self.owner is not None else owner
         if self.caps is not None:
@@ -641,7 +647,8 @@ class RunStore:
         files.write_json(
             RunFiles.META,
             {"run_id": run_id, "owner": owner, "created_at": time.time(), "source_name": source_name,
-             "num_rows": num_rows, "columns": used, "reading": reading, "language": get_language()},
+             "num_rows": num_rows, "columns": used, "reading": reading, "language": get_language(),
+             **({"search": search, TEST_HELD_BACK: True} if search else {})},
         )  # fmt: skip
         _OWNERS[path] = owner
         self.set_status(run_id, "created", Message("train.status.created"))

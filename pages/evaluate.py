@@ -18,6 +18,7 @@ from core.evaluation.metrics import (
 from core.formatting import format_metric, format_metric_spread
 from core.i18n import format_number, t
 from core.plain_text import MAX_CHARS, markdown_literal
+from core.run_store import TEST_HELD_BACK
 from ui.charts import (
     calibration_figure,
     curve_figure,
@@ -26,7 +27,12 @@ from ui.charts import (
     training_curves,
 )
 from ui.components import require_finished_run
-from ui.evaluation_views import confusion_matrix_with_rows, importance_section, save_threshold_button
+from ui.evaluation_views import (
+    confusion_matrix_with_rows,
+    held_back_panel,
+    importance_section,
+    save_threshold_button,
+)
 from ui.live_run import metric_label
 from ui.services import run_store
 from ui.state import get_state
@@ -77,6 +83,9 @@ if metrics is None:
     st.stop()
 
 st.caption(markdown_literal(record.sentence()))
+if metrics.get(TEST_HELD_BACK):
+    held_back_panel(store, record.run_id)
+    st.stop()
 # Images and texts have one input each: column importances and a threshold built into model.keras are for tables.
 kind = store.spec(record.run_id).data.kind
 test = metrics["test"]

@@ -80,7 +80,14 @@ table = pd.DataFrame(
         C["task"]: [_task(row.task) for row in rows],
         C["model"]: [shorten(row.model, 80) for row in rows],
         C["score"]: [row.metric for row in rows],
-        C["metric"]: [metric_name(row.metric_name) if row.metric_name else "" for row in rows],
+        C["metric"]: [
+            t("experiments.history.held_back")
+            if row.held_back
+            else metric_name(row.metric_name)
+            if row.metric_name
+            else ""
+            for row in rows
+        ],  # fmt: skip
         C["duration"]: [None if row.duration_s is None else round(row.duration_s, 1) for row in rows],
         C["state"]: [_sentence_case(t(f"train.state.{row.state}")) for row in rows],
         C["note"]: [shorten(row.note, 120) for row in rows],

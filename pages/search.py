@@ -8,11 +8,22 @@ import streamlit as st
 from pydantic import ValidationError
 
 from core.errors import AppError
-from core.experiments.search import DROPOUT_BOUNDS, LAYER_BOUNDS, SearchBudget, SearchSpace, SearchSpec
+from core.experiments.compare import metric_name
+from core.experiments.history import main_metric
+from core.experiments.search import (
+    DROPOUT_BOUNDS,
+    LAYER_BOUNDS,
+    PARAM_NAMES,
+    SearchBudget,
+    SearchSpace,
+    SearchSpec,
+)
+from core.formatting import format_metric
 from core.i18n import t
 from core.plain_text import shorten
 from core.spec import format_validation_error
 from ui.components import require_table, show_error
+from ui.language import fragment
 from ui.services import run_store, search_store, settings, start_search
 from ui.spec_fields import help_text, number_kwargs
 from ui.state import current_pixels_path, current_table_path, current_table_reading, get_state
@@ -117,7 +128,30 @@ chosen = st.selectbox(
 state.memory.search_id = chosen
 
 
-@st.fragment(run_every=2.0)
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+def _settings(params: dict) -> str:
+    return ", ".join(
+        f"{PARAM_NAMES.get(name, name)} {value:.3g}" if isinstance(value, float) else f"{PARAM_NAMES.get(name, name)} {value}"
+        for name, value in params.items()
+    )  # fmt: skip
+
+
+def _chosen(view) -> None:
+    """The best trial, chosen on validation loss; its test score once it has been computed for it alone."""
+    loss = f"{view.best.val_loss:.4f}"
+    metrics = store.metrics(view.best.run_id) or {}
+    name, score = main_metric(metrics.get("task"), metrics.get("test") or {})
+    if score is None:
+        st.info(t("experiments.search.chosen_scoring", trial=view.best.number, loss=loss))
+    else:
+        st.success(t("experiments.search.chosen_scored", trial=view.best.number, loss=loss, metric=metric_name(name),
+                     score=format_metric(name, score)))  # fmt: skip
+
+
+@fragment(run_every=2.0)
 def leaderboard(search_id: str) -> None:
     try:
         view = searches.view(search_id, store)
@@ -133,16 +167,14 @@ def leaderboard(search_id: str) -> None:
     rows = view.leaderboard()
     if rows:
         best = view.best.number if view.best else None
+        # Text cells: a trial still training has no score yet and shows a dash, not "None".
         table = pd.DataFrame({
             t("experiments.search.column.trial"): [("★ " if r.number == best else "") + str(r.number) for r in rows],
             t("experiments.search.column.state"): [t(f"experiments.search.trial.{r.state}") for r in rows],
-            t("experiments.search.column.val_loss"): [r.val_loss for r in rows],
-            t("experiments.search.column.val_metric"): [r.val_metric for r in rows],
-            t("experiments.search.column.epoch"): [r.epoch for r in rows],
-            t("experiments.search.column.settings"): [
-                ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.params.items())
-                for r in rows
-            ],
+            t("experiments.search.column.val_loss"): [_number(r.val_loss) for r in rows],
+            t("experiments.search.column.val_metric"): [_number(r.val_metric) for r in rows],
+            t("experiments.search.column.epoch"): ["–" if r.epoch is None else str(r.epoch) for r in rows],
+            t("experiments.search.column.settings"): [_settings(r.params) for r in rows],
             t("experiments.search.column.run"): [r.run_id[:6] if r.run_id else "" for r in rows],
         })  # fmt: skip
         st.dataframe(table, hide_index=True, width="stretch", key=f"search.board.{search_id}")
@@ -162,7 +194,7 @@ def leaderboard(search_id: str) -> None:
             st.plotly_chart(figure, key=f"search.importance.{search_id}", width="stretch")
             st.caption(t("experiments.search.importances_help"))
         if view.best is not None and view.best.run_id:
-            st.success(t("experiments.search.best", trial=view.best.number, loss=f"{view.best.val_loss:.4f}"))
+            _chosen(view)
             if st.button(t("experiments.search.open_best"), icon=":material/analytics:", key="search.open_best"):
                 state.run_id = view.best.run_id
                 st.switch_page("pages/evaluate.py")

@@ -15,9 +15,11 @@ from core.evaluation.importance import MAX_ROWS, N_REPEATS, Importance, cached_i
 from core.evaluation.metrics import CHART_HELP, cell_rows, held_out_rows, normalised
 from core.i18n import format_share, t
 from core.plain_text import MAX_CHARS, markdown_literal, plotly_literal, shorten
-from core.run_store import RunFiles, RunStore
+from core.run_store import FINAL_STATES, RunFiles, RunStore
 from ui.components import show_error
 from ui.evaluation_kinds import image_cell, text_cell
+from ui.language import fragment
+from ui.services import score_on_test
 from ui.state import get_state
 
 QUICK_SPLIT_ROWS = 200_000
@@ -255,3 +257,32 @@ def importance_section(store: RunStore, run_id: str) -> None:
         else t("evaluate.importance.all_rows", rows=importance.num_rows)
     )
     st.caption(t("evaluate.importance.result", metric=label, sample=sample, baseline=f"{importance.baseline:.4f}"))
+
+
+def held_back_panel(store: RunStore, run_id: str) -> None:
+    """A search trial's run: its test score is held back until the user chooses it (then scored, on click)."""
+    from core.experiments.search import best_validation  # noqa: PLC0415 - keeps this module light
+
+    st.subheader(t("evaluate.held_back.title"))
+    st.write(t("evaluate.held_back.body"))
+    loss, _, epoch = best_validation(store.history(run_id))
+    if loss is not None:
+        st.caption(t("evaluate.held_back.validation", loss=f"{loss:.4g}", epoch=epoch))
+    if st.button(t("evaluate.held_back.score"), type="primary", icon=":material/fact_check:",
+                 key=f"evaluate.score.{run_id}"):  # fmt: skip
+        try:
+            score_on_test(run_id, store=store)
+        except AppError as error:
+            show_error(error)
+            return
+        _wait_for_score(store, run_id)
+
+
+@fragment(run_every=1.0)
+def _wait_for_score(store: RunStore, run_id: str) -> None:
+    """While the chosen trial is scored (a worker's job of seconds), its status; the page redraws when done."""
+    status = store.status(run_id)
+    if status.state in FINAL_STATES:
+        st.rerun(scope="app")
+    st.info(t("train.status.waiting_to_score" if status.state != "running" else "train.status.scoring"),
+            icon=":material/hourglass_top:")  # fmt: skip

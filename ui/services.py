@@ -88,7 +88,17 @@ def _drive(current: Settings, searches: SearchStore, search_id: str, store: RunS
     caps apply); while the owner's queue is full, trials wait."""
     meta = searches.meta(search_id)
     run_search(searches, search_id, store, _submit_with(current, store, meta),
-               can_submit=lambda: _room_in(current, store.owner))  # fmt: skip
+               can_submit=lambda: _room_in(current, store.owner),
+               score=lambda run_id: score_on_test(run_id, store=store, current=current))  # fmt: skip
+
+
+def score_on_test(run_id: str, *, store: RunStore | None = None, current: Settings | None = None) -> None:
+    """Queue a search trial's run to be scored on its held-back test rows (the chosen run of a search)."""
+    from core.training.run_job import request_test_score  # the run-job module is a worker's: loaded when used
+
+    store = store or run_store()
+    request_test_score(store, run_id)
+    job_manager_for(current or settings()).submit(run_id)
 
 
 def _submit_with(current: Settings, store: RunStore, meta: dict):
@@ -97,7 +107,7 @@ def _submit_with(current: Settings, store: RunStore, meta: dict):
     def submit(spec):
         return job_manager_for(current).start(
             store, spec, Path(meta["table"]), source_name=meta.get("source_name") or "table",
-            reading=meta.get("reading"), pixels=Path(pixels) if pixels else None,
+            reading=meta.get("reading"), pixels=Path(pixels) if pixels else None, search=meta["search_id"],
         )  # fmt: skip
 
     return submit

@@ -15,7 +15,7 @@ from core.errors import AppError
 from core.evaluation.baselines import MAIN_METRIC
 from core.i18n import t
 from core.model.layers import layer_kind
-from core.run_store import RunRecord, RunStore
+from core.run_store import TEST_HELD_BACK, RunRecord, RunStore
 from core.spec import ModelSpec
 
 MAX_NAME_CHARS = 80
@@ -39,6 +39,7 @@ class HistoryRow:
     name: str
     note: str
     starred: bool
+    held_back: bool  # a search trial whose test score waits until it is chosen (core.training.run_job)
     record: RunRecord
 
     @property
@@ -98,6 +99,7 @@ def history_row(record: RunRecord) -> HistoryRow:
         name=str(details.get("name") or ""),
         note=str(details.get("note") or ""),
         starred=bool(details.get("starred")),
+        held_back=bool(details.get(TEST_HELD_BACK)),
         record=record,
     )
 

@@ -6,8 +6,10 @@ A search lives in `<home>/searches/<id>/`: `search.json` (what to vary, the budg
 server restart resumes the study: trials that were in flight are marked failed (their runs stopped) and asked
 again, within what is left of the budget.
 
-The objective is the best validation loss of a trial's run: test scores are never used to choose (the
-leaderboard shows validation scores only; the chosen run's test scores are read on its Evaluate page).
+The objective is the best validation loss of a trial's run: test scores are never used to choose. A trial's
+run is trained with its test rows held back (no test metrics, no baselines); when the search ends, the best
+trial's run alone is scored on them (`score`), and the user may score another trial they choose from its
+Evaluate page. The leaderboard shows validation scores only.
 Optuna is imported inside functions: the web server imports this module to draw pages, and Optuna with its
 SQLAlchemy stack costs about a second that a page without a search should not pay.
 """
@@ -26,7 +28,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.errors import AppError, QuotaError
-from core.i18n import t
+from core.i18n import CatalogView, t
 from core.run_store import FINAL_STATES, RunStore, read_json, write_json
 from core.spec import DenseLayer, DropoutLayer, ModelSpec, RunSpec, TrainingSpec
 
@@ -38,6 +40,8 @@ _ID_CHARS = "0123456789abcdef"
 LAYER_BOUNDS = (1, 8)
 DROPOUT_BOUNDS = (0.0, 0.9)
 LEARNING_RATE_BOUNDS = (1e-6, 1.0)
+# What a trial varied, as the leaderboard names it (layers, units, dropout, learning_rate, ...).
+PARAM_NAMES = CatalogView("experiments.search.param.")
 # Optuna's trial states as the leaderboard names them.
 _STATES = {"RUNNING": "running", "WAITING": "running", "COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
 
@@ -324,7 +328,8 @@ class SearchStore:
             return {}  # e.g. every completed trial used the same settings
 
 
-Submit = Callable[[RunSpec], str]  # creates and queues a run (the job manager's start: quotas and caps apply)
+Submit = Callable[[RunSpec], str]  # creates and queues a trial's run (the job manager's start: quotas, caps apply)
+Score = Callable[[str], None]  # queues the chosen trial's run to be scored on its held-back test rows
 
 
 class SearchRunner:
@@ -332,8 +337,9 @@ class SearchRunner:
     each epoch's validation loss and stops pruned runs, tells Optuna the result. One thread per search."""
 
     def __init__(self, searches: SearchStore, search_id: str, runs: RunStore, submit: Submit,
-                 can_submit: Callable[[], bool] | None = None):  # fmt: skip
+                 can_submit: Callable[[], bool] | None = None, score: Score | None = None):  # fmt: skip
         self.searches, self.search_id, self.runs, self.submit = searches, search_id, runs, submit
+        self.score = score  # at the end, the best trial (on validation) is scored on the test rows, and only it
         self.can_submit = can_submit  # False while the owner's queue is full: trials wait instead of failing
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
@@ -408,7 +414,7 @@ class SearchRunner:
                     study.tell(trial, state=TrialState.FAIL)
                     _LOG.warning("layerlab: search %s: a trial could not start: %s", self.search_id, error)
                     break
-                self.runs.update_meta(run_id, search=self.search_id, trial=trial.number)
+                self.runs.update_meta(run_id, trial=trial.number)
                 trial_runs[trial.number] = run_id
                 live[trial.number] = (trial, run_id, 0)
                 out_of_trials = spec.budget.trials is not None and done + len(live) >= spec.budget.trials
@@ -435,10 +441,24 @@ class SearchRunner:
                 trials={str(k): v for k, v in trial_runs.items()}, elapsed_s=round(elapsed, 1),
                 state=("stopped" if stopping else "finished") if finished else "running",
             )  # fmt: skip
+            if finished and self.score is not None and not state.get("chosen"):
+                state["chosen"] = self._score_best()
             self.searches.write_state(self.search_id, state)
             if finished:
                 return
             self._closed.wait(POLL_S)
+
+    def _score_best(self) -> str | None:
+        """Queue the test scoring of the best trial's run (chosen on validation loss); its run id, or None."""
+        best = self.searches.view(self.search_id, self.runs).best
+        if best is None or best.run_id is None:
+            return None
+        try:
+            self.score(best.run_id)
+        except AppError as error:
+            _LOG.warning("layerlab: search %s: the best trial could not be scored: %s", self.search_id, error)
+            return None
+        return best.run_id
 
     def _stop_run(self, run_id: str) -> None:
         try:
@@ -453,12 +473,13 @@ _RUNNERS_LOCK = threading.Lock()
 
 
 def run_search(searches: SearchStore, search_id: str, runs: RunStore, submit: Submit,
-               can_submit: Callable[[], bool] | None = None) -> SearchRunner:  # fmt: skip
+               can_submit: Callable[[], bool] | None = None, score: Score | None = None) -> SearchRunner:  # fmt: skip
     """The one runner of a search in this process (started if it is not running)."""
     with _RUNNERS_LOCK:
         runner = _RUNNERS.get(search_id)
         if runner is None or not runner.alive():
-            runner = _RUNNERS[search_id] = SearchRunner(searches, search_id, runs, submit, can_submit).start()
+            runner = SearchRunner(searches, search_id, runs, submit, can_submit, score)
+            runner = _RUNNERS[search_id] = runner.start()
         return runner
 
 

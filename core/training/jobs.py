@@ -179,7 +179,8 @@ class JobManager:
         self._thread = threading.Thread(target=self._loop, daemon=True, name="layerlab-jobs")
         self._thread.start()
 
-    def start(self, store: RunStore, spec, table, *, source_name: str, reading: dict | None = None, pixels=None) -> str:
+    def start(self, store: RunStore, spec, table, *, source_name: str, reading: dict | None = None, pixels=None,
+              search: str | None = None) -> str:  # fmt: skip
         """Create a run in `store` (its owner's view, with the caps) and queue it; one call per Train click.
 
         Everything is checked before anything is written: the owner's quota of runs and of disk
@@ -190,7 +191,8 @@ class JobManager:
         with self._lock:
             self.check_quota(owner)
         check_session_disk(load_settings(), owner)
-        run_id = store.create_run(spec, table, source_name=source_name, owner=owner, reading=reading, pixels=pixels)
+        run_id = store.create_run(spec, table, source_name=source_name, owner=owner, reading=reading, pixels=pixels,
+                                  search=search)  # fmt: skip
         try:
             self.submit(run_id)
         except QuotaError:

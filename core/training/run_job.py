@@ -42,10 +42,11 @@ from core.model.optimization import (
     gpu_batch_size_note,
     make_schedule_callbacks,
 )
-from core.run_store import FINAL_STATES, RunFiles, RunStatus, RunStore, english, run_language
+from core.run_store import FINAL_STATES, TEST_HELD_BACK, RunFiles, RunStatus, RunStore, english, run_language
 from core.runtime.devices import describe_device
 from core.shared_mode.limits import check_more_epochs
 from core.spec import RunSpec
+from core.training.tracking import log_to_mlflow
 
 PROGRESS_INTERVAL_S = 0.25
 
@@ -278,11 +279,10 @@ def run_job(store: RunStore, run_id: str) -> RunStatus:
     language = run_language(RunFiles(run_dir).meta()) or get_language()
     with _Heartbeat(RunFiles(run_dir)), use_language(language):
         try:
-            return _run(store, run_id, run_dir)
+            _run(store, run_id, run_dir)
         except AppError as error:
             store.fail(run_id, _user_failure(error), finished_at=time.time())
-            return store.status(run_id)
-        except BaseException:
+        except BaseException as error:
             # log.txt is for an operator reading the run folder; the page shows the incident id instead.
             details = traceback.format_exc()
             RunFiles(run_dir).write_text(RunFiles.LOG, details)
@@ -294,7 +294,19 @@ def run_job(store: RunStore, run_id: str) -> RunStatus:
                 detail=details.strip().splitlines()[-1],
             )
             store.fail(run_id, failure, finished_at=time.time())
+            if isinstance(error, Exception):
+                _track(store, run_id)
             raise
+        return _track(store, run_id)
+
+
+def _track(store: RunStore, run_id: str) -> RunStatus:
+    """The run logged to MLflow when configured (core.training.tracking); a note on the run when that failed."""
+    note = log_to_mlflow(store, run_id)
+    if note is not None:
+        notes = list(store.status(run_id).extra.get("notes") or [])
+        store.update_status(run_id, notes=[*notes, note.to_dict()])
+    return store.status(run_id)
 
 
 def _training_error(message_id: str, /, **params) -> TrainingError:
@@ -323,7 +335,9 @@ def _stored_note(note) -> object:
 
 
 def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
-
+    score_request = RunFiles(run_dir).read_json(RunFiles.SCORE_TEST)
+    if score_request:
+        return _score_held_back(store, run_id, run_dir, score_request)
     spec: RunSpec = store.spec(run_id)
     resume = _pending_resume(run_dir)
     started = time.time()
@@ -345,7 +359,10 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
     data: PreparedData = kind.prepare(kind.load(store, run_id), spec.data, spec.preprocessing, model_spec=spec.model)
     RunFiles(run_dir).write_json(RunFiles.TARGET, data.target.to_dict())
     RunFiles(run_dir).write_text(RunFiles.PREPROCESSING, kind.preprocessing_record(data))
-    baselines_future = _start_baselines(kind, data, spec.data.seed)
+    # A search's trial keeps its test rows unseen: it is chosen on validation scores, and only the chosen run
+    # is scored on the test rows (`request_test_score`), so no test score can steer the choice.
+    held_back = bool(RunFiles(run_dir).meta().get(TEST_HELD_BACK))
+    baselines_future = None if held_back else _start_baselines(kind, data, spec.data.seed)
     # Notes are kept as messages ({"id", "params"}), or as text where a module still makes text.
     notes: list = [_stored_note(note) for note in data.notes]
     if spec.training.class_weight == "balanced" and data.target.task == "regression":
@@ -387,19 +404,14 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
         spec,
         data,
         before_fit=announce_training,
-        evaluating_message=Message("train.status.evaluating"),
+        evaluating_message=None if held_back else Message("train.status.evaluating"),
         resume=resume,
         device=device,
+        predict_test=not held_back,
     )
     live, network = trained.live, trained.network
     _save_checkpoint(network, run_dir, trained.epochs_run, trained.precision)
-    test_metrics = compute_metrics(data.target, data.y_test, trained.output)
-    RunFiles(run_dir).write_bytes(
-        RunFiles.PREDICTIONS, _to_parquet(predictions_frame(data.target, data.y_test, trained.output))
-    )
-    test_rows = kind.held_out_rows(data)
-    if test_rows is not None:  # a table's test rows are found again from its seeded split when first asked for
-        RunFiles(run_dir).write_bytes(RunFiles.TEST_ROWS, _to_parquet(test_rows.reset_index(drop=True)))
+    test_metrics = {} if held_back else _score_test_rows(run_dir, kind, data, trained.output)
     continued = list((store.metrics(run_id) or {}).get("continued", [])) if resume else []
     if resume is not None:
         continued.append({"from_epoch": resume.initial_epoch, "to_epoch": trained.epochs_run, "at": time.time()})
@@ -426,6 +438,8 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
         notes.extend(_stored_note(note) for note in class_row_notes(metrics["class_rows"]))
     if continued:
         metrics["continued"] = continued
+    if held_back:
+        metrics[TEST_HELD_BACK] = True
     RunFiles(run_dir).write_metrics(metrics)
 
     store.set_status(run_id, "running", Message("train.status.saving"))
@@ -439,18 +453,11 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
     weights.save(RunFiles(run_dir).path(RunFiles.NETWORK))  # the bare network, for backends without string tensors
     del trained, network, weights
 
-    if not baselines_future.done():
-        store.set_status(run_id, "running", Message("train.status.baselines"))
-
-    baselines = _extra(run_id, run_dir, notes, Message("train.extra.baselines"), baselines_future.result)
-    if baselines is not None:
-        imbalanced = data.target.task != "regression" and (
-            spec.training.class_weight == "balanced" or is_imbalanced(np.bincount(data.y_train))
-        )
-        metrics["baselines"] = baselines
-        # A Message ({"id", "params"}), read in the reader's language (core.evaluation.baselines.stored_summary).
-        summary_message = gap_message(data.target.task, test_metrics, baselines, imbalanced=imbalanced)
-        metrics["baseline_summary"] = summary_message.to_dict() if summary_message is not None else ""
+    if baselines_future is not None:
+        if not baselines_future.done():
+            store.set_status(run_id, "running", Message("train.status.baselines"))
+        baselines = _extra(run_id, run_dir, notes, Message("train.extra.baselines"), baselines_future.result)
+        metrics.update(_baseline_fields(spec, data, test_metrics, baselines))
     RunFiles(run_dir).write_metrics(metrics)
 
     target_epochs = spec.training.epochs if resume is None else resume.target_epochs
@@ -464,7 +471,9 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
     extra = {"diverged": live.diverged, "precision": metrics["precision"]}
     if data.cross_validation is not None:
         result = None
-        if stopped:
+        if held_back:
+            notes.append(Message("train.note.cross_validation_skipped_trial").to_dict())
+        elif stopped:
             notes.append(Message("train.note.cross_validation_skipped_stopped").to_dict())
         else:
             result = _extra(
@@ -489,6 +498,84 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
     RunFiles(run_dir).remove(RunFiles.RESUME)
     state = "stopped" if stopped else "finished"
     store.set_status(run_id, state, summary, finished_at=time.time(), metrics=test_metrics, notes=notes, **extra)
+    return store.status(run_id)
+
+
+def _score_test_rows(run_dir: Path, kind, data: PreparedData, output: np.ndarray) -> dict:
+    """The network's test metrics from its output on the test rows; writes its predictions and, for a table,
+    the test rows themselves (Evaluate reads both)."""
+    test_metrics = compute_metrics(data.target, data.y_test, output)
+    RunFiles(run_dir).write_bytes(
+        RunFiles.PREDICTIONS, _to_parquet(predictions_frame(data.target, data.y_test, output))
+    )
+    test_rows = kind.held_out_rows(data)
+    if test_rows is not None:  # a table's test rows are found again from its seeded split when first asked for
+        RunFiles(run_dir).write_bytes(RunFiles.TEST_ROWS, _to_parquet(test_rows.reset_index(drop=True)))
+    return test_metrics
+
+
+def _baseline_fields(spec: RunSpec, data: PreparedData, test_metrics: dict, baselines: list | None) -> dict:
+    """metrics.json's baselines and the sentence comparing the network with them (none when they failed)."""
+    if baselines is None:
+        return {}
+    imbalanced = data.target.task != "regression" and (
+        spec.training.class_weight == "balanced" or is_imbalanced(np.bincount(data.y_train))
+    )
+    # A Message ({"id", "params"}), read in the reader's language (core.evaluation.baselines.stored_summary).
+    summary_message = gap_message(data.target.task, test_metrics, baselines, imbalanced=imbalanced)
+    return {"baselines": baselines,
+            "baseline_summary": summary_message.to_dict() if summary_message is not None else ""}  # fmt: skip
+
+
+def request_test_score(store: RunStore, run_id: str) -> None:
+    """Ask for the test scores of a search trial's run (trained with its test rows held back); the next `run_job`
+    of this run computes them, with the baselines, and leaves the run as it was otherwise. The caller queues
+    the run (`JobManager.submit`) or runs it (`run_job`)."""
+    files = store.files(run_id)
+    status = store.status(run_id)
+    if not files.meta().get(TEST_HELD_BACK):
+        return
+    if status.state not in FINAL_STATES or status.state == "failed" or not files.exists(RunFiles.NETWORK):
+        raise TrainingError(t("train.score.not_ready"))
+    files.write_json(RunFiles.SCORE_TEST, {"state": status.state, "message": status.message,
+                                           "message_ref": status.message_ref, "requested_at": time.time()})  # fmt: skip
+    files.remove(RunFiles.HEARTBEAT)  # the old beat would make the run look dead before its scoring job starts
+    store.set_status(run_id, "created", Message("train.status.waiting_to_score"))
+
+
+def _score_held_back(store: RunStore, run_id: str, run_dir: Path, request: dict) -> RunStatus:
+    """A trial's run, scored on the test rows it was trained without: the same seeded split, the saved network.
+    Training results stay; when scoring fails, the run returns to its state with the reason in its notes."""
+    import keras  # Keras loads only in workers and helpers, never in the web server
+
+    files = RunFiles(run_dir)
+    state, ref = request.get("state", "finished"), request.get("message_ref")
+    message = Message(ref["id"], ref.get("params") or {}) if isinstance(ref, dict) else request.get("message") or ""
+    store.set_status(run_id, "running", Message("train.status.scoring"), pid=os.getpid())
+    metrics = files.metrics() or {}
+    notes = list(store.status(run_id).extra.get("notes") or [])
+    try:
+        spec: RunSpec = store.spec(run_id)
+        kind = dataset_kind(spec.data.kind)
+        data = kind.prepare(kind.load(store, run_id), spec.data, spec.preprocessing, model_spec=spec.model)
+        network = keras.saving.load_model(files.path(RunFiles.NETWORK), compile=False)
+        output = np.asarray(kind.predict(network, data, "test"), dtype=np.float32)
+        test_metrics = _score_test_rows(run_dir, kind, data, output)
+        metrics["test"] = test_metrics
+        metrics.pop(TEST_HELD_BACK, None)
+        if data.target.task != "regression":
+            metrics["class_rows"] = class_rows(data.target, data.y_train, data.y_test)
+        store.set_status(run_id, "running", Message("train.status.baselines"))
+        baselines = _extra(run_id, run_dir, notes, Message("train.extra.baselines"),
+                           lambda: kind.baselines(data, spec.data.seed))  # fmt: skip
+        metrics.update(_baseline_fields(spec, data, test_metrics, baselines))
+        files.write_metrics(metrics)
+        store.update_meta(run_id, **{TEST_HELD_BACK: False})
+    except AppError as error:
+        notes.append(Message("train.note.score_failed", {"reason": error.message}).to_dict())
+        test_metrics = {}
+    files.remove(RunFiles.SCORE_TEST)
+    store.set_status(run_id, state, message, metrics=test_metrics, notes=notes)
     return store.status(run_id)
 
 
@@ -656,6 +743,7 @@ def _train_and_predict(
     evaluating_message: Message | str | None = None,
     resume: _Resume | None = None,
     device: str = "CPU",
+    predict_test: bool = True,
 ) -> _Trained:
     """Build, compile and fit one network on prepared data, then predict the test rows.
 
@@ -739,7 +827,7 @@ def _train_and_predict(
         )
     if evaluating_message:
         store.set_status(run_id, "running", evaluating_message)
-    output = dataset_kind(spec.data.kind).predict(network, data, "test")
+    output = dataset_kind(spec.data.kind).predict(network, data, "test") if predict_test else np.zeros(0)
     if not np.all(np.isfinite(output)):
         raise _training_error("train.error.predicts_non_finite")
     return _Trained(

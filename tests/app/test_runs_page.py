@@ -1,6 +1,8 @@
 """Issue 17 on the Runs page: the history lists every run, a run is named, noted, starred, opened and deleted,
 and two runs compared show their metrics with the best marked, their curves and what differs, in words."""
 
+import time
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -86,3 +88,33 @@ def test_two_runs_compared_side_by_side(runs_home):
     assert at.get("plotly_chart"), "no curves"
     per_class = at.dataframe[2].value
     assert list(per_class.index) == ["no", "yes"]
+
+
+def test_a_search_trial_keeps_its_test_score_back_until_the_user_scores_it(runs_home):
+    """A trial's run (from a search) opened on Evaluate: its test score is held back, with its validation
+    loss; the user chooses it, a worker scores it on the test rows, and Evaluate then shows the scores."""
+    from core.spec import DataSpec, ModelSpec, RunSpec, TrainingSpec
+    from core.training.run_job import run_job
+
+    spec = RunSpec(data=DataSpec(target="label"), model=ModelSpec(layers=(DenseLayer(units=8),)),
+                   training=TrainingSpec(epochs=2))  # fmt: skip
+    run_id = runs_home.create_run(spec, make_binary_frame(120), source_name="b.csv", search="0" * 20)
+    assert run_job(runs_home, run_id).state == "finished"
+    at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S).run()
+    at.session_state["layerlab"].run_id = run_id
+    at.switch_page("pages/evaluate.py").run()
+    assert not at.exception, at.exception
+    assert "Test score held back" in [header.value for header in at.subheader]
+    assert "Best validation loss" in texts(at)
+    assert not at.metric  # no test score shown, none computed
+    at.button(key=f"evaluate.score.{run_id}").click().run()
+    assert not at.exception, at.exception
+    deadline = time.monotonic() + 120
+    while not (runs_home.status(run_id).state == "finished" and runs_home.metrics(run_id)["test"]):
+        assert time.monotonic() < deadline, runs_home.status(run_id)
+        time.sleep(0.5)
+    at.run()
+    assert not at.exception, at.exception
+    assert "Test score held back" not in [header.value for header in at.subheader]
+    assert [metric.label for metric in at.metric][:1] == ["Accuracy"]
+    assert "baselines" in runs_home.metrics(run_id) and not runs_home.meta(run_id)["test_held_back"]

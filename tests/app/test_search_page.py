@@ -55,9 +55,20 @@ def test_a_search_runs_resumes_after_a_restart_and_opens_its_best_run(app_env, t
     assert states.count("done") + states.count("pruned (stopped early)") == 2
     assert "failed or interrupted" in states  # the trial in flight at the restart
     assert board["Trial"][0].startswith("★ ")  # the best leads the leaderboard
-    assert "Best: trial" in texts(at)
+    assert "–" not in list(board["Validation loss"])[:1]  # a score, not a blank, for the best
+    # Only the chosen trial is scored on the test rows, after the search chose it on validation loss.
+    best = searches.view(search_id, runs).best
+    chosen = searches.state(search_id)["chosen"]
+    assert chosen == best.run_id
+    _wait(lambda: runs.status(chosen).state == "finished" and bool(runs.metrics(chosen)["test"]), 120)
+    at.run()
+    assert "computed only now: accuracy" in texts(at).lower()
+    others = [row.run_id for row in searches.view(search_id, runs).trials if row.run_id and row.run_id != chosen]
+    assert all(runs.metrics(other) is None or runs.metrics(other)["test"] == {} for other in others)
     at.button(key="search.open_best").click().run()
     assert not at.exception, at.exception
-    best = searches.view(search_id, runs).best
     assert at.session_state["layerlab"].run_id == best.run_id
     assert "Evaluate" in [title.value for title in at.title]
+    assert (
+        "Test score held back" not in [header.value for header in at.subheader] and at.metric
+    )  # the chosen run's scores are shown

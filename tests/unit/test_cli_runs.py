@@ -1,13 +1,20 @@
 """Issue 17 on the command line: `layerlab runs [FOLDER]` and `layerlab compare RUN RUN…`."""
 
 import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
 
 from core.cli import main
 from core.experiments.history import annotate
-from core.run_store import RunStore
-from core.spec import DataSpec, DenseLayer, RunSpec, TrainingSpec
+from core.run_store import RunFiles, RunStore
+from core.spec import IMAGE_PRESETS, DataSpec, DenseLayer, RunSpec, TrainingSpec
+from core.training.run_job import run_job
 from tests.conftest import make_binary_frame
 from tests.unit.test_history import fake_run
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 
 
 def test_runs_lists_a_folder_newest_first_and_as_json(tmp_path, capsys):
@@ -80,6 +87,18 @@ def test_tune_prints_the_leaderboard_then_the_best_run_as_train_does(tmp_path, c
     # Every trial is a normal run: `layerlab runs` lists them, and they carry their search.
     assert main(["runs", str(out), "--json"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
+    # Only the chosen trial was scored on the test rows; the other one never looked at them.
+    store = RunStore(out)
+    chosen, other = best["run_dir"].split("/")[-1], board[1].split()[-1]
+    assert not store.files(other).exists(RunFiles.PREDICTIONS)
+    assert store.metrics(other)["test"] == {} and store.metrics(other)["test_held_back"] is True
+    assert "baselines" not in store.metrics(other)
+    assert best["test"] == store.metrics(chosen)["test"] and "baselines" in store.metrics(chosen)
+    assert not store.meta(chosen)["test_held_back"]
+    # Scored later, the chosen trial has the test score its spec gets when trained as a plain run (same split).
+    plain = store.create_run(store.spec(chosen), pd.read_csv(data), source_name="b.csv")
+    run_job(store, plain)
+    assert store.metrics(plain)["test"] == pytest.approx(best["test"])
 
 
 def test_tune_needs_a_budget_and_a_table(tmp_path, capsys):
@@ -88,4 +107,19 @@ def test_tune_needs_a_budget_and_a_table(tmp_path, capsys):
     assert main(["tune", str(data), "--target", "label", "--trials", "0"]) == 2
     assert "trials" in capsys.readouterr().err
     assert main(["tune", str(tmp_path / "images.zip"), "--trials", "2"]) == 2
-    assert "takes a table" in capsys.readouterr().err
+    assert "images.zip" in capsys.readouterr().err  # a missing zip is named, not a traceback
+
+
+@pytest.mark.slow
+def test_tune_searches_an_image_zip_over_the_training_settings(tmp_path, capsys):
+    spec = tmp_path / "spec.json"
+    spec.write_text(RunSpec(data=DataSpec(kind="images", target="label"), model=IMAGE_PRESETS["MLP on pixels"],
+                            training=TrainingSpec(epochs=2)).to_json())  # fmt: skip
+    out = tmp_path / "out"
+    assert main(["tune", str(SAMPLES / "digits.zip"), "--trials", "2", "--spec", str(spec), "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    board = lines[1:3]
+    assert all("learning_rate=" in line and "layers=" not in line for line in board)  # the network stays
+    best = json.loads(lines[-1])
+    assert best["task"] == "multiclass" and best["test"]["accuracy"] > 0.5
+    assert not any(path.name.startswith(".tune-") for path in out.iterdir())  # its scratch pixels are gone

@@ -75,7 +75,7 @@ def test_a_search_tells_optuna_each_trials_validation_loss_and_resumes_after_a_r
     hold = {"next": False}  # the next run stays queued: the server goes away while it waits
 
     def submit(run_spec):
-        run_id = runs.create_run(run_spec, frame, source_name="b.csv")
+        run_id = runs.create_run(run_spec, frame, source_name="b.csv", search=search_id)
         if hold["next"]:
             hold["next"] = False
             runs.set_status(run_id, "queued", "waiting")
