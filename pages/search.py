@@ -21,6 +21,7 @@ from core.experiments.search import (
 from core.formatting import format_metric
 from core.i18n import t
 from core.plain_text import shorten
+from core.run_store import FINAL_STATES
 from core.spec import format_validation_error
 from ui.components import require_table, show_error
 from ui.language import fragment
@@ -139,16 +140,21 @@ def _settings(params: dict) -> str:
     )  # fmt: skip
 
 
-def _chosen(view) -> None:
-    """The best trial, chosen on validation loss; its test score once it has been computed for it alone."""
+def _chosen(view) -> bool:
+    """The best trial, chosen on validation loss; its test score once it has been computed for it alone. False
+    while its run is being scored (it cannot be opened until then)."""
     loss = f"{view.best.val_loss:.4f}"
     metrics = store.metrics(view.best.run_id) or {}
     name, score = main_metric(metrics.get("task"), metrics.get("test") or {})
-    if score is None:
-        st.info(t("experiments.search.chosen_scoring", trial=view.best.number, loss=loss))
-    else:
+    if score is not None:
         st.success(t("experiments.search.chosen_scored", trial=view.best.number, loss=loss, metric=metric_name(name),
                      score=format_metric(name, score)))  # fmt: skip
+        return True
+    if store.status(view.best.run_id).state not in FINAL_STATES:
+        st.info(t("experiments.search.chosen_scoring", trial=view.best.number, loss=loss))
+        return False
+    st.success(t("experiments.search.best", trial=view.best.number, loss=loss))  # not scored: Evaluate offers it
+    return True
 
 
 @fragment(run_every=2.0)
@@ -182,8 +188,11 @@ def leaderboard(search_id: str) -> None:
     if points:
         figure = go.Figure(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers"))
         figure.update_xaxes(dtick=1)  # trials are whole numbers
+        low, high = min(p[1] for p in points), max(p[1] for p in points)
+        margin = max((high - low) * 0.15, abs(high) * 0.02, 1e-6)
+        figure.update_yaxes(range=[low - margin, high + margin])  # a flat line near its value, not around 0
         figure.update_layout(title=t("experiments.search.best_over_time"), height=300, xaxis_title=t("experiments.search.column.trial"),
-                             yaxis_title=t("experiments.search.column.val_loss"), margin={"l": 10, "r": 10, "t": 50, "b": 10})  # fmt: skip
+                             yaxis_title=t("experiments.search.column.val_loss"), margin={"l": 10, "r": 10, "t": 50, "b": 40})  # fmt: skip
         st.plotly_chart(figure, key=f"search.best.{search_id}", width="stretch")
     if view.state != "running":
         importances = searches.importances(search_id)
@@ -193,8 +202,7 @@ def leaderboard(search_id: str) -> None:
                                  margin={"l": 10, "r": 10, "t": 50, "b": 10})  # fmt: skip
             st.plotly_chart(figure, key=f"search.importance.{search_id}", width="stretch")
             st.caption(t("experiments.search.importances_help"))
-        if view.best is not None and view.best.run_id:
-            _chosen(view)
+        if view.best is not None and view.best.run_id and _chosen(view):
             if st.button(t("experiments.search.open_best"), icon=":material/analytics:", key="search.open_best"):
                 state.run_id = view.best.run_id
                 st.switch_page("pages/evaluate.py")
