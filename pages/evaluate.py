@@ -168,10 +168,7 @@ if predictions is not None:
                     format_metric(name, at[name]),
                     help=threshold_metric_help(name),
                 )
-            if kind == "table":
-                save_threshold_button(store, record.run_id, threshold, classes[1])
-            else:
-                st.caption(t("evaluate.kinds.threshold_tables_only"))
+            save_threshold_button(store, record.run_id, threshold, classes[1])
             confusion_matrix_with_rows(
                 store, record.run_id, predictions, classes, at["confusion"], threshold=threshold, kind=kind
             )

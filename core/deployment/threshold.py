@@ -5,18 +5,14 @@ was saved). `apply_threshold` saves it and rebuilds the run's `model.keras` (net
 threshold) in a child process, because the web server never imports Keras: the Predict page, the Download
 page and every export made from `model.keras` then label rows with it.
 
-    python -m core.deployment.threshold RUN_DIR    # rebuild RUN_DIR/model.keras with the saved threshold
+    python -m core.kinds.rebuild RUN_DIR    # rebuild RUN_DIR/model.keras with the saved threshold (any kind)
 """
 
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
-from core.data.preprocessing import PreprocessingState
-from core.data.splitting import TargetInfo
-from core.deployment.serving_model import build_serving_model, save_model_atomic
 from core.errors import AppError
 from core.i18n import LANGUAGE_ENV, get_language, t
 from core.run_store import RunFiles
@@ -67,7 +63,7 @@ def apply_threshold(run_dir: Path, value: float, *, timeout: float = REBUILD_TIM
         raise AppError(t("deploy.threshold.no_network"))
     threshold = save_threshold(run_dir, value)
     result = run_module(
-        "core.deployment.threshold",
+        "core.kinds.rebuild",
         [str(run_dir)],
         timeout=timeout,
         env={LANGUAGE_ENV: get_language()},
@@ -79,18 +75,3 @@ def apply_threshold(run_dir: Path, value: float, *, timeout: float = REBUILD_TIM
     return threshold
 
 
-def rebuild_model(run_dir: Path) -> None:
-    """network.keras + preprocessing.json + target.json + the saved threshold → model.keras (needs Keras)."""
-    import keras  # Keras loads only in workers and helpers, never in the web server
-
-    run_dir = Path(run_dir)
-    files = RunFiles(run_dir)
-    network = keras.saving.load_model(files.path(RunFiles.NETWORK), safe_mode=True, compile=False)
-    state = PreprocessingState.from_json(files.preprocessing_text())
-    target = TargetInfo.from_dict(files.target())
-    model = build_serving_model(network, state, target, threshold=load_threshold(run_dir))
-    save_model_atomic(model, files.path(RunFiles.MODEL))
-
-
-if __name__ == "__main__":
-    rebuild_model(Path(sys.argv[1]))

@@ -121,9 +121,8 @@ def test_a_text_cell_highlights_the_words_that_pushed_and_shows_markup_as_typed(
     marked = int(np.flatnonzero(rows["review"].str.contains("<b>x</b>", regex=False))[0])
     actual, predicted = predictions.loc[marked, "actual"], predictions.loc[marked, "predicted"]
     at = open_evaluate(run_id)
-    # A binary text run: the slider stays, saving it into the model is for tables only.
-    assert not [button for button in at.button if button.key == f"evaluate.save_threshold.{run_id}"]
-    assert "available for table runs only" in captions(at)
+    # A binary text run saves its threshold into its model as a table run does (tests/unit/test_decision.py).
+    assert [button for button in at.button if button.key == f"evaluate.save_threshold.{run_id}"]
     pick_cell(at, run_id, actual, predicted)
     markdown = "\n".join(str(m.value) for m in at.markdown)
     assert "&lt;b&gt;x&lt;/b&gt; \\*\\*y\\*\\*" in markdown and "<b>x</b>" not in markdown

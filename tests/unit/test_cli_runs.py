@@ -1,7 +1,6 @@
 """Issue 17 on the command line: `layerlab runs [FOLDER]` and `layerlab compare RUN RUN…`."""
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,8 +12,6 @@ from core.spec import IMAGE_PRESETS, DataSpec, DenseLayer, RunSpec, TrainingSpec
 from core.training.run_job import run_job
 from tests.conftest import make_binary_frame
 from tests.unit.test_history import fake_run
-
-SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 
 
 def test_runs_lists_a_folder_newest_first_and_as_json(tmp_path, capsys):
@@ -115,11 +112,16 @@ def test_tune_searches_an_image_zip_over_the_training_settings(tmp_path, capsys)
     spec = tmp_path / "spec.json"
     spec.write_text(RunSpec(data=DataSpec(kind="images", target="label"), model=IMAGE_PRESETS["MLP on pixels"],
                             training=TrainingSpec(epochs=2)).to_json())  # fmt: skip
+    from tests.unit.test_images_reading import grey_png, make_zip
+
+    images = tmp_path / "shades.zip"  # 30 tiny images in three classes: the search's bookkeeping, not accuracy
+    images.write_bytes(make_zip({f"{name}/{i}.png": grey_png(value, side=8) for name, value in
+                                 (("dark", 20), ("mid", 128), ("light", 235)) for i in range(10)}))  # fmt: skip
     out = tmp_path / "out"
-    assert main(["tune", str(SAMPLES / "digits.zip"), "--trials", "2", "--spec", str(spec), "--out", str(out)]) == 0
+    assert main(["tune", str(images), "--trials", "2", "--spec", str(spec), "--out", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
     board = lines[1:3]
     assert all("learning_rate=" in line and "layers=" not in line for line in board)  # the network stays
     best = json.loads(lines[-1])
-    assert best["task"] == "multiclass" and best["test"]["accuracy"] > 0.5
+    assert best["task"] == "multiclass" and set(best["test"]) >= {"accuracy"}
     assert not any(path.name.startswith(".tune-") for path in out.iterdir())  # its scratch pixels are gone

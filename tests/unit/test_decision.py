@@ -106,3 +106,51 @@ def test_the_evaluate_page_thresholds_probabilities_exactly_as_the_model_does():
     assert predicted_classes(predictions[["prob_no", "prob_yes"]].to_numpy(), "binary", 0.7).tolist() == [1, 0]
     rows = pd.DataFrame({"x": [1, 2]})
     assert len(cell_rows(predictions, rows, ("no", "yes"), "yes", "yes", threshold=0.7)) == 1
+
+
+TEXT_SCRIPT = r"""
+import json, sys
+import numpy as np, keras
+model = keras.saving.load_model(sys.argv[1], safe_mode=True)
+texts = json.loads(sys.argv[2])
+outputs = model({"review": np.array([[text] for text in texts], dtype=object)})
+labels = [v.decode() for v in keras.ops.convert_to_numpy(outputs["label"]).reshape(-1)]
+print(json.dumps({"labels": labels, "pos": keras.ops.convert_to_numpy(outputs["probabilities"])[:, 1].tolist()}))
+"""
+
+
+@pytest.mark.slow
+def test_a_text_runs_threshold_is_built_into_its_model(tmp_path):
+    """Issue 16: images and text keep a saved threshold too (their vectorizer is prepared again, the same fit)."""
+    import pandas as pd
+
+    from core.spec import DataSpec, RunSpec, TrainingSpec, default_model
+    from core.training.run_job import run_job
+
+    rng = np.random.default_rng(0)
+    good, bad = ["fine", "great", "lovely", "moving"], ["dull", "poor", "weak", "boring"]
+    rows = [(" ".join(rng.choice(good if positive else bad, 3)) + " film " + rng.choice(good + bad), positive)
+            for positive in rng.integers(0, 2, 300)]  # fmt: skip
+    frame = pd.DataFrame({"review": [text for text, _ in rows], "label": ["pos" if p else "neg" for _, p in rows]})
+    store = RunStore(tmp_path / "runs")
+    spec = RunSpec(data=DataSpec(kind="text", target="label"), model=default_model("text"),
+                   training=TrainingSpec(epochs=2))  # fmt: skip
+    run_id = store.create_run(spec, frame, source_name="reviews.csv")
+    assert run_job(store, run_id).state == "finished"
+    texts = ["fine great film dull", "dull poor film lovely", "moving film", "boring weak film", "film"]
+
+    def predict():
+        done = subprocess.run([sys.executable, "-c", TEXT_SCRIPT, str(store.path(run_id) / "model.keras"),
+                               json.dumps(texts)], capture_output=True, text=True, timeout=120, cwd=tmp_path)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    before = predict()
+    nearest = min(before["pos"], key=lambda p: abs(p - 0.5))  # the text whose label a threshold moves first
+    cut = float(np.float32(nearest + 1e-4 if nearest >= 0.5 else nearest - 1e-4))
+    assert 0.0 < cut < 1.0
+    assert apply_threshold(store.path(run_id), cut) == cut
+    after = predict()
+    np.testing.assert_allclose(after["pos"], before["pos"], atol=1e-6)  # the same vectorizer and network
+    assert after["labels"] == ["pos" if p >= np.float32(cut) else "neg" for p in after["pos"]]
+    assert after["labels"] != before["labels"]
