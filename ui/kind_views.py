@@ -49,7 +49,8 @@ def render_image_set(state: AppState, manifest: pd.DataFrame, pixels, info: dict
     fourth.metric(t("kinds.view.skipped"), f"{int(info.get('skipped_count', 0)):,}")
     for note in info.get("notes", ()):
         st.info(_message(note), icon=":material/info:")
-    st.success(t("kinds.view.images_summary", count=len(classes)))
+    summary = "kinds.view.images_summary_table" if info.get("labelled_by") == "table" else "kinds.view.images_summary"
+    st.success(t(summary, count=len(classes)))
     st.page_link(page="pages/prepare.py", label=t("data.page.next"), icon=":material/tune:")
 
     st.subheader(t("kinds.view.per_class"))

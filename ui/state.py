@@ -349,6 +349,7 @@ def store_image_set(settings: Settings, state: AppState, image_set, name: str) -
         "skipped": [{"name": item.name, "reason": item.reason.to_dict()} for item in image_set.skipped[:500]],
         "skipped_count": len(image_set.skipped),
         "notes": [note.to_dict() for note in image_set.notes],
+        "labelled_by": image_set.labelled_by,
     }
     key, safe = table_store().put(image_set.manifest, name=name, pixels=image_set.pixels_path, image=image)
     state.start_table(key, name, (), safe, kind="images")

@@ -25,6 +25,7 @@ Imports: the standard library, numpy, pandas and Pillow only (no Keras, TensorFl
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import io
@@ -115,6 +116,7 @@ class ImageSet:
     channels: int  # 1 when every kept image is grey, else 3
     skipped: tuple[SkippedFile, ...]
     notes: tuple[Message, ...]
+    labelled_by: str = "folders"  # or "table": the classes came from a table's label column (read_image_table)
 
 
 MANIFEST_COLUMNS = ("file", "label", "split", "width", "height", "mode", "sha1")
@@ -438,7 +440,9 @@ def read_image_table(
         raise DataError(
             t("data.images.table.no_rows", path=shorten(str(path_column)), label=shorten(str(label_column)))
         )
-    image_set = read_image_zip(source, pixels_path, side=side, limits=limits, labels=labels)
+    image_set = dataclasses.replace(
+        read_image_zip(source, pixels_path, side=side, limits=limits, labels=labels), labelled_by="table"
+    )
     if not unlabelled:
         return image_set
     notes = [*image_set.notes, Message("data.images.note.unlabelled_rows", {"count": len(unlabelled)})]
@@ -446,8 +450,7 @@ def read_image_table(
     named = {_table_path(item.name) for item in unlabelled}
     kept = [item for item in image_set.skipped if not (item.reason.id == "data.images.skip.not_in_table" and any(
         item.name == path or item.name.endswith("/" + path) for path in named))]  # fmt: skip
-    return ImageSet(image_set.manifest, image_set.pixels_path, image_set.side, image_set.channels,
-                    (*kept, *unlabelled), tuple(notes))  # fmt: skip
+    return dataclasses.replace(image_set, skipped=(*kept, *unlabelled), notes=tuple(notes))
 
 
 def _is_system(parts: tuple[str, ...]) -> bool:
@@ -884,7 +887,7 @@ def _no_images(members: list[_Member], root_files: int, skipped: list[SkippedFil
 def _notes(
     manifest: pd.DataFrame,
     all_classes: set[str],
-    layout: _Layout,
+    layout: _Layout | _TableLayout,
     skipped: list[SkippedFile],
     root_files: int,
     resized: int,
@@ -903,7 +906,9 @@ def _notes(
         notes.append(Message("data.images.note.empty_classes", {"count": len(empty), "classes": _class_list(empty)}))
     if root_files:
         notes.append(Message("data.images.note.root_files", {"count": root_files}))
-    if skipped:
+    if skipped and isinstance(layout, _TableLayout):
+        notes.append(Message("data.images.note.skipped_table", {"count": len(skipped)}))
+    elif skipped:
         notes.append(Message("data.images.note.skipped", {"count": len(skipped)}))
     if resized:
         notes.append(Message("data.images.note.resized", {"count": resized, "side": side}))

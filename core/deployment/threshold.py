@@ -73,5 +73,3 @@ def apply_threshold(run_dir: Path, value: float, *, timeout: float = REBUILD_TIM
         error = child_error(result, action=t("deploy.threshold.rebuilding"))
         raise AppError(t("deploy.threshold.not_rebuilt", error=error.message))
     return threshold
-
-
