@@ -1,8 +1,6 @@
 """Issue 17 on the Runs page: the history lists every run, a run is named, noted, starred, opened and deleted,
 and two runs compared show their metrics with the best marked, their curves and what differs, in words."""
 
-import time
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -11,6 +9,7 @@ from core.spec import DenseLayer
 from tests.app.test_pages import APP, RUN_TIMEOUT_S, texts
 from tests.conftest import make_binary_frame, train_small_run
 from tests.unit.test_history import fake_run
+from tests.unit.test_search import _wait
 
 
 @pytest.fixture
@@ -109,10 +108,7 @@ def test_a_search_trial_keeps_its_test_score_back_until_the_user_scores_it(runs_
     assert not at.metric  # no test score shown, none computed
     at.button(key=f"evaluate.score.{run_id}").click().run()
     assert not at.exception, at.exception
-    deadline = time.monotonic() + 120
-    while not (runs_home.status(run_id).state == "finished" and runs_home.metrics(run_id)["test"]):
-        assert time.monotonic() < deadline, runs_home.status(run_id)
-        time.sleep(0.5)
+    _wait(lambda: runs_home.status(run_id).state == "finished" and bool(runs_home.metrics(run_id)["test"]), 120)
     at.run()
     assert not at.exception, at.exception
     assert "Test score held back" not in [header.value for header in at.subheader]
