@@ -108,17 +108,6 @@ def test_the_evaluate_page_thresholds_probabilities_exactly_as_the_model_does():
     assert len(cell_rows(predictions, rows, ("no", "yes"), "yes", "yes", threshold=0.7)) == 1
 
 
-TEXT_SCRIPT = r"""
-import json, sys
-import numpy as np, keras
-model = keras.saving.load_model(sys.argv[1], safe_mode=True)
-texts = json.loads(sys.argv[2])
-outputs = model({"review": np.array([[text] for text in texts], dtype=object)})
-labels = [v.decode() for v in keras.ops.convert_to_numpy(outputs["label"]).reshape(-1)]
-print(json.dumps({"labels": labels, "pos": keras.ops.convert_to_numpy(outputs["probabilities"])[:, 1].tolist()}))
-"""
-
-
 @pytest.mark.slow
 def test_a_text_runs_threshold_is_built_into_its_model(tmp_path):
     """Issue 16: images and text keep a saved threshold too (their vectorizer is prepared again, the same fit)."""
@@ -139,11 +128,13 @@ def test_a_text_runs_threshold_is_built_into_its_model(tmp_path):
     assert run_job(store, run_id).state == "finished"
     texts = ["fine great film dull", "dull poor film lovely", "moving film", "boring weak film", "film"]
 
-    def predict():
-        done = subprocess.run([sys.executable, "-c", TEXT_SCRIPT, str(store.path(run_id) / "model.keras"),
-                               json.dumps(texts)], capture_output=True, text=True, timeout=120, cwd=tmp_path)  # fmt: skip
-        assert done.returncode == 0, done.stderr[-2000:]
-        return json.loads(done.stdout.strip().splitlines()[-1])
+    def predict():  # the model file as a user loads it (a fresh process is the table test's business above)
+        import keras
+
+        model = keras.saving.load_model(store.path(run_id) / "model.keras", safe_mode=True)
+        outputs = model({"review": np.array([[text] for text in texts], dtype=object)})
+        labels = [v.decode() for v in keras.ops.convert_to_numpy(outputs["label"]).reshape(-1)]
+        return {"labels": labels, "pos": keras.ops.convert_to_numpy(outputs["probabilities"])[:, 1].tolist()}
 
     before = predict()
     nearest = min(before["pos"], key=lambda p: abs(p - 0.5))  # the text whose label a threshold moves first
