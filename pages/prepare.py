@@ -48,7 +48,15 @@ if state.kind != "table":
         t("data.prepare.drop_duplicates"), state.drop_duplicates, key="prepare.drop_duplicates",
         help=help_text(DataSpec, "drop_duplicates"),
     )  # fmt: skip
-    state.cross_validation_folds = 0
+    if state.kind == "images":  # one network per fold; text does not offer it yet (docs/IMAGES_AND_TEXT.md)
+        folds = middle.number_input(
+            t("data.prepare.folds"),
+            **number_kwargs(DataSpec, "cross_validation_folds", value=state.cross_validation_folds),
+            key="prepare.folds",
+        )
+        state.cross_validation_folds = 0 if folds == 1 else int(folds)
+    else:
+        state.cross_validation_folds = 0
     st.page_link(page="pages/model.py", label=t("data.prepare.next"), icon=":material/layers:")
     st.stop()
 

@@ -10,7 +10,7 @@ then runs the network, so a phone photo goes in as it is.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,9 +18,10 @@ import pandas as pd
 from PIL import Image
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold, StratifiedKFold
 
 from core.data.image_profile import profile_images
-from core.data.splitting import TargetInfo, natural_key
+from core.data.splitting import CrossValidationPlan, TargetInfo, natural_key
 from core.deployment.serving_model import SERVING_MODEL_NAME, label_outputs
 from core.errors import DataError
 from core.evaluation.metrics import compute_metrics
@@ -152,8 +153,6 @@ def prepare_images(source: ImageSource, data_spec, preprocessing_spec) -> Prepar
     target_name = data_spec.target
     if target_name not in manifest.columns:
         raise DataError(t("kinds.images.no_labels", target=repr(target_name)))
-    if data_spec.cross_validation_folds:
-        raise DataError(t("kinds.images.no_cross_validation"))
     notes: list = []
     keep = np.ones(len(manifest), dtype=bool)
     if data_spec.drop_duplicates and "sha1" in manifest.columns:
@@ -195,6 +194,10 @@ def prepare_images(source: ImageSource, data_spec, preprocessing_spec) -> Prepar
     if len(validation_index) == 0 or len(test_index) == 0:
         raise DataError(t("kinds.images.too_small_to_split", count=len(positions)))
 
+    plan = None
+    if data_spec.cross_validation_folds:
+        plan = image_folds(manifest, codes, np.sort(np.concatenate([train_index, validation_index])),
+                           data_spec.cross_validation_folds, data_spec.seed)  # fmt: skip
     stored_side = int(source.pixels.shape[1])
     channels = int(source.pixels.shape[-1])
     images_spec = preprocessing_spec.images
@@ -218,7 +221,38 @@ def prepare_images(source: ImageSource, data_spec, preprocessing_spec) -> Prepar
         y_test=codes[test_index],
         notes=tuple(notes),
         split_source=split_source,
+        cross_validation=plan,
+        extra={"codes": codes},
     )
+
+
+def image_folds(manifest: pd.DataFrame, codes: np.ndarray, rest: np.ndarray, k: int, seed: int) -> CrossValidationPlan:
+    """k folds of the images that are not test images, stratified by class (plain k-fold when a class has fewer
+    than k images). Positions in the plan are into `rest`, whose manifest rows `plan.rows` keeps."""
+    if len(rest) < k:
+        raise DataError(t("kinds.images.too_few_for_folds", count=len(rest), folds=k))
+    labels = codes[rest]
+    if np.bincount(labels).min(initial=k) >= k and len(np.unique(labels)) > 1:
+        splitter, method = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed), "StratifiedKFold"
+    else:
+        splitter, method = KFold(n_splits=k, shuffle=True, random_state=seed), "KFold"
+    folds = tuple((train, held) for train, held in splitter.split(np.zeros(len(rest)), labels))
+    return CrossValidationPlan(rows=manifest.iloc[rest], folds=folds, method=method)
+
+
+def image_fold(prepared: PreparedImages, fold: int) -> PreparedImages:
+    """Fold `fold`: trained on the other folds, its held-out images both watch early stopping and are scored
+    (as a table's fold is); the image preprocessing (rescaling, augmentation) is inside the model, nothing to
+    refit."""
+    plan = prepared.cross_validation
+    rest = plan.rows.index.to_numpy()
+    train, held = plan.folds[fold]
+    codes = prepared.extra["codes"]
+    train_index, held_index = rest[train], rest[held]
+    return replace(
+        prepared, train_index=train_index, validation_index=held_index, test_index=held_index,
+        y_train=codes[train_index], y_validation=codes[held_index], y_test=codes[held_index], cross_validation=None,
+    )  # fmt: skip
 
 
 def image_batches(prepared: PreparedImages, index: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool):
@@ -301,7 +335,7 @@ class ImagesKind:
         return prepare_images(source, data_spec, preprocessing_spec)
 
     def prepare_fold(self, prepared, fold: int, preprocessing_spec):
-        raise DataError(t("kinds.images.no_cross_validation"))
+        return image_fold(prepared, fold)
 
     def model_input(self, prepared) -> ModelInput:
         side, channels = prepared.preprocessing.image_size, prepared.preprocessing.channels

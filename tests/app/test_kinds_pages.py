@@ -34,6 +34,9 @@ def test_digits_images_through_data_prepare_model_and_train(app_env):
     flip = next(box for box in at.selectbox if box.label == "Flip")
     flip.set_value("horizontal").run()
     assert at.session_state["layerlab"].preprocessing.images.augmentation.flip == "horizontal"
+    at.number_input(key="prepare.folds").set_value(3).run()  # images cross-validate like tables
+    assert at.session_state["layerlab"].run_spec().data.cross_validation_folds == 3
+    at.number_input(key="prepare.folds").set_value(0).run()
 
     at.switch_page("pages/model.py").run()
     assert not at.exception, at.exception

@@ -18,6 +18,7 @@ from core.run_store import RunStore
 from core.spec import AugmentationSpec, DataSpec, ImageSpec, PreprocessingSpec, RunSpec, TrainingSpec, default_model
 
 SIDE = 16
+FOLDS_MAX = 20  # DataSpec.cross_validation_folds le
 
 
 def shapes(folder: Path, count: int = 240, *, split: bool = False) -> ImageSource:
@@ -187,3 +188,42 @@ def test_shared_mode_caps_count_an_image_networks_parameters_when_the_run_is_cre
         store.create_run(spec, source.manifest, source_name="shapes.zip", pixels=tmp_path / "pixels.npy")
     small = RunSpec(data=DataSpec(kind="images", target="label"), model=default_model("images"))
     assert store.create_run(small, source.manifest, source_name="shapes.zip", pixels=tmp_path / "pixels.npy")
+
+
+def test_image_folds_are_stratified_disjoint_and_leave_the_test_images_out(tmp_path):
+    source = shapes(tmp_path, 120)
+    prepared = prepare_images(
+        source, DataSpec(kind="images", target="label", cross_validation_folds=3), PreprocessingSpec()
+    )
+    assert prepared.cross_validation.k == 3 and prepared.cross_validation.method == "StratifiedKFold"
+    kind = dataset_kind("images")
+    held = [set(kind.prepare_fold(prepared, fold, PreprocessingSpec()).test_index) for fold in range(3)]
+    assert not (held[0] & held[1] or held[0] & held[2] or held[1] & held[2])
+    assert set().union(*held) == set(prepared.train_index) | set(prepared.validation_index)
+    assert not set().union(*held) & set(prepared.test_index)
+    fold = kind.prepare_fold(prepared, 0, PreprocessingSpec())
+    assert not set(fold.train_index) & set(fold.test_index)
+    assert np.bincount(fold.y_test).tolist() == np.bincount(prepared.extra["codes"][fold.test_index]).tolist()
+    few = tmp_path / "few"
+    few.mkdir()
+    with pytest.raises(DataError, match="at least one image per fold"):
+        prepare_images(shapes(few, 15), DataSpec(kind="images", target="label", cross_validation_folds=FOLDS_MAX),
+                       PreprocessingSpec())  # fmt: skip
+
+
+@pytest.mark.slow
+def test_an_image_run_cross_validates_one_network_per_fold(tmp_path):
+    from core.spec import IMAGE_PRESETS
+    from core.training.run_job import run_job
+
+    source = shapes(tmp_path, 90)
+    store = RunStore(tmp_path / "runs")
+    spec = RunSpec(data=DataSpec(kind="images", target="label", cross_validation_folds=3),
+                   model=IMAGE_PRESETS["MLP on pixels"], training=TrainingSpec(epochs=2))  # fmt: skip
+    run_id = store.create_run(spec, source.manifest, source_name="shapes.zip", pixels=tmp_path / "pixels.npy")
+    assert run_job(store, run_id).state == "finished"
+    result = store.metrics(run_id)["cross_validation"]
+    assert result["folds"] == 3 and result["completed"] == 3 and "accuracy" in result["mean"]
+    details = json.loads((store.path(run_id) / "cross_validation.json").read_text())["fold_details"]
+    rows = store.metrics(run_id)["num_rows"]
+    assert sum(d["held_out_rows"] for d in details) == rows["train"] + rows["validation"]  # every non-test image once
