@@ -399,10 +399,12 @@ def _table_path(path: str) -> str:
 def image_path_column(frame: pd.DataFrame) -> str | None:
     """The column of a table that names image files (most of its values end in .png, .jpg, ...), if one does."""
     for column in frame.columns:
-        values = frame[column].dropna()
-        if values.empty or not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        series = frame[column]
+        if not (series.dtype == object or pd.api.types.is_string_dtype(series)):
             continue
-        sample = values.astype(str).head(1000)
+        sample = series.head(5000).dropna().head(1000).astype(str)  # the Data page asks on every rerun
+        if sample.empty:
+            continue
         suffixes = sample.map(lambda value: PurePosixPath(value.replace("\\", "/")).suffix.lower())
         if suffixes.isin(IMAGE_EXTENSIONS).mean() >= 0.9:
             return str(column)

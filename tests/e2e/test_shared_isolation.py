@@ -67,12 +67,14 @@ def _set_epochs(page, epochs: int) -> None:
     _wait_quiet(page, quiet_s=1.0)
 
 
-def _click_train(page) -> None:
+def _click_train(page, redo=None) -> None:
     """Press Train once it is enabled; if it stays disabled, say what the page shows instead.
 
     It is disabled while the page holds no valid spec: under heavy load a click's rerun can be interrupted by
-    the next one, so the enabled state is awaited (a hang guard, not a speed bound), then the page is redrawn
-    once, as a user would refresh, before failing with the page's text."""
+    the next one, so the enabled state is awaited (a hang guard, not a speed bound). If it stays disabled, the
+    page is redrawn once, as a user would refresh, and `redo` (the steps that led here) is done again, before
+    failing with the page's text. Seen once on CI, 2026-12-04: the wine table with the first sample's target
+    ("The target column 'income' is not in this table"), cause not found yet (see the closing note)."""
     button = page.get_by_role("button", name="Train").last
     for attempt in range(2):
         try:
@@ -83,6 +85,8 @@ def _click_train(page) -> None:
                 print("Train was disabled; the page showed:\n" + first_view)
                 page.reload()
                 _wait_quiet(page)
+                if redo is not None:
+                    redo()
                 continue
             pytest.fail(
                 f"Train stayed disabled. Before a refresh:\n{first_view}\nAfter:\n{page.inner_text('body')[:3000]}"
@@ -298,12 +302,16 @@ def test_a_restart_resumes_queued_work_and_leaves_no_worker(browser, tmp_path):
     home.mkdir()
     with running_app(home, **SHARED) as base:
         context, page = _new_page(browser)
-        _load_wine(page, base)
-        _nav(page, "Train")
-        _set_epochs(page, 200)
-        page.get_by_text("Early stopping").click()  # off: the first run must still train when the server stops
-        _wait_quiet(page, quiet_s=1.0)
-        _click_train(page)
+
+        def to_train() -> None:
+            _load_wine(page, base)
+            _nav(page, "Train")
+            _set_epochs(page, 200)
+            page.get_by_text("Early stopping").click()  # off: the first run must still train when the server stops
+            _wait_quiet(page, quiet_s=1.0)
+
+        to_train()
+        _click_train(page, redo=to_train)
         first = _wait_for(lambda: _run_ids(home), 30, "the first run")[0]
         _wait_for(lambda: _status(home, first).get("state") == "running", 120, "the first run to train")
 
