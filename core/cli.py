@@ -224,6 +224,8 @@ def _create_image_table_run(args, store: RunStore, settings) -> str:
         image_set = read_image_table(frame, path_column, args.target, Path(args.images), Path(folder) / "pixels.npy")
         if image_set.skipped:
             print(f"layerlab: {t('cli.images_skipped', count=len(image_set.skipped))}", file=sys.stderr)
+        for note in image_set.notes:
+            print(f"layerlab: {t('deploy.cli.warning', message=note.render())}", file=sys.stderr)
         source = f"{Path(args.data).name} + {Path(args.images).name}"
         return store.create_run(spec, image_set.manifest, source_name=source, pixels=image_set.pixels_path)
 

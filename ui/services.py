@@ -12,7 +12,8 @@ from pathlib import Path
 from core.config import Settings, load_settings
 from core.errors import QuotaError
 from core.experiments.search import SearchStore, run_search
-from core.run_store import RunStore
+from core.i18n import Message
+from core.run_store import RunFiles, RunStore
 from core.shared_mode.limits import RunCaps
 from core.table_store import TableStore
 from core.training.jobs import JobManager, job_manager_for
@@ -97,8 +98,17 @@ def score_on_test(run_id: str, *, store: RunStore | None = None, current: Settin
     from core.training.run_job import request_test_score  # the run-job module is a worker's: loaded when used
 
     store = store or run_store()
+    manager = job_manager_for(current or settings())
+    manager.check_quota(store.owner_of(run_id))  # before the run leaves its final state: a full queue changes nothing
+    before = store.status(run_id)
     request_test_score(store, run_id)
-    job_manager_for(current or settings()).submit(run_id)
+    try:
+        manager.submit(run_id)
+    except QuotaError:  # another click took the last place meanwhile: the run goes back as it was
+        store.files(run_id).remove(RunFiles.SCORE_TEST)
+        ref = before.message_ref
+        store.set_status(run_id, before.state, Message(ref["id"], ref.get("params") or {}) if ref else before.message)
+        raise
 
 
 def _submit_with(current: Settings, store: RunStore, meta: dict):

@@ -114,3 +114,40 @@ def test_a_search_trial_keeps_its_test_score_back_until_the_user_scores_it(runs_
     assert "Test score held back" not in [header.value for header in at.subheader]
     assert [metric.label for metric in at.metric][:1] == ["Accuracy"]
     assert "baselines" in runs_home.metrics(run_id) and not runs_home.meta(run_id)["test_held_back"]
+
+
+def test_scoring_a_trial_when_the_queue_is_full_leaves_it_as_it_was(runs_home, monkeypatch):
+    """A full queue (shared mode's quota) refuses the scoring with its message; the run stays finished."""
+    from core.errors import QuotaError
+    from core.run_store import RunFiles
+    from core.spec import DataSpec, ModelSpec, RunSpec, TrainingSpec
+    from ui import services
+
+    spec = RunSpec(data=DataSpec(target="label"), model=ModelSpec(layers=(DenseLayer(units=4),)),
+                   training=TrainingSpec(epochs=1))  # fmt: skip
+    run_id = runs_home.create_run(spec, make_binary_frame(80), source_name="b.csv", search="0" * 20)
+    runs_home.set_status(run_id, "finished", "done")
+    runs_home.files(run_id).write_bytes(RunFiles.NETWORK, b"a saved network")
+
+    class Full:
+        def check_quota(self, owner):
+            raise QuotaError("full")
+
+    monkeypatch.setattr(services, "job_manager_for", lambda current: Full())
+    with pytest.raises(QuotaError):
+        services.score_on_test(run_id, store=runs_home)
+    assert runs_home.status(run_id).state == "finished"
+    assert not runs_home.files(run_id).exists(RunFiles.SCORE_TEST)
+
+    class RaceLost(Full):
+        def check_quota(self, owner):
+            return None
+
+        def submit(self, run_id):
+            raise QuotaError("taken meanwhile")
+
+    monkeypatch.setattr(services, "job_manager_for", lambda current: RaceLost())
+    with pytest.raises(QuotaError):
+        services.score_on_test(run_id, store=runs_home)
+    assert runs_home.status(run_id).state == "finished" and runs_home.status(run_id).message == "done"
+    assert not runs_home.files(run_id).exists(RunFiles.SCORE_TEST)
