@@ -9,7 +9,7 @@
 #     pip download keras==3.15.1 namex optree --no-deps -d bench/wheels
 #     # only if the GPU machine lacks them (the script says which are missing):
 #     pip download absl-py rich h5py ml-dtypes pydantic pydantic-core annotated-types typing-inspection \
-#         pandas pyarrow scikit-learn joblib threadpoolctl --no-deps -d bench/wheels
+#         babel pandas pyarrow scikit-learn joblib threadpoolctl --no-deps -d bench/wheels
 #     # from another Python/OS, add: --python-version 3.11 --platform manylinux2014_x86_64 --only-binary=:all:
 #
 # Run from anywhere:   bash bench/gpu_check.sh                  (100k-row textbook MLP + 1M-row wide MLP, 2 epochs)
@@ -46,7 +46,9 @@ missing=$("$PY" - <<'EOF'
 import importlib.util
 needed = {"keras": "keras", "numpy": "numpy", "pandas": "pandas", "pydantic": "pydantic",
           "sklearn": "scikit-learn", "pyarrow": "pyarrow", "h5py": "h5py", "rich": "rich",
-          "absl": "absl-py", "ml_dtypes": "ml-dtypes", "namex": "namex", "optree": "optree"}
+          "absl": "absl-py", "ml_dtypes": "ml-dtypes", "namex": "namex", "optree": "optree", "babel": "babel",
+          "pydantic_core": "pydantic-core", "annotated_types": "annotated-types",
+          "typing_inspection": "typing-inspection"}
 print(" ".join(pkg for module, pkg in needed.items() if importlib.util.find_spec(module) is None))
 EOF
 )
