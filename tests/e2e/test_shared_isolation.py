@@ -73,8 +73,10 @@ def _click_train(page, redo=None) -> None:
     It is disabled while the page holds no valid spec: under heavy load a click's rerun can be interrupted by
     the next one, so the enabled state is awaited (a hang guard, not a speed bound). If it stays disabled, the
     page is redrawn once, as a user would refresh, and `redo` (the steps that led here) is done again, before
-    failing with the page's text. Seen once on CI, 2026-12-04: the wine table with the first sample's target
-    ("The target column 'income' is not in this table"), cause not found yet (see the closing note)."""
+    failing with the page's text. Seen on CI, 2026-12-04: the wine table with the first sample's target
+    ("The target column 'income' is not in this table"). Cause: Streamlit's fast reruns let a Data-page run
+    that still held the first table overlap the run that loaded the second; they are off now
+    (.streamlit/config.toml, tests/unit/test_streamlit_config.py)."""
     button = page.get_by_role("button", name="Train").last
     for attempt in range(2):
         try:
