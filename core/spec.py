@@ -231,6 +231,26 @@ class PreprocessingSpec(_Spec):
     columns: tuple[ColumnSpec, ...] = Field(
         default=(), description="Per-column choices; a column not listed uses the automatic defaults."
     )
+    numeric_embedding: Literal["none", "periodic"] = Field(
+        default="none",
+        description="How number columns reach the network: none: as one standardised value each; periodic: also "
+        "as the sine and cosine of learned multiples of the value, read by a small Dense layer per column "
+        "(Gorishniy et al. 2022). Often lifts tables where a number matters in steps or ranges (Adult: +0.8 "
+        "points), at the cost of slower epochs.",
+    )
+    periodic_frequencies: int = Field(
+        default=24, ge=1, le=64, description="Periodic: learned frequencies per number column."
+    )
+    periodic_scale: float = Field(
+        default=0.1,
+        gt=0.0,
+        le=10.0,
+        description="Periodic: spread of the starting frequencies (on standardised values); larger picks up "
+        "finer steps.",
+    )
+    periodic_dim: int = Field(
+        default=16, ge=1, le=128, description="Periodic: outputs of the Dense layer that reads each column."
+    )
     images: ImageSpec = Field(default=ImageSpec(), description="Image size and augmentation (kind images).")
     text: TextSpec = Field(default=TextSpec(), description="How the text column is split into tokens (kind text).")
 

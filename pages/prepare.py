@@ -5,12 +5,12 @@ from core.data.quality import apply_fix, assess_quality
 from core.errors import AppError, SpecError
 from core.i18n import t
 from core.plain_text import shorten
-from core.spec import DataSpec, format_validation_error
+from core.spec import DataSpec, PreprocessingSpec, format_validation_error
 from ui.components import cached_profile, next_step_line, require_table, show_error
 from ui.kind_settings import image_settings, text_settings
 from ui.preprocessing_editor import preprocessing_editor
 from ui.profile_view import render_findings
-from ui.spec_fields import help_text, number_kwargs, slider_kwargs
+from ui.spec_fields import choice_labeller, help_text, number_kwargs, select_kwargs, slider_kwargs
 from ui.state import current_image_info, get_state
 
 SPLIT_FRACTION_UI_MAX = 0.4
@@ -86,6 +86,43 @@ edited = preprocessing_editor(
 if edited != state.preprocessing:
     state.preprocessing = edited
     st.rerun()
+
+# How the number columns reach the network: one value each, or also periodic features (a learned input layer).
+preprocessing = state.preprocessing
+widget = f"{state.table_key}.{state.target}"
+numbers_left, numbers_middle, numbers_right, numbers_last = st.columns(4)
+numeric_embedding = numbers_left.selectbox(
+    t("data.prepare.numeric_embedding"),
+    **select_kwargs(PreprocessingSpec, "numeric_embedding", value=preprocessing.numeric_embedding),
+    format_func=choice_labeller(PreprocessingSpec, "numeric_embedding"),
+    key=state.setting_widget(f"prepare.numeric_embedding.{widget}"),
+)
+periodic = {}
+if numeric_embedding == "periodic":
+    for column, name in zip(
+        (numbers_middle, numbers_right, numbers_last),
+        ("periodic_frequencies", "periodic_scale", "periodic_dim"),
+        strict=True,
+    ):
+        periodic[name] = column.number_input(
+            t(f"data.prepare.{name}"),
+            **number_kwargs(
+                PreprocessingSpec,
+                name,
+                value=getattr(preprocessing, name),
+                **({"step": 0.01, "format": "%.3f"} if name == "periodic_scale" else {}),
+            ),
+            key=state.setting_widget(f"prepare.{name}.{widget}"),
+        )
+try:
+    chosen = PreprocessingSpec.model_validate(
+        {**preprocessing.model_dump(), "numeric_embedding": numeric_embedding, **periodic}
+    )
+except ValidationError as error:
+    show_error(SpecError(t("train.page.bad_settings", problem=format_validation_error(error))))
+else:
+    if chosen != preprocessing:
+        state.preprocessing = chosen
 
 st.subheader(t("data.prepare.splits"))
 left, middle, right = st.columns(3)

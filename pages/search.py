@@ -62,10 +62,14 @@ if frame is not None:
                 dropout = left.slider(
                     t("experiments.search.dropout"), *DROPOUT_BOUNDS, SearchSpace().dropout, 0.05, key="search.dropout"
                 )
+                vary["vary_numeric_embedding"] = left.checkbox(
+                    t("experiments.search.vary_numeric_embedding"), True, key="search.vary_numeric",
+                    help=help_text(SearchSpace, "vary_numeric_embedding"),
+                )  # fmt: skip
             else:
                 st.caption(t("experiments.search.kind_note"))
                 layers, units, dropout = (1, 3), (16, 256), (0.0, 0.5)
-                vary.update(vary_layers=False, vary_units=False, vary_dropout=False)
+                vary.update(vary_layers=False, vary_units=False, vary_dropout=False, vary_numeric_embedding=False)
             vary["vary_learning_rate"] = right.checkbox(t("experiments.search.vary_learning_rate"), True,
                                                         key="search.vary_lr")  # fmt: skip
             rates = right.select_slider(t("experiments.search.learning_rate"), [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1],

@@ -129,7 +129,7 @@ def preprocessing_editor(frame: pd.DataFrame, columns: list[str], spec: Preproce
     try:
         chosen = [_column_spec(row) for _, row in edited.iterrows()]
         changed = tuple(c for c in chosen if c.model_dump(exclude={"name"}) != DEFAULT.model_dump(exclude={"name"}))
-        return PreprocessingSpec(max_categories=spec.max_categories, columns=changed)
+        return spec.model_copy(update={"columns": PreprocessingSpec(columns=changed).columns})
     except ValidationError as error:
         show_error(SpecError(t("data.editor.invalid", detail=format_validation_error(error))))
         return spec

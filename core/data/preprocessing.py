@@ -71,6 +71,10 @@ class NumericColumn:
     log_shift: float | None = None
     indicator: bool = False
     kind: str = "numeric"
+    # The network's periodic features of this column (`PreprocessingSpec.numeric_embedding`); 0 = none.
+    periodic_frequencies: int = 0
+    periodic_scale: float = 0.0
+    periodic_dim: int = 0
 
     @property
     def width(self) -> int:
@@ -180,6 +184,18 @@ class EmbeddingSlot:
     output_dim: int
 
 
+@dataclass(frozen=True, slots=True)
+class PeriodicSlot:
+    """One number column that also reaches the network as periodic features: its scaled value sits at
+    `position` of the encoded matrix (`core.model.building` adds the layers)."""
+
+    name: str
+    position: int
+    frequencies: int
+    scale: float
+    dim: int
+
+
 _ENCODERS = {"numeric": NumericColumn, "categorical": CategoricalColumn, "datetime": DatetimeColumn}
 
 
@@ -220,6 +236,19 @@ class PreprocessingState:
         for column in self.columns:
             if isinstance(column, CategoricalColumn) and column.encoding == "embedding":
                 slots.append(EmbeddingSlot(column.name, position, column.embedding_input_dim, column.embedding_dim))
+            position += column.width
+        return tuple(slots)
+
+    def periodic(self) -> tuple[PeriodicSlot, ...]:
+        """Where the scaled values of the number columns with periodic features sit in the encoded matrix."""
+        slots, position = [], 0
+        for column in self.columns:
+            if isinstance(column, NumericColumn) and column.periodic_frequencies > 0:
+                slots.append(
+                    PeriodicSlot(
+                        column.name, position, column.periodic_frequencies, column.periodic_scale, column.periodic_dim
+                    )
+                )
             position += column.width
         return tuple(slots)
 
@@ -423,7 +452,9 @@ def _guessed_format(series: pd.Series, dayfirst: bool) -> str | None:
     return rules.guessed_date_format(series, dayfirst)
 
 
-def _fit_numeric(name: str, values: np.ndarray, column: ColumnSpec) -> NumericColumn:
+def _fit_numeric(
+    name: str, values: np.ndarray, column: ColumnSpec, spec: PreprocessingSpec | None = None
+) -> NumericColumn:
     if not np.isfinite(values).any():
         raise DataError(t("data.preprocess.no_numbers", column=repr(name)), field=name)
     if column.missing == "constant":
@@ -440,7 +471,16 @@ def _fit_numeric(name: str, values: np.ndarray, column: ColumnSpec) -> NumericCo
         "outliers": column.outliers,
         "scaling": column.scaling,
     }
-    return NumericColumn(name=name, **rules.fit_numeric(values, options), indicator=column.missing_indicator)
+    periodic = {}
+    if spec is not None and spec.numeric_embedding == "periodic":
+        periodic = {
+            "periodic_frequencies": spec.periodic_frequencies,
+            "periodic_scale": spec.periodic_scale,
+            "periodic_dim": spec.periodic_dim,
+        }
+    return NumericColumn(
+        name=name, **rules.fit_numeric(values, options), indicator=column.missing_indicator, **periodic
+    )
 
 
 def _fit_categorical(
@@ -508,7 +548,7 @@ def fit_preprocessing(
     The columns of a big table are fitted on several threads (`core.data.parallel`); the result is the same."""
     spec = spec or PreprocessingSpec(max_categories=max_categories)
     columns = map_columns(
-        lambda name: _fit_column(train, name, spec.column(name), max_categories),
+        lambda name: _fit_column(train, name, spec.column(name), max_categories, spec),
         features,
         rows=len(train),
         cost=lambda name: _is_text(train, name),
@@ -516,7 +556,9 @@ def fit_preprocessing(
     return PreprocessingState(columns=tuple(columns))
 
 
-def _fit_column(train, name: str, column: ColumnSpec, max_categories: int) -> ColumnEncoder:
+def _fit_column(
+    train, name: str, column: ColumnSpec, max_categories: int, spec: PreprocessingSpec | None = None
+) -> ColumnEncoder:
     codes = selection_text_codes(train, name) if column.kind in {"auto", "categorical"} else None
     if codes is not None:
         # Arrow text: count the selected rows' values from the whole column's dictionary codes, without
@@ -528,7 +570,7 @@ def _fit_column(train, name: str, column: ColumnSpec, max_categories: int) -> Co
     series = train[name]
     kind = resolve_kind(series, column)
     if kind == "numeric":
-        return _fit_numeric(name, numeric_values(series), column)
+        return _fit_numeric(name, numeric_values(series), column, spec)
     if kind == "datetime":
         selection = train if hasattr(train, "positions") else None  # a row selection (core.data.splitting.RowSelection)
         return _fit_datetime(name, series, column, selection)

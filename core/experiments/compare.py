@@ -16,6 +16,7 @@ from core.evaluation.metrics import METRIC_LABELS
 from core.experiments.history import HistoryRow, history_row, short_layer
 from core.i18n import CatalogView, t
 from core.run_store import RunFiles, RunStore
+from core.spec import parse_spec
 
 MIN_RUNS, MAX_RUNS = 2, 5
 # Higher is better for these; lower for the rest (errors and losses).
@@ -119,6 +120,15 @@ def spec_differences(before: dict, after: dict) -> list[str]:
     return sentences
 
 
+def _stored_spec(text: str | None) -> dict:
+    """A run's spec with every default filled in, so a setting added after the run was made (stored without
+    it) is not reported as changed; the stored JSON as it is when it no longer parses."""
+    try:
+        return parse_spec(text or "{}").model_dump(mode="json")
+    except AppError:
+        return json.loads(text or "{}")
+
+
 def _per_class_recall(store: RunStore, run_id: str) -> pd.Series | None:
     predictions = store.predictions(run_id)
     if predictions is None or "actual" not in predictions or "predicted" not in predictions:
@@ -155,7 +165,7 @@ def compare_runs(runs: list[tuple[RunStore, str]]) -> Comparison:
         raise CompareError(t("experiments.compare.count", count=len(stores), low=MIN_RUNS, high=MAX_RUNS))
     run_ids = [run_id for _, run_id in runs]
     rows = [history_row(store.record(run_id)) for store, run_id in runs]
-    specs = {run_id: json.loads(store.files(run_id).spec_text() or "{}") for store, run_id in runs}
+    specs = {run_id: _stored_spec(store.files(run_id).spec_text()) for store, run_id in runs}
 
     metrics: dict[str, dict[str, float]] = {}
     for row in rows:

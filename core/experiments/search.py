@@ -70,6 +70,11 @@ class SearchSpace(_Spec):
     vary_optimizer: bool = Field(default=False, description="Try these optimizers.")
     optimizers: tuple[str, ...] = Field(default=("adam", "adamw", "rmsprop"), description="Optimizers to try.")
     vary_class_weight: bool = Field(default=False, description="Try with and without balanced class weights.")
+    vary_numeric_embedding: bool = Field(
+        default=True,
+        description="Try the number columns of a table with and without periodic features "
+        "(`PreprocessingSpec.numeric_embedding`).",
+    )
 
     @model_validator(mode="after")
     def _within_the_spec_bounds(self) -> SearchSpace:
@@ -139,8 +144,16 @@ def trial_spec(base: RunSpec, space: SearchSpace, params: dict) -> RunSpec:
     for name in ("learning_rate", "batch_size", "optimizer", "class_weight"):
         if name in params:
             training[name] = params[name]
+    preprocessing = base.preprocessing.model_dump()
+    if "numeric_embedding" in params:
+        preprocessing["numeric_embedding"] = params["numeric_embedding"]
     return RunSpec.model_validate(
-        {**base.model_dump(), "model": model.model_dump(), "training": TrainingSpec(**training).model_dump()}
+        {
+            **base.model_dump(),
+            "preprocessing": preprocessing,
+            "model": model.model_dump(),
+            "training": TrainingSpec(**training).model_dump(),
+        }
     )
 
 
@@ -162,6 +175,8 @@ def suggest(trial, space: SearchSpace, base: RunSpec) -> dict:
         params["optimizer"] = trial.suggest_categorical("optimizer", list(space.optimizers))
     if space.vary_class_weight and base.data.task != "regression":
         params["class_weight"] = trial.suggest_categorical("class_weight", ["none", "balanced"])
+    if table and space.vary_numeric_embedding:
+        params["numeric_embedding"] = trial.suggest_categorical("numeric_embedding", ["none", "periodic"])
     return params
 
 

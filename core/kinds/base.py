@@ -17,6 +17,7 @@ class ModelInput:
     `num_inputs`: width of a table's encoded rows (or of a flattened image); `input_shape` replaces
     `(num_inputs,)` for image and token inputs; `input_kind` selects the shape rules and the input dtype;
     `embeddings`: columns of the encoded rows that are category indices with their own learned table.
+    `periodic`: columns of the encoded rows (scaled numbers) that also reach the network as periodic features.
     `stem`: built-in Keras layers between the input and the user's layers (image rescaling and augmentation).
     """
 
@@ -25,6 +26,7 @@ class ModelInput:
     input_kind: str = "tabular"
     embeddings: tuple = ()
     stem: tuple = ()  # (Keras layer class name, arguments) applied before the hidden layers: rescaling, augmentation
+    periodic: tuple = ()  # number columns that also get periodic features (`PreprocessingState.periodic()`)
 
     def build_arguments(self) -> dict[str, Any]:
         """Keyword arguments of `build_model` and `describe_model` after (spec, num_inputs, task, num_classes)."""
@@ -33,6 +35,8 @@ class ModelInput:
             arguments["input_shape"] = self.input_shape
         if self.stem:
             arguments["stem"] = self.stem
+        if self.periodic:
+            arguments["periodic"] = self.periodic
         return arguments
 
 

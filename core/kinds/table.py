@@ -33,12 +33,15 @@ class TableKind:
         return prepare_fold(prepared, fold, preprocessing_spec)
 
     def model_input(self, prepared) -> ModelInput:
-        return ModelInput(num_inputs=prepared.num_features, embeddings=prepared.preprocessing.embeddings())
+        state = prepared.preprocessing
+        return ModelInput(num_inputs=prepared.num_features, embeddings=state.embeddings(), periodic=state.periodic())
 
     def preview_input(self, source, spec, info: dict | None = None) -> ModelInput:
         features = list(spec.data.features) or [c for c in source.columns if c != spec.data.target]
         estimated = estimate_preprocessing(source, features, spec.preprocessing)
-        return ModelInput(num_inputs=estimated.num_features, embeddings=estimated.embeddings())
+        return ModelInput(
+            num_inputs=estimated.num_features, embeddings=estimated.embeddings(), periodic=estimated.periodic()
+        )
 
     def fit_arguments(self, prepared, batch_size: int) -> dict[str, Any]:
         return fit_data(prepared, batch_size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from core.i18n import t
@@ -90,6 +91,7 @@ def describe_model(
     input_shape: tuple[int, ...] | None = None,
     input_kind: InputKind = "tabular",
     stem: tuple = (),
+    periodic: tuple = (),
 ) -> list[LayerRow]:
     """The network as Keras' `model.summary()` would list it, computed without importing Keras.
 
@@ -122,6 +124,19 @@ def describe_model(
             )
         )  # fmt: skip
         width += slot.output_dim - 1
+    for position, slot in enumerate(periodic, start=1):
+        rows.append(
+            LayerRow(
+                f"periodic_{position}_frequencies", "Dense", f"(None, {slot.frequencies})", slot.frequencies,
+                t("model.diagram.periodic", name=slot.name, count=slot.frequencies),
+            )
+        )  # fmt: skip
+        rows.append(
+            LayerRow(
+                f"periodic_{position}", "Dense", f"(None, {slot.dim})", (2 * slot.frequencies + 1) * slot.dim, "relu"
+            )
+        )
+        width += slot.dim
     if input_shape is None:
         shape = (width,)
     shapes = infer_shapes(spec, shape, input_kind=input_kind)
@@ -160,17 +175,22 @@ def build_model(
     input_shape: tuple[int, ...] | None = None,
     input_kind: InputKind = "tabular",
     stem: tuple = (),
+    periodic: tuple = (),
 ):
     """A functional Keras model from encoded features (float32, shape (None, num_inputs)) to the task's output.
 
     `embeddings` (from `PreprocessingState.embeddings()`) name the matrix columns that hold category indices:
     each is taken out, looked up in its own learned `Embedding` table and joined to the other inputs.
+    `periodic` (from `PreprocessingState.periodic()`) names the scaled number columns that also reach the
+    network as periodic features: the sine and cosine of learned multiples of the value (Dense without bias,
+    starting frequencies drawn from N(0, 2π·scale)), read by a Dense relu layer per column (Gorishniy et al.
+    2022, "PLR"), joined to the other inputs. Built-in layers and `keras.ops` only, so every export keeps working.
     `input_shape`/`input_kind` are for image and text inputs (token inputs are int32); `stem` lists built-in
     layers put before the hidden ones (image rescaling and augmentation, as (class name, arguments)). The stack is checked
     with `infer_shapes` first, so a layer that cannot follow the previous one raises `SpecError`, not a
     Keras traceback.
     """
-    width = num_inputs + sum(slot.output_dim - 1 for slot in embeddings)
+    width = num_inputs + sum(slot.output_dim - 1 for slot in embeddings) + sum(slot.dim for slot in periodic)
     infer_shapes(spec, tuple(input_shape) if input_shape is not None else (width,), input_kind=input_kind)
 
     import keras  # Keras loads only in workers and helpers, never in the web server
@@ -179,6 +199,8 @@ def build_model(
     dtype = "int32" if input_kind == "tokens" else "float32"
     inputs = keras.Input(shape=shape, dtype=dtype, name="inputs")
     x = _embed(inputs, num_inputs, embeddings) if embeddings else inputs
+    if periodic:
+        x = _periodic(inputs, x, periodic)
     for position, (class_name, arguments) in enumerate(stem, start=1):
         # Built-in layers only (Rescaling, RandomFlip...): the saved model still loads in safe mode.
         x = getattr(keras.layers, class_name)(**arguments, name=f"stem_{position}_{class_name.lower()}")(x)
@@ -201,6 +223,24 @@ def _embed(inputs, num_inputs: int, embeddings: tuple):
         vectors = keras.layers.Embedding(slot.input_dim, slot.output_dim, name=f"embedding_{position}")(index)
         parts.append(keras.layers.Reshape((slot.output_dim,), name=f"embedding_{position}_flat")(vectors))
     return parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="embedded_inputs")(parts)
+
+
+def _periodic(inputs, x, periodic: tuple):
+    import keras  # Keras loads only in workers and helpers, never in the web server
+    from keras import ops  # Keras loads only in workers and helpers, never in the web server
+
+    parts = [x]
+    for position, slot in enumerate(periodic, start=1):
+        value = ops.take(inputs, [slot.position], axis=1)
+        phases = keras.layers.Dense(
+            slot.frequencies,
+            use_bias=False,
+            kernel_initializer=keras.initializers.RandomNormal(stddev=2 * math.pi * slot.scale),
+            name=f"periodic_{position}_frequencies",
+        )(value)
+        features = keras.layers.Concatenate(name=f"periodic_{position}_sin_cos")([ops.sin(phases), ops.cos(phases)])
+        parts.append(keras.layers.Dense(slot.dim, activation="relu", name=f"periodic_{position}")(features))
+    return keras.layers.Concatenate(name="periodic_inputs")(parts)
 
 
 def make_optimizer(spec: TrainingSpec, *, steps_per_epoch: int = 1, epochs: int | None = None):

@@ -123,7 +123,9 @@ def count_run_params(spec: RunSpec, frame: pd.DataFrame, *, pixels_shape: tuple 
                 rows = describe_model(spec.model, text.max_tokens, task, classes)
         else:
             estimated = estimate_preprocessing(frame, features, spec.preprocessing)
-            rows = describe_model(spec.model, estimated.num_features, task, classes, estimated.embeddings())
+            rows = describe_model(
+                spec.model, estimated.num_features, task, classes, estimated.embeddings(), periodic=estimated.periodic()
+            )
         return count_params(rows)
     except (AppError, KeyError, ValueError):
         return None

@@ -77,3 +77,29 @@ def test_a_clean_table_gets_one_all_clear(app_env):
         "No problems found: no ID-like, constant or leaking columns, no duplicates, no mixed types."
     ]
     assert not at.warning and not at.error
+
+
+def test_periodic_features_of_the_number_columns_reach_the_spec_and_the_model_summary(app_env):
+    at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
+    upload(at, leaky_frame())
+    at.switch_page("pages/prepare.py").run()
+    choice = next(s for s in at.selectbox if s.label == "Number columns into the network")
+    assert choice.value == "none" and choice.options == [
+        "one standardised value each",
+        "also periodic features (learned)",
+    ]
+    choice.set_value("periodic").run()
+    assert not at.exception, at.exception
+    frequencies = next(n for n in at.number_input if n.label == "Frequencies per column")
+    assert (frequencies.value, frequencies.min, frequencies.max) == (24, 1, 64)  # the spec's Field
+    frequencies.set_value(6).run()
+    preprocessing = at.session_state["layerlab"].run_spec().preprocessing
+    assert (preprocessing.numeric_embedding, preprocessing.periodic_frequencies) == ("periodic", 6)
+
+    at.switch_page("pages/model.py").run()
+    assert not at.exception, at.exception
+    summary = next(f.value for f in at.dataframe if "periodic_1_frequencies" in set(f.value.iloc[:, 0]))
+    rows = summary.set_index(summary.columns[0])
+    # One branch per number column (x and noise): 6 frequencies, then 16 outputs from sin and cos (2 × 6 + 1) × 16.
+    assert rows.loc["periodic_1_frequencies", "params"] == 6 and rows.loc["periodic_1", "params"] == 208
+    assert "periodic_2" in rows.index and "periodic_3" not in rows.index

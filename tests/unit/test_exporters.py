@@ -129,6 +129,8 @@ def runs(tmp_path_factory):
         adult,
         RunSpec(
             data=DataSpec(target="income", features=features),
+            # Periodic features of the number columns (sin and cos inside the network): every format must carry them.
+            preprocessing=PreprocessingSpec(numeric_embedding="periodic", periodic_frequencies=8, periodic_dim=4),
             model=ModelSpec(layers=(DenseLayer(units=16),)),
             training=TrainingSpec(epochs=2),
         ),

@@ -1,0 +1,129 @@
+"""Periodic features of number columns (`PreprocessingSpec.numeric_embedding="periodic"`): where they sit, what
+the Model page says about them, that a network learns with them what it cannot learn without, and that the
+model file still loads without LayerLab. The exports in every format are checked in test_exporters.py (its
+binary run uses them)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.data.preprocessing import fit_preprocessing
+from core.deployment.codegen import CodegenError, check_supported
+from core.deployment.serving_model import load_model_file, predict_table
+from core.experiments.search import SearchSpace, suggest, trial_spec
+from core.model.building import build_model, count_params, describe_model
+from core.run_store import RunStore
+from core.spec import ColumnSpec, DataSpec, DenseLayer, ModelSpec, PreprocessingSpec, RunSpec, TrainingSpec
+from core.training.run_job import run_job
+
+PERIODIC = PreprocessingSpec(numeric_embedding="periodic", periodic_frequencies=8, periodic_dim=4)
+
+
+def stripes(rows: int = 3000, seed: int = 0) -> pd.DataFrame:
+    """The class flips every half unit of `x` (ten stripes): a number that matters in steps."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 5, rows)
+    noise = rng.normal(size=rows)
+    label = np.where(np.floor(2 * x) % 2 == 0, "even", "odd")
+    return pd.DataFrame({"x": x, "noise": noise, "shop": rng.choice(["a", "b", "c"], rows), "label": label})
+
+
+def test_periodic_slots_sit_on_the_number_columns_and_the_summary_matches_keras():
+    frame = stripes(500)
+    features = ["shop", "x", "noise"]
+    plain = fit_preprocessing(frame, features, max_categories=50, spec=PreprocessingSpec())
+    assert plain.periodic() == ()
+    state = fit_preprocessing(frame, features, max_categories=50, spec=PERIODIC)
+    assert state.num_features == plain.num_features  # the encoded rows do not change: the network adds the features
+    slots = state.periodic()
+    assert [(slot.name, slot.position) for slot in slots] == [("x", 4), ("noise", 5)]  # after shop's 4 one-hot slots
+    assert {(slot.frequencies, slot.dim) for slot in slots} == {(8, 4)}
+    model = ModelSpec(layers=(DenseLayer(units=5),))
+    rows = describe_model(model, state.num_features, "binary", 0, periodic=slots)
+    network = build_model(model, state.num_features, "binary", 0, periodic=slots)
+    assert count_params(rows) == network.count_params()
+    for row in rows[1:]:
+        assert row.num_params == network.get_layer(row.name).count_params(), row.name
+    assert rows[1].details == "periodic features of 'x': 8 learned frequencies"
+    # The hidden layer reads the 6 encoded values and 4 outputs per number column.
+    assert network.get_layer("hidden_1_dense").kernel.shape == (6 + 2 * 4, 5)
+
+
+def _accuracy(store: RunStore, frame: pd.DataFrame, preprocessing: PreprocessingSpec) -> tuple[str, float]:
+    spec = RunSpec(
+        data=DataSpec(target="label", seed=1),
+        preprocessing=preprocessing,
+        model=ModelSpec(layers=(DenseLayer(units=32), DenseLayer(units=32))),
+        training=TrainingSpec(epochs=25, batch_size=64, learning_rate=0.003, early_stopping=False),
+    )
+    run_id = store.create_run(spec, frame, source_name="stripes.csv")
+    assert run_job(store, run_id).state == "finished"
+    return run_id, store.metrics(run_id)["test"]["accuracy"]
+
+
+@pytest.mark.slow
+def test_periodic_features_learn_a_striped_number_and_the_model_reloads_without_layerlab(tmp_path):
+    frame = stripes()
+    store = RunStore(tmp_path / "runs")
+    _, plain = _accuracy(store, frame, PreprocessingSpec())
+    run_id, periodic = _accuracy(store, frame, PERIODIC.model_copy(update={"periodic_scale": 0.5}))
+    assert periodic >= 0.9, (plain, periodic)  # ten stripes are learned
+    assert periodic - plain >= 0.1, (plain, periodic)  # which two Dense layers on the value alone do not manage
+
+    rows = frame.drop(columns=["label"]).head(20)
+    app = predict_table(load_model_file(store.model_path(run_id)), rows)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    script = f"""
+import json, sys
+import keras, numpy as np, pandas as pd
+model = keras.saving.load_model({str(store.model_path(run_id))!r})
+rows = pd.read_csv({str(tmp_path / "rows.csv")!r})
+out = model({{"x": rows[["x"]].astype("float32").to_numpy(), "noise": rows[["noise"]].astype("float32").to_numpy(),
+              "shop": rows[["shop"]].astype(str).to_numpy(dtype=object)}})
+assert "core" not in sys.modules
+print(json.dumps(keras.ops.convert_to_numpy(out["probabilities"]).tolist()))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    fresh = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
+    np.testing.assert_allclose(fresh[:, 1], app["prob_odd"], atol=1e-5)
+
+
+def test_the_search_tries_periodic_features_on_tables_only():
+    import optuna
+
+    table = RunSpec(data=DataSpec(target="label"))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(12):
+        trial = study.ask()
+        params = suggest(trial, SearchSpace(), table)
+        seen.add(params["numeric_embedding"])
+        assert trial_spec(table, SearchSpace(), params).preprocessing.numeric_embedding == params["numeric_embedding"]
+        study.tell(trial, 0.0)
+    assert seen == {"none", "periodic"}
+    unticked = suggest(study.ask(), SearchSpace(vary_numeric_embedding=False), table)
+    assert "numeric_embedding" not in unticked
+    images = RunSpec(data=DataSpec(kind="images", target="label"))
+    assert "numeric_embedding" not in suggest(study.ask(), SearchSpace(), images)
+
+
+def test_the_training_script_says_it_does_not_reproduce_periodic_features():
+    frame = stripes(200)
+    spec = RunSpec(data=DataSpec(target="label"), preprocessing=PERIODIC)
+    state = fit_preprocessing(frame, ["x", "noise", "shop"], max_categories=50, spec=spec.preprocessing)
+    with pytest.raises(CodegenError, match="numeric_embedding"):
+        check_supported(spec, state)
+    check_supported(RunSpec(data=DataSpec(target="label")), state)  # the plain spec is reproduced
+
+
+def test_a_spec_with_periodic_settings_out_of_bounds_is_refused():
+    with pytest.raises(ValueError):
+        PreprocessingSpec(numeric_embedding="periodic", periodic_frequencies=0)
+    with pytest.raises(ValueError):
+        PreprocessingSpec(numeric_embedding="sometimes")
+    assert ColumnSpec(name="x").kind == "auto"  # per-column settings are unchanged
