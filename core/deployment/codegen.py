@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import re
 from pathlib import Path
 
@@ -74,6 +75,9 @@ KNOWN_COLUMN_FIELDS = frozenset(
      "num_bins", "dayfirst", "max_categories", "embedding_dim", "order"}
 )  # fmt: skip
 KNOWN_ENCODINGS = frozenset({"one_hot", "ordinal", "embedding", "hashing"})
+KNOWN_PREPROCESSING_FIELDS = frozenset(
+    {"max_categories", "columns", "numeric_embedding", "periodic_frequencies", "periodic_scale", "periodic_dim"}
+)
 KNOWN_RUN_FIELDS = frozenset({"version", "data", "preprocessing", "model", "training"})
 
 
@@ -413,7 +417,7 @@ def check_supported(spec, state) -> None:
     changed(spec, KNOWN_RUN_FIELDS, "spec")
     changed(spec.data, KNOWN_DATA_FIELDS, "data")
     changed(spec.training, KNOWN_TRAINING_FIELDS, "training")
-    changed(spec.preprocessing, frozenset({"max_categories", "columns"}), "preprocessing")
+    changed(spec.preprocessing, KNOWN_PREPROCESSING_FIELDS, "preprocessing")
     changed(spec.model, frozenset({"layers"}), "model")
     for column in spec.preprocessing.columns:
         changed(column, KNOWN_COLUMN_FIELDS, f"preprocessing.columns[{column.name!r}]")
@@ -1048,6 +1052,28 @@ def _network_code(spec, state, target, precision: str = "float32") -> str:
         ]
     else:
         code.append("    x = inputs")
+    periodic = spec.preprocessing.numeric_embedding == "periodic"
+    if periodic:
+        preprocessing = spec.preprocessing
+        spread = 2 * math.pi * preprocessing.periodic_scale
+        code += [
+            "    # Periodic features: each number column's scaled value also goes through learned frequencies (a Dense",
+            "    # layer without bias), their sine and cosine, and a Dense relu layer; joined to the other inputs.",
+            "    parts, position, number = [x], 0, 0",
+            "    for name, options in COLUMNS.items():",
+            '        if options["kind"] == "numeric":',
+            "            number += 1",
+            "            value = keras.ops.take(inputs, [position], axis=1)",
+            f"            starting = keras.initializers.RandomNormal(stddev={spread!r})",
+            f"            phases = layers.Dense({preprocessing.periodic_frequencies}, use_bias=False, "
+            'kernel_initializer=starting, name=f"periodic_{number}_frequencies")(value)',
+            "            both = [keras.ops.sin(phases), keras.ops.cos(phases)]",
+            '            features = layers.Concatenate(name=f"periodic_{number}_sin_cos")(both)',
+            f"            parts.append(layers.Dense({preprocessing.periodic_dim}, "
+            'activation="relu", name=f"periodic_{number}")(features))',
+            "        position += matrix_width(options, fitted[name])",
+            '    x = layers.Concatenate(name="periodic_inputs")(parts)',
+        ]
     for position, layer in enumerate(spec.model.layers, start=1):
         call = layer_expression(layer, f"hidden_{position}_{layer.kind}")
         line = f"    x = {call}(x)"
@@ -1077,7 +1103,7 @@ def _network_code(spec, state, target, precision: str = "float32") -> str:
             "",
             *(line.replace("def build_network(", "def build_float32_network(", 1) for line in code),
         ]
-    if embedded:
+    if embedded or periodic:
         code = [
             "def matrix_width(options, fitted):",
             '    """How many matrix columns a column takes (as `transform` writes them)."""',

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from core.data.preprocessing import fit_preprocessing
-from core.deployment.codegen import CodegenError, check_supported
+from core.deployment.codegen import check_supported, generate_script
 from core.deployment.serving_model import load_model_file, predict_table
 from core.experiments.search import SearchSpace, suggest, trial_spec
 from core.model.building import build_model, count_params, describe_model
@@ -112,13 +112,25 @@ def test_the_search_tries_periodic_features_on_tables_only():
     assert "numeric_embedding" not in suggest(study.ask(), SearchSpace(), images)
 
 
-def test_the_training_script_says_it_does_not_reproduce_periodic_features():
-    frame = stripes(200)
-    spec = RunSpec(data=DataSpec(target="label"), preprocessing=PERIODIC)
+@pytest.mark.slow
+def test_the_training_script_rebuilds_the_periodic_features(tmp_path):
+    from tests.unit.test_codegen import _run_script, _train
+
+    frame = stripes(1500)
+    spec = RunSpec(
+        data=DataSpec(target="label"),
+        preprocessing=PERIODIC.model_copy(update={"periodic_scale": 0.5}),
+        model=ModelSpec(layers=(DenseLayer(units=16),)),
+        training=TrainingSpec(epochs=8, batch_size=64, learning_rate=0.003),
+    )
     state = fit_preprocessing(frame, ["x", "noise", "shop"], max_categories=50, spec=spec.preprocessing)
-    with pytest.raises(CodegenError, match="numeric_embedding"):
-        check_supported(spec, state)
-    check_supported(RunSpec(data=DataSpec(target="label")), state)  # the plain spec is reproduced
+    check_supported(spec, state)  # not refused any more
+    run_dir = _train(tmp_path, frame, spec, "stripes.csv")
+    script = generate_script(run_dir)
+    assert "periodic_{number}_frequencies" in script and "keras.ops.sin(phases)" in script
+    result = _run_script(script, tmp_path)
+    expected = json.loads((run_dir / "metrics.json").read_text())
+    assert abs(result["test"]["accuracy"] - expected["test"]["accuracy"]) <= 0.02, (result["test"], expected["test"])
 
 
 def test_a_spec_with_periodic_settings_out_of_bounds_is_refused():
