@@ -90,7 +90,7 @@ if edited != state.preprocessing:
 # How the number columns reach the network: one value each, or also periodic features (a learned input layer).
 preprocessing = state.preprocessing
 widget = f"{state.table_key}.{state.target}"
-numbers_left, numbers_middle, numbers_right, numbers_last = st.columns(4)
+numbers_left, numbers_middle, numbers_right, numbers_last = st.columns([1.4, 1, 1, 1])
 numeric_embedding = numbers_left.selectbox(
     t("data.prepare.numeric_embedding"),
     **select_kwargs(PreprocessingSpec, "numeric_embedding", value=preprocessing.numeric_embedding),

@@ -47,6 +47,7 @@ def model_diagram(rows: list[LayerRow]) -> go.Figure:
     """A vertical stack of boxes, input at the top and the output layer at the bottom: each box shows the
     layer's type and settings, its output shape and its parameter count."""
     figure = go.Figure()
+    rows = _joined_periodic_rows(rows)
     count = len(rows)
     for index, row in enumerate(rows):
         top = count - index
@@ -83,6 +84,27 @@ def model_diagram(rows: list[LayerRow]) -> go.Figure:
         showlegend=False,
     )
     return figure
+
+
+def _joined_periodic_rows(rows: list[LayerRow]) -> list[LayerRow]:
+    """The periodic features of the number columns as one box: they are side branches, one per column, that a
+    stack of boxes would draw as if each fed the next (the summary table still lists every layer)."""
+    periodic = [row for row in rows if row.name.startswith("periodic_")]
+    if not periodic:
+        return rows
+    branches = [row for row in periodic if not row.name.endswith("_frequencies")]
+    frequencies = int(periodic[0].output_shape.strip("()").split(",")[-1])
+    dim = int(branches[0].output_shape.strip("()").split(",")[-1])
+    joined = LayerRow(
+        "periodic",
+        t("model.diagram.periodic_title"),
+        f"(None, {dim * len(branches)})",
+        sum(row.num_params for row in periodic),
+        t("model.diagram.periodic_all", count=len(branches), frequencies=frequencies, dim=dim),
+    )
+    first = rows.index(periodic[0])
+    kept = [row for row in rows if not row.name.startswith("periodic_")]
+    return kept[:first] + [joined] + kept[first:]
 
 
 def _current_spec(state: AppState) -> RunSpec | None:

@@ -1,5 +1,7 @@
 """The Prepare page: the quality gate's one-click fixes and the per-column form change what is trained."""
 
+import json
+
 import numpy as np
 import pandas as pd
 from streamlit.testing.v1 import AppTest
@@ -103,3 +105,11 @@ def test_periodic_features_of_the_number_columns_reach_the_spec_and_the_model_su
     # One branch per number column (x and noise): 6 frequencies, then 16 outputs from sin and cos (2 × 6 + 1) × 16.
     assert rows.loc["periodic_1_frequencies", "params"] == 6 and rows.loc["periodic_1", "params"] == 208
     assert "periodic_2" in rows.index and "periodic_3" not in rows.index
+    # The diagram draws the side branches as one box, not as a chain of twelve.
+    charts = " ".join(
+        note.get("text", "")
+        for chart in at.get("plotly_chart")
+        for note in json.loads(chart.proto.spec)["layout"].get("annotations", [])
+    )
+    assert "Periodic features</b> · 2 number columns: 6 frequencies → 16 each" in charts
+    assert "periodic_1" not in charts
