@@ -25,7 +25,7 @@ from starlette.routing import Route
 from core.config import load_settings
 from core.errors import AppError
 from core.shared_mode.identity import COOKIE_NAME, issue_identity, load_secret, verify_identity
-from core.training.jobs import job_manager_for, shutdown_managers
+from core.training.backends import job_manager_for, shutdown_managers
 
 _LOG = logging.getLogger("layerlab")
 DOWNLOAD_PREFIX = "/layerlab/download/"

@@ -26,6 +26,7 @@ Prints, and writes as JSON to bench/results/shared_load.json (git-ignored):
   the load average at the start and the end.
 
     .venv/bin/python bench/shared_load.py [--visitors 8] [--epochs 5] [--jobs 2] [--rows 20000]
+    .venv/bin/python bench/shared_load.py --ray-nodes 2      # the same, the runs as tasks on a local Ray cluster
 
 The server and its workers run in their own process group, which is ended (SIGTERM, then SIGKILL) when
 the script ends, whatever happens.
@@ -323,7 +324,7 @@ def _read_json(path: Path):
 
 
 @contextlib.contextmanager
-def running_server(home: Path, jobs: int, worker_memory_mb: int | None):
+def running_server(home: Path, jobs: int, worker_memory_mb: int | None, ray_address: str | None = None):
     """server.py on loopback in its own process group; yields (url, process). Ends the group on exit."""
     port = free_port()
     env = {
@@ -333,6 +334,8 @@ def running_server(home: Path, jobs: int, worker_memory_mb: int | None):
         "LAYERLAB_MAX_JOBS": str(jobs),
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
+    if ray_address:  # the job backend is Ray: runs are tasks on that cluster (core/training/ray_backend.py)
+        env["LAYERLAB_RAY_ADDRESS"] = ray_address
     if worker_memory_mb is not None:
         env["LAYERLAB_WORKER_MEMORY_MB"] = str(worker_memory_mb)
     log = open(home / "server.log", "w")  # noqa: SIM115 - closed below
@@ -871,6 +874,10 @@ def _parse_args(argv=None):
     parser.add_argument("--visitors", type=int, default=8, help="browser contexts at once")
     parser.add_argument("--epochs", type=int, default=5, help="epochs each visitor asks for")
     parser.add_argument("--jobs", type=int, default=2, help="LAYERLAB_MAX_JOBS: training slots")
+    parser.add_argument(
+        "--ray-nodes", type=int, default=0,
+        help="train on a local Ray cluster of this many one-CPU nodes (head included) instead of local workers",
+    )  # fmt: skip
     parser.add_argument("--rows", type=int, default=20_000, help="rows of each visitor's generated CSV")
     parser.add_argument("--worker-memory-mb", type=int, default=None, help="LAYERLAB_WORKER_MEMORY_MB (4096)")
     parser.add_argument("--run-timeout", type=float, default=900.0, help="seconds a visitor waits for its run")
@@ -905,16 +912,27 @@ def main(argv=None) -> int:
     for index in range(args.visitors):
         csv = data_dir / f"visitor_{index + 1}.csv"
         visitors.append(Visitor(index=index + 1, csv=csv, features=make_csv(csv, args.rows, seed=index)))
-    watcher = sampler = None
+    watcher = sampler = cluster = None
     try:
-        with running_server(home, args.jobs, args.worker_memory_mb) as (url, server, workers_seen):
+        ray_address = None
+        if args.ray_nodes:
+            from ray.cluster_utils import Cluster  # optional extra [ray]; only for --ray-nodes
+
+            cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+            for _ in range(args.ray_nodes - 1):
+                cluster.add_node(num_cpus=1)
+            cluster.wait_for_nodes()
+            ray_address = cluster.address
+            extra["ray_nodes"] = args.ray_nodes
+            print(f"Ray cluster of {args.ray_nodes} node(s) at {ray_address}", flush=True)
+        with running_server(home, args.jobs, args.worker_memory_mb, ray_address) as (url, server, workers_seen):
             sampler = Sampler(server.pid)
             sampler.start()
             watcher = Watcher(home / "runs")
             watcher.start()
             # Visitors come once the pre-warmed workers are ready (Keras imported, warm-up fit done, waiting
             # on their standard input: no CPU used for 2 s), as they would be on a server started earlier.
-            warm = wait_for_idle_workers(server.pid, args.jobs, timeout=240)
+            warm = 0 if ray_address else wait_for_idle_workers(server.pid, args.jobs, timeout=240)
             print(f"workers ready: {warm}", flush=True)
             extra["server_rss_before_mb"] = sampler.series[-1][1] if sampler.series else None
             cpu_before = proc_cpu_s(server.pid)
@@ -935,6 +953,8 @@ def main(argv=None) -> int:
             if thread is not None:
                 thread.stop_event.set()
                 thread.join(timeout=5)
+        if cluster is not None:
+            cluster.shutdown()
     extra["load_end"] = load_average()
     log_text = (home / "server.log").read_text(encoding="utf-8", errors="replace")
     extra["tracebacks"] = log_text.count("Traceback")

@@ -1,6 +1,7 @@
 """`layerlab` command line: the same core as the app, without a browser.
 
     layerlab train DATA --target COL [--spec SPEC.json] [--out DIR]     (a table; text columns are detected)
+    layerlab train DATA --target COL --backend ray                      (on the Ray cluster at LAYERLAB_RAY_ADDRESS)
     layerlab train IMAGES.zip [--spec SPEC.json] [--out DIR]            (class folders, optionally train/ test/)
     layerlab train --resume RUN_DIR --epochs N
     layerlab spec RUN_DIR
@@ -12,6 +13,7 @@
     layerlab runs [FOLDER] [--json]                                     (default: the runs under LAYERLAB_HOME)
     layerlab compare RUN RUN... [--json]                                (run folders, or run ids of LAYERLAB_HOME)
     layerlab tune DATA --target COL --trials N | --minutes M [--spec SPEC.json] [--out DIR]
+                  [--backend ray --parallel K]                          (K trials at once on the cluster)
 
 Errors a user can cause print one message on stderr and exit with status 2. Messages for people (stderr) are in
 the language of `--lang en|zh` (before the command) or LAYERLAB_LANG; JSON output keeps its English keys.
@@ -54,7 +56,8 @@ from core.run_store import FINAL_STATES, RunFiles, RunStore, to_parquet
 from core.runtime.devices import import_keras_quietly
 from core.shared_mode.limits import RunCaps
 from core.spec import DataSpec, RunSpec, default_model, format_validation_error, parse_spec
-from core.training.jobs import JobManager
+from core.training.jobs import JobBackend, JobManager
+from core.training.ray_backend import ray_manager
 from core.training.run_job import request_resume, request_test_score, run_job
 
 EXIT_USER_ERROR = 2
@@ -73,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--spec", help=t("deploy.cli.train.spec"))
     train.add_argument("--out", help=t("deploy.cli.train.out"))
     train.add_argument("--images", metavar="ZIP", help=t("deploy.cli.train.images"))
+    train.add_argument("--backend", choices=("local", "ray"), default="local", help=t("train.cli.backend"))
     predict = commands.add_parser("predict", help=t("deploy.cli.predict"))
     predict.add_argument("model", help=t("deploy.cli.predict.model"))
     predict.add_argument("data", help=t("deploy.cli.predict.data"))
@@ -105,6 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     budget.add_argument("--minutes", type=float, help=t("experiments.cli.tune.minutes"))
     tune.add_argument("--spec", help=t("deploy.cli.train.spec"))
     tune.add_argument("--out", help=t("deploy.cli.train.out"))
+    tune.add_argument("--backend", choices=("local", "ray"), default="local", help=t("train.cli.backend"))
+    tune.add_argument("--parallel", type=int, help=t("experiments.cli.tune.parallel"))
     export = commands.add_parser("export", help=t("deploy.cli.export"))
     export.add_argument("run_dir", help=t("deploy.cli.run_dir"))
     export.add_argument("--format", required=True, help="keras|savedmodel|tflite-f32|tflite-f16|tflite-int8|onnx")
@@ -140,8 +146,11 @@ def _train(args) -> dict:
         run_id = _create_image_run(args, store)
     else:
         run_id = _create_table_run(args, store, settings)
-    import_keras_quietly()
-    status = run_job(store, run_id)
+    if args.backend == "ray":
+        status = _train_with(_manager(args, store, settings, max_jobs=1), store, run_id)
+    else:
+        import_keras_quietly()
+        status = run_job(store, run_id)
     if status.state == "failed":
         raise AppError(status.sentence())
     metrics = store.metrics(run_id)
@@ -155,6 +164,27 @@ def _train(args) -> dict:
     if "cross_validation" in metrics:  # k-fold cross-validation ran: mean ± std of every metric over the folds
         result["cross_validation"] = metrics["cross_validation"]
     return result
+
+
+def _manager(args, store: RunStore, settings, *, max_jobs: int) -> JobBackend:
+    """The job backend the command asked for: local worker processes, or Ray at `LAYERLAB_RAY_ADDRESS` (the same
+    backend the app uses with that variable set)."""
+    if args.backend != "ray":
+        return JobManager(store, max_jobs=max_jobs, warm_workers=max_jobs)
+    if not settings.ray_address:
+        raise AppError(t("train.ray.no_address"))
+    return ray_manager(settings, store)
+
+
+def _train_with(manager: JobBackend, store: RunStore, run_id: str):
+    """Queue one run on `manager` and wait for its end (progress is in the run's folder, as in the app)."""
+    try:
+        manager.submit(run_id)
+        while (status := store.status(run_id)).state not in FINAL_STATES:
+            time.sleep(0.5)
+    finally:
+        manager.shutdown()
+    return status
 
 
 def is_image_archive(path: str) -> bool:
@@ -250,8 +280,11 @@ def _resume(args) -> dict:
         raise AppError(t("deploy.cli.resume_epochs"))
     store, run_id = _run_folder(args.resume)
     request_resume(store, run_id, args.epochs)
-    import_keras_quietly()
-    status = run_job(store, run_id)
+    if args.backend == "ray":
+        status = _train_with(_manager(args, store, load_settings(), max_jobs=1), store, run_id)
+    else:
+        import_keras_quietly()
+        status = run_job(store, run_id)
     if status.state == "failed":
         raise AppError(status.sentence())
     metrics = store.metrics(run_id)
@@ -307,8 +340,8 @@ def _export(args) -> dict:
 
 
 def _tune(args) -> dict:
-    """`tune DATA --target T --trials N | --minutes M`: a search whose trials train one at a time here; prints
-    the leaderboard (validation scores only), then the JSON line `train` prints, for the best trial's run (the
+    """`tune DATA --target T --trials N | --minutes M`: a search whose trials train in this process's workers
+    (`--parallel` at once) or on Ray; prints the leaderboard (validation scores only), then the JSON line `train` prints, for the best trial's run (the
     only one scored on the test rows). DATA is a table or a zip of image folders (then the training settings
     vary: learning rate, and batch size, optimizer or class weights when a spec's search asks)."""
     settings = load_settings()
@@ -341,12 +374,15 @@ def _tune_in(args, settings, store: RunStore, source: str, scratch: Path) -> dic
         table.write_bytes(to_parquet(loaded.frame)[0])
         reading = loaded.reading()
     try:
-        spec = SearchSpec(base=base, budget=SearchBudget(trials=args.trials, minutes=args.minutes))
+        # Trials at once: as many as the training slots, as the Search page does (LAYERLAB_MAX_JOBS, 2 by default).
+        parallel = args.parallel or min(settings.max_jobs, 16)
+        budget = SearchBudget(trials=args.trials, minutes=args.minutes, parallel=parallel)
+        spec = SearchSpec(base=base, budget=budget)
     except ValidationError as error:
         raise AppError(format_validation_error(error)) from None
     searches = SearchStore(store.root / ".searches" if args.out else settings.home / "searches")
     search_id = searches.create(spec, table, source_name=source, reading=reading, pixels=pixels_path)
-    manager = JobManager(store, max_jobs=1, warm_workers=1)
+    manager = _manager(args, store, settings, max_jobs=spec.budget.parallel)
 
     def score(run_id: str) -> None:
         request_test_score(store, run_id)

@@ -23,6 +23,19 @@ def _int_env(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise AppError(t("deploy.config.not_a_number", name=name, raw=repr(raw), default=default)) from None
+    if not value >= 0:  # also refuses nan
+        raise AppError(t("deploy.config.too_small", name=name, value=value, minimum=0))
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything an operator can configure.
@@ -34,6 +47,9 @@ class Settings:
         max_jobs: training jobs that run at once; more wait in a queue (`LAYERLAB_MAX_JOBS`, default 2).
         warm_workers: free slots kept warm by a worker that has already imported Keras, about 800 MiB each
             (`LAYERLAB_WARM_WORKERS`, default `max_jobs`; 0: a worker starts when a run is queued, about 4 s).
+        worker_runs: runs one worker process trains before it exits (`LAYERLAB_WORKER_RUNS`, default 1: a fresh
+            process per run). More saves the Keras import (about 4 s of CPU) per run on a single-user machine;
+            shared mode always uses 1, so nothing of one visitor's run stays in the process of the next.
         max_rows: rows kept from a table (`LAYERLAB_MAX_ROWS`, default 2,000,000).
         max_columns: columns accepted in a table (`LAYERLAB_MAX_COLUMNS`, default 1,000).
         max_cell_chars: longest text cell accepted (`LAYERLAB_MAX_CELL_CHARS`, default 10,000).
@@ -55,6 +71,13 @@ class Settings:
         mlflow_tracking_uri: when set, each run is also logged to this MLflow tracking server or store
             (`LAYERLAB_MLFLOW_TRACKING_URI`, e.g. `http://mlflow:5000` or `file:///srv/mlruns`; needs
             `pip install .[mlflow]`), under the experiment `LAYERLAB_MLFLOW_EXPERIMENT` (default "LayerLab").
+        ray_address: when set, training runs are Ray tasks on this cluster instead of local worker processes
+            (`LAYERLAB_RAY_ADDRESS`, e.g. `ray://head:10001` or `auto`; needs `pip install .[ray]` and a
+            `LAYERLAB_HOME` that every node sees; docs/SCALE.md).
+        ray_cpus_per_run, ray_gpus_per_run: what each run declares to Ray (`LAYERLAB_RAY_CPUS_PER_RUN`, default
+            1; `LAYERLAB_RAY_GPUS_PER_RUN`, default 0); its memory is `worker_memory_mb`.
+        ray_max_jobs: runs in flight on the cluster at once (`LAYERLAB_RAY_MAX_JOBS`; default 0: as many as the
+            cluster's CPUs and GPUs hold with the declared resources, followed as nodes join and leave).
     """
 
     home: Path
@@ -75,8 +98,13 @@ class Settings:
     max_session_disk_mb: int = 1024
     retention_hours: int = 0
     warm_workers: int | None = None  # None: one per slot
+    worker_runs: int = 1
     mlflow_tracking_uri: str = ""
     mlflow_experiment: str = "LayerLab"
+    ray_address: str = ""
+    ray_cpus_per_run: float = 1.0
+    ray_gpus_per_run: float = 0.0
+    ray_max_jobs: int = 0
 
     @property
     def runs_dir(self) -> Path:
@@ -97,6 +125,7 @@ def load_settings() -> Settings:
         max_jobs=_int_env("LAYERLAB_MAX_JOBS", 2),
         max_rows=_int_env("LAYERLAB_MAX_ROWS", 2_000_000),
         warm_workers=_int_env("LAYERLAB_WARM_WORKERS", _int_env("LAYERLAB_MAX_JOBS", 2), minimum=0),
+        worker_runs=1 if shared else _int_env("LAYERLAB_WORKER_RUNS", 1),
         max_columns=_int_env("LAYERLAB_MAX_COLUMNS", 1_000),
         max_cell_chars=_int_env("LAYERLAB_MAX_CELL_CHARS", 10_000),
         max_params=_int_env("LAYERLAB_MAX_PARAMS", 20_000_000),
@@ -111,4 +140,8 @@ def load_settings() -> Settings:
         retention_hours=_int_env("LAYERLAB_RETENTION_HOURS", 24 if shared else 0, minimum=0),
         mlflow_tracking_uri=os.environ.get("LAYERLAB_MLFLOW_TRACKING_URI", "").strip(),
         mlflow_experiment=os.environ.get("LAYERLAB_MLFLOW_EXPERIMENT", "").strip() or "LayerLab",
+        ray_address=os.environ.get("LAYERLAB_RAY_ADDRESS", "").strip(),
+        ray_cpus_per_run=_float_env("LAYERLAB_RAY_CPUS_PER_RUN", 1.0),
+        ray_gpus_per_run=_float_env("LAYERLAB_RAY_GPUS_PER_RUN", 0.0),
+        ray_max_jobs=_int_env("LAYERLAB_RAY_MAX_JOBS", 0, minimum=0),
     )

@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -109,6 +110,9 @@ def elapsed_seconds(status: RunStatus, now: float | None = None) -> float | None
     if started is None:
         return None
     return max(0.0, (time.time() if now is None else now) - float(started))
+
+
+HOST = socket.gethostname()  # a run records where it trains; its pid means something only on that machine
 
 
 def process_is_alive(pid: int | None) -> bool:
@@ -772,6 +776,8 @@ class RunStore:
         if age >= HEARTBEAT_TIMEOUT_S:
             return False
         pid = status.get("pid")
+        if status.get("host") not in (None, HOST):
+            return True  # on another node of a cluster (core/training/ray_backend.py): its heartbeat is the sign
         # A process that just died is left to its job manager for a few seconds: it knows why (the memory
         # limit, a kill) and says so; a reader here would only know that it ended.
         grace = self._grace and pid is not None and age < DEAD_PROCESS_GRACE_S

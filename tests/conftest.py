@@ -14,6 +14,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # idle ones warm: each idle worker imports Keras again after every run (about 4 s of CPU and 1 GB held) in
 # a suite that trains hundreds of runs. tests/unit/test_jobs.py covers the warm default.
 os.environ.setdefault("LAYERLAB_WARM_WORKERS", "0")
+# …and a worker trains up to 25 runs before it exits instead of one (LAYERLAB_WORKER_RUNS): the suite's
+# page tests train dozens of runs, each of which would otherwise import Keras in a fresh process (about 4 s of
+# CPU on a 2-core machine that is the suite's bottleneck). tests/unit/test_jobs.py covers the default of one.
+os.environ.setdefault("LAYERLAB_WORKER_RUNS", "25")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"  # the hostile-input corpus and datasets, beside the checkout

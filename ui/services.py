@@ -16,7 +16,8 @@ from core.i18n import Message
 from core.run_store import RunFiles, RunStore
 from core.shared_mode.limits import RunCaps
 from core.table_store import TableStore
-from core.training.jobs import JobManager, job_manager_for
+from core.training.backends import job_manager_for
+from core.training.jobs import JobBackend
 
 
 def settings() -> Settings:
@@ -52,7 +53,7 @@ def table_store() -> TableStore:
     return TableStore(current.tables_dir, owner=owner, max_tables=current.max_tables_per_session if owner else None)
 
 
-def job_manager() -> JobManager:
+def job_manager() -> JobBackend:
     """One manager per runs folder and server process (server.py starts it before the first visitor)."""
     return job_manager_for(settings())
 

@@ -17,6 +17,7 @@ most `max_running_per_owner` runs training and `max_queued_per_owner` waiting (`
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import select
@@ -28,18 +29,18 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 import core.training.run_job  # noqa: F401 - imported now, not after the run id arrives (0.7-6 s under load)
-from core.config import Settings, load_settings
+from core.config import load_settings
 from core.errors import QuotaError
 from core.failures import OUT_OF_MEMORY, PROCESS_ENDED, Failure
 from core.i18n import Message, t
-from core.run_store import RunStore
+from core.run_store import HOST, RunStore
 from core.runtime.child import ROOT
 from core.runtime.lifetime import die_with_parent, process_memory_mb
-from core.shared_mode.janitor import janitor_for
 from core.shared_mode.limits import check_session_disk
 from core.training.run_job import run_job
 
@@ -69,21 +70,31 @@ def worker_main(runs_root: str) -> None:
         os.nice(WORKER_NICENESS)
     except OSError:
         pass
-    protocol.write("ready\n")
-    protocol.flush()
-    run_id = sys.stdin.readline().strip()
-    if not run_id:
-        return  # the server went away before giving us work
-
     store = RunStore(Path(runs_root))
     settings = load_settings()
-    if settings.shared:
-        _stop_after(store, run_id, settings.max_run_minutes * 60.0)
-    try:
-        run_job(store, run_id)
-    except BaseException:  # noqa: BLE001 - run_job already recorded the failure in the run directory
-        _exit_now(1)
+    for number in range(1, settings.worker_runs + 1):
+        protocol.write("ready\n")  # before the first run: Keras is warm; after one: that run has ended
+        protocol.flush()
+        run_id = sys.stdin.readline().strip()
+        if not run_id:
+            _exit_now(0)  # the server went away, or has no more work for this worker
+        if settings.shared:
+            stop_after(store, run_id, settings.max_run_minutes * 60.0)
+        try:
+            run_job(store, run_id)
+        except BaseException:  # noqa: BLE001 - run_job already recorded the failure in the run directory
+            _exit_now(1)
+        if number < settings.worker_runs:
+            _between_runs()
     _exit_now(0)
+
+
+def _between_runs() -> None:
+    """A worker that trains another run (`LAYERLAB_WORKER_RUNS` > 1) drops the last run's graphs and models."""
+    import keras  # Keras loads only in workers and helpers, never in the web server (already loaded by the run)
+
+    keras.backend.clear_session()
+    gc.collect()
 
 
 def _exit_now(code: int) -> None:
@@ -94,7 +105,7 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
-def _stop_after(store: RunStore, run_id: str, seconds: float) -> None:
+def stop_after(store: RunStore, run_id: str, seconds: float) -> None:
     """The wall-time cap: after `seconds`, the run stops like a Stop click and keeps its best weights."""
 
     def stop() -> None:
@@ -130,6 +141,25 @@ class _Worker:
     peak_memory_mb: float = 0.0
 
 
+class JobBackend(Protocol):
+    """What the pages, the command line and a search need from a job backend. Two implement it: `JobManager`
+    (local worker processes, the default) and `core.training.ray_backend.RayJobManager` (Ray tasks on a cluster,
+    chosen by `LAYERLAB_RAY_ADDRESS`). Both keep the queue, its fairness and the quotas here, in the server; the
+    run's state, progress, stop request and heartbeat are files in its folder (the run store)."""
+
+    backend: str  # "local" or "ray"
+
+    def start(self, store: RunStore, spec, table, *, source_name: str, reading: dict | None = None, pixels=None,
+              search: str | None = None) -> str: ...  # fmt: skip
+    def submit(self, run_id: str) -> None: ...
+    def check_quota(self, owner: str | None) -> None: ...
+    def stop(self, run_id: str) -> None: ...
+    def queue_position(self, run_id: str) -> int | None: ...
+    def active_jobs(self) -> int: ...
+    def waiting_jobs(self) -> int: ...
+    def shutdown(self, timeout: float = 5.0) -> None: ...
+
+
 class JobManager:
     """Runs queued training jobs in at most `max_jobs` worker processes at once.
 
@@ -144,6 +174,8 @@ class JobManager:
         warm_workers: free slots kept warm before any run waits (default: every slot); 0 starts a worker
             when a run is queued (its first epoch then waits for Python to import Keras, about 4 s).
     """
+
+    backend = "local"
 
     def __init__(
         self,
@@ -408,8 +440,14 @@ class JobManager:
 
     def _dispatch(self) -> None:
         for worker in self._workers:
-            if not worker.ready and select.select([worker.process.stdout], [], [], 0)[0]:
-                worker.ready = worker.process.stdout.readline().strip() == "ready"
+            if worker.ready and worker.run_id is None:
+                continue
+            if select.select([worker.process.stdout], [], [], 0)[0]:
+                line = worker.process.stdout.readline().strip()
+                if worker.run_id is not None and line == "ready":  # its run ended; it takes another
+                    self._settle(worker, Failure(PROCESS_ENDED, "training.process_ended", {}, "run_job returned"))
+                    worker.run_id = worker.owner = None
+                worker.ready = line == "ready"
                 worker.ready_at = time.monotonic()
         busy = sum(1 for worker in self._workers if worker.run_id is not None)
         waiting = any(self._queues.values())
@@ -438,7 +476,9 @@ class JobManager:
                 continue  # stopped while waiting
             worker.run_id, worker.owner = run_id, owner
             busy += 1
-            self.store.set_status(run_id, "running", Message("train.status.starting"), pid=worker.process.pid)
+            self.store.set_status(
+                run_id, "running", Message("train.status.starting"), pid=worker.process.pid, host=HOST, backend="local"
+            )
             try:
                 worker.process.stdin.write(run_id + "\n")
                 worker.process.stdin.flush()
@@ -450,43 +490,6 @@ def _python_path() -> str:
     root = str(ROOT)
     existing = os.environ.get("PYTHONPATH")
     return root if not existing else f"{root}{os.pathsep}{existing}"
-
-
-_MANAGERS: dict[str, JobManager] = {}
-_MANAGERS_LOCK = threading.Lock()
-
-
-def job_manager_for(settings: Settings) -> JobManager:
-    """The one job manager of this process for `settings.runs_dir` (started by server.py at start-up, or on
-    first use), with the shared-demo quotas and the janitor when they apply."""
-    key = str(settings.runs_dir)
-    with _MANAGERS_LOCK:
-        manager = _MANAGERS.get(key)
-        if manager is None or manager._closed:
-            shared = settings.shared
-            manager = JobManager(
-                RunStore(settings.runs_dir),
-                max_jobs=settings.max_jobs,
-                max_running_per_owner=settings.max_running_per_session if shared else None,
-                max_queued_per_owner=settings.max_queued_per_session if shared else None,
-                worker_memory_mb=settings.worker_memory_mb,
-                janitor=janitor_for(settings),
-                warm_workers=settings.warm_workers,
-            )
-            _MANAGERS[key] = manager
-        # Quotas follow the settings in force (tests and operators may change them without a restart).
-        manager.max_running_per_owner = settings.max_running_per_session if settings.shared else None
-        manager.max_queued_per_owner = settings.max_queued_per_session if settings.shared else None
-        manager.worker_memory_mb = settings.worker_memory_mb
-        return manager
-
-
-def shutdown_managers() -> None:
-    with _MANAGERS_LOCK:
-        managers = list(_MANAGERS.values())
-        _MANAGERS.clear()
-    for manager in managers:
-        manager.shutdown()
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from core.model.optimization import (
     gpu_batch_size_note,
     make_schedule_callbacks,
 )
-from core.run_store import FINAL_STATES, TEST_HELD_BACK, RunFiles, RunStatus, RunStore, english, run_language
+from core.run_store import FINAL_STATES, HOST, TEST_HELD_BACK, RunFiles, RunStatus, RunStore, english, run_language
 from core.runtime.devices import describe_device
 from core.shared_mode.limits import check_more_epochs
 from core.spec import RunSpec
@@ -343,7 +343,9 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
     started = time.time()
     device = describe_device()
     extra = {"resumed_at": started} if resume else {"started_at": started}
-    store.set_status(run_id, "running", Message("train.status.preparing"), pid=os.getpid(), device=device, **extra)
+    store.set_status(
+        run_id, "running", Message("train.status.preparing"), pid=os.getpid(), host=HOST, device=device, **extra
+    )
     if store.stop_requested(run_id):
         RunFiles(run_dir).remove(RunFiles.RESUME)
         message = "train.status.stopped_before_start" if resume is None else "train.status.stopped_before_continue"
@@ -551,7 +553,7 @@ def _score_held_back(store: RunStore, run_id: str, run_dir: Path, request: dict)
     files = RunFiles(run_dir)
     state, ref = request.get("state", "finished"), request.get("message_ref")
     message = Message(ref["id"], ref.get("params") or {}) if isinstance(ref, dict) else request.get("message") or ""
-    store.set_status(run_id, "running", Message("train.status.scoring"), pid=os.getpid())
+    store.set_status(run_id, "running", Message("train.status.scoring"), pid=os.getpid(), host=HOST)
     metrics = files.metrics() or {}
     notes = list(store.status(run_id).extra.get("notes") or [])
     try:

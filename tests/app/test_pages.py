@@ -7,6 +7,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.config import load_settings
+from core.errors import AppError
+from core.run_store import FINAL_STATES, RunStore
+
 PAGES = [
     "pages/data.py",
     "pages/prepare.py",
@@ -54,8 +58,22 @@ def load_sample(at: AppTest, name: str) -> None:
 
 
 def wait_for_run(at: AppTest, timeout: float = 120.0) -> str:
-    """Rerun the page until the run is no longer active (AppTest never fires run_every)."""
+    """Rerun the page until the run is no longer active (AppTest never fires run_every).
+
+    While the session's run trains, this waits on its status file rather than rerunning the page: each rerun of
+    the Train page draws its charts in this process, CPU the run's worker needs on two cores. The page is then
+    read as the user sees it: the state it shows is what counts."""
     deadline = time.monotonic() + timeout
+    run_id = getattr(at.session_state["layerlab"], "run_id", None) if "layerlab" in at.session_state else None
+    if run_id:
+        store = RunStore(load_settings().runs_dir)
+        while time.monotonic() < deadline:
+            try:
+                if store.status(run_id).state in FINAL_STATES:
+                    break
+            except AppError:
+                break  # not readable here (another owner's view): read the page instead
+            time.sleep(0.2)
     while time.monotonic() < deadline:
         at.run()
         assert not at.exception, at.exception

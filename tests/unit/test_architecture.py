@@ -118,7 +118,7 @@ ENTRY_POINTS = {"core.cli", "core.runtime.helper_server"}
 # Function-level imports are allowed only for these: heavy libraries that must stay out of the web server, or
 # optional and platform-specific ones. Each carries a comment saying why.
 LATE_IMPORTS = {"keras", "tensorflow", "tf2onnx", "onnx", "onnxruntime", "jax", "torch", "openpyxl", "defusedxml",
-                "threadpoolctl", "resource", "optuna", "mlflow"}  # fmt: skip
+                "threadpoolctl", "resource", "optuna", "mlflow", "ray"}  # fmt: skip
 
 
 def _module_name(path: Path) -> str:

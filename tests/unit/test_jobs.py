@@ -36,6 +36,12 @@ def _wait_for(predicate, timeout: float, interval: float = 0.05):
     raise AssertionError(f"condition not met within {timeout} s")
 
 
+@pytest.fixture(autouse=True)
+def one_run_per_worker(monkeypatch):
+    """The default these tests pin (tests/conftest.py raises it for the rest of the suite)."""
+    monkeypatch.setenv("LAYERLAB_WORKER_RUNS", "1")
+
+
 @pytest.fixture
 def store(tmp_path) -> RunStore:
     return RunStore(tmp_path / "runs")
@@ -233,3 +239,25 @@ def test_free_slots_are_kept_warm_unless_told_not_to(store):
         _wait_for(lambda: lazy._workers == [], timeout=10)  # its worker ran one job and ended; none replaces it
     finally:
         lazy.shutdown()
+
+
+def test_a_worker_may_train_several_runs_one_after_another_then_exits(store, monkeypatch):
+    """LAYERLAB_WORKER_RUNS=2 on a single-user machine: the second run skips the Keras import of a new process."""
+    monkeypatch.setenv("LAYERLAB_WORKER_RUNS", "2")
+    jobs = JobManager(store, max_jobs=1, warm_workers=0)
+    try:
+        frame = make_binary_frame(200, seed=3)
+        first, second, third = (store.create_run(_spec(epochs=2), frame, source_name="s.csv") for _ in range(3))
+        jobs.submit(first)
+        _wait_for(lambda: store.status(first).state in FINAL_STATES, timeout=120, interval=0.2)
+        jobs.submit(second)
+        _wait_for(lambda: store.status(second).state in FINAL_STATES, timeout=120, interval=0.2)
+        jobs.submit(third)
+        _wait_for(lambda: store.status(third).state in FINAL_STATES, timeout=120, interval=0.2)
+        statuses = [store.status(run_id) for run_id in (first, second, third)]
+        assert [status.state for status in statuses] == ["finished"] * 3
+        assert statuses[0].pid == statuses[1].pid  # the same process trained both
+        assert statuses[2].pid != statuses[1].pid  # after two runs it left; a fresh one took the third
+        assert store.history(second) and len(store.history(second)) == 2
+    finally:
+        jobs.shutdown()

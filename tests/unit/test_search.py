@@ -125,3 +125,29 @@ def test_another_sessions_search_is_not_found(tmp_path):
         mine.state(search_id)
     with pytest.raises(SearchError, match="not found"):
         mine.folder("../../etc")
+
+
+def test_a_slow_starter_that_still_improves_is_not_pruned_but_a_stalled_poor_trial_is():
+    import optuna
+
+    from core.experiments.search import make_pruner
+
+    study = optuna.create_study(direction="minimize", pruner=make_pruner())
+    for _ in range(4):  # four quick trials: validation loss 0.5 -> 0.3 over ten epochs
+        trial = study.ask()
+        for epoch in range(1, 11):
+            trial.report(0.5 - 0.02 * epoch, step=epoch)
+        study.tell(trial, 0.3)
+
+    slow = study.ask()  # a low learning rate: far above the median early, but better every epoch
+    stalled = study.ask()  # just as poor, and no longer improving
+    slow_pruned_at = stalled_pruned_at = None
+    for epoch in range(1, 11):
+        slow.report(1.0 - 0.08 * epoch, step=epoch)
+        stalled.report(0.9 if epoch < 3 else 0.95, step=epoch)
+        if slow_pruned_at is None and slow.should_prune():
+            slow_pruned_at = epoch
+        if stalled_pruned_at is None and stalled.should_prune():
+            stalled_pruned_at = epoch
+    assert slow_pruned_at is None
+    assert stalled_pruned_at is not None and stalled_pruned_at <= 6
