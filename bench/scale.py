@@ -40,9 +40,9 @@ def _default_run(sample_name: str):
     from core.data.samples import SAMPLES
     from core.spec import DataSpec, RunSpec, default_model
 
-    sample = SAMPLES[sample_name]
+    sample = next(sample for sample in SAMPLES.values() if sample.key == sample_name)
     frame = pd.read_csv(sample.path)
-    return RunSpec(data=DataSpec(target=sample.target), model=default_model("table")), frame, sample.file
+    return RunSpec(data=DataSpec(target=sample.target), model=default_model("table")), frame, sample.file_name
 
 
 def _batch(nodes: int, cpus: int, sample: str, runs: int, folder: Path) -> dict:
@@ -96,15 +96,15 @@ def _samples(cpus: int, folder: Path) -> list[tuple[str, float, str]]:
     manager = RayJobManager(store, address=cluster.address, cpus_per_run=1, max_jobs=1)
     rows = []
     try:
-        for name, sample in SAMPLES.items():
+        for sample in SAMPLES.values():
             if sample.kind != "table":
                 continue
-            spec, frame, source = _default_run(name)
+            spec, frame, source = _default_run(sample.key)
             run_id = store.create_run(spec, frame, source_name=source)
             manager.submit(run_id)
             while (status := store.status(run_id)).state not in FINAL_STATES:
                 time.sleep(0.2)
-            rows.append((name, status.finished_at - status.started_at, status.state))
+            rows.append((sample.key, status.finished_at - status.started_at, status.state))
     finally:
         manager.shutdown()
         ray.shutdown()

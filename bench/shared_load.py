@@ -582,6 +582,8 @@ def analyse(args, visitors: list[Visitor], watcher: Watcher, sampler: Sampler, h
     runs_dir = home / "runs"
     runs = {}
     for folder in sorted(runs_dir.iterdir()) if runs_dir.exists() else []:
+        if not folder.is_dir():
+            continue  # the run store's index (index.jsonl, index.lock) lives beside the run folders
         meta = _read_json(folder / "meta.json") or {}
         status = _read_json(folder / "status.json") or {}
         spec = _read_json(folder / "spec.json") or {}

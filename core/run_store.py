@@ -113,6 +113,7 @@ def elapsed_seconds(status: RunStatus, now: float | None = None) -> float | None
 
 
 HOST = socket.gethostname()  # a run records where it trains; its pid means something only on that machine
+PENDING_HOST = "ray"  # the host of a run placed on a Ray cluster whose process has not started yet
 
 
 def process_is_alive(pid: int | None) -> bool:

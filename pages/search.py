@@ -25,7 +25,7 @@ from core.run_store import FINAL_STATES
 from core.spec import format_validation_error
 from ui.components import require_table, show_error
 from ui.language import fragment
-from ui.services import run_store, search_store, settings, start_search
+from ui.services import job_manager, run_store, search_store, settings, start_search
 from ui.spec_fields import help_text, number_kwargs
 from ui.state import current_pixels_path, current_table_path, current_table_reading, get_state
 
@@ -89,7 +89,8 @@ if frame is not None:
             amount = st.number_input(
                 t("experiments.search.amount"), **number_kwargs(SearchBudget, "trials", value=10), key="search.amount"
             )
-            parallel = min(settings().max_jobs, settings().max_running_per_session if store.owner else 16)
+            # Trials at once: the backend's training slots (local workers, or what the Ray cluster holds).
+            parallel = min(job_manager().max_jobs, settings().max_running_per_session if store.owner else 16)
             if st.button(t("experiments.search.start"), type="primary", icon=":material/travel_explore:",
                          key="search.start"):  # fmt: skip
                 try:

@@ -10,7 +10,7 @@ from core.i18n import get_language, t
 from core.model.building import derive_head
 from core.model.optimization import preview_learning_rates
 from core.plain_text import markdown_literal
-from core.run_store import Progress, RunFiles, RunStatus, RunStore, elapsed_seconds
+from core.run_store import PENDING_HOST, Progress, RunFiles, RunStatus, RunStore, elapsed_seconds
 from core.runtime.devices import device_text
 from core.spec import TrainingSpec
 from core.training.coach import CoachContext, CoachFinding, apply_coach_fix, coach, dummy_reference
@@ -51,7 +51,13 @@ def _render(store: RunStore, run_id: str) -> bool:
     progress = store.progress(run_id)
     if status.device:
         precision = t("train.live.mixed_precision") if status.precision == "mixed_float16" else ""
-        st.caption(t("train.live.device", device=device_text(status.device), precision=precision))
+        host = status.extra.get("host")
+        cluster = (
+            t("train.live.on_cluster", host=markdown_literal(host))
+            if status.extra.get("backend") == "ray" and host and host != PENDING_HOST
+            else ""
+        )
+        st.caption(t("train.live.device", device=device_text(status.device), precision=precision) + cluster)
     if progress.started and state in {"running", "queued"}:
         fold = (
             t("train.live.progress_fold", fold=progress.fold, folds=progress.folds)

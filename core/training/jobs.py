@@ -139,6 +139,7 @@ class _Worker:
     owner: str | None = None
     killed_for_memory: float | None = None
     peak_memory_mb: float = 0.0
+    settings_key: tuple = ()  # the LAYERLAB_* environment it started with (see `_settings_key`)
 
 
 class JobBackend(Protocol):
@@ -353,7 +354,7 @@ class JobManager:
                     "LAYERLAB_SERVER_PID": str(os.getpid()),
                 },
             )
-            self._workers.append(_Worker(process=process))
+            self._workers.append(_Worker(process=process, settings_key=_settings_key()))
             idle += 1
 
     def _loop(self) -> None:
@@ -456,10 +457,16 @@ class JobManager:
                 self._slot_free_since = time.monotonic()
         else:
             self._slot_free_since = None
+        current = _settings_key()
         for worker in self._workers:
             if busy >= self.max_jobs:
                 break
             if not worker.ready or worker.run_id is not None:
+                continue
+            if worker.settings_key != current:
+                # Settings changed since this idle worker started (it read them then): a fresh one takes the run.
+                worker.ready = False
+                worker.process.terminate()
                 continue
             chosen = self._next_run()
             if chosen is None:
@@ -484,6 +491,13 @@ class JobManager:
                 worker.process.stdin.flush()
             except OSError:
                 pass  # the worker died just now; _reap marks the run failed on the next turn
+
+
+def _settings_key() -> tuple:
+    """The environment a worker reads its settings from. A worker that trains several runs
+    (`LAYERLAB_WORKER_RUNS`) keeps what it started with, so a change retires it (operators do not change a
+    running server's environment; tests do)."""
+    return tuple(sorted((key, value) for key, value in os.environ.items() if key.startswith(("LAYERLAB_", "KERAS_"))))
 
 
 def _python_path() -> str:

@@ -30,7 +30,7 @@ from core.config import Settings, load_settings
 from core.errors import AppError
 from core.failures import OUT_OF_MEMORY, PROCESS_ENDED, Failure
 from core.i18n import Message, t
-from core.run_store import RunStore
+from core.run_store import PENDING_HOST, RunStore
 from core.runtime.lifetime import process_memory_mb
 from core.training.jobs import MEMORY_CHECK_S, JobManager, stop_after
 from core.training.run_job import run_job
@@ -38,7 +38,6 @@ from core.training.run_job import run_job
 _LOG = logging.getLogger("layerlab")
 CAPACITY_CHECK_S = 5.0
 PENDING_BEAT_S = 2.0
-PENDING_HOST = "ray"  # status "host" of a run placed on the cluster whose process has not started yet
 # Settings the server was started with that a run reads on its node (limits, shared mode, MLflow, language).
 _FORWARDED_PREFIXES = ("LAYERLAB_", "KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL")
 

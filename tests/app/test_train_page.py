@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.plain_text import markdown_literal
 from core.run_store import RunStore, write_json
 from core.spec import DataSpec, DenseLayer, ModelSpec, RunSpec, TrainingSpec
 from tests.app.test_pages import APP, RUN_TIMEOUT_S, texts, wait_for_run
@@ -140,3 +141,25 @@ def test_a_layer_stack_that_cannot_take_table_rows_blocks_train_with_the_reason(
     assert not at.exception, at.exception
     assert any("Layer 2 (LSTM, 4 units) needs a sequence input" in e.value for e in at.error)
     assert at.button(key="train.start").disabled
+
+
+def test_a_run_on_a_ray_cluster_says_which_machine_trains_it(train_home):
+    """The live view of a run that the Ray backend placed on another machine (its status as the node writes it;
+    tests/unit/test_ray_backend.py trains on a real local cluster)."""
+    store = RunStore(train_home / "runs")
+    spec = RunSpec(data=DataSpec(target="label"), model=ModelSpec(layers=(DenseLayer(units=8),)))
+    run_id = store.create_run(spec, small_frame(), source_name="small.csv")
+    store.set_status(run_id, "running", "Training", pid=4242, host="gpu-node-7<b>", backend="ray",
+                     device="CPU (tensorflow backend)")  # fmt: skip
+    store.files(run_id).touch_heartbeat()  # its process is on that machine: liveness is the heartbeat alone
+    try:
+        at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
+        at.query_params["run"] = run_id
+        at.switch_page("pages/train.py").run()
+        assert not at.exception, at.exception
+        captions = [c.value for c in at.caption]
+        shown = f"on the Ray cluster, machine {markdown_literal('gpu-node-7<b>')}"  # plain text, HTML inert
+        assert any(shown in caption for caption in captions), captions
+        assert store.status(run_id).state == "running"  # a pid that is not on this machine is not checked here
+    finally:
+        store.set_status(run_id, "stopped", "Stopped")
