@@ -85,11 +85,11 @@ def worker_main(runs_root: str) -> None:
         except BaseException:  # noqa: BLE001 - run_job already recorded the failure in the run directory
             _exit_now(1)
         if number < settings.worker_runs:
-            _between_runs()
+            between_runs()
     _exit_now(0)
 
 
-def _between_runs() -> None:
+def between_runs() -> None:
     """A worker that trains another run (`LAYERLAB_WORKER_RUNS` > 1) drops the last run's graphs and models."""
     import keras  # Keras loads only in workers and helpers, never in the web server (already loaded by the run)
 
@@ -149,6 +149,7 @@ class JobBackend(Protocol):
     run's state, progress, stop request and heartbeat are files in its folder (the run store)."""
 
     backend: str  # "local" or "ray"
+    max_jobs: int  # runs that train at once (local slots, or what the Ray cluster holds)
 
     def start(self, store: RunStore, spec, table, *, source_name: str, reading: dict | None = None, pixels=None,
               search: str | None = None) -> str: ...  # fmt: skip

@@ -7,8 +7,9 @@ touches a heartbeat file). All of that goes through the run store, so the cluste
 must see the same `LAYERLAB_HOME` (a shared filesystem path; docs/SCALE.md).
 
 What changes: instead of keeping warm worker processes here, each run becomes one Ray task with declared
-resources (CPUs, GPUs, memory), so the cluster places it on a node with room. `max_calls=1` gives each run a
-fresh worker process, as locally (nothing of one visitor's run leaks into the next); `max_retries=0`, because a
+resources (CPUs, GPUs, memory), so the cluster places it on a node with room. `max_calls` is
+`LAYERLAB_WORKER_RUNS`, 1 by default and always in shared mode: each run gets a fresh worker process, as locally
+(nothing of one visitor's run leaks into the next); `max_retries=0`, because a
 run that died with its node must say so, not silently start again from its first epoch. A task that ends with
 an error from Ray itself (its node or worker died) settles its run as failed with a message saying so.
 
@@ -32,7 +33,7 @@ from core.failures import OUT_OF_MEMORY, PROCESS_ENDED, Failure
 from core.i18n import Message, t
 from core.run_store import PENDING_HOST, RunStore
 from core.runtime.lifetime import process_memory_mb
-from core.training.jobs import MEMORY_CHECK_S, JobManager, stop_after
+from core.training.jobs import MEMORY_CHECK_S, JobManager, between_runs, stop_after
 from core.training.run_job import run_job
 
 _LOG = logging.getLogger("layerlab")
@@ -49,30 +50,34 @@ def run_on_node(runs_root: str, run_id: str, env: dict[str, str]) -> dict:
     settings = load_settings()
     if settings.shared:
         stop_after(store, run_id, settings.max_run_minutes * 60.0)
+    done = threading.Event()
     if settings.worker_memory_mb:
-        _watch_memory(store, run_id, settings.worker_memory_mb)
+        _watch_memory(store, run_id, settings.worker_memory_mb, done)
     where = {"host": socket.gethostname(), "pid": os.getpid()}
     try:
         run_job(store, run_id)
     except Exception:  # noqa: BLE001 - run_job has recorded the failure in the run's folder already
         return {**where, "ok": False}
+    finally:
+        done.set()
+        if settings.worker_runs > 1:
+            between_runs()  # this Ray worker may train the next run (max_calls = LAYERLAB_WORKER_RUNS)
     return {**where, "ok": True}
 
 
-def _watch_memory(store: RunStore, run_id: str, limit_mb: int) -> None:
+def _watch_memory(store: RunStore, run_id: str, limit_mb: int, done: threading.Event) -> None:
     """The memory limit of a local worker, kept on the node: Ray's `memory` only reserves room when it places a
-    task, so the task itself watches its resident memory, and over the limit fails its run with the same
-    message as a local worker and leaves."""
+    task, so the task itself watches its resident memory until `done`, and over the limit fails its run with the
+    same message as a local worker and leaves."""
 
     def watch() -> None:
-        while True:
+        while not done.wait(MEMORY_CHECK_S):
             used = process_memory_mb(os.getpid())
-            if used is not None and used > limit_mb:
+            if used is not None and used > limit_mb and not done.is_set():
                 detail = f"ray task pid {os.getpid()} at {used:.0f} MB"
                 failure = Failure(OUT_OF_MEMORY, "training.out_of_memory", {"limit_mb": limit_mb}, detail)
                 store.fail(run_id, failure, finished_at=time.time(), error="worker_ended")
                 os._exit(1)
-            time.sleep(MEMORY_CHECK_S)
 
     threading.Thread(target=watch, daemon=True, name="layerlab-memory").start()
 
@@ -97,6 +102,8 @@ class RayJobManager(JobManager):
         cpus_per_run, gpus_per_run, memory_mb_per_run: the resources each run declares, so Ray places it.
         resources: custom resources each run also declares (e.g. `{"layerlab": 1}` to train only on the nodes
             an operator started with that resource).
+        worker_runs: runs one Ray worker process trains before it exits (Ray's `max_calls`); None: the
+            settings' `LAYERLAB_WORKER_RUNS` (1, a fresh process per run; always 1 in shared mode).
         max_jobs: runs in flight at once; None: as many as the cluster's free resources hold (checked every
             few seconds, so nodes that join or leave change it).
         Other arguments as `JobManager`.
@@ -111,6 +118,7 @@ class RayJobManager(JobManager):
         gpus_per_run: float = 0.0,
         memory_mb_per_run: int = 0,
         resources: dict[str, float] | None = None,
+        worker_runs: int | None = None,
         max_jobs: int | None = None,
         max_running_per_owner: int | None = None,
         max_queued_per_owner: int | None = None,
@@ -125,7 +133,8 @@ class RayJobManager(JobManager):
         self._next_pending_beat = 0.0
         self._ray = _connect(address)
         self.resources = dict(resources or {})
-        options = {"num_cpus": cpus_per_run, "num_gpus": gpus_per_run, "max_retries": 0, "max_calls": 1}
+        worker_runs = load_settings().worker_runs if worker_runs is None else worker_runs
+        options = {"num_cpus": cpus_per_run, "num_gpus": gpus_per_run, "max_retries": 0, "max_calls": worker_runs}
         if memory_mb_per_run:
             options["memory"] = memory_mb_per_run * 1024 * 1024
         if self.resources:
@@ -147,7 +156,8 @@ class RayJobManager(JobManager):
         """Nothing to keep warm here: Ray starts a worker on the node it chooses."""
 
     def _check_memory(self) -> None:
-        """Ray enforces the declared memory (and kills a task over its node's limit); see `_ended_failure`."""
+        """Memory is watched on the node, by the task itself (`_watch_memory`); here the slots follow the cluster's
+        size, every `CAPACITY_CHECK_S`, unless `max_jobs` was given."""
         if self._fixed_max_jobs is None and time.monotonic() >= self._next_capacity_check:
             self._next_capacity_check = time.monotonic() + CAPACITY_CHECK_S
             try:

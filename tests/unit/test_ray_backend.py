@@ -87,7 +87,8 @@ def test_the_command_line_trains_on_the_cluster_and_ray_sees_the_task_finish(clu
         [sys.executable, "-m", "core.cli", "train", str(data), "--target", "label", "--spec", str(spec),
          "--out", str(out), "--backend", "ray"],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
-        env={**os.environ, "LAYERLAB_RAY_ADDRESS": head.address, "LAYERLAB_LANG": "en"},
+        # The default, a fresh Ray worker per run (tests/conftest.py lets workers train several runs).
+        env={**os.environ, "LAYERLAB_RAY_ADDRESS": head.address, "LAYERLAB_LANG": "en", "LAYERLAB_WORKER_RUNS": "1"},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -145,9 +146,9 @@ def test_two_runs_train_at_once_on_two_nodes_stream_progress_and_stop(cluster, s
 def test_a_four_trial_search_trains_its_trials_in_parallel_on_the_cluster(cluster, tmp_path):
     head, _ = cluster
     data = tmp_path / "table.csv"
-    make_binary_frame(400, seed=6).to_csv(data, index=False)
+    make_binary_frame(200, seed=6).to_csv(data, index=False)
     spec = tmp_path / "spec.json"
-    spec.write_text(_spec(epochs=4).model_dump_json())
+    spec.write_text(_spec(epochs=3).model_dump_json())
     out = tmp_path / "out"
     done = subprocess.run(
         [sys.executable, "-m", "core.cli", "tune", str(data), "--target", "label", "--spec", str(spec),
