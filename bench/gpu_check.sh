@@ -12,7 +12,9 @@
 #         babel pandas pyarrow scikit-learn joblib threadpoolctl --no-deps -d bench/wheels
 #     # from another Python/OS, add: --python-version 3.11 --platform manylinux2014_x86_64 --only-binary=:all:
 #
-# Run from anywhere:   bash bench/gpu_check.sh                  (100k-row textbook MLP + 1M-row wide MLP, 2 epochs)
+# Run from anywhere:   bash bench/gpu_check.sh                  (100k-row textbook MLP + 1M-row wide MLP, 2 epochs;
+#                                                              then bench/multi_device.py: one run on every
+#                                                              accelerator vs one, and on 4 CPU devices)
 #                      bash bench/gpu_check.sh --epochs 1 --only wide
 # On a CPU, to test:   KERAS_BACKEND=tensorflow bash bench/gpu_check.sh --rows 20000 --epochs 1
 # If $OUT is a folder, the output and a JSON file of the results are also written there.
@@ -71,8 +73,26 @@ if [ "$KERAS_BACKEND" = "jax" ]; then
 fi
 "$PY" -c "import keras; from core.runtime.devices import describe_device; print('keras', keras.__version__, '-', describe_device())"
 
+# 1. LayerLab vs plain Keras on the accelerator; 2. one run over every accelerator vs one (skipped, and said so,
+# with a single one); 3. the same data-parallel path over 4 CPU devices made on purpose, so that it is
+# exercised on this machine even with one GPU (CPU devices share the cores: a path check, not a speed-up).
+MULTI_ROWS="${MULTI_ROWS:-1000000}"
+status=0
 if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
-    "$PY" bench/gpu_check.py --json "$OUT/gpu_check.json" "$@" 2>&1 | tee "$OUT/gpu_check.txt"
-    exit "${PIPESTATUS[0]}"
+    "$PY" bench/gpu_check.py --json "$OUT/gpu_check.json" "$@" 2>&1 | tee "$OUT/gpu_check.txt" || status=1
+    "$PY" bench/multi_device.py --rows "$MULTI_ROWS" --json "$OUT/multi_device.json" 2>&1 \
+        | tee "$OUT/multi_device.txt" || status=1
+    if [ "$KERAS_BACKEND" = "jax" ]; then
+        JAX_PLATFORMS=cpu XLA_FLAGS=--xla_force_host_platform_device_count=4 "$PY" bench/multi_device.py \
+            --rows 200000 --epochs 2 --batch-size 256 --json "$OUT/multi_device_cpu.json" 2>&1 \
+            | tee "$OUT/multi_device_cpu.txt" || status=1
+    fi
+    exit "$status"
 fi
-"$PY" bench/gpu_check.py "$@"
+"$PY" bench/gpu_check.py "$@" || status=1
+"$PY" bench/multi_device.py --rows "$MULTI_ROWS" || status=1
+if [ "$KERAS_BACKEND" = "jax" ]; then
+    JAX_PLATFORMS=cpu XLA_FLAGS=--xla_force_host_platform_device_count=4 "$PY" bench/multi_device.py \
+        --rows 200000 --epochs 2 --batch-size 256 || status=1
+fi
+exit "$status"

@@ -184,6 +184,8 @@ def layerlab_run(frame, spec, root: Path, source_name: str = "synthetic.parquet"
         "run_job_seconds": wall,
         "exported_model": (store.path(run_id) / "model.keras").exists(),
         "network_file": (store.path(run_id) / "network.keras").exists(),
+        "data_parallel": metrics.get("data_parallel"),
+        "device": status.device,
     }
 
 

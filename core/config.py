@@ -78,6 +78,8 @@ class Settings:
             1; `LAYERLAB_RAY_GPUS_PER_RUN`, default 0); its memory is `worker_memory_mb`.
         ray_max_jobs: runs in flight on the cluster at once (`LAYERLAB_RAY_MAX_JOBS`; default 0: as many as the
             cluster's CPUs and GPUs hold with the declared resources, followed as nodes join and leave).
+        devices_per_run: accelerators one run trains on at once, data-parallel (`LAYERLAB_DEVICES_PER_RUN`;
+            default 0: every GPU its process sees; 1: one). `core.runtime.distribution`.
     """
 
     home: Path
@@ -105,6 +107,7 @@ class Settings:
     ray_cpus_per_run: float = 1.0
     ray_gpus_per_run: float = 0.0
     ray_max_jobs: int = 0
+    devices_per_run: int = 0
 
     @property
     def runs_dir(self) -> Path:
@@ -144,4 +147,5 @@ def load_settings() -> Settings:
         ray_cpus_per_run=_float_env("LAYERLAB_RAY_CPUS_PER_RUN", 1.0),
         ray_gpus_per_run=_float_env("LAYERLAB_RAY_GPUS_PER_RUN", 0.0),
         ray_max_jobs=_int_env("LAYERLAB_RAY_MAX_JOBS", 0, minimum=0),
+        devices_per_run=_int_env("LAYERLAB_DEVICES_PER_RUN", 0, minimum=0),
     )

@@ -57,7 +57,14 @@ def _render(store: RunStore, run_id: str) -> bool:
             if status.extra.get("backend") == "ray" and host and host != PENDING_HOST
             else ""
         )
-        st.caption(t("train.live.device", device=device_text(status.device), precision=precision) + cluster)
+        spread = status.extra.get("data_parallel")
+        parallel = (
+            t("train.live.data_parallel", devices=spread["devices"], per_device=spread["batch_per_device"],
+              per_step=spread["batch_per_step"])
+            if isinstance(spread, dict) and spread.get("devices", 1) > 1
+            else ""
+        )  # fmt: skip
+        st.caption(t("train.live.device", device=device_text(status.device), precision=precision) + parallel + cluster)
     if progress.started and state in {"running", "queued"}:
         fold = (
             t("train.live.progress_fold", fold=progress.fold, folds=progress.folds)

@@ -10,7 +10,9 @@ returns batch streams instead, which expand each batch just before the network s
 * on other backends (jax, torch), a `keras.utils.PyDataset` that expands batches in numpy.
 
 Both reshuffle the training rows every epoch from the seeded global random state, as Keras' own array
-input does, and give exactly the rows `EncodedRows.expand` gives. Predictions go through `predict_rows`,
+input does, and give exactly the rows `EncodedRows.expand` gives. With `multiple_of` > 1 (data-parallel
+training on jax, `core.runtime.distribution`), every batch holds a multiple of that many rows: an epoch
+leaves out `count % multiple_of` rows (other ones each epoch when shuffled; arrays lose their last few). Predictions go through `predict_rows`,
 which expands a block of rows at a time.
 """
 
@@ -49,32 +51,46 @@ def feeds_in_batches(train: EncodedRows, validation: EncodedRows) -> bool:
     return (train.expanded_nbytes + validation.expanded_nbytes) > train_matrix_limit_mb() * 2**20
 
 
-def fit_data(data, batch_size: int) -> dict[str, Any]:
+def even_rows(count: int, multiple_of: int = 1) -> int:
+    """How many of `count` rows an epoch uses when every batch must hold a multiple of `multiple_of` rows."""
+    return count - count % max(multiple_of, 1)
+
+
+def fit_data(data, batch_size: int, *, multiple_of: int = 1) -> dict[str, Any]:
     """Keyword arguments for `model.fit` that supply the training and validation rows of `data`
     (a `core.data.splitting.PreparedData`): arrays for small tables, batch streams for big ones."""
     train, validation = data.encoded_train, data.encoded_validation
     if not feeds_in_batches(train, validation):
+        x, y, x_validation, y_validation = data.x_train, data.y_train, data.x_validation, data.y_validation
+        if multiple_of > 1:  # the split is already in random order: its last few rows are a random few
+            kept, kept_validation = even_rows(len(train), multiple_of), even_rows(len(validation), multiple_of)
+            x, y, x_validation, y_validation = (
+                x[:kept],
+                y[:kept],
+                x_validation[:kept_validation],
+                y_validation[:kept_validation],
+            )
         return {
-            "x": data.x_train,
-            "y": data.y_train,
-            "validation_data": (data.x_validation, data.y_validation),
+            "x": x,
+            "y": y,
+            "validation_data": (x_validation, y_validation),
             "batch_size": batch_size,
             "shuffle": True,
         }
     return {
-        "x": batches(train, data.y_train, batch_size, shuffle=True),
-        "validation_data": batches(validation, data.y_validation, batch_size, shuffle=False),
+        "x": batches(train, data.y_train, batch_size, shuffle=True, multiple_of=multiple_of),
+        "validation_data": batches(validation, data.y_validation, batch_size, shuffle=False, multiple_of=multiple_of),
         "shuffle": False,  # the stream reshuffles its rows every epoch itself
     }
 
 
-def batches(rows: EncodedRows, y: np.ndarray, batch_size: int, *, shuffle: bool):
+def batches(rows: EncodedRows, y: np.ndarray, batch_size: int, *, shuffle: bool, multiple_of: int = 1):
     """(x, y) batches of `rows` expanded: a `tf.data.Dataset` on TensorFlow, else a `PyDataset`."""
     import keras  # Keras loads only in workers and helpers, never in the web server
 
     if keras.backend.backend() == "tensorflow":
-        return _tf_dataset(rows, y, batch_size, shuffle=shuffle)
-    return _py_dataset(rows, y, batch_size, shuffle=shuffle)
+        return _tf_dataset(rows, y, batch_size, shuffle=shuffle, multiple_of=multiple_of)
+    return _py_dataset(rows, y, batch_size, shuffle=shuffle, multiple_of=multiple_of)
 
 
 def predict_rows(network, rows: EncodedRows, *, batch_size: int = 4096) -> np.ndarray:
@@ -88,7 +104,7 @@ def predict_rows(network, rows: EncodedRows, *, batch_size: int = 4096) -> np.nd
     return np.concatenate(outputs, axis=0)
 
 
-def _tf_dataset(rows: EncodedRows, y: np.ndarray, batch_size: int, *, shuffle: bool):
+def _tf_dataset(rows: EncodedRows, y: np.ndarray, batch_size: int, *, shuffle: bool, multiple_of: int = 1):
     """TensorFlow only: a fresh permutation of the row positions each epoch, cut into batches; each batch
     gathers its compact rows and expands them in the graph.
 
@@ -101,7 +117,8 @@ def _tf_dataset(rows: EncodedRows, y: np.ndarray, batch_size: int, *, shuffle: b
     targets = tf.constant(y)
     width = rows.width
     count = len(rows)
-    num_batches = math.ceil(count / batch_size)
+    kept = even_rows(count, multiple_of)
+    num_batches = math.ceil(kept / batch_size)
     # Matrix column j takes dense column source[j]; one-hot columns take the extra zero column at the end.
     source = np.full(width, rows.dense.shape[1], dtype="int32")
     source[rows.dense_positions] = np.arange(rows.dense.shape[1], dtype="int32")
@@ -110,7 +127,7 @@ def _tf_dataset(rows: EncodedRows, y: np.ndarray, batch_size: int, *, shuffle: b
 
     def order(_):
         positions = tf.range(count, dtype=tf.int64)
-        return tf.random.shuffle(positions) if shuffle else positions
+        return (tf.random.shuffle(positions) if shuffle else positions)[:kept]
 
     def batches_of(positions):
         return tf.data.Dataset.range(num_batches).map(lambda i: positions[i * batch_size : (i + 1) * batch_size])
@@ -133,8 +150,10 @@ def _tf_dataset(rows: EncodedRows, y: np.ndarray, batch_size: int, *, shuffle: b
     return dataset.map(expand, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def _py_dataset(rows: EncodedRows, y: np.ndarray, batch_size: int, *, shuffle: bool):
+def _py_dataset(rows: EncodedRows, y: np.ndarray, batch_size: int, *, shuffle: bool, multiple_of: int = 1):
     import keras  # Keras loads only in workers and helpers, never in the web server
+
+    kept = even_rows(len(rows), multiple_of)
 
     class EncodedBatches(keras.utils.PyDataset):
         """Batches of `rows` expanded in numpy; reshuffled at the end of every epoch when `shuffle`."""
@@ -145,11 +164,11 @@ def _py_dataset(rows: EncodedRows, y: np.ndarray, batch_size: int, *, shuffle: b
 
         def _order(self) -> np.ndarray:
             if not shuffle:
-                return np.arange(len(rows))
-            return np.random.default_rng(np.random.randint(2**31 - 1)).permutation(len(rows))
+                return np.arange(kept)
+            return np.random.default_rng(np.random.randint(2**31 - 1)).permutation(len(rows))[:kept]
 
         def __len__(self) -> int:
-            return math.ceil(len(rows) / batch_size)
+            return math.ceil(kept / batch_size)
 
         def __getitem__(self, index: int):
             picked = self.order[index * batch_size : (index + 1) * batch_size]

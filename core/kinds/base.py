@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from core.data.feeding import even_rows
+
 
 @dataclass(frozen=True, slots=True)
 class ModelInput:
@@ -68,8 +70,9 @@ class DatasetKind(Protocol):
         preparing (the Model page's diagram and checks). `info`: what was stored with the data (an image
         set's side and channels)."""
 
-    def fit_arguments(self, prepared, batch_size: int) -> dict[str, Any]:
-        """Keyword arguments for `model.fit` supplying the training and validation batches (memory-bounded)."""
+    def fit_arguments(self, prepared, batch_size: int, *, multiple_of: int = 1) -> dict[str, Any]:
+        """Keyword arguments for `model.fit` supplying the training and validation batches (memory-bounded),
+        each batch a multiple of `multiple_of` rows (data-parallel training on jax)."""
 
     def predict(self, network, prepared, split: str) -> np.ndarray:
         """The network's outputs for one encoded split ("train", "validation" or "test")."""
@@ -90,11 +93,14 @@ class DatasetKind(Protocol):
         Builds a Keras graph: call it only in workers and helpers."""
 
 
-def batch_stream(count: int, batch_size: int, batch, *, shuffle: bool):
+def batch_stream(count: int, batch_size: int, batch, *, shuffle: bool, multiple_of: int = 1):
     """A `keras.utils.PyDataset` of `batch(positions)` for positions 0..count-1 cut into batches, reshuffled every
     epoch from the seeded global random state when `shuffle` (as Keras' own array input does). Kinds whose
-    examples are read or vectorized a batch at a time (images from disk, texts) feed `fit` with it."""
+    examples are read or vectorized a batch at a time (images from disk, texts) feed `fit` with it. Every batch
+    holds a multiple of `multiple_of` rows (`core.data.feeding.even_rows`: data-parallel training on jax)."""
     import keras  # Keras loads only in workers and helpers, never in the web server
+
+    kept = even_rows(count, multiple_of)
 
     class Batches(keras.utils.PyDataset):
         def __init__(self):
@@ -103,11 +109,11 @@ def batch_stream(count: int, batch_size: int, batch, *, shuffle: bool):
 
         def _order(self) -> np.ndarray:
             if not shuffle:
-                return np.arange(count)
-            return np.random.default_rng(np.random.randint(2**31 - 1)).permutation(count)
+                return np.arange(kept)
+            return np.random.default_rng(np.random.randint(2**31 - 1)).permutation(count)[:kept]
 
         def __len__(self) -> int:
-            return math.ceil(count / batch_size)
+            return math.ceil(kept / batch_size)
 
         def __getitem__(self, position: int):
             return batch(self.order[position * batch_size : (position + 1) * batch_size])

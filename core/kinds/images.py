@@ -255,10 +255,16 @@ def image_fold(prepared: PreparedImages, fold: int) -> PreparedImages:
     )  # fmt: skip
 
 
-def image_batches(prepared: PreparedImages, index: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool):
+def image_batches(
+    prepared: PreparedImages, index: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool, multiple_of: int = 1
+):
     """(pixels, labels) batches of the rows `index`, read from disk a batch at a time (`batch_stream`)."""
     return batch_stream(
-        len(index), batch_size, lambda picked: (prepared.images(index[picked]), y[picked]), shuffle=shuffle
+        len(index),
+        batch_size,
+        lambda picked: (prepared.images(index[picked]), y[picked]),
+        shuffle=shuffle,
+        multiple_of=multiple_of,
     )
 
 
@@ -353,11 +359,12 @@ class ImagesKind:
         preprocessing = ImagePreprocessing(side, channels, side, spec.preprocessing.images.augmentation.layers())
         return ModelInput(side * side * channels, (side, side, channels), "image", stem=preprocessing.stem())
 
-    def fit_arguments(self, prepared, batch_size: int) -> dict[str, Any]:
+    def fit_arguments(self, prepared, batch_size: int, *, multiple_of: int = 1) -> dict[str, Any]:
+        even = {"multiple_of": multiple_of}
         return {
-            "x": image_batches(prepared, prepared.train_index, prepared.y_train, batch_size, shuffle=True),
+            "x": image_batches(prepared, prepared.train_index, prepared.y_train, batch_size, shuffle=True, **even),
             "validation_data": image_batches(
-                prepared, prepared.validation_index, prepared.y_validation, batch_size, shuffle=False
+                prepared, prepared.validation_index, prepared.y_validation, batch_size, shuffle=False, **even
             ),
             "shuffle": False,  # the batches reshuffle themselves every epoch
         }

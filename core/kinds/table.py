@@ -43,8 +43,8 @@ class TableKind:
             num_inputs=estimated.num_features, embeddings=estimated.embeddings(), periodic=estimated.periodic()
         )
 
-    def fit_arguments(self, prepared, batch_size: int) -> dict[str, Any]:
-        return fit_data(prepared, batch_size)
+    def fit_arguments(self, prepared, batch_size: int, *, multiple_of: int = 1) -> dict[str, Any]:
+        return fit_data(prepared, batch_size, multiple_of=multiple_of)
 
     def predict(self, network, prepared, split: str) -> np.ndarray:
         return predict_rows(network, getattr(prepared, f"encoded_{split}"))

@@ -252,11 +252,16 @@ def _sequence(model_spec) -> bool:
     return bool(model_spec is not None and model_spec.layers and model_spec.layers[0].kind == "embedding")
 
 
-def text_batches(prepared: PreparedText, split: str, y: np.ndarray, batch_size: int, *, shuffle: bool):
+def text_batches(
+    prepared: PreparedText, split: str, y: np.ndarray, batch_size: int, *, shuffle: bool, multiple_of: int = 1
+):
     """(inputs, labels) batches of one split, vectorized a batch at a time (`batch_stream`): a TF-IDF matrix
     of every text at once would take vocabulary × rows × 4 bytes."""
     count = len(getattr(prepared, f"{split}_index"))
-    return batch_stream(count, batch_size, lambda picked: (prepared.inputs(split, picked), y[picked]), shuffle=shuffle)
+    return batch_stream(
+        count, batch_size, lambda picked: (prepared.inputs(split, picked), y[picked]), shuffle=shuffle,
+        multiple_of=multiple_of,
+    )  # fmt: skip
 
 
 def predict_texts(network, prepared: PreparedText, split: str) -> np.ndarray:
@@ -368,10 +373,13 @@ class TextKind:
         estimated = estimate_preprocessing(source, others, spec.preprocessing)
         return ModelInput(num_inputs=estimated.num_features + settings.max_tokens, embeddings=estimated.embeddings())
 
-    def fit_arguments(self, prepared, batch_size: int) -> dict[str, Any]:
+    def fit_arguments(self, prepared, batch_size: int, *, multiple_of: int = 1) -> dict[str, Any]:
+        even = {"multiple_of": multiple_of}
         return {
-            "x": text_batches(prepared, "train", prepared.y_train, batch_size, shuffle=True),
-            "validation_data": text_batches(prepared, "validation", prepared.y_validation, batch_size, shuffle=False),
+            "x": text_batches(prepared, "train", prepared.y_train, batch_size, shuffle=True, **even),
+            "validation_data": text_batches(
+                prepared, "validation", prepared.y_validation, batch_size, shuffle=False, **even
+            ),
             "shuffle": False,
         }
 

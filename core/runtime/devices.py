@@ -37,20 +37,24 @@ class DeviceInfo:
         }
 
 
-def format_device(info: DeviceInfo) -> str:
+def format_device(info: DeviceInfo, *, used: int = 1) -> str:
     """One line, in English (status files keep it; code reads its "GPU" start): "GPU: NVIDIA H200, 139.8 GiB
-    (jax backend)", "CPU (torch backend)". Pages show it with `device_text`, in the visitor's language."""
+    (jax backend)", "GPU: A100, 40.0 GiB (2 of 4 used) (tensorflow backend)", "CPU (torch backend)". `used`:
+    the GPUs a run trains on (`core.runtime.distribution`). Pages show it with `device_text`, in the
+    visitor's language."""
     if info.kind != "GPU":
         return f"CPU ({info.backend} backend)"
     details = [info.name or "unknown model"]
     if info.memory_bytes:
         details.append(f"{info.memory_bytes / GIB:.1f} GiB")
-    several = f" (1 of {info.count} used)" if info.count > 1 else ""
+    several = f" ({used} of {info.count} used)" if info.count > 1 else ""
     return f"GPU: {', '.join(details)}{several} ({info.backend} backend)"
 
 
 _CPU_LINE = re.compile(r"^CPU \((?P<backend>\w+) backend\)$")
-_GPU_LINE = re.compile(r"^GPU: (?P<details>.*?)(?: \(1 of (?P<count>\d+) used\))? \((?P<backend>\w+) backend\)$")
+_GPU_LINE = re.compile(
+    r"^GPU: (?P<details>.*?)(?: \((?P<used>\d+) of (?P<count>\d+) used\))? \((?P<backend>\w+) backend\)$"
+)
 
 
 def device_text(line: str | None) -> str:
@@ -65,7 +69,7 @@ def device_text(line: str | None) -> str:
     if not gpu:
         return line
     details = gpu["details"].replace("unknown model", t("train.device.unknown_model"))
-    several = t("train.device.one_of", count=int(gpu["count"])) if gpu["count"] else ""
+    several = t("train.device.used_of", used=int(gpu["used"]), count=int(gpu["count"])) if gpu["count"] else ""
     return t("train.device.gpu", details=details, several=several, backend=gpu["backend"])
 
 
@@ -85,8 +89,8 @@ def device_info() -> DeviceInfo:
     return DeviceInfo(backend=backend, kind="GPU", name=name, memory_bytes=memory, count=count)
 
 
-def describe_device() -> str:
-    return format_device(device_info())
+def describe_device(*, used: int = 1) -> str:
+    return format_device(device_info(), used=used)
 
 
 def _tensorflow_gpu() -> tuple[str, int | None, int] | None:

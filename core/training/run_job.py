@@ -13,6 +13,7 @@ import io
 import logging
 import math
 import os
+import tempfile
 import threading
 import time
 import traceback
@@ -25,6 +26,7 @@ import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
 from core.config import load_settings
+from core.data.feeding import even_rows
 from core.data.splitting import PreparedData
 from core.deployment.serving_model import check_model_size, inference_model, save_model_atomic
 from core.deployment.threshold import load_threshold
@@ -44,6 +46,7 @@ from core.model.optimization import (
 )
 from core.run_store import FINAL_STATES, HOST, TEST_HELD_BACK, RunFiles, RunStatus, RunStore, english, run_language
 from core.runtime.devices import describe_device
+from core.runtime.distribution import ONE_DEVICE, DataParallel, data_parallel
 from core.shared_mode.limits import check_more_epochs
 from core.spec import RunSpec
 from core.training.tracking import log_to_mlflow
@@ -341,7 +344,8 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
     spec: RunSpec = store.spec(run_id)
     resume = _pending_resume(run_dir)
     started = time.time()
-    device = describe_device()
+    parallel = data_parallel(load_settings().devices_per_run)
+    device = describe_device(used=parallel.devices if parallel.kind == "GPU" else 1)
     extra = {"resumed_at": started} if resume else {"started_at": started}
     store.set_status(
         run_id, "running", Message("train.status.preparing"), pid=os.getpid(), host=HOST, device=device, **extra
@@ -380,6 +384,17 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
         # A different seed than the first fit, so the new epochs see new shuffles; still reproducible.
         keras.utils.set_random_seed(spec.data.seed + resume.initial_epoch)
 
+    # Recorded when training on several devices: the Train page says so, with the rows per step.
+    spread = (
+        {"data_parallel": {
+            **parallel.to_dict(),
+            "batch_per_device": spec.training.batch_size,
+            "batch_per_step": parallel.global_batch(spec.training.batch_size, len(data.y_train)),
+        }}
+        if parallel.active
+        else {}
+    )  # fmt: skip
+
     def announce_training(network, steps_per_execution: int, precision: str) -> None:
 
         # Before the first checkpoint is written: a model over the server's file size never reaches the disk.
@@ -398,6 +413,7 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
             precision=precision,
             notes=notes,
             training_started_at=time.time(),
+            **spread,
         )
 
     trained = _train_and_predict(
@@ -410,6 +426,7 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
         resume=resume,
         device=device,
         predict_test=not held_back,
+        parallel=parallel,
     )
     live, network = trained.live, trained.network
     _save_checkpoint(network, run_dir, trained.epochs_run, trained.precision)
@@ -434,6 +451,7 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
         "optimizer_iterations": trained.iterations,
         "class_weight": trained.class_weight,
         "notes": notes,
+        **spread,
     }
     if data.target.task != "regression":
         metrics["class_rows"] = class_rows(data.target, data.y_train, data.y_test)
@@ -483,7 +501,7 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
                 run_dir,
                 notes,
                 Message("train.extra.cross_validation"),
-                lambda: _cross_validate(store, run_id, spec, data, device=device),
+                lambda: _cross_validate(store, run_id, spec, data, device=device, parallel=parallel),
             )
         if result is not None:
             RunFiles(run_dir).write_json(RunFiles.CROSS_VALIDATION, result)
@@ -746,6 +764,7 @@ def _train_and_predict(
     resume: _Resume | None = None,
     device: str = "CPU",
     predict_test: bool = True,
+    parallel: DataParallel = ONE_DEVICE,
 ) -> _Trained:
     """Build, compile and fit one network on prepared data, then predict the test rows.
 
@@ -753,72 +772,80 @@ def _train_and_predict(
     validation rows drive early stopping and the best-epoch weights; the Stop flag ends `fit` within a batch
     (`live.stopped_by_user`). Raises `TrainingError` when training diverged with no usable weights.
     With `resume`, the network and its optimizer state come from the run's checkpoint and training
-    continues from `resume.initial_epoch`.
+    continues from `resume.initial_epoch`. With `parallel` active, the network is built, compiled and fitted in
+    its scope (one batch of `spec.training.batch_size` rows per device each step); predictions run outside it.
     """
     import keras  # Keras loads only in workers and helpers, never in the web server
 
     training = spec.training
-    batch_size = min(training.batch_size, len(data.y_train))
-    steps_per_epoch = math.ceil(len(data.y_train) / batch_size)
+    batch_size = parallel.global_batch(training.batch_size, len(data.y_train))
+    steps_per_epoch = math.ceil(even_rows(len(data.y_train), parallel.even_batches) / batch_size)
     initial_epoch = 0 if resume is None else resume.initial_epoch
     epochs = training.epochs if resume is None else resume.target_epochs
-    if resume is None:
-        precision = choose_precision(training, device)
-        network = _build_network(spec, data, precision)
-    else:
-        precision = resume.precision
-        network = _load_checkpoint(resume.checkpoint, precision)
-    steps_per_execution = choose_steps_per_execution(
-        network.count_params(), batch_size, steps_per_epoch, keras.backend.backend(), device=device
-    )
-    if resume is None:
-        head = derive_head(data.target.task, len(data.target.classes))
-        network.compile(
-            optimizer=make_optimizer(training, steps_per_epoch=steps_per_epoch, epochs=training.epochs),
-            loss=head.loss,
-            metrics=[head.metric],
-            steps_per_execution=steps_per_execution,
+    with parallel.scope():
+        if resume is None:
+            precision = choose_precision(training, device)
+            network = _build_network(spec, data, precision)
+        else:
+            precision = resume.precision
+            network = _load_checkpoint(resume.checkpoint, precision)
+        steps_per_execution = (
+            choose_steps_per_execution(
+                network.count_params(), batch_size, steps_per_epoch, keras.backend.backend(), device=device
+            )
+            if parallel.fuses_steps
+            else 1
         )
-    else:
-        network.steps_per_execution = steps_per_execution
-    live = make_live_callback(
-        store,
-        run_id,
-        steps_per_epoch=steps_per_epoch,
-        epochs=epochs,
-        metric_scale=data.target.std if data.target.task == "regression" else 1.0,
-        record_history=record_history,
-        progress_extra=progress_extra,
-        initial_epoch=initial_epoch,
-        history=None if resume is None else resume.history,
-        checkpoint=(
-            (lambda model, epochs_run: _save_checkpoint(model, store.path(run_id), epochs_run, precision))
-            if record_history
-            else None
-        ),
-    )
-    callbacks = [live, *make_schedule_callbacks(training)]
-    if training.early_stopping:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=training.patience))
-    keras_weights, named_weights = balanced_class_weights(spec, data)
-    if before_fit is not None:
-        before_fit(network, steps_per_execution, precision)
-    fit_started = time.monotonic()
-    network.fit(
-        **dataset_kind(spec.data.kind).fit_arguments(data, batch_size),
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        callbacks=callbacks,
-        class_weight=keras_weights,
-        verbose=0,
-    )
-    train_seconds = time.monotonic() - fit_started
-    restored = False
-    if live.best_weights is not None and (
-        live.stopped_by_user or live.diverged or (training.early_stopping and training.restore_best_weights)
-    ):
-        network.set_weights(live.best_weights)
-        restored = True
+        if resume is None:
+            head = derive_head(data.target.task, len(data.target.classes))
+            network.compile(
+                optimizer=make_optimizer(training, steps_per_epoch=steps_per_epoch, epochs=training.epochs),
+                loss=head.loss,
+                metrics=[head.metric],
+                steps_per_execution=steps_per_execution,
+            )
+        else:
+            network.steps_per_execution = steps_per_execution
+        live = make_live_callback(
+            store,
+            run_id,
+            steps_per_epoch=steps_per_epoch,
+            epochs=epochs,
+            metric_scale=data.target.std if data.target.task == "regression" else 1.0,
+            record_history=record_history,
+            progress_extra=progress_extra,
+            initial_epoch=initial_epoch,
+            history=None if resume is None else resume.history,
+            checkpoint=(
+                (lambda model, epochs_run: _save_checkpoint(model, store.path(run_id), epochs_run, precision))
+                if record_history
+                else None
+            ),
+        )
+        callbacks = [live, *make_schedule_callbacks(training)]
+        if training.early_stopping:
+            callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=training.patience))
+        keras_weights, named_weights = balanced_class_weights(spec, data)
+        if before_fit is not None:
+            before_fit(network, steps_per_execution, precision)
+        fit_started = time.monotonic()
+        network.fit(
+            **dataset_kind(spec.data.kind).fit_arguments(data, batch_size, multiple_of=parallel.even_batches),
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            class_weight=keras_weights,
+            verbose=0,
+        )
+        train_seconds = time.monotonic() - fit_started
+        restored = False
+        if live.best_weights is not None and (
+            live.stopped_by_user or live.diverged or (training.early_stopping and training.restore_best_weights)
+        ):
+            network.set_weights(live.best_weights)
+            restored = True
+    if parallel.mirrors_variables:
+        network = _outside_strategy(network, store.path(run_id), precision)
 
     if live.diverged and not restored:
         raise _training_error(
@@ -844,6 +871,19 @@ def _train_and_predict(
         precision=precision,
         iterations=_iterations(network),
     )
+
+
+def _outside_strategy(network, run_dir: Path, precision: str):
+    """The trained network, its optimizer state included, loaded again outside TensorFlow's MirroredStrategy.
+    A network built under the strategy answers `predict_on_batch` once per device, concatenated (twice the
+    rows with two devices), and the image and text kinds predict a batch at a time with it."""
+    handle, temporary = tempfile.mkstemp(dir=run_dir, prefix=".distributed.", suffix=".keras")
+    os.close(handle)
+    try:
+        network.save(temporary)
+        return _load_checkpoint(Path(temporary), precision)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
 
 
 def _build_network(spec: RunSpec, data: PreparedData, precision: str):
@@ -884,7 +924,10 @@ def balanced_class_weights(
 CROSS_VALIDATION_SUMMARY_KEYS = ("folds", "completed", "method", "scored_on", "mean", "std")
 
 
-def _cross_validate(store: RunStore, run_id: str, spec: RunSpec, data: PreparedData, *, device: str = "CPU") -> dict:
+def _cross_validate(
+    store: RunStore, run_id: str, spec: RunSpec, data: PreparedData, *, device: str = "CPU",
+    parallel: DataParallel = ONE_DEVICE,
+) -> dict:  # fmt: skip
     """Train k more models, one per fold of the non-test rows, and score each on its own held-out fold.
 
     Why the held-out fold and not the shared test split: the k scores then come from k disjoint sets of rows,
@@ -906,14 +949,15 @@ def _cross_validate(store: RunStore, run_id: str, spec: RunSpec, data: PreparedD
     level = tf_logger.level
     tf_logger.setLevel(logging.ERROR)
     try:
-        return _cross_validate_folds(store, run_id, spec, data, device=device)
+        return _cross_validate_folds(store, run_id, spec, data, device=device, parallel=parallel)
     finally:
         tf_logger.setLevel(level)
 
 
 def _cross_validate_folds(
-    store: RunStore, run_id: str, spec: RunSpec, data: PreparedData, *, device: str = "CPU"
-) -> dict:
+    store: RunStore, run_id: str, spec: RunSpec, data: PreparedData, *, device: str = "CPU",
+    parallel: DataParallel = ONE_DEVICE,
+) -> dict:  # fmt: skip
     import keras  # Keras loads only in workers and helpers, never in the web server
 
     plan = data.cross_validation
@@ -938,6 +982,7 @@ def _cross_validate_folds(
                 record_history=False,
                 progress_extra={"phase": "cross_validation", "fold": fold + 1, "folds": k},
                 device=device,
+                parallel=parallel,
             )
         except AppError as error:
             params = {"fold": fold + 1, "folds": k, "reason": error.message}

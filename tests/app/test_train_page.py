@@ -163,3 +163,24 @@ def test_a_run_on_a_ray_cluster_says_which_machine_trains_it(train_home):
         assert store.status(run_id).state == "running"  # a pid that is not on this machine is not checked here
     finally:
         store.set_status(run_id, "stopped", "Stopped")
+
+
+def test_a_run_on_several_devices_says_how_many_and_the_rows_per_step(train_home):
+    """The live view of a data-parallel run (its status as a worker writes it; tests/unit/test_data_parallel.py
+    trains one on two devices for real)."""
+    store = RunStore(train_home / "runs")
+    spec = RunSpec(data=DataSpec(target="label"), model=ModelSpec(layers=(DenseLayer(units=8),)))
+    run_id = store.create_run(spec, small_frame(), source_name="small.csv")
+    spread = {"devices": 4, "kind": "GPU", "batch_per_device": 256, "batch_per_step": 1024}
+    store.set_status(run_id, "finished", "Finished", device="GPU: H100, 80.0 GiB (4 of 4 used) (jax backend)",
+                     precision="mixed_float16", data_parallel=spread)  # fmt: skip
+    at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT_S)
+    at.query_params["run"] = run_id
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
+    captions = [c.value for c in at.caption]
+    shown = (
+        "Device: GPU: H100, 80.0 GiB (4 of 4 used) (jax backend) · mixed precision (float16) · data-parallel on 4 "
+        "devices: batches of 256 rows on each, 1024 rows per step"
+    )
+    assert shown in captions, captions

@@ -91,7 +91,7 @@ def test_mixed_precision_runs_on_a_gpu_and_continues_with_its_loss_scale_state(t
 
     import core.training.run_job
 
-    monkeypatch.setattr(core.training.run_job, "describe_device", lambda: "GPU: pretend (test)")
+    monkeypatch.setattr(core.training.run_job, "describe_device", lambda **_: "GPU: pretend (test)")
     store = RunStore(tmp_path / "runs")
     run_id = store.create_run(_spec(), make_binary_frame(200), source_name="t.csv")
     status = run_job(store, run_id)
