@@ -48,7 +48,7 @@ QUIET_JS = (
 )
 
 
-def _wait_quiet(page, quiet_s: float = 2.0, timeout_s: float = 120.0) -> None:
+def _wait_quiet(page, quiet_s: float = 1.0, timeout_s: float = 120.0) -> None:
     page.evaluate("() => { window.__busyAt = undefined; }")
     page.wait_for_function(QUIET_JS, arg=quiet_s * 1000, polling=100, timeout=timeout_s * 1000)
 
