@@ -384,13 +384,12 @@ def _run(store: RunStore, run_id: str, run_dir: Path) -> RunStatus:
         # A different seed than the first fit, so the new epochs see new shuffles; still reproducible.
         keras.utils.set_random_seed(spec.data.seed + resume.initial_epoch)
 
-    # Recorded when training on several devices: the Train page says so, with the rows per step.
+    # Recorded when training on several devices: the Train page says so, with the rows per step (a table with
+    # fewer training rows than a full step's takes them all in one step, split evenly).
+    per_step = parallel.global_batch(spec.training.batch_size, len(data.y_train))
     spread = (
-        {"data_parallel": {
-            **parallel.to_dict(),
-            "batch_per_device": spec.training.batch_size,
-            "batch_per_step": parallel.global_batch(spec.training.batch_size, len(data.y_train)),
-        }}
+        {"data_parallel": {**parallel.to_dict(), "batch_per_device": per_step // parallel.devices,
+                           "batch_per_step": per_step}}
         if parallel.active
         else {}
     )  # fmt: skip
