@@ -76,6 +76,12 @@ request_resume(store, run_id, 1)
 status = run_job(store, run_id)
 results["continued"] = {"state": status.state, "epochs": [row["epoch"] for row in store.history(run_id)],
                         "data_parallel": status.extra.get("data_parallel")}
+import core.training.run_job
+
+# As on GPUs (pretended: float16 runs on a CPU too): mixed precision stays on with several devices.
+core.training.run_job.describe_device = lambda **_: "GPU: pretend (test)"
+train("mixed", table_spec, frame)
+results["mixed"]["precision"] = store.status(results["mixed"]["run_id"]).precision
 os.environ["LAYERLAB_DEVICES_PER_RUN"] = "1"
 train("one_device", table_spec, frame)
 del os.environ["LAYERLAB_DEVICES_PER_RUN"]
@@ -152,6 +158,9 @@ def test_jax_trains_one_run_on_two_devices_with_even_batches(tmp_path):
     # A continued run trains on both devices again, from where it stopped.
     assert result["continued"]["state"] == "finished" and result["continued"]["epochs"] == [1, 2, 3, 4]
     assert result["continued"]["data_parallel"]["devices"] == 2
+    # Mixed precision (a GPU pretended) trains data-parallel too, its loss scaling and all.
+    _assert_trained_on_two_devices(result["mixed"])
+    assert result["mixed"]["precision"] == "mixed_float16"
     # LAYERLAB_DEVICES_PER_RUN=1: one device, nothing recorded.
     assert result["one_device"]["state"] == "finished" and result["one_device"]["data_parallel"] is None
     assert "data_parallel" not in result["one_device"]["metrics"]
