@@ -52,13 +52,15 @@ def test_formatting(info, text):
 
 
 def test_a_run_trained_on_every_gpu_says_how_many_in_both_languages():
-    from core.i18n import use_language
+    from core.i18n import t, use_language
     from core.runtime.devices import device_text
 
     line = format_device(DeviceInfo("jax", "GPU", "H100", 80 * GIB, 4), used=4)
     assert line == "GPU: H100, 80.0 GiB (4 of 4 used) (jax backend)"  # stored in English: code reads its start
     with use_language("zh"):
         assert device_text(line) == "GPU：H100, 80.0 GiB（共 4 块，使用其中 4 块）（jax 后端）"
+        spread = t("train.live.data_parallel", devices=4, per_device=256, per_step=1024)
+        assert spread == " · 数据并行，使用 4 个设备：每个设备每批 256 行，每步共 1024 行"  # the Train page's caption
     with use_language("en"):
         assert device_text(line) == line
 
