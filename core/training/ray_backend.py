@@ -33,7 +33,7 @@ from core.failures import OUT_OF_MEMORY, PROCESS_ENDED, Failure
 from core.i18n import Message, t
 from core.run_store import PENDING_HOST, RunStore
 from core.runtime.lifetime import process_memory_mb
-from core.training.jobs import MEMORY_CHECK_S, JobManager, between_runs, stop_after
+from core.training.jobs import MEMORY_CHECK_S, JobManager, between_runs, share_accelerators, stop_after
 from core.training.run_job import run_job
 
 _LOG = logging.getLogger("layerlab")
@@ -48,6 +48,8 @@ def run_on_node(runs_root: str, run_id: str, env: dict[str, str]) -> dict:
     os.environ.update(env)  # the server's settings: load_settings reads them below
     store = RunStore(Path(runs_root))
     settings = load_settings()
+    if 0 < settings.ray_gpus_per_run < 1:  # several runs share each GPU of the node
+        share_accelerators(1 / settings.ray_gpus_per_run)
     if settings.shared:
         stop_after(store, run_id, settings.max_run_minutes * 60.0)
     done = threading.Event()

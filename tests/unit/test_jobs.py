@@ -261,3 +261,19 @@ def test_a_worker_may_train_several_runs_one_after_another_then_exits(store, mon
         assert store.history(second) and len(store.history(second)) == 2
     finally:
         jobs.shutdown()
+
+
+def test_workers_that_share_a_gpu_take_its_memory_as_they_need_it(monkeypatch):
+    """Before Keras loads in a worker: one run per GPU keeps the backend's default; several at once take memory
+    as needed (bench/gpu_two_jobs.py measured why on an H200); an operator's own setting wins."""
+    from core.training.jobs import share_accelerators
+
+    for name in ("XLA_PYTHON_CLIENT_PREALLOCATE", "TF_FORCE_GPU_ALLOW_GROWTH"):
+        monkeypatch.delenv(name, raising=False)
+    share_accelerators(1)
+    assert "XLA_PYTHON_CLIENT_PREALLOCATE" not in os.environ and "TF_FORCE_GPU_ALLOW_GROWTH" not in os.environ
+    share_accelerators(2)
+    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false" and os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "true")
+    share_accelerators(4)
+    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "true"
