@@ -6,7 +6,7 @@ Keras picks its backend and TensorFlow its devices once per process, so each bac
 process: jax with `--xla_force_host_platform_device_count=2`, TensorFlow with two logical CPU devices. The
 children go through `core.training.run_job.run_job`, the entry point of the app's workers and `layerlab train`.
 What a user would notice: the run finishes and learns, the status says two devices and the rows per step,
-every epoch is there, a continued run goes on on both devices; on jax every batch splits evenly over the
+every epoch is there, a continued run goes on on both devices (jax); on jax every batch splits evenly over the
 devices (the tables are sized so that neither the training nor the validation split divides by two or by the
 batch). The big-table stream's even batches are checked in this process.
 """
@@ -82,9 +82,6 @@ import core.training.run_job
 core.training.run_job.describe_device = lambda **_: "GPU: pretend (test)"
 train("mixed", table_spec, frame)
 results["mixed"]["precision"] = store.status(results["mixed"]["run_id"]).precision
-os.environ["LAYERLAB_DEVICES_PER_RUN"] = "1"
-train("one_device", table_spec, frame)
-del os.environ["LAYERLAB_DEVICES_PER_RUN"]
 
 # Images come from disk a batch at a time (a PyDataset).
 from tests.unit.test_images_kind import shapes
@@ -108,11 +105,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 """
     + COMMON
     + """
-run_id = train("arrays", table_spec, frame)
-request_resume(store, run_id, 1)
-status = run_job(store, run_id)
-results["continued"] = {"state": status.state, "epochs": [row["epoch"] for row in store.history(run_id)],
-                        "data_parallel": status.extra.get("data_parallel")}
+train("arrays", table_spec, frame)
 from tests.unit.test_text_kind import reviews
 from core.spec import TEXT_PRESETS
 
@@ -161,9 +154,6 @@ def test_jax_trains_one_run_on_two_devices_with_even_batches(tmp_path):
     # Mixed precision (a GPU pretended) trains data-parallel too, its loss scaling and all.
     _assert_trained_on_two_devices(result["mixed"])
     assert result["mixed"]["precision"] == "mixed_float16"
-    # LAYERLAB_DEVICES_PER_RUN=1: one device, nothing recorded.
-    assert result["one_device"]["state"] == "finished" and result["one_device"]["data_parallel"] is None
-    assert "data_parallel" not in result["one_device"]["metrics"]
     # Images come from disk a batch at a time (a PyDataset): 201 images do not divide evenly either.
     _assert_trained_on_two_devices(result["images"])
 
@@ -178,7 +168,6 @@ def test_tensorflow_trains_one_run_on_two_devices_with_a_mirrored_strategy(tmp_p
         assert result[name]["steps_per_execution"] == 1
     assert result["arrays"]["metrics"]["test"]["accuracy"] > 0.6
     assert result["text"]["metrics"]["test"]["accuracy"] >= 0.9  # the words say it all
-    assert result["continued"]["state"] == "finished" and result["continued"]["epochs"] == [1, 2, 3, 4]
 
 
 def test_each_device_gets_the_users_batch_and_a_step_never_exceeds_the_rows():
