@@ -16,7 +16,9 @@ whose `scope()` builds, compiles and fits the network:
 The user's batch size is the batch each device sees; a step processes `count` times as many rows (the
 learning rate is kept). Predictions run outside the scope, on uneven blocks: jax accepts that once training
 is over; on TensorFlow a network built under the strategy answers `predict_on_batch` once per device, so
-the trained network is saved and loaded again outside it (`mirrors_variables`) before it predicts. CPU devices count only where the operator made several of them on purpose (jax's
+the trained network is saved and loaded again outside it (`mirrors_variables`) before it predicts.
+
+CPU devices count only where the operator made several of them on purpose (jax's
 `--xla_force_host_platform_device_count`, TensorFlow logical devices): that is how the tests exercise the
 path on a machine without GPUs.
 """
