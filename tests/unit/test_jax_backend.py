@@ -42,18 +42,23 @@ from core.spec import DataSpec, DenseLayer, DropoutLayer, ModelSpec, RunSpec, Tr
 from core.training.run_job import run_job
 from tests.conftest import make_binary_frame
 
+import os
+
 store = RunStore(Path(tempfile.mkdtemp()) / "runs")
 spec = RunSpec(
     data=DataSpec(target="label", seed=3),
     model=ModelSpec(layers=(DenseLayer(units=16), DropoutLayer(rate=0.1), DenseLayer(units=8))),
     training=TrainingSpec(epochs=3, batch_size=32, early_stopping=False),
 )
-run_id = store.create_run(spec, make_binary_frame(240, seed=2), source_name="people.csv")
-status = run_job(store, run_id)
-run_dir = store.path(run_id)
-network = keras.saving.load_model(run_dir / "network.keras")
-weights = network.get_weights()
-print(json.dumps({
+results = {}
+for limit in sys.argv[1:]:
+    os.environ["LAYERLAB_TRAIN_MATRIX_MB"] = limit
+    run_id = store.create_run(spec, make_binary_frame(240, seed=2), source_name="people.csv")
+    status = run_job(store, run_id)
+    run_dir = store.path(run_id)
+    network = keras.saving.load_model(run_dir / "network.keras")
+    weights = network.get_weights()
+    results[limit] = {
     "backend": keras.backend.backend(),
     "tensor_type": type(network(np.zeros((2, network.input_shape[1]), "float32"))).__module__,
     "state": status.state,
@@ -64,26 +69,29 @@ print(json.dumps({
     "files": sorted(path.name for path in run_dir.iterdir()),
     "weights_finite": all(bool(np.all(np.isfinite(w))) for w in weights),
     "tensorflow_imported": "tensorflow" in sys.modules,
-}))
+    }
+print(json.dumps(results))
 """
+
+
+@pytest.fixture(scope="module")
+def jax_runs(tmp_path_factory) -> dict:
+    """One child process (one jax start), two runs: "256" feeds the whole matrix; "0" makes every table count as
+    big, so rows are expanded a batch at a time by core.data.feeding's PyDataset."""
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "2",
+           "LAYERLAB_HOME": str(tmp_path_factory.mktemp("jax"))}  # fmt: skip
+    completed = subprocess.run(
+        [sys.executable, "-c", CHILD, "256", "0"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("matrix_limit_mb", ["256", "0"], ids=["whole-matrix", "batch-stream"])
-def test_run_job_trains_a_tiny_model_on_jax(tmp_path, matrix_limit_mb):
-    # "0": every table counts as big, so rows are expanded a batch at a time by core.data.feeding's PyDataset.
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": "jax",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "LAYERLAB_HOME": str(tmp_path),
-        "LAYERLAB_TRAIN_MATRIX_MB": matrix_limit_mb,
-    }
-    completed = subprocess.run(
-        [sys.executable, "-c", CHILD], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
+def test_run_job_trains_a_tiny_model_on_jax(jax_runs, matrix_limit_mb):
+    result = jax_runs[matrix_limit_mb]
 
     assert result["backend"] == "jax"
     assert not result["tensorflow_imported"]  # core trains where only jax is installed (the GPU machine)
