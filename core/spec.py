@@ -244,9 +244,9 @@ class PreprocessingSpec(_Spec):
     periodic_scale: float = Field(
         default=0.1,
         gt=0.0,
-        le=10.0,
+        le=100.0,
         description="Periodic: spread of the starting frequencies (on standardised values); larger picks up "
-        "finer steps.",
+        "finer steps (Adult: 30 beats 0.1 by 0.7 points). A search tries 0.1 to 100.",
     )
     periodic_dim: int = Field(
         default=16, ge=1, le=128, description="Periodic: outputs of the Dense layer that reads each column."

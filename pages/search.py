@@ -14,6 +14,7 @@ from core.experiments.search import (
     DROPOUT_BOUNDS,
     LAYER_BOUNDS,
     PARAM_NAMES,
+    PERIODIC_SCALES,
     SearchBudget,
     SearchSpace,
     SearchSpec,
@@ -66,9 +67,13 @@ if frame is not None:
                     t("experiments.search.vary_numeric_embedding"), True, key="search.vary_numeric",
                     help=help_text(SearchSpace, "vary_numeric_embedding"),
                 )  # fmt: skip
+                spreads = left.select_slider(t("experiments.search.periodic_scale"), PERIODIC_SCALES,
+                                             SearchSpace().periodic_scale, format_func="{:g}".format,
+                                             key="search.periodic_scale",
+                                             help=help_text(SearchSpace, "periodic_scale"))  # fmt: skip
             else:
                 st.caption(t("experiments.search.kind_note"))
-                layers, units, dropout = (1, 3), (16, 256), (0.0, 0.5)
+                layers, units, dropout, spreads = (1, 3), (16, 256), (0.0, 0.5), SearchSpace().periodic_scale
                 vary.update(vary_layers=False, vary_units=False, vary_dropout=False, vary_numeric_embedding=False)
             vary["vary_learning_rate"] = right.checkbox(t("experiments.search.vary_learning_rate"), True,
                                                         key="search.vary_lr")  # fmt: skip
@@ -96,7 +101,8 @@ if frame is not None:
                 try:
                     spec = SearchSpec(
                         base=base,
-                        space=SearchSpace(layers=layers, units=units, dropout=dropout, learning_rate=rates, **vary),
+                        space=SearchSpace(layers=layers, units=units, dropout=dropout, learning_rate=rates,
+                                          periodic_scale=spreads, **vary),
                         budget=SearchBudget(trials=int(amount) if by == "trials" else None,
                                             minutes=float(amount) if by == "minutes" else None,
                                             parallel=max(1, parallel)),
@@ -202,7 +208,8 @@ def leaderboard(search_id: str) -> None:
     if view.state != "running":
         importances = searches.importances(search_id)
         if importances:
-            figure = go.Figure(go.Bar(x=list(importances.values()), y=list(importances), orientation="h"))
+            names = [PARAM_NAMES.get(name, name) for name in importances]  # the leaderboard's names, translated
+            figure = go.Figure(go.Bar(x=list(importances.values()), y=names, orientation="h"))
             figure.update_layout(title=t("experiments.search.importances"), height=260,
                                  margin={"l": 10, "r": 10, "t": 50, "b": 10})  # fmt: skip
             st.plotly_chart(figure, key=f"search.importance.{search_id}", width="stretch")

@@ -32,12 +32,14 @@ def test_a_search_runs_resumes_after_a_restart_and_opens_its_best_run(app_env, t
     assert not at.exception, at.exception
     assert "No search yet" in texts(at)
     at.number_input(key="search.amount").set_value(2).run()
+    at.select_slider(key="search.periodic_scale").set_value((10.0, 30.0)).run()
     at.button(key="search.start").click().run()
     assert not at.exception, at.exception
 
     searches = SearchStore(tmp_path / "searches")
     runs = RunStore(tmp_path / "runs")
     [search_id] = searches.list_ids()
+    assert tuple(searches.meta(search_id)["spec"]["space"]["periodic_scale"]) == (10.0, 30.0)  # the slider's range
 
     def trials() -> list[str]:
         return list((searches.state(search_id).get("trials") or {}).values())
@@ -56,6 +58,9 @@ def test_a_search_runs_resumes_after_a_restart_and_opens_its_best_run(app_env, t
     assert "failed or interrupted" in states  # the trial in flight at the restart
     assert board["Trial"][0].startswith("★ ")  # the best leads the leaderboard
     assert "–" not in list(board["Validation loss"])[:1]  # a score, not a blank, for the best
+    if searches.importances(search_id):  # the settings are named as on the leaderboard, not by their spec keys
+        [bars] = [chart.proto.spec for chart in at.get("plotly_chart") if '"bar"' in chart.proto.spec]
+        assert "learning rate" in bars and "learning_rate" not in bars
     # Only the chosen trial is scored on the test rows, after the search chose it on validation loss.
     best = searches.view(search_id, runs).best
     chosen = searches.state(search_id)["chosen"]

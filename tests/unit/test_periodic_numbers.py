@@ -103,9 +103,20 @@ def test_the_search_tries_periodic_features_on_tables_only():
         trial = study.ask()
         params = suggest(trial, SearchSpace(), table)
         seen.add(params["numeric_embedding"])
-        assert trial_spec(table, SearchSpace(), params).preprocessing.numeric_embedding == params["numeric_embedding"]
+        preprocessing = trial_spec(table, SearchSpace(), params).preprocessing
+        assert preprocessing.numeric_embedding == params["numeric_embedding"]
+        # With periodic features the trial also draws how widely their frequencies spread; without, it does not.
+        if params["numeric_embedding"] == "periodic":
+            assert 0.1 <= params["periodic_scale"] <= 100 and preprocessing.periodic_scale == params["periodic_scale"]
+        else:
+            assert "periodic_scale" not in params and preprocessing.periodic_scale == PreprocessingSpec().periodic_scale
         study.tell(trial, 0.0)
     assert seen == {"none", "periodic"}
+    narrow = SearchSpace(periodic_scale=(20.0, 40.0))
+    scales = [suggest(study.ask(), narrow, table).get("periodic_scale") for _ in range(12)]
+    assert all(20 <= scale <= 40 for scale in scales if scale is not None) and any(scales)
+    with pytest.raises(ValueError, match="periodic_scale"):
+        SearchSpace(periodic_scale=(0.001, 1.0))  # below what the spec allows
     unticked = suggest(study.ask(), SearchSpace(vary_numeric_embedding=False), table)
     assert "numeric_embedding" not in unticked
     images = RunSpec(data=DataSpec(kind="images", target="label"))
@@ -138,4 +149,7 @@ def test_a_spec_with_periodic_settings_out_of_bounds_is_refused():
         PreprocessingSpec(numeric_embedding="periodic", periodic_frequencies=0)
     with pytest.raises(ValueError):
         PreprocessingSpec(numeric_embedding="sometimes")
+    assert PreprocessingSpec(numeric_embedding="periodic", periodic_scale=100).periodic_scale == 100
+    with pytest.raises(ValueError):
+        PreprocessingSpec(numeric_embedding="periodic", periodic_scale=101)
     assert ColumnSpec(name="x").kind == "auto"  # per-column settings are unchanged
