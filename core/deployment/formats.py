@@ -31,6 +31,7 @@ Per kind of data (the run spec's `data.kind`):
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import re
@@ -536,7 +537,8 @@ def tensor_spec(model, run_dir: Path, *, float64: bool = True, float16: bool = F
     `float64=False` (TFLite): a date column goes in as its scaled parts (year, month, day, weekday, hour and
     the missing flag) computed by `preprocess`, since the seconds-to-parts arithmetic needs float64.
     `float16=True` (TFLite float16 stores every constant in 16 bits): a number whose fill value, clip bounds,
-    shift or scaling is beyond float16's ±65,504 goes in already scaled by `preprocess`.
+    shift or scaling is beyond float16's ±65,504, or that has periodic features, goes in already scaled by
+    `preprocess` (see `_split_frequencies` for the frequencies themselves).
     """
 
     target = TargetInfo.from_dict(RunFiles(run_dir).target())
@@ -561,7 +563,9 @@ def tensor_spec(model, run_dir: Path, *, float64: bool = True, float16: bool = F
         else:
             item |= {"kind": "numeric", "dtype": "float32"}
             number = fitted.get(column, {})
-            if float16 and _beyond_float16(number):
+            # A column with periodic features goes in scaled too: a float16 mean or scale would move its
+            # standardised value slightly, and a high frequency turns that into a different phase.
+            if float16 and (_beyond_float16(number) or number.get("periodic_frequencies")):
                 item |= {"kind": "numeric_scaled", "width": 1 + bool(number.get("indicator"))}
                 item |= {key: number.get(key) for key in (*_NUMERIC_STATISTICS, "indicator")}
         inputs.append(item)
@@ -716,11 +720,12 @@ def convert_tflite(numeric, precision: str, representative: list[dict] | None = 
         for name, tensor in numeric.input.items()
     }
     output = next(iter(numeric.output))
-    frozen = convert_variables_to_constants_v2(
-        tf.function(
-            lambda inputs: numeric(inputs, training=False)[output], input_signature=[specs]
-        ).get_concrete_function()
-    )
+    with _split_frequencies(numeric) if precision == "f16" else contextlib.nullcontext():
+        frozen = convert_variables_to_constants_v2(
+            tf.function(
+                lambda inputs: numeric(inputs, training=False)[output], input_signature=[specs]
+            ).get_concrete_function()
+        )
 
     @tf.function(input_signature=[specs])
     def serve(inputs):
@@ -737,6 +742,40 @@ def convert_tflite(numeric, precision: str, representative: list[dict] | None = 
         if precision == "int8" and representative:
             converter.representative_dataset = lambda: iter(representative)
         return converter.convert()
+
+
+@contextlib.contextmanager
+def _split_frequencies(model):
+    """While a float16 TFLite model is traced, each periodic feature's frequencies (`periodic_N_frequencies`, a
+    Dense without bias) multiply as `x @ high + x @ low`: `high` is the kernel rounded to float16, `low` the
+    rest. TFLite's float16 option stores every constant in 16 bits; a frequency of 470 (a spread of 75, which the
+    search may choose) would lose about 0.2 radians of phase per standardised unit, enough to move the
+    probabilities by several points, while `high` is exact in float16 and `low` is small, so its rounding costs
+    nothing that matters. The same sum as the one kernel, in float32; the layers are put back afterwards."""
+    from keras import ops  # Keras loads only in workers and helpers, never in the web server
+
+    def layers(parent):
+        for layer in getattr(parent, "layers", ()):
+            yield layer
+            yield from layers(layer)
+
+    patched = []
+    for layer in layers(model):
+        if layer.name.startswith("periodic_") and layer.name.endswith("_frequencies") and hasattr(layer, "kernel"):
+            kernel = np.asarray(layer.kernel.numpy(), dtype="float32")
+            high = kernel.astype("float16").astype("float32")
+            low = kernel - high
+
+            def call(inputs, *args, high=high, low=low, **kwargs):
+                return ops.matmul(inputs, high) + ops.matmul(inputs, low)
+
+            layer.call = call  # on this instance only, for this trace
+            patched.append(layer)
+    try:
+        yield
+    finally:
+        for layer in patched:
+            del layer.call
 
 
 def convert_onnx(numeric, path: Path) -> Path:

@@ -129,8 +129,11 @@ def runs(tmp_path_factory):
         adult,
         RunSpec(
             data=DataSpec(target="income", features=features),
-            # Periodic features of the number columns (sin and cos inside the network): every format must carry them.
-            preprocessing=PreprocessingSpec(numeric_embedding="periodic", periodic_frequencies=8, periodic_dim=4),
+            # Periodic features of the number columns (sin and cos inside the network): every format must carry them,
+            # with a spread a search may choose (75): float16 must keep their phases (formats._split_frequencies).
+            preprocessing=PreprocessingSpec(
+                numeric_embedding="periodic", periodic_frequencies=8, periodic_dim=4, periodic_scale=75.0
+            ),
             model=ModelSpec(layers=(DenseLayer(units=16),)),
             training=TrainingSpec(epochs=2),
         ),
