@@ -1098,6 +1098,15 @@ def _network_code(spec, state, target, precision: str = "float32") -> str:
             "    finally:",
             "        keras.config.set_dtype_policy(previous)",
             '    model.get_layer("output").dtype_policy = "float32"',
+            *(
+                [
+                    "    for layer in model.layers:  # and the periodic phases (float16 holds large ones only to 2 or 4)",
+                    '        if layer.name.endswith("_frequencies"):',
+                    '            layer.dtype_policy = "float32"',
+                ]
+                if periodic
+                else []
+            ),
             "    return model",
             "",
             "",

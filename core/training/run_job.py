@@ -887,7 +887,8 @@ def _outside_strategy(network, run_dir: Path, precision: str):
 
 def _build_network(spec: RunSpec, data: PreparedData, precision: str):
     """The network; under mixed precision its layers compute in float16 but the output layer in float32
-    (a float16 sigmoid or softmax loses the small probabilities the loss needs)."""
+    (a float16 sigmoid or softmax loses the small probabilities the loss needs), and so do the periodic
+    features' frequencies."""
     import keras  # Keras loads only in workers and helpers, never in the web server
 
     num_classes = len(data.target.classes)
@@ -902,6 +903,11 @@ def _build_network(spec: RunSpec, data: PreparedData, precision: str):
     finally:
         keras.config.set_dtype_policy(previous)
     network.get_layer("output").dtype_policy = "float32"
+    for layer in network.layers:
+        if layer.name.startswith("periodic_") and layer.name.endswith("_frequencies"):
+            # Phases in float32: a search may choose frequencies in the hundreds, and float16 holds a phase of
+            # a few thousand radians only to the nearest 2 or 4, so sin and cos would be noise.
+            layer.dtype_policy = "float32"
     return network
 
 

@@ -353,7 +353,9 @@ def test_generated_network_has_the_same_layers_and_starting_weights_as_core(tmp_
     spec = RunSpec(
         data=DataSpec(target="label"),
         preprocessing=PreprocessingSpec(
-            columns=(ColumnSpec(name="customer", kind="categorical", encoding="embedding"),)
+            columns=(ColumnSpec(name="customer", kind="categorical", encoding="embedding"),),
+            numeric_embedding="periodic",  # its frequencies stay float32 under mixed precision, in both
+            periodic_scale=75.0,
         ),
         model=ModelSpec(layers=(*layers, DenseLayer(units=5, activation="gelu"))),
     )

@@ -153,3 +153,33 @@ def test_a_spec_with_periodic_settings_out_of_bounds_is_refused():
     with pytest.raises(ValueError):
         PreprocessingSpec(numeric_embedding="periodic", periodic_scale=101)
     assert ColumnSpec(name="x").kind == "auto"  # per-column settings are unchanged
+
+
+def test_under_mixed_precision_the_frequencies_compute_in_float32():
+    """A GPU run computes in float16, but a phase of a few thousand radians (a spread a search may choose) is
+    held by float16 only to the nearest 2 or 4: the frequencies and the output stay in float32."""
+    import keras
+
+    from core.data.splitting import prepare_data
+    from core.training.run_job import _build_network
+
+    spec = RunSpec(
+        data=DataSpec(target="label"),
+        preprocessing=PERIODIC.model_copy(update={"periodic_scale": 75.0}),
+        model=ModelSpec(layers=(DenseLayer(units=8),)),
+    )
+    data = prepare_data(stripes(300), spec.data, spec.preprocessing)
+    network = _build_network(spec, data, "mixed_float16")
+    frequencies = [layer for layer in network.layers if layer.name.endswith("_frequencies")]
+    assert len(frequencies) == 2  # x and noise
+    assert {layer.dtype_policy.compute_dtype for layer in frequencies} == {"float32"}
+    assert network.get_layer("hidden_1_dense").dtype_policy.compute_dtype == "float16"
+    assert network.get_layer("output").dtype_policy.compute_dtype == "float32"
+    # The phases the network computes are the float32 product, not a float16 one.
+    rows = data.x_train[:64]
+    phases = keras.Model(network.input, frequencies[0].output)(rows)
+    column = data.preprocessing.periodic()[0].position  # the first periodic_N_frequencies reads this column
+    exact = rows[:, [column]] @ np.asarray(frequencies[0].kernel.numpy(), "float32")
+    assert keras.backend.standardize_dtype(phases.dtype) == "float32" and np.allclose(
+        np.asarray(phases), exact, rtol=1e-5, atol=1e-3
+    )
