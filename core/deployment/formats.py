@@ -57,6 +57,7 @@ from core.deployment.threshold import load_threshold
 from core.errors import AppError
 from core.failures import user_error, write_failure_file
 from core.i18n import DEFAULT_LANGUAGE, LANGUAGE_ENV, get_language, t
+from core.model.building import is_periodic_frequencies
 from core.run_store import RunFiles, RunStore, write_atomic
 from core.runtime.child import child_error, run_module
 
@@ -761,7 +762,7 @@ def _split_frequencies(model):
 
     patched = []
     for layer in layers(model):
-        if layer.name.startswith("periodic_") and layer.name.endswith("_frequencies") and hasattr(layer, "kernel"):
+        if is_periodic_frequencies(layer.name) and hasattr(layer, "kernel"):
             kernel = np.asarray(layer.kernel.numpy(), dtype="float32")
             high = kernel.astype("float16").astype("float32")
             low = kernel - high

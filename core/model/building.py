@@ -225,6 +225,12 @@ def _embed(inputs, num_inputs: int, embeddings: tuple):
     return parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="embedded_inputs")(parts)
 
 
+def is_periodic_frequencies(name: str) -> bool:
+    """Whether a layer is a periodic feature's frequencies (`periodic_N_frequencies`, built by `_periodic`): the
+    layers that must compute in float32 (mixed precision, TFLite float16)."""
+    return name.startswith("periodic_") and name.endswith("_frequencies")
+
+
 def _periodic(inputs, x, periodic: tuple):
     import keras  # Keras loads only in workers and helpers, never in the web server
     from keras import ops  # Keras loads only in workers and helpers, never in the web server

@@ -37,7 +37,13 @@ from core.failures import USER_ERROR, Failure, internal_error, user_error
 from core.i18n import Message, get_language, t, use_language
 from core.incidents import record_incident
 from core.kinds import dataset_kind
-from core.model.building import build_model, choose_steps_per_execution, derive_head, make_optimizer
+from core.model.building import (
+    build_model,
+    choose_steps_per_execution,
+    derive_head,
+    is_periodic_frequencies,
+    make_optimizer,
+)
 from core.model.optimization import (
     choose_precision,
     current_learning_rate,
@@ -904,7 +910,7 @@ def _build_network(spec: RunSpec, data: PreparedData, precision: str):
         keras.config.set_dtype_policy(previous)
     network.get_layer("output").dtype_policy = "float32"
     for layer in network.layers:
-        if layer.name.startswith("periodic_") and layer.name.endswith("_frequencies"):
+        if is_periodic_frequencies(layer.name):
             # Phases in float32: a search may choose frequencies in the hundreds, and float16 holds a phase of
             # a few thousand radians only to the nearest 2 or 4, so sin and cos would be noise.
             layer.dtype_policy = "float32"
