@@ -35,7 +35,7 @@ lint: setup
 
 # Two processes, one test file each at a time (`--dist loadfile` keeps a file's module fixtures, such as its
 # trained run, in one process): much of a page or browser test waits on a worker, a child process or the
-# browser. About 20 min on 2 cores with images, text, Ray and data-parallel tests (18.6-20.5 min; docs/PERFORMANCE.md,
+# browser. About 20 min on 2 cores with images, text, Ray and data-parallel tests (16.7-20.5 min; docs/PERFORMANCE.md,
 # "Test suite"); three processes were no faster, and the shared-mode browser tests' clicks then timed out.
 test: setup lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25
